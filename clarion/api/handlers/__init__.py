@@ -1,0 +1,17 @@
+"""One module per domain, each mapping Pinpoint operation names to a handler.
+
+A handler reads the decoded path/query members and body from the `Call`, calls one domain function and returns
+the response payload. Operations that no module maps are routed but answer MethodNotAllowedException.
+"""
+
+from __future__ import annotations
+
+from clarion.api.call import Handler
+from clarion.api.handlers import endpoints, events, projects, tags
+
+HANDLERS: dict[str, Handler] = {
+    **projects.HANDLERS,
+    **endpoints.HANDLERS,
+    **events.HANDLERS,
+    **tags.HANDLERS,
+}

@@ -1,0 +1,224 @@
+"""The Pinpoint wire layer: an ASGI app that turns restJson1 requests into handler calls and back.
+
+Order of work per request: read the body (size-capped), verify the signature, route, check the key's scope,
+decode path/query/body against the model, run the handler, encode. Every failure on the way becomes a
+Pinpoint-style error that botocore maps to its typed exception.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+import msgspec
+import orjson
+
+from clarion.api.auth import Authenticator, AuthError, Principal
+from clarion.api.call import Call, Handler
+from clarion.api.handlers import HANDLERS
+from clarion.api.operations import Operation
+from clarion.api.routing import Router
+from clarion.context import CallContext
+from clarion.errors import BadRequest, Forbidden, InternalServerError, MethodNotAllowed, PayloadTooLarge, PinpointError
+from clarion.logs import get_logger
+from clarion.services import Services
+from clarion.tags.service import parse_arn
+
+MAX_BODY_BYTES = 7 * 1024 * 1024  # reference §4: 7 MB per request
+MAX_BODY_BYTES_BY_OPERATION = {"PutEvents": 4 * 1024 * 1024}
+
+log = get_logger("clarion.api")
+
+Scope = dict[str, Any]
+
+
+class PinpointAPI:
+    def __init__(
+        self,
+        services: Services,
+        authenticator: Authenticator,
+        handlers: dict[str, Handler] = HANDLERS,
+    ) -> None:
+        self.services = services
+        self.authenticator = authenticator
+        self.handlers = handlers
+        self.router = Router()
+        self._decoders: dict[type, msgspec.json.Decoder[Any]] = {}
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        request_id = str(uuid.uuid4())
+        started = time.perf_counter()
+        operation_name = "Unrouted"
+        principal: Principal | None = None
+        try:
+            body = await _read_body(scope, receive, MAX_BODY_BYTES)
+            now = self.services.clock.now()
+            try:
+                principal = self.authenticator.authenticate(scope, body, now)
+            except AuthError as refused:
+                self.services.metrics.auth_failures.labels(refused.reason).inc()
+                log.warning(
+                    "auth_refused",
+                    request_id=request_id,
+                    reason=refused.reason,
+                    detail=refused.message,
+                    client=(scope.get("client") or ("",))[0],
+                    method=scope["method"],
+                    path=scope["path"],
+                )
+                raise
+            raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+            operation, path_values = self.router.match(scope["method"], raw_path)
+            operation_name = operation.name
+            limit = MAX_BODY_BYTES_BY_OPERATION.get(operation.name)
+            if limit and len(body) > limit:
+                raise PayloadTooLarge(f"{operation.name} accepts at most {limit} bytes; this request has {len(body)}")
+            call = Call(
+                operation=operation,
+                ctx=CallContext(request_id, principal.region, self.services.settings.account_id, now),
+                principal=principal,
+                params={**path_values, **_query_params(operation, scope.get("query_string", b""))},
+                payload=self._payload(operation, body),
+                app=self.services,
+            )
+            _check_scope(call)
+            handler = self.handlers.get(operation.name)
+            if handler is None:
+                raise MethodNotAllowed(
+                    f"Clarion does not implement {operation.name} yet; the operation is routed but not built"
+                )
+            result = await handler(call)
+            status, payload = _success(operation, result, request_id)
+        except PinpointError as error:
+            await _send(send, error.status, _error_body(error, request_id), request_id, error.code)
+            self._observe(operation_name, error.status, started, request_id, principal)
+            return
+        except Exception:
+            log.exception("internal_error", request_id=request_id, operation=operation_name)
+            error = InternalServerError(f"Clarion failed to answer; the server log has request id {request_id}")
+            await _send(send, error.status, _error_body(error, request_id), request_id, error.code)
+            self._observe(operation_name, error.status, started, request_id, principal)
+            return
+        await _send(send, status, payload, request_id)
+        self._observe(operation_name, status, started, request_id, principal)
+
+    def _payload(self, operation: Operation, body: bytes) -> msgspec.Struct | None:
+        if operation.input_type is None:
+            return None
+        if not body.strip():
+            if operation.input_required:
+                raise BadRequest(f"{operation.name} needs a JSON body ({operation.input_member})")
+            return None
+        decoder = self._decoders.get(operation.input_type)
+        if decoder is None:
+            decoder = self._decoders[operation.input_type] = msgspec.json.Decoder(operation.input_type)
+        try:
+            return decoder.decode(body)
+        except msgspec.ValidationError as error:
+            raise BadRequest(f"Invalid {operation.input_member}: {error}") from None
+        except msgspec.DecodeError as error:
+            raise BadRequest(f"The request body is not valid JSON: {error}") from None
+
+    def _observe(
+        self, operation: str, status: int, started: float, request_id: str, principal: Principal | None
+    ) -> None:
+        elapsed = time.perf_counter() - started
+        metrics = self.services.metrics
+        metrics.requests.labels(operation, str(status)).inc()
+        metrics.latency.labels(operation).observe(elapsed)
+        if self.services.settings.access_log:
+            log.info(
+                "request",
+                request_id=request_id,
+                operation=operation,
+                status=status,
+                ms=round(elapsed * 1000, 2),
+                key=principal.access_key_id if principal else None,
+            )
+
+
+def _check_scope(call: Call) -> None:
+    """Refuse what the caller's key does not cover: the operation, and the project the call touches."""
+    principal, name = call.principal, call.operation.name
+    if not principal.may_call(name):
+        raise Forbidden(f"Access key {principal.access_key_id} may not call {name}")
+    app_id = call.params.get("ApplicationId")
+    if app_id is None and "ResourceArn" in call.params:
+        app_id = parse_arn(call.params["ResourceArn"]).app_id
+        if app_id is None and principal.projects is not None:
+            raise Forbidden(f"Access key {principal.access_key_id} is limited to projects; this is not one")
+    if app_id is not None and not principal.may_use(app_id):
+        raise Forbidden(f"Access key {principal.access_key_id} may not use project {app_id}")
+
+
+def _query_params(operation: Operation, query_string: bytes) -> dict[str, Any]:
+    if not operation.query_params or not query_string:
+        return {}
+    pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True, encoding="utf-8")
+    values: dict[str, Any] = {}
+    for param in operation.query_params:
+        given = [value for key, value in pairs if key == param.name]
+        if not given:
+            continue
+        if param.kind == "list":
+            values[param.member] = given
+        elif param.kind == "bool":
+            if given[0] not in ("true", "false"):
+                raise BadRequest(f"Query parameter {param.name} must be true or false, not {given[0]!r}")
+            values[param.member] = given[0] == "true"
+        elif param.kind == "timestamp":
+            try:
+                values[param.member] = datetime.fromisoformat(given[0])
+            except ValueError:
+                raise BadRequest(f"Query parameter {param.name} is not an ISO-8601 time: {given[0]!r}") from None
+        else:
+            values[param.member] = given[0]
+    return values
+
+
+def _success(operation: Operation, result: Any, request_id: str) -> tuple[int, bytes | None]:
+    if operation.status == 204:
+        return 204, None
+    if result is None and operation.output_member == "MessageBody":
+        result = {"Message": "Accepted", "RequestID": request_id}
+    if result is None:
+        result = {}
+    if isinstance(result, msgspec.Struct):
+        return operation.status, msgspec.json.encode(result)
+    return operation.status, orjson.dumps(result)
+
+
+def _error_body(error: PinpointError, request_id: str) -> bytes:
+    return orjson.dumps({"Message": error.message, "RequestID": request_id, "__type": error.code})
+
+
+async def _read_body(scope: Scope, receive: Any, limit: int) -> bytes:
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            raise PayloadTooLarge(f"The request body is {int(value)} bytes; Pinpoint accepts at most {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The request body is over {limit} bytes, the most Pinpoint accepts")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _send(send: Any, status: int, body: bytes | None, request_id: str, error_code: str | None = None) -> None:
+    headers = [(b"x-amzn-requestid", request_id.encode())]
+    if body is not None:
+        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    else:
+        headers.append((b"content-length", b"0"))
+    if error_code:
+        headers.append((b"x-amzn-errortype", error_code.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body or b""})

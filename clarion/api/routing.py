@@ -1,0 +1,63 @@
+"""Route raw request paths to Pinpoint operations.
+
+Routing works on the raw (still percent-encoded) path split at `/`, decoding each segment afterwards, because
+ids may themselves contain an encoded `/` (`%2F`): tag ARNs always do, endpoint and user ids may.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from clarion.api.operations import OPERATIONS, Operation
+from clarion.errors import MethodNotAllowed, NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    operation: Operation
+    segments: tuple[str | None, ...]  # a literal segment, or None where a parameter goes
+    labels: tuple[str, ...]  # member names of the parameters, in order
+    literals: int
+
+
+def _compile(operation: Operation) -> _Route:
+    label_to_member = {label: member for member, label in operation.path_params}
+    segments: list[str | None] = []
+    labels: list[str] = []
+    for part in operation.uri.strip("/").split("/"):
+        if part.startswith("{") and part.endswith("}"):
+            segments.append(None)
+            labels.append(label_to_member[part[1:-1]])
+        else:
+            segments.append(part)
+    return _Route(operation, tuple(segments), tuple(labels), sum(s is not None for s in segments))
+
+
+class Router:
+    def __init__(self, operations: dict[str, Operation] = OPERATIONS) -> None:
+        self._by_length: dict[int, list[_Route]] = {}
+        for operation in operations.values():
+            route = _compile(operation)
+            self._by_length.setdefault(len(route.segments), []).append(route)
+        for routes in self._by_length.values():
+            routes.sort(key=lambda r: -r.literals)  # a literal segment beats a parameter
+
+    def match(self, method: str, raw_path: str) -> tuple[Operation, dict[str, str]]:
+        parts = raw_path.strip("/").split("/")
+        allowed: list[str] = []
+        best: int | None = None
+        for route in self._by_length.get(len(parts), ()):
+            if best is not None and route.literals < best:
+                break
+            if all(s is None or s == p for s, p in zip(route.segments, parts, strict=True)):
+                best = route.literals
+                if route.operation.method == method:
+                    values = [unquote(p) for s, p in zip(route.segments, parts, strict=True) if s is None]
+                    if any(not v for v in values):
+                        break
+                    return route.operation, dict(zip(route.labels, values, strict=True))
+                allowed.append(route.operation.method)
+        if allowed:
+            raise MethodNotAllowed(f"{method} is not allowed on {unquote(raw_path)}; use {', '.join(sorted(allowed))}")
+        raise NotFound(f"No Pinpoint operation is found at {method} {unquote(raw_path)}")

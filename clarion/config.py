@@ -1,0 +1,102 @@
+"""Clarion's one configuration object.
+
+Values come, highest priority first, from command-line flags, `CLARION_*` environment variables, the TOML file
+named by `--config` / `CLARION_CONFIG`, and the defaults below (docs/configuration.md lists them all).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class AccessKey(BaseModel):
+    """An access key pair a client signs with, and what it may do."""
+
+    access_key_id: str
+    secret_access_key: str
+    description: str = ""
+    # Project (application) ids this key may touch; "*" means every project, including creating new ones.
+    projects: list[str] = Field(default_factory=lambda: ["*"])
+    # Pinpoint operation names this key may call (e.g. ["SendMessages", "SendUsersMessages"]); "*" means all.
+    operations: list[str] = Field(default_factory=lambda: ["*"])
+    # Source networks (CIDR) the key is accepted from; requests from elsewhere are refused and logged.
+    allow_networks: list[str] = Field(default_factory=lambda: ["0.0.0.0/0", "::/0"])
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _valid_networks(cls, networks: list[str]) -> list[str]:
+        for network in networks:
+            ipaddress.ip_network(network, strict=False)
+        return networks
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLARION_", env_nested_delimiter="__", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("clarion-data")
+    # Empty: the embedded SQLite store in data_dir. Otherwise a postgresql:// URL.
+    database_url: str = ""
+    # SQLite `synchronous`: NORMAL survives a killed process (every 2xx is committed first); FULL also
+    # survives power loss, at some write throughput.
+    sqlite_synchronous: str = "NORMAL"
+    region: str = "us-east-1"  # ARNs use the region a request was signed for; this one when unsigned
+    account_id: str = "000000000000"
+    access_keys: list[AccessKey] = Field(default_factory=list)
+    # A single key from the environment (CLARION_ACCESS_KEY_ID / CLARION_SECRET_ACCESS_KEY), full access.
+    access_key_id: str = ""
+    secret_access_key: str = ""
+    # Development only: accept any SigV4 credentials without checking the signature (like local AWS
+    # emulators). Refused when the server listens beyond loopback.
+    insecure_any_credentials: bool = False
+    max_clock_skew_seconds: int = 300
+    log_level: str = "info"
+    access_log: bool = True
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("CLARION_CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @property
+    def uses_postgres(self) -> bool:
+        return self.database_url.startswith(("postgresql://", "postgres://"))
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "clarion.sqlite3"
+
+    def all_access_keys(self) -> list[AccessKey]:
+        keys = list(self.access_keys)
+        if self.access_key_id and self.secret_access_key:
+            keys.append(AccessKey(access_key_id=self.access_key_id, secret_access_key=self.secret_access_key))
+        return keys
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build Settings; flags given on the command line (non-None overrides) win over everything else."""
+    if config_file is not None:
+        os.environ["CLARION_CONFIG"] = str(config_file)
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,1 @@
+"""Endpoints (devices, addresses) and the users they belong to."""

@@ -1,0 +1,1 @@
+"""Event ingestion (PutEvents) and the event log."""

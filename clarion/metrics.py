@@ -1,0 +1,29 @@
+"""Prometheus metrics, one registry per process (tests build their own)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.requests = Counter(
+            "clarion_requests", "Pinpoint API requests answered", ["operation", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "clarion_request_seconds",
+            "Time to answer a Pinpoint API request",
+            ["operation"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=self.registry,
+        )
+        self.auth_failures = Counter(
+            "clarion_auth_failures", "Requests refused before any work", ["reason"], registry=self.registry
+        )
+        self.endpoints_ingested = Counter(
+            "clarion_endpoints_ingested", "Endpoints written by UpdateEndpoint(sBatch)", registry=self.registry
+        )
+        self.events_ingested = Counter(
+            "clarion_events_ingested", "Events accepted by PutEvents", registry=self.registry
+        )

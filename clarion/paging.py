@@ -1,0 +1,39 @@
+"""Opaque page tokens and page sizes, as Pinpoint's list calls take them (PageSize is a string on the wire)."""
+
+from __future__ import annotations
+
+import base64
+
+from clarion.errors import BadRequest
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+
+def page_size(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return DEFAULT_PAGE_SIZE
+    try:
+        size = int(raw)
+    except ValueError:
+        raise BadRequest(f"PageSize must be a whole number, not {raw!r}") from None
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        raise BadRequest(f"PageSize must be between 1 and {MAX_PAGE_SIZE}, not {size}")
+    return size
+
+
+def encode_token(position: int) -> str:
+    return base64.urlsafe_b64encode(f"v1:{position}".encode()).decode().rstrip("=")
+
+
+def decode_token(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        prefix, position = text.split(":")
+        if prefix != "v1":
+            raise ValueError(prefix)
+        return int(position)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest(f"The page token {token!r} is not one Clarion issued") from None

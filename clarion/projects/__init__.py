@@ -1,0 +1,1 @@
+"""Projects (Pinpoint applications): the container every endpoint, event, segment and campaign lives in."""

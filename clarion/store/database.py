@@ -1,0 +1,270 @@
+"""Connections, transactions and group commit for the two stores Clarion runs on.
+
+Both stores share one shape: every write runs in a single writer thread that folds all writes waiting at that
+moment into one transaction (each in its own savepoint, so one failing write does not sink the others) and
+commits before any caller hears "accepted". That is what makes a 2xx durable across `kill -9` and what makes
+ingestion fast: the commit cost is paid once per batch of requests, not once per request.
+
+SQL is written once with `?` placeholders; `Dialect.sql` adapts it for psycopg.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+Row = tuple[Any, ...]
+
+MAX_WRITES_PER_COMMIT = 256
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str  # "sqlite" | "postgresql"
+    _cache: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def sql(self, text: str) -> str:
+        if self.name == "sqlite":
+            return text
+        converted = self._cache.get(text)
+        if converted is None:
+            converted = self._cache[text] = text.replace("%", "%%").replace("?", "%s")
+        return converted
+
+    @property
+    def for_update(self) -> str:
+        """Row locks matter only where several processes write (PostgreSQL); SQLite has one writer."""
+        return " FOR UPDATE" if self.name == "postgresql" else ""
+
+
+SQLITE = Dialect("sqlite")
+POSTGRESQL = Dialect("postgresql")
+
+
+class Transaction:
+    """A thin cursor facade: the store's query modules speak SQL through it, nothing else does."""
+
+    __slots__ = ("_conn", "dialect")
+
+    def __init__(self, conn: Any, dialect: Dialect) -> None:
+        self._conn = conn
+        self.dialect = dialect
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        cursor = self._conn.execute(self.dialect.sql(sql), params)
+        return cursor.rowcount
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = list(rows)
+        if rows:
+            self._conn.cursor().executemany(self.dialect.sql(sql), rows)
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return list(self._conn.execute(self.dialect.sql(sql), params).fetchall())
+
+    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        return self._conn.execute(self.dialect.sql(sql), params).fetchone()
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+
+def placeholders(count: int) -> str:
+    return ",".join("?" * count)
+
+
+class Database(Protocol):
+    dialect: Dialect
+
+    async def read(self, work: Callable[[Transaction], T]) -> T: ...
+
+    async def write(self, work: Callable[[Transaction], T]) -> T: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class _Job:
+    work: Callable[[Transaction], Any]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+class GroupCommitWriter:
+    """The single writer thread: drains waiting jobs, runs them in one transaction, commits, answers."""
+
+    def __init__(self, connect: Callable[[], Any], dialect: Dialect) -> None:
+        self._connect = connect
+        self._dialect = dialect
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="clarion-writer", daemon=True)
+        self._thread.start()
+
+    async def submit(self, work: Callable[[Transaction], T]) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put(_Job(work, loop, future))
+        return await future
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        conn = self._connect()
+        tx = Transaction(conn, self._dialect)
+        stopping = False
+        while not stopping:
+            first = self._jobs.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < MAX_WRITES_PER_COMMIT:
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stopping = True
+                    break
+                batch.append(job)
+            conn = self._commit_batch(conn, tx, batch)
+            tx = Transaction(conn, self._dialect)
+        conn.close()
+
+    def _commit_batch(self, conn: Any, tx: Transaction, batch: list[_Job]) -> Any:
+        outcomes: list[tuple[Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN")
+            for job in batch:
+                if len(batch) == 1:
+                    outcomes.append(self._attempt(job, tx))
+                    continue
+                conn.execute("SAVEPOINT job")
+                result, error = self._attempt(job, tx)
+                conn.execute("ROLLBACK TO SAVEPOINT job" if error else "RELEASE SAVEPOINT job")
+                outcomes.append((result, error))
+            if len(batch) == 1 and outcomes[0][1] is not None:
+                conn.execute("ROLLBACK")
+            else:
+                conn.execute("COMMIT")
+        except Exception as exc:  # the transaction itself failed: nobody's write is durable
+            try:
+                conn.execute("ROLLBACK")
+            except Exception:
+                conn = self._reconnect(conn)
+            outcomes = [(None, exc)] * len(batch)
+        for job, (result, error) in zip(batch, outcomes, strict=True):
+            job.loop.call_soon_threadsafe(_settle, job.future, result, error)
+        return conn
+
+    @staticmethod
+    def _attempt(job: _Job, tx: Transaction) -> tuple[Any, BaseException | None]:
+        try:
+            return job.work(tx), None
+        except Exception as exc:
+            return None, exc
+
+    def _reconnect(self, conn: Any) -> Any:
+        with contextlib.suppress(Exception):
+            conn.close()
+        return self._connect()
+
+
+def connect_sqlite(path: Path, synchronous: str = "NORMAL") -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute("PRAGMA cache_size=-65536")
+    return conn
+
+
+class SqliteDatabase:
+    """The embedded store: one file, one writer thread, reads inline on the event loop (WAL readers)."""
+
+    dialect = SQLITE
+
+    def __init__(self, path: Path, synchronous: str = "NORMAL") -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._reader = connect_sqlite(path, synchronous)
+        self._writer = GroupCommitWriter(lambda: connect_sqlite(path, synchronous), SQLITE)
+
+    async def read(self, work: Callable[[Transaction], T]) -> T:
+        # A point read costs tens of microseconds: cheaper than a hop to a thread and back.
+        self._reader.execute("BEGIN")
+        try:
+            return work(Transaction(self._reader, SQLITE))
+        finally:
+            self._reader.execute("COMMIT")
+
+    async def write(self, work: Callable[[Transaction], T]) -> T:
+        return await self._writer.submit(work)
+
+    def close(self) -> None:
+        self._writer.close()
+        self._reader.close()
+
+
+def connect_postgres(url: str) -> Any:
+    import psycopg
+
+    return psycopg.connect(url, autocommit=True)
+
+
+class PostgresDatabase:
+    """PostgreSQL: the same writer thread per process, reads on a small pool of reader threads."""
+
+    dialect = POSTGRESQL
+
+    def __init__(self, url: str, readers: int = 4) -> None:
+        self.url = url
+        self._local = threading.local()
+        self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="clarion-reader")
+        self._reader_conns: list[Any] = []
+        self._writer = GroupCommitWriter(lambda: connect_postgres(url), POSTGRESQL)
+
+    def _reader_conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = self._local.conn = connect_postgres(self.url)
+            self._reader_conns.append(conn)
+        return conn
+
+    def _read_in_thread(self, work: Callable[[Transaction], T]) -> T:
+        conn = self._reader_conn()
+        with conn.transaction():
+            return work(Transaction(conn, POSTGRESQL))
+
+    async def read(self, work: Callable[[Transaction], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._read_in_thread, work)
+
+    async def write(self, work: Callable[[Transaction], T]) -> T:
+        return await self._writer.submit(work)
+
+    def close(self) -> None:
+        self._writer.close()
+        self._readers.shutdown(wait=True)
+        for conn in self._reader_conns:
+            conn.close()

@@ -1,0 +1,138 @@
+"""Endpoints and the user attributes their users share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from clarion.store.database import Transaction, placeholders
+
+
+@dataclass(slots=True)
+class EndpointRow:
+    app_id: str
+    endpoint_key: str
+    id: str
+    channel_type: str | None
+    address: str | None
+    endpoint_status: str
+    opt_out: str
+    user_id: str | None
+    cohort_id: int
+    created_at: str
+    effective_at: str
+    doc: str  # the endpoint's wire fields, JSON; status, dates, cohort and user attributes live elsewhere
+
+    def values(self) -> tuple[object, ...]:
+        return (
+            self.app_id,
+            self.endpoint_key,
+            self.id,
+            self.channel_type,
+            self.address,
+            self.endpoint_status,
+            self.opt_out,
+            self.user_id,
+            self.cohort_id,
+            self.created_at,
+            self.effective_at,
+            self.doc,
+        )
+
+
+_COLUMNS = (
+    "app_id, endpoint_key, id, channel_type, address, endpoint_status, opt_out, user_id, cohort_id, "
+    "created_at, effective_at, doc"
+)
+
+
+def fetch(tx: Transaction, app_id: str, keys: Sequence[str]) -> dict[str, EndpointRow]:
+    if not keys:
+        return {}
+    rows = tx.fetchall(
+        f"SELECT {_COLUMNS} FROM endpoints WHERE app_id = ? AND endpoint_key IN ({placeholders(len(keys))})"
+        f"{tx.dialect.for_update}",
+        (app_id, *keys),
+    )
+    return {row[1]: EndpointRow(*row) for row in rows}
+
+
+def of_user(tx: Transaction, app_id: str, user_id: str) -> list[EndpointRow]:
+    rows = tx.fetchall(
+        f"SELECT {_COLUMNS} FROM endpoints WHERE app_id = ? AND user_id = ? ORDER BY created_at, endpoint_key",
+        (app_id, user_id),
+    )
+    return [EndpointRow(*row) for row in rows]
+
+
+def count_per_user(tx: Transaction, app_id: str, user_ids: Sequence[str]) -> dict[str, int]:
+    if not user_ids:
+        return {}
+    rows = tx.fetchall(
+        f"SELECT user_id, count(*) FROM endpoints WHERE app_id = ? AND user_id IN ({placeholders(len(user_ids))}) "
+        "GROUP BY user_id",
+        (app_id, *user_ids),
+    )
+    return {user_id: int(n) for user_id, n in rows}
+
+
+def upsert(tx: Transaction, rows: Iterable[EndpointRow]) -> None:
+    tx.executemany(
+        f"INSERT INTO endpoints ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (app_id, endpoint_key) DO UPDATE SET channel_type = excluded.channel_type, "
+        "address = excluded.address, endpoint_status = excluded.endpoint_status, opt_out = excluded.opt_out, "
+        "user_id = excluded.user_id, effective_at = excluded.effective_at, doc = excluded.doc",
+        [row.values() for row in rows],
+    )
+
+
+def deactivate_address(tx: Transaction, app_id: str, claims: Iterable[tuple[str, str]]) -> None:
+    """Flip to INACTIVE every other endpoint holding an address that these (address, owner key) pairs claim."""
+    tx.executemany(
+        "UPDATE endpoints SET endpoint_status = 'INACTIVE' "
+        "WHERE app_id = ? AND address = ? AND endpoint_key <> ? AND endpoint_status <> 'INACTIVE'",
+        [(app_id, address, owner) for address, owner in claims],
+    )
+
+
+def delete(tx: Transaction, app_id: str, keys: Sequence[str]) -> None:
+    if keys:
+        tx.execute(
+            f"DELETE FROM endpoints WHERE app_id = ? AND endpoint_key IN ({placeholders(len(keys))})",
+            (app_id, *keys),
+        )
+
+
+def user_attributes(tx: Transaction, app_id: str, user_ids: Sequence[str]) -> dict[str, str]:
+    if not user_ids:
+        return {}
+    rows = tx.fetchall(
+        f"SELECT user_id, attributes FROM users WHERE app_id = ? AND user_id IN ({placeholders(len(user_ids))})",
+        (app_id, *user_ids),
+    )
+    return dict(rows)
+
+
+def put_user_attributes(tx: Transaction, app_id: str, users: dict[str, str]) -> None:
+    tx.executemany(
+        "INSERT INTO users (app_id, user_id, attributes) VALUES (?, ?, ?) "
+        "ON CONFLICT (app_id, user_id) DO UPDATE SET attributes = excluded.attributes",
+        [(app_id, user_id, attributes) for user_id, attributes in users.items()],
+    )
+
+
+def delete_user(tx: Transaction, app_id: str, user_id: str) -> None:
+    tx.execute("DELETE FROM endpoints WHERE app_id = ? AND user_id = ?", (app_id, user_id))
+    tx.execute("DELETE FROM users WHERE app_id = ? AND user_id = ?", (app_id, user_id))
+
+
+def attribute_filters(tx: Transaction, app_id: str) -> dict[str, str]:
+    return dict(tx.fetchall("SELECT attribute_type, patterns FROM attribute_filters WHERE app_id = ?", (app_id,)))
+
+
+def put_attribute_filter(tx: Transaction, app_id: str, attribute_type: str, patterns: str) -> None:
+    tx.execute(
+        "INSERT INTO attribute_filters (app_id, attribute_type, patterns) VALUES (?, ?, ?) "
+        "ON CONFLICT (app_id, attribute_type) DO UPDATE SET patterns = excluded.patterns",
+        (app_id, attribute_type, patterns),
+    )

@@ -1,0 +1,38 @@
+"""The custom names a project has used (attribute, metric and event names), which Pinpoint's quotas count."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from clarion.store.database import Transaction
+
+
+class NameRegistry:
+    """Per-process cache in front of `app_names`.
+
+    Almost every write uses only names the project has used before; the cache lets those writes skip the table.
+    Another process may add names meanwhile; then the quota check may lag by what that process added.
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str], set[str]] = {}
+
+    def known(self, tx: Transaction, app_id: str, kind: str) -> set[str]:
+        names = self._known.get((app_id, kind))
+        if names is None:
+            rows = tx.fetchall("SELECT name FROM app_names WHERE app_id = ? AND kind = ?", (app_id, kind))
+            names = self._known[(app_id, kind)] = {row[0] for row in rows}
+        return names
+
+    def add(self, tx: Transaction, app_id: str, kind: str, names: Iterable[str]) -> None:
+        fresh = [name for name in names if name not in self.known(tx, app_id, kind)]
+        tx.executemany(
+            "INSERT INTO app_names (app_id, kind, name) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            [(app_id, kind, name) for name in fresh],
+        )
+        self._known[(app_id, kind)].update(fresh)
+
+    def forget(self, app_id: str) -> None:
+        """Drop a deleted project's cache, and a rolled-back write's additions with it."""
+        for key in [key for key in self._known if key[0] == app_id]:
+            del self._known[key]

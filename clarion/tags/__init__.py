@@ -1,0 +1,1 @@
+"""Tags on projects, campaigns, segments, journeys and templates, addressed by ARN."""
