@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -41,9 +42,11 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
     state: dict[str, Services] = {}
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await open_services(settings, clock)
         state["services"] = services
+        app.state.services = services  # for embedding code and tests, which run work on this loop
+        app.state.loop = asyncio.get_running_loop()
         authenticator = Authenticator(
             settings.all_access_keys(),
             default_region=settings.region,

@@ -1,0 +1,160 @@
+"""Shared fixtures: a real Clarion server on a real socket, on SQLite and on PostgreSQL, and boto3 clients for it.
+
+Every test that takes `server` (or `client`) runs twice, once per store. PostgreSQL tests use a throw-away
+database on the local service (CLARION_TEST_POSTGRES_URL); they skip, saying why, only where it is absent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import boto3
+import pytest
+import uvicorn
+from botocore.config import Config
+
+from clarion.app import create_app
+from clarion.config import AccessKey, Settings
+from clarion.services import Services
+
+T = TypeVar("T")
+
+POSTGRES_URL = os.environ.get("CLARION_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN = AccessKey(access_key_id="AKIDCLARIONADMIN0001", secret_access_key="admin-secret/with+odd=chars")
+REGION = "eu-west-1"
+
+
+class OffsetClock:
+    """Real time plus an offset the test can move (signatures need a clock near the client's)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database of our own on the local PostgreSQL, dropped at the end of the session."""
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as error:
+        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_URL} ({error}); start it or set CLARION_TEST_POSTGRES_URL")
+    name = f"clarion_test_{uuid.uuid4().hex[:10]}"
+    admin.execute(f"CREATE DATABASE {name}")
+    base = POSTGRES_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
+
+
+def reset_postgres(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def settings(store: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": tmp_path / "data",
+        "port": free_port(),
+        "access_keys": [ADMIN],
+        "access_log": False,
+    }
+    if store == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        reset_postgres(url)
+        values["database_url"] = url
+    return Settings(**values)
+
+
+class RunningServer:
+    """A Clarion server on a background thread, serving a real socket."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.clock = OffsetClock()
+        self.app = create_app(settings, clock=self.clock)
+        self.url = f"http://127.0.0.1:{settings.port}"
+        self._server = uvicorn.Server(
+            uvicorn.Config(self.app, host="127.0.0.1", port=settings.port, log_level="warning", lifespan="on")
+        )
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def start(self) -> RunningServer:
+        self._thread.start()
+        deadline = time.monotonic() + 20
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("Clarion test server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=20)
+
+    @property
+    def services(self) -> Services:
+        return self.app.state.services
+
+    def run(self, work: Callable[[Services], Awaitable[T]]) -> T:
+        """Run a coroutine on the server's own event loop (the store belongs to it) and wait for it."""
+        loop = self.app.state.loop
+        return asyncio.run_coroutine_threadsafe(work(self.services), loop).result(timeout=30)
+
+    def client(self, key: AccessKey = ADMIN, region: str = REGION, **config: Any) -> Any:
+        return boto3.client(
+            "pinpoint",
+            endpoint_url=self.url,
+            region_name=region,
+            aws_access_key_id=key.access_key_id,
+            aws_secret_access_key=key.secret_access_key,
+            config=Config(retries={"max_attempts": 1, "mode": "standard"}, **config),
+        )
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[RunningServer]:
+    running = RunningServer(settings).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def client(server: RunningServer) -> Any:
+    return server.client()
+
+
+@pytest.fixture
+def app_id(client: Any) -> str:
+    return client.create_app(CreateApplicationRequest={"Name": "test project"})["ApplicationResponse"]["Id"]
