@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -35,6 +36,14 @@ class _Deferred:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+RESOLVED_SETTINGS_ENV = "CLARION_RESOLVED_SETTINGS"
+
+
+def create_app_from_environment() -> Starlette:
+    """Factory for `clarion serve --workers N`: each worker process rebuilds the settings the parent resolved."""
+    return create_app(Settings.model_validate_json(os.environ[RESOLVED_SETTINGS_ENV]))
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:

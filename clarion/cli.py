@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import os
 import secrets
 import string
 import sys
@@ -13,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 from rich.console import Console
 
 from clarion import __version__
@@ -95,9 +97,12 @@ def serve(
         ),
     ] = None,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error. [default: info]")] = None,
+    workers: Annotated[
+        int, typer.Option(help="API processes sharing the port (several cores; best with PostgreSQL).", min=1)
+    ] = 1,
 ) -> None:
-    """Run the API server on the embedded store (default) or PostgreSQL, in one process."""
-    from clarion.app import create_app
+    """Run the API server on the embedded store (default) or PostgreSQL: one process unless --workers."""
+    from clarion.app import RESOLVED_SETTINGS_ENV, create_app
     from clarion.logs import configure_logging
 
     settings = _settings(
@@ -132,15 +137,20 @@ def serve(
             f"AWS_SECRET_ACCESS_KEY={first.secret_access_key} AWS_DEFAULT_REGION={settings.region}"
         )
         console.print("    aws pinpoint get-apps")
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        access_log=False,
-        loop="uvloop",
-        http="httptools",
-    )
+    server_options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "warning",
+        "access_log": False,
+        "loop": "uvloop",
+        "http": "httptools",
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **server_options)
+        return
+    os.environ[RESOLVED_SETTINGS_ENV] = settings.model_dump_json()
+    console.print(f"  {workers} worker processes")
+    uvicorn.run("clarion.app:create_app_from_environment", factory=True, workers=workers, **server_options)
 
 
 @keys_app.command("create")
@@ -170,8 +180,8 @@ def keys_create(
         scope["allow_networks"] = allow_network
     try:
         key = _new_key(**scope)
-    except ValueError as error:
-        console.print(f"[red]{error}[/red]")
+    except ValidationError as error:
+        console.print(f"[red]{'; '.join(e['msg'] for e in error.errors())}[/red]")
         raise typer.Exit(2) from None
     _save_keys(settings, [*_stored_keys(settings), key])
     typer.echo(json.dumps(key.model_dump(), indent=2))

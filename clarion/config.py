@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,9 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+# The --config file of the Settings being built; CLARION_CONFIG is the fallback.
+_config_file: ContextVar[str | None] = ContextVar("clarion_config_file", default=None)
 
 
 class AccessKey(BaseModel):
@@ -75,7 +79,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = os.environ.get("CLARION_CONFIG")
+        config_file = _config_file.get() or os.environ.get("CLARION_CONFIG")
         if config_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
@@ -97,6 +101,8 @@ class Settings(BaseSettings):
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build Settings; flags given on the command line (non-None overrides) win over everything else."""
-    if config_file is not None:
-        os.environ["CLARION_CONFIG"] = str(config_file)
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    token = _config_file.set(str(config_file) if config_file is not None else None)
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    finally:
+        _config_file.reset(token)

@@ -76,20 +76,21 @@ class PinpointAPI:
             limit = MAX_BODY_BYTES_BY_OPERATION.get(operation.name)
             if limit and len(body) > limit:
                 raise PayloadTooLarge(f"{operation.name} accepts at most {limit} bytes; this request has {len(body)}")
-            call = Call(
-                operation=operation,
-                ctx=CallContext(request_id, principal.region, self.services.settings.account_id, now),
-                principal=principal,
-                params={**path_values, **_query_params(operation, scope.get("query_string", b""))},
-                payload=self._payload(operation, body),
-                app=self.services,
-            )
-            _check_scope(call)
+            params = {**path_values, **_query_params(operation, scope.get("query_string", b""))}
+            _check_scope(principal, operation.name, params)
             handler = self.handlers.get(operation.name)
             if handler is None:
                 raise MethodNotAllowed(
                     f"Clarion does not implement {operation.name} yet; the operation is routed but not built"
                 )
+            call = Call(
+                operation=operation,
+                ctx=CallContext(request_id, principal.region, self.services.settings.account_id, now),
+                principal=principal,
+                params=params,
+                payload=self._payload(operation, body),
+                app=self.services,
+            )
             result = await handler(call)
             status, payload = _success(operation, result, request_id)
         except PinpointError as error:
@@ -140,14 +141,13 @@ class PinpointAPI:
             )
 
 
-def _check_scope(call: Call) -> None:
+def _check_scope(principal: Principal, name: str, params: dict[str, Any]) -> None:
     """Refuse what the caller's key does not cover: the operation, and the project the call touches."""
-    principal, name = call.principal, call.operation.name
     if not principal.may_call(name):
         raise Forbidden(f"Access key {principal.access_key_id} may not call {name}")
-    app_id = call.params.get("ApplicationId")
-    if app_id is None and "ResourceArn" in call.params:
-        app_id = parse_arn(call.params["ResourceArn"]).app_id
+    app_id = params.get("ApplicationId")
+    if app_id is None and "ResourceArn" in params:
+        app_id = parse_arn(params["ResourceArn"]).app_id
         if app_id is None and principal.projects is not None:
             raise Forbidden(f"Access key {principal.access_key_id} is limited to projects; this is not one")
     if app_id is not None and not principal.may_use(app_id):

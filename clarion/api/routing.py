@@ -54,8 +54,10 @@ class Router:
                 best = route.literals
                 if route.operation.method == method:
                     values = [unquote(p) for s, p in zip(route.segments, parts, strict=True) if s is None]
-                    if any(not v for v in values):
-                        break
+                    if any(not v for v in values):  # an empty id is no id, whatever other verbs the path has
+                        raise NotFound(
+                            f"No Pinpoint operation is found at {method} {unquote(raw_path)}: an id is empty"
+                        )
                     return route.operation, dict(zip(route.labels, values, strict=True))
                 allowed.append(route.operation.method)
         if allowed:

@@ -63,14 +63,16 @@ def _check_attribute_map(values: dict[str, list[str]], where: str) -> None:
                 )
 
 
-def check_endpoint_request(request: dict[str, Any], where: str) -> None:
-    """Reject what Pinpoint rejects, naming the field; `where` is the path of the item in the request."""
-    channel = request.get("ChannelType")
-    address = request.get("Address")
+def check_address(channel: str | None, address: str | None, where: str) -> None:
     if address is not None and channel in ("SMS", "VOICE") and not _E164.fullmatch(address):
         raise BadRequest(f"{where}.Address: {address!r} is not an E.164 phone number (+12065550100) for {channel}")
     if address is not None and channel == "EMAIL" and not _EMAIL.fullmatch(address):
         raise BadRequest(f"{where}.Address: {address!r} is not an email address")
+
+
+def check_endpoint_request(request: dict[str, Any], where: str) -> None:
+    """Reject what Pinpoint rejects, naming the field; `where` is the path of the item in the request."""
+    check_address(request.get("ChannelType"), request.get("Address"), where)
     opt_out = request.get("OptOut")
     if opt_out is not None and opt_out not in ("ALL", "NONE"):
         raise BadRequest(f"{where}.OptOut must be ALL or NONE, not {opt_out!r}")

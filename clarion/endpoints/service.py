@@ -91,11 +91,8 @@ class EndpointWriter:
     ) -> list[str | None]:
         """Apply (endpoint id, request) items in order; return None or the reason, per item."""
         require_app(tx, app_id)
-        try:
+        with self.names.undone_on_error(app_id):
             return self._apply(tx, ctx, app_id, items, all_or_nothing)
-        except BaseException:
-            self.names.forget(app_id)  # the transaction is rolled back: so are the names it registered
-            raise
 
     def _apply(
         self,
@@ -140,6 +137,11 @@ class EndpointWriter:
         current = plan.rows.get(key)
         stored_doc = orjson.loads(current.doc) if current else {}
         doc = rules.merge_endpoint(stored_doc, request)
+        if current and ("ChannelType" in request or "Address" in request):
+            try:  # a partial update must not pair a stored channel with an address it does not accept
+                rules.check_address(doc.get("ChannelType"), doc.get("Address"), f"Endpoint {endpoint_id!r}")
+            except BadRequest as error:
+                raise ItemRejected(error.message) from None
         old_user = current.user_id if current else None
         new_user = (doc.get("User") or {}).get("UserId")
 
@@ -149,7 +151,7 @@ class EndpointWriter:
             user_attributes = rules.merge_user_attributes(user_attributes, given_user_attributes)
 
         new_names = self._new_names(plan, doc, user_attributes if new_user else {})
-        size = len(_dumps(doc)) + len(_dumps(user_attributes))
+        size = len(orjson.dumps(doc)) + len(orjson.dumps(user_attributes))  # bytes, not characters
         if size > rules.MAX_ENDPOINT_BYTES:
             raise ItemRejected(
                 f"Endpoint {endpoint_id!r} would be {size} bytes; an endpoint is at most {rules.MAX_ENDPOINT_BYTES}"
@@ -191,7 +193,8 @@ class EndpointWriter:
             doc=_dumps(doc),
         )
         plan.rows[key] = plan.changed_rows[key] = row
-        if "Address" in request and row.address:
+        # The endpoint written last with an address holds it; other ACTIVE holders become INACTIVE.
+        if row.address and row.endpoint_status == "ACTIVE":
             plan.address_owner[row.address] = key
 
     def _new_names(
@@ -227,7 +230,7 @@ class EndpointWriter:
         if channel not in rules.PUSH_CHANNELS:
             raise refusal
         owned = {row.endpoint_key: row for row in endpoint_store.of_user(tx, plan.app_id, user_id)}
-        owned.update({k: r for k, r in plan.rows.items() if r.user_id == user_id})
+        owned.update(plan.rows)  # this batch's rows win over stored ones, e.g. an endpoint moved off the user
         push = [r for r in owned.values() if r.user_id == user_id and r.channel_type in rules.PUSH_CHANNELS]
         if not push:
             raise refusal
@@ -239,10 +242,10 @@ class EndpointWriter:
 
     def _write(self, tx: Transaction, plan: _BatchPlan) -> None:
         rows = plan.changed_rows
-        for address, owner in plan.address_owner.items():
-            for key, row in rows.items():  # earlier items of this batch that held the address lose it too
-                if key != owner and row.address == address and row.endpoint_status != "INACTIVE":
-                    rows[key] = replace(row, endpoint_status="INACTIVE")
+        for key, row in rows.items():  # earlier items of this batch that held a claimed address lose it too
+            owner = plan.address_owner.get(row.address) if row.address else None
+            if owner is not None and owner != key and row.endpoint_status != "INACTIVE":
+                rows[key] = replace(row, endpoint_status="INACTIVE")
         endpoint_store.upsert(tx, rows.values())
         endpoint_store.deactivate_address(tx, plan.app_id, plan.address_owner.items())
         endpoint_store.put_user_attributes(tx, plan.app_id, {u: _dumps(plan.users[u]) for u in plan.changed_users})

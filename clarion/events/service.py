@@ -95,10 +95,12 @@ class _EventQuotas:
     def admit(self, event: dict[str, Any]) -> None:
         event_type = event["EventType"]
         wanted = {
-            EVENT_TYPES: {event_type} if not event_type.startswith("_") else set(),
+            EVENT_TYPES: {event_type},
             EVENT_ATTRIBUTES: set(event.get("Attributes") or ()),
             EVENT_METRICS: set(event.get("Metrics") or ()),
         }
+        # The caps are on custom names; Pinpoint's own ("_session.start", "_item_price") are free.
+        wanted = {kind: {n for n in names if not n.startswith("_")} for kind, names in wanted.items()}
         for kind, names in wanted.items():
             fresh = names - self.known[kind]
             if fresh and len(self.known[kind]) + len(fresh) > self.caps[kind]:
@@ -138,6 +140,13 @@ class Events:
             endpoint = item.get("Endpoint") or {}
             try:
                 endpoint_rules.check_endpoint_id(endpoint_id, where)
+            except PinpointError as error:  # no valid id: neither the endpoint nor its events can be kept
+                outcome["EndpointItemResponse"] = _rejected(error.message)
+                outcome["EventsItemResponse"] = {
+                    event_id: _rejected(error.message) for event_id in item.get("Events") or {}
+                }
+                continue
+            try:
                 if endpoint:
                     endpoint_rules.check_endpoint_request(endpoint, f"{where}.Endpoint")
                     endpoint_items.append((endpoint_id, endpoint))
@@ -186,9 +195,6 @@ class Events:
             quotas.record()
             event_store.append(tx, rows)
 
-        try:
+        with self.names.undone_on_error(app_id):
             await self.db.write(work)
-        except BaseException:
-            self.names.forget(app_id)
-            raise
         return {"Results": results}

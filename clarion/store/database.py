@@ -41,6 +41,11 @@ class Dialect:
         return converted
 
     @property
+    def begin_write(self) -> str:
+        """SQLite: take the write lock up front, so a read-then-write never fails to upgrade under another process."""
+        return "BEGIN IMMEDIATE" if self.name == "sqlite" else "BEGIN"
+
+    @property
     def for_update(self) -> str:
         """Row locks matter only where several processes write (PostgreSQL); SQLite has one writer."""
         return " FOR UPDATE" if self.name == "postgresql" else ""
@@ -154,7 +159,7 @@ class GroupCommitWriter:
     def _commit_batch(self, conn: Any, tx: Transaction, batch: list[_Job]) -> Any:
         outcomes: list[tuple[Any, BaseException | None]] = []
         try:
-            conn.execute("BEGIN")
+            conn.execute(self._dialect.begin_write)
             for job in batch:
                 if len(batch) == 1:
                     outcomes.append(self._attempt(job, tx))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from clarion.store.database import Transaction
 
@@ -31,6 +32,15 @@ class NameRegistry:
             [(app_id, kind, name) for name in fresh],
         )
         self._known[(app_id, kind)].update(fresh)
+
+    @contextmanager
+    def undone_on_error(self, app_id: str) -> Iterator[None]:
+        """Around work whose transaction may roll back: forget what it registered if it fails."""
+        try:
+            yield
+        except BaseException:
+            self.forget(app_id)
+            raise
 
     def forget(self, app_id: str) -> None:
         """Drop a deleted project's cache, and a rolled-back write's additions with it."""
