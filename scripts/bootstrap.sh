@@ -1,0 +1,34 @@
+# Sourced by serve.sh and test.sh: make sure .venv exists with Clarion installed (plus the extras asked for).
+# On a fresh Debian machine python3-venv may be missing; as root we install it, otherwise we say how.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+PYTHON="${PYTHON:-python3}"
+
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "Clarion needs Python 3.11 or newer ($PYTHON is $("$PYTHON" --version 2>&1))." >&2
+  exit 1
+fi
+if [ ! -x "$VENV/bin/python" ]; then
+  if ! "$PYTHON" -m venv "$VENV" 2>/dev/null; then
+    rm -rf "$VENV"
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "Installing python3-venv (Debian splits it out of python3)..." >&2
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+      "$PYTHON" -m venv "$VENV"
+    else
+      echo "Cannot create a virtualenv: install python3-venv first (sudo apt-get install python3-venv)." >&2
+      exit 1
+    fi
+  fi
+fi
+stamp="$VENV/.installed-$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)-${CLARION_EXTRAS:-none}"
+if [ ! -e "$stamp" ]; then
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  if [ -n "${CLARION_EXTRAS:-}" ]; then
+    "$VENV/bin/python" -m pip install -q -e "$ROOT[$CLARION_EXTRAS]"
+  else
+    "$VENV/bin/python" -m pip install -q -e "$ROOT"
+  fi
+  touch "$stamp"
+fi

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install everything the tests need and run the whole suite, on SQLite and on PostgreSQL.
+# PostgreSQL: a local server is used (started if installed but stopped, installed from Debian's packages when
+# running as root without one). Where none can be had, the PostgreSQL half skips and says why.
+set -euo pipefail
+CLARION_EXTRAS=test
+source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
+
+pg_ready() { "$VENV/bin/python" - <<'PY' 2>/dev/null
+import os, psycopg
+psycopg.connect(os.environ.get("CLARION_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"), connect_timeout=2).close()
+PY
+}
+if ! pg_ready; then
+  if ! command -v pg_ctlcluster >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "Installing PostgreSQL from Debian's packages for the PostgreSQL half of the tests..." >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null || true
+  fi
+  if command -v pg_ctlcluster >/dev/null; then
+    for version in $(ls /etc/postgresql 2>/dev/null); do
+      pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>/dev/null || true
+    done
+    for _ in $(seq 1 30); do pg_ready && break; sleep 0.5; done
+    # A fresh Debian cluster wants a password over TCP: give postgres one and use it.
+    if ! pg_ready && su postgres -c "psql -qc \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null 2>&1; then
+      export CLARION_TEST_POSTGRES_URL="postgresql://postgres:postgres@127.0.0.1:5432/postgres"
+    fi
+  fi
+fi
+
+cd "$ROOT"
+"$VENV/bin/ruff" check clarion tests tools bench
+"$VENV/bin/ruff" format --check clarion tests tools bench
+exec "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"
