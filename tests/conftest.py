@@ -56,7 +56,9 @@ def postgres_url() -> Iterator[str]:
     try:
         admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as error:
-        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_URL} ({error}); start it or set CLARION_TEST_POSTGRES_URL")
+        pytest.skip(
+            f"PostgreSQL is not reachable at {POSTGRES_URL} ({error}); start it or set CLARION_TEST_POSTGRES_URL"
+        )
     name = f"clarion_test_{uuid.uuid4().hex[:10]}"
     admin.execute(f"CREATE DATABASE {name}")
     base = POSTGRES_URL.rsplit("/", 1)[0]

@@ -20,11 +20,11 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from conftest import ADMIN
 
 from clarion.config import Settings
 from clarion.services import open_database
 from clarion.store.database import Transaction
-from conftest import ADMIN, free_port
 
 WRITERS = 4
 KILL_AFTER_ACKS = 60
@@ -37,7 +37,16 @@ def start_server(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
         "CLARION_SECRET_ACCESS_KEY": ADMIN.secret_access_key,
         "CLARION_ACCESS_LOG": "false",
     }
-    args = [sys.executable, "-m", "clarion", "serve", "--port", str(settings.port), "--data-dir", str(settings.data_dir)]
+    args = [
+        sys.executable,
+        "-m",
+        "clarion",
+        "serve",
+        "--port",
+        str(settings.port),
+        "--data-dir",
+        str(settings.data_dir),
+    ]
     if settings.database_url:
         args += ["--database-url", settings.database_url]
     process = subprocess.Popen(args, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)

@@ -403,9 +403,9 @@ def test_repeated_headers_join_with_comma() -> None:
     request = AWSRequest("GET", f"{ENDPOINT_URL}/v1/apps")
     wire = sign(request, signer=_RepeatingSigner)
     assert b"x-multi" in wire.header(b"authorization")
-    repeated = wire.headers + ((b"x-multi", b" one "), (b"x-multi", b"two  2"))
+    repeated = (*wire.headers, (b"x-multi", b" one "), (b"x-multi", b"two  2"))
     assert verify(replace(wire, headers=repeated)).access_key_id == AKID
-    swapped = wire.headers + ((b"x-multi", b"two  2"), (b"x-multi", b" one "))
+    swapped = (*wire.headers, (b"x-multi", b"two  2"), (b"x-multi", b" one "))
     assert refused(replace(wire, headers=swapped)).reason == "mismatch"
 
 
@@ -532,7 +532,7 @@ def test_garbage_authorization_is_malformed(get_wire: Wire, authorization: bytes
 def test_two_authorization_headers_are_malformed(get_wire: Wire) -> None:
     doubled = replace(
         get_wire,
-        headers=get_wire.headers + ((b"authorization", get_wire.header(b"authorization")),),
+        headers=(*get_wire.headers, (b"authorization", get_wire.header(b"authorization"))),
     )
     assert refused(doubled).reason == "malformed"
 
