@@ -68,6 +68,7 @@ class _BatchPlan:
     users: dict[str, dict[str, list[str]]]
     user_counts: dict[str, int]
     names: dict[str, set[str]]
+    now: str
     changed_rows: dict[str, EndpointRow] = field(default_factory=dict)
     changed_users: set[str] = field(default_factory=set)
     address_owner: dict[str, str] = field(default_factory=dict)
@@ -91,6 +92,8 @@ class EndpointWriter:
     ) -> list[str | None]:
         """Apply (endpoint id, request) items in order; return None or the reason, per item."""
         require_app(tx, app_id)
+        if not items:
+            return []
         with self.names.undone_on_error(app_id):
             return self._apply(tx, ctx, app_id, items, all_or_nothing)
 
@@ -117,6 +120,7 @@ class EndpointWriter:
             users=users,
             user_counts=endpoint_store.count_per_user(tx, app_id, user_ids),
             names={kind: set(self.names.known(tx, app_id, kind)) for kind in rules.ATTRIBUTE_KINDS},
+            now=iso_millis(ctx.now),
         )
         outcomes: list[str | None] = []
         for endpoint_id, request in items:
@@ -151,7 +155,9 @@ class EndpointWriter:
             user_attributes = rules.merge_user_attributes(user_attributes, given_user_attributes)
 
         new_names = self._new_names(plan, doc, user_attributes if new_user else {})
-        size = len(orjson.dumps(doc)) + len(orjson.dumps(user_attributes))  # bytes, not characters
+        doc["RequestId"] = ctx.request_id
+        encoded = orjson.dumps(doc)
+        size = len(encoded) + len(orjson.dumps(user_attributes))  # bytes, not characters
         if size > rules.MAX_ENDPOINT_BYTES:
             raise ItemRejected(
                 f"Endpoint {endpoint_id!r} would be {size} bytes; an endpoint is at most {rules.MAX_ENDPOINT_BYTES}"
@@ -175,8 +181,7 @@ class EndpointWriter:
         for kind, names in new_names.items():
             plan.names[kind] |= names
             plan.new_names.setdefault(kind, set()).update(names)
-        now = iso_millis(ctx.now)
-        doc["RequestId"] = ctx.request_id
+        now = plan.now
         row = EndpointRow(
             app_id=plan.app_id,
             endpoint_key=key,
@@ -190,7 +195,7 @@ class EndpointWriter:
             cohort_id=current.cohort_id if current else cohort_of(endpoint_id),
             created_at=current.created_at if current else now,
             effective_at=now,
-            doc=_dumps(doc),
+            doc=encoded.decode(),
         )
         plan.rows[key] = plan.changed_rows[key] = row
         # The endpoint written last with an address holds it; other ACTIVE holders become INACTIVE.
@@ -201,11 +206,13 @@ class EndpointWriter:
         self, plan: _BatchPlan, doc: dict[str, Any], user_attributes: dict[str, list[str]]
     ) -> dict[str, set[str]]:
         used = {
-            rules.CUSTOM_ATTRIBUTES: set(doc.get("Attributes", {})),
-            rules.METRIC_ATTRIBUTES: set(doc.get("Metrics", {})),
-            rules.USER_ATTRIBUTES: set(user_attributes),
+            rules.CUSTOM_ATTRIBUTES: doc.get("Attributes", {}),
+            rules.METRIC_ATTRIBUTES: doc.get("Metrics", {}),
+            rules.USER_ATTRIBUTES: user_attributes,
         }
-        fresh = {kind: names - plan.names[kind] for kind, names in used.items()}
+        if all(plan.names[kind].issuperset(names) for kind, names in used.items()):
+            return {}  # the common case: names the project already has
+        fresh = {kind: set(names) - plan.names[kind] for kind, names in used.items()}
         fresh = {kind: names for kind, names in fresh.items() if names}
         if fresh:
             total = sum(len(names) for names in plan.names.values()) + sum(len(n) for n in fresh.values())

@@ -93,25 +93,24 @@ class _EventQuotas:
         self.added: dict[str, set[str]] = {kind: set() for kind in self.caps}
 
     def admit(self, event: dict[str, Any]) -> None:
-        event_type = event["EventType"]
         wanted = {
-            EVENT_TYPES: {event_type},
-            EVENT_ATTRIBUTES: set(event.get("Attributes") or ()),
-            EVENT_METRICS: set(event.get("Metrics") or ()),
+            EVENT_TYPES: (event["EventType"],),
+            EVENT_ATTRIBUTES: event.get("Attributes") or (),
+            EVENT_METRICS: event.get("Metrics") or (),
         }
         # The caps are on custom names; Pinpoint's own ("_session.start", "_item_price") are free.
-        wanted = {kind: {n for n in names if not n.startswith("_")} for kind, names in wanted.items()}
-        for kind, names in wanted.items():
-            fresh = names - self.known[kind]
-            if fresh and len(self.known[kind]) + len(fresh) > self.caps[kind]:
+        if all(n in self.known[kind] or n.startswith("_") for kind, names in wanted.items() for n in names):
+            return  # the common case: names the project already uses
+        fresh = {kind: {n for n in names if not n.startswith("_")} - self.known[kind] for kind, names in wanted.items()}
+        for kind, names in fresh.items():
+            if names and len(self.known[kind]) + len(names) > self.caps[kind]:
                 raise BadRequest(
                     f"The project already uses {len(self.known[kind])} {kind.replace('-', ' ')}; "
-                    f"{', '.join(sorted(fresh))} would pass the limit of {self.caps[kind]}"
+                    f"{', '.join(sorted(names))} would pass the limit of {self.caps[kind]}"
                 )
-        for kind, names in wanted.items():
-            fresh = names - self.known[kind]
-            self.known[kind] |= fresh
-            self.added[kind] |= fresh
+        for kind, names in fresh.items():
+            self.known[kind] |= names
+            self.added[kind] |= names
 
     def record(self) -> None:
         for kind, names in self.added.items():
@@ -132,7 +131,7 @@ class Events:
 
         results: dict[str, dict[str, Any]] = {}
         endpoint_items: list[tuple[str, dict[str, Any]]] = []
-        valid_events: list[tuple[str, str, dict[str, Any], datetime]] = []
+        valid_events: list[tuple[str, str, dict[str, Any], datetime, bytes]] = []
         for endpoint_id, item in batch.items():
             where = f"BatchItem[{endpoint_id!r}]"
             outcome: dict[str, Any] = {"EndpointItemResponse": ACCEPTED, "EventsItemResponse": {}}
@@ -155,10 +154,11 @@ class Events:
             for event_id, event in (item.get("Events") or {}).items():
                 try:
                     at = check_event(event, f"{where}.Events[{event_id!r}]")
-                    size = len(orjson.dumps(event))
+                    encoded = orjson.dumps(event)
+                    size = len(encoded)
                     if size > MAX_EVENT_BYTES:
                         raise BadRequest(f"Event {event_id!r} is {size} bytes; an event is at most {MAX_EVENT_BYTES}")
-                    valid_events.append((endpoint_id, event_id, event, at))
+                    valid_events.append((endpoint_id, event_id, event, at, encoded))
                 except PinpointError as error:
                     outcome["EventsItemResponse"][event_id] = _rejected(error.message)
 
@@ -172,7 +172,7 @@ class Events:
                     results[endpoint_id]["EndpointItemResponse"] = _rejected(problem)
             quotas = _EventQuotas(self.names, tx, app_id)
             rows = []
-            for endpoint_id, event_id, event, at in valid_events:
+            for endpoint_id, event_id, event, at, encoded in valid_events:
                 try:
                     quotas.admit(event)
                 except PinpointError as error:
@@ -188,7 +188,7 @@ class Events:
                         epoch_millis(at),
                         arrival,
                         session.get("Id"),
-                        orjson.dumps(event).decode(),
+                        encoded.decode(),
                     )
                 )
                 results[endpoint_id]["EventsItemResponse"][event_id] = ACCEPTED
