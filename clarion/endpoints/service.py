@@ -254,7 +254,7 @@ class EndpointWriter:
             if owner is not None and owner != key and row.endpoint_status != "INACTIVE":
                 rows[key] = replace(row, endpoint_status="INACTIVE")
         endpoint_store.upsert(tx, rows.values())
-        endpoint_store.deactivate_address(tx, plan.app_id, plan.address_owner.items())
+        endpoint_store.deactivate_address(tx, plan.app_id, plan.address_owner)
         endpoint_store.put_user_attributes(tx, plan.app_id, {u: _dumps(plan.users[u]) for u in plan.changed_users})
         for kind, names in plan.new_names.items():
             self.names.add(tx, plan.app_id, kind, names)

@@ -234,7 +234,11 @@ class SqliteDatabase:
 def connect_postgres(url: str) -> Any:
     import psycopg
 
-    return psycopg.connect(url, autocommit=True)
+    conn = psycopg.connect(url, autocommit=True)
+    # psycopg prepares a statement on its fifth use and PostgreSQL may then keep a generic plan made while the
+    # tables were empty (a full scan per endpoint lookup); planning each execution keeps lookups on the index.
+    conn.execute("SET plan_cache_mode = force_custom_plan")
+    return conn
 
 
 class PostgresDatabase:

@@ -86,12 +86,17 @@ def upsert(tx: Transaction, rows: Iterable[EndpointRow]) -> None:
     )
 
 
-def deactivate_address(tx: Transaction, app_id: str, claims: Iterable[tuple[str, str]]) -> None:
-    """Flip to INACTIVE every other endpoint holding an address that these (address, owner key) pairs claim."""
-    tx.executemany(
-        "UPDATE endpoints SET endpoint_status = 'INACTIVE' "
-        "WHERE app_id = ? AND address = ? AND endpoint_key <> ? AND endpoint_status <> 'INACTIVE'",
-        [(app_id, address, owner) for address, owner in claims],
+def deactivate_address(tx: Transaction, app_id: str, claims: dict[str, str]) -> None:
+    """Flip to INACTIVE every other endpoint holding an address these endpoints claim ({address: owner key}).
+
+    One statement for the whole batch: an endpoint holds one address, so "not an owner" is "not its owner".
+    """
+    if not claims:
+        return
+    tx.execute(
+        f"UPDATE endpoints SET endpoint_status = 'INACTIVE' WHERE app_id = ? AND endpoint_status <> 'INACTIVE' "
+        f"AND address IN ({placeholders(len(claims))}) AND endpoint_key NOT IN ({placeholders(len(claims))})",
+        (app_id, *claims.keys(), *claims.values()),
     )
 
 
