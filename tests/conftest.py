@@ -25,6 +25,7 @@ from botocore.config import Config
 from clarion.app import create_app
 from clarion.config import AccessKey, Settings
 from clarion.services import Services
+from clarion.store.apps import PROJECT_TABLES
 
 T = TypeVar("T")
 
@@ -131,6 +132,15 @@ class RunningServer:
         """Run a coroutine on the server's own event loop (the store belongs to it) and wait for it."""
         loop = self.app.state.loop
         return asyncio.run_coroutine_threadsafe(work(self.services), loop).result(timeout=30)
+
+    def project_row_counts(self, app_id: str) -> dict[str, int]:
+        """Rows each project-scoped table holds for a project (DeleteApp must leave none)."""
+
+        def work(tx: Any) -> dict[str, int]:
+            sql = "SELECT count(*) FROM {} WHERE app_id = ?"
+            return {table: int(tx.scalar(sql.format(table), (app_id,))) for table in PROJECT_TABLES}
+
+        return self.run(lambda services: services.db.read(work))
 
     def client(self, key: AccessKey = ADMIN, region: str = REGION, **config: Any) -> Any:
         return boto3.client(

@@ -772,16 +772,6 @@ def test_unknown_endpoint_and_user_are_not_found(client: Any, app_id: str) -> No
 # --- DeleteApp -----------------------------------------------------------------------------------------------
 
 
-def count_rows(server: Any, app_id: str) -> dict[str, int]:
-    def work(tx: Any) -> dict[str, int]:
-        return {
-            table: int(tx.scalar(f"SELECT count(*) FROM {table} WHERE app_id = ?", (app_id,)))
-            for table in PROJECT_TABLES
-        }
-
-    return server.run(lambda services: services.db.read(work))
-
-
 def test_delete_app_removes_its_endpoints_users_and_events(client: Any, server: Any, app_id: str) -> None:
     put(
         client,
@@ -803,12 +793,12 @@ def test_delete_app_removes_its_endpoints_users_and_events(client: Any, server: 
             }
         },
     )
-    before = count_rows(server, app_id)
+    before = server.project_row_counts(app_id)
     assert before["endpoints"] == 1 and before["users"] == 1 and before["events"] == 1
     assert before["app_names"] >= 3 and before["attribute_filters"] == 1
 
     client.delete_app(ApplicationId=app_id)
-    assert count_rows(server, app_id) == dict.fromkeys(PROJECT_TABLES, 0)
+    assert server.project_row_counts(app_id) == dict.fromkeys(PROJECT_TABLES, 0)
     assert server.run(lambda s: s.db.read(lambda tx: event_store.recent(tx, app_id, 10))) == []
     with pytest.raises(client.exceptions.NotFoundException):
         get(client, app_id, "e1")

@@ -7,7 +7,16 @@ from dataclasses import dataclass
 from clarion.store.database import Transaction, placeholders
 
 # Every table holding project-scoped rows; deleting a project empties them all.
-PROJECT_TABLES = ("endpoints", "users", "app_names", "attribute_filters", "events", "tags")
+PROJECT_TABLES = (
+    "endpoints",
+    "users",
+    "app_names",
+    "attribute_filters",
+    "events",
+    "tags",
+    "segments",
+    "segment_versions",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,6 +90,33 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX events_by_type_time ON events (app_id, event_type, event_at)",
         ],
     ),
+    (
+        2,
+        "segments and their versions",
+        [
+            # One row per segment; `version` is its latest version. The definitions live in segment_versions.
+            """CREATE TABLE segments (
+                seq {serial},
+                app_id TEXT NOT NULL,
+                id TEXT NOT NULL,
+                segment_type TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                created_at TEXT NOT NULL,
+                UNIQUE (app_id, id)
+            )""",
+            # Every version ever written, kept until the segment is deleted; definition is the JSON of
+            # {Dimensions?, SegmentGroups?} as the client wrote it.
+            """CREATE TABLE segment_versions (
+                app_id TEXT NOT NULL,
+                segment_id TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                name TEXT NOT NULL,
+                modified_at TEXT NOT NULL,
+                definition TEXT NOT NULL,
+                PRIMARY KEY (app_id, segment_id, version)
+            )""",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

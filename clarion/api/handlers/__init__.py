@@ -7,11 +7,12 @@ the response payload. Operations that no module maps are routed but answer Metho
 from __future__ import annotations
 
 from clarion.api.call import Handler
-from clarion.api.handlers import endpoints, events, projects, tags
+from clarion.api.handlers import endpoints, events, projects, segments, tags
 
 HANDLERS: dict[str, Handler] = {
     **projects.HANDLERS,
     **endpoints.HANDLERS,
     **events.HANDLERS,
     **tags.HANDLERS,
+    **segments.HANDLERS,
 }

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from typing import Any
+
+from clarion.api.call import Call, Handler
+from clarion.segments import service
+
+
+async def create_segment(call: Call) -> Any:
+    return await service.create_segment(call.app.db, call.ctx, call.params["ApplicationId"], call.body)
+
+
+async def get_segment(call: Call) -> Any:
+    return await service.get_segment(call.app.db, call.ctx, call.params["ApplicationId"], call.params["SegmentId"])
+
+
+async def get_segments(call: Call) -> Any:
+    p = call.params
+    return await service.list_segments(call.app.db, call.ctx, p["ApplicationId"], p.get("PageSize"), p.get("Token"))
+
+
+async def update_segment(call: Call) -> Any:
+    p = call.params
+    return await service.update_segment(call.app.db, call.ctx, p["ApplicationId"], p["SegmentId"], call.body)
+
+
+async def delete_segment(call: Call) -> Any:
+    return await service.delete_segment(call.app.db, call.ctx, call.params["ApplicationId"], call.params["SegmentId"])
+
+
+async def get_segment_version(call: Call) -> Any:
+    p = call.params
+    return await service.get_segment_version(call.app.db, call.ctx, p["ApplicationId"], p["SegmentId"], p["Version"])
+
+
+async def get_segment_versions(call: Call) -> Any:
+    p = call.params
+    return await service.list_segment_versions(
+        call.app.db, call.ctx, p["ApplicationId"], p["SegmentId"], p.get("PageSize"), p.get("Token")
+    )
+
+
+HANDLERS: dict[str, Handler] = {
+    "CreateSegment": create_segment,
+    "GetSegment": get_segment,
+    "GetSegments": get_segments,
+    "UpdateSegment": update_segment,
+    "DeleteSegment": delete_segment,
+    "GetSegmentVersion": get_segment_version,
+    "GetSegmentVersions": get_segment_versions,
+}

@@ -1,0 +1,1 @@
+"""Segments (Pinpoint dimensional segments): definitions, versions and their validation; membership comes later."""
