@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from conftest import free_port
 
@@ -312,6 +313,33 @@ def test_serve_insecure_mode_with_environment_port(tmp_path: Path, serve: Any) -
     created = aws("create-app", "--create-application-request", "Name=dev", env=env)["ApplicationResponse"]
     assert created["Arn"].startswith("arn:aws:mobiletargeting:ap-southeast-2:")
     assert not (tmp_path / "data" / "access-keys.json").exists(), "insecure mode creates no key"
+
+
+def test_serve_with_several_worker_processes(tmp_path: Path, serve: Any) -> None:
+    port = free_port()
+    server = serve(
+        "--data-dir", str(tmp_path / "data"), "--port", str(port), "--workers", "2", "--insecure-any-credentials"
+    )
+    deadline = time.monotonic() + TIMEOUT
+    url = server.wait_for(r"Pinpoint API on (http://\S+)", deadline)[1]
+    server.wait_for("2 worker processes", deadline)
+    wait_healthy(url, deadline)
+    children = [pid for pid in os.listdir("/proc") if pid.isdigit() and _parent_of(pid) == server.process.pid]
+    client = boto3.client(
+        "pinpoint", endpoint_url=url, region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"
+    )
+    ids = {client.create_app(CreateApplicationRequest={"Name": f"p{n}"})["ApplicationResponse"]["Id"] for n in range(8)}
+    listed = {app["Id"] for app in client.get_apps()["ApplicationsResponse"]["Item"]}
+    assert ids <= listed, "every worker writes to the one store"
+    assert len(children) >= 2, f"expected 2 worker processes under {server.process.pid}, found {children}"
+
+
+def _parent_of(pid: str) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 # --------------------------------------------------------------------------------------------------------------
