@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from clarion.store.database import Transaction, placeholders
+from clarion.store.database import Transaction
 
 # Every table holding project-scoped rows; deleting a project empties them all.
 PROJECT_TABLES = (
@@ -49,9 +49,9 @@ def page(tx: Transaction, after_seq: int, limit: int, only: frozenset[str] | Non
     if only is not None:
         if not only:
             return []
+        allowed, params = tx.dialect.one_of("id", sorted(only))
         rows = tx.fetchall(
-            f"SELECT {_COLUMNS} FROM apps WHERE seq > ? AND id IN ({placeholders(len(only))}) ORDER BY seq LIMIT ?",
-            (after_seq, *sorted(only), limit),
+            f"SELECT {_COLUMNS} FROM apps WHERE seq > ? AND {allowed} ORDER BY seq LIMIT ?", (after_seq, *params, limit)
         )
     else:
         rows = tx.fetchall(f"SELECT {_COLUMNS} FROM apps WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit))

@@ -25,6 +25,7 @@ T = TypeVar("T")
 Row = tuple[Any, ...]
 
 MAX_WRITES_PER_COMMIT = 256
+MAX_PARAMETERS = 30_000  # under SQLite's 32,766 bound parameters per statement (PostgreSQL allows 65,535)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,18 @@ class Dialect:
         if converted is None:
             converted = self._cache[text] = text.replace("%", "%%").replace("?", "%s")
         return converted
+
+    def one_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """`column IN (...)` with its parameters: one array parameter on PostgreSQL, which then plans a list of
+        any length as cheaply as one value (a 100-item IN list cost it ~2 ms of planning per statement)."""
+        if self.name == "postgresql":
+            return f"{column} = ANY(?)", [list(values)]
+        return f"{column} IN ({','.join('?' * len(values))})", list(values)
+
+    def none_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        if self.name == "postgresql":
+            return f"{column} <> ALL(?)", [list(values)]
+        return f"{column} NOT IN ({','.join('?' * len(values))})", list(values)
 
     @property
     def begin_write(self) -> str:
@@ -68,10 +81,21 @@ class Transaction:
         cursor = self._conn.execute(self.dialect.sql(sql), params)
         return cursor.rowcount
 
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    def insert_rows(self, head: str, rows: Iterable[Sequence[Any]], tail: str = "") -> None:
+        """`head VALUES (...), (...) tail` as one statement per chunk of rows.
+
+        One multi-row statement is parsed and planned once; PostgreSQL plans every statement of an executemany.
+        """
         rows = list(rows)
-        if rows:
-            self._conn.cursor().executemany(self.dialect.sql(sql), rows)
+        if not rows:
+            return
+        width = len(rows[0])
+        chunk = max(1, MAX_PARAMETERS // width)
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk]
+            values = ",".join(["(" + ",".join("?" * width) + ")"] * len(part))
+            params = [value for row in part for value in row]
+            self._conn.execute(self.dialect.sql(f"{head} VALUES {values} {tail}"), params)
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return list(self._conn.execute(self.dialect.sql(sql), params).fetchall())
@@ -82,10 +106,6 @@ class Transaction:
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         row = self.fetchone(sql, params)
         return None if row is None else row[0]
-
-
-def placeholders(count: int) -> str:
-    return ",".join("?" * count)
 
 
 class Database(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from clarion.store.database import Transaction, placeholders
+from clarion.store.database import Transaction
 
 
 @dataclass(slots=True)
@@ -49,10 +49,9 @@ _COLUMNS = (
 def fetch(tx: Transaction, app_id: str, keys: Sequence[str]) -> dict[str, EndpointRow]:
     if not keys:
         return {}
+    listed, params = tx.dialect.one_of("endpoint_key", keys)
     rows = tx.fetchall(
-        f"SELECT {_COLUMNS} FROM endpoints WHERE app_id = ? AND endpoint_key IN ({placeholders(len(keys))})"
-        f"{tx.dialect.for_update}",
-        (app_id, *keys),
+        f"SELECT {_COLUMNS} FROM endpoints WHERE app_id = ? AND {listed}{tx.dialect.for_update}", (app_id, *params)
     )
     return {row[1]: EndpointRow(*row) for row in rows}
 
@@ -68,21 +67,20 @@ def of_user(tx: Transaction, app_id: str, user_id: str) -> list[EndpointRow]:
 def count_per_user(tx: Transaction, app_id: str, user_ids: Sequence[str]) -> dict[str, int]:
     if not user_ids:
         return {}
+    listed, params = tx.dialect.one_of("user_id", user_ids)
     rows = tx.fetchall(
-        f"SELECT user_id, count(*) FROM endpoints WHERE app_id = ? AND user_id IN ({placeholders(len(user_ids))}) "
-        "GROUP BY user_id",
-        (app_id, *user_ids),
+        f"SELECT user_id, count(*) FROM endpoints WHERE app_id = ? AND {listed} GROUP BY user_id", (app_id, *params)
     )
     return {user_id: int(n) for user_id, n in rows}
 
 
 def upsert(tx: Transaction, rows: Iterable[EndpointRow]) -> None:
-    tx.executemany(
-        f"INSERT INTO endpoints ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    tx.insert_rows(
+        f"INSERT INTO endpoints ({_COLUMNS})",
+        [row.values() for row in rows],
         "ON CONFLICT (app_id, endpoint_key) DO UPDATE SET channel_type = excluded.channel_type, "
         "address = excluded.address, endpoint_status = excluded.endpoint_status, opt_out = excluded.opt_out, "
         "user_id = excluded.user_id, effective_at = excluded.effective_at, doc = excluded.doc",
-        [row.values() for row in rows],
     )
 
 
@@ -93,36 +91,34 @@ def deactivate_address(tx: Transaction, app_id: str, claims: dict[str, str]) -> 
     """
     if not claims:
         return
+    claimed, claimed_params = tx.dialect.one_of("address", list(claims))
+    others, owner_params = tx.dialect.none_of("endpoint_key", list(claims.values()))
     tx.execute(
-        f"UPDATE endpoints SET endpoint_status = 'INACTIVE' WHERE app_id = ? AND endpoint_status <> 'INACTIVE' "
-        f"AND address IN ({placeholders(len(claims))}) AND endpoint_key NOT IN ({placeholders(len(claims))})",
-        (app_id, *claims.keys(), *claims.values()),
+        "UPDATE endpoints SET endpoint_status = 'INACTIVE' "
+        f"WHERE app_id = ? AND endpoint_status <> 'INACTIVE' AND {claimed} AND {others}",
+        (app_id, *claimed_params, *owner_params),
     )
 
 
 def delete(tx: Transaction, app_id: str, keys: Sequence[str]) -> None:
     if keys:
-        tx.execute(
-            f"DELETE FROM endpoints WHERE app_id = ? AND endpoint_key IN ({placeholders(len(keys))})",
-            (app_id, *keys),
-        )
+        listed, params = tx.dialect.one_of("endpoint_key", keys)
+        tx.execute(f"DELETE FROM endpoints WHERE app_id = ? AND {listed}", (app_id, *params))
 
 
 def user_attributes(tx: Transaction, app_id: str, user_ids: Sequence[str]) -> dict[str, str]:
     if not user_ids:
         return {}
-    rows = tx.fetchall(
-        f"SELECT user_id, attributes FROM users WHERE app_id = ? AND user_id IN ({placeholders(len(user_ids))})",
-        (app_id, *user_ids),
-    )
+    listed, params = tx.dialect.one_of("user_id", user_ids)
+    rows = tx.fetchall(f"SELECT user_id, attributes FROM users WHERE app_id = ? AND {listed}", (app_id, *params))
     return dict(rows)
 
 
 def put_user_attributes(tx: Transaction, app_id: str, users: dict[str, str]) -> None:
-    tx.executemany(
-        "INSERT INTO users (app_id, user_id, attributes) VALUES (?, ?, ?) "
-        "ON CONFLICT (app_id, user_id) DO UPDATE SET attributes = excluded.attributes",
+    tx.insert_rows(
+        "INSERT INTO users (app_id, user_id, attributes)",
         [(app_id, user_id, attributes) for user_id, attributes in users.items()],
+        "ON CONFLICT (app_id, user_id) DO UPDATE SET attributes = excluded.attributes",
     )
 
 

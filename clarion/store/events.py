@@ -22,13 +22,13 @@ class EventRow:
 
 def append(tx: Transaction, rows: Sequence[EventRow]) -> None:
     """Insert events; one already stored under the same (endpoint, event id) is a retry and is kept as it was."""
-    tx.executemany(
-        "INSERT INTO events (app_id, endpoint_id, event_id, event_type, event_at, arrival_at, session_id, doc) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (app_id, endpoint_id, event_id) DO NOTHING",
+    tx.insert_rows(
+        "INSERT INTO events (app_id, endpoint_id, event_id, event_type, event_at, arrival_at, session_id, doc)",
         [
             (r.app_id, r.endpoint_id, r.event_id, r.event_type, r.event_at, r.arrival_at, r.session_id, r.doc)
             for r in rows
         ],
+        "ON CONFLICT (app_id, endpoint_id, event_id) DO NOTHING",
     )
 
 

@@ -27,9 +27,10 @@ class NameRegistry:
 
     def add(self, tx: Transaction, app_id: str, kind: str, names: Iterable[str]) -> None:
         fresh = [name for name in names if name not in self.known(tx, app_id, kind)]
-        tx.executemany(
-            "INSERT INTO app_names (app_id, kind, name) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        tx.insert_rows(
+            "INSERT INTO app_names (app_id, kind, name)",
             [(app_id, kind, name) for name in fresh],
+            "ON CONFLICT DO NOTHING",
         )
         self._known[(app_id, kind)].update(fresh)
 

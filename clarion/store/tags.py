@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clarion.store.database import Transaction, placeholders
+from clarion.store.database import Transaction
 
 
 def get(tx: Transaction, resource: str) -> dict[str, str]:
@@ -10,13 +10,14 @@ def get(tx: Transaction, resource: str) -> dict[str, str]:
 
 
 def put(tx: Transaction, resource: str, app_id: str | None, tags: dict[str, str]) -> None:
-    tx.executemany(
-        "INSERT INTO tags (resource, app_id, tag_key, tag_value) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (resource, tag_key) DO UPDATE SET tag_value = excluded.tag_value",
+    tx.insert_rows(
+        "INSERT INTO tags (resource, app_id, tag_key, tag_value)",
         [(resource, app_id, key, value) for key, value in tags.items()],
+        "ON CONFLICT (resource, tag_key) DO UPDATE SET tag_value = excluded.tag_value",
     )
 
 
 def remove(tx: Transaction, resource: str, keys: list[str]) -> None:
     if keys:
-        tx.execute(f"DELETE FROM tags WHERE resource = ? AND tag_key IN ({placeholders(len(keys))})", (resource, *keys))
+        listed, params = tx.dialect.one_of("tag_key", keys)
+        tx.execute(f"DELETE FROM tags WHERE resource = ? AND {listed}", (resource, *params))
