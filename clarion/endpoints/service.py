@@ -94,19 +94,26 @@ class EndpointWriter:
         require_app(tx, app_id)
         if not items:
             return []
-        with self.names.undone_on_error(app_id):
-            return self._apply(tx, ctx, app_id, items, all_or_nothing)
-
-    def _apply(
-        self,
-        tx: Transaction,
-        ctx: CallContext,
-        app_id: str,
-        items: list[tuple[str, dict[str, Any]]],
-        all_or_nothing: bool,
-    ) -> list[str | None]:
         blocked = {kind: orjson.loads(p) for kind, p in endpoint_store.attribute_filters(tx, app_id).items()}
         items = [(endpoint_id, rules.filter_blocked(request, blocked)) for endpoint_id, request in items]
+        with self.names.undone_on_error(app_id):
+            plan = self._read_plan(tx, ctx, app_id, items)
+            outcomes: list[str | None] = []
+            for endpoint_id, request in items:
+                try:
+                    self._plan_item(tx, ctx, plan, endpoint_id, request)
+                    outcomes.append(None)
+                except ItemRejected as rejected:
+                    if all_or_nothing:
+                        raise BadRequest(rejected.message) from None
+                    outcomes.append(rejected.message)
+            self._write(tx, plan)
+            return outcomes
+
+    def _read_plan(
+        self, tx: Transaction, ctx: CallContext, app_id: str, items: list[tuple[str, dict[str, Any]]]
+    ) -> _BatchPlan:
+        """Read, in one query per table, everything the batch touches."""
         keys = sorted({endpoint_key(endpoint_id) for endpoint_id, _ in items})
         rows = endpoint_store.fetch(tx, app_id, keys)
         user_ids = sorted(
@@ -114,7 +121,7 @@ class EndpointWriter:
             | {(r.get("User") or {}).get("UserId") for _, r in items if (r.get("User") or {}).get("UserId")}
         )
         users = {uid: orjson.loads(a) for uid, a in endpoint_store.user_attributes(tx, app_id, user_ids).items()}
-        plan = _BatchPlan(
+        return _BatchPlan(
             app_id=app_id,
             rows=rows,
             users=users,
@@ -122,17 +129,6 @@ class EndpointWriter:
             names={kind: set(self.names.known(tx, app_id, kind)) for kind in rules.ATTRIBUTE_KINDS},
             now=iso_millis(ctx.now),
         )
-        outcomes: list[str | None] = []
-        for endpoint_id, request in items:
-            try:
-                self._plan_item(tx, ctx, plan, endpoint_id, request)
-                outcomes.append(None)
-            except ItemRejected as rejected:
-                if all_or_nothing:
-                    raise BadRequest(rejected.message) from None
-                outcomes.append(rejected.message)
-        self._write(tx, plan)
-        return outcomes
 
     def _plan_item(
         self, tx: Transaction, ctx: CallContext, plan: _BatchPlan, endpoint_id: str, request: dict[str, Any]
