@@ -101,13 +101,13 @@ def settings(store: str, tmp_path: Path, request: pytest.FixtureRequest) -> Sett
 class RunningServer:
     """A Clarion server on a background thread, serving a real socket."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, host: str = "127.0.0.1") -> None:
         self.settings = settings
         self.clock = OffsetClock()
         self.app = create_app(settings, clock=self.clock)
-        self.url = f"http://127.0.0.1:{settings.port}"
+        self.url = f"http://[{host}]:{settings.port}" if ":" in host else f"http://{host}:{settings.port}"
         self._server = uvicorn.Server(
-            uvicorn.Config(self.app, host="127.0.0.1", port=settings.port, log_level="warning", lifespan="on")
+            uvicorn.Config(self.app, host=host, port=settings.port, log_level="warning", lifespan="on")
         )
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 

@@ -4,7 +4,6 @@ operations, session credentials and the insecure development mode."""
 from __future__ import annotations
 
 import ipaddress
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -13,7 +12,6 @@ from typing import Any
 import boto3
 import botocore
 import pytest
-import uvicorn
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from conftest import ADMIN, REGION, RunningServer, free_port
@@ -210,14 +208,8 @@ def test_allowed_from_maps_ipv4_in_ipv6() -> None:
 
 def test_ipv6_client_address(settings: Settings) -> None:
     """A server on ::1 sees the client as ::1; a key for ::1/128 gets in, an IPv4-only key does not."""
-    server = RunningServer(settings.model_copy(update={"access_keys": [V6_ONLY, LOOPBACK]}))
-    port = free_port()
+    server = RunningServer(settings.model_copy(update={"access_keys": [V6_ONLY, LOOPBACK]}), host="::1")
     try:
-        server._server = uvicorn.Server(
-            uvicorn.Config(server.app, host="::1", port=port, log_level="warning", lifespan="on")
-        )
-        server._thread = threading.Thread(target=server._server.run, daemon=True)
-        server.url = f"http://[::1]:{port}"
         server.start()
     except (OSError, RuntimeError) as error:
         pytest.skip(f"cannot serve on ::1 here ({error})")
