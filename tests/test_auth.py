@@ -257,6 +257,9 @@ def test_project_scoped_key(settings: Settings) -> None:
         with pytest.raises(ClientError) as excinfo:
             client.create_app(CreateApplicationRequest={"Name": "new"})
         assert "cannot create" in forbidden(excinfo)
+        with pytest.raises(ClientError) as excinfo:
+            client.list_templates()
+        assert "account-wide" in forbidden(excinfo)
 
         their_arn = admin.get_app(ApplicationId=theirs)["ApplicationResponse"]["Arn"]
         my_arn = client.get_app(ApplicationId=mine)["ApplicationResponse"]["Arn"]

@@ -29,6 +29,8 @@ from clarion.tags.service import parse_arn
 
 MAX_BODY_BYTES = 7 * 1024 * 1024  # reference §4: 7 MB per request
 MAX_BODY_BYTES_BY_OPERATION = {"PutEvents": 4 * 1024 * 1024}
+# Operations without a project in their path that a project-limited key may still call (each narrows itself).
+PROJECT_SCOPED_ACCOUNT_OPERATIONS = frozenset({"GetApps", "CreateApp"})
 
 log = get_logger("clarion.api")
 
@@ -150,6 +152,9 @@ def _check_scope(principal: Principal, name: str, params: dict[str, Any]) -> Non
         app_id = parse_arn(params["ResourceArn"]).app_id
         if app_id is None and principal.projects is not None:
             raise Forbidden(f"Access key {principal.access_key_id} is limited to projects; this is not one")
+    if app_id is None and principal.projects is not None and name not in PROJECT_SCOPED_ACCOUNT_OPERATIONS:
+        # Templates, recommenders and the like belong to the whole account, not to the key's projects.
+        raise Forbidden(f"Access key {principal.access_key_id} is limited to projects; {name} is account-wide")
     if app_id is not None and not principal.may_use(app_id):
         raise Forbidden(f"Access key {principal.access_key_id} may not use project {app_id}")
 
