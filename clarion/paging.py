@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from clarion.errors import BadRequest
+
+T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -37,3 +41,13 @@ def decode_token(token: str | None) -> int:
         return int(position)
     except (ValueError, UnicodeDecodeError):
         raise BadRequest(f"The page token {token!r} is not one Clarion issued") from None
+
+
+def page_response(
+    rows: Sequence[T], size: int, item: Callable[[T], Any], position: Callable[[T], int]
+) -> dict[str, Any]:
+    """`{"Item": [...], "NextToken"?}` from up to size + 1 rows: the extra row only says that more remain."""
+    response: dict[str, Any] = {"Item": [item(row) for row in rows[:size]]}
+    if len(rows) > size:
+        response["NextToken"] = encode_token(position(rows[size - 1]))
+    return response

@@ -74,12 +74,9 @@ async def list_apps(
 
     def work(tx: Transaction) -> dict[str, Any]:
         rows = app_store.page(tx, after, size + 1, only)
-        result: dict[str, Any] = {
-            "Item": [_response(ctx, row, tag_store.get(tx, f"apps/{row.id}")) for row in rows[:size]]
-        }
-        if len(rows) > size:
-            result["NextToken"] = paging.encode_token(rows[size - 1].seq)
-        return result
+        return paging.page_response(
+            rows, size, lambda row: _response(ctx, row, tag_store.get(tx, f"apps/{row.id}")), lambda row: row.seq
+        )
 
     return await db.read(work)
 

@@ -133,12 +133,12 @@ async def list_segments(
     def work(tx: Transaction) -> dict[str, Any]:
         require_app(tx, app_id)
         rows = segment_store.page(tx, app_id, after, size + 1)
-        result: dict[str, Any] = {
-            "Item": [_response(ctx, row, tag_store.get(tx, resource_path(app_id, row.id))) for row in rows[:size]]
-        }
-        if len(rows) > size:
-            result["NextToken"] = paging.encode_token(rows[size - 1].seq)
-        return result
+        return paging.page_response(
+            rows,
+            size,
+            lambda row: _response(ctx, row, tag_store.get(tx, resource_path(app_id, row.id))),
+            lambda row: row.seq,
+        )
 
     return await db.read(work)
 
@@ -218,9 +218,6 @@ async def list_segment_versions(
         require_segment(tx, app_id, segment_id)
         tags = tag_store.get(tx, resource_path(app_id, segment_id))
         rows = segment_store.page_versions(tx, app_id, segment_id, after, size + 1)
-        result: dict[str, Any] = {"Item": [_response(ctx, row, tags) for row in rows[:size]]}
-        if len(rows) > size:
-            result["NextToken"] = paging.encode_token(rows[size - 1].version)
-        return result
+        return paging.page_response(rows, size, lambda row: _response(ctx, row, tags), lambda row: row.version)
 
     return await db.read(work)

@@ -117,6 +117,33 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        3,
+        "message templates and their versions",
+        [
+            # Account-level (no app_id): one row per (name, type). active_version is what a get without a version
+            # returns; last_version is the highest version ever issued, so a deleted version's number is not reused.
+            """CREATE TABLE templates (
+                seq {serial},
+                name TEXT NOT NULL,
+                template_type TEXT NOT NULL,
+                active_version INTEGER NOT NULL,
+                last_version INTEGER NOT NULL,
+                created_at TEXT NOT NULL,
+                UNIQUE (name, template_type)
+            )""",
+            # Every live version; body is the JSON of the type's request members (without tags) as written.
+            """CREATE TABLE template_versions (
+                name TEXT NOT NULL,
+                template_type TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                created_at TEXT NOT NULL,
+                modified_at TEXT NOT NULL,
+                body TEXT NOT NULL,
+                PRIMARY KEY (name, template_type, version)
+            )""",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -7,7 +7,7 @@ the response payload. Operations that no module maps are routed but answer Metho
 from __future__ import annotations
 
 from clarion.api.call import Handler
-from clarion.api.handlers import endpoints, events, projects, segments, tags
+from clarion.api.handlers import endpoints, events, projects, segments, tags, templates
 
 HANDLERS: dict[str, Handler] = {
     **projects.HANDLERS,
@@ -15,4 +15,5 @@ HANDLERS: dict[str, Handler] = {
     **events.HANDLERS,
     **tags.HANDLERS,
     **segments.HANDLERS,
+    **templates.HANDLERS,
 }
