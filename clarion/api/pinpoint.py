@@ -29,8 +29,9 @@ from clarion.tags.service import parse_arn
 
 MAX_BODY_BYTES = 7 * 1024 * 1024  # reference §4: 7 MB per request
 MAX_BODY_BYTES_BY_OPERATION = {"PutEvents": 4 * 1024 * 1024}
-# Operations without a project in their path that a project-limited key may still call (each narrows itself).
-PROJECT_SCOPED_ACCOUNT_OPERATIONS = frozenset({"GetApps", "CreateApp"})
+# Operations without a project in their path that a project-limited key may still call (each narrows itself;
+# PhoneNumberValidate is a lookup that touches no project data).
+PROJECT_SCOPED_ACCOUNT_OPERATIONS = frozenset({"GetApps", "CreateApp", "PhoneNumberValidate"})
 
 log = get_logger("clarion.api")
 

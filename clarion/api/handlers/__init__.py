@@ -7,7 +7,7 @@ the response payload. Operations that no module maps are routed but answer Metho
 from __future__ import annotations
 
 from clarion.api.call import Handler
-from clarion.api.handlers import endpoints, events, projects, segments, tags, templates
+from clarion.api.handlers import endpoints, events, phone_numbers, projects, segments, tags, templates
 
 HANDLERS: dict[str, Handler] = {
     **projects.HANDLERS,
@@ -16,4 +16,5 @@ HANDLERS: dict[str, Handler] = {
     **tags.HANDLERS,
     **segments.HANDLERS,
     **templates.HANDLERS,
+    **phone_numbers.HANDLERS,
 }

@@ -1,0 +1,1 @@
+"""Channels: the transports that reach people, and what they need to know about addresses."""
