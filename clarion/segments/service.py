@@ -20,6 +20,7 @@ from clarion.store import segments as segment_store
 from clarion.store import tags as tag_store
 from clarion.store.database import Database, Transaction
 from clarion.tags.service import validate_tags
+from clarion.versions import parse_version
 
 DIMENSIONAL = "DIMENSIONAL"
 DEFINITION_MEMBERS = ("Dimensions", "SegmentGroups")  # what a version stores besides its Name
@@ -183,20 +184,10 @@ async def delete_segment(db: Database, ctx: CallContext, app_id: str, segment_id
     return await db.write(work)
 
 
-def _version_number(raw: str) -> int:
-    try:
-        version = int(raw)
-    except ValueError:
-        raise BadRequest(f"Version must be a whole number, not {raw!r}") from None
-    if version < 1:
-        raise BadRequest(f"Version must be at least 1, not {version}")
-    return version
-
-
 async def get_segment_version(
     db: Database, ctx: CallContext, app_id: str, segment_id: str, raw_version: str
 ) -> dict[str, Any]:
-    version = _version_number(raw_version)
+    version = parse_version(raw_version)
 
     def work(tx: Transaction) -> dict[str, Any]:
         require_segment(tx, app_id, segment_id)

@@ -20,6 +20,7 @@ from clarion.store import templates as template_store
 from clarion.store.database import Database, Transaction
 from clarion.tags.service import validate_tags
 from clarion.templates.rules import BODY_MEMBERS, MAX_VERSIONS, TYPES, check_name, check_type, validate_body
+from clarion.versions import parse_version
 
 LATEST = "latest"
 
@@ -78,16 +79,6 @@ def _body(template_type: str, request: dict[str, Any]) -> str:
     return orjson.dumps(body).decode()
 
 
-def _version_number(raw: str) -> int:
-    try:
-        version = int(raw)
-    except ValueError:
-        raise BadRequest(f"Version must be a whole number, not {raw!r}") from None
-    if version < 1:
-        raise BadRequest(f"Version must be at least 1, not {version}")
-    return version
-
-
 def _require(tx: Transaction, name: str, template_type: str, *, lock: bool = False) -> None:
     found = template_store.lock(tx, name, template_type) if lock else template_store.exists(tx, name, template_type)
     if not found:
@@ -126,7 +117,7 @@ async def get_template(
 ) -> dict[str, Any]:
     """The active version, or the version asked for."""
     check_name(name)
-    version = _version_number(raw_version) if raw_version else None
+    version = parse_version(raw_version) if raw_version else None
 
     def work(tx: Transaction) -> dict[str, Any]:
         _require(tx, name, template_type)
@@ -157,7 +148,7 @@ async def update_template(
     check_name(name)
     if create_new_version and raw_version:
         raise BadRequest("Pass either create-new-version=true or version, not both")
-    expected = _version_number(raw_version) if raw_version else None
+    expected = parse_version(raw_version) if raw_version else None
     body = _body(template_type, request)
     at = iso_millis(ctx.now)
 
@@ -185,7 +176,7 @@ async def delete_template(
 ) -> None:
     """With a version, that version only (not the active one); without, the template, every version and its tags."""
     check_name(name)
-    version = _version_number(raw_version) if raw_version else None
+    version = parse_version(raw_version) if raw_version else None
 
     def work(tx: Transaction) -> None:
         _require(tx, name, template_type, lock=True)
@@ -255,7 +246,7 @@ async def update_active_version(
     raw = request.get("Version")
     if not raw:
         raise BadRequest("Version is required: 'latest' or a version id")
-    version = None if raw.lower() == LATEST else _version_number(raw)
+    version = None if raw.lower() == LATEST else parse_version(raw)
 
     def work(tx: Transaction) -> None:
         _require(tx, name, template_type, lock=True)
