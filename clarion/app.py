@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from clarion import __version__
+from clarion.api import extensions
 from clarion.api.auth import Authenticator
 from clarion.api.openapi import openapi_document
 from clarion.api.pinpoint import PinpointAPI
@@ -67,10 +68,15 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         # Everything built so far lives as long as the process: keep it out of every later full collection.
         gc.collect()
         gc.freeze()
+        tasks = [asyncio.create_task(loop()) for loop in services.background]
         try:
             yield
         finally:
             pinpoint.app = None
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await services.aclose()
             services.close()
 
     async def health(_: Request) -> Response:
@@ -94,6 +100,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
             Route("/health", health),
             Route("/metrics", metrics),
             Route("/openapi.json", openapi),
+            *extensions.ROUTES,
             Mount("", app=pinpoint),
         ],
         lifespan=lifespan,

@@ -20,6 +20,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from clarion.channels.config import DeliverySettings
+
 # The --config file of the Settings being built; CLARION_CONFIG is the fallback.
 _config_file: ContextVar[str | None] = ContextVar("clarion_config_file", default=None)
 
@@ -68,6 +70,7 @@ class Settings(BaseSettings):
     max_clock_skew_seconds: int = 300
     log_level: str = "info"
     access_log: bool = True
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
 
     @classmethod
     def settings_customise_sources(

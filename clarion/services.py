@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from clarion.clock import Clock, SystemClock
 from clarion.config import Settings
@@ -23,6 +24,15 @@ class Services:
     endpoints: Endpoints
     events: Events
     metrics: Metrics
+    # Long-running loops (job runners, senders, schedulers) the process runs beside the API; the app starts
+    # each as a task once the store is open and cancels them at shutdown.
+    background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Called at shutdown, before the store closes (transports, engines).
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        for closer in reversed(self.closers):
+            await closer()
 
     def close(self) -> None:
         self.db.close()

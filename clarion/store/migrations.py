@@ -144,6 +144,10 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    # migration 4 (segment engine) goes here
+    # migration 5 (queue and import/export jobs) goes here
+    # migration 6 (channels) goes here
+    # migration 7 (messages, in-app, tracking) goes here
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -1,0 +1,129 @@
+"""The contract between whoever decides to send (direct sends, campaigns, journeys) and the transports that talk
+to providers: one rendered message in, one delivery result out.
+
+Transports never see templates, segments or HTTP requests from Pinpoint clients; senders never see provider
+wire formats. `open_transport` functions in each channel module build a Transport from the operator's
+DeliverySettings and the project's stored (decrypted) channel record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class DeliveryStatus(StrEnum):
+    """Pinpoint's per-address outcome values (MessageResult.DeliveryStatus)."""
+
+    SUCCESSFUL = "SUCCESSFUL"
+    THROTTLED = "THROTTLED"
+    TEMPORARY_FAILURE = "TEMPORARY_FAILURE"
+    PERMANENT_FAILURE = "PERMANENT_FAILURE"
+    UNKNOWN_FAILURE = "UNKNOWN_FAILURE"
+    OPT_OUT = "OPT_OUT"
+    DUPLICATE = "DUPLICATE"
+
+    @property
+    def retryable(self) -> bool:
+        return self in (DeliveryStatus.THROTTLED, DeliveryStatus.TEMPORARY_FAILURE)
+
+
+@dataclass(frozen=True, slots=True)
+class EmailContent:
+    from_address: str
+    subject: str
+    html: str | None = None
+    text: str | None = None
+    reply_to: tuple[str, ...] = ()
+    headers: Mapping[str, str] = field(default_factory=dict)  # extra headers, e.g. List-Unsubscribe
+    unsubscribe_url: str | None = None  # signed one-click URL; the transport adds RFC 8058 headers for it
+    charset: str = "UTF-8"
+
+
+@dataclass(frozen=True, slots=True)
+class SmsContent:
+    body: str
+    message_type: str = "TRANSACTIONAL"  # or PROMOTIONAL
+    origination_number: str | None = None
+    sender_id: str | None = None
+    keyword: str | None = None
+    entity_id: str | None = None
+    template_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceContent:
+    body: str  # plain text or SSML
+    language_code: str = "en-US"
+    voice_id: str | None = None
+    origination_number: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PushContent:
+    """The union of Pinpoint's push message members (GCMMessage, APNSMessage, Baidu/ADM, default push)."""
+
+    title: str | None = None
+    body: str | None = None
+    action: str | None = None  # OPEN_APP | DEEP_LINK | URL
+    url: str | None = None
+    image_url: str | None = None
+    image_icon_url: str | None = None
+    small_image_icon_url: str | None = None
+    icon_reference: str | None = None
+    sound: str | None = None
+    silent_push: bool = False
+    data: Mapping[str, str] = field(default_factory=dict)
+    raw_content: str | None = None  # a provider payload given verbatim; overrides everything else
+    priority: str | None = None  # normal | high (APNs: 5 | 10)
+    time_to_live: int | None = None  # seconds
+    collapse_key: str | None = None
+    restricted_package_name: str | None = None
+    badge: int | None = None
+    category: str | None = None
+    thread_id: str | None = None
+    media_url: str | None = None
+    apns_push_type: str | None = None  # alert | background | voip ...
+
+
+@dataclass(frozen=True, slots=True)
+class CustomContent:
+    """What a CUSTOM channel webhook receives as its message part."""
+
+    data: str
+
+
+Content = EmailContent | SmsContent | VoiceContent | PushContent | CustomContent
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    channel: str  # Pinpoint ChannelType: EMAIL, SMS, VOICE, GCM, APNS, APNS_SANDBOX, APNS_VOIP, ..., CUSTOM
+    address: str  # email address, E.164 number, device token or webhook target
+    message_id: str  # Clarion's id for this message; passed to providers as an idempotency key where they take one
+    app_id: str
+    content: Content
+    endpoint_id: str | None = None
+    context: Mapping[str, str] = field(default_factory=dict)  # MessageRequest.Context, echoed to webhooks
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    status: DeliveryStatus
+    status_code: int  # what Pinpoint reports in MessageResult.StatusCode (HTTP-like)
+    message: str = ""  # StatusMessage: the provider's own words on failures
+    provider_message_id: str | None = None
+    retry_after: float | None = None  # seconds, when the provider said when to come back
+    updated_address: str | None = None  # a provider's canonical replacement for the token/address
+
+
+class Transport(Protocol):
+    async def send(self, message: Outbound) -> DeliveryResult: ...
+
+    async def close(self) -> None: ...
+
+
+class OpenTransport(Protocol):
+    def __call__(self, settings: Any, channel: Mapping[str, Any]) -> Transport: ...
