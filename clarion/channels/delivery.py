@@ -127,3 +127,20 @@ class Transport(Protocol):
 
 class OpenTransport(Protocol):
     def __call__(self, settings: Any, channel: Mapping[str, Any]) -> Transport: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderReport:
+    """Something a provider told Clarion after the send: a delivery report, a bounce or complaint, an inbound
+    STOP. Webhook receivers turn provider payloads into these; `clarion.channels.outcomes.report` records the
+    Pinpoint event (`_email.hardbounce`, `_SMS.SUCCESS`, `_SMS.OPTOUT`, ...) against the message's endpoint and
+    opts the address out when `opt_out` is set.
+    """
+
+    event_type: str
+    channel: str
+    provider_message_id: str | None = None  # matched against the message log
+    message_id: str | None = None  # Clarion's id, when the provider echoes it back
+    address: str | None = None  # for reports about an address rather than a message (inbound STOP)
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    opt_out: bool = False
