@@ -29,6 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import clarion.projects.service
 from clarion import __version__
+from clarion.api.extended import EXTENSION_OPERATIONS
 from clarion.api.handlers import HANDLERS
 from clarion.api.openapi import openapi_document
 from clarion.api.operations import ERROR_STATUS, OPERATIONS
@@ -184,7 +185,7 @@ def minimal(shape: Any, member: str, app_id: str) -> Any:
 def test_model_and_route_table_agree() -> None:
     assert sorted(MODEL.operation_names) == sorted(OPERATIONS)
     assert len(OPERATIONS) == 122
-    assert set(HANDLERS) <= set(OPERATIONS)
+    assert set(HANDLERS) <= set(OPERATIONS) | set(EXTENSION_OPERATIONS)
 
 
 @pytest.mark.parametrize("operation", MODEL.operation_names)
@@ -215,10 +216,10 @@ def test_every_operation_answers_as_modeled(operation: str, shared_client: Any, 
 
 
 def test_not_built_operation_over_raw_http(shared: RunningServer, shared_app: str) -> None:
-    assert "GetCampaigns" not in HANDLERS
-    status, headers, body = raw(shared, "GET", f"/v1/apps/{shared_app}/campaigns")
+    assert "ListJourneys" not in HANDLERS
+    status, headers, body = raw(shared, "GET", f"/v1/apps/{shared_app}/journeys")
     document = assert_pinpoint_error(status, headers, body, "MethodNotAllowedException", 405)
-    assert "GetCampaigns" in document["Message"]
+    assert "ListJourneys" in document["Message"]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -507,8 +508,10 @@ def test_openapi_document(shared: RunningServer) -> None:
     assert content_type == "application/json"
     document = json.loads(body)
     assert document["openapi"].startswith("3.1")
-    operation_ids = [op["operationId"] for item in document["paths"].values() for op in item.values()]
+    operations = [op for item in document["paths"].values() for op in item.values()]
+    operation_ids = [op["operationId"] for op in operations if not op.get("x-clarion-extension")]
     assert len(operation_ids) == len(set(operation_ids)) == 122
+    assert {op["operationId"] for op in operations if op.get("x-clarion-extension")} == set(EXTENSION_OPERATIONS)
     assert set(operation_ids) == set(OPERATIONS)
     schemas = document["components"]["schemas"]
     assert "EndpointBatchRequest" in schemas
@@ -516,7 +519,7 @@ def test_openapi_document(shared: RunningServer) -> None:
     put = document["paths"]["/v1/apps/{application-id}/endpoints"]["put"]
     assert put["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/EndpointBatchRequest")
     assert "202" in put["responses"]
-    assert document["paths"]["/v1/apps/{application-id}/campaigns"]["get"]["x-clarion-status"] == "not-built"
+    assert document["paths"]["/v1/apps/{application-id}/journeys"]["get"]["x-clarion-status"] == "not-built"
     assert document == json.loads(json.dumps(openapi_document(__version__)))
 
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import msgspec
 
+from clarion.api.extended import EXTENSION_OPERATIONS, EXTENSION_SUMMARIES, ROUTED_OPERATIONS
 from clarion.api.handlers import HANDLERS
-from clarion.api.operations import ERROR_STATUS, OPERATIONS
+from clarion.api.operations import ERROR_STATUS
 
 MODEL = Path(__file__).parent / "model" / "pinpoint-2016-12-01.json"
 _TAG = re.compile(r"<[^>]+>")
@@ -26,7 +27,7 @@ def _summary(documentation: str | None) -> str:
 def openapi_document(version: str = "dev") -> dict[str, Any]:
     model = json.loads(MODEL.read_text())
     structs = sorted(
-        {t for op in OPERATIONS.values() for t in (op.input_type, op.output_type) if t is not None},
+        {t for op in ROUTED_OPERATIONS.values() for t in (op.input_type, op.output_type) if t is not None},
         key=lambda t: t.__name__,
     )
     _, components = msgspec.json.schema_components(structs, ref_template="#/components/schemas/{name}")
@@ -35,8 +36,7 @@ def openapi_document(version: str = "dev") -> dict[str, Any]:
         "properties": {"Message": {"type": "string"}, "RequestID": {"type": "string"}, "__type": {"type": "string"}},
     }
     paths: dict[str, dict[str, Any]] = {}
-    for name, op in sorted(OPERATIONS.items()):
-        spec = model["operations"][name]
+    for name, op in sorted(ROUTED_OPERATIONS.items()):
         parameters = [
             {"name": label, "in": "path", "required": True, "schema": {"type": "string"}} for _, label in op.path_params
         ] + [
@@ -60,12 +60,14 @@ def openapi_document(version: str = "dev") -> dict[str, Any]:
             }
         operation: dict[str, Any] = {
             "operationId": name,
-            "summary": _summary(spec.get("documentation")),
+            "summary": EXTENSION_SUMMARIES.get(name) or _summary(model["operations"][name].get("documentation")),
             "parameters": parameters,
             "responses": responses,
         }
         if name not in HANDLERS:
             operation["x-clarion-status"] = "not-built"
+        if name in EXTENSION_OPERATIONS:  # Clarion's own operation, same SigV4 and error shape (api/extended.py)
+            operation["x-clarion-extension"] = True
         if op.input_type is not None:
             operation["requestBody"] = {
                 "required": op.input_required,
@@ -79,7 +81,7 @@ def openapi_document(version: str = "dev") -> dict[str, Any]:
             "version": version,
             "description": "Pinpoint's REST API as Clarion serves it. Requests are signed with AWS SigV4 "
             "(service name mobiletargeting). Operations marked x-clarion-status: not-built answer "
-            "MethodNotAllowedException.",
+            "MethodNotAllowedException; operations marked x-clarion-extension are Clarion's own additions.",
         },
         "security": [{"sigv4": []}],
         "components": {

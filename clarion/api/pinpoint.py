@@ -18,6 +18,7 @@ import orjson
 
 from clarion.api.auth import Authenticator, AuthError, Principal
 from clarion.api.call import Call, Handler
+from clarion.api.extended import ROUTED_OPERATIONS
 from clarion.api.handlers import HANDLERS
 from clarion.api.operations import Operation
 from clarion.api.routing import Router
@@ -48,7 +49,7 @@ class PinpointAPI:
         self.services = services
         self.authenticator = authenticator
         self.handlers = handlers
-        self.router = Router()
+        self.router = Router(ROUTED_OPERATIONS)  # Pinpoint's operations plus Clarion's extensions
         self._decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:

@@ -19,6 +19,8 @@ METRIC_OPERATORS = ("GREATER_THAN", "LESS_THAN", "GREATER_THAN_OR_EQUAL", "LESS_
 ATTRIBUTE_TYPES = ("INCLUSIVE", "EXCLUSIVE", "CONTAINS", "BEFORE", "AFTER", "ON", "BETWEEN")
 DATE_TYPES = ("BEFORE", "AFTER", "ON", "BETWEEN")
 DEMOGRAPHICS = ("AppVersion", "Channel", "DeviceType", "Make", "Model", "Platform")
+BEHAVIOR_MEMBER = "ClarionBehavior"  # Clarion's extension member of SegmentDimensions (docs/segments.md)
+MAX_WITHIN_DAYS = 3660
 
 
 def parse_instant(value: str) -> datetime | None:
@@ -82,6 +84,9 @@ def _dimensions(dimensions: dict[str, Any], where: str) -> int:
     if "GPSPoint" in location:
         _gps_point(location["GPSPoint"], f"{where}.Location.GPSPoint")
         count += 1
+    for index, item in enumerate(dimensions.get(BEHAVIOR_MEMBER) or []):
+        _behavior(item, f"{where}.{BEHAVIOR_MEMBER}[{index}]")
+        count += 1
     return count
 
 
@@ -133,3 +138,25 @@ def _gps_point(point: dict[str, Any], where: str) -> None:
         raise BadRequest(f"{where}.Coordinates.Longitude must be between -180 and 180, not {longitude}")
     if "RangeInKilometers" in point and not point["RangeInKilometers"] > 0:
         raise BadRequest(f"{where}.RangeInKilometers must be greater than 0, not {point['RangeInKilometers']}")
+
+
+def _behavior(item: dict[str, Any], where: str) -> None:
+    """One ClarionBehavior item: EventType plus exactly one of the window forms (or none: ever performed)."""
+    if not str(item.get("EventType", "")).strip():
+        raise BadRequest(f"{where}.EventType must not be empty")
+    windows = [key for key in ("WithinDays", "Since", "NotSince") if item.get(key) is not None]
+    if len(windows) > 1:
+        raise BadRequest(f"{where} may have only one of WithinDays, Since and NotSince, not {' and '.join(windows)}")
+    if "NotSince" in windows and item.get("Minimum") is not None:
+        raise BadRequest(f"{where}.Minimum cannot be combined with NotSince (it means: not performed once since)")
+    minimum = item.get("Minimum")
+    if minimum is not None and minimum < 1:
+        raise BadRequest(f"{where}.Minimum must be at least 1, not {minimum}")
+    days = item.get("WithinDays")
+    if days is not None and not 1 <= days <= MAX_WITHIN_DAYS:
+        raise BadRequest(f"{where}.WithinDays must be between 1 and {MAX_WITHIN_DAYS}, not {days}")
+    for key in ("Since", "NotSince"):
+        if item.get(key) is not None:
+            _instant(item[key], f"{where}.{key}")
+    for name, values in (item.get("Attributes") or {}).items():
+        _values(values, _name(name, f"{where}.Attributes"))

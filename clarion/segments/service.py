@@ -1,6 +1,6 @@
 """Create, read, list, update and delete segments; every update writes a new version and keeps the old ones.
 
-Membership (which endpoints a segment holds) is not evaluated here yet: this is the resource API only.
+This is the resource API only; which endpoints a segment holds is engine.py's work.
 """
 
 from __future__ import annotations

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from clarion.instants import instant_ms
+
 T = TypeVar("T")
 Row = tuple[Any, ...]
 
@@ -114,6 +116,10 @@ class Database(Protocol):
     async def read(self, work: Callable[[Transaction], T]) -> T: ...
 
     async def write(self, work: Callable[[Transaction], T]) -> T: ...
+
+    async def read_long(self, work: Callable[[Transaction], T]) -> T:
+        """A read that may take long (segment evaluation): never on the event loop."""
+        ...
 
     def close(self) -> None: ...
 
@@ -221,6 +227,8 @@ def connect_sqlite(path: Path, synchronous: str = "NORMAL") -> sqlite3.Connectio
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA cache_size=-65536")
+    # Segment date criteria read endpoint values as instants; SQLite gets the exact Python rule (clarion/instants.py).
+    conn.create_function("clarion_instant_ms", 1, instant_ms, deterministic=True)
     return conn
 
 
@@ -234,6 +242,10 @@ class SqliteDatabase:
         self.path = path
         self._reader = connect_sqlite(path, synchronous)
         self._writer = GroupCommitWriter(lambda: connect_sqlite(path, synchronous), SQLITE)
+        self._synchronous = synchronous
+        self._long_local = threading.local()
+        self._long_readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="clarion-long-reader")
+        self._long_conns: list[sqlite3.Connection] = []
 
     async def read(self, work: Callable[[Transaction], T]) -> T:
         # A point read costs tens of microseconds: cheaper than a hop to a thread and back.
@@ -246,8 +258,26 @@ class SqliteDatabase:
     async def write(self, work: Callable[[Transaction], T]) -> T:
         return await self._writer.submit(work)
 
+    async def read_long(self, work: Callable[[Transaction], T]) -> T:
+        """A WAL reader of its own in a worker thread: a long scan does not stall every other request."""
+        return await asyncio.get_running_loop().run_in_executor(self._long_readers, self._read_long_in_thread, work)
+
+    def _read_long_in_thread(self, work: Callable[[Transaction], T]) -> T:
+        conn = getattr(self._long_local, "conn", None)
+        if conn is None:
+            conn = self._long_local.conn = connect_sqlite(self.path, self._synchronous)
+            self._long_conns.append(conn)
+        conn.execute("BEGIN")
+        try:
+            return work(Transaction(conn, SQLITE))
+        finally:
+            conn.execute("COMMIT")
+
     def close(self) -> None:
         self._writer.close()
+        self._long_readers.shutdown(wait=True)
+        for conn in self._long_conns:
+            conn.close()
         self._reader.close()
 
 
@@ -291,6 +321,9 @@ class PostgresDatabase:
 
     async def write(self, work: Callable[[Transaction], T]) -> T:
         return await self._writer.submit(work)
+
+    async def read_long(self, work: Callable[[Transaction], T]) -> T:
+        return await self.read(work)  # reads already run on the reader threads
 
     def close(self) -> None:
         self._writer.close()

@@ -40,6 +40,12 @@ async def get_segment_versions(call: Call) -> Any:
     )
 
 
+async def preview_segment(call: Call) -> Any:
+    """Clarion extension (clarion/api/extended.py): size, channel counts and a sample."""
+    preview = await call.app.segments_engine.preview(call.params["ApplicationId"], call.body)
+    return preview.wire()
+
+
 HANDLERS: dict[str, Handler] = {
     "CreateSegment": create_segment,
     "GetSegment": get_segment,
@@ -48,4 +54,5 @@ HANDLERS: dict[str, Handler] = {
     "DeleteSegment": delete_segment,
     "GetSegmentVersion": get_segment_version,
     "GetSegmentVersions": get_segment_versions,
+    "ClarionPreviewSegment": preview_segment,
 }

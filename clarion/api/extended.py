@@ -1,0 +1,119 @@
+"""Clarion's additions to the Pinpoint wire: extension members on generated shapes and extension operations.
+
+The generated layer (shapes.py, operations.py) stays exactly botocore's model. What Clarion adds is declared here
+and merged into the route table (`ROUTED_OPERATIONS`), so extensions go through the same SigV4 check, key scope,
+decoding and error shape as every Pinpoint operation:
+
+- `SegmentDimensions.ClarionBehavior` (behavioural conditions, docs/segments.md): CreateSegment and UpdateSegment
+  decode their body with subclasses of the generated shapes that add this one member.
+- `WriteCampaignRequest.ClarionChannelOrder` (channel fallback, docs/campaigns.md): CreateCampaign and
+  UpdateCampaign decode their body with a subclass that adds it.
+- `ClarionPreviewSegment` (`POST /v1/apps/{application-id}/clarion/segment-preview`): the size, per-channel counts
+  and a sample of a saved segment or of an unsaved definition.
+
+botocore validates parameters against its model, so SDK clients cannot send these; call them over signed HTTP.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from msgspec import Struct, field
+
+from clarion.api import shapes
+from clarion.api.operations import OPERATIONS, Operation
+
+
+class BehaviorCondition(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+    """One item of ClarionBehavior: performed EventType at least Minimum times (in a window), or not since."""
+
+    event_type: str = field(name="EventType")
+    minimum: int | None = field(default=None, name="Minimum")
+    within_days: int | None = field(default=None, name="WithinDays")
+    since: str | None = field(default=None, name="Since")
+    not_since: str | None = field(default=None, name="NotSince")
+    attributes: dict[str, list[str]] | None = field(default=None, name="Attributes")
+
+
+class ExtendedSegmentDimensions(shapes.SegmentDimensions, kw_only=True, omit_defaults=True):
+    clarion_behavior: list[BehaviorCondition] | None = field(default=None, name="ClarionBehavior")
+
+
+class ExtendedSegmentGroup(shapes.SegmentGroup, kw_only=True, omit_defaults=True):
+    dimensions: list[ExtendedSegmentDimensions] | None = field(default=None, name="Dimensions")
+
+
+class ExtendedSegmentGroupList(shapes.SegmentGroupList, kw_only=True, omit_defaults=True):
+    groups: list[ExtendedSegmentGroup] | None = field(default=None, name="Groups")
+
+
+class ExtendedWriteSegmentRequest(shapes.WriteSegmentRequest, kw_only=True, omit_defaults=True):
+    dimensions: ExtendedSegmentDimensions | None = field(default=None, name="Dimensions")
+    segment_groups: ExtendedSegmentGroupList | None = field(default=None, name="SegmentGroups")
+
+
+class SegmentDefinition(Struct, kw_only=True, omit_defaults=True):
+    dimensions: ExtendedSegmentDimensions | None = field(default=None, name="Dimensions")
+    segment_groups: ExtendedSegmentGroupList | None = field(default=None, name="SegmentGroups")
+
+
+class ExtendedWriteCampaignRequest(shapes.WriteCampaignRequest, kw_only=True, omit_defaults=True):
+    """`ClarionChannelOrder`: reach each person on the first of these channels they can receive."""
+
+    clarion_channel_order: list[shapes.ChannelType] | None = field(default=None, name="ClarionChannelOrder")
+
+
+class SegmentPreviewRequest(Struct, kw_only=True, omit_defaults=True):
+    """Either SegmentId (and optionally SegmentVersion) or Definition."""
+
+    segment_id: str | None = field(default=None, name="SegmentId")
+    segment_version: int | None = field(default=None, name="SegmentVersion")
+    definition: SegmentDefinition | None = field(default=None, name="Definition")
+    sample_size: int | None = field(default=None, name="SampleSize")
+    sendable_only: bool | None = field(default=None, name="SendableOnly")
+
+
+class SegmentPreviewResponse(Struct, kw_only=True, omit_defaults=True):
+    size: int = field(name="Size")
+    channel_counts: dict[str, int] = field(name="ChannelCounts")
+    sample: list[str] = field(name="Sample")
+
+
+EXTENSION_OPERATIONS: dict[str, Operation] = {
+    "ClarionPreviewSegment": Operation(
+        name="ClarionPreviewSegment",
+        method="POST",
+        uri="/v1/apps/{application-id}/clarion/segment-preview",
+        status=200,
+        path_params=(("ApplicationId", "application-id"),),
+        query_params=(),
+        input_member="SegmentPreviewRequest",
+        input_type=SegmentPreviewRequest,
+        input_required=True,
+        output_member="SegmentPreviewResponse",
+        output_type=SegmentPreviewResponse,
+        errors=(
+            "BadRequestException",
+            "ForbiddenException",
+            "InternalServerErrorException",
+            "NotFoundException",
+            "PayloadTooLargeException",
+        ),
+    ),
+}
+EXTENSION_SUMMARIES = {
+    "ClarionPreviewSegment": "Clarion extension: the size, channel counts and a sample of a segment or a definition",
+}
+
+ROUTED_OPERATIONS: dict[str, Operation] = {
+    **OPERATIONS,
+    **{
+        name: dataclasses.replace(OPERATIONS[name], input_type=ExtendedWriteSegmentRequest)
+        for name in ("CreateSegment", "UpdateSegment")
+    },
+    **{
+        name: dataclasses.replace(OPERATIONS[name], input_type=ExtendedWriteCampaignRequest)
+        for name in ("CreateCampaign", "UpdateCampaign")
+    },
+    **EXTENSION_OPERATIONS,
+}

@@ -1,0 +1,272 @@
+"""Segment membership as one SQL query over the row store, the same code for SQLite and PostgreSQL.
+
+A plan (clarion/segments/plan.py, which states the semantics) compiles to a boolean expression over one endpoint row
+`e` (with its user row `u`); the reads below wrap it into a count, per-channel counts, a keyset page of member ids or
+a sample. Because it reads the live tables, an endpoint update or an event is visible to the next evaluation.
+
+Rules the compiler keeps: every expression is TRUE or FALSE, never NULL (so `NOT` is exact); parameters are appended
+in the order their `?` appear; JSON is read with json_each / json_extract on SQLite and jsonb on PostgreSQL; events
+are matched with set subqueries (`e.endpoint_key IN (SELECT lower(endpoint_id) ...)`) that use the events indexes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from clarion.clock import iso_millis
+from clarion.instants import INSTANT_PATTERN
+from clarion.segments import plan
+from clarion.segments.plan import Node
+from clarion.store.database import Transaction
+
+DEGREE = math.pi / 180  # passed as a parameter so SQL and Python multiply by the very same double
+_OFFSET_PATTERN = "(Z|[+-][0-9]{2}:[0-9]{2})$"
+_SENDABLE = " AND e.endpoint_status = 'ACTIVE' AND e.opt_out = 'NONE'"
+_FROM = "FROM endpoints e LEFT JOIN users u ON u.app_id = e.app_id AND u.user_id = e.user_id"
+_COMPARISONS = {
+    plan.Comparison.GREATER_THAN: ">",
+    plan.Comparison.LESS_THAN: "<",
+    plan.Comparison.GREATER_THAN_OR_EQUAL: ">=",
+    plan.Comparison.LESS_THAN_OR_EQUAL: "<=",
+    plan.Comparison.EQUAL: "=",
+}
+
+
+class _Compiler:
+    def __init__(self, tx: Transaction, app_id: str) -> None:
+        self.postgres = tx.dialect.name == "postgresql"
+        self.dialect = tx.dialect
+        self.app_id = app_id
+        self.params: list[Any] = []
+
+    def bind(self, *values: Any) -> None:
+        self.params.extend(values)
+
+    def one_of(self, column: str, values: Sequence[Any]) -> str:
+        sql, params = self.dialect.one_of(column, values)
+        self.params.extend(params)
+        return sql
+
+    def condition(self, node: Node) -> str:
+        match node:
+            case plan.AllOf(children):
+                return "(" + " AND ".join(self.condition(c) for c in children) + ")" if children else "(1=1)"
+            case plan.AnyOf(children):
+                return "(" + " OR ".join(self.condition(c) for c in children) + ")" if children else "(1=0)"
+            case plan.Not(child):
+                return f"(NOT {self.condition(child)})"
+            case plan.FieldIn():
+                return self.field_in(node)
+            case plan.AttributeCondition():
+                return self.attribute(node)
+            case plan.MetricCompare():
+                return self.metric(node)
+            case plan.WithinDistance():
+                return self.within(node)
+            case plan.ActiveSince(start_ms):
+                return self.active_since(start_ms)
+            case plan.EventCount():
+                return self.event_count(node)
+            case plan.InSegment(_, _, inner):
+                return self.condition(inner)
+            case plan.InImport(segment_id):
+                self.bind(self.app_id, segment_id)
+                return (
+                    "(e.endpoint_key IN (SELECT si.endpoint_key FROM segment_imports si "
+                    "WHERE si.app_id = ? AND si.segment_id = ?))"
+                )
+        raise TypeError(f"not a plan node: {node!r}")
+
+    # Endpoint fields ------------------------------------------------------------------------------------------
+
+    def doc_text(self, path: tuple[str, ...]) -> str:
+        """A string member of the endpoint document (paths come from plan.Field, never from clients)."""
+        if self.postgres:
+            return "(e.doc::jsonb #>> '{" + ",".join(path) + "}')"
+        return "json_extract(e.doc, '$." + ".".join(path) + "')"
+
+    def field_in(self, node: plan.FieldIn) -> str:
+        if not node.field.path:
+            return "(1=0)"
+        column = "e.channel_type" if node.field is plan.Field.CHANNEL else self.doc_text(node.field.path)
+        if node.field is plan.Field.COUNTRY:
+            column = f"upper({column})"
+        return f"coalesce({self.one_of(column, node.values)}, FALSE)"
+
+    # Attributes -----------------------------------------------------------------------------------------------
+
+    def attribute(self, node: plan.AttributeCondition) -> str:
+        if node.operator is plan.Operator.EXCLUSIVE:
+            inclusive = plan.AttributeCondition(node.source, node.name, plan.Operator.INCLUSIVE, node.values)
+            return f"(NOT {self.attribute(inclusive)})"
+        if node.operator in plan.DATE_OPERATORS:
+            # the instant is computed once per value in an inner select, then compared as `t.ms`
+            instant = self.instant("v.value")
+            values = self.attribute_values(node.source, node.name)
+            return f"EXISTS (SELECT 1 FROM (SELECT {instant} AS ms FROM {values}) t WHERE {self.instant_matches(node)})"
+        values = self.attribute_values(node.source, node.name)
+        return f"EXISTS (SELECT 1 FROM {values} AND {self.value_matches(node)})"
+
+    def attribute_values(self, source: plan.Source, name: str) -> str:
+        """`FROM` text yielding one row per value `v.value` of the attribute, ending in an open `WHERE`."""
+        self.bind(name)
+        if self.postgres:
+            document = "e.doc::jsonb -> 'Attributes'" if source is plan.Source.ENDPOINT else "u.attributes::jsonb"
+            return f"jsonb_array_elements_text(coalesce({document} -> ?, '[]'::jsonb)) AS v(value) WHERE TRUE"
+        document = "json_each(e.doc, '$.Attributes')" if source is plan.Source.ENDPOINT else "json_each(u.attributes)"
+        return f"{document} AS a, json_each(a.value) AS v WHERE a.key = ?"
+
+    def value_matches(self, node: plan.AttributeCondition) -> str:
+        if node.operator is plan.Operator.INCLUSIVE:
+            return self.one_of("v.value", node.values)
+        # CONTAINS: a case-sensitive substring test (LIKE would fold case on SQLite)
+        position = "strpos(v.value, ?)" if self.postgres else "instr(v.value, ?)"
+        self.bind(*node.values)
+        return "(" + " OR ".join(f"{position} > 0" for _ in node.values) + ")"
+
+    def instant_matches(self, node: plan.AttributeCondition) -> str:
+        match node.operator:
+            case plan.Operator.BEFORE:
+                self.bind(max(node.instants))
+                return "t.ms < ?"
+            case plan.Operator.AFTER:
+                self.bind(min(node.instants))
+                return "t.ms > ?"
+            case plan.Operator.BETWEEN:
+                self.bind(*node.instants)
+                return "t.ms BETWEEN ? AND ?"
+            case plan.Operator.ON:
+                days = sorted({ms // plan.DAY_MS for ms in node.instants})
+                for day in days:
+                    self.bind(day * plan.DAY_MS, (day + 1) * plan.DAY_MS)
+                return "(" + " OR ".join("(t.ms >= ? AND t.ms < ?)" for _ in days) + ")"
+        raise ValueError(f"not a date operator: {node.operator}")
+
+    def instant(self, text: str) -> str:
+        """Epoch ms of a string in clarion.instants' syntax, NULL otherwise; never raises."""
+        if not self.postgres:
+            return f"clarion_instant_ms({text})"
+        # PostgreSQL 15 has no safe cast: the pattern admits only well-formed text, the inner CASE rejects days past
+        # the month's end and year 0 before anything is cast (CASE is the one construct whose order is guaranteed).
+        year, month, day = (f"CAST(substr({text}, {start}, {n}) AS int)" for start, n in ((1, 4), (6, 2), (9, 2)))
+        month_end = f"extract(day from make_date({year}, {month}, 1) + interval '1 month' - interval '1 day')"
+        with_offset = f"CASE WHEN {text} ~ '{_OFFSET_PATTERN}' THEN {text} ELSE {text} || ' +00:00' END"
+        epoch = f"CAST(floor(extract(epoch from CAST({with_offset} AS timestamptz)) * 1000) AS bigint)"
+        return (
+            f"(CASE WHEN {text} ~ '{INSTANT_PATTERN}' THEN CASE WHEN {year} = 0 THEN NULL "
+            f"WHEN {day} <= {month_end} THEN {epoch} END END)"
+        )
+
+    # Metrics and location -------------------------------------------------------------------------------------
+
+    def metric(self, node: plan.MetricCompare) -> str:
+        operator = _COMPARISONS[node.comparison]
+        self.bind(node.name, node.value)
+        if self.postgres:
+            return f"coalesce(CAST(e.doc::jsonb -> 'Metrics' ->> ? AS double precision) {operator} ?, FALSE)"
+        return f"EXISTS (SELECT 1 FROM json_each(e.doc, '$.Metrics') m WHERE m.key = ? AND m.value {operator} ?)"
+
+    def within(self, node: plan.WithinDistance) -> str:
+        """Haversine, written term for term like clarion.segments.reference.haversine_km (same doubles)."""
+        latitude, longitude = self.doc_number("Latitude"), self.doc_number("Longitude")
+        smaller = "least" if self.postgres else "min"
+        point = node.latitude * DEGREE
+        half_dp = "sin((" + latitude + " * ? - ?) / 2)"
+        half_dl = "sin((" + longitude + " - ?) * ? / 2)"
+        self.bind(2 * plan.EARTH_RADIUS_KM)
+        self.bind(DEGREE, point, DEGREE, point, math.cos(point), DEGREE)
+        self.bind(node.longitude, DEGREE, node.longitude, DEGREE, node.kilometers)
+        a = f"{half_dp} * {half_dp} + ? * cos({latitude} * ?) * {half_dl} * {half_dl}"
+        return f"coalesce(? * asin({smaller}(1.0, sqrt({a}))) <= ?, FALSE)"
+
+    def doc_number(self, member: str) -> str:
+        if self.postgres:
+            return f"CAST(e.doc::jsonb -> 'Location' ->> '{member}' AS double precision)"
+        return f"json_extract(e.doc, '$.Location.{member}')"
+
+    # Events ---------------------------------------------------------------------------------------------------
+
+    def active_since(self, start_ms: int) -> str:
+        """Latest event at or after start, or no events at all and EffectiveDate at or after start."""
+        self.bind(self.app_id, start_ms, iso_millis_of(start_ms), self.app_id)
+        return (
+            "(e.endpoint_key IN (SELECT lower(ev.endpoint_id) FROM events ev WHERE ev.app_id = ? AND ev.event_at >= ?)"
+            " OR (e.effective_at >= ? AND e.endpoint_key NOT IN "
+            "(SELECT lower(ev.endpoint_id) FROM events ev WHERE ev.app_id = ?)))"
+        )
+
+    def event_count(self, node: plan.EventCount) -> str:
+        where = "ev.app_id = ? AND ev.event_type = ?"
+        self.bind(self.app_id, node.event_type)
+        if node.start_ms is not None:
+            where += " AND ev.event_at >= ?"
+            self.bind(node.start_ms)
+        for name, values in node.attributes:
+            where += " AND " + self.event_attribute(name, values)
+        self.bind(node.minimum)
+        return (
+            f"(e.endpoint_key IN (SELECT lower(ev.endpoint_id) FROM events ev WHERE {where} "
+            "GROUP BY lower(ev.endpoint_id) HAVING count(*) >= ?))"
+        )
+
+    def event_attribute(self, name: str, values: tuple[str, ...]) -> str:
+        self.bind(name)
+        if self.postgres:
+            return "coalesce(" + self.one_of("ev.doc::jsonb -> 'Attributes' ->> ?", values) + ", FALSE)"
+        matches = self.one_of("ea.value", values)
+        return f"EXISTS (SELECT 1 FROM json_each(ev.doc, '$.Attributes') ea WHERE ea.key = ? AND {matches})"
+
+
+def iso_millis_of(ms: int) -> str:
+    """The EffectiveDate spelling of an instant (ISO, milliseconds, Z), which orders like the instant itself."""
+    return iso_millis(datetime.fromtimestamp(0, UTC) + timedelta(milliseconds=ms))
+
+
+def _where(tx: Transaction, app_id: str, node: Node, sendable_only: bool) -> tuple[str, list[Any]]:
+    compiler = _Compiler(tx, app_id)
+    compiler.bind(app_id)
+    condition = compiler.condition(node)
+    return f"{_FROM} WHERE e.app_id = ? AND {condition}{_SENDABLE if sendable_only else ''}", compiler.params
+
+
+def count(tx: Transaction, app_id: str, node: Node, *, sendable_only: bool = False) -> int:
+    where, params = _where(tx, app_id, node, sendable_only)
+    return int(tx.scalar(f"SELECT count(*) {where}", params))
+
+
+def channel_counts(tx: Transaction, app_id: str, node: Node, *, sendable_only: bool = False) -> dict[str, int]:
+    """Members per ChannelType; endpoints without one are counted under ""."""
+    where, params = _where(tx, app_id, node, sendable_only)
+    rows = tx.fetchall(f"SELECT coalesce(e.channel_type, ''), count(*) {where} GROUP BY e.channel_type", params)
+    return {channel: int(n) for channel, n in rows}
+
+
+def page(
+    tx: Transaction, app_id: str, node: Node, after_key: str, limit: int, *, sendable_only: bool = False
+) -> list[tuple[str, str]]:
+    """(endpoint_key, id) of members after `after_key`, in key order: a keyset page over the primary key."""
+    where, params = _where(tx, app_id, node, sendable_only)
+    rows = tx.fetchall(
+        f"SELECT e.endpoint_key, e.id {where} AND e.endpoint_key > ? ORDER BY e.endpoint_key LIMIT ?",
+        (*params, after_key, limit),
+    )
+    return [(key, endpoint_id) for key, endpoint_id in rows]
+
+
+def sample(tx: Transaction, app_id: str, node: Node, size: int, *, sendable_only: bool = False) -> list[str]:
+    """Up to `size` member ids spread over cohorts (CohortId is a stable hash), the same ones on every call."""
+    where, params = _where(tx, app_id, node, sendable_only)
+    rows = tx.fetchall(f"SELECT e.id {where} ORDER BY e.cohort_id, e.endpoint_key LIMIT ?", (*params, size))
+    return [row[0] for row in rows]
+
+
+def among(tx: Transaction, app_id: str, node: Node, keys: list[str], *, sendable_only: bool = False) -> list[str]:
+    """Which of these endpoint keys are members: a membership test by primary key, for event-triggered sends."""
+    if not keys:
+        return []
+    where, params = _where(tx, app_id, node, sendable_only)
+    listed, key_params = tx.dialect.one_of("e.endpoint_key", keys)
+    return [row[0] for row in tx.fetchall(f"SELECT e.endpoint_key {where} AND {listed}", (*params, *key_params))]
