@@ -57,5 +57,14 @@ def page_versions(tx: Transaction, app_id: str, segment_id: str, after_version: 
     return [SegmentRow(*row) for row in TABLE.page_versions(tx, app_id, segment_id, after_version, limit)]
 
 
+def set_definition(tx: Transaction, app_id: str, segment_id: str, version: int, definition: str) -> None:
+    """Rewrite one version's definition in place: an import job fills in its segment's size when it ends."""
+    tx.execute(
+        "UPDATE segment_versions SET definition = ? WHERE app_id = ? AND segment_id = ? AND version = ?",
+        (definition, app_id, segment_id, version),
+    )
+
+
 def delete(tx: Transaction, app_id: str, segment_id: str) -> None:
+    tx.execute("DELETE FROM segment_imports WHERE app_id = ? AND segment_id = ?", (app_id, segment_id))
     TABLE.delete(tx, app_id, segment_id)

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from typing import Any
+
+from clarion.api.call import Call, Handler
+from clarion.jobs.service import EXPORT, IMPORT
+
+
+async def create_import_job(call: Call) -> Any:
+    return await call.app.jobs.create_import_job(call.ctx, call.params["ApplicationId"], call.body)
+
+
+async def create_export_job(call: Call) -> Any:
+    return await call.app.jobs.create_export_job(call.ctx, call.params["ApplicationId"], call.body)
+
+
+async def get_import_job(call: Call) -> Any:
+    return await call.app.jobs.get_job(call.params["ApplicationId"], call.params["JobId"], IMPORT)
+
+
+async def get_export_job(call: Call) -> Any:
+    return await call.app.jobs.get_job(call.params["ApplicationId"], call.params["JobId"], EXPORT)
+
+
+async def _list(call: Call, job_type: str) -> Any:
+    p = call.params
+    return await call.app.jobs.list_jobs(
+        p["ApplicationId"], job_type, p.get("PageSize"), p.get("Token"), p.get("SegmentId")
+    )
+
+
+async def get_import_jobs(call: Call) -> Any:
+    return await _list(call, IMPORT)
+
+
+async def get_export_jobs(call: Call) -> Any:
+    return await _list(call, EXPORT)
+
+
+HANDLERS: dict[str, Handler] = {
+    "CreateImportJob": create_import_job,
+    "GetImportJob": get_import_job,
+    "GetImportJobs": get_import_jobs,
+    "GetSegmentImportJobs": get_import_jobs,
+    "CreateExportJob": create_export_job,
+    "GetExportJob": get_export_job,
+    "GetExportJobs": get_export_jobs,
+    "GetSegmentExportJobs": get_export_jobs,
+}
