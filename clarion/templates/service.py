@@ -19,6 +19,7 @@ from clarion.store import tags as tag_store
 from clarion.store import templates as template_store
 from clarion.store.database import Database, Transaction
 from clarion.tags.service import validate_tags
+from clarion.templates.email_html import COMPILED_HTML, compile_html
 from clarion.templates.rules import BODY_MEMBERS, MAX_VERSIONS, TYPES, check_name, check_type, validate_body
 from clarion.versions import parse_version
 
@@ -43,8 +44,10 @@ def _metadata(ctx: CallContext, row: template_store.TemplateRow, tags: dict[str,
 
 
 def _response(ctx: CallContext, row: template_store.TemplateRow, tags: dict[str, str]) -> dict[str, Any]:
-    """Get*Template: the metadata and every stored member of the version."""
-    return {**_metadata(ctx, row, tags), **orjson.loads(row.body)}
+    """Get*Template: the metadata and every stored member of the version (not the compiled email HTML)."""
+    body = orjson.loads(row.body)
+    body.pop(COMPILED_HTML, None)
+    return {**_metadata(ctx, row, tags), **body}
 
 
 def _summary(ctx: CallContext, row: template_store.TemplateRow, tags: dict[str, str]) -> dict[str, Any]:
@@ -76,6 +79,10 @@ def _version_summary(row: template_store.TemplateRow) -> dict[str, Any]:
 def _body(template_type: str, request: dict[str, Any]) -> str:
     body = {member: request[member] for member in BODY_MEMBERS[template_type] if member in request}
     validate_body(template_type, body)
+    if template_type == "EMAIL" and body.get("HtmlPart"):
+        compiled = compile_html(body["HtmlPart"])  # MJML and CSS inlining, once per version (email_html.py)
+        if compiled is not None:
+            body[COMPILED_HTML] = compiled
     return orjson.dumps(body).decode()
 
 

@@ -1,0 +1,39 @@
+"""The route email providers post delivery outcomes to: SendGrid's signed Event Webhook.
+
+Public (no SigV4): the provider's ECDSA signature is the authority. A post that does not verify answers 403, one
+that verifies but is not an event array 400, and neither records anything. A verified post answers 200 once its
+reports are recorded, so SendGrid retries (it does for up to 72 hours) only what was not taken.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from clarion.channels.email import sendgrid_events
+from clarion.channels.outcomes import report
+from clarion.services import Services
+
+SENDGRID_PATH = "/webhooks/email/sendgrid"
+
+
+async def sendgrid(request: Request) -> Response:
+    services: Services = request.app.state.services
+    settings = services.settings.delivery.email_api
+    body = await request.body()
+    try:
+        sendgrid_events.verify(
+            settings.webhook_public_key, request.headers, body, services.clock.now(), settings.webhook_max_age_seconds
+        )
+    except sendgrid_events.WebhookRefused as error:
+        return PlainTextResponse(str(error), status_code=403)
+    try:
+        reports = sendgrid_events.parse(body)
+    except sendgrid_events.MalformedEvents as error:
+        return PlainTextResponse(str(error), status_code=400)
+    await report(services, reports)
+    return PlainTextResponse("OK")
+
+
+ROUTES: list[BaseRoute] = [Route(SENDGRID_PATH, sendgrid, methods=["POST"])]
