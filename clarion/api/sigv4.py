@@ -1,10 +1,11 @@
-"""AWS Signature Version 4 verification for incoming requests.
+"""AWS Signature Version 4: verification for incoming requests, and signing for the AWS APIs Clarion calls.
 
 Clients are unmodified AWS SDKs, so "correct" means "byte-for-byte what
 botocore's ``SigV4Auth`` / ``SigV4QueryAuth`` compute" (see ``botocore/auth.py``).
 Everything is rebuilt from the raw wire bytes (ASGI ``raw_path``,
 ``query_string`` and ``headers``): a decoded path loses the difference between
-``/`` and ``%2F``, which the signature covers.
+``/`` and ``%2F``, which the signature covers. Signing (``sign_request``) uses the
+same canonical form, so what Clarion sends is what it would itself accept.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
-from urllib.parse import quote, unquote_to_bytes
+from urllib.parse import quote, unquote_to_bytes, urlsplit
 
-__all__ = ["SignatureError", "VerifiedRequest", "verify_request"]
+__all__ = ["SignatureError", "VerifiedRequest", "sign_request", "verify_request"]
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 TERMINATOR = "aws4_request"
@@ -112,8 +113,7 @@ def verify_request(
         values = header_map.get(name)
         if values is None:  # the signer saw a header we did not receive
             raise SignatureError("mismatch", MISMATCH_MESSAGE)
-        # Like botocore: trim each value and collapse inner whitespace, join with ','.
-        canonical_headers.append(f"{name}:{','.join(' '.join(v.split()) for v in values)}\n")
+        canonical_headers.append(_canonical_header(name, values))
 
     canonical_request = "\n".join(
         [
@@ -125,7 +125,75 @@ def verify_request(
             _payload_hash(header_map, names, body),
         ]
     )
-    scope = f"{auth.scope_date}/{auth.region}/{auth.service}/{TERMINATOR}"
+
+    secret = secret_for(auth.access_key_id)
+    if secret is None:
+        raise SignatureError("unknown-key", UNKNOWN_KEY_MESSAGE)
+    expected = _signature(canonical_request, timestamp, secret, auth.scope_date, auth.region, auth.service)
+    if not hmac.compare_digest(expected.encode(), auth.signature.encode()):
+        raise SignatureError("mismatch", MISMATCH_MESSAGE)
+    return VerifiedRequest(auth.access_key_id, auth.region, signed_at)
+
+
+def sign_request(
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    access_key_id: str,
+    secret_access_key: str,
+    region: str,
+    service: str,
+    now: datetime,
+    session_token: str = "",
+) -> dict[str, str]:
+    """The headers that sign an outgoing request as botocore's SigV4Auth would: `headers` plus Host,
+    X-Amz-Date, X-Amz-Security-Token (temporary credentials only) and Authorization.
+
+    Every header given is signed, so send exactly the headers returned.
+    """
+    parts = urlsplit(url)
+    timestamp = now.astimezone(UTC).strftime(AMZ_DATE_FORMAT)
+    added = {"Host": _host_header(parts.scheme, parts.hostname or "", parts.port), "X-Amz-Date": timestamp}
+    if session_token:
+        added["X-Amz-Security-Token"] = session_token
+    signed = {name.lower(): value for name, value in {**headers, **added}.items()}
+    names = sorted(signed)
+    canonical_request = "\n".join(
+        [
+            method.upper(),
+            _canonical_uri(parts.path.encode("utf-8")),
+            _canonical_query(_parse_query(parts.query.encode("utf-8")), presigned=False),
+            "".join(_canonical_header(name, [signed[name]]) for name in names),
+            ";".join(names),
+            hashlib.sha256(body).hexdigest(),
+        ]
+    )
+    scope_date = timestamp[:8]
+    signature = _signature(canonical_request, timestamp, secret_access_key, scope_date, region, service)
+    authorization = (
+        f"{ALGORITHM} Credential={access_key_id}/{scope_date}/{region}/{service}/{TERMINATOR}, "
+        f"SignedHeaders={';'.join(names)}, Signature={signature}"
+    )
+    return {**headers, **added, "Authorization": authorization}
+
+
+def _host_header(scheme: str, hostname: str, port: int | None) -> str:
+    """Host as HTTP clients send it: the default port left out, IPv6 literals in brackets."""
+    host = f"[{hostname}]" if ":" in hostname else hostname
+    if port is None or (scheme, port) in (("https", 443), ("http", 80)):
+        return host
+    return f"{host}:{port}"
+
+
+def _canonical_header(name: str, values: Sequence[str]) -> str:
+    """Like botocore: trim each value and collapse inner whitespace, join with ','."""
+    return f"{name}:{','.join(' '.join(v.split()) for v in values)}\n"
+
+
+def _signature(canonical_request: str, timestamp: str, secret: str, scope_date: str, region: str, service: str) -> str:
+    scope = f"{scope_date}/{region}/{service}/{TERMINATOR}"
     string_to_sign = "\n".join(
         [
             ALGORITHM,
@@ -134,15 +202,8 @@ def verify_request(
             hashlib.sha256(canonical_request.encode("utf-8", "surrogateescape")).hexdigest(),
         ]
     )
-
-    secret = secret_for(auth.access_key_id)
-    if secret is None:
-        raise SignatureError("unknown-key", UNKNOWN_KEY_MESSAGE)
-    key = _signing_key(secret, auth.scope_date, auth.region, auth.service)
-    expected = hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected.encode(), auth.signature.encode()):
-        raise SignatureError("mismatch", MISMATCH_MESSAGE)
-    return VerifiedRequest(auth.access_key_id, auth.region, signed_at)
+    key = _signing_key(secret, scope_date, region, service)
+    return hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 @lru_cache(maxsize=256)

@@ -68,6 +68,17 @@ def validate_phone_number(phone_number: str | None, iso_country_code: str | None
     return {name: value for name, value in response.items() if value not in ("", None)}
 
 
+def strict_e164(address: str) -> str | None:
+    """`address` when it is a valid number written in E.164 (+, country code, digits only), else None.
+
+    Sends take addresses as Pinpoint did: already in E.164, no national forms or spaces to guess about.
+    """
+    number = _parse(address, None) if address.startswith("+") else None
+    if number is None or not phonenumbers.is_valid_number(number):
+        return None
+    return address if phonenumbers.format_number(number, PhoneNumberFormat.E164) == address else None
+
+
 def _parse(phone_number: str, region: str | None) -> phonenumbers.PhoneNumber | None:
     text = phone_number.strip()
     if region is None and not text.startswith("+"):

@@ -1,0 +1,85 @@
+"""The routes SMS providers call after a send: Twilio's status callbacks and inbound messages, and the generic
+HTTP adapter's signed JSON webhook (clarion/channels/sms/generic_webhooks.py describes its format).
+
+Public (no SigV4): the provider's signature is the authority. A call that does not verify answers 403 and records
+nothing; a malformed one, 400; a verified one answers 2xx once its reports are recorded, so the provider retries
+only what was not taken.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from clarion.channels.outcomes import report
+from clarion.channels.sms import generic_webhooks, twilio_webhooks
+from clarion.services import Services
+
+
+async def _verified_twilio_form(request: Request) -> tuple[Services, dict[str, str]] | Response:
+    services: Services = request.app.state.services
+    sms = services.settings.delivery.sms
+    params = parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+    if sms.webhook_base_url:
+        # Behind a proxy Clarion sees another URL than the one Twilio called and signed.
+        query = request.url.query
+        url = f"{sms.webhook_base_url.rstrip('/')}{request.url.path}" + (f"?{query}" if query else "")
+    else:
+        url = str(request.url)
+    signature = request.headers.get(twilio_webhooks.SIGNATURE_HEADER, "")
+    if not twilio_webhooks.verify_twilio_signature(sms.twilio.auth_token, url, params, signature):
+        return PlainTextResponse(f"{twilio_webhooks.SIGNATURE_HEADER} does not verify for {url}", status_code=403)
+    return services, dict(params)
+
+
+async def twilio_status(request: Request) -> Response:
+    verified = await _verified_twilio_form(request)
+    if isinstance(verified, Response):
+        return verified
+    services, params = verified
+    found = twilio_webhooks.status_report(params, request.query_params.get("message_id"))
+    if found is not None:
+        await report(services, [found])
+    return Response(status_code=204)
+
+
+async def twilio_inbound(request: Request) -> Response:
+    verified = await _verified_twilio_form(request)
+    if isinstance(verified, Response):
+        return verified
+    services, params = verified
+    found, twiml = twilio_webhooks.inbound(params, services.settings.delivery.sms.help_reply)
+    if found is not None:
+        await report(services, [found])
+    return Response(twiml, media_type="text/xml")
+
+
+async def generic(request: Request) -> Response:
+    services: Services = request.app.state.services
+    body = await request.body()
+    try:
+        generic_webhooks.verify_signature(
+            services.settings.delivery.sms.http.webhook_secret,
+            request.headers.get(generic_webhooks.SIGNATURE_HEADER, ""),
+            body,
+            services.clock.now(),
+        )
+    except generic_webhooks.WebhookRefused as error:
+        return PlainTextResponse(str(error), status_code=403)
+    try:
+        reports = generic_webhooks.reports_from(orjson.loads(body))
+    except ValueError as error:  # orjson.JSONDecodeError is one
+        return PlainTextResponse(f"Malformed webhook body: {error}", status_code=400)
+    await report(services, reports)
+    return Response(status_code=204)
+
+
+ROUTES: list[BaseRoute] = [
+    Route(twilio_webhooks.STATUS_PATH, twilio_status, methods=["POST"]),
+    Route(twilio_webhooks.INBOUND_PATH, twilio_inbound, methods=["POST"]),
+    Route(generic_webhooks.PATH, generic, methods=["POST"]),
+]
