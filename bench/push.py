@@ -1,0 +1,246 @@
+"""Push sending throughput: messages/s through the APNs and FCM transports to local HTTP/2 stubs, against the same
+requests made directly on Clarion's HTTP/2 client (no payload building, no auth, no result mapping), and the FCM
+transport's work over aiohttp's HTTP/1.1 instead, to weigh the protocol choice.
+
+    .venv/bin/python bench/push.py [--messages 20000] [--concurrency 200] [--rounds 3]
+
+The stubs (tests/push_stubs.py: TLS, ALPN h2, one connection) run in a child process pinned to the second CPU;
+the sender is pinned to the first. Besides messages/s the table gives the sender's CPU time per message, which
+is what the transports add and what stays meaningful when the stub is the bottleneck.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import ssl
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import trustme
+from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from push_stubs import (  # noqa: E402
+    ApnsStub,
+    FcmStub,
+    H2Stub,
+    Handler,
+    OAuthStub,
+    StubRequest,
+    oauth_server,
+    server_context,
+)
+
+from clarion.channels.config import DeliverySettings  # noqa: E402
+from clarion.channels.delivery import Outbound, PushContent, Transport  # noqa: E402
+from clarion.channels.push import apns, fcm  # noqa: E402
+from clarion.channels.push.h2client import H2Client, H2Response, client_ssl_context  # noqa: E402
+
+BUNDLE = "com.example.bench"
+START = datetime.now(UTC)
+PROJECT = "bench-project"
+
+
+def pin(cpu: int) -> str:
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return "unpinned (one CPU)"
+    os.sched_setaffinity(0, {cpus[cpu]})
+    return f"CPU {cpus[cpu]}"
+
+
+def serve_stubs(ca_pem: bytes, key_pem: bytes, public_pem: bytes, ports: Any) -> None:
+    """Child process: APNs stub, FCM stub (HTTP/2, and HTTP/1.1 for comparison) and OAuth endpoint until killed."""
+    pin(1)
+    ca = trustme.CA.from_pem(ca_pem, key_pem)
+    public_key = serialization.load_pem_public_key(public_pem)
+
+    async def main() -> None:
+        fcm_stub = FcmStub(PROJECT)
+        oauth = OAuthStub(public_key, fcm_stub)
+        apns_server = H2Stub(ApnsStub(topic=BUNDLE), server_context(ca.issue_cert("localhost")))
+        fcm_server = H2Stub(fcm_stub, server_context(ca.issue_cert("localhost")))
+        apns_url, fcm_url = await apns_server.start(), await fcm_server.start()
+        http1 = await serve_http1(fcm_stub, server_context(ca.issue_cert("localhost")))
+        async with oauth_server(oauth) as token_uri:
+            ports.send((apns_url, fcm_url, token_uri, http1))
+            await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+async def serve_http1(handler: Handler, context: ssl.SSLContext) -> str:
+    """The same stub handler behind aiohttp's HTTP/1.1 server, to weigh FCM over HTTP/1.1 against HTTP/2."""
+    context.set_alpn_protocols(["http/1.1"])
+
+    async def answer(request: web.Request) -> web.Response:
+        stub_request = StubRequest(
+            1, 0, request.method, request.path, {k.lower(): v for k, v in request.headers.items()}, await request.read()
+        )
+        response = await handler(stub_request)
+        return web.Response(status=response.status, headers=response.headers, body=response.body)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    return f"https://localhost:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+
+
+async def drive(send: Callable[[int], Awaitable[Any]], messages: int, concurrency: int) -> tuple[float, float]:
+    """messages/s and sender CPU µs per message for `messages` sends, `concurrency` in flight."""
+    counter = iter(range(messages))
+
+    async def worker() -> None:
+        for number in counter:
+            await send(number)
+
+    started, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed, cpu_used = time.perf_counter() - started, time.process_time() - cpu
+    return messages / elapsed, cpu_used / messages * 1e6
+
+
+async def measure(
+    urls: tuple[str, str, str], ca_file: str, google_key: Any, args: argparse.Namespace
+) -> dict[str, list[tuple[float, float]]]:
+    apns_url, fcm_url, token_uri, fcm_http1_url = urls
+    settings = DeliverySettings.model_validate(
+        {"push": {"apns_url": apns_url, "fcm_url": fcm_url, "fcm_token_uri": token_uri, "ca_file": ca_file}}
+    )
+    token_key = ec.generate_private_key(ec.SECP256R1())
+    apns_transport = apns.open_transport(
+        settings,
+        {
+            "Platform": "APNS",
+            "TokenKey": token_key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ).decode(),
+            "TokenKeyId": "BENCHKEY01",
+            "TeamId": "BENCHTEAM1",
+            "BundleId": BUNDLE,
+        },
+    )
+    service_json = {
+        "project_id": PROJECT,
+        "client_email": "bench@bench-project.iam.gserviceaccount.com",
+        "private_key": google_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode(),
+        "token_uri": "https://oauth2.googleapis.com/token",
+    }
+
+    fcm_transport = fcm.open_transport(settings, {"Platform": "GCM", "ServiceJson": json.dumps(service_json)})
+    bare = H2Client(apns_url, client_ssl_context(ca_file))
+    body = b'{"aps":{"alert":{"title":"Hello","body":"World"}}}'
+    headers = [("apns-topic", BUNDLE), ("apns-push-type", "alert"), ("apns-priority", "10")]
+    device = "ab" * 32
+    content = PushContent(title="Hello", body="World", data={"k": "v"})
+
+    def outbound(channel: str, number: int) -> Outbound:
+        return Outbound(channel, device if channel == "APNS" else f"token-{number}", str(uuid.uuid4()), "app", content)
+
+    async def bare_send(number: int) -> None:
+        response = await bare.request("POST", f"/3/device/{device}", headers, body)
+        assert response.status == 200
+
+    def via(transport: Transport, channel: str) -> Callable[[int], Awaitable[None]]:
+        async def send(number: int) -> None:
+            result = await transport.send(outbound(channel, number))
+            assert result.status == "SUCCESSFUL", result
+
+        return send
+
+    http1 = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(ssl=ssl.create_default_context(cafile=ca_file), limit=args.concurrency)
+    )
+
+    async def fcm_over_http1(number: int) -> None:
+        """FcmTransport.send's work, with aiohttp's HTTP/1.1 keep-alive pool in place of the HTTP/2 client."""
+        message = outbound("GCM", number)
+        body = json.dumps(fcm.fcm_message(message.address, content, message.context)).encode()
+        token = await fcm_transport.tokens.token()  # type: ignore[attr-defined]
+        headers = {"authorization": f"Bearer {token}", "content-type": "application/json; charset=UTF-8"}
+        async with http1.post(f"{fcm_http1_url}/v1/projects/{PROJECT}/messages:send", data=body, headers=headers) as r:
+            answer = H2Response(r.status, {k.lower(): v for k, v in r.headers.items()}, await r.read())
+        result = fcm.fcm_result(answer, START)
+        assert result.status == "SUCCESSFUL", result
+
+    cases = {
+        "h2 client only (APNs request)": bare_send,
+        "APNs transport": via(apns_transport, "APNS"),
+        "FCM transport (HTTP/2)": via(fcm_transport, "GCM"),
+        "FCM over aiohttp (HTTP/1.1)": fcm_over_http1,
+    }
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
+    for send in cases.values():
+        await drive(send, min(500, args.messages), args.concurrency)  # connect, sign, fetch the token, warm up
+    for _ in range(args.rounds):
+        for name, send in cases.items():
+            results[name].append(await drive(send, args.messages, args.concurrency))
+    for closable in (bare, apns_transport, fcm_transport, http1):
+        await closable.close()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    ca = trustme.CA()
+    google_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public_pem = google_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    receive, send = multiprocessing.Pipe(duplex=False)
+    child = multiprocessing.get_context("fork").Process(
+        target=serve_stubs, args=(ca.cert_pem.bytes(), ca.private_key_pem.bytes(), public_pem, send), daemon=True
+    )
+    child.start()
+    try:
+        urls = receive.recv()
+        where = pin(0)
+        with tempfile.TemporaryDirectory() as folder:
+            ca_file = str(Path(folder) / "ca.pem")
+            ca.cert_pem.write_to_path(ca_file)
+            results = asyncio.run(measure(urls, ca_file, google_key, args))
+    finally:
+        child.kill()
+        child.join()
+
+    print(
+        f"sender on {where}, stubs on the other CPU; {args.messages} messages x {args.rounds} rounds, "
+        f"{args.concurrency} in flight, one HTTP/2 connection per origin\n"
+    )
+    print(f"| {'path':<30} | {'messages/s (median)':>19} | {'the runs':<26} | {'sender CPU µs/message':>21} |")
+    print(f"|{'-' * 32}|{'-' * 20}:|{'-' * 28}|{'-' * 22}:|")
+    for name, runs in results.items():
+        rates = [rate for rate, _ in runs]
+        cpu = statistics.median(cost for _, cost in runs)
+        listed = " / ".join(f"{rate:,.0f}" for rate in rates)
+        print(f"| {name:<30} | {statistics.median(rates):>19,.0f} | {listed:<26} | {cpu:>21,.0f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""Push delivery: APNs and FCM over Clarion's own HTTP/2 client (h2client.py).
+
+`OPENERS` maps each Pinpoint push channel type to its `open_transport(settings, channel)`; the channel record
+is the project's stored, decrypted channel (Pinpoint member names: ServiceJson, TokenKey, Certificate, ...).
+"""
+
+from __future__ import annotations
+
+from clarion.channels.delivery import OpenTransport
+from clarion.channels.push import apns, fcm
+
+OPENERS: dict[str, OpenTransport] = {
+    "GCM": fcm.open_transport,
+    "APNS": apns.open_transport,
+    "APNS_SANDBOX": apns.open_transport,
+    "APNS_VOIP": apns.open_transport,
+    "APNS_VOIP_SANDBOX": apns.open_transport,
+}

@@ -1,0 +1,320 @@
+"""Firebase Cloud Messaging HTTP v1 for the GCM channel: `POST /v1/projects/<project>/messages:send` over the
+shared HTTP/2 client, authorised by an OAuth2 access token the channel's service account obtains itself.
+
+The token comes from Google's token endpoint in exchange for an RS256 JWT assertion signed with the service
+account's private key (RFC 7523 grant). It is cached until a minute before it expires and fetched anew at once
+when FCM answers 401. The legacy GCM/FCM API keyed by ApiKey was shut down by Google; a channel that has only an
+ApiKey answers every send with PERMANENT_FAILURE saying so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import jwt
+
+from clarion.channels.config import DeliverySettings
+from clarion.channels.delivery import DeliveryResult, DeliveryStatus, Outbound, PushContent, Transport
+from clarion.channels.push.h2client import H2Client, H2Error, H2Response, H2Timeout, client_ssl_context
+from clarion.channels.push.unusable import UnusableChannel
+from clarion.channels.retry_after import retry_after_seconds
+from clarion.clock import Clock, SystemClock
+
+SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+ASSERTION_LIFETIME = timedelta(hours=1)  # Google's maximum
+EXPIRY_MARGIN = timedelta(seconds=60)
+LEGACY_API_KEY = (
+    "The GCM channel has only a legacy ApiKey; Google has shut down the legacy FCM API. Update the channel with "
+    "ServiceJson (a Firebase service account key) and DefaultAuthenticationMethod TOKEN."
+)
+# FCM v1 error codes (FcmError.errorCode, else the google.rpc status) and what they mean for this send.
+ERROR_STATUS = {
+    "UNREGISTERED": DeliveryStatus.PERMANENT_FAILURE,
+    "NOT_FOUND": DeliveryStatus.PERMANENT_FAILURE,
+    "INVALID_ARGUMENT": DeliveryStatus.PERMANENT_FAILURE,
+    "SENDER_ID_MISMATCH": DeliveryStatus.PERMANENT_FAILURE,
+    "THIRD_PARTY_AUTH_ERROR": DeliveryStatus.PERMANENT_FAILURE,
+    "PERMISSION_DENIED": DeliveryStatus.PERMANENT_FAILURE,
+    "UNAUTHENTICATED": DeliveryStatus.PERMANENT_FAILURE,
+    "QUOTA_EXCEEDED": DeliveryStatus.THROTTLED,
+    "RESOURCE_EXHAUSTED": DeliveryStatus.THROTTLED,
+    "UNAVAILABLE": DeliveryStatus.TEMPORARY_FAILURE,
+    "INTERNAL": DeliveryStatus.TEMPORARY_FAILURE,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAccount:
+    project_id: str
+    client_email: str
+    private_key: Any  # an RSA private key object
+    private_key_id: str | None
+    token_uri: str
+
+    @classmethod
+    def parse(cls, text: str) -> ServiceAccount:
+        """Read a Google service-account key file; the error names what is missing."""
+        try:
+            data = json.loads(text)
+        except ValueError as error:
+            raise ValueError(f"ServiceJson is not JSON: {error}") from error
+        if not isinstance(data, dict):
+            raise ValueError("ServiceJson must be a JSON object (a service account key file)")
+        missing = [name for name in ("project_id", "client_email", "private_key") if not data.get(name)]
+        if missing:
+            raise ValueError(f"ServiceJson lacks {', '.join(missing)}")
+        try:
+            key = jwt.algorithms.RSAAlgorithm(jwt.algorithms.RSAAlgorithm.SHA256).prepare_key(data["private_key"])
+        except (ValueError, TypeError, jwt.InvalidKeyError) as error:
+            raise ValueError(f"ServiceJson private_key is not an RSA PEM key: {error}") from error
+        return cls(
+            project_id=data["project_id"],
+            client_email=data["client_email"],
+            private_key=key,
+            private_key_id=data.get("private_key_id"),
+            token_uri=data.get("token_uri") or "https://oauth2.googleapis.com/token",
+        )
+
+
+class TokenError(Exception):
+    def __init__(self, result: DeliveryResult) -> None:
+        super().__init__(result.message)
+        self.result = result
+
+
+class GoogleAccessToken:
+    """The service account's OAuth2 access token, fetched once and shared by concurrent sends."""
+
+    def __init__(self, account: ServiceAccount, token_uri: str, clock: Clock, context: ssl.SSLContext) -> None:
+        self.account = account
+        self.token_uri = token_uri
+        self.clock = clock
+        self.context = context
+        self.fetched = 0
+        self._token: str | None = None
+        self._expires: datetime | None = None
+        self._lock = asyncio.Lock()
+        self._session: aiohttp.ClientSession | None = None
+
+    async def token(self) -> str:
+        async with self._lock:
+            if self._token is None or self._expires is None or self.clock.now() >= self._expires - EXPIRY_MARGIN:
+                self._token, self._expires = await self._fetch()
+                self.fetched += 1
+            return self._token
+
+    def expire(self, stale: str) -> None:
+        if self._token == stale:
+            self._token = None
+
+    async def _fetch(self) -> tuple[str, datetime]:
+        now = self.clock.now()
+        claims = {
+            "iss": self.account.client_email,
+            "scope": SCOPE,
+            "aud": self.token_uri,
+            "iat": int(now.timestamp()),
+            "exp": int((now + ASSERTION_LIFETIME).timestamp()),
+        }
+        headers = {"kid": self.account.private_key_id} if self.account.private_key_id else None
+        assertion = jwt.encode(claims, self.account.private_key, algorithm="RS256", headers=headers)
+        if self._session is None:
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self.context))
+        try:
+            async with self._session.post(
+                self.token_uri,
+                data={"grant_type": JWT_BEARER, "assertion": assertion},
+                timeout=aiohttp.ClientTimeout(total=30),
+            ) as response:
+                text = await response.text()
+                if response.status != 200:
+                    status = (
+                        DeliveryStatus.TEMPORARY_FAILURE if response.status >= 500 else DeliveryStatus.PERMANENT_FAILURE
+                    )
+                    raise TokenError(
+                        DeliveryResult(status, response.status, f"OAuth token for FCM refused: {text[:300]}")
+                    )
+                answer = json.loads(text)
+                return answer["access_token"], now + timedelta(seconds=int(answer.get("expires_in", 3600)))
+        except (aiohttp.ClientError, TimeoutError, ValueError, KeyError) as error:
+            raise TokenError(
+                DeliveryResult(DeliveryStatus.TEMPORARY_FAILURE, 503, f"OAuth token for FCM unavailable: {error!r}")
+            ) from error
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+class FcmTransport:
+    def __init__(self, client: H2Client, account: ServiceAccount, tokens: GoogleAccessToken, clock: Clock) -> None:
+        self.client = client
+        self.account = account
+        self.tokens = tokens
+        self.clock = clock
+        self.path = f"/v1/projects/{quote(account.project_id, safe='')}/messages:send"
+
+    async def send(self, message: Outbound) -> DeliveryResult:
+        content = message.content
+        if not isinstance(content, PushContent):
+            return DeliveryResult(DeliveryStatus.PERMANENT_FAILURE, 400, "FCM sends push content only")
+        try:
+            body = json.dumps(fcm_message(message.address, content, message.context)).encode()
+        except ValueError as error:
+            return DeliveryResult(DeliveryStatus.PERMANENT_FAILURE, 400, str(error))
+        for _ in range(2):
+            try:
+                token = await self.tokens.token()
+            except TokenError as error:
+                return error.result
+            headers = [("authorization", f"Bearer {token}"), ("content-type", "application/json; charset=UTF-8")]
+            try:
+                response = await self.client.request("POST", self.path, headers, body)
+            except H2Timeout as error:
+                return DeliveryResult(DeliveryStatus.TEMPORARY_FAILURE, 504, f"FCM: {error}")
+            except H2Error as error:
+                return DeliveryResult(DeliveryStatus.TEMPORARY_FAILURE, 503, f"FCM: {error}")
+            if response.status == 401 and _error_code(response) == "UNAUTHENTICATED":
+                self.tokens.expire(token)  # revoked or expired early: one more try with a fresh token
+                continue
+            break
+        return fcm_result(response, self.clock.now())
+
+    async def close(self) -> None:
+        await self.client.close()
+        await self.tokens.close()
+
+
+def fcm_message(token: str, content: PushContent, context: Mapping[str, str]) -> dict[str, Any]:
+    """The v1 request body. A silent push is a data-only message; RawContent is a v1 `message` object (or a
+    whole request body holding one) that goes out as written, addressed to this token."""
+    if content.raw_content is not None:
+        try:
+            raw = json.loads(content.raw_content)
+        except ValueError as error:
+            raise ValueError(f"RawContent is not JSON: {error}") from error
+        inner = raw.get("message", raw) if isinstance(raw, dict) else None
+        if not isinstance(inner, dict):
+            raise ValueError("RawContent for FCM must be a JSON object (an FCM v1 message)")
+        return {"message": {**inner, "token": token}}
+    message: dict[str, Any] = {"token": token}
+    android: dict[str, Any] = {}
+    if not content.silent_push:
+        notification = _present({"title": content.title, "body": content.body, "image": content.image_url})
+        if notification:
+            message["notification"] = notification
+        android_notification = _present(
+            {"icon": content.small_image_icon_url or content.icon_reference, "sound": content.sound}
+        )
+        if android_notification:
+            android["notification"] = android_notification
+    data = _pinpoint_data(content, context)
+    if data:
+        message["data"] = data
+    priority = {"high": "HIGH", "10": "HIGH", "normal": "NORMAL", "5": "NORMAL"}.get((content.priority or "").lower())
+    android.update(
+        _present(
+            {
+                "priority": priority,
+                "ttl": f"{content.time_to_live}s" if content.time_to_live is not None else None,
+                "collapse_key": content.collapse_key,
+                "restricted_package_name": content.restricted_package_name,
+            }
+        )
+    )
+    if android:
+        message["android"] = android
+    return {"message": message}
+
+
+def _pinpoint_data(content: PushContent, context: Mapping[str, str]) -> dict[str, str]:
+    """FCM data values are flat strings: the message's Data, then Pinpoint's own keys as its Android SDK reads
+    them (`pinpoint.deeplink`, `pinpoint.url`, `pinpoint.openApp`) and Context as `pinpoint.<key>`."""
+    data = {str(key): str(value) for key, value in content.data.items()}
+    if content.action == "DEEP_LINK" and content.url:
+        data["pinpoint.deeplink"] = content.url
+    elif content.action == "URL" and content.url:
+        data["pinpoint.url"] = content.url
+    elif content.action == "OPEN_APP":
+        data["pinpoint.openApp"] = "true"
+    data.update({f"pinpoint.{key}": str(value) for key, value in context.items()})
+    return data
+
+
+def _present(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None and value != ""}
+
+
+def fcm_result(response: H2Response, now: datetime) -> DeliveryResult:
+    if response.status == 200:
+        try:
+            name = json.loads(response.body).get("name")
+        except (ValueError, AttributeError):
+            name = None
+        return DeliveryResult(DeliveryStatus.SUCCESSFUL, 200, provider_message_id=name)
+    code = _error_code(response)
+    status = ERROR_STATUS.get(code or "")
+    if status is None:
+        status = (
+            DeliveryStatus.THROTTLED
+            if response.status == 429
+            else DeliveryStatus.TEMPORARY_FAILURE
+            if response.status >= 500
+            else DeliveryStatus.PERMANENT_FAILURE
+            if 400 <= response.status < 500
+            else DeliveryStatus.UNKNOWN_FAILURE
+        )
+    return DeliveryResult(
+        status,
+        response.status,
+        f"FCM {response.status} {code or ''}: {_error_message(response)}".strip(),
+        retry_after=retry_after_seconds(response.headers.get("retry-after"), now),
+    )
+
+
+def _error(response: H2Response) -> dict[str, Any]:
+    try:
+        error = json.loads(response.body).get("error")
+    except (ValueError, AttributeError):
+        return {}
+    return error if isinstance(error, dict) else {}
+
+
+def _error_code(response: H2Response) -> str | None:
+    error = _error(response)
+    for detail in error.get("details") or []:
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("google.firebase.fcm.v1.FcmError"):
+            return detail.get("errorCode")
+    return error.get("status")
+
+
+def _error_message(response: H2Response) -> str:
+    return str(_error(response).get("message") or response.body[:200].decode(errors="replace"))
+
+
+def open_transport(settings: DeliverySettings, channel: Mapping[str, Any], clock: Clock | None = None) -> Transport:
+    """A transport for one project's GCM channel record (ServiceJson; a lone ApiKey gets the shutdown notice)."""
+    clock = clock or SystemClock()
+    push = settings.push
+    if not channel.get("ServiceJson"):
+        return UnusableChannel(LEGACY_API_KEY if channel.get("ApiKey") else "The GCM channel has no ServiceJson")
+    try:
+        account = ServiceAccount.parse(channel["ServiceJson"])
+    except ValueError as error:
+        return UnusableChannel(f"GCM channel cannot be used: {error}")
+    token_uri = push.fcm_token_uri or account.token_uri
+    if not (push.fcm_token_uri or token_uri.startswith("https://")):
+        return UnusableChannel(f"GCM channel cannot be used: ServiceJson token_uri {token_uri!r} is not https")
+    context = client_ssl_context(push.ca_file)
+    tokens = GoogleAccessToken(account, token_uri, clock, ssl.create_default_context(cafile=push.ca_file))
+    client = H2Client(push.fcm_url, context, connect_timeout=push.connect_timeout, request_timeout=push.request_timeout)
+    return FcmTransport(client, account, tokens, clock)
