@@ -93,6 +93,7 @@ class CustomContent:
     """What a CUSTOM channel webhook receives as its message part."""
 
     data: str
+    endpoint: Mapping[str, Any] | None = None  # the recipient's endpoint record, sent under Endpoints
 
 
 Content = EmailContent | SmsContent | VoiceContent | PushContent | CustomContent
@@ -144,3 +145,4 @@ class ProviderReport:
     address: str | None = None  # for reports about an address rather than a message (inbound STOP)
     attributes: Mapping[str, str] = field(default_factory=dict)
     opt_out: bool = False
+    opt_in: bool = False  # the address asked to receive messages again (an inbound START): clear its opt-out

@@ -292,7 +292,7 @@ class Endpoints:
             row = endpoint_store.fetch(tx, app_id, [endpoint_key(endpoint_id)]).get(endpoint_key(endpoint_id))
             if row is None:
                 raise NotFound(f"Endpoint {endpoint_id!r} not found in application {app_id!r}")
-            return endpoint_response(app_id, row, _user_attributes(tx, app_id, [row]).get(row.user_id or ""))
+            return endpoint_response(app_id, row, user_attributes_by_id(tx, app_id, [row]).get(row.user_id or ""))
 
         return await self.db.read(work)
 
@@ -303,7 +303,7 @@ class Endpoints:
             row = endpoint_store.fetch(tx, app_id, [key]).get(key)
             if row is None:
                 raise NotFound(f"Endpoint {endpoint_id!r} not found in application {app_id!r}")
-            response = endpoint_response(app_id, row, _user_attributes(tx, app_id, [row]).get(row.user_id or ""))
+            response = endpoint_response(app_id, row, user_attributes_by_id(tx, app_id, [row]).get(row.user_id or ""))
             endpoint_store.delete(tx, app_id, [key])
             return response
 
@@ -330,7 +330,7 @@ class Endpoints:
         rows = endpoint_store.of_user(tx, app_id, user_id)
         if not rows:
             raise NotFound(f"User {user_id!r} has no endpoints in application {app_id!r}")
-        attributes = _user_attributes(tx, app_id, rows).get(user_id)
+        attributes = user_attributes_by_id(tx, app_id, rows).get(user_id)
         return [endpoint_response(app_id, row, attributes) for row in rows]
 
     async def remove_attributes(self, app_id: str, attribute_type: str, blacklist: list[str]) -> dict[str, Any]:
@@ -350,6 +350,6 @@ class Endpoints:
         return await self.db.write(work)
 
 
-def _user_attributes(tx: Transaction, app_id: str, rows: list[EndpointRow]) -> dict[str, dict[str, list[str]]]:
+def user_attributes_by_id(tx: Transaction, app_id: str, rows: list[EndpointRow]) -> dict[str, dict[str, list[str]]]:
     user_ids = sorted({row.user_id for row in rows if row.user_id})
     return {uid: orjson.loads(a) for uid, a in endpoint_store.user_attributes(tx, app_id, user_ids).items()}

@@ -1,0 +1,98 @@
+"""The links recipients follow from email: the open pixel, click redirects and one-click unsubscribe.
+
+Public (no SigV4): the HMAC signature in each link is the authority (clarion/messages/tracking.py). A link that
+does not verify answers 404 and records nothing; a click only ever redirects to the URL that was signed.
+Unsubscribe follows RFC 8058: mail clients POST `List-Unsubscribe=One-Click`; a GET (a person clicking the link,
+or a scanner prefetching it) gets a confirmation page whose button POSTs, so prefetching never unsubscribes.
+"""
+
+from __future__ import annotations
+
+import base64
+from html import escape
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from clarion.channels.delivery import ProviderReport
+from clarion.channels.outcomes import report
+from clarion.messages.tracking import CLICK, OPEN, PATH_PREFIX, UNSUBSCRIBE, Link
+from clarion.services import Services
+
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")  # 1x1 transparent GIF
+NO_STORE = {"Cache-Control": "no-store, private"}
+
+
+def _verified(request: Request, kind: str) -> tuple[Services, Link] | None:
+    services: Services = request.app.state.services
+    link = services.messages.tracker.verify(kind, request.path_params["token"])
+    return (services, link) if link else None
+
+
+def _not_found() -> Response:
+    return Response("Not found", status_code=404, media_type="text/plain")
+
+
+def _page(title: str, body: str) -> HTMLResponse:
+    html = (
+        f'<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">'
+        f'<title>{escape(title)}</title></head><body style="font-family:sans-serif;max-width:32em;margin:4em auto">'
+        f"<h1>{escape(title)}</h1>{body}</body></html>"
+    )
+    return HTMLResponse(html, headers=NO_STORE)
+
+
+def _client(request: Request) -> dict[str, str]:
+    attributes = {"user_agent": request.headers.get("user-agent", "")}
+    if request.client:
+        attributes["ip_address"] = request.client.host
+    return attributes
+
+
+async def opened(request: Request) -> Response:
+    found = _verified(request, OPEN)
+    if found is None:
+        return _not_found()
+    services, link = found
+    await report(
+        services, [ProviderReport("_email.open", "EMAIL", message_id=link.message_id, attributes=_client(request))]
+    )
+    return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
+
+
+async def clicked(request: Request) -> Response:
+    found = _verified(request, CLICK)
+    if found is None:
+        return _not_found()
+    services, link = found
+    attributes = {**_client(request), "url": link.url or ""}  # verify() only passes http(s) click targets
+    await report(services, [ProviderReport("_email.click", "EMAIL", message_id=link.message_id, attributes=attributes)])
+    return RedirectResponse(link.url or "", status_code=302, headers=NO_STORE)
+
+
+async def unsubscribe(request: Request) -> Response:
+    found = _verified(request, UNSUBSCRIBE)
+    if found is None:
+        return _not_found()
+    services, link = found
+    if request.method == "GET":
+        action = escape(str(request.url), quote=True)
+        return _page(
+            "Unsubscribe",
+            f'<p>Stop receiving these emails?</p><form method="post" action="{action}">'
+            '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
+            '<button type="submit">Unsubscribe</button></form>',
+        )
+    event = ProviderReport(
+        "_email.unsubscribe", "EMAIL", message_id=link.message_id, attributes=_client(request), opt_out=True
+    )
+    await report(services, [event])
+    return _page("Unsubscribed", "<p>You will not receive these emails any more.</p>")
+
+
+ROUTES: list[BaseRoute] = [
+    Route(f"{PATH_PREFIX}/{OPEN}/{{token}}", opened, methods=["GET"]),
+    Route(f"{PATH_PREFIX}/{CLICK}/{{token}}", clicked, methods=["GET"]),
+    Route(f"{PATH_PREFIX}/{UNSUBSCRIBE}/{{token}}", unsubscribe, methods=["GET", "POST"]),
+]

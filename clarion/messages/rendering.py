@@ -1,0 +1,261 @@
+"""Turn a DirectMessageConfiguration (and its template) into one recipient's rendered content (reference §3.10).
+
+Layering, most specific last: DefaultMessage < template < DefaultPushNotificationMessage < the channel's own
+message < the recipient's overrides (TitleOverride, BodyOverride, RawContent). Substitutions merge the same way,
+the recipient's winning; template DefaultSubstitutions only fill what is still missing (§3.9).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from clarion.channels.delivery import Content, CustomContent, EmailContent, PushContent, SmsContent, VoiceContent
+from clarion.errors import BadRequest
+from clarion.templates.email_html import sending_html
+from clarion.templates.handlebars import TemplateSyntaxError, apply_defaults, compile_template
+
+EMAIL, SMS, VOICE, PUSH, CUSTOM, IN_APP = "EMAIL", "SMS", "VOICE", "PUSH", "CUSTOM", "IN_APP"
+PUSH_CHANNELS = {
+    "GCM": ("GCMMessage", "GCM"),
+    "APNS": ("APNSMessage", "APNS"),
+    "APNS_SANDBOX": ("APNSMessage", "APNS"),
+    "APNS_VOIP": ("APNSMessage", "APNS"),
+    "APNS_VOIP_SANDBOX": ("APNSMessage", "APNS"),
+    "ADM": ("ADMMessage", "ADM"),
+    "BAIDU": ("BaiduMessage", "Baidu"),
+}  # channel type -> (its DirectMessageConfiguration member, its PushTemplate member)
+MESSAGE_MEMBER = {EMAIL: "EmailMessage", SMS: "SMSMessage", VOICE: "VoiceMessage"}
+TEMPLATE_MEMBER = {EMAIL: "EmailTemplate", SMS: "SMSTemplate", VOICE: "VoiceTemplate", PUSH: "PushTemplate"}
+MAX_EMAIL_HEADERS = 15
+Render = Callable[[str | None], str | None]  # one recipient's renderer
+
+
+class Undeliverable(Exception):
+    """This recipient's message cannot be built (no subject, no sender); it fails alone, not the request."""
+
+
+def family(channel_type: str) -> str:
+    if channel_type in PUSH_CHANNELS:
+        return PUSH
+    return channel_type
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """What rendering needs of one recipient: its variables and its own overrides."""
+
+    channel_type: str
+    variables: dict[str, Any]  # the endpoint's message variables ({{Attributes.x}}, {{User.UserId}}, ...)
+    overrides: Mapping[str, Any]  # AddressConfiguration / EndpointSendConfiguration
+
+
+def check_configuration(config: Mapping[str, Any]) -> None:
+    """Compile every inline text once up front: a syntax error fails the request, naming where it is.
+
+    Stored templates were checked when written; compiled sources are cached by text, so this costs nothing
+    per recipient.
+    """
+    email = config.get("EmailMessage") or {}
+    if email.get("RawEmail"):
+        raise BadRequest("MessageConfiguration.EmailMessage.RawEmail is not supported: use SimpleEmail or a template")
+    headers = (email.get("SimpleEmail") or {}).get("Headers") or []
+    if len(headers) > MAX_EMAIL_HEADERS:
+        raise BadRequest(f"SimpleEmail.Headers holds {len(headers)} headers; an email has at most {MAX_EMAIL_HEADERS}")
+    for where, text in _texts(config, "MessageConfiguration"):
+        try:
+            compile_template(text)
+        except TemplateSyntaxError as error:
+            raise BadRequest(f"{where}: {error}") from None
+
+
+class MessageBuilder:
+    """One request's message configuration and templates, rendering content per recipient."""
+
+    def __init__(self, config: Mapping[str, Any], templates: Mapping[str, Mapping[str, Any]]) -> None:
+        self.config = config
+        self.templates = templates  # template family (EMAIL, SMS, PUSH, VOICE) -> the version's stored body
+
+    def content(self, recipient: Recipient, from_address: str | None, unsubscribe_url: str | None) -> Content:
+        kind = family(recipient.channel_type)
+        template = self.templates.get(kind) or {}
+        layers = self._layers(recipient.channel_type, template)
+        variables = _with_substitutions(recipient.variables, layers, recipient.overrides)
+        context = apply_defaults(variables, template.get("DefaultSubstitutions"))
+
+        def render(text: str | None) -> str | None:
+            return None if text is None else compile_template(text).render(context)
+
+        overrides = recipient.overrides
+        if kind == EMAIL:
+            return self._email(layers, template, overrides, render, from_address, unsubscribe_url)
+        body = overrides.get("BodyOverride") or _first(layers, "Body")
+        if kind == SMS:
+            sms = self.config.get("SMSMessage") or {}
+            if not body:
+                raise Undeliverable("The SMS message has no Body")
+            return SmsContent(
+                body=render(body) or "",
+                message_type=sms.get("MessageType") or "TRANSACTIONAL",
+                origination_number=sms.get("OriginationNumber"),
+                sender_id=sms.get("SenderId"),
+                keyword=sms.get("Keyword"),
+                entity_id=sms.get("EntityId"),
+                template_id=sms.get("TemplateId"),
+            )
+        if kind == VOICE:
+            voice = self.config.get("VoiceMessage") or {}
+            if not body:
+                raise Undeliverable("The voice message has no Body")
+            return VoiceContent(
+                body=render(body) or "",
+                language_code=_first(layers, "LanguageCode") or "en-US",
+                voice_id=_first(layers, "VoiceId"),
+                origination_number=voice.get("OriginationNumber"),
+            )
+        if kind == PUSH:
+            return _push(layers, overrides, render)
+        if kind == CUSTOM:
+            return CustomContent(data=render(body) or "")
+        raise Undeliverable(f"Direct sends cannot reach {recipient.channel_type} endpoints")
+
+    def _layers(self, channel_type: str, template: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        """The message members that apply, most specific first."""
+        config = self.config
+        kind = family(channel_type)
+        layers: list[Mapping[str, Any]] = []
+        if kind == PUSH:
+            own, template_member = PUSH_CHANNELS[channel_type]
+            layers += [config.get(own) or {}, config.get("DefaultPushNotificationMessage") or {}]
+            layers += [template.get(template_member) or {}, template.get("Default") or {}]
+        else:
+            layers.append(config.get(MESSAGE_MEMBER.get(kind, "")) or {})
+            layers.append(template)
+        layers.append(config.get("DefaultMessage") or {})
+        return layers
+
+    def _email(
+        self,
+        layers: list[Mapping[str, Any]],
+        template: Mapping[str, Any],
+        overrides: Mapping[str, Any],
+        render: Render,
+        from_address: str | None,
+        unsubscribe_url: str | None,
+    ) -> EmailContent:
+        email = self.config.get("EmailMessage") or {}
+        simple = email.get("SimpleEmail") or {}
+        subject = overrides.get("TitleOverride") or _data(simple.get("Subject")) or template.get("Subject")
+        html = _data(simple.get("HtmlPart")) or sending_html(template)
+        text = _data(simple.get("TextPart")) or template.get("TextPart") or _first(layers, "Body")
+        if overrides.get("BodyOverride"):
+            if html:
+                html = overrides["BodyOverride"]
+            else:
+                text = overrides["BodyOverride"]
+        sender = email.get("FromAddress") or from_address
+        if not sender:
+            raise Undeliverable("No FromAddress: set EmailMessage.FromAddress or the email channel's FromAddress")
+        if not subject:
+            raise Undeliverable("The email has no subject (SimpleEmail.Subject, a template Subject or TitleOverride)")
+        if not html and not text:
+            raise Undeliverable("The email has no body (SimpleEmail.HtmlPart/TextPart, a template or Body)")
+        headers = {
+            h["Name"]: render(h["Value"]) or "" for h in [*(template.get("Headers") or []), *simple.get("Headers", [])]
+        }
+        charset = (simple.get("Subject") or {}).get("Charset") or "UTF-8"
+        return EmailContent(
+            from_address=sender,
+            subject=render(subject) or "",
+            html=render(html),
+            text=render(text),
+            reply_to=tuple(email.get("ReplyToAddresses") or ()),
+            headers=headers,
+            unsubscribe_url=unsubscribe_url,
+            charset=charset,
+        )
+
+
+def _data(part: Mapping[str, Any] | None) -> str | None:
+    return (part or {}).get("Data") or None
+
+
+def _first(layers: list[Mapping[str, Any]], member: str) -> Any:
+    for layer in layers:
+        value = layer.get(member)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _push(layers: list[Mapping[str, Any]], overrides: Mapping[str, Any], render: Render) -> PushContent:
+    def text(member: str) -> str | None:
+        return render(_first(layers, member))
+
+    data: dict[str, str] = {}
+    for layer in reversed(layers):
+        data.update({k: render(v) or "" for k, v in (layer.get("Data") or {}).items()})
+    ttl = _first(layers, "TimeToLive") or _first(layers, "ExpiresAfter")
+    raw = overrides.get("RawContent") or _first(layers, "RawContent")
+    return PushContent(
+        title=render(overrides.get("TitleOverride")) or text("Title"),
+        body=render(overrides.get("BodyOverride")) or text("Body"),
+        action=_first(layers, "Action"),
+        url=text("Url"),
+        image_url=text("ImageUrl"),
+        image_icon_url=text("ImageIconUrl"),
+        small_image_icon_url=text("SmallImageIconUrl"),
+        icon_reference=_first(layers, "IconReference"),
+        sound=_first(layers, "Sound"),
+        silent_push=bool(_first(layers, "SilentPush")),
+        data=data,
+        raw_content=render(raw),
+        priority=_first(layers, "Priority"),
+        time_to_live=int(ttl) if ttl is not None else None,
+        collapse_key=_first(layers, "CollapseKey")
+        or _first(layers, "CollapseId")
+        or _first(layers, "ConsolidationKey"),
+        restricted_package_name=_first(layers, "RestrictedPackageName"),
+        badge=_first(layers, "Badge"),
+        category=_first(layers, "Category"),
+        thread_id=_first(layers, "ThreadId"),
+        media_url=text("MediaUrl"),
+        apns_push_type=_first(layers, "APNSPushType"),
+    )
+
+
+def _with_substitutions(
+    variables: dict[str, Any], layers: list[Mapping[str, Any]], overrides: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The recipient's variables with the Substitutions merged in; `Attributes.Plan` nests, `Plan` stays flat."""
+    merged: dict[str, list[str]] = {}
+    for layer in reversed(layers):
+        merged.update(layer.get("Substitutions") or {})
+    merged.update(overrides.get("Substitutions") or {})
+    if not merged:
+        return variables
+    context = {k: (dict(v) if isinstance(v, dict) else v) for k, v in variables.items()}
+    for key, values in merged.items():
+        target = context
+        *heads, last = key.split(".")
+        for head in heads:
+            nested = target.get(head)
+            if not isinstance(nested, dict):
+                nested = target[head] = {}
+            else:
+                nested = target[head] = dict(nested)
+            target = nested
+        target[last] = list(values)
+    return context
+
+
+def _texts(node: Any, where: str) -> list[tuple[str, str]]:
+    """Every string inside a message configuration, with its path (what may hold template syntax)."""
+    if isinstance(node, str):
+        return [(where, node)] if "{{" in node else []
+    if isinstance(node, Mapping):
+        return [pair for key, value in node.items() for pair in _texts(value, f"{where}.{key}")]
+    if isinstance(node, list):
+        return [pair for i, value in enumerate(node) for pair in _texts(value, f"{where}[{i}]")]
+    return []

@@ -1,0 +1,136 @@
+"""The message log (what was sent, to whom, with what outcome) and the in-app messages stored per endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from clarion.store.database import Transaction
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    message_id: str
+    app_id: str
+    request_key: str | None  # set when the send can be retried idempotently (TraceId)
+    endpoint_id: str | None
+    user_id: str | None
+    channel: str
+    address: str
+    provider_message_id: str | None
+    campaign_id: str | None
+    treatment_id: str | None
+    journey_id: str | None
+    status: str
+    status_code: int
+    status_message: str
+    created_at: str
+    context: str  # JSON of MessageRequest.Context (and the address's own Context)
+
+
+_COLUMNS = (
+    "message_id, app_id, request_key, endpoint_id, user_id, channel, address, provider_message_id, campaign_id, "
+    "treatment_id, journey_id, status, status_code, status_message, created_at, context"
+)
+
+
+def insert(tx: Transaction, rows: Sequence[MessageRow]) -> None:
+    """Log messages; a row whose request_key is already logged (a concurrent retry) keeps the first outcome."""
+    tx.insert_rows(
+        f"INSERT INTO messages ({_COLUMNS})",
+        [
+            (
+                r.message_id,
+                r.app_id,
+                r.request_key,
+                r.endpoint_id,
+                r.user_id,
+                r.channel,
+                r.address,
+                r.provider_message_id,
+                r.campaign_id,
+                r.treatment_id,
+                r.journey_id,
+                r.status,
+                r.status_code,
+                r.status_message,
+                r.created_at,
+                r.context,
+            )
+            for r in rows
+        ],
+        "ON CONFLICT DO NOTHING",
+    )
+
+
+def by_request_keys(tx: Transaction, keys: Sequence[str]) -> dict[str, MessageRow]:
+    if not keys:
+        return {}
+    listed, params = tx.dialect.one_of("request_key", keys)
+    rows = tx.fetchall(f"SELECT {_COLUMNS} FROM messages WHERE {listed}", params)
+    return {row[2]: MessageRow(*row) for row in rows}
+
+
+def get(tx: Transaction, message_id: str) -> MessageRow | None:
+    row = tx.fetchone(f"SELECT {_COLUMNS} FROM messages WHERE message_id = ?", (message_id,))
+    return MessageRow(*row) if row else None
+
+
+def by_provider_id(tx: Transaction, channel: str, provider_message_id: str) -> MessageRow | None:
+    """The newest message a provider knows by this id on this channel."""
+    row = tx.fetchone(
+        f"SELECT {_COLUMNS} FROM messages WHERE provider_message_id = ? AND channel = ? "
+        "ORDER BY created_at DESC LIMIT 1",
+        (provider_message_id, channel),
+    )
+    return MessageRow(*row) if row else None
+
+
+def recent(tx: Transaction, app_id: str, limit: int) -> list[MessageRow]:
+    """Newest first; the CLI and tests read the log through this."""
+    rows = tx.fetchall(
+        f"SELECT {_COLUMNS} FROM messages WHERE app_id = ? ORDER BY created_at DESC, message_id LIMIT ?",
+        (app_id, limit),
+    )
+    return [MessageRow(*row) for row in rows]
+
+
+# In-app messages ------------------------------------------------------------------------------------------------
+
+
+def put_in_app(
+    tx: Transaction,
+    app_id: str,
+    endpoint_keys: Sequence[str],
+    campaign_id: str,
+    treatment_id: str,
+    priority: int,
+    stored_at: str,
+    doc: str,
+) -> None:
+    """Store (or replace) one campaign treatment's in-app message for each endpoint."""
+    if not endpoint_keys:
+        return
+    listed, params = tx.dialect.one_of("endpoint_key", endpoint_keys)
+    tx.execute(
+        f"DELETE FROM inapp_messages WHERE app_id = ? AND campaign_id = ? AND treatment_id = ? AND {listed}",
+        (app_id, campaign_id, treatment_id, *params),
+    )
+    tx.insert_rows(
+        "INSERT INTO inapp_messages (app_id, endpoint_key, campaign_id, treatment_id, priority, stored_at, doc)",
+        [(app_id, key, campaign_id, treatment_id, priority, stored_at, doc) for key in endpoint_keys],
+    )
+
+
+def delete_in_app_campaign(tx: Transaction, app_id: str, campaign_id: str) -> int:
+    return tx.execute("DELETE FROM inapp_messages WHERE app_id = ? AND campaign_id = ?", (app_id, campaign_id))
+
+
+def in_app_for(tx: Transaction, app_id: str, endpoint_key: str) -> list[str]:
+    """The stored documents for an endpoint, most important first (Pinpoint: lower Priority number first)."""
+    rows = tx.fetchall(
+        "SELECT doc FROM inapp_messages WHERE app_id = ? AND endpoint_key = ? "
+        "ORDER BY priority, campaign_id, treatment_id",
+        (app_id, endpoint_key),
+    )
+    return [row[0] for row in rows]
