@@ -7,6 +7,7 @@ bad event costs only itself. Limits are the documented ones (reference §4).
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from clarion.context import CallContext
 from clarion.endpoints import rules as endpoint_rules
 from clarion.endpoints.service import EndpointWriter
 from clarion.errors import BadRequest, PinpointError
+from clarion.logs import get_logger
 from clarion.projects.service import require_app
 from clarion.store import events as event_store
 from clarion.store.database import Database, Transaction
@@ -37,6 +39,7 @@ EVENT_ATTRIBUTES = "event-attributes"
 EVENT_METRICS = "event-metrics"
 
 ACCEPTED = {"StatusCode": 202, "Message": "Accepted"}
+log = get_logger("clarion.events")
 
 
 def _rejected(message: str) -> dict[str, Any]:
@@ -118,11 +121,16 @@ class _EventQuotas:
                 self.names.add(self.tx, self.app_id, kind, names)
 
 
+# Called after a PutEvents commits, with the project and the (endpoint id, event id, event) it accepted.
+EventListener = Callable[[str, list[tuple[str, str, dict[str, Any]]]], Awaitable[Any]]
+
+
 class Events:
     def __init__(self, db: Database, names: NameRegistry, endpoint_writer: EndpointWriter) -> None:
         self.db = db
         self.names = names
         self.endpoint_writer = endpoint_writer
+        self.listeners: list[EventListener] = []  # event-triggered campaigns
 
     async def put_events(self, ctx: CallContext, app_id: str, batch: dict[str, dict[str, Any]]) -> dict[str, Any]:
         total = sum(len(item.get("Events") or {}) for item in batch.values())
@@ -197,4 +205,15 @@ class Events:
 
         with self.names.undone_on_error(app_id):
             await self.db.write(work)
+        if self.listeners:
+            accepted = [
+                (endpoint_id, event_id, event)
+                for endpoint_id, event_id, event, _, _ in valid_events
+                if results[endpoint_id]["EventsItemResponse"][event_id] is ACCEPTED
+            ]
+            for listener in self.listeners:
+                try:
+                    await listener(app_id, accepted)
+                except Exception:  # the events are stored and acknowledged whatever a listener does
+                    log.exception("event listener failed", app_id=app_id)
         return {"Results": results}

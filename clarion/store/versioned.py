@@ -27,6 +27,11 @@ class VersionedTable:
             f"FROM {head} h JOIN {versions} v ON v.app_id = h.app_id AND v.{key} = h.id"
         )
 
+    @property
+    def select_latest(self) -> str:
+        """SELECT of every resource at its latest version; the caller appends WHERE on `h.` columns."""
+        return f"{self._select} AND v.version = h.version"
+
     def insert(
         self, tx: Transaction, app_id: str, resource_id: str, created_at: str, name: str, definition: str, **extra: Any
     ) -> None:

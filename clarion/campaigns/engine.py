@@ -1,0 +1,523 @@
+"""The campaign engine: from a due schedule to messages handed to providers, exactly once per endpoint and run.
+
+The work is split so that every step is a committed, resumable unit on the durable queue:
+
+1. **Scheduler** (`tick`): a campaign whose `next_run_at` is due gets a run (`campaign_runs`, keyed by campaign and
+   scheduled time, so a repeated pass starts nothing twice), one activity per treatment, its following run time,
+   and a `campaign.plan` item — all in one transaction.
+2. **Planning** (`plan`): the segment's sendable members, read in chunks in endpoint-key order; each chunk becomes
+   batches of `batch_size` endpoints, queued with their send time (local-time campaigns: one send time per time
+   zone), in the same transaction that advances the run's cursor. A crash resumes after the last committed chunk.
+3. **Delivery** (`deliver_batch`): holdout and treatments (by CohortId), Daily/Total limits, quiet time and
+   MaximumDuration decide who is targeted; the send pipeline renders and sends, logging each message under a
+   request key derived from the run and the endpoint, so a batch delivered again after a crash re-sends only what
+   was not logged — the messages that were in flight at the crash, counted as `resent` (possible duplicates). The
+   batch's tallies and its removal from the queue commit together.
+4. **Completion**: the last batch of a planned run completes its activities and moves the campaign to COMPLETED or
+   PENDING_NEXT_RUN.
+
+EVENT campaigns have no schedule runs: `on_events` (called after PutEvents commits) queues a one-endpoint batch per
+matching event on the campaign's `:events` run, whose tallies accumulate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import orjson
+
+from clarion.campaigns import schedule as timing
+from clarion.campaigns.config import CampaignSettings
+from clarion.campaigns.content import direct_configuration
+from clarion.campaigns.events import event_matches
+from clarion.campaigns.treatments import HOLDOUT, Allocation
+from clarion.channels.delivery import DeliveryStatus
+from clarion.clock import Clock, epoch_millis, iso_millis
+from clarion.context import CallContext
+from clarion.endpoints.service import endpoint_key, user_attributes_by_id
+from clarion.logs import get_logger
+from clarion.messages.rendering import MessageBuilder
+from clarion.messages.service import Campaign, Messages, load_templates
+from clarion.queue.work_queue import Lease, StoreQueue
+from clarion.store import campaigns as store
+from clarion.store import endpoints as endpoint_store
+from clarion.store.database import Database, Transaction
+
+PLAN, BATCH = "campaign.plan", "campaign.batch"
+EXECUTING, PENDING_NEXT_RUN, COMPLETED, PAUSED = "EXECUTING", "PENDING_NEXT_RUN", "COMPLETED", "PAUSED"
+PAUSE_RECHECK = timedelta(seconds=5)
+
+log = get_logger("clarion.campaigns")
+
+
+class MemberSource(Protocol):
+    """The segment engine, as campaigns need it (clarion/campaigns/members.py)."""
+
+    def pages(
+        self, app_id: str, segment_id: str, version: int | None, page_size: int, *, sendable_only: bool = True
+    ) -> AsyncIterator[list[str]]:
+        """Member endpoint ids, in endpoint-key order."""
+        ...
+
+    async def holds(
+        self,
+        app_id: str,
+        segment_id: str,
+        version: int | None,
+        endpoint_ids: Sequence[str],
+        *,
+        sendable_only: bool = True,
+    ) -> set[str]:
+        """Which of these endpoint ids are members."""
+        ...
+
+
+def run_key_of(campaign_id: str, run_at_ms: int) -> str:
+    return f"{campaign_id}:{run_at_ms}"
+
+
+def events_run_key(campaign_id: str) -> str:
+    return f"{campaign_id}:events"
+
+
+class RateLimiter:
+    """MessagesPerSecond for one campaign in this process: a token bucket refilled continuously."""
+
+    def __init__(self, per_second: int) -> None:
+        self.per_second = per_second
+        self.tokens = float(per_second)
+        self.updated = time.monotonic()
+
+    async def take(self, count: int) -> None:
+        while True:
+            now = time.monotonic()
+            self.tokens = min(self.per_second, self.tokens + (now - self.updated) * self.per_second)
+            self.updated = now
+            if self.tokens >= min(count, self.per_second):
+                self.tokens -= count
+                return
+            await asyncio.sleep((min(count, self.per_second) - self.tokens) / self.per_second)
+
+
+class CampaignEngine:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        queue: StoreQueue,
+        messages: Messages,
+        members: MemberSource,
+        settings: CampaignSettings,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.queue = queue
+        self.messages = messages
+        self.members = members
+        self.settings = settings
+        self._wakeup = asyncio.Event()
+        self._limiters: dict[str, RateLimiter] = {}
+        self._event_campaigns: dict[str, tuple[float, list[tuple[str, dict[str, Any]]]]] = {}
+
+    def handlers(self) -> dict[str, Any]:
+        return {PLAN: self.plan, BATCH: self.deliver_batch}
+
+    def changed(self, app_id: str) -> None:
+        """A campaign of this project was written: look at schedules now and forget cached event filters."""
+        self._event_campaigns.pop(app_id, None)
+        self._wakeup.set()
+
+    # 1. Scheduler ----------------------------------------------------------------------------------------------
+
+    async def run_scheduler(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:  # a failing pass must not stop scheduling; the next pass retries
+                log.exception("campaign scheduler pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self.settings.poll_seconds)
+            self._wakeup.clear()
+
+    async def tick(self) -> int:
+        """Start every due run; the number started."""
+        now = self.clock.now()
+        due = await self.db.read(lambda tx: store.due(tx, epoch_millis(now), 50))
+        started = 0
+        for app_id, campaign_id in due:
+            started += await self.db.write(lambda tx, a=app_id, c=campaign_id: self._start_run(tx, a, c, now))
+        if started:
+            self.queue.wake()
+        return started
+
+    def _start_run(self, tx: Transaction, app_id: str, campaign_id: str, now: datetime) -> int:
+        campaign = store.get(tx, app_id, campaign_id, lock=True)
+        next_at = store.next_run_at(tx, app_id, campaign_id)
+        if campaign is None or campaign.state not in ("SCHEDULED", PENDING_NEXT_RUN) or next_at is None:
+            return 0
+        if next_at > epoch_millis(now):
+            return 0
+        definition = orjson.loads(campaign.definition)
+        schedule = definition["Schedule"]
+        lead = timing.lead(schedule)
+        nominal = datetime.fromtimestamp(next_at / 1000, tz=now.tzinfo) + lead
+        run_key = run_key_of(campaign_id, epoch_millis(nominal))
+        if store.insert_run(tx, run_key, app_id, campaign_id, campaign.version, epoch_millis(nominal)):
+            self._add_activities(tx, app_id, campaign_id, run_key, definition, iso_millis(nominal))
+            self.queue.enqueue_in(tx, PLAN, {"run": run_key})
+        store.set_next_run(tx, app_id, campaign_id, timing.following_run_ms(schedule, nominal))
+        store.set_state(tx, app_id, campaign_id, EXECUTING)
+        return 1
+
+    @staticmethod
+    def _add_activities(
+        tx: Transaction, app_id: str, campaign_id: str, run_key: str, definition: Mapping[str, Any], scheduled: str
+    ) -> None:
+        treatments = ["0"] + [str(i) for i in range(1, len(definition.get("AdditionalTreatments") or []) + 1)]
+        for treatment in treatments:
+            store.insert_activity(tx, app_id, campaign_id, run_key, uuid.uuid4().hex, treatment, scheduled, "PENDING")
+
+    # 2. Planning -----------------------------------------------------------------------------------------------
+
+    async def plan(self, lease: Lease) -> None:
+        """Stream the segment's members and queue them in batches, committing a cursor with every chunk."""
+        run_key = lease.payload["run"]
+        run, campaign = await self.db.read(lambda tx: self._run_and_campaign(tx, run_key))
+        if run is None or campaign is None or run.planned:
+            return
+        definition = orjson.loads(campaign.definition)
+        cursor = run.planned_after  # the key of the last member already planned (a resumed plan skips up to it)
+        # With a channel order, a member that cannot be messaged itself may still stand for a user who can be.
+        pages = self.members.pages(
+            run.app_id,
+            definition["SegmentId"],
+            definition.get("SegmentVersion"),
+            self.settings.plan_chunk,
+            sendable_only="ClarionChannelOrder" not in definition,
+        )
+        zones: set[datetime] = set()
+        async for page in pages:
+            ids = [e for e in page if cursor is None or endpoint_key(e) > cursor]
+            if not ids:
+                continue
+            batches = await self._batches(run, definition, ids)
+            zones.update(due_at for due_at, _ in batches)
+            cursor = endpoint_key(ids[-1])
+            await self.db.write(lambda tx, b=batches, c=cursor: self._commit_plan(tx, lease, run_key, b, c, False, 0))
+            self.queue.wake()
+        await self.db.write(lambda tx: self._commit_plan(tx, lease, run_key, [], cursor, True, len(zones)))
+
+    def _commit_plan(
+        self,
+        tx: Transaction,
+        lease: Lease,
+        run_key: str,
+        batches: list[tuple[datetime, list[str]]],
+        cursor: str | None,
+        done: bool,
+        zones: int,
+    ) -> None:
+        self.queue.hold_in(tx, lease, 60.0)
+        for due_at, endpoint_ids in batches:
+            payload = {"run": run_key, "endpoints": endpoint_ids, "due": epoch_millis(due_at)}
+            self.queue.enqueue_in(tx, BATCH, payload, due_at=due_at)
+        store.record_planning(tx, run_key, cursor, len(batches), done)
+        if done:
+            store.set_timezones(tx, run_key, zones, 0)
+            self._complete_if_finished(tx, run_key)
+
+    @staticmethod
+    def _run_and_campaign(tx: Transaction, run_key: str) -> tuple[store.RunRow | None, store.CampaignRow | None]:
+        run = store.get_run(tx, run_key)
+        if run is None:
+            return None, None
+        return run, store.get_version(tx, run.app_id, run.campaign_id, run.campaign_version)
+
+    async def _batches(
+        self, run: store.RunRow, definition: Mapping[str, Any], endpoint_ids: list[str]
+    ) -> list[tuple[datetime, list[str]]]:
+        """Members grouped by send time (one group unless local time), cut into batches."""
+        schedule = definition["Schedule"]
+        run_at = datetime.fromtimestamp(run.run_at / 1000, tz=self.clock.now().tzinfo)
+        groups: dict[datetime, list[str]] = defaultdict(list)
+        if schedule.get("IsLocalTime"):
+            zones = await self.db.read(lambda tx: _time_zones(tx, run.app_id, endpoint_ids))
+            for endpoint_id in endpoint_ids:
+                send_at = timing.endpoint_send_time(run_at, True, schedule.get("Timezone"), zones.get(endpoint_id))
+                groups[send_at].append(endpoint_id)
+        else:
+            groups[run_at] = endpoint_ids
+        size = self.settings.batch_size
+        return [
+            (due_at, ids[start : start + size])
+            for due_at, ids in sorted(groups.items())
+            for start in range(0, len(ids), size)
+        ]
+
+    # 3. Delivery -----------------------------------------------------------------------------------------------
+
+    async def deliver_batch(self, lease: Lease) -> None:
+        run_key: str = lease.payload["run"]
+        endpoint_ids: list[str] = lease.payload["endpoints"]
+        now = self.clock.now()
+        run, campaign = await self.db.read(lambda tx: self._run_and_campaign(tx, run_key))
+        current = await self.db.read(lambda tx: store.get(tx, run.app_id, run.campaign_id)) if run else None
+        if run is None or campaign is None or current is None:
+            return  # the campaign was deleted: nothing left to send for it
+        if current.state == PAUSED:
+            await self.db.write(lambda tx: self._postpone(tx, lease, now + PAUSE_RECHECK))
+            return
+        definition = orjson.loads(campaign.definition)
+        event_at = lease.payload.get("event_at")
+        expired = event_at is not None and epoch_millis(now) - event_at > self.settings.event_expiry_seconds * 1000
+        tally: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        if expired:
+            tally["0"]["ExpiredEndpoints"] += len(endpoint_ids)
+        else:
+            await self._send(lease, run, definition, endpoint_ids, now, tally)
+
+        def commit(tx: Transaction) -> None:
+            if not self.queue.ack_in(tx, lease):
+                raise LeaseExpired(run_key)
+            store.finish_batch(tx, run_key, sum(t.pop("Resent", 0) for t in tally.values()))
+            activities = {treatment: metrics for _, treatment, metrics in store.activities_of_run(tx, run_key)}
+            for treatment, counts in tally.items():
+                if treatment not in activities:
+                    continue
+                metrics = orjson.loads(activities[treatment])
+                for name, value in counts.items():
+                    if name not in ("Targeted", "Successful"):
+                        metrics[name] = str(int(metrics.get(name, "0")) + value)
+                store.add_to_activity(
+                    tx,
+                    run_key,
+                    treatment,
+                    counts.get("Targeted", 0),
+                    counts.get("Successful", 0),
+                    orjson.dumps(metrics).decode(),
+                    iso_millis(now),
+                )
+            self._complete_if_finished(tx, run_key)
+
+        await self.db.write(commit)
+
+    def _postpone(self, tx: Transaction, lease: Lease, until: datetime) -> None:
+        """A paused campaign's batch waits: the same work, queued again for later, replacing this item."""
+        if self.queue.ack_in(tx, lease):
+            self.queue.enqueue_in(tx, BATCH, lease.payload, due_at=until)
+
+    async def _send(
+        self,
+        lease: Lease,
+        run: store.RunRow,
+        definition: Mapping[str, Any],
+        endpoint_ids: list[str],
+        now: datetime,
+        tally: dict[str, dict[str, int]],
+    ) -> None:
+        app_id, campaign_id = run.app_id, run.campaign_id
+        schedule = definition["Schedule"]
+        limits = definition.get("Limits") or {}
+        treatments = definition.get("AdditionalTreatments") or []
+        allocation = Allocation.of(
+            campaign_id, definition.get("HoldoutPercent", 0), [t["SizePercent"] for t in treatments]
+        )
+        maximum = limits.get("MaximumDuration")
+        started = lease.payload.get("due") or lease.payload.get("event_at") or run.run_at
+        if maximum and epoch_millis(now) > started + maximum * 1000:
+            tally["0"]["ExpiredEndpoints"] += len(endpoint_ids)
+            return
+        trace = run.run_key if "event_id" not in lease.payload else f"{run.run_key}:{lease.payload['event_id']}"
+
+        rows = await self.db.read(lambda tx: endpoint_store.fetch(tx, app_id, [endpoint_key(e) for e in endpoint_ids]))
+        if definition.get("ClarionChannelOrder"):
+            rows = await self._people(app_id, definition, rows)
+
+        def read(tx: Transaction) -> tuple[Any, Any, Any, Any]:
+            users = user_attributes_by_id(tx, app_id, list(rows.values()))
+            ids = [row.id for row in rows.values()]
+            daily = store.messages_per_endpoint(tx, app_id, campaign_id, ids, iso_millis(now - timedelta(days=1)))
+            total = store.messages_per_endpoint(tx, app_id, campaign_id, ids, None)
+            templates = {
+                treatment: load_templates(tx, config.get("TemplateConfiguration") or {})
+                for treatment, config in _treatment_configs(definition).items()
+            }
+            return users, daily, total, templates
+
+        users, daily, total, templates = await self.db.read(read)
+        quiet = schedule.get("QuietTime") or {}
+        # Quiet time judges the time the message was scheduled for, so a late batch is judged like a timely one.
+        send_at = datetime.fromtimestamp(started / 1000, tz=now.tzinfo) if lease.payload.get("due") else now
+        groups: dict[str, list[Any]] = defaultdict(list)
+        for row in rows.values():
+            slot = allocation.slot(row.cohort_id)
+            if slot == HOLDOUT:
+                tally["0"]["HoldoutEndpoints"] += 1
+                continue
+            if (limits.get("Daily") and daily.get(row.id, 0) >= limits["Daily"]) or (
+                limits.get("Total") and total.get(row.id, 0) >= limits["Total"]
+            ):
+                tally[slot]["LimitSkippedEndpoints"] += 1
+                continue
+            zone = orjson.loads(row.doc).get("Demographic", {}).get("Timezone")
+            if quiet.get("Start") and timing.in_quiet_time(send_at, quiet["Start"], quiet["End"], zone):
+                tally[slot]["QuietTimeSkippedEndpoints"] += 1
+                continue
+            groups[slot].append(row)
+        per_second = limits.get("MessagesPerSecond")
+        ctx = CallContext(request_id=run.run_key, region="", account_id="", now=now)
+        for slot, slot_rows in groups.items():
+            config = _treatment_configs(definition)[slot]
+            builder = MessageBuilder(direct_configuration(config.get("MessageConfiguration") or {}), templates[slot])
+            targets = [self.messages.endpoint_target(app_id, row.id, row, {}, users, ctx) for row in slot_rows]
+            if per_second:
+                limiter = self._limiters.setdefault(campaign_id, RateLimiter(per_second))
+                await limiter.take(len(targets))
+            outcome = await self.messages.deliver(
+                ctx, app_id, targets, builder, {}, trace_id=trace, campaign=Campaign(campaign_id, slot)
+            )
+            tally[slot]["Targeted"] += len(targets)
+            tally[slot]["Successful"] += sum(
+                1 for r in outcome.results.values() if r["DeliveryStatus"] == DeliveryStatus.SUCCESSFUL
+            )
+            if lease.attempts > 1:
+                tally[slot]["Resent"] += outcome.sent
+
+    async def _people(self, app_id: str, definition: Mapping[str, Any], rows: dict[str, Any]) -> dict[str, Any]:
+        """ClarionChannelOrder: one message per person, on the first channel of the order they can receive.
+
+        A person is a user (every endpoint with the same User.UserId) or an endpoint without a user. Of a user's
+        member endpoints, only the first in key order speaks for the user, so a user whose endpoints fall in
+        different batches is still reached once; the message goes to the user's best sendable endpoint, member
+        of the segment or not (the push endpoint went quiet, the email address still works).
+        """
+        rank = {channel: position for position, channel in enumerate(definition["ClarionChannelOrder"])}
+        user_ids = sorted({row.user_id for row in rows.values() if row.user_id})
+        by_user = await self.db.read(lambda tx: endpoint_store.of_users(tx, app_id, user_ids))
+        members = await self.members.holds(
+            app_id,
+            definition["SegmentId"],
+            definition.get("SegmentVersion"),
+            [endpoint.id for endpoints in by_user.values() for endpoint in endpoints],
+            sendable_only=False,
+        )
+
+        def reachable(endpoint: Any) -> bool:
+            return bool(
+                endpoint.channel_type in rank
+                and endpoint.address
+                and endpoint.endpoint_status == "ACTIVE"
+                and endpoint.opt_out == "NONE"
+            )
+
+        chosen: dict[str, Any] = {}
+        for key, row in rows.items():
+            if not row.user_id:
+                if reachable(row):
+                    chosen[key] = row
+                continue
+            own = by_user.get(row.user_id, [])
+            speaker = min((e.endpoint_key for e in own if e.id in members), default=key)
+            candidates = [e for e in own if reachable(e)]
+            if speaker == key and candidates:
+                best = min(candidates, key=lambda e: (rank[e.channel_type], e.endpoint_key))
+                chosen[best.endpoint_key] = best
+        return chosen
+
+    # 4. Completion ---------------------------------------------------------------------------------------------
+
+    def _complete_if_finished(self, tx: Transaction, run_key: str) -> None:
+        run = store.get_run(tx, run_key, lock=True)
+        if run is None or not run.planned or run.pending_batches > 0:
+            return
+        now = iso_millis(self.clock.now())
+        metrics = {"PossibleDuplicates": str(run.resent)} if run.resent else {}
+        store.finish_activities(tx, run_key, COMPLETED, "SUCCESS", now)
+        if metrics:
+            for activity_id, _treatment, raw in store.activities_of_run(tx, run_key):
+                merged = orjson.dumps({**orjson.loads(raw), **metrics}).decode()
+                store.set_activity_metrics(tx, run_key, activity_id, merged)
+        campaign = store.get(tx, run.app_id, run.campaign_id, lock=True)
+        if campaign is not None and campaign.state == EXECUTING:
+            following = store.next_run_at(tx, run.app_id, run.campaign_id)
+            store.set_state(tx, run.app_id, run.campaign_id, PENDING_NEXT_RUN if following is not None else COMPLETED)
+
+    # Event-triggered campaigns ---------------------------------------------------------------------------------
+
+    async def on_events(self, app_id: str, events: Sequence[tuple[str, str, Mapping[str, Any]]]) -> int:
+        """After PutEvents committed (endpoint id, event id, event): queue a send per matching EVENT campaign."""
+        campaigns = await self._event_campaigns_of(app_id)
+        if not campaigns:
+            return 0
+        now = self.clock.now()
+        matches: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for campaign_id, definition in campaigns:
+            for endpoint_id, event_id, event in events:
+                if event_matches(definition["Schedule"], event, now):
+                    matches[campaign_id].append((endpoint_id, event_id))
+        queued = 0
+        for campaign_id, found in matches.items():
+            definition = dict(campaigns)[campaign_id]
+            members = await self.members.holds(
+                app_id, definition["SegmentId"], definition.get("SegmentVersion"), [e for e, _ in found]
+            )
+            chosen = [(e, event_id) for e, event_id in found if e in members]
+            if chosen:
+                await self.db.write(
+                    lambda tx, c=campaign_id, ch=chosen: self._queue_event_sends(tx, app_id, c, ch, now)
+                )
+                queued += len(chosen)
+        if queued:
+            self.queue.wake()
+        return queued
+
+    def _queue_event_sends(
+        self, tx: Transaction, app_id: str, campaign_id: str, chosen: list[tuple[str, str]], now: datetime
+    ) -> None:
+        campaign = store.get(tx, app_id, campaign_id)
+        if campaign is None:
+            return
+        run_key = events_run_key(campaign_id)
+        if store.insert_run(tx, run_key, app_id, campaign_id, campaign.version, 0):
+            self._add_activities(tx, app_id, campaign_id, run_key, orjson.loads(campaign.definition), iso_millis(now))
+        store.set_run_version(tx, run_key, campaign.version)
+        for endpoint_id, event_id in chosen:
+            payload = {"run": run_key, "endpoints": [endpoint_id], "event_id": event_id, "event_at": epoch_millis(now)}
+            self.queue.enqueue_in(tx, BATCH, payload)
+        store.record_planning(tx, run_key, None, len(chosen), False)
+
+    async def _event_campaigns_of(self, app_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """The project's active EVENT campaigns, cached for a second (another process may have written one)."""
+        cached = self._event_campaigns.get(app_id)
+        if cached is not None and time.monotonic() - cached[0] < 1.0:
+            return cached[1]
+        rows = await self.db.read(lambda tx: store.event_campaigns(tx, app_id))
+        found = [(row.id, orjson.loads(row.definition)) for row in rows]
+        found = [(cid, d) for cid, d in found if d["Schedule"].get("Frequency") in timing.EVENT_FREQUENCIES]
+        self._event_campaigns[app_id] = (time.monotonic(), found)
+        return found
+
+
+class LeaseExpired(Exception):
+    """The batch's lease ran out before its tallies committed; another worker will deliver it again."""
+
+
+def _treatment_configs(definition: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """Treatment id -> the members that say what it sends; a treatment without its own message uses the default."""
+    configs: dict[str, Mapping[str, Any]] = {"0": definition}
+    for index, treatment in enumerate(definition.get("AdditionalTreatments") or [], start=1):
+        own = any(treatment.get(m) for m in ("MessageConfiguration", "TemplateConfiguration"))
+        configs[str(index)] = treatment if own else definition
+    return configs
+
+
+def _time_zones(tx: Transaction, app_id: str, endpoint_ids: list[str]) -> dict[str, str | None]:
+    rows = endpoint_store.fetch(tx, app_id, [endpoint_key(e) for e in endpoint_ids])
+    return {row.id: orjson.loads(row.doc).get("Demographic", {}).get("Timezone") for row in rows.values()}

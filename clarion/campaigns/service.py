@@ -1,0 +1,283 @@
+"""Create, read, list, update and delete campaigns; every update writes a new version and keeps the old ones.
+
+This is the campaign resource: what to send, to whom, when and within which limits. Writes set the campaign's
+next run time; running it (audience, delivery, activities) is the engine's job (clarion/campaigns/engine.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+
+from clarion import paging
+from clarion.campaigns import schedule as timing
+from clarion.campaigns.rules import TEMPLATE_TYPES, validate_campaign
+from clarion.clock import iso_millis
+from clarion.context import CallContext
+from clarion.errors import BadRequest, NotFound
+from clarion.projects.service import require_app
+from clarion.store import campaigns as campaign_store
+from clarion.store import segments as segment_store
+from clarion.store import tags as tag_store
+from clarion.store import templates as template_store
+from clarion.store.database import Database, Transaction
+from clarion.tags.service import validate_tags
+from clarion.versions import parse_version
+
+SCHEDULED, EXECUTING, PENDING_NEXT_RUN = "SCHEDULED", "EXECUTING", "PENDING_NEXT_RUN"
+PAUSED, COMPLETED, DELETED = "PAUSED", "COMPLETED", "DELETED"
+
+
+def resource_path(app_id: str, campaign_id: str) -> str:
+    return f"apps/{app_id}/campaigns/{campaign_id}"
+
+
+def _state(tx: Transaction, row: campaign_store.CampaignRow, definition: dict[str, Any]) -> str:
+    """A campaign whose segment is gone can no longer run: Pinpoint reports it DELETED."""
+    if row.state in (SCHEDULED, PAUSED) and segment_store.get(tx, row.app_id, definition["SegmentId"]) is None:
+        return DELETED
+    return row.state
+
+
+def _response(
+    tx: Transaction, ctx: CallContext, row: campaign_store.CampaignRow, tags: dict[str, str]
+) -> dict[str, Any]:
+    definition = orjson.loads(row.definition)
+    state = {"CampaignStatus": _state(tx, row, definition)}
+    response: dict[str, Any] = {
+        **definition,
+        "ApplicationId": row.app_id,
+        "Arn": ctx.arn(resource_path(row.app_id, row.id)),
+        "CreationDate": row.created_at,
+        "Id": row.id,
+        "LastModifiedDate": row.modified_at,
+        "Name": row.name,
+        "State": state,
+        "Version": row.version,
+        "tags": tags,
+    }
+    treatments = definition.get("AdditionalTreatments")
+    if treatments:
+        response["AdditionalTreatments"] = [
+            {**treatment, "Id": str(index), "State": state} for index, treatment in enumerate(treatments, start=1)
+        ]
+        response["DefaultState"] = state
+    return response
+
+
+def require_campaign(
+    tx: Transaction, app_id: str, campaign_id: str, *, lock: bool = False
+) -> campaign_store.CampaignRow:
+    require_app(tx, app_id)
+    row = campaign_store.get(tx, app_id, campaign_id, lock=lock)
+    if row is None:
+        raise NotFound(f"Campaign {campaign_id!r} not found in application {app_id!r}")
+    return row
+
+
+def _check_references(tx: Transaction, app_id: str, definition: dict[str, Any]) -> None:
+    """The segment (and version) and every named template must exist; a missing SegmentVersion pins the latest."""
+    segment_id = definition["SegmentId"]
+    segment = segment_store.get(tx, app_id, segment_id)
+    if segment is None:
+        raise BadRequest(f"SegmentId: segment {segment_id!r} does not exist in application {app_id!r}")
+    if "SegmentVersion" not in definition:
+        definition["SegmentVersion"] = segment.latest
+    elif segment_store.get_version(tx, app_id, segment_id, definition["SegmentVersion"]) is None:
+        raise BadRequest(f"SegmentVersion: segment {segment_id!r} has no version {definition['SegmentVersion']}")
+    for owner, where in [(definition, "")] + [
+        (treatment, f"AdditionalTreatments[{index}].")
+        for index, treatment in enumerate(definition.get("AdditionalTreatments") or [])
+    ]:
+        for member, template in (owner.get("TemplateConfiguration") or {}).items():
+            template_type = TEMPLATE_TYPES[member]
+            version = template.get("Version")
+            found = (
+                template_store.exists(tx, template["Name"], template_type)
+                if version is None
+                else template_store.get_version(tx, template["Name"], template_type, parse_version(version))
+            )
+            if not found:
+                named = f"{template_type} template {template['Name']!r}" + (f" version {version}" if version else "")
+                raise BadRequest(f"{where}TemplateConfiguration.{member}: {named} does not exist")
+
+
+def _resumed_state(tx: Transaction, app_id: str, campaign_id: str) -> str:
+    """Where a paused campaign goes back to: its unfinished run, its next run, or its end."""
+    started, unfinished = campaign_store.run_counts(tx, app_id, campaign_id)
+    if unfinished:
+        return EXECUTING
+    if not started:
+        return SCHEDULED
+    return PENDING_NEXT_RUN if campaign_store.next_run_at(tx, app_id, campaign_id) is not None else COMPLETED
+
+
+def _split(request: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(Name, the versioned definition): tags are not versioned and Name lives in its own column."""
+    definition = {member: value for member, value in request.items() if member not in ("Name", "tags")}
+    return request["Name"], definition
+
+
+async def create_campaign(db: Database, ctx: CallContext, app_id: str, request: dict[str, Any]) -> dict[str, Any]:
+    validate_campaign(request)
+    tags = request.get("tags") or {}
+    validate_tags(tags)
+    name, definition = _split(request)
+    campaign_id = uuid.uuid4().hex
+    created_at = iso_millis(ctx.now)
+
+    def work(tx: Transaction) -> dict[str, Any]:
+        require_app(tx, app_id)
+        _check_references(tx, app_id, definition)
+        state = PAUSED if definition.get("IsPaused") else SCHEDULED
+        campaign_store.insert(tx, app_id, campaign_id, state, created_at, name, orjson.dumps(definition).decode())
+        campaign_store.set_next_run(tx, app_id, campaign_id, timing.first_run_ms(definition["Schedule"], ctx.now))
+        tag_store.put(tx, resource_path(app_id, campaign_id), app_id, tags)
+        return _response(tx, ctx, require_campaign(tx, app_id, campaign_id), tags)
+
+    return await db.write(work)
+
+
+async def get_campaign(db: Database, ctx: CallContext, app_id: str, campaign_id: str) -> dict[str, Any]:
+    def work(tx: Transaction) -> dict[str, Any]:
+        row = require_campaign(tx, app_id, campaign_id)
+        return _response(tx, ctx, row, tag_store.get(tx, resource_path(app_id, campaign_id)))
+
+    return await db.read(work)
+
+
+async def list_campaigns(
+    db: Database, ctx: CallContext, app_id: str, page_size: str | None, token: str | None
+) -> dict[str, Any]:
+    size, after = paging.page_size(page_size), paging.decode_token(token)
+
+    def work(tx: Transaction) -> dict[str, Any]:
+        require_app(tx, app_id)
+        return paging.page_response(
+            campaign_store.page(tx, app_id, after, size + 1),
+            size,
+            lambda row: _response(tx, ctx, row, tag_store.get(tx, resource_path(app_id, row.id))),
+            lambda row: row.seq,
+        )
+
+    return await db.read(work)
+
+
+async def update_campaign(
+    db: Database, ctx: CallContext, app_id: str, campaign_id: str, request: dict[str, Any]
+) -> dict[str, Any]:
+    """A new version: members given replace the stored ones, members left out keep their value; `tags` is ignored.
+
+    Pausing and resuming are updates of IsPaused; a new SegmentId without SegmentVersion pins that segment's latest.
+    """
+    modified_at = iso_millis(ctx.now)
+
+    def work(tx: Transaction) -> dict[str, Any]:
+        current = require_campaign(tx, app_id, campaign_id, lock=True)
+        stored = orjson.loads(current.definition)
+        if "SegmentId" in request and "SegmentVersion" not in request:
+            stored.pop("SegmentVersion", None)
+        merged = {**stored, "Name": current.name, **{k: v for k, v in request.items() if k != "tags"}}
+        validate_campaign(merged)
+        name, definition = _split(merged)
+        _check_references(tx, app_id, definition)
+        campaign_store.add_version(
+            tx, app_id, campaign_id, current.latest + 1, name, modified_at, orjson.dumps(definition).decode()
+        )
+        if request.get("IsPaused") and current.state in (SCHEDULED, EXECUTING, PENDING_NEXT_RUN):
+            campaign_store.set_state(tx, app_id, campaign_id, PAUSED)
+        elif request.get("IsPaused") is False and current.state == PAUSED:
+            campaign_store.set_state(tx, app_id, campaign_id, _resumed_state(tx, app_id, campaign_id))
+        if "Schedule" in request and current.state in (SCHEDULED, PAUSED):
+            campaign_store.set_next_run(tx, app_id, campaign_id, timing.first_run_ms(definition["Schedule"], ctx.now))
+        elif "Schedule" in request and current.state == PENDING_NEXT_RUN:
+            following = timing.following_run_ms(definition["Schedule"], ctx.now)
+            campaign_store.set_next_run(tx, app_id, campaign_id, following)
+        return _response(
+            tx, ctx, require_campaign(tx, app_id, campaign_id), tag_store.get(tx, resource_path(app_id, campaign_id))
+        )
+
+    return await db.write(work)
+
+
+async def delete_campaign(db: Database, ctx: CallContext, app_id: str, campaign_id: str) -> dict[str, Any]:
+    """Remove the campaign, its versions, activities and tags; answer with the campaign as it was."""
+
+    def work(tx: Transaction) -> dict[str, Any]:
+        row = require_campaign(tx, app_id, campaign_id, lock=True)
+        path = resource_path(app_id, campaign_id)
+        tags = tag_store.get(tx, path)
+        response = _response(tx, ctx, row, tags)
+        campaign_store.delete(tx, app_id, campaign_id)
+        tag_store.remove(tx, path, list(tags))
+        return response
+
+    return await db.write(work)
+
+
+async def get_campaign_version(
+    db: Database, ctx: CallContext, app_id: str, campaign_id: str, raw_version: str
+) -> dict[str, Any]:
+    version = parse_version(raw_version)
+
+    def work(tx: Transaction) -> dict[str, Any]:
+        require_campaign(tx, app_id, campaign_id)
+        row = campaign_store.get_version(tx, app_id, campaign_id, version)
+        if row is None:
+            raise NotFound(f"Campaign {campaign_id!r} has no version {version}")
+        return _response(tx, ctx, row, tag_store.get(tx, resource_path(app_id, campaign_id)))
+
+    return await db.read(work)
+
+
+async def list_campaign_versions(
+    db: Database, ctx: CallContext, app_id: str, campaign_id: str, page_size: str | None, token: str | None
+) -> dict[str, Any]:
+    size, after = paging.page_size(page_size), paging.decode_token(token)
+
+    def work(tx: Transaction) -> dict[str, Any]:
+        require_campaign(tx, app_id, campaign_id)
+        tags = tag_store.get(tx, resource_path(app_id, campaign_id))
+        rows = campaign_store.page_versions(tx, app_id, campaign_id, after, size + 1)
+        return paging.page_response(rows, size, lambda row: _response(tx, ctx, row, tags), lambda row: row.version)
+
+    return await db.read(work)
+
+
+def _activity(app_id: str, campaign_id: str, row: campaign_store.ActivityRow) -> dict[str, Any]:
+    activity: dict[str, Any] = {
+        "ApplicationId": app_id,
+        "CampaignId": campaign_id,
+        "Id": row.id,
+        "TreatmentId": row.treatment_id,
+        "State": row.state,
+        "TotalEndpointCount": row.total_endpoints,
+        "SuccessfulEndpointCount": row.successful_endpoints,
+        "TimezonesTotalCount": row.timezones_total,
+        "TimezonesCompletedCount": row.timezones_completed,
+        "ExecutionMetrics": orjson.loads(row.metrics),
+    }
+    for member, value in (
+        ("Result", row.result),
+        ("ScheduledStart", row.scheduled_start),
+        ("Start", row.start_at),
+        ("End", row.end_at),
+    ):
+        if value is not None:
+            activity[member] = value
+    return activity
+
+
+async def list_activities(
+    db: Database, app_id: str, campaign_id: str, page_size: str | None, token: str | None
+) -> dict[str, Any]:
+    size, after = paging.page_size(page_size), paging.decode_token(token)
+
+    def work(tx: Transaction) -> dict[str, Any]:
+        require_campaign(tx, app_id, campaign_id)
+        rows = campaign_store.page_activities(tx, app_id, campaign_id, after, size + 1)
+        return paging.page_response(rows, size, lambda row: _activity(app_id, campaign_id, row), lambda row: row.seq)
+
+    return await db.read(work)

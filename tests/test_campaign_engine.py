@@ -1,0 +1,370 @@
+"""The campaign engine end to end: boto3 writes campaigns, the engine runs them, a real SMTP server receives them.
+
+The scheduler and the queue worker do not run in the background here: each test drives them (`drive`), and moves
+the server's clock instead of sleeping, so every schedule case is deterministic. Every test runs on SQLite and on
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from conftest import RunningServer
+from smtp_relay import Relay
+
+from clarion.campaigns.config import CampaignSettings
+from clarion.channels.config import DeliverySettings, SmtpSettings
+from clarion.config import Settings
+from clarion.queue.config import QueueSettings
+from clarion.queue.worker import Worker
+
+EMAIL = {"EmailMessage": {"Title": "Hi {{Attributes.name}}", "Body": "Hello {{Attributes.name}}"}}
+
+
+@pytest.fixture
+def engine_server(settings: Settings, relay: tuple[Relay, int]) -> Any:
+    _, port = relay
+    tuned = settings.model_copy(
+        update={
+            "queue": QueueSettings(workers=0),
+            # The tests move the server's clock by days; signatures are made with the real one.
+            "max_clock_skew_seconds": 40 * 86_400,
+            "campaigns": CampaignSettings(scheduler=False, batch_size=10, plan_chunk=25),
+            "delivery": DeliverySettings(smtp=SmtpSettings(host="127.0.0.1", port=port, security="none")),
+        }
+    )
+    running = RunningServer(tuned).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def pinpoint(engine_server: RunningServer) -> Any:
+    return engine_server.client()
+
+
+@pytest.fixture
+def project(pinpoint: Any) -> str:
+    app_id = pinpoint.create_app(CreateApplicationRequest={"Name": "engine"})["ApplicationResponse"]["Id"]
+    pinpoint.update_email_channel(
+        ApplicationId=app_id, EmailChannelRequest={"FromAddress": "news@example.com", "Identity": "example.com"}
+    )
+    return app_id
+
+
+def add_endpoints(pinpoint: Any, app_id: str, count: int, **extra: Any) -> list[str]:
+    ids = [f"ep-{n:04d}" for n in range(count)]
+    for start in range(0, count, 100):
+        items = [
+            {
+                "Id": endpoint_id,
+                "ChannelType": "EMAIL",
+                "Address": f"{endpoint_id}@example.org",
+                "Attributes": {"name": [endpoint_id]},
+                **extra,
+            }
+            for endpoint_id in ids[start : start + 100]
+        ]
+        pinpoint.update_endpoints_batch(ApplicationId=app_id, EndpointBatchRequest={"Item": items})
+    return ids
+
+
+def everyone(pinpoint: Any, app_id: str) -> str:
+    return pinpoint.create_segment(ApplicationId=app_id, WriteSegmentRequest={"Name": "all"})["SegmentResponse"]["Id"]
+
+
+def campaign(pinpoint: Any, app_id: str, segment_id: str, **members: Any) -> dict[str, Any]:
+    body = {"Name": "c", "SegmentId": segment_id, "Schedule": {"StartTime": "IMMEDIATE"}, "MessageConfiguration": EMAIL}
+    body.update(members)
+    return pinpoint.create_campaign(ApplicationId=app_id, WriteCampaignRequest=body)["CampaignResponse"]
+
+
+def drive(server: RunningServer) -> int:
+    """One scheduler pass, then the queue worked until nothing is due; the number of queue items run."""
+
+    async def work(services: Any) -> int:
+        worker = Worker(services.queue, services.queue_handlers, services.settings.queue)
+        await services.campaigns.tick()
+        total = 0
+        while ran := await worker.run_once():
+            total += ran
+        return total
+
+    return server.run(work)
+
+
+def state(pinpoint: Any, app_id: str, campaign_id: str) -> str:
+    response = pinpoint.get_campaign(ApplicationId=app_id, CampaignId=campaign_id)
+    return response["CampaignResponse"]["State"]["CampaignStatus"]
+
+
+def activities(pinpoint: Any, app_id: str, campaign_id: str) -> list[dict[str, Any]]:
+    response = pinpoint.get_campaign_activities(ApplicationId=app_id, CampaignId=campaign_id)
+    return response["ActivitiesResponse"]["Item"]
+
+
+def test_immediate_campaign_reaches_each_sendable_member_once(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    sink, _ = relay
+    ids = add_endpoints(pinpoint, project, 45)
+    pinpoint.update_endpoint(ApplicationId=project, EndpointId=ids[0], EndpointRequest={"OptOut": "ALL"})
+    pinpoint.update_endpoint(ApplicationId=project, EndpointId=ids[1], EndpointRequest={"EndpointStatus": "INACTIVE"})
+    created = campaign(pinpoint, project, everyone(pinpoint, project))
+    drive(engine_server)
+    drive(engine_server)  # a second pass finds nothing more to do
+    assert sorted(sink.recipients()) == sorted(f"{e}@example.org" for e in ids[2:])
+    message = next(r for r in sink.received if r.rcpt_tos == ["ep-0002@example.org"]).message()
+    assert message["Subject"] == "Hi ep-0002" and message["From"] == "news@example.com"
+    assert state(pinpoint, project, created["Id"]) == "COMPLETED"
+    [activity] = activities(pinpoint, project, created["Id"])
+    assert (activity["State"], activity["Result"], activity["TreatmentId"]) == ("COMPLETED", "SUCCESS", "0")
+    assert activity["TotalEndpointCount"] == activity["SuccessfulEndpointCount"] == 43
+
+
+def test_scheduled_campaign_waits_for_its_start(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    sink, _ = relay
+    add_endpoints(pinpoint, project, 5)
+    start = datetime.now(UTC) + timedelta(hours=2)
+    created = campaign(
+        pinpoint, project, everyone(pinpoint, project), Schedule={"StartTime": start.isoformat(), "Frequency": "ONCE"}
+    )
+    drive(engine_server)
+    assert sink.received == [] and state(pinpoint, project, created["Id"]) == "SCHEDULED"
+    engine_server.clock.offset += timedelta(hours=2, seconds=1)
+    drive(engine_server)
+    assert len(sink.received) == 5 and state(pinpoint, project, created["Id"]) == "COMPLETED"
+
+
+def test_recurring_campaign_runs_until_its_end_within_the_total_limit(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    sink, _ = relay
+    add_endpoints(pinpoint, project, 3)
+    start = datetime.now(UTC) + timedelta(minutes=1)
+    schedule = {
+        "StartTime": start.isoformat(),
+        "EndTime": (start + timedelta(days=3)).isoformat(),
+        "Frequency": "DAILY",
+    }
+    created = campaign(pinpoint, project, everyone(pinpoint, project), Schedule=schedule, Limits={"Total": 2})
+    for day in range(4):
+        engine_server.clock.offset = timedelta(days=day, minutes=2)
+        drive(engine_server)
+        expected = "COMPLETED" if day == 3 else "PENDING_NEXT_RUN"
+        assert state(pinpoint, project, created["Id"]) == expected
+    assert Counter(sink.recipients()) == {f"ep-000{n}@example.org": 2 for n in range(3)}  # Total caps at 2
+    runs = activities(pinpoint, project, created["Id"])
+    assert len(runs) == 4 and [run["TotalEndpointCount"] for run in runs] == [0, 0, 3, 3]  # newest first
+    assert runs[0]["ExecutionMetrics"]["LimitSkippedEndpoints"] == "3"
+
+
+def test_treatments_and_holdout_split_the_audience(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    sink, _ = relay
+    add_endpoints(pinpoint, project, 300)
+    other = {"EmailMessage": {"Title": "Variant B", "Body": "b"}}
+    created = campaign(
+        pinpoint,
+        project,
+        everyone(pinpoint, project),
+        HoldoutPercent=20,
+        AdditionalTreatments=[{"SizePercent": 30, "MessageConfiguration": other}],
+    )
+    drive(engine_server)
+    subjects = Counter(r.message()["Subject"] for r in sink.received)
+    assert subjects["Variant B"] + sum(n for s, n in subjects.items() if s.startswith("Hi ")) == len(sink.received)
+    assert 0.20 * 300 <= subjects["Variant B"] <= 0.40 * 300  # 30 % within tolerance
+    assert 0.10 * 300 <= 300 - len(sink.received) <= 0.30 * 300  # 20 % held out
+    by_treatment = {a["TreatmentId"]: a for a in activities(pinpoint, project, created["Id"])}
+    assert by_treatment["1"]["SuccessfulEndpointCount"] == subjects["Variant B"]
+    assert by_treatment["0"]["ExecutionMetrics"]["HoldoutEndpoints"] == str(300 - len(sink.received))
+
+
+def test_local_time_sends_in_each_zone_and_quiet_time_skips(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    sink, _ = relay
+    tokyo = add_endpoints(pinpoint, project, 2, Demographic={"Timezone": "Asia/Tokyo"})
+    pinpoint.update_endpoint(
+        ApplicationId=project,
+        EndpointId="paris",
+        EndpointRequest={
+            "ChannelType": "EMAIL",
+            "Address": "paris@example.org",
+            "Demographic": {"Timezone": "Europe/Paris"},
+        },
+    )
+    now = datetime.now(UTC)
+    # 09:00 UTC tomorrow as local wall time: Tokyo (UTC+9) gets it at 00:00 UTC, Paris (UTC+1) at 08:00 UTC.
+    wall = (now + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    schedule = {"StartTime": wall.isoformat(), "IsLocalTime": True, "Timezone": "UTC", "Frequency": "ONCE"}
+    campaign(pinpoint, project, everyone(pinpoint, project), Schedule=schedule)
+
+    def at(moment: datetime) -> None:
+        engine_server.clock.offset = moment - datetime.now(UTC)
+        drive(engine_server)
+
+    at(wall - timedelta(hours=9, minutes=1))
+    assert sink.received == []
+    at(wall - timedelta(hours=9) + timedelta(seconds=1))
+    assert sorted(sink.recipients()) == sorted(f"{e}@example.org" for e in tokyo)
+    at(wall - timedelta(hours=1) + timedelta(seconds=1))
+    assert "paris@example.org" in sink.recipients()
+
+    quiet = {"Start": "08:30", "End": "10:00"}
+    quiet_schedule = {**schedule, "StartTime": (wall + timedelta(days=1)).isoformat(), "QuietTime": quiet}
+    campaign(pinpoint, project, everyone(pinpoint, project), Name="quiet", Schedule=quiet_schedule)
+    before = len(sink.received)
+    at(wall + timedelta(days=1, hours=1))  # everyone's 09:00 has passed; 09:00 is inside quiet time everywhere
+    assert len(sink.received) == before
+
+
+def test_paused_campaign_holds_its_batches_until_resumed(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    sink, _ = relay
+    add_endpoints(pinpoint, project, 20)
+    start = datetime.now(UTC) + timedelta(minutes=5)
+    created = campaign(
+        pinpoint, project, everyone(pinpoint, project), Schedule={"StartTime": start.isoformat(), "Frequency": "ONCE"}
+    )
+    engine_server.clock.offset = timedelta(minutes=6)
+
+    async def start_and_plan_only(services: Any) -> None:
+        await services.campaigns.tick()
+        worker = Worker(services.queue, {"campaign.plan": services.queue_handlers["campaign.plan"]}, QueueSettings())
+        await worker.run_once()
+
+    engine_server.run(start_and_plan_only)
+    pinpoint.update_campaign(ApplicationId=project, CampaignId=created["Id"], WriteCampaignRequest={"IsPaused": True})
+    assert state(pinpoint, project, created["Id"]) == "PAUSED"
+    drive(engine_server)
+    assert sink.received == []  # the run's batches wait
+    pinpoint.update_campaign(ApplicationId=project, CampaignId=created["Id"], WriteCampaignRequest={"IsPaused": False})
+    engine_server.clock.offset += timedelta(seconds=10)
+    drive(engine_server)
+    assert len(sink.received) == 20 and state(pinpoint, project, created["Id"]) == "COMPLETED"
+
+
+def test_event_campaign_sends_to_the_endpoint_that_performed_the_event(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    sink, _ = relay
+    add_endpoints(pinpoint, project, 3)
+    event_filter = {
+        "FilterType": "ENDPOINT",
+        "Dimensions": {
+            "EventType": {"DimensionType": "INCLUSIVE", "Values": ["purchase"]},
+            "Attributes": {"plan": {"AttributeType": "INCLUSIVE", "Values": ["pro"]}},
+        },
+    }
+    schedule = {"StartTime": datetime.now(UTC).isoformat(), "Frequency": "EVENT", "EventFilter": event_filter}
+    created = campaign(pinpoint, project, everyone(pinpoint, project), Schedule=schedule)
+
+    def put(endpoint_id: str, event_id: str, event_type: str, plan: str) -> None:
+        event = {"EventType": event_type, "Timestamp": datetime.now(UTC).isoformat(), "Attributes": {"plan": plan}}
+        pinpoint.put_events(
+            ApplicationId=project,
+            EventsRequest={"BatchItem": {endpoint_id: {"Endpoint": {}, "Events": {event_id: event}}}},
+        )
+
+    put("ep-0000", "e1", "purchase", "pro")
+    put("ep-0001", "e2", "purchase", "free")  # attribute does not match
+    put("ep-0002", "e3", "signup", "pro")  # type does not match
+    drive(engine_server)
+    assert sink.recipients() == ["ep-0000@example.org"]
+    put("ep-0000", "e1", "purchase", "pro")  # the same event again (a retried PutEvents): no second message
+    drive(engine_server)
+    assert sink.recipients() == ["ep-0000@example.org"]
+    assert state(pinpoint, project, created["Id"]) == "SCHEDULED"
+
+
+def test_cli_watch_shows_the_finished_run(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    add_endpoints(pinpoint, project, 25)
+    created = campaign(pinpoint, project, everyone(pinpoint, project))
+    settings = engine_server.settings
+    store = ["--database-url", settings.database_url] if settings.database_url else []
+
+    def watch(campaign_id: str) -> subprocess.CompletedProcess[str]:
+        args = ["campaigns", "watch", project, campaign_id, "--interval", "0.1", "--data-dir", str(settings.data_dir)]
+        return subprocess.run(
+            [sys.executable, "-m", "clarion", *args, *store],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+
+    drive(engine_server)
+    finished = watch(created["Id"])
+    assert finished.returncode == 0, finished.stderr
+    assert "campaign COMPLETED" in finished.stdout and "3/3" in finished.stdout  # 25 endpoints in batches of 10
+    assert "25 targeted, 25 delivered" in finished.stdout
+    assert watch("no-such-campaign").returncode == 2
+
+
+def test_real_users_get_one_message_on_the_first_channel_they_can_receive(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    """The seed's targeting: only people active in the last 30 days (a ClarionBehavior segment), each reached once
+    by ClarionChannelOrder GCM → EMAIL: push where it works, email where push does not."""
+    sink, _ = relay
+
+    def endpoint(endpoint_id: str, channel: str, address: str, user: str | None, **extra: Any) -> dict[str, Any]:
+        item = {"Id": endpoint_id, "ChannelType": channel, "Address": address, **extra}
+        return {**item, "User": {"UserId": user}} if user else item
+
+    items = [
+        endpoint("u1-push", "GCM", "token-1", "u1", OptOut="ALL"),  # push switched off: falls back to email
+        endpoint("u1-mail", "EMAIL", "u1@example.org", "u1"),
+        endpoint("u2-mail", "EMAIL", "u2@example.org", "u2"),
+        endpoint("u3-push", "GCM", "token-3", "u3"),  # push works: no email for u3
+        endpoint("u3-mail", "EMAIL", "u3@example.org", "u3"),
+        endpoint("u4-mail", "EMAIL", "u4@example.org", "u4"),  # not active lately: not targeted
+        endpoint("loose-sms", "SMS", "+14255550100", None),  # SMS is not in the order
+    ]
+    pinpoint.update_endpoints_batch(ApplicationId=project, EndpointBatchRequest={"Item": items})
+    now = datetime.now(UTC).isoformat()
+    batch = {
+        endpoint_id: {"Endpoint": {}, "Events": {f"s-{endpoint_id}": {"EventType": "_session.start", "Timestamp": now}}}
+        for endpoint_id in ("u1-push", "u2-mail", "u3-mail", "loose-sms")
+    }
+    pinpoint.put_events(ApplicationId=project, EventsRequest={"BatchItem": batch})
+    active = {"ClarionBehavior": [{"EventType": "_session.start", "WithinDays": 30}]}
+    status, segment = engine_server.signed_request(
+        "POST", f"/v1/apps/{project}/segments", {"Name": "real users", "Dimensions": active}
+    )
+    assert status == 201, segment
+    body = {
+        "Name": "we miss you",
+        "SegmentId": segment["Id"],
+        "Schedule": {"StartTime": "IMMEDIATE"},
+        "MessageConfiguration": {**EMAIL, "DefaultMessage": {"Title": "Come back", "Body": "We miss you"}},
+        "ClarionChannelOrder": ["GCM", "EMAIL"],
+    }
+    status, created = engine_server.signed_request("POST", f"/v1/apps/{project}/campaigns", body)
+    assert status == 201 and created["ClarionChannelOrder"] == ["GCM", "EMAIL"], created
+    drive(engine_server)
+    assert sorted(sink.recipients()) == ["u1@example.org", "u2@example.org"]
+    [activity] = activities(pinpoint, project, created["Id"])
+    # u3 was targeted on GCM: this project has no GCM channel, so the push is logged as a failure, not sent.
+    assert (activity["TotalEndpointCount"], activity["SuccessfulEndpointCount"]) == (3, 2)
+    status, error = engine_server.signed_request(
+        "POST", f"/v1/apps/{project}/campaigns", {**body, "ClarionChannelOrder": ["EMAIL", "EMAIL"]}
+    )
+    assert status == 400 and "ClarionChannelOrder names a channel twice" in error["Message"]
