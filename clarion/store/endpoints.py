@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from clarion.store import changes
 from clarion.store.database import Transaction
 
 
@@ -64,6 +65,30 @@ def of_user(tx: Transaction, app_id: str, user_id: str) -> list[EndpointRow]:
     return [EndpointRow(*row) for row in rows]
 
 
+def of_users(tx: Transaction, app_id: str, user_ids: Sequence[str]) -> dict[str, list[EndpointRow]]:
+    """Every endpoint of each of these users, by user id."""
+    if not user_ids:
+        return {}
+    listed, params = tx.dialect.one_of("user_id", user_ids)
+    found: dict[str, list[EndpointRow]] = {}
+    for row in tx.fetchall(f"SELECT {_COLUMNS} FROM endpoints WHERE app_id = ? AND {listed}", (app_id, *params)):
+        endpoint = EndpointRow(*row)
+        found.setdefault(endpoint.user_id or "", []).append(endpoint)
+    return found
+
+
+def with_address(tx: Transaction, app_id: str | None, addresses: Sequence[str]) -> list[EndpointRow]:
+    """Endpoints holding any of these addresses, in one project or (app_id None: an inbound STOP) in all."""
+    if not addresses:
+        return []
+    listed, params = tx.dialect.one_of("address", addresses)
+    if app_id is None:
+        rows = tx.fetchall(f"SELECT {_COLUMNS} FROM endpoints WHERE {listed}", params)
+    else:
+        rows = tx.fetchall(f"SELECT {_COLUMNS} FROM endpoints WHERE app_id = ? AND {listed}", (app_id, *params))
+    return [EndpointRow(*row) for row in rows]
+
+
 def count_per_user(tx: Transaction, app_id: str, user_ids: Sequence[str]) -> dict[str, int]:
     if not user_ids:
         return {}
@@ -75,12 +100,17 @@ def count_per_user(tx: Transaction, app_id: str, user_ids: Sequence[str]) -> dic
 
 
 def upsert(tx: Transaction, rows: Iterable[EndpointRow]) -> None:
+    values = [row.values() for row in rows]
+    if not values:
+        return
+    seq = changes.next_seq(tx)
     tx.insert_rows(
-        f"INSERT INTO endpoints ({_COLUMNS})",
-        [row.values() for row in rows],
+        f"INSERT INTO endpoints ({_COLUMNS}, change_seq)",
+        [(*row, seq) for row in values],
         "ON CONFLICT (app_id, endpoint_key) DO UPDATE SET channel_type = excluded.channel_type, "
         "address = excluded.address, endpoint_status = excluded.endpoint_status, opt_out = excluded.opt_out, "
-        "user_id = excluded.user_id, effective_at = excluded.effective_at, doc = excluded.doc",
+        "user_id = excluded.user_id, effective_at = excluded.effective_at, doc = excluded.doc, "
+        "change_seq = excluded.change_seq",
     )
 
 
@@ -94,14 +124,15 @@ def deactivate_address(tx: Transaction, app_id: str, claims: dict[str, str]) -> 
     claimed, claimed_params = tx.dialect.one_of("address", list(claims))
     others, owner_params = tx.dialect.none_of("endpoint_key", list(claims.values()))
     tx.execute(
-        "UPDATE endpoints SET endpoint_status = 'INACTIVE' "
+        "UPDATE endpoints SET endpoint_status = 'INACTIVE', change_seq = ? "
         f"WHERE app_id = ? AND endpoint_status <> 'INACTIVE' AND {claimed} AND {others}",
-        (app_id, *claimed_params, *owner_params),
+        (changes.next_seq(tx), app_id, *claimed_params, *owner_params),
     )
 
 
 def delete(tx: Transaction, app_id: str, keys: Sequence[str]) -> None:
     if keys:
+        changes.record_deleted(tx, changes.next_seq(tx), app_id, "endpoint", keys)
         listed, params = tx.dialect.one_of("endpoint_key", keys)
         tx.execute(f"DELETE FROM endpoints WHERE app_id = ? AND {listed}", (app_id, *params))
 
@@ -115,14 +146,21 @@ def user_attributes(tx: Transaction, app_id: str, user_ids: Sequence[str]) -> di
 
 
 def put_user_attributes(tx: Transaction, app_id: str, users: dict[str, str]) -> None:
+    if not users:
+        return
+    seq = changes.next_seq(tx)
     tx.insert_rows(
-        "INSERT INTO users (app_id, user_id, attributes)",
-        [(app_id, user_id, attributes) for user_id, attributes in users.items()],
-        "ON CONFLICT (app_id, user_id) DO UPDATE SET attributes = excluded.attributes",
+        "INSERT INTO users (app_id, user_id, attributes, change_seq)",
+        [(app_id, user_id, attributes, seq) for user_id, attributes in users.items()],
+        "ON CONFLICT (app_id, user_id) DO UPDATE SET attributes = excluded.attributes, "
+        "change_seq = excluded.change_seq",
     )
 
 
 def delete_user(tx: Transaction, app_id: str, user_id: str) -> None:
+    seq = changes.next_seq(tx)
+    changes.record_deleted_user_endpoints(tx, seq, app_id, user_id)
+    changes.record_deleted(tx, seq, app_id, "user", [user_id])
     tx.execute("DELETE FROM endpoints WHERE app_id = ? AND user_id = ?", (app_id, user_id))
     tx.execute("DELETE FROM users WHERE app_id = ? AND user_id = ?", (app_id, user_id))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from clarion.store import changes
 from clarion.store.database import Transaction
 
 
@@ -22,10 +23,14 @@ class EventRow:
 
 def append(tx: Transaction, rows: Sequence[EventRow]) -> None:
     """Insert events; one already stored under the same (endpoint, event id) is a retry and is kept as it was."""
+    if not rows:
+        return
+    seq = changes.next_seq(tx)
     tx.insert_rows(
-        "INSERT INTO events (app_id, endpoint_id, event_id, event_type, event_at, arrival_at, session_id, doc)",
+        "INSERT INTO events (app_id, endpoint_id, event_id, event_type, event_at, arrival_at, session_id, doc, "
+        "change_seq)",
         [
-            (r.app_id, r.endpoint_id, r.event_id, r.event_type, r.event_at, r.arrival_at, r.session_id, r.doc)
+            (r.app_id, r.endpoint_id, r.event_id, r.event_type, r.event_at, r.arrival_at, r.session_id, r.doc, seq)
             for r in rows
         ],
         "ON CONFLICT (app_id, endpoint_id, event_id) DO NOTHING",

@@ -1,0 +1,145 @@
+"""The segment engine on the columnar replica: A's SegmentEngine with its membership reads answered by DuckDB.
+
+Plans, validation and previews are SegmentEngine's; only the reads move. Each read first syncs the replica with
+the row store (one indexed read when nothing changed), so an endpoint update or an event committed before the
+call is counted, as with the row-store engine. Plans DuckDB cannot answer alone (imported segments, whose members
+live only in the row store) go to the row-store SQL unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+
+from clarion.analytics import segment_duckdb
+from clarion.analytics.replica import Replica
+from clarion.analytics.segment_duckdb import Unsupported
+from clarion.analytics.sync import ReplicaSync
+from clarion.clock import Clock
+from clarion.config import Settings
+from clarion.segments.engine import DEFAULT_PAGE_SIZE, SegmentEngine
+from clarion.segments.plan import Node
+from clarion.store.database import Database
+
+T = TypeVar("T")
+log = logging.getLogger("clarion.analytics")
+
+
+class ColumnarSegmentEngine(SegmentEngine):
+    """The replica is opened on first use, so a CLI command that never evaluates a segment never opens it."""
+
+    def __init__(self, db: Database, clock: Clock, open_replica: Callable[[], Replica]) -> None:
+        super().__init__(db, clock)
+        self._open_replica = open_replica
+        self._sync: ReplicaSync | None = None
+
+    @property
+    def sync(self) -> ReplicaSync:
+        if self._sync is None:
+            self._sync = ReplicaSync(self.db, self._open_replica())
+        return self._sync
+
+    async def keep_synced(self, interval_seconds: float) -> None:
+        await self.sync.run_forever(interval_seconds)
+
+    async def aclose(self) -> None:
+        if self._sync is not None:
+            self._sync.replica.close()
+
+    async def _query(self, query: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        await self.sync.sync()
+
+        def run() -> T:
+            con = self.sync.replica.cursor()
+            try:
+                return query(con)
+            finally:
+                con.close()
+
+        return await asyncio.to_thread(run)
+
+    async def count(self, app_id: str, node: Node, *, sendable_only: bool = False) -> int:
+        try:
+            return await self._query(lambda con: segment_duckdb.count(con, app_id, node, sendable_only=sendable_only))
+        except Unsupported:
+            return await super().count(app_id, node, sendable_only=sendable_only)
+
+    async def channel_counts(self, app_id: str, node: Node, *, sendable_only: bool = False) -> dict[str, int]:
+        try:
+            return await self._query(
+                lambda con: segment_duckdb.channel_counts(con, app_id, node, sendable_only=sendable_only)
+            )
+        except Unsupported:
+            return await super().channel_counts(app_id, node, sendable_only=sendable_only)
+
+    async def sample(self, app_id: str, node: Node, size: int, *, sendable_only: bool = False) -> list[str]:
+        try:
+            return await self._query(
+                lambda con: segment_duckdb.sample(con, app_id, node, size, sendable_only=sendable_only)
+            )
+        except Unsupported:
+            return await super().sample(app_id, node, size, sendable_only=sendable_only)
+
+    async def member_pages(
+        self, app_id: str, node: Node, *, page_size: int = DEFAULT_PAGE_SIZE, sendable_only: bool = False
+    ) -> AsyncIterator[list[str]]:
+        """Member ids in pages, in endpoint-key order, streamed from one query over one snapshot of the replica.
+
+        A columnar scan per page would cost a full scan each time; one streamed result costs one.
+        """
+        try:
+            segment_duckdb.check_supported(node)
+        except Unsupported:
+            async for page in super().member_pages(app_id, node, page_size=page_size, sendable_only=sendable_only):
+                yield page
+            return
+        await self.sync.sync()
+        con = self.sync.replica.cursor()
+        try:
+            await asyncio.to_thread(segment_duckdb.execute_members, con, app_id, node, sendable_only)
+            while rows := await asyncio.to_thread(con.fetchmany, page_size):
+                yield [row[0] for row in rows]
+        finally:
+            con.close()
+
+
+@dataclass
+class SegmentEngineSetup:
+    """The engine Settings ask for, with the loops and closers it brings."""
+
+    engine: SegmentEngine
+    background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+def open_segment_engine(settings: Settings, db: Database, clock: Clock) -> SegmentEngineSetup:
+    analytics = settings.analytics
+    if analytics.segment_engine == "store":
+        return SegmentEngineSetup(SegmentEngine(db, clock))
+    path: Path | None
+    if analytics.replica_path == "memory" or (not analytics.replica_path and settings.uses_postgres):
+        path = None
+    else:
+        path = Path(analytics.replica_path) if analytics.replica_path else settings.data_dir / "analytics.duckdb"
+
+    def open_replica() -> Replica:
+        try:
+            return Replica(path, analytics.threads, analytics.memory_limit)
+        except duckdb.Error as error:
+            if path is None or "lock" in str(error):  # another process holds the file: a second server on this dir
+                log.warning("analytics replica %s unavailable (%s); keeping one in memory", path, error)
+                return Replica(None, analytics.threads, analytics.memory_limit)
+            # Unreadable (a damaged file): the replica is derived data, so start it over from the store.
+            log.warning("analytics replica %s unreadable (%s); rebuilding it", path, error)
+            for stale in (path, path.with_name(path.name + ".wal")):
+                stale.unlink(missing_ok=True)
+            return Replica(path, analytics.threads, analytics.memory_limit)
+
+    engine = ColumnarSegmentEngine(db, clock, open_replica)
+    return SegmentEngineSetup(engine, [lambda: engine.keep_synced(analytics.sync_seconds)], [engine.aclose])

@@ -1,0 +1,143 @@
+"""The change feed the analytics replica follows: a counter stamped on written rows, and tombstones for deletes.
+
+Every transaction that writes endpoints, users or events bumps `change_feed` and stamps the rows it writes with
+the new value. The counter's row lock makes stamps follow commit order (on PostgreSQL too), so a reader that
+sees the counter at N has every change stamped at or below N committed, and can read them in batches without
+missing one. Rows leave the feed as JSON text built by the database itself: the replica loads it with DuckDB's
+JSON reader, so no row passes through Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from clarion.store.database import Dialect, Transaction
+
+FEED = "rows"
+
+# The columns each feed exposes, under their own names; JSON_COLUMNS hold JSON documents.
+JSON_COLUMNS = frozenset({"doc", "attributes"})
+_ENDPOINT_FIELDS = (
+    "app_id",
+    "endpoint_key",
+    "id",
+    "channel_type",
+    "address",
+    "endpoint_status",
+    "opt_out",
+    "user_id",
+    "cohort_id",
+    "created_at",
+    "effective_at",
+    "change_seq",
+    "doc",
+)
+_USER_FIELDS = ("app_id", "user_id", "change_seq", "attributes")
+_EVENT_FIELDS = (
+    "app_id",
+    "endpoint_id",
+    "event_type",
+    "event_at",
+    "arrival_at",
+    "session_id",
+    "change_seq",
+    "seq",
+    "doc",
+)
+_TOMBSTONE_FIELDS = ("change_seq", "app_id", "kind", "item_key")
+
+
+def next_seq(tx: Transaction) -> int:
+    """The stamp for rows this transaction writes (locks the counter until commit)."""
+    return int(tx.scalar("UPDATE change_feed SET seq = seq + 1 WHERE name = ? RETURNING seq", (FEED,)))
+
+
+def committed_seq(tx: Transaction) -> int:
+    """The highest stamp every change at or below which is committed."""
+    return int(tx.scalar("SELECT seq FROM change_feed WHERE name = ?", (FEED,)))
+
+
+def record_deleted(tx: Transaction, seq: int, app_id: str, kind: str, keys: Sequence[str]) -> None:
+    tx.insert_rows(
+        "INSERT INTO change_tombstones (change_seq, app_id, kind, item_key)", [(seq, app_id, kind, k) for k in keys]
+    )
+
+
+def record_deleted_user_endpoints(tx: Transaction, seq: int, app_id: str, user_id: str) -> None:
+    tx.execute(
+        "INSERT INTO change_tombstones (change_seq, app_id, kind, item_key) "
+        "SELECT ?, app_id, 'endpoint', endpoint_key FROM endpoints WHERE app_id = ? AND user_id = ?",
+        (seq, app_id, user_id),
+    )
+
+
+def _json_rows(dialect: Dialect, columns: Sequence[str]) -> str:
+    """A select-list expression folding the rows of subquery `r` into one JSON array text (documents embedded)."""
+    if dialect.name == "postgresql":
+        pairs = [f"'{c}', r.{c}" + ("::json" if c in JSON_COLUMNS else "") for c in columns]
+        return f"json_agg(json_build_object({', '.join(pairs)}))::text"
+    pairs = [f"'{c}', " + (f"json(r.{c})" if c in JSON_COLUMNS else f"r.{c}") for c in columns]
+    return f"json_group_array(json_object({', '.join(pairs)}))"
+
+
+# Where a feed continues inside one round: the (change_seq, ...key) of the last row read, None at the start.
+Cursor = tuple[Any, ...] | None
+
+
+def _batch(
+    tx: Transaction,
+    table: str,
+    order: str,
+    columns: Sequence[str],
+    since: int,
+    cursor: Cursor,
+    upto: int,
+    limit: int,
+) -> tuple[str | None, Cursor]:
+    """Up to `limit` rows of `table` stamped in (since, upto] and after `cursor`, in `order`, as JSON text.
+
+    Returns the text (None when no row) and the cursor to continue from (None when nothing is left). The cursor is
+    read back from the database, in its own collation, so paging never skips or repeats a row.
+    """
+    where, params = "change_seq > ? AND change_seq <= ?", [since, upto]
+    width = order.count(",") + 1
+    if cursor is not None:
+        where += f" AND ({order}) > ({', '.join('?' * width)})"
+        params.extend(cursor)
+    last = tx.fetchone(
+        f"SELECT {order} FROM {table} WHERE {where} ORDER BY {order} LIMIT 1 OFFSET ?", (*params, limit - 1)
+    )
+    bound = ""
+    if last is not None:
+        bound = f" AND ({order}) <= ({', '.join('?' * width)})"
+        params.extend(last)
+    text = tx.scalar(
+        f"SELECT {_json_rows(tx.dialect, columns)} FROM "
+        f"(SELECT {', '.join(columns)} FROM {table} WHERE {where}{bound}) r",
+        params,
+    )
+    return (text if text and text != "[]" else None), (None if last is None else tuple(last))
+
+
+def endpoints_batch(tx: Transaction, since: int, cursor: Cursor, upto: int, limit: int) -> tuple[str | None, Cursor]:
+    """Changed endpoints as a JSON array, and where to continue (None when this was the last batch)."""
+    return _batch(tx, "endpoints", "change_seq, app_id, endpoint_key", _ENDPOINT_FIELDS, since, cursor, upto, limit)
+
+
+def users_batch(tx: Transaction, since: int, cursor: Cursor, upto: int, limit: int) -> tuple[str | None, Cursor]:
+    return _batch(tx, "users", "change_seq, app_id, user_id", _USER_FIELDS, since, cursor, upto, limit)
+
+
+def events_batch(tx: Transaction, since: int, cursor: Cursor, upto: int, limit: int) -> tuple[str | None, Cursor]:
+    return _batch(tx, "events", "change_seq, seq", _EVENT_FIELDS, since, cursor, upto, limit)
+
+
+def tombstones(tx: Transaction, after: int, upto: int) -> str | None:
+    """Deletions stamped in (after, upto], as a JSON array."""
+    text = tx.scalar(
+        f"SELECT {_json_rows(tx.dialect, _TOMBSTONE_FIELDS)} FROM "
+        "(SELECT change_seq, app_id, kind, item_key FROM change_tombstones WHERE change_seq > ? AND change_seq <= ?) r",
+        (after, upto),
+    )
+    return text if text and text != "[]" else None
