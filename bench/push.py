@@ -65,6 +65,21 @@ def pin(cpu: int) -> str:
     return f"CPU {cpus[cpu]}"
 
 
+def service_json(google_key: Any) -> str:
+    """A Google service account for the local OAuth stub (which checks assertions with the key's public half)."""
+    private = google_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return json.dumps(
+        {
+            "project_id": PROJECT,
+            "client_email": "bench@bench-project.iam.gserviceaccount.com",
+            "private_key": private.decode(),
+            "token_uri": "https://oauth2.googleapis.com/token",
+        }
+    )
+
+
 def serve_stubs(ca_pem: bytes, key_pem: bytes, public_pem: bytes, ports: Any) -> None:
     """Child process: APNs stub, FCM stub (HTTP/2, and HTTP/1.1 for comparison) and OAuth endpoint until killed."""
     pin(1)
@@ -139,16 +154,7 @@ async def measure(
             "BundleId": BUNDLE,
         },
     )
-    service_json = {
-        "project_id": PROJECT,
-        "client_email": "bench@bench-project.iam.gserviceaccount.com",
-        "private_key": google_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode(),
-        "token_uri": "https://oauth2.googleapis.com/token",
-    }
-
-    fcm_transport = fcm.open_transport(settings, {"Platform": "GCM", "ServiceJson": json.dumps(service_json)})
+    fcm_transport = fcm.open_transport(settings, {"Platform": "GCM", "ServiceJson": service_json(google_key)})
     bare = H2Client(apns_url, client_ssl_context(ca_file))
     body = b'{"aps":{"alert":{"title":"Hello","body":"World"}}}'
     headers = [("apns-topic", BUNDLE), ("apns-push-type", "alert"), ("apns-priority", "10")]

@@ -28,6 +28,10 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Manage the access keys clients sign requests with.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+jobs_app = typer.Typer(help="Follow import and export jobs.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+campaigns_app = typer.Typer(help="Follow campaigns as they run.", no_args_is_help=True)
+app.add_typer(campaigns_app, name="campaigns")
 console = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = Annotated[
@@ -228,6 +232,43 @@ def migrate(config: ConfigOption = None, data_dir: DataDirOption = None, databas
 
     applied = asyncio.run(run())
     typer.echo(f"applied migrations: {applied}" if applied else "schema is up to date")
+
+
+@jobs_app.command("watch")
+def jobs_watch(
+    application_id: str,
+    job_id: str,
+    interval: Annotated[float, typer.Option(help="Seconds between looks at the job.")] = 1.0,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Show an import or export job's progress until it ends; exit 0 if it COMPLETED, 1 if it FAILED."""
+    from clarion.jobs.watch import job_reader
+    from clarion.watching import watch
+
+    settings = load_settings(config, data_dir=data_dir, database_url=database_url)
+    missing = f"No import or export job {job_id!r} in application {application_id!r}"
+    raise typer.Exit(watch(settings, job_reader(application_id, job_id), interval, Console(stderr=False), missing))
+
+
+@campaigns_app.command("watch")
+def campaigns_watch(
+    application_id: str,
+    campaign_id: str,
+    interval: Annotated[float, typer.Option(help="Seconds between looks at the campaign.")] = 1.0,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Follow a campaign's current run batch by batch until the campaign stops executing; exit 0 on success."""
+    from clarion.campaigns.watch import campaign_reader
+    from clarion.watching import watch
+
+    settings = load_settings(config, data_dir=data_dir, database_url=database_url)
+    missing = f"No campaign {campaign_id!r} in application {application_id!r}"
+    reader = campaign_reader(application_id, campaign_id)
+    raise typer.Exit(watch(settings, reader, interval, Console(stderr=False), missing))
 
 
 @app.command()

@@ -20,7 +20,11 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from clarion.analytics.config import AnalyticsSettings
+from clarion.campaigns.config import CampaignSettings
 from clarion.channels.config import DeliverySettings
+from clarion.jobs.config import JobSettings
+from clarion.queue.config import QueueSettings
 
 # The --config file of the Settings being built; CLARION_CONFIG is the fallback.
 _config_file: ContextVar[str | None] = ContextVar("clarion_config_file", default=None)
@@ -71,6 +75,10 @@ class Settings(BaseSettings):
     log_level: str = "info"
     access_log: bool = True
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)  # segment engine (docs/segments.md)
+    queue: QueueSettings = Field(default_factory=QueueSettings)  # the work queue and its workers (docs/queue.md)
+    jobs: JobSettings = Field(default_factory=JobSettings)  # import/export locations (docs/segments.md)
+    campaigns: CampaignSettings = Field(default_factory=CampaignSettings)  # the campaign engine (docs/campaigns.md)
 
     @classmethod
     def settings_customise_sources(

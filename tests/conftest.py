@@ -7,6 +7,7 @@ database on the local service (CLARION_TEST_POSTGRES_URL); they skip, saying why
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import threading
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 
 import boto3
 import pytest
+import urllib3
 import uvicorn
 from botocore.config import Config
 
@@ -142,6 +144,24 @@ class RunningServer:
 
         return self.run(lambda services: services.db.read(work))
 
+    def signed_request(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """A raw request signed by botocore's SigV4 signer, as an SDK would sign a call boto3 cannot make
+        (Clarion's extension operations and members)."""
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        data = json.dumps(body).encode()
+        request = AWSRequest(
+            method=method, url=self.url + path, data=data, headers={"Content-Type": "application/json"}
+        )
+        SigV4Auth(Credentials(ADMIN.access_key_id, ADMIN.secret_access_key), "mobiletargeting", REGION).add_auth(
+            request
+        )
+        prepared = request.prepare()
+        response = urllib3.request(method, prepared.url, body=data, headers=dict(prepared.headers))
+        return response.status, json.loads(response.data or b"{}")
+
     def client(self, key: AccessKey = ADMIN, region: str = REGION, **config: Any) -> Any:
         return boto3.client(
             "pinpoint",
@@ -170,3 +190,16 @@ def client(server: RunningServer) -> Any:
 @pytest.fixture
 def app_id(client: Any) -> str:
     return client.create_app(CreateApplicationRequest={"Name": "test project"})["ApplicationResponse"]["Id"]
+
+
+@pytest.fixture
+def relay() -> Iterator[tuple[Any, int]]:
+    """A real SMTP server (aiosmtpd) on a free port, recording what it receives (tests/smtp_relay.py)."""
+    from smtp_relay import Relay, start_relay
+
+    handler = Relay()
+    controller, port = start_relay(handler)
+    try:
+        yield handler, port
+    finally:
+        controller.stop()

@@ -1,7 +1,9 @@
 """A campaign survives SIGKILL: a real `clarion serve` process is killed while it delivers, restarted on the same
 store, and finishes with every eligible endpoint messaged — at most one batch twice, and those counted.
 
-The messages go over SMTP to an aiosmtpd server in the test process, which records every message it accepts.
+The campaign has 100,000 recipients (CLARION_CRASH_ENDPOINTS changes it), the kill comes after a third of them
+have arrived, and the messages go over SMTP to an aiosmtpd server in the test process, which records every
+message it accepts.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from smtp_relay import Relay
 
 from clarion.config import Settings
 
-ENDPOINTS = 3_000
+ENDPOINTS = int(os.environ.get("CLARION_CRASH_ENDPOINTS", "100000"))
 BATCH = 100
-KILL_AFTER = 1_000
+KILL_AFTER = ENDPOINTS // 3
 
 
 def env(port: int) -> dict[str, str]:

@@ -7,22 +7,26 @@ PostgreSQL.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from conftest import RunningServer
 from smtp_relay import Relay
+from web_recorder import WebRecorder
 
 from clarion.campaigns.config import CampaignSettings
 from clarion.channels.config import DeliverySettings, SmtpSettings
 from clarion.config import Settings
 from clarion.queue.config import QueueSettings
 from clarion.queue.worker import Worker
+from clarion.store import events as event_store
 
 EMAIL = {"EmailMessage": {"Title": "Hi {{Attributes.name}}", "Body": "Hello {{Attributes.name}}"}}
 
@@ -368,3 +372,159 @@ def test_real_users_get_one_message_on_the_first_channel_they_can_receive(
         "POST", f"/v1/apps/{project}/campaigns", {**body, "ClarionChannelOrder": ["EMAIL", "EMAIL"]}
     )
     assert status == 400 and "ClarionChannelOrder names a channel twice" in error["Message"]
+
+
+@pytest.fixture
+def hook_server() -> Iterator[WebRecorder]:
+    """A FILTER hook that keeps the endpoints whose id ends in an even digit and renames them for the message."""
+
+    def keep_even(event: dict[str, Any]) -> tuple[int, Any]:
+        if "Endpoints" not in event:
+            return 200, None
+        kept = {
+            endpoint_id: {**endpoint, "Attributes": {"name": [f"hooked-{endpoint_id}"]}}
+            for endpoint_id, endpoint in event["Endpoints"].items()
+            if int(endpoint_id[-1]) % 2 == 0
+        }
+        return 200, kept
+
+    recorder = WebRecorder(keep_even)
+    yield recorder
+    recorder.close()
+
+
+def test_filter_hook_chooses_and_personalises(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int], hook_server: WebRecorder
+) -> None:
+    sink, _ = relay
+    add_endpoints(pinpoint, project, 10)
+    hook = {"WebUrl": hook_server.url + "/filter", "Mode": "FILTER"}
+    created = campaign(pinpoint, project, everyone(pinpoint, project), Hook=hook)
+    drive(engine_server)
+    assert sorted(sink.recipients()) == [f"ep-000{n}@example.org" for n in (0, 2, 4, 6, 8)]
+    assert {r.message()["Subject"] for r in sink.received} == {f"Hi hooked-ep-000{n}" for n in (0, 2, 4, 6, 8)}
+    [(path, _, event)] = hook_server.requests
+    assert path == "/filter" and event["CampaignId"] == created["Id"] and event["TreatmentId"] == "0"
+    assert len(event["Endpoints"]) == 10 and event["ActivityId"] and event["MessageConfiguration"] == EMAIL
+    [activity] = activities(pinpoint, project, created["Id"])
+    assert activity["ExecutionMetrics"]["HookFilteredEndpoints"] == "5"
+
+
+def test_delivery_hook_and_custom_channel_take_the_messages(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int], hook_server: WebRecorder
+) -> None:
+    sink, _ = relay
+    add_endpoints(pinpoint, project, 3)
+    segment_id = everyone(pinpoint, project)
+    delivered = campaign(
+        pinpoint, project, segment_id, Hook={"WebUrl": hook_server.url + "/deliver", "Mode": "DELIVERY"}
+    )
+    custom = campaign(
+        pinpoint,
+        project,
+        segment_id,
+        Name="custom",
+        MessageConfiguration={"CustomMessage": {"Data": "offer for {{Attributes.name}}"}},
+        CustomDeliveryConfiguration={"DeliveryUri": hook_server.url + "/custom", "EndpointTypes": ["EMAIL"]},
+    )
+    drive(engine_server)
+    assert sink.received == []  # neither campaign used the email channel
+    paths = Counter(path for path, _, _ in hook_server.requests)
+    assert paths == {"/deliver": 1, "/custom": 3}
+    custom_events = [event for path, _, event in hook_server.requests if path == "/custom"]
+    assert sorted(e["Data"] for e in custom_events) == [f"offer for ep-000{n}" for n in range(3)]
+    assert all(e["CampaignId"] == custom["Id"] and len(e["Endpoints"]) == 1 for e in custom_events)
+    for created in (delivered, custom):
+        [activity] = activities(pinpoint, project, created["Id"])
+        assert activity["SuccessfulEndpointCount"] == 3
+
+
+def test_in_app_campaign_leaves_its_message_for_each_member(
+    engine_server: RunningServer, pinpoint: Any, project: str
+) -> None:
+    add_endpoints(pinpoint, project, 2)
+    start = datetime.now(UTC) + timedelta(minutes=1)
+    in_app = {
+        "Layout": "BOTTOM_BANNER",
+        "Content": [{"BodyConfig": {"Body": "Hello", "Alignment": "LEFT", "TextColor": "#000000"}}],
+    }
+    schedule = {
+        "StartTime": start.isoformat(),
+        "EndTime": (start + timedelta(days=7)).isoformat(),
+        "Frequency": "IN_APP_EVENT",
+        "EventFilter": {"FilterType": "ENDPOINT", "Dimensions": {"EventType": {"Values": ["opened_cart"]}}},
+    }
+    created = campaign(
+        pinpoint,
+        project,
+        everyone(pinpoint, project),
+        Schedule=schedule,
+        MessageConfiguration={"InAppMessage": in_app},
+        Priority=2,
+    )
+    engine_server.clock.offset = timedelta(minutes=2)
+    drive(engine_server)
+    messages = pinpoint.get_in_app_messages(ApplicationId=project, EndpointId="ep-0001")["InAppMessagesResponse"]
+    [stored] = messages["InAppMessageCampaigns"]
+    assert stored["CampaignId"] == created["Id"] and stored["Priority"] == 2
+    assert stored["InAppMessage"]["Layout"] == "BOTTOM_BANNER"
+    assert stored["Schedule"]["EventFilter"]["Dimensions"]["EventType"]["Values"] == ["opened_cart"]
+    assert state(pinpoint, project, created["Id"]) == "COMPLETED"
+    pinpoint.delete_campaign(ApplicationId=project, CampaignId=created["Id"])
+    after = pinpoint.get_in_app_messages(ApplicationId=project, EndpointId="ep-0001")["InAppMessagesResponse"]
+    assert after["InAppMessageCampaigns"] == []
+
+
+def test_project_defaults_apply_where_the_campaign_is_silent(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    """ApplicationSettings.Limits caps a campaign that sets no Limits of its own."""
+    sink, _ = relay
+    add_endpoints(pinpoint, project, 4)
+    pinpoint.update_application_settings(
+        ApplicationId=project, WriteApplicationSettingsRequest={"Limits": {"Total": 1}}
+    )
+    start = datetime.now(UTC) + timedelta(minutes=1)
+    schedule = {
+        "StartTime": start.isoformat(),
+        "EndTime": (start + timedelta(days=1)).isoformat(),
+        "Frequency": "DAILY",
+    }
+    created = campaign(pinpoint, project, everyone(pinpoint, project), Schedule=schedule)
+    for day in range(2):
+        engine_server.clock.offset = timedelta(days=day, minutes=2)
+        drive(engine_server)
+    assert len(sink.received) == 4  # the second day's run is over the project's Total of 1
+    latest, first = activities(pinpoint, project, created["Id"])
+    assert (first["SuccessfulEndpointCount"], latest["ExecutionMetrics"]["LimitSkippedEndpoints"]) == (4, "4")
+
+
+def test_temporary_failures_are_retried_with_backoff(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    sink, _ = relay
+    add_endpoints(pinpoint, project, 3)
+    sink.data_replies["ep-0001@example.org"] = "451 4.3.0 Mailbox busy, try later"
+    created = campaign(pinpoint, project, everyone(pinpoint, project))
+    drive(engine_server)
+    assert sorted(sink.recipients()) == ["ep-0000@example.org", "ep-0002@example.org"]
+    assert state(pinpoint, project, created["Id"]) == "EXECUTING"  # one message waits for its retry
+    del sink.data_replies["ep-0001@example.org"]
+    engine_server.clock.offset += timedelta(seconds=3)
+    drive(engine_server)
+    assert sorted(sink.recipients()) == [f"ep-000{n}@example.org" for n in range(3)]
+    [activity] = activities(pinpoint, project, created["Id"])
+    assert (activity["TotalEndpointCount"], activity["SuccessfulEndpointCount"]) == (3, 3)
+    assert (
+        activity["ExecutionMetrics"]["RetriedEndpoints"] == "1"
+        and state(pinpoint, project, created["Id"]) == "COMPLETED"
+    )
+
+    async def sends(services: Any) -> list[dict[str, Any]]:
+        rows = await services.db.read(lambda tx: event_store.recent(tx, project, 100))
+        return [json.loads(row.doc) for row in rows if row.event_type == "_campaign.send"]
+
+    events = engine_server.run(sends)
+    assert len(events) == 4  # three first attempts and the retry
+    assert {e["Attributes"]["campaign_id"] for e in events} == {created["Id"]}
+    assert {e["Attributes"]["treatment_id"] for e in events} == {"0"}

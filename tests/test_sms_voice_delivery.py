@@ -15,13 +15,11 @@ import json
 import re
 import socket
 import ssl
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 from xml.etree import ElementTree
@@ -36,6 +34,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from conftest import RunningServer
+from web_recorder import WebRecorder
 
 from clarion.channels import sms, voice
 from clarion.channels.config import DeliverySettings, GenericHttpSettings, SmsSettings, TwilioSettings
@@ -767,38 +766,10 @@ def test_generic_webhook_route(webhook_server: RunningServer) -> None:
     assert client.get_endpoint(ApplicationId=app_id, EndpointId="p")["EndpointResponse"]["OptOut"] == "ALL"
 
 
-class RecordingGateway:
-    """A gateway on its own thread (the Clarion server's loop must not wait on the test's): accepts every message."""
-
-    def __init__(self) -> None:
-        self.seen: list[dict[str, Any]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                outer.seen.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                body = json.dumps({"messages": [{"id": f"gw-{len(outer.seen)}"}]}).encode()
-                self.send_response(202)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_send_messages_through_the_generic_gateway_and_its_receipt(settings: Settings) -> None:
     """SendMessages → the SMS transport → a gateway; the gateway's signed receipt → `_SMS.SUCCESS` for the message."""
-    gateway = RecordingGateway()
+    # A gateway on its own thread (the Clarion server's loop must not wait on the test's): accepts every message.
+    gateway = WebRecorder(lambda body: (202, {"messages": [{"id": "gw-1"}]}))
     settings.delivery.sms = SmsSettings(
         provider="http",
         http=GenericHttpSettings(
@@ -821,7 +792,7 @@ def test_send_messages_through_the_generic_gateway_and_its_receipt(settings: Set
         assert result[OK]["DeliveryStatus"] == "SUCCESSFUL" and result[OK]["StatusCode"] == 202
         assert result["+1206"]["DeliveryStatus"] == "PERMANENT_FAILURE"
         assert "E.164" in result["+1206"]["StatusMessage"]
-        assert gateway.seen == [{"to": OK, "from": "SHOP", "text": "Your order shipped"}]
+        assert [body for _, _, body in gateway.requests] == [{"to": OK, "from": "SHOP", "text": "Your order shipped"}]
 
         receipt = json.dumps({"type": "status", "provider_message_id": "gw-1", "status": "DELIVERED"}).encode()
         signature = clarion_sign("gw-webhook-secret", int(time.time()), receipt)

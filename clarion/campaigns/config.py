@@ -16,5 +16,11 @@ class CampaignSettings(BaseModel):
     batch_size: int = 100
     # Segment members read per planning step (each step commits its batches and its cursor together).
     plan_chunk: int = 5_000
+    # Retries of a THROTTLED or TEMPORARY_FAILURE message, 2, 4, 8... seconds apart, before it is given up.
+    max_retries: int = 3
+    # Campaign hooks: a LambdaFunctionName (name or ARN) -> the web URL Clarion calls instead.
+    lambda_urls: dict[str, str] = {}
+    hook_timeout_seconds: float = 15.0
+    hook_attempts: int = 3
     # An event-triggered message not sent within this many seconds of its event is dropped (Pinpoint: 5 minutes).
     event_expiry_seconds: float = 300.0

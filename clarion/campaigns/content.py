@@ -42,4 +42,6 @@ def direct_configuration(config: Mapping[str, Any]) -> dict[str, Any]:
         }
     if config.get("SMSMessage"):
         direct["SMSMessage"] = dict(config["SMSMessage"])
+    if config.get("CustomMessage"):
+        direct["CustomMessage"] = dict(config["CustomMessage"])
     return direct

@@ -37,18 +37,23 @@ from clarion.campaigns import schedule as timing
 from clarion.campaigns.config import CampaignSettings
 from clarion.campaigns.content import direct_configuration
 from clarion.campaigns.events import event_matches
+from clarion.campaigns.hooks import CampaignHooks, HookFailed
 from clarion.campaigns.treatments import HOLDOUT, Allocation
 from clarion.channels.delivery import DeliveryStatus
 from clarion.clock import Clock, epoch_millis, iso_millis
 from clarion.context import CallContext
 from clarion.endpoints.service import endpoint_key, user_attributes_by_id
 from clarion.logs import get_logger
+from clarion.messages.inapp import store_in_app_message
 from clarion.messages.rendering import MessageBuilder
-from clarion.messages.service import Campaign, Messages, load_templates
+from clarion.messages.service import Campaign, Messages, Target, load_templates
+from clarion.projects.service import stored_settings
 from clarion.queue.work_queue import Lease, StoreQueue
 from clarion.store import campaigns as store
 from clarion.store import endpoints as endpoint_store
+from clarion.store import templates as template_store
 from clarion.store.database import Database, Transaction
+from clarion.versions import parse_version
 
 PLAN, BATCH = "campaign.plan", "campaign.batch"
 EXECUTING, PENDING_NEXT_RUN, COMPLETED, PAUSED = "EXECUTING", "PENDING_NEXT_RUN", "COMPLETED", "PAUSED"
@@ -115,6 +120,7 @@ class CampaignEngine:
         messages: Messages,
         members: MemberSource,
         settings: CampaignSettings,
+        hooks: CampaignHooks,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -122,6 +128,7 @@ class CampaignEngine:
         self.messages = messages
         self.members = members
         self.settings = settings
+        self.hooks = hooks
         self._wakeup = asyncio.Event()
         self._limiters: dict[str, RateLimiter] = {}
         self._event_campaigns: dict[str, tuple[float, list[tuple[str, dict[str, Any]]]]] = {}
@@ -278,14 +285,20 @@ class CampaignEngine:
         event_at = lease.payload.get("event_at")
         expired = event_at is not None and epoch_millis(now) - event_at > self.settings.event_expiry_seconds * 1000
         tally: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        retries: list[tuple[str, list[str], int]] = []
         if expired:
             tally["0"]["ExpiredEndpoints"] += len(endpoint_ids)
         else:
-            await self._send(lease, run, definition, endpoint_ids, now, tally)
+            retries = await self._send(lease, run, definition, endpoint_ids, now, tally)
 
         def commit(tx: Transaction) -> None:
             if not self.queue.ack_in(tx, lease):
                 raise LeaseExpired(run_key)
+            for slot, ids, number in retries:  # backoff 2, 4, 8... seconds, the batch's other facts kept
+                payload = {**lease.payload, "endpoints": ids, "slot": slot, "retry": number}
+                self.queue.enqueue_in(tx, BATCH, payload, due_at=now + timedelta(seconds=2**number))
+                tally[slot]["RetriedEndpoints"] += len(ids)
+            store.add_pending(tx, run_key, len(retries))
             store.finish_batch(tx, run_key, sum(t.pop("Resent", 0) for t in tally.values()))
             activities = {treatment: metrics for _, treatment, metrics in store.activities_of_run(tx, run_key)}
             for treatment, counts in tally.items():
@@ -321,10 +334,16 @@ class CampaignEngine:
         endpoint_ids: list[str],
         now: datetime,
         tally: dict[str, dict[str, int]],
-    ) -> None:
+    ) -> list[tuple[str, list[str], int]]:
+        """Send one batch; the (treatment, endpoint ids, retry number) to try again (THROTTLED, TEMPORARY_FAILURE)."""
         app_id, campaign_id = run.app_id, run.campaign_id
+        retries: list[tuple[str, list[str], int]] = []
+        defaults = await self.db.read(lambda tx: stored_settings(tx, app_id))
         schedule = definition["Schedule"]
-        limits = definition.get("Limits") or {}
+        # The project's ApplicationSettings fill what the campaign leaves unset (read when each batch is sent).
+        limits = {**(defaults.get("Limits") or {}), **(definition.get("Limits") or {})}
+        quiet = schedule.get("QuietTime") or defaults.get("QuietTime") or {}
+        hook = definition.get("Hook") or defaults.get("CampaignHook") or {}
         treatments = definition.get("AdditionalTreatments") or []
         allocation = Allocation.of(
             campaign_id, definition.get("HoldoutPercent", 0), [t["SizePercent"] for t in treatments]
@@ -333,29 +352,29 @@ class CampaignEngine:
         started = lease.payload.get("due") or lease.payload.get("event_at") or run.run_at
         if maximum and epoch_millis(now) > started + maximum * 1000:
             tally["0"]["ExpiredEndpoints"] += len(endpoint_ids)
-            return
-        trace = run.run_key if "event_id" not in lease.payload else f"{run.run_key}:{lease.payload['event_id']}"
-
+            return retries
         rows = await self.db.read(lambda tx: endpoint_store.fetch(tx, app_id, [endpoint_key(e) for e in endpoint_ids]))
         if definition.get("ClarionChannelOrder"):
             rows = await self._people(app_id, definition, rows)
 
-        def read(tx: Transaction) -> tuple[Any, Any, Any, Any]:
+        def read(tx: Transaction) -> tuple[Any, Any, Any, Any, Any]:
             users = user_attributes_by_id(tx, app_id, list(rows.values()))
             ids = [row.id for row in rows.values()]
             daily = store.messages_per_endpoint(tx, app_id, campaign_id, ids, iso_millis(now - timedelta(days=1)))
             total = store.messages_per_endpoint(tx, app_id, campaign_id, ids, None)
             templates = {
-                treatment: load_templates(tx, config.get("TemplateConfiguration") or {})
+                treatment: _templates(tx, config.get("TemplateConfiguration") or {})
                 for treatment, config in _treatment_configs(definition).items()
             }
-            return users, daily, total, templates
+            return users, daily, total, templates, store.activity_ids(tx, run.run_key)
 
-        users, daily, total, templates = await self.db.read(read)
-        quiet = schedule.get("QuietTime") or {}
+        users, daily, total, templates, activity_ids = await self.db.read(read)
         # Quiet time judges the time the message was scheduled for, so a late batch is judged like a timely one.
         send_at = datetime.fromtimestamp(started / 1000, tz=now.tzinfo) if lease.payload.get("due") else now
         groups: dict[str, list[Any]] = defaultdict(list)
+        if "slot" in lease.payload:  # a retry: these endpoints passed holdout, limits, quiet time and hooks already
+            groups[lease.payload["slot"]] = list(rows.values())
+            rows = {}
         for row in rows.values():
             slot = allocation.slot(row.cohort_id)
             if slot == HOLDOUT:
@@ -371,24 +390,123 @@ class CampaignEngine:
                 tally[slot]["QuietTimeSkippedEndpoints"] += 1
                 continue
             groups[slot].append(row)
-        per_second = limits.get("MessagesPerSecond")
         ctx = CallContext(request_id=run.run_key, region="", account_id="", now=now)
+        trace = run.run_key if "event_id" not in lease.payload else f"{run.run_key}:{lease.payload['event_id']}"
         for slot, slot_rows in groups.items():
             config = _treatment_configs(definition)[slot]
-            builder = MessageBuilder(direct_configuration(config.get("MessageConfiguration") or {}), templates[slot])
+            event = {
+                "MessageConfiguration": config.get("MessageConfiguration") or {},
+                "ApplicationId": app_id,
+                "CampaignId": campaign_id,
+                "TreatmentId": slot,
+                "ActivityId": activity_ids.get(slot, ""),
+                "ScheduledTime": iso_millis(send_at),
+            }
             targets = [self.messages.endpoint_target(app_id, row.id, row, {}, users, ctx) for row in slot_rows]
-            if per_second:
-                limiter = self._limiters.setdefault(campaign_id, RateLimiter(per_second))
+            if hook.get("Mode") in ("FILTER", "DELIVERY") and "slot" not in lease.payload:
+                event["Endpoints"] = {t.endpoint_id: t.variables for t in targets if t.endpoint_id}
+                targets = await self._through_hook(hook, event, targets, tally[slot])
+                if targets is None:
+                    continue
+            if _is_in_app(definition, config):
+                await self._leave_in_app(app_id, definition, config, templates[slot], event, targets, now)
+                tally[slot]["Targeted"] += len(targets)
+                tally[slot]["Successful"] += len(targets)
+                continue
+            custom = definition.get("CustomDeliveryConfiguration") or config.get("CustomDeliveryConfiguration")
+            if custom:
+                _hand_to_custom_channel(targets, custom)
+            if limits.get("MessagesPerSecond"):
+                limiter = self._limiters.setdefault(campaign_id, RateLimiter(limits["MessagesPerSecond"]))
                 await limiter.take(len(targets))
+            builder = MessageBuilder(direct_configuration(config.get("MessageConfiguration") or {}), templates[slot])
+            context = {k: str(v) for k, v in event.items() if k != "MessageConfiguration" and k != "Endpoints"}
+            retry = lease.payload.get("retry", 0)
             outcome = await self.messages.deliver(
-                ctx, app_id, targets, builder, {}, trace_id=trace, campaign=Campaign(campaign_id, slot)
+                ctx,
+                app_id,
+                targets,
+                builder,
+                context,
+                trace_id=f"{trace}#retry{retry}" if retry else trace,
+                campaign=Campaign(campaign_id, slot),
             )
-            tally[slot]["Targeted"] += len(targets)
+            if not retry:
+                tally[slot]["Targeted"] += len(targets)
             tally[slot]["Successful"] += sum(
                 1 for r in outcome.results.values() if r["DeliveryStatus"] == DeliveryStatus.SUCCESSFUL
             )
             if lease.attempts > 1:
                 tally[slot]["Resent"] += outcome.sent
+            again = [
+                t.endpoint_id
+                for t in targets
+                if t.endpoint_id and DeliveryStatus(outcome.results[t.message_id]["DeliveryStatus"]).retryable
+            ]
+            if again and retry < self.settings.max_retries:
+                retries.append((slot, again, retry + 1))
+            elif again:
+                tally[slot]["GaveUpEndpoints"] += len(again)
+        return retries
+
+    async def _through_hook(
+        self, hook: Mapping[str, Any], event: dict[str, Any], targets: list[Target], counts: dict[str, int]
+    ) -> list[Target] | None:
+        """FILTER: the targets the hook kept, with the endpoint data it returned. DELIVERY: None (the hook sent)."""
+        try:
+            if hook["Mode"] == "DELIVERY":
+                await self.hooks.call(hook, event)
+                counts["Targeted"] += len(targets)
+                counts["Successful"] += len(targets)
+                return None
+            kept = await self.hooks.filter(hook, event)
+        except HookFailed as error:
+            log.warning("campaign hook failed", campaign=event["CampaignId"], error=str(error))
+            counts["HookFailedEndpoints"] += len(targets)
+            return None
+        counts["HookFilteredEndpoints"] += sum(1 for t in targets if t.endpoint_id not in kept)
+        for target in targets:
+            if target.endpoint_id in kept:
+                target.variables = {**target.variables, **kept[target.endpoint_id]}
+        return [target for target in targets if target.endpoint_id in kept]
+
+    async def _leave_in_app(
+        self,
+        app_id: str,
+        definition: Mapping[str, Any],
+        config: Mapping[str, Any],
+        template: Mapping[str, Any],
+        event: Mapping[str, Any],
+        targets: list[Target],
+        now: datetime,
+    ) -> None:
+        """An in-app campaign stores its message for each endpoint; the app fetches it with GetInAppMessages."""
+        schedule, limits = definition["Schedule"], definition.get("Limits") or {}
+        message = (config.get("MessageConfiguration") or {}).get("InAppMessage") or {
+            member: template[member]
+            for member in ("Content", "CustomConfig", "Layout")
+            if member in template.get("INAPP", {})
+        }
+        document = {
+            "CampaignId": event["CampaignId"],
+            "TreatmentId": event["TreatmentId"],
+            "Priority": definition.get("Priority"),
+            "DailyCap": limits.get("Daily"),
+            "SessionCap": limits.get("Session"),
+            "TotalCap": limits.get("Total"),
+            "InAppMessage": message,
+            "Schedule": {
+                key: value
+                for key, value in (
+                    ("EndDate", schedule.get("EndTime")),
+                    ("EventFilter", schedule.get("EventFilter")),
+                    ("QuietTime", schedule.get("QuietTime")),
+                )
+                if value
+            },
+        }
+        ids = [target.endpoint_id for target in targets if target.endpoint_id]
+        await store_in_app_message(self.db, app_id, ids, document, now)
 
     async def _people(self, app_id: str, definition: Mapping[str, Any], rows: dict[str, Any]) -> dict[str, Any]:
         """ClarionChannelOrder: one message per person, on the first channel of the order they can receive.
@@ -500,9 +618,38 @@ class CampaignEngine:
             return cached[1]
         rows = await self.db.read(lambda tx: store.event_campaigns(tx, app_id))
         found = [(row.id, orjson.loads(row.definition)) for row in rows]
-        found = [(cid, d) for cid, d in found if d["Schedule"].get("Frequency") in timing.EVENT_FREQUENCIES]
+        found = [(cid, d) for cid, d in found if d["Schedule"].get("Frequency") == "EVENT"]
         self._event_campaigns[app_id] = (time.monotonic(), found)
         return found
+
+
+def _is_in_app(definition: Mapping[str, Any], config: Mapping[str, Any]) -> bool:
+    if definition["Schedule"].get("Frequency") == "IN_APP_EVENT":
+        return True
+    return bool((config.get("MessageConfiguration") or {}).get("InAppMessage"))
+
+
+def _hand_to_custom_channel(targets: list[Target], custom: Mapping[str, Any]) -> None:
+    """CustomDeliveryConfiguration: endpoints of the listed types go to the webhook instead of their channel."""
+    types = set(custom.get("EndpointTypes") or [])
+    for target in targets:
+        if not types or target.channel in types:
+            target.channel, target.address = "CUSTOM", custom["DeliveryUri"]
+
+
+def _templates(tx: Transaction, config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The templates a treatment names, by family; an in-app template's body under INAPP."""
+    in_app = config.get("InAppTemplate")
+    found = load_templates(tx, {k: v for k, v in config.items() if k != "InAppTemplate"})
+    if in_app:
+        row = (
+            template_store.get_version(tx, in_app["Name"], "INAPP", parse_version(in_app["Version"]))
+            if in_app.get("Version")
+            else template_store.get(tx, in_app["Name"], "INAPP")
+        )
+        if row is not None:
+            found["INAPP"] = orjson.loads(row.body)
+    return found
 
 
 class LeaseExpired(Exception):

@@ -11,11 +11,11 @@ import re
 from datetime import datetime
 from typing import Any
 
+from clarion.campaigns.schedule import EVENT_FREQUENCIES
 from clarion.errors import BadRequest
 
 IMMEDIATE = "IMMEDIATE"
 RECURRING = frozenset({"HOURLY", "DAILY", "WEEKLY", "MONTHLY"})
-EVENT_FREQUENCIES = frozenset({"EVENT", "IN_APP_EVENT"})
 MAX_ADDITIONAL_TREATMENTS = 4  # plus the default treatment: five in all
 MAX_EMAIL_HEADERS = 15
 # Schedule.Timezone: the starting UTC offset of a local-time campaign (the model's documented list).

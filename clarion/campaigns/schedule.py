@@ -128,8 +128,9 @@ def lead(schedule: dict[str, Any] | Any) -> timedelta:
 
 
 def first_run_ms(schedule: Any, now: datetime) -> int | None:
-    """When the scheduler should start a campaign's first run (epoch ms); None for event-triggered campaigns."""
-    if schedule.get("Frequency", "ONCE") in EVENT_FREQUENCIES:
+    """When the scheduler should start a campaign's first run (epoch ms); None for EVENT campaigns, which PutEvents
+    triggers. An IN_APP_EVENT campaign runs once, at its start, to leave its message for each member."""
+    if schedule.get("Frequency", "ONCE") == "EVENT":
         return None
     start = schedule["StartTime"]
     nominal = now if start == "IMMEDIATE" else parse_start(start)

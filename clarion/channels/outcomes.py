@@ -75,12 +75,16 @@ def send_events(messages: Sequence[MessageRow], at: datetime) -> list[EventRow]:
     """The events for messages just handed to transports (endpoint id "" for sends to a bare address)."""
     rows = []
     for message in messages:
-        event_type = send_event_type(message.channel, DeliveryStatus(message.status))
-        if event_type is None:
-            continue
         extra = {"delivery_status": message.status, "status_code": str(message.status_code)}
         attributes = _attributes(message, extra)
-        rows.append(_event(message.app_id, message.endpoint_id or "", event_type, message.message_id, at, attributes))
+        endpoint_id = message.endpoint_id or ""
+        event_type = send_event_type(message.channel, DeliveryStatus(message.status))
+        if event_type is not None:
+            rows.append(_event(message.app_id, endpoint_id, event_type, message.message_id, at, attributes))
+        if message.campaign_id and message.status not in (DeliveryStatus.OPT_OUT, DeliveryStatus.DUPLICATE):
+            # Every campaign message, on every channel, is a _campaign.send with its campaign and treatment.
+            event_id = f"{message.message_id}:campaign"
+            rows.append(_event(message.app_id, endpoint_id, "_campaign.send", event_id, at, attributes))
     return rows
 
 

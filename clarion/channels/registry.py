@@ -59,6 +59,9 @@ class TransportRegistry:
             opener: OpenTransport = log.open_transport
             channel = channel or {"Platform": channel_type, "Enabled": True}
         else:
+            if channel is None and channel_type == "CUSTOM":
+                # No channel resource exists for CUSTOM: each campaign names its webhook (DeliveryUri).
+                channel = {"Platform": "CUSTOM", "Enabled": True}
             if channel is None:
                 raise ChannelUnavailable(f"The {channel_type} channel is not configured for this project")
             if channel.get("Enabled") is False:

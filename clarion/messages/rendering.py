@@ -117,7 +117,9 @@ class MessageBuilder:
         if kind == PUSH:
             return _push(layers, overrides, render)
         if kind == CUSTOM:
-            return CustomContent(data=render(body) or "")
+            data = (self.config.get("CustomMessage") or {}).get("Data") or body
+            endpoint = {k: v for k, v in recipient.variables.items() if k != "RequestId"}
+            return CustomContent(data=render(data) or "", endpoint=endpoint)
         raise Undeliverable(f"Direct sends cannot reach {recipient.channel_type} endpoints")
 
     def _layers(self, channel_type: str, template: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -29,6 +29,7 @@ from clarion.context import CallContext
 from clarion.endpoints.service import endpoint_key, endpoint_response, user_attributes_by_id
 from clarion.errors import BadRequest, NotFound
 from clarion.messages.rendering import (
+    CUSTOM,
     EMAIL,
     TEMPLATE_MEMBER,
     MessageBuilder,
@@ -391,7 +392,12 @@ def _mark_duplicates(targets: Sequence[Target]) -> None:
     for target in targets:
         if not target.address or target.decided is not None:
             continue
-        key = _dedupe_key(target.channel, target.address)
+        # A custom channel's address is the webhook all its recipients share: there, the endpoint is the recipient.
+        key = (
+            (CUSTOM, target.endpoint_id or "")
+            if target.channel == CUSTOM
+            else _dedupe_key(target.channel, target.address)
+        )
         if key in seen:
             target.decided = _not_sent(DeliveryStatus.DUPLICATE, "The address appears more than once in this send")
         seen.add(key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from clarion.store import changes
 from clarion.store.database import Transaction
 
 # Every table holding project-scoped rows; deleting a project empties them all.
@@ -16,6 +17,16 @@ PROJECT_TABLES = (
     "tags",
     "segments",
     "segment_versions",
+    "campaigns",
+    "campaign_versions",
+    "campaign_activities",
+    "campaign_runs",
+    "messages",
+    "inapp_messages",
+    "jobs",
+    "job_pieces",
+    "segment_imports",
+    "channels",
 )
 
 
@@ -63,6 +74,7 @@ def count(tx: Transaction) -> int:
 
 
 def delete(tx: Transaction, app_id: str) -> None:
+    changes.record_deleted(tx, changes.next_seq(tx), app_id, "app", [""])
     for table in PROJECT_TABLES:
         tx.execute(f"DELETE FROM {table} WHERE app_id = ?", (app_id,))
     tx.execute("DELETE FROM apps WHERE id = ?", (app_id,))

@@ -178,6 +178,14 @@ def record_planning(tx: Transaction, run_key: str, planned_after: str | None, ba
     )
 
 
+def add_pending(tx: Transaction, run_key: str, batches: int) -> None:
+    """Batches queued again for a retry: the run is not finished until they are done."""
+    if batches:
+        tx.execute(
+            "UPDATE campaign_runs SET pending_batches = pending_batches + ? WHERE run_key = ?", (batches, run_key)
+        )
+
+
 def finish_batch(tx: Transaction, run_key: str, resent: int) -> None:
     tx.execute(
         "UPDATE campaign_runs SET pending_batches = pending_batches - 1, resent = resent + ? WHERE run_key = ?",
@@ -200,6 +208,12 @@ def insert_activity(
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         (app_id, campaign_id, run_key, activity_id, treatment_id, state, scheduled_start),
     )
+
+
+def activity_ids(tx: Transaction, run_key: str) -> dict[str, str]:
+    """Treatment id -> activity id for one run (the ActivityId hooks and custom channels receive)."""
+    rows = tx.fetchall("SELECT treatment_id, id FROM campaign_activities WHERE run_key = ?", (run_key,))
+    return {row[0]: row[1] for row in rows}
 
 
 def activities_of_run(tx: Transaction, run_key: str) -> list[tuple[str, str, str]]:

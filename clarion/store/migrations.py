@@ -144,10 +144,228 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
-    # migration 4 (segment engine) goes here
-    # migration 5 (queue and import/export jobs) goes here
-    # migration 6 (channels) goes here
-    # migration 7 (messages, in-app, tracking) goes here
+    (
+        4,
+        "segment engine: events by time and by endpoint key",
+        [
+            # Behavior.Recency asks "which endpoints had any event since T": a range scan by time, whatever the type.
+            "CREATE INDEX events_by_time ON events (app_id, event_at)",
+            # ...and "has this endpoint any event at all": events name endpoints as sent, keys are case-folded.
+            "CREATE INDEX events_by_endpoint_key ON events (app_id, lower(endpoint_id))",
+        ],
+    ),
+    (
+        5,
+        "work queue, import/export jobs, imported segment members",
+        [
+            # available_at: epoch ms from which the item may be leased (a lease pushes it to the lease's end);
+            # NULL once given up on. dedup_key: at most one queued item per key (NULLs never collide).
+            """CREATE TABLE queue_items (
+                id {serial},
+                kind TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                dedup_key TEXT UNIQUE,
+                available_at BIGINT,
+                lease_token TEXT,
+                attempts INTEGER NOT NULL,
+                created_at BIGINT NOT NULL,
+                last_error TEXT
+            )""",
+            "CREATE INDEX queue_items_ready ON queue_items (kind, available_at)",
+            # Import and export jobs; definition is the request as given (plus the segment an import defines),
+            # failures the JSON list of the first 100 per-row reasons.
+            """CREATE TABLE jobs (
+                seq {serial},
+                app_id TEXT NOT NULL,
+                id TEXT NOT NULL UNIQUE,
+                job_type TEXT NOT NULL,
+                segment_id TEXT,
+                status TEXT NOT NULL,
+                definition TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                completed_at TEXT,
+                total_pieces INTEGER NOT NULL,
+                completed_pieces INTEGER NOT NULL,
+                failed_pieces INTEGER NOT NULL,
+                total_processed BIGINT NOT NULL,
+                total_failures BIGINT NOT NULL,
+                failures TEXT NOT NULL
+            )""",
+            "CREATE INDEX jobs_by_app ON jobs (app_id, job_type, seq)",
+            # One row per piece (an import file, an export part); position is the committed progress (the last
+            # line read, the parts written) that a restarted job resumes from, cursor the last endpoint exported.
+            """CREATE TABLE job_pieces (
+                app_id TEXT NOT NULL,
+                job_id TEXT NOT NULL,
+                piece INTEGER NOT NULL,
+                source TEXT NOT NULL,
+                status TEXT NOT NULL,
+                position BIGINT NOT NULL,
+                cursor TEXT,
+                PRIMARY KEY (job_id, piece)
+            )""",
+            # The members of IMPORT segments, as import jobs define them; the segment engine reads them.
+            """CREATE TABLE segment_imports (
+                app_id TEXT NOT NULL,
+                segment_id TEXT NOT NULL,
+                endpoint_key TEXT NOT NULL,
+                PRIMARY KEY (app_id, segment_id, endpoint_key)
+            )""",
+        ],
+    ),
+    (
+        6,
+        "channels and their sealed secrets",
+        [
+            # One row per project and channel type (EMAIL, GCM, APNS_SANDBOX, ...). settings holds the request
+            # members that are not secret, as JSON; secrets holds the others as one sealed value
+            # (clarion/channels/secrets.py), NULL when the channel has none; secret_names lists which members it
+            # holds, so responses can say HasCredential/HasTokenKey without opening it.
+            """CREATE TABLE channels (
+                app_id TEXT NOT NULL,
+                channel_type TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                enabled INTEGER NOT NULL,
+                created_at TEXT NOT NULL,
+                modified_at TEXT NOT NULL,
+                modified_by TEXT NOT NULL,
+                settings TEXT NOT NULL,
+                secret_names TEXT NOT NULL,
+                secrets TEXT,
+                PRIMARY KEY (app_id, channel_type)
+            )""",
+        ],
+    ),
+    (
+        7,
+        "message log and in-app messages",
+        [
+            # One row per message handed to a transport (or refused before it): outcome reports find their
+            # message here by Clarion's id or the provider's. request_key is set for sends that carry a TraceId,
+            # so a retried request does not send twice to the same recipient.
+            """CREATE TABLE messages (
+                message_id TEXT PRIMARY KEY,
+                app_id TEXT NOT NULL,
+                request_key TEXT UNIQUE,
+                endpoint_id TEXT,
+                user_id TEXT,
+                channel TEXT NOT NULL,
+                address TEXT NOT NULL,
+                provider_message_id TEXT,
+                campaign_id TEXT,
+                treatment_id TEXT,
+                journey_id TEXT,
+                status TEXT NOT NULL,
+                status_code INTEGER NOT NULL,
+                status_message TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                context TEXT NOT NULL
+            )""",
+            "CREATE INDEX messages_by_provider_id ON messages (provider_message_id)",
+            "CREATE INDEX messages_by_app ON messages (app_id, created_at)",
+            # What GetInAppMessages serves: one InAppMessageCampaign document per endpoint and campaign treatment.
+            """CREATE TABLE inapp_messages (
+                app_id TEXT NOT NULL,
+                endpoint_key TEXT NOT NULL,
+                campaign_id TEXT NOT NULL,
+                treatment_id TEXT NOT NULL,
+                priority INTEGER NOT NULL,
+                stored_at TEXT NOT NULL,
+                doc TEXT NOT NULL,
+                PRIMARY KEY (app_id, endpoint_key, campaign_id, treatment_id)
+            )""",
+            "CREATE INDEX inapp_messages_by_campaign ON inapp_messages (app_id, campaign_id)",
+        ],
+    ),
+    (
+        8,
+        "analytics change feed",
+        [
+            # One counter bumped by every transaction that writes endpoints, users or events. Its row lock orders
+            # those transactions, so a reader that sees change_seq N committed has seen every change below N.
+            "CREATE TABLE change_feed (name TEXT PRIMARY KEY, seq BIGINT NOT NULL)",
+            "INSERT INTO change_feed (name, seq) VALUES ('rows', 0)",
+            "ALTER TABLE endpoints ADD COLUMN change_seq BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE users ADD COLUMN change_seq BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE events ADD COLUMN change_seq BIGINT NOT NULL DEFAULT 0",
+            "CREATE INDEX endpoints_by_change ON endpoints (change_seq, app_id, endpoint_key)",
+            "CREATE INDEX users_by_change ON users (change_seq, app_id, user_id)",
+            "CREATE INDEX events_by_change ON events (change_seq, seq)",
+            # Deleted endpoints ("endpoint"), users ("user") and whole projects ("app", item_key empty).
+            """CREATE TABLE change_tombstones (
+                change_seq BIGINT NOT NULL,
+                app_id TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                item_key TEXT NOT NULL
+            )""",
+            "CREATE INDEX change_tombstones_by_seq ON change_tombstones (change_seq)",
+        ],
+    ),
+    (
+        9,
+        "campaigns, their versions and activities",
+        [
+            # state is the campaign's CampaignStatus, moved by the engine; definitions live in campaign_versions.
+            """CREATE TABLE campaigns (
+                seq {serial},
+                app_id TEXT NOT NULL,
+                id TEXT NOT NULL,
+                state TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                created_at TEXT NOT NULL,
+                next_run_at BIGINT,
+                UNIQUE (app_id, id)
+            )""",
+            # The scheduler's one question: which campaigns are due (epoch ms; NULL = nothing scheduled).
+            "CREATE INDEX campaigns_due ON campaigns (next_run_at)",
+            """CREATE TABLE campaign_versions (
+                app_id TEXT NOT NULL,
+                campaign_id TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                name TEXT NOT NULL,
+                modified_at TEXT NOT NULL,
+                definition TEXT NOT NULL,
+                PRIMARY KEY (app_id, campaign_id, version)
+            )""",
+            # One row per run: how far planning got and how many batches are still queued. run_key is
+            # "{campaign id}:{scheduled epoch ms}" (or ":events" for the running tally of an event campaign).
+            """CREATE TABLE campaign_runs (
+                run_key TEXT PRIMARY KEY,
+                app_id TEXT NOT NULL,
+                campaign_id TEXT NOT NULL,
+                campaign_version INTEGER NOT NULL,
+                run_at BIGINT NOT NULL,
+                planned_after TEXT,
+                planned INTEGER NOT NULL DEFAULT 0,
+                pending_batches INTEGER NOT NULL DEFAULT 0,
+                batches_total INTEGER NOT NULL DEFAULT 0,
+                resent INTEGER NOT NULL DEFAULT 0
+            )""",
+            "CREATE INDEX campaign_runs_by_campaign ON campaign_runs (app_id, campaign_id)",
+            # One row per run and treatment, as GetCampaignActivities reports them.
+            """CREATE TABLE campaign_activities (
+                seq {serial},
+                app_id TEXT NOT NULL,
+                campaign_id TEXT NOT NULL,
+                run_key TEXT NOT NULL,
+                id TEXT NOT NULL,
+                treatment_id TEXT NOT NULL,
+                state TEXT NOT NULL,
+                result TEXT,
+                scheduled_start TEXT,
+                start_at TEXT,
+                end_at TEXT,
+                total_endpoints INTEGER NOT NULL DEFAULT 0,
+                successful_endpoints INTEGER NOT NULL DEFAULT 0,
+                timezones_total INTEGER NOT NULL DEFAULT 0,
+                timezones_completed INTEGER NOT NULL DEFAULT 0,
+                metrics TEXT NOT NULL DEFAULT '{}',
+                UNIQUE (app_id, campaign_id, id)
+            )""",
+            # Daily and Total limits count a campaign's messages per endpoint.
+            "CREATE INDEX messages_by_campaign ON messages (app_id, campaign_id, endpoint_id, created_at)",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

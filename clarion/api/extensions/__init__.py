@@ -7,4 +7,6 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-ROUTES: list[BaseRoute] = []
+from clarion.api.extensions import email_webhooks, sms_webhooks, tracking
+
+ROUTES: list[BaseRoute] = [*email_webhooks.ROUTES, *tracking.ROUTES, *sms_webhooks.ROUTES]

@@ -7,7 +7,19 @@ the response payload. Operations that no module maps are routed but answer Metho
 from __future__ import annotations
 
 from clarion.api.call import Handler
-from clarion.api.handlers import endpoints, events, phone_numbers, projects, segments, tags, templates
+from clarion.api.handlers import (
+    campaigns,
+    channels,
+    endpoints,
+    events,
+    jobs,
+    messages,
+    phone_numbers,
+    projects,
+    segments,
+    tags,
+    templates,
+)
 
 HANDLERS: dict[str, Handler] = {
     **projects.HANDLERS,
@@ -15,6 +27,10 @@ HANDLERS: dict[str, Handler] = {
     **events.HANDLERS,
     **tags.HANDLERS,
     **segments.HANDLERS,
+    **jobs.HANDLERS,
+    **campaigns.HANDLERS,
     **templates.HANDLERS,
     **phone_numbers.HANDLERS,
+    **channels.HANDLERS,
+    **messages.HANDLERS,
 }

@@ -4,6 +4,7 @@ from typing import Any
 
 from clarion.api.call import Call, Handler
 from clarion.campaigns import service
+from clarion.messages.inapp import remove_in_app_campaign
 
 
 async def create_campaign(call: Call) -> Any:
@@ -32,6 +33,7 @@ async def update_campaign(call: Call) -> Any:
 async def delete_campaign(call: Call) -> Any:
     app_id = call.params["ApplicationId"]
     response = await service.delete_campaign(call.app.db, call.ctx, app_id, call.params["CampaignId"])
+    await remove_in_app_campaign(call.app.db, app_id, call.params["CampaignId"])
     call.app.campaigns.changed(app_id)
     return response
 
