@@ -21,16 +21,8 @@ from clarion.analytics.replica import INSTANT_MS, attribute_pair
 from clarion.instants import INSTANT_PATTERN
 from clarion.segments import plan
 from clarion.segments.plan import Node
+from clarion.store.segment_sql import DEGREE, SENDABLE
 
-DEGREE = math.pi / 180  # what math.radians multiplies by, so SQL and the reference compute the same doubles
-_SENDABLE = " AND e.endpoint_status = 'ACTIVE' AND e.opt_out = 'NONE'"
-_COMPARISONS = {
-    plan.Comparison.GREATER_THAN: ">",
-    plan.Comparison.LESS_THAN: "<",
-    plan.Comparison.GREATER_THAN_OR_EQUAL: ">=",
-    plan.Comparison.LESS_THAN_OR_EQUAL: "<=",
-    plan.Comparison.EQUAL: "=",
-}
 _COLUMNS = {
     plan.Field.CHANNEL: "e.channel_type",
     plan.Field.APP_VERSION: "e.app_version",
@@ -82,7 +74,7 @@ class _Compiler:
             case plan.AttributeCondition():
                 return self.attribute(node)
             case plan.MetricCompare(name, comparison, value):
-                return f"e.metrics[{self.bind(name)}] {_COMPARISONS[comparison]} {self.bind(value)}"
+                return f"e.metrics[{self.bind(name)}] {comparison.value} {self.bind(value)}"
             case plan.WithinDistance():
                 return self.within(node)
             case plan.ActiveSince(start_ms):
@@ -162,7 +154,7 @@ def _where(app_id: str, node: Node, sendable_only: bool) -> tuple[str, _Compiler
     source = "endpoints e"
     if compiler.uses_users:
         source += " LEFT JOIN users u ON u.app_id = e.app_id AND u.user_id = e.user_id"
-    return f"FROM {source} WHERE e.app_id = {app} AND {condition}{_SENDABLE if sendable_only else ''}", compiler
+    return f"FROM {source} WHERE e.app_id = {app} AND {condition}{SENDABLE if sendable_only else ''}", compiler
 
 
 def count(con: duckdb.DuckDBPyConnection, app_id: str, node: Node, *, sendable_only: bool = False) -> int:

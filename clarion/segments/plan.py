@@ -136,6 +136,8 @@ DATE_OPERATORS = frozenset({Operator.BEFORE, Operator.AFTER, Operator.ON, Operat
 
 
 class Comparison(Enum):
+    """MetricDimension.ComparisonOperator; each value is the SQL operator every engine compiles it to."""
+
     GREATER_THAN = ">"
     LESS_THAN = "<"
     GREATER_THAN_OR_EQUAL = ">="

@@ -24,15 +24,9 @@ from clarion.store.database import Transaction
 
 DEGREE = math.pi / 180  # passed as a parameter so SQL and Python multiply by the very same double
 _OFFSET_PATTERN = "(Z|[+-][0-9]{2}:[0-9]{2})$"
-_SENDABLE = " AND e.endpoint_status = 'ACTIVE' AND e.opt_out = 'NONE'"
+# What sendable_only adds: campaigns message ACTIVE endpoints that have not opted out.
+SENDABLE = " AND e.endpoint_status = 'ACTIVE' AND e.opt_out = 'NONE'"
 _FROM = "FROM endpoints e LEFT JOIN users u ON u.app_id = e.app_id AND u.user_id = e.user_id"
-_COMPARISONS = {
-    plan.Comparison.GREATER_THAN: ">",
-    plan.Comparison.LESS_THAN: "<",
-    plan.Comparison.GREATER_THAN_OR_EQUAL: ">=",
-    plan.Comparison.LESS_THAN_OR_EQUAL: "<=",
-    plan.Comparison.EQUAL: "=",
-}
 
 
 class _Compiler:
@@ -163,7 +157,7 @@ class _Compiler:
     # Metrics and location -------------------------------------------------------------------------------------
 
     def metric(self, node: plan.MetricCompare) -> str:
-        operator = _COMPARISONS[node.comparison]
+        operator = node.comparison.value
         self.bind(node.name, node.value)
         if self.postgres:
             return f"coalesce(CAST(e.doc::jsonb -> 'Metrics' ->> ? AS double precision) {operator} ?, FALSE)"
@@ -231,7 +225,7 @@ def _where(tx: Transaction, app_id: str, node: Node, sendable_only: bool) -> tup
     compiler = _Compiler(tx, app_id)
     compiler.bind(app_id)
     condition = compiler.condition(node)
-    return f"{_FROM} WHERE e.app_id = ? AND {condition}{_SENDABLE if sendable_only else ''}", compiler.params
+    return f"{_FROM} WHERE e.app_id = ? AND {condition}{SENDABLE if sendable_only else ''}", compiler.params
 
 
 def count(tx: Transaction, app_id: str, node: Node, *, sendable_only: bool = False) -> int:
