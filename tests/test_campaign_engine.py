@@ -528,3 +528,27 @@ def test_temporary_failures_are_retried_with_backoff(
     assert len(events) == 4  # three first attempts and the retry
     assert {e["Attributes"]["campaign_id"] for e in events} == {created["Id"]}
     assert {e["Attributes"]["treatment_id"] for e in events} == {"0"}
+
+
+def test_a_run_whose_segment_is_gone_fails_and_the_campaign_is_deleted(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    sink, _ = relay
+    add_endpoints(pinpoint, project, 2)
+    segment_id = everyone(pinpoint, project)
+    start = datetime.now(UTC) + timedelta(minutes=1)
+    created = campaign(pinpoint, project, segment_id, Schedule={"StartTime": start.isoformat(), "Frequency": "DAILY"})
+    engine_server.clock.offset = timedelta(minutes=2)
+
+    async def start_run(services: Any) -> None:
+        await services.campaigns.tick()
+
+    engine_server.run(start_run)
+    pinpoint.delete_segment(ApplicationId=project, SegmentId=segment_id)
+    drive(engine_server)
+    assert sink.received == [] and state(pinpoint, project, created["Id"]) == "DELETED"
+    [activity] = activities(pinpoint, project, created["Id"])
+    assert (activity["State"], activity["Result"]) == ("COMPLETED", "FAIL")
+    engine_server.clock.offset = timedelta(days=1, minutes=2)
+    drive(engine_server)
+    assert len(activities(pinpoint, project, created["Id"])) == 1  # no further runs

@@ -43,6 +43,7 @@ from clarion.channels.delivery import DeliveryStatus
 from clarion.clock import Clock, epoch_millis, iso_millis
 from clarion.context import CallContext
 from clarion.endpoints.service import endpoint_key, user_attributes_by_id
+from clarion.errors import NotFound
 from clarion.logs import get_logger
 from clarion.messages.inapp import store_in_app_message
 from clarion.messages.rendering import MessageBuilder
@@ -57,6 +58,7 @@ from clarion.versions import parse_version
 
 PLAN, BATCH = "campaign.plan", "campaign.batch"
 EXECUTING, PENDING_NEXT_RUN, COMPLETED, PAUSED = "EXECUTING", "PENDING_NEXT_RUN", "COMPLETED", "PAUSED"
+DELETED = "DELETED"
 PAUSE_RECHECK = timedelta(seconds=5)
 
 log = get_logger("clarion.campaigns")
@@ -210,16 +212,29 @@ class CampaignEngine:
             sendable_only="ClarionChannelOrder" not in definition,
         )
         zones: set[datetime] = set()
-        async for page in pages:
-            ids = [e for e in page if cursor is None or endpoint_key(e) > cursor]
-            if not ids:
-                continue
-            batches = await self._batches(run, definition, ids)
-            zones.update(due_at for due_at, _ in batches)
-            cursor = endpoint_key(ids[-1])
-            await self.db.write(lambda tx, b=batches, c=cursor: self._commit_plan(tx, lease, run_key, b, c, False, 0))
-            self.queue.wake()
+        try:
+            async for page in pages:
+                ids = [e for e in page if cursor is None or endpoint_key(e) > cursor]
+                if not ids:
+                    continue
+                batches = await self._batches(run, definition, ids)
+                zones.update(due_at for due_at, _ in batches)
+                cursor = endpoint_key(ids[-1])
+                await self.db.write(
+                    lambda tx, b=batches, c=cursor: self._commit_plan(tx, lease, run_key, b, c, False, 0)
+                )
+                self.queue.wake()
+        except NotFound:  # the segment was deleted: the campaign cannot run (Pinpoint: DELETED)
+            await self.db.write(lambda tx: self._segment_gone(tx, lease, run))
+            return
         await self.db.write(lambda tx: self._commit_plan(tx, lease, run_key, [], cursor, True, len(zones)))
+
+    def _segment_gone(self, tx: Transaction, lease: Lease, run: store.RunRow) -> None:
+        self.queue.hold_in(tx, lease, 60.0)
+        store.record_planning(tx, run.run_key, run.planned_after, 0, True)
+        store.finish_activities(tx, run.run_key, COMPLETED, "FAIL", iso_millis(self.clock.now()))
+        store.set_next_run(tx, run.app_id, run.campaign_id, None)
+        store.set_state(tx, run.app_id, run.campaign_id, DELETED)
 
     def _commit_plan(
         self,
