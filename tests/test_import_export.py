@@ -359,7 +359,7 @@ def test_an_interrupted_import_resumes_without_counting_twice(settings: Settings
 @pytest.fixture(scope="module")
 def s3_url() -> Iterator[str]:
     """moto's S3 server on a local port: a real S3-compatible HTTP service."""
-    moto_server = pytest.importorskip("moto.server")
+    moto_server = pytest.importorskip("moto.server", reason="moto[server] (the test extra) provides the local S3 store")
     port = free_port()
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
