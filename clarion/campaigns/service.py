@@ -16,7 +16,7 @@ from clarion.campaigns import schedule as timing
 from clarion.campaigns.rules import TEMPLATE_TYPES, validate_campaign
 from clarion.clock import iso_millis
 from clarion.context import CallContext
-from clarion.errors import BadRequest, NotFound
+from clarion.errors import BadRequest
 from clarion.projects.service import require_app
 from clarion.store import campaigns as campaign_store
 from clarion.store import segments as segment_store
@@ -24,7 +24,7 @@ from clarion.store import tags as tag_store
 from clarion.store import templates as template_store
 from clarion.store.database import Database, Transaction
 from clarion.tags.service import validate_tags
-from clarion.versions import parse_version
+from clarion.versions import VersionedResource, parse_version
 
 SCHEDULED, EXECUTING, PENDING_NEXT_RUN = "SCHEDULED", "EXECUTING", "PENDING_NEXT_RUN"
 PAUSED, COMPLETED, DELETED = "PAUSED", "COMPLETED", "DELETED"
@@ -67,14 +67,13 @@ def _response(
     return response
 
 
-def require_campaign(
-    tx: Transaction, app_id: str, campaign_id: str, *, lock: bool = False
-) -> campaign_store.CampaignRow:
-    require_app(tx, app_id)
-    row = campaign_store.get(tx, app_id, campaign_id, lock=lock)
-    if row is None:
-        raise NotFound(f"Campaign {campaign_id!r} not found in application {app_id!r}")
-    return row
+CAMPAIGNS = VersionedResource("Campaign", campaign_store, resource_path, _response)
+require_campaign = CAMPAIGNS.require
+get_campaign = CAMPAIGNS.get
+list_campaigns = CAMPAIGNS.list
+get_campaign_version = CAMPAIGNS.get_version
+list_campaign_versions = CAMPAIGNS.list_versions
+delete_campaign = CAMPAIGNS.delete
 
 
 def _check_references(tx: Transaction, app_id: str, definition: dict[str, Any]) -> None:
@@ -140,31 +139,6 @@ async def create_campaign(db: Database, ctx: CallContext, app_id: str, request: 
     return await db.write(work)
 
 
-async def get_campaign(db: Database, ctx: CallContext, app_id: str, campaign_id: str) -> dict[str, Any]:
-    def work(tx: Transaction) -> dict[str, Any]:
-        row = require_campaign(tx, app_id, campaign_id)
-        return _response(tx, ctx, row, tag_store.get(tx, resource_path(app_id, campaign_id)))
-
-    return await db.read(work)
-
-
-async def list_campaigns(
-    db: Database, ctx: CallContext, app_id: str, page_size: str | None, token: str | None
-) -> dict[str, Any]:
-    size, after = paging.page_size(page_size), paging.decode_token(token)
-
-    def work(tx: Transaction) -> dict[str, Any]:
-        require_app(tx, app_id)
-        return paging.page_response(
-            campaign_store.page(tx, app_id, after, size + 1),
-            size,
-            lambda row: _response(tx, ctx, row, tag_store.get(tx, resource_path(app_id, row.id))),
-            lambda row: row.seq,
-        )
-
-    return await db.read(work)
-
-
 async def update_campaign(
     db: Database, ctx: CallContext, app_id: str, campaign_id: str, request: dict[str, Any]
 ) -> dict[str, Any]:
@@ -200,50 +174,6 @@ async def update_campaign(
         )
 
     return await db.write(work)
-
-
-async def delete_campaign(db: Database, ctx: CallContext, app_id: str, campaign_id: str) -> dict[str, Any]:
-    """Remove the campaign, its versions, activities and tags; answer with the campaign as it was."""
-
-    def work(tx: Transaction) -> dict[str, Any]:
-        row = require_campaign(tx, app_id, campaign_id, lock=True)
-        path = resource_path(app_id, campaign_id)
-        tags = tag_store.get(tx, path)
-        response = _response(tx, ctx, row, tags)
-        campaign_store.delete(tx, app_id, campaign_id)
-        tag_store.remove(tx, path, list(tags))
-        return response
-
-    return await db.write(work)
-
-
-async def get_campaign_version(
-    db: Database, ctx: CallContext, app_id: str, campaign_id: str, raw_version: str
-) -> dict[str, Any]:
-    version = parse_version(raw_version)
-
-    def work(tx: Transaction) -> dict[str, Any]:
-        require_campaign(tx, app_id, campaign_id)
-        row = campaign_store.get_version(tx, app_id, campaign_id, version)
-        if row is None:
-            raise NotFound(f"Campaign {campaign_id!r} has no version {version}")
-        return _response(tx, ctx, row, tag_store.get(tx, resource_path(app_id, campaign_id)))
-
-    return await db.read(work)
-
-
-async def list_campaign_versions(
-    db: Database, ctx: CallContext, app_id: str, campaign_id: str, page_size: str | None, token: str | None
-) -> dict[str, Any]:
-    size, after = paging.page_size(page_size), paging.decode_token(token)
-
-    def work(tx: Transaction) -> dict[str, Any]:
-        require_campaign(tx, app_id, campaign_id)
-        tags = tag_store.get(tx, resource_path(app_id, campaign_id))
-        rows = campaign_store.page_versions(tx, app_id, campaign_id, after, size + 1)
-        return paging.page_response(rows, size, lambda row: _response(tx, ctx, row, tags), lambda row: row.version)
-
-    return await db.read(work)
 
 
 def _activity(app_id: str, campaign_id: str, row: campaign_store.ActivityRow) -> dict[str, Any]:

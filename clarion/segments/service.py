@@ -10,17 +10,16 @@ from typing import Any
 
 import orjson
 
-from clarion import paging
 from clarion.clock import iso_millis
 from clarion.context import CallContext
-from clarion.errors import BadRequest, NotFound
+from clarion.errors import BadRequest
 from clarion.projects.service import require_app
 from clarion.segments.rules import references, validate_definition
 from clarion.store import segments as segment_store
 from clarion.store import tags as tag_store
 from clarion.store.database import Database, Transaction
 from clarion.tags.service import validate_tags
-from clarion.versions import parse_version
+from clarion.versions import VersionedResource
 
 DIMENSIONAL = "DIMENSIONAL"
 DEFINITION_MEMBERS = ("Dimensions", "SegmentGroups")  # what a version stores besides its Name
@@ -47,12 +46,15 @@ def _response(ctx: CallContext, row: segment_store.SegmentRow, tags: dict[str, s
     return response
 
 
-def require_segment(tx: Transaction, app_id: str, segment_id: str, *, lock: bool = False) -> segment_store.SegmentRow:
-    require_app(tx, app_id)
-    row = segment_store.get(tx, app_id, segment_id, lock=lock)
-    if row is None:
-        raise NotFound(f"Segment {segment_id!r} not found in application {app_id!r}")
-    return row
+SEGMENTS = VersionedResource(
+    "Segment", segment_store, resource_path, lambda tx, ctx, row, tags: _response(ctx, row, tags)
+)
+require_segment = SEGMENTS.require
+get_segment = SEGMENTS.get
+list_segments = SEGMENTS.list
+get_segment_version = SEGMENTS.get_version
+list_segment_versions = SEGMENTS.list_versions
+delete_segment = SEGMENTS.delete
 
 
 def _check_name(name: Any) -> str:
@@ -117,33 +119,6 @@ async def create_segment(db: Database, ctx: CallContext, app_id: str, request: d
     return await db.write(work)
 
 
-async def get_segment(db: Database, ctx: CallContext, app_id: str, segment_id: str) -> dict[str, Any]:
-    def work(tx: Transaction) -> dict[str, Any]:
-        row = require_segment(tx, app_id, segment_id)
-        return _response(ctx, row, tag_store.get(tx, resource_path(app_id, segment_id)))
-
-    return await db.read(work)
-
-
-async def list_segments(
-    db: Database, ctx: CallContext, app_id: str, page_size: str | None, token: str | None
-) -> dict[str, Any]:
-    size = paging.page_size(page_size)
-    after = paging.decode_token(token)
-
-    def work(tx: Transaction) -> dict[str, Any]:
-        require_app(tx, app_id)
-        rows = segment_store.page(tx, app_id, after, size + 1)
-        return paging.page_response(
-            rows,
-            size,
-            lambda row: _response(ctx, row, tag_store.get(tx, resource_path(app_id, row.id))),
-            lambda row: row.seq,
-        )
-
-    return await db.read(work)
-
-
 async def update_segment(
     db: Database, ctx: CallContext, app_id: str, segment_id: str, request: dict[str, Any]
 ) -> dict[str, Any]:
@@ -167,48 +142,3 @@ async def update_segment(
         )
 
     return await db.write(work)
-
-
-async def delete_segment(db: Database, ctx: CallContext, app_id: str, segment_id: str) -> dict[str, Any]:
-    """Remove the segment, every version of it and its tags; answer with the segment as it was."""
-
-    def work(tx: Transaction) -> dict[str, Any]:
-        row = require_segment(tx, app_id, segment_id, lock=True)
-        path = resource_path(app_id, segment_id)
-        tags = tag_store.get(tx, path)
-        response = _response(ctx, row, tags)
-        segment_store.delete(tx, app_id, segment_id)
-        tag_store.remove(tx, path, list(tags))
-        return response
-
-    return await db.write(work)
-
-
-async def get_segment_version(
-    db: Database, ctx: CallContext, app_id: str, segment_id: str, raw_version: str
-) -> dict[str, Any]:
-    version = parse_version(raw_version)
-
-    def work(tx: Transaction) -> dict[str, Any]:
-        require_segment(tx, app_id, segment_id)
-        row = segment_store.get_version(tx, app_id, segment_id, version)
-        if row is None:
-            raise NotFound(f"Segment {segment_id!r} has no version {version}")
-        return _response(ctx, row, tag_store.get(tx, resource_path(app_id, segment_id)))
-
-    return await db.read(work)
-
-
-async def list_segment_versions(
-    db: Database, ctx: CallContext, app_id: str, segment_id: str, page_size: str | None, token: str | None
-) -> dict[str, Any]:
-    size = paging.page_size(page_size)
-    after = paging.decode_token(token)
-
-    def work(tx: Transaction) -> dict[str, Any]:
-        require_segment(tx, app_id, segment_id)
-        tags = tag_store.get(tx, resource_path(app_id, segment_id))
-        rows = segment_store.page_versions(tx, app_id, segment_id, after, size + 1)
-        return paging.page_response(rows, size, lambda row: _response(ctx, row, tags), lambda row: row.version)
-
-    return await db.read(work)
