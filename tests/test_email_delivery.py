@@ -68,6 +68,19 @@ def plain_settings(port: int, **overrides: Any) -> SmtpSettings:
     return SmtpSettings(host="127.0.0.1", port=port, security="none", **overrides)
 
 
+def send_once(settings: SmtpSettings) -> Any:
+    """One message through a fresh transport, closed afterwards: the result."""
+
+    async def send() -> Any:
+        transport = SmtpTransport(settings)
+        try:
+            return await transport.send(outbound())
+        finally:
+            await transport.close()
+
+    return run(send())
+
+
 def parse(data: bytes) -> email.message.EmailMessage:
     return email.message_from_bytes(data, policy=email.policy.default)  # type: ignore[return-value]
 
@@ -459,15 +472,8 @@ def test_starttls_refuses_an_untrusted_certificate() -> None:
     handler = Relay()
     controller, port = start_relay(handler, tls_context=server_context, require_starttls=True)
 
-    async def send() -> Any:
-        transport = SmtpTransport(SmtpSettings(host="127.0.0.1", port=port, security="starttls"))
-        try:
-            return await transport.send(outbound())
-        finally:
-            await transport.close()
-
     try:
-        result = run(send())
+        result = send_once(SmtpSettings(host="127.0.0.1", port=port, security="starttls"))
     finally:
         controller.stop()
     assert result.status is DeliveryStatus.TEMPORARY_FAILURE
@@ -957,16 +963,8 @@ def test_implicit_tls(tmp_path: Path) -> None:
     handler = Relay()
     controller, port = start_relay(handler, ssl_context=server_context)  # TLS from the first byte (port 465 style)
 
-    async def send() -> Any:
-        settings = SmtpSettings(host="127.0.0.1", port=port, security="tls", ca_file=str(ca_file))
-        transport = SmtpTransport(settings)
-        try:
-            return await transport.send(outbound())
-        finally:
-            await transport.close()
-
     try:
-        result = run(send())
+        result = send_once(SmtpSettings(host="127.0.0.1", port=port, security="tls", ca_file=str(ca_file)))
     finally:
         controller.stop()
     assert result.status is DeliveryStatus.SUCCESSFUL
