@@ -27,9 +27,9 @@ import contextlib
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
@@ -38,6 +38,7 @@ from clarion.campaigns.config import CampaignSettings
 from clarion.campaigns.content import direct_configuration
 from clarion.campaigns.events import event_matches
 from clarion.campaigns.hooks import CampaignHooks, HookFailed
+from clarion.campaigns.members import SegmentMembers
 from clarion.campaigns.treatments import HOLDOUT, Allocation
 from clarion.channels.delivery import DeliveryStatus
 from clarion.clock import Clock, epoch_millis, iso_millis
@@ -62,28 +63,6 @@ DELETED = "DELETED"
 PAUSE_RECHECK = timedelta(seconds=5)
 
 log = get_logger("clarion.campaigns")
-
-
-class MemberSource(Protocol):
-    """The segment engine, as campaigns need it (clarion/campaigns/members.py)."""
-
-    def pages(
-        self, app_id: str, segment_id: str, version: int | None, page_size: int, *, sendable_only: bool = True
-    ) -> AsyncIterator[list[str]]:
-        """Member endpoint ids, in endpoint-key order."""
-        ...
-
-    async def holds(
-        self,
-        app_id: str,
-        segment_id: str,
-        version: int | None,
-        endpoint_ids: Sequence[str],
-        *,
-        sendable_only: bool = True,
-    ) -> set[str]:
-        """Which of these endpoint ids are members."""
-        ...
 
 
 def run_key_of(campaign_id: str, run_at_ms: int) -> str:
@@ -120,7 +99,7 @@ class CampaignEngine:
         clock: Clock,
         queue: StoreQueue,
         messages: Messages,
-        members: MemberSource,
+        members: SegmentMembers,
         settings: CampaignSettings,
         hooks: CampaignHooks,
     ) -> None:
