@@ -4,6 +4,12 @@ Each Handlebars program (the template, a block body, an `{{else}}` body) becomes
 `(st, ctx, depths, data, bps) -> str`. Runs of text and mustaches collapse into a single f-string, `#if`/`#unless`
 are inlined as Python `if` statements, and helpers are resolved at compile time, which is what makes a typical
 email render in a few microseconds.
+
+The budget (budget.py) is paid where it is cheap: an inlined `{{#each}}` charges its whole list as steps before
+looping and measures its output once per iteration; a program measures its output after every `_CHECK_EVERY`
+values it appends; helper calls, block bodies and partials are metered in runtime.py. What can never render —
+a helper that does not exist, a partial nothing declares, a partial that always calls itself — is refused here,
+with the line and column, instead of failing every send.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from clarion.templates.parser import (
     Program,
     Statement,
     SubExpr,
+    syntax_error,
 )
 
 __all__ = ["INLINE_IF", "generate"]
@@ -33,6 +40,16 @@ __all__ = ["INLINE_IF", "generate"]
 INLINE_IF: dict[str, Callable[..., Any]] = {}
 
 _MAX_INLINE_DEPTH = 40  # Python refuses source nested ~100 levels deep; deeper blocks become function calls.
+_CHECK_EVERY = 8  # values a program appends between two measures of its output
+_CHECK = "if len(_o) > st.limit: raise st.too_long(len(_o))"
+
+
+class _Refused(Exception):
+    """Something that compiles in Handlebars.js but can never render; `pos` is where it is in the source."""
+
+    def __init__(self, message: str, pos: int) -> None:
+        super().__init__(message)
+        self.pos = pos
 
 
 def _literal_text(text: str) -> str:
@@ -83,6 +100,7 @@ class _Gen:
         self.temps = 0
         self.scopes: list[list[str] | None] = []
         self.hoists: list[dict[str, str]] = []  # per function: first path segment -> local holding ctx[segment]
+        self.unchecked: list[int] = []  # per function: values appended since its output was last measured
         self.namespace: dict[str, Any] = {
             "_e": runtime.escape,
             "_s": runtime.to_str,
@@ -125,7 +143,9 @@ class _Gen:
         lines.append("    " * ind + "_o = ''")
         header = len(lines)
         self.hoists.insert(0, {})
+        self.unchecked.insert(0, 0)
         self.statements(program.body, lines, ind)
+        self.unchecked.pop(0)
         hoisted = self.hoists.pop(0)
         lines[header:header] = [f"{'    ' * ind}{var} = {_step('ctx', key)}" for key, var in hoisted.items()]
         lines.append("    " * ind + "return _o")
@@ -164,8 +184,10 @@ class _Gen:
         if all(is_text for is_text, _ in run):
             lines.append(f"{pad}_o += {''.join(text for _, text in run)!r}")
             return
+        self.appended(sum(1 for is_text, _ in run if not is_text))
         if len(run) == 1:
             lines.append(f"{pad}_o += {run[0][1]}")
+            self.measure(lines, pad)
             return
         pieces = []
         for is_text, text in run:
@@ -177,6 +199,16 @@ class _Gen:
                 lines.append(f"{pad}{var} = {text}")
                 pieces.append("{" + var + "}")
         lines.append(f"{pad}_o += f'{''.join(pieces)}'")
+        self.measure(lines, pad)
+
+    def appended(self, values: int) -> None:
+        self.unchecked[0] += values
+
+    def measure(self, lines: list[str], pad: str) -> None:
+        """Measure the output once enough values were appended since the last measure (a value can be long)."""
+        if self.unchecked[0] >= _CHECK_EVERY:
+            lines.append(f"{pad}{_CHECK}")
+            self.unchecked[0] = 0
 
     # -- blocks --------------------------------------------------------------------------------------------------
     def block(self, node: Block, lines: list[str], ind: int) -> None:
@@ -220,10 +252,13 @@ class _Gen:
             value = self.helper_call(name or "", node.params, node.hash, fn, inverse)
             lines.append(f"{pad}_o += _s({value})")
         elif node.params or node.hash:
-            return  # Handlebars throws "Missing helper"; a send renders nothing instead.
+            raise _missing_helper(path)
         else:
             value = self.lookup(path)
-            lines.append(f"{pad}_o += _bhm(_Options(ctx, {{}}, data, {fn}, {inverse}, {path.original!r}), {value})")
+            options = f"_Options(st, ctx, {{}}, data, {fn}, {inverse}, {path.original!r})"
+            lines.append(f"{pad}_o += _bhm({options}, {value})")
+        self.appended(1)
+        self.measure(lines, pad)
 
     def inline_each(self, node: Block, lines: list[str], ind: int) -> None:
         """`{{#each list}}` as a Python loop over the body function; objects and `{{else}}` go through the helper."""
@@ -243,6 +278,10 @@ class _Gen:
         )
         lines.append(f"{pad}_x{n} = {self.expr(node.params[0])}")
         lines.append(f"{pad}if type(_x{n}) is list and _x{n}:")
+        lines.append(f"{pad}    st.fuel -= len(_x{n})")
+        lines.append(f"{pad}    if st.fuel < 0:")
+        lines.append(f"{pad}        st.refuel()")
+        lines.append(f"{pad}    _lim = st.limit")
         if needs_data:
             lines.append(f"{pad}    _d{n} = _frame(data)")
             lines.append(f"{pad}    _last{n} = len(_x{n}) - 1")
@@ -257,10 +296,13 @@ class _Gen:
         else:
             lines.append(f"{pad}    for _it{n} in _x{n}:")
             lines.append(f"{pad}        _o += {body}(st, _it{n}, {depths}, data, None)")
+        lines.append(f"{pad}        if len(_o) > _lim: raise st.too_long(len(_o))")
         lines.append(f"{pad}else:")
         fn = f"_Prog({body}, st, depths, data, bps)"
         value = self.helper_call("each", [], [], fn, self.program_ref(node.inverse), arg_codes=[f"_x{n}"])
         lines.append(f"{pad}    _o += _s({value})")
+        self.appended(1)
+        self.measure(lines, pad)
 
     def branch(self, program: Program | None, lines: list[str], ind: int) -> None:
         before = len(lines)
@@ -288,7 +330,7 @@ class _Gen:
         if path.simple and self.block_param(path) is None and path.parts[0] in self.helpers:
             return self.helper_call(path.parts[0], params, hash_, "None", "None")
         if params or hash_ or sexpr:
-            return "None"  # Handlebars: missing helper (throws, or undefined for a bare subexpression)
+            raise _missing_helper(path)
         return self.lookup(path)
 
     def helper_call(
@@ -308,7 +350,7 @@ class _Gen:
         args = arg_codes if arg_codes is not None else [self.expr(param) for param in params]
         args_code = "(" + "".join(f"{arg}, " for arg in args) + ")"
         hash_code = "{" + ", ".join(f"{key!r}: {self.expr(value)}" for key, value in hash_) + "}"
-        return f"_call({var}, ctx, data, {args_code}, {hash_code}, {fn}, {inverse}, {name!r})"
+        return f"_call(st, {var}, ctx, data, {args_code}, {hash_code}, {fn}, {inverse}, {name!r})"
 
     def expr(self, node: Expr) -> str:
         if isinstance(node, Literal):
@@ -360,8 +402,78 @@ class _Gen:
         return f"_partial(st, {name}, {context}, {hash_code if node.hash else 'None'}, data, {node.indent!r})"
 
 
-def generate(program: Program, helpers: Mapping[str, Callable[..., Any]]) -> tuple[str, str, dict[str, Any]]:
-    """Python source for a parsed template: (source, name of the root function, globals it needs)."""
+def _missing_helper(path: Path) -> _Refused:
+    return _Refused(
+        f"{path.original} is not a helper (Handlebars.js fails with 'Missing helper'); the helpers are Pinpoint's "
+        "(docs/templates.md)",
+        path.pos,
+    )
+
+
+def _partial_name(node: Partial) -> str | None:
+    """The name a partial call uses, when the template spells it out (a subexpression decides at render time)."""
+    if isinstance(node.name, SubExpr):
+        return None
+    if isinstance(node.name, Literal):
+        return runtime.to_str(node.name.value)
+    return node.name.original
+
+
+def _check_partials(program: Program) -> None:
+    """Refuse partial calls that cannot render: a name that no `{{#*inline}}` declares (Handlebars.js fails with
+    'The partial could not be found'), and partials that call themselves on every path (they never finish)."""
+    declared: dict[str, list[Block]] = {}
+    for node in _walk(program):
+        if isinstance(node, Block) and node.decorator:
+            assert isinstance(node.params[0], Literal)
+            declared.setdefault(runtime.to_str(node.params[0].value), []).append(node)
+    for node in _walk(program):
+        if isinstance(node, Partial):
+            name = _partial_name(node)
+            if name is not None and name not in declared:
+                raise _Refused(f"partial {name!r} is not declared by any {{{{#*inline {name!r}}}}}", node.pos)
+    # A partial never finishes when every declaration of it calls, outside any block, a partial that never
+    # finishes: start from all of them and drop those with a way out until nothing changes.
+    calls = {
+        name: [
+            {_partial_name(statement) for statement in block.program.body if isinstance(statement, Partial)}
+            for block in blocks
+            if block.program is not None
+        ]
+        for name, blocks in declared.items()
+    }
+    endless = set(declared)
+    changed = True
+    while changed:
+        changed = False
+        for name in sorted(endless):
+            if not calls[name] or not all(called & endless for called in calls[name]):
+                endless.discard(name)
+                changed = True
+    if endless:
+        pos, name = min((block.pos, name) for name in endless for block in declared[name])
+        raise _Refused(
+            f"partial {name!r} calls itself on every path (through {{{{> ...}}}} outside any block), so it never "
+            "finishes",
+            pos,
+        )
+
+
+def generate(
+    program: Program, helpers: Mapping[str, Callable[..., Any]], source: str
+) -> tuple[str, str, dict[str, Any]]:
+    """Python source for a parsed template: (source, name of the root function, globals it needs).
+
+    Raises TemplateSyntaxError for what Handlebars.js compiles but could never render.
+    """
+    try:
+        return _generate(program, helpers)
+    except _Refused as refused:
+        raise syntax_error(source, str(refused), refused.pos) from None
+
+
+def _generate(program: Program, helpers: Mapping[str, Callable[..., Any]]) -> tuple[str, str, dict[str, Any]]:
+    _check_partials(program)
     nodes = list(_walk(program))
     uses_depths = any(isinstance(node, Path) and node.depth > 0 and not node.data for node in nodes)
     uses_block_params = any(isinstance(node, Program) and node.block_params for node in nodes)

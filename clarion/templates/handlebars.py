@@ -5,6 +5,8 @@
 
 Compatibility target is Handlebars.js 4.7 (escaping, whitespace control, paths, else-if chains, each/with,
 inline partials, subexpressions) with Pinpoint's helper set; `TemplateSyntaxError` names line and column.
+Templates are written by tenants, so every render runs on a budget (budget.py) and raises `BudgetExceeded`
+rather than running away; one `State` can carry a budget across the several parts of a message.
 """
 
 from __future__ import annotations
@@ -13,48 +15,71 @@ import json
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from threading import Lock
+from time import perf_counter
 from typing import Any
 
 from clarion.templates import runtime
+from clarion.templates.budget import BudgetExceeded, Limits, RenderError, exceeded
 from clarion.templates.codegen import generate
 from clarion.templates.helpers import PINPOINT_HELPERS
 from clarion.templates.parser import TemplateSyntaxError, parse
 
 __all__ = [
+    "BudgetExceeded",
     "Environment",
+    "Limits",
+    "RenderError",
     "SafeString",
+    "State",
     "Template",
     "TemplateSyntaxError",
     "apply_defaults",
     "compile_template",
+    "configure",
+    "new_state",
     "render",
 ]
 
 SafeString = runtime.SafeString
+State = runtime.State
 
 
 class Template:
-    """A compiled template: call `render(context)` as often as needed; it never raises on data."""
+    """A compiled template: call `render(context)` as often as needed; odd data never makes it raise, only its
+    budget does (`BudgetExceeded`)."""
 
-    __slots__ = ("_bps", "_depths", "_root", "python_source", "source")
+    __slots__ = ("_bps", "_depths", "_root", "limits", "python_source", "source")
 
     def __init__(
-        self, source: str, root: Callable[..., str], python_source: str, depths: bool, block_params: bool
+        self,
+        source: str,
+        root: Callable[..., str],
+        python_source: str,
+        depths: bool,
+        block_params: bool,
+        limits: Limits,
     ) -> None:
         self.source = source
         self._root = root
         self.python_source = python_source
         self._depths = depths  # only templates using `../` track the context stack
         self._bps = () if block_params else None
+        self.limits = limits  # the budget of a render that brings no State of its own
 
-    def render(self, context: Any = None) -> str:
-        """Render with `context` as `this` (and `@root`)."""
+    def render(self, context: Any = None, state: State | None = None) -> str:
+        """Render with `context` as `this` (and `@root`), drawing on `state`'s budget (a fresh one if None)."""
+        if state is None:
+            state = runtime.State(self.limits)
+        state.outer = () if self._depths else None
+        depths = (context,) if self._depths else None
         try:
-            depths = (context,) if self._depths else None
-            state = runtime.State(() if self._depths else None)
-            return self._root(state, context, depths, {"root": context}, self._bps)
+            out = self._root(state, context, depths, {"root": context}, self._bps)
         except RecursionError:
-            return ""  # a partial that includes itself forever; Handlebars.js overflows the stack here
+            # Blocks nested deeper than Python's stack (partials are stopped well before by the depth budget).
+            raise exceeded("depth", "the template nests blocks too deeply to render") from None
+        if len(out) > state.limit:
+            raise state.too_long(len(out))
+        return out
 
     __call__ = render
 
@@ -62,9 +87,15 @@ class Template:
 class Environment:
     """A helper set plus an LRU cache of compiled templates keyed by source text."""
 
-    def __init__(self, helpers: Mapping[str, Callable[..., Any]] | None = None, cache_size: int = 1024) -> None:
+    def __init__(
+        self,
+        helpers: Mapping[str, Callable[..., Any]] | None = None,
+        cache_size: int = 1024,
+        limits: Limits | None = None,
+    ) -> None:
         self.helpers: dict[str, Callable[..., Any]] = dict(PINPOINT_HELPERS if helpers is None else helpers)
         self.cache_size = cache_size
+        self.limits = limits or Limits()
         self._cache: OrderedDict[str, Template] = OrderedDict()
         self._lock = Lock()
 
@@ -85,19 +116,31 @@ class Environment:
     def _compile(self, source: str) -> Template:
         try:
             program = parse(source)
-            python_source, root, namespace = generate(program, self.helpers)
+            python_source, root, namespace = generate(program, self.helpers, source)
             code = compile(python_source, "<handlebars>", "exec")
         except TemplateSyntaxError:
             raise
         except (RecursionError, MemoryError, SyntaxError) as exc:
             raise TemplateSyntaxError(f"template too deeply nested ({type(exc).__name__})", 1, 1) from None
         exec(code, namespace)
-        return Template(source, namespace[root], python_source, namespace["_DEPTHS"], namespace["_BLOCK_PARAMS"])
+        return Template(
+            source, namespace[root], python_source, namespace["_DEPTHS"], namespace["_BLOCK_PARAMS"], self.limits
+        )
+
+    def configure(self, limits: Limits) -> None:
+        """Use `limits` from now on (templates compiled before keep theirs until they leave the cache)."""
+        with self._lock:
+            self.limits = limits
+            self._cache.clear()
+
+    def new_state(self) -> State:
+        """A fresh budget, its clock running from now: share it between the parts of one message."""
+        return runtime.State(self.limits, perf_counter() + self.limits.seconds)
 
     def render(
         self, source: str, context: Any = None, default_substitutions: str | Mapping[str, Any] | None = None
     ) -> str:
-        """Compile (cached) and render; DefaultSubstitutions fill variables the context lacks."""
+        """Compile (cached) and render on a fresh budget; DefaultSubstitutions fill variables the context lacks."""
         return self.compile(source).render(apply_defaults(context, default_substitutions))
 
 
@@ -166,8 +209,18 @@ def compile_template(source: str) -> Template:
     return _DEFAULT.compile(source)
 
 
+def configure(limits: Limits) -> None:
+    """Set the process's render budget (the operator's `[templates]` settings, applied when the server starts)."""
+    _DEFAULT.configure(limits)
+
+
+def new_state() -> State:
+    """A fresh budget for one message under the process's limits."""
+    return _DEFAULT.new_state()
+
+
 def render(
     template_source: str, context: Mapping[str, Any] | Any, default_substitutions: str | Mapping[str, Any] | None = None
 ) -> str:
-    """Render a Pinpoint template: compile once (cached), fill DefaultSubstitutions, never fail on data."""
+    """Render a Pinpoint template: compile once (cached), fill DefaultSubstitutions; only the budget fails it."""
     return _DEFAULT.render(template_source, context, default_substitutions)

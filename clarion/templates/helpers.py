@@ -233,9 +233,10 @@ def h_capitalize_first(o: Options, value: Any = None, *_: Any) -> Any:
     return None if text is None else text[:1].upper() + text[1:]
 
 
-def _pad(text: str, count: int, pad: str) -> str:
+def _pad(o: Options, text: str, count: int, pad: str) -> str:
     if count <= 0 or not pad:
         return ""
+    o.st.reserve(len(text) + count)  # `size` comes from the template or the data: check it before building
     return (pad * (count // len(pad) + 1))[:count]
 
 
@@ -254,7 +255,8 @@ def h_center(o: Options, value: Any = None, *args: Any) -> Any:
     if pads <= 0:
         return text
     pad = _pad_arg(o)
-    return _pad(text, pads // 2, pad) + text + _pad(text, pads - pads // 2, pad)
+    o.st.reserve(size)
+    return _pad(o, text, pads // 2, pad) + text + _pad(o, text, pads - pads // 2, pad)
 
 
 def h_cut(o: Options, value: Any = None, remove: Any = " ", *_: Any) -> Any:
@@ -271,7 +273,7 @@ def h_ljust(o: Options, value: Any = None, size: Any = None, *_: Any) -> Any:
     text, n = _text(value), _int(o.hash.get("size", size))
     if text is None or n is None:
         return text
-    return text + _pad(text, n - len(text), _pad_arg(o))
+    return text + _pad(o, text, n - len(text), _pad_arg(o))
 
 
 def h_rjust(o: Options, value: Any = None, size: Any = None, *_: Any) -> Any:
@@ -279,7 +281,7 @@ def h_rjust(o: Options, value: Any = None, size: Any = None, *_: Any) -> Any:
     text, n = _text(value), _int(o.hash.get("size", size))
     if text is None or n is None:
         return text
-    return _pad(text, n - len(text), _pad_arg(o)) + text
+    return _pad(o, text, n - len(text), _pad_arg(o)) + text
 
 
 def h_join(o: Options, value: Any = None, *args: Any) -> Any:
@@ -296,7 +298,9 @@ def h_join(o: Options, value: Any = None, *args: Any) -> Any:
         items, separator = [value, *args[:-1]], args[-1]
     else:
         items, separator = [value], ", "
-    joined = to_str(separator).join("" if item is None else to_str(item) for item in items)
+    separator = to_str(separator)
+    o.st.reserve(len(separator) * (len(items) - 1))  # a long separator between many items
+    joined = separator.join("" if item is None else to_str(item) for item in items)
     return to_str(o.hash.get("prefix", "")) + joined + to_str(o.hash.get("suffix", ""))
 
 
@@ -318,7 +322,12 @@ def h_replace(o: Options, value: Any = None, old: Any = None, new: Any = "", *_:
     if text is None or old is None:
         return text
     needle = to_str(old)
-    return text.replace(needle, to_str(new)) if needle else text
+    if not needle:
+        return text
+    replacement = to_str(new)
+    if len(replacement) > len(needle):  # each occurrence grows the text: check the total before building it
+        o.st.reserve(len(text) + text.count(needle) * (len(replacement) - len(needle)))
+    return text.replace(needle, replacement)
 
 
 def h_slugify(o: Options, value: Any = None, *_: Any) -> Any:

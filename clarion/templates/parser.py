@@ -26,6 +26,7 @@ __all__ = [
     "SubExpr",
     "TemplateSyntaxError",
     "parse",
+    "syntax_error",
 ]
 
 
@@ -207,9 +208,24 @@ def _flags(open_text: str, close_text: str) -> Strip:
     return Strip(len(open_text) > 2 and open_text[2] == "~", len(close_text) >= 3 and close_text[-3] == "~")
 
 
+def syntax_error(src: str, message: str, pos: int) -> TemplateSyntaxError:
+    """The error for `message` at offset `pos` of `src`, with its line and column."""
+    line = src.count("\n", 0, pos) + 1
+    column = pos - (src.rfind("\n", 0, pos) + 1) + 1
+    return TemplateSyntaxError(message, line, column)
+
+
 def _js_number(text: str) -> int | float:
     value = float(text)
     return int(value) if value.is_integer() and abs(value) < 2**53 else value
+
+
+def _as_written(text: str) -> str:
+    """A number literal in the form JavaScript prints numbers: no leading zeros, no trailing fraction zeros."""
+    sign, digits = ("-", text[1:]) if text.startswith("-") else ("", text)
+    whole, _, fraction = digits.partition(".")
+    written = (whole.lstrip("0") or "0") + ("." + fraction.rstrip("0") if fraction.rstrip("0") else "")
+    return "0" if written == "0" else sign + written
 
 
 def _number_original(value: int | float) -> str:
@@ -229,9 +245,7 @@ class _Parser:
 
     # -- token helpers -------------------------------------------------------------------------------------------
     def error(self, message: str, pos: int) -> TemplateSyntaxError:
-        line = self.src.count("\n", 0, pos) + 1
-        column = pos - (self.src.rfind("\n", 0, pos) + 1) + 1
-        return TemplateSyntaxError(message, line, column)
+        return syntax_error(self.src, message, pos)
 
     def where(self, pos: int) -> str:
         line = self.src.count("\n", 0, pos) + 1
@@ -457,7 +471,15 @@ class _Parser:
             return Literal("string", tok.text, tok.text, tok.pos)
         if kind == "NUMBER":
             value = _js_number(tok.text)
-            return Literal("number", value, _number_original(value), tok.pos)
+            original = _number_original(value)
+            if original != _as_written(tok.text):
+                # JavaScript would silently read it as another number (Infinity, or with digits lost).
+                raise self.error(
+                    f"the number {tok.text[:40]}{'...' if len(tok.text) > 40 else ''} cannot be represented "
+                    f"exactly (Handlebars.js would use {original[:40]})",
+                    tok.pos,
+                )
+            return Literal("number", value, original, tok.pos)
         if kind == "BOOLEAN":
             return Literal("boolean", tok.text == "true", tok.text, tok.pos)
         if kind == "UNDEFINED":

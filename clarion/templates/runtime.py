@@ -2,7 +2,9 @@
 
 Compiled templates call into this module for everything that must behave like Handlebars.js running on V8:
 how values print (`1` not `1.0`, lists comma-joined), what counts as true, how `{{#each}}` iterates objects.
-Nothing here raises on odd data: a send must not die because a variable is missing or has the wrong type.
+Nothing here raises on odd data: a send must not die because a variable is missing or has the wrong type. What
+does raise is the budget (budget.py): `State` carries what is left of it, and the step, depth and output checks
+live here.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from time import perf_counter
 from typing import Any
+
+from clarion.templates.budget import CLOCK_EVERY, BudgetExceeded, Limits, RenderError, exceeded
 
 __all__ = [
     "NOOP",
@@ -219,15 +224,52 @@ def js_keys(obj: Mapping[str, Any]) -> list[Any]:
 
 
 class State:
-    """Per-render mutable state: the inline partials currently in scope."""
+    """Per-message render state: the inline partials in scope, and what is left of the budget."""
 
-    __slots__ = ("outer", "partials")
+    __slots__ = ("deadline", "depth", "fuel", "limit", "limits", "outer", "partials", "spent")
 
-    def __init__(self, outer: tuple[Any, ...] | None = None) -> None:
+    def __init__(self, limits: Limits, deadline: float | None = None) -> None:
         self.partials: dict[str, Prog] = {}
         # The `../` stack of the block being entered, before its own context is pushed: Handlebars binds inline
         # partials declared in a block to that (the root's is empty), so programs with decorators read it first.
-        self.outer = outer
+        self.outer: tuple[Any, ...] | None = None
+        self.limits = limits
+        self.limit = limits.output  # output characters one part may reach (compiled code reads it)
+        self.depth = 0
+        self.spent = 0  # steps counted at the last refuel
+        self.fuel = CLOCK_EVERY  # compiled code subtracts the steps it takes; below zero it calls refuel()
+        # None: the clock starts at the first refuel, so a short render never reads it.
+        self.deadline = deadline
+
+    def refuel(self) -> None:
+        """Count the steps taken since the last call, look at the clock, hand out the next few steps.
+
+        The step count is exact at each refuel, so a render stops at most `CLOCK_EVERY` steps past the limit.
+        """
+        self.spent += CLOCK_EVERY - self.fuel
+        limits = self.limits
+        if self.spent > limits.steps:
+            raise exceeded("steps", f"the render took more than {limits.steps:,} steps (templates.max_steps)")
+        now = perf_counter()
+        if self.deadline is None:
+            self.deadline = now + limits.seconds
+        elif now > self.deadline:
+            raise exceeded("time", f"the render took more than {limits.seconds * 1000:g} ms (templates.max_render_ms)")
+        self.fuel = CLOCK_EVERY
+
+    def reserve(self, length: int) -> None:
+        """Refuse, before building it, text longer than one part may be (padding helpers, replace, join)."""
+        if length > self.limit:
+            raise self.too_long(length)
+
+    def too_long(self, length: int) -> BudgetExceeded:
+        return exceeded(
+            "output",
+            f"the rendered text would be longer than {self.limit:,} characters ({length:,}; templates.max_output)",
+        )
+
+    def too_deep(self) -> BudgetExceeded:
+        return exceeded("depth", f"partials nested more than {self.limits.depth} deep (templates.max_partial_depth)")
 
 
 ProgramFn = Callable[[State, Any, tuple[Any, ...], Any, Any], str]
@@ -250,6 +292,10 @@ class Prog:
         self.bps = bps
 
     def __call__(self, context: Any = None, data: Any = None, block_params: Any = None) -> str:
+        st = self.st
+        st.fuel -= 1
+        if st.fuel < 0:
+            st.refuel()
         depths = self.depths
         if depths is not None:
             top = depths[0] if depths else None
@@ -258,8 +304,8 @@ class Prog:
         bps = self.bps
         if bps is not None:
             bps = (block_params or (), *bps)
-        self.st.outer = self.depths
-        return self.fn(self.st, context, depths, self.data if data is None else data, bps)
+        st.outer = self.depths
+        return self.fn(st, context, depths, self.data if data is None else data, bps)
 
 
 def _noop(context: Any = None, data: Any = None, block_params: Any = None) -> str:
@@ -276,10 +322,11 @@ class Options:
     which is how helpers such as `eq` decide between yes=/no= values and rendering a block.
     """
 
-    __slots__ = ("data", "fn", "hash", "inverse", "name", "this")
+    __slots__ = ("data", "fn", "hash", "inverse", "name", "st", "this")
 
     def __init__(
         self,
+        st: State,
         this: Any,
         hash: dict[str, Any],
         data: Any,
@@ -287,6 +334,7 @@ class Options:
         inverse: Callable[..., str] | None,
         name: str,
     ) -> None:
+        self.st = st  # the render's budget: helpers that could build long text reserve it first
         self.this = this
         self.hash = hash
         self.data = data
@@ -299,6 +347,7 @@ Helper = Callable[..., Any]
 
 
 def call(
+    st: State,
     helper: Helper,
     this: Any,
     data: Any,
@@ -308,37 +357,50 @@ def call(
     inverse: Callable[..., str] | None,
     name: str,
 ) -> Any:
-    """Invoke a helper; any exception (wrong argument types, bad data) renders as nothing."""
+    """Invoke a helper (one step); any exception but the budget's (wrong argument types, bad data) renders as
+    nothing."""
+    st.fuel -= 1
+    if st.fuel < 0:
+        st.refuel()
     try:
-        return helper(Options(this, hash, data, fn, inverse, name), *params)
+        result = helper(Options(st, this, hash, data, fn, inverse, name), *params)
+    except RenderError:
+        raise
     except Exception:
         return None
+    if type(result) is str and len(result) > st.limit:
+        raise st.too_long(len(result))
+    return result
 
 
 def each(options: Options, context: Any = None, *_: Any) -> str:
     """`{{#each}}` over lists (and Object.keys order for dicts), with @index @key @first @last and `{{else}}`."""
     fn = options.fn or NOOP
-    out: list[str] = []
     if isinstance(context, (list, tuple)):
-        n = len(context)
-        data = frame(options.data)
-        for i, item in enumerate(context):
-            data["key"] = i
-            data["index"] = i
-            data["first"] = i == 0
-            data["last"] = i == n - 1
-            out.append(fn(item, data, (item, i)))
+        items: Any = enumerate(context)
     elif isinstance(context, Mapping):
         keys = js_keys(context)
-        n = len(keys)
-        data = frame(options.data)
-        for i, key in enumerate(keys):
-            item = context[key]
-            data["key"] = key
-            data["index"] = i
-            data["first"] = i == 0
-            data["last"] = i == n - 1
-            out.append(fn(item, data, (item, key)))
+        items = ((key, context[key]) for key in keys)
+    else:
+        return (options.inverse or NOOP)(options.this)
+    st = options.st
+    n = len(context)
+    st.fuel -= n  # the whole loop is charged before it starts: a list too long for the budget never runs
+    if st.fuel < 0:
+        st.refuel()
+    data = frame(options.data)
+    out: list[str] = []
+    length = 0
+    for i, (key, item) in enumerate(items):
+        data["key"] = key
+        data["index"] = i
+        data["first"] = i == 0
+        data["last"] = i == n - 1
+        piece = fn(item, data, (item, key))
+        length += len(piece)
+        if length > st.limit:
+            raise st.too_long(length)
+        out.append(piece)
     if not out:
         return (options.inverse or NOOP)(options.this)
     return "".join(out)
@@ -349,14 +411,16 @@ def block_helper_missing(options: Options, context: Any) -> str:
     fn = options.fn or NOOP
     inverse = options.inverse or NOOP
     if context is True:
-        return fn(options.this)
-    if context is False or context is None:
-        return inverse(options.this)
-    if isinstance(context, (list, tuple)):
-        if context:
-            return each(options, context)
-        return inverse(options.this)
-    return fn(context)
+        result = fn(options.this)
+    elif context is False or context is None:
+        result = inverse(options.this)
+    elif isinstance(context, (list, tuple)):
+        result = each(options, context) if context else inverse(options.this)
+    else:
+        result = fn(context)
+    if len(result) > options.st.limit:
+        raise options.st.too_long(len(result))
+    return result
 
 
 def partial(
@@ -367,16 +431,28 @@ def partial(
     data: Any,
     indent: str,
 ) -> str:
-    """`{{> name}}`: an inline partial in scope, rendered with the given context; unknown names render ''."""
+    """`{{> name}}`: an inline partial in scope, rendered with the given context; unknown names render ''.
+
+    A partial call is a step and one level of depth: recursion through partials is how a template loops forever.
+    """
+    program = st.partials.get(to_str(name))
+    if program is None:
+        return ""
+    if st.depth >= st.limits.depth:
+        raise st.too_deep()
+    st.depth += 1
     try:
-        program = st.partials.get(to_str(name))
-        if program is None:
-            return ""
         if hash:
             context = {**context, **hash} if isinstance(context, Mapping) else dict(hash)
         result = program(context, data)
+    except RenderError:
+        raise
     except Exception:
         return ""
+    finally:
+        st.depth -= 1
+    if len(result) > st.limit:
+        raise st.too_long(len(result))
     if indent:
         lines = result.split("\n")
         for i, line in enumerate(lines):
