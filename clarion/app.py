@@ -54,6 +54,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        settings.templates.apply()
         services = await open_services(settings, clock)
         state["services"] = services
         app.state.services = services  # for embedding code and tests, which run work on this loop

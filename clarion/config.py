@@ -25,6 +25,7 @@ from clarion.campaigns.config import CampaignSettings
 from clarion.channels.config import DeliverySettings
 from clarion.jobs.config import JobSettings
 from clarion.queue.config import QueueSettings
+from clarion.templates.config import TemplateSettings
 
 # The --config file of the Settings being built; CLARION_CONFIG is the fallback.
 _config_file: ContextVar[str | None] = ContextVar("clarion_config_file", default=None)
@@ -79,6 +80,7 @@ class Settings(BaseSettings):
     queue: QueueSettings = Field(default_factory=QueueSettings)  # the work queue and its workers (docs/queue.md)
     jobs: JobSettings = Field(default_factory=JobSettings)  # import/export locations (docs/segments.md)
     campaigns: CampaignSettings = Field(default_factory=CampaignSettings)  # the campaign engine (docs/campaigns.md)
+    templates: TemplateSettings = Field(default_factory=TemplateSettings)  # render budgets (docs/templates.md)
 
     @classmethod
     def settings_customise_sources(

@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
+
+from clarion.templates.budget import EXCEEDED
+
+
+class _TemplateBudgets:
+    """Renders stopped by their budget, by budget: the template engine keeps the tally, this reads it."""
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "clarion_template_budget_exceeded", "Message renders stopped by a template budget", labels=["budget"]
+        )
+        for budget, count in sorted(EXCEEDED.items()):
+            family.add_metric([budget], count)
+        yield family
 
 
 class Metrics:
@@ -27,3 +44,4 @@ class Metrics:
         self.events_ingested = Counter(
             "clarion_events_ingested", "Events accepted by PutEvents", registry=self.registry
         )
+        self.registry.register(_TemplateBudgets())

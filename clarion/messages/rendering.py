@@ -3,18 +3,33 @@
 Layering, most specific last: DefaultMessage < template < DefaultPushNotificationMessage < the channel's own
 message < the recipient's overrides (TitleOverride, BodyOverride, RawContent). Substitutions merge the same way,
 the recipient's winning; template DefaultSubstitutions only fill what is still missing (§3.9).
+
+Templates are tenants' programs: all the parts of one message render on one budget (clarion/templates/budget.py),
+and a message whose rendering fails or runs out of budget fails alone (`RenderFailed`, a permanent failure of that
+recipient). Rendering runs on the event loop, so renders also take turns with the rest of the process (`_LoopShare`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 from clarion.channels.delivery import Content, CustomContent, EmailContent, PushContent, SmsContent, VoiceContent
 from clarion.errors import BadRequest
+from clarion.logs import get_logger
 from clarion.templates.email_html import sending_html
-from clarion.templates.handlebars import TemplateSyntaxError, apply_defaults, compile_template
+from clarion.templates.handlebars import (
+    BudgetExceeded,
+    RenderError,
+    TemplateSyntaxError,
+    apply_defaults,
+    compile_template,
+    new_state,
+)
 
 EMAIL, SMS, VOICE, PUSH, CUSTOM, IN_APP = "EMAIL", "SMS", "VOICE", "PUSH", "CUSTOM", "IN_APP"
 PUSH_CHANNELS = {
@@ -30,10 +45,54 @@ MESSAGE_MEMBER = {EMAIL: "EmailMessage", SMS: "SMSMessage", VOICE: "VoiceMessage
 TEMPLATE_MEMBER = {EMAIL: "EmailTemplate", SMS: "SMSTemplate", VOICE: "VoiceTemplate", PUSH: "PushTemplate"}
 MAX_EMAIL_HEADERS = 15
 Render = Callable[[str | None], str | None]  # one recipient's renderer
+# Rendering the event loop does back to back before other work gets a turn (a batch of heavy messages, for instance).
+SLICE_SECONDS = 0.01
+
+log = get_logger("clarion.messages")
 
 
 class Undeliverable(Exception):
     """This recipient's message cannot be built (no subject, no sender); it fails alone, not the request."""
+
+
+class RenderFailed(Undeliverable):
+    """The recipient's message did not render: a template error or a spent budget (the message says which)."""
+
+
+class _LoopShare:
+    """Renders run on the event loop between awaits. Once they have used `SLICE_SECONDS` in one turn of the loop,
+    the next render waits for the next turn, so the loop polls sockets in between and other requests are served
+    while a large send or campaign batch renders (each message is itself bounded by its budget)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.spent = 0.0
+        self.reset_pending = False
+
+    def _reset(self) -> None:
+        self.spent = 0.0
+        self.reset_pending = False
+
+    async def turn(self) -> None:
+        while self.spent >= SLICE_SECONDS:
+            await asyncio.sleep(0)
+
+    def add(self, seconds: float) -> None:
+        self.spent += seconds
+        if self.spent >= SLICE_SECONDS and not self.reset_pending:
+            self.reset_pending = True
+            self.loop.call_soon(self._reset)  # runs in the next turn, before the renders that waited for it
+
+
+_SHARES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopShare] = weakref.WeakKeyDictionary()
+
+
+def _loop_share() -> _LoopShare:
+    loop = asyncio.get_running_loop()
+    share = _SHARES.get(loop)
+    if share is None:
+        share = _SHARES[loop] = _LoopShare(loop)
+    return share
 
 
 def family(channel_type: str) -> str:
@@ -77,15 +136,31 @@ class MessageBuilder:
         self.config = config
         self.templates = templates  # template family (EMAIL, SMS, PUSH, VOICE) -> the version's stored body
 
-    def content(self, recipient: Recipient, from_address: str | None, unsubscribe_url: str | None) -> Content:
+    async def content(self, recipient: Recipient, from_address: str | None, unsubscribe_url: str | None) -> Content:
+        """The recipient's message; raises Undeliverable (RenderFailed when a template fails) for this one only."""
+        share = _loop_share()
+        await share.turn()
+        started = perf_counter()
+        try:
+            return self._content(recipient, from_address, unsubscribe_url)
+        finally:
+            share.add(perf_counter() - started)
+
+    def _content(self, recipient: Recipient, from_address: str | None, unsubscribe_url: str | None) -> Content:
         kind = family(recipient.channel_type)
         template = self.templates.get(kind) or {}
         layers = self._layers(recipient.channel_type, template)
         variables = _with_substitutions(recipient.variables, layers, recipient.overrides)
         context = apply_defaults(variables, template.get("DefaultSubstitutions"))
+        state = new_state()  # one budget for all the parts of this message
 
         def render(text: str | None) -> str | None:
-            return None if text is None else compile_template(text).render(context)
+            if text is None:
+                return None
+            try:
+                return compile_template(text).render(context, state)
+            except (TemplateSyntaxError, RenderError) as error:
+                raise _render_failed(error) from None
 
         overrides = recipient.overrides
         if kind == EMAIL:
@@ -177,6 +252,17 @@ class MessageBuilder:
             unsubscribe_url=unsubscribe_url,
             charset=charset,
         )
+
+
+def _render_failed(error: TemplateSyntaxError | RenderError) -> RenderFailed:
+    """Stored campaigns and templates written before a check existed can still hold what no longer compiles."""
+    if isinstance(error, TemplateSyntaxError):
+        reason, message = "syntax", f"The message's template does not compile: {error}"
+    else:
+        reason = error.budget if isinstance(error, BudgetExceeded) else "error"
+        message = f"The message's template could not be rendered: {error}"
+    log.warning("message not rendered", reason=reason, error=str(error))
+    return RenderFailed(message)
 
 
 def _data(part: Mapping[str, Any] | None) -> str | None:

@@ -288,7 +288,7 @@ class Messages:
             return _not_sent(DeliveryStatus.PERMANENT_FAILURE, error.message)
         unsubscribe = self.tracker.unsubscribe_url(target.message_id) if target.channel == EMAIL else None
         try:
-            content = builder.content(
+            content = await builder.content(
                 Recipient(target.channel, target.variables, target.overrides),
                 channel.get("FromAddress"),
                 unsubscribe,

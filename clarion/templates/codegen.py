@@ -178,13 +178,26 @@ class _Gen:
         self.flush(run, lines, ind)
 
     def flush(self, run: list[tuple[bool, str]], lines: list[str], ind: int) -> None:
+        """Append a run of text and values; a long run is cut into f-strings of at most `_CHECK_EVERY` values
+        (Python compiles one huge f-string in quadratic time), each followed by its output measure."""
+        start = values = 0
+        for i, (is_text, _) in enumerate(run):
+            if not is_text:
+                if values == _CHECK_EVERY:
+                    self.append_run(run[start:i], values, lines, ind)
+                    start = i
+                    values = 0
+                values += 1
+        self.append_run(run[start:], values, lines, ind)
+
+    def append_run(self, run: list[tuple[bool, str]], values: int, lines: list[str], ind: int) -> None:
         if not run:
             return
         pad = "    " * ind
-        if all(is_text for is_text, _ in run):
+        if not values:
             lines.append(f"{pad}_o += {''.join(text for _, text in run)!r}")
             return
-        self.appended(sum(1 for is_text, _ in run if not is_text))
+        self.appended(values)
         if len(run) == 1:
             lines.append(f"{pad}_o += {run[0][1]}")
             self.measure(lines, pad)

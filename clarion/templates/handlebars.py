@@ -36,6 +36,7 @@ __all__ = [
     "apply_defaults",
     "compile_template",
     "configure",
+    "limits",
     "new_state",
     "render",
 ]
@@ -217,6 +218,11 @@ def configure(limits: Limits) -> None:
 def new_state() -> State:
     """A fresh budget for one message under the process's limits."""
     return _DEFAULT.new_state()
+
+
+def limits() -> Limits:
+    """The process's render budget."""
+    return _DEFAULT.limits
 
 
 def render(

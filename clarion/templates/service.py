@@ -2,11 +2,13 @@
 
 Templates are account-level and keyed by (name, type). Create writes version 1, which is active. An update either
 appends version N+1 (create-new-version) or overwrites the latest version; neither changes the active version, which
-only UpdateTemplateActiveVersion moves. Version numbers are never reused. Sending with templates is not built yet.
+only UpdateTemplateActiveVersion moves. Version numbers are never reused. Direct sends and campaigns render the
+versions (clarion/messages/rendering.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -19,7 +21,8 @@ from clarion.store import tags as tag_store
 from clarion.store import templates as template_store
 from clarion.store.database import Database, Transaction
 from clarion.tags.service import validate_tags
-from clarion.templates.email_html import COMPILED_HTML, compile_html
+from clarion.templates import handlebars
+from clarion.templates.email_html import COMPILED_HTML, compile_html_isolated
 from clarion.templates.rules import BODY_MEMBERS, MAX_VERSIONS, TYPES, check_name, check_type, validate_body
 from clarion.versions import parse_version
 
@@ -76,11 +79,13 @@ def _version_summary(row: template_store.TemplateRow) -> dict[str, Any]:
     return response
 
 
-def _body(template_type: str, request: dict[str, Any]) -> str:
+async def _body(template_type: str, request: dict[str, Any]) -> str:
+    """The version's stored body. Checking a large template takes a while (every part is compiled to Python), so
+    it runs beside the event loop; MJML and CSS inlining run in a child process (email_html.py)."""
     body = {member: request[member] for member in BODY_MEMBERS[template_type] if member in request}
-    validate_body(template_type, body)
+    await asyncio.to_thread(validate_body, template_type, body)
     if template_type == "EMAIL" and body.get("HtmlPart"):
-        compiled = compile_html(body["HtmlPart"])  # MJML and CSS inlining, once per version (email_html.py)
+        compiled = await compile_html_isolated(body["HtmlPart"], handlebars.limits().output)
         if compiled is not None:
             body[COMPILED_HTML] = compiled
     return orjson.dumps(body).decode()
@@ -103,7 +108,7 @@ async def create_template(
     db: Database, ctx: CallContext, template_type: str, name: str, request: dict[str, Any]
 ) -> dict[str, Any]:
     check_name(name)
-    body = _body(template_type, request)
+    body = await _body(template_type, request)
     tags = request.get("tags") or {}
     validate_tags(tags)
     created_at = iso_millis(ctx.now)
@@ -156,7 +161,7 @@ async def update_template(
     if create_new_version and raw_version:
         raise BadRequest("Pass either create-new-version=true or version, not both")
     expected = parse_version(raw_version) if raw_version else None
-    body = _body(template_type, request)
+    body = await _body(template_type, request)
     at = iso_millis(ctx.now)
 
     def work(tx: Transaction) -> None:
