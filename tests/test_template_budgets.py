@@ -4,6 +4,7 @@ kept out of the server's process. End to end through boto3 on both stores; the e
 
 from __future__ import annotations
 
+import asyncio
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +19,7 @@ from test_campaign_engine import activities, add_endpoints, drive, everyone, sta
 from clarion.campaigns.config import CampaignSettings
 from clarion.channels.config import DeliverySettings
 from clarion.config import Settings
+from clarion.messages.rendering import SLICE_SECONDS, _loop_share
 from clarion.queue.config import QueueSettings
 from clarion.store import messages as message_store
 from clarion.templates.budget import CLOCK_EVERY
@@ -155,6 +157,26 @@ def test_what_cannot_render_is_refused_at_save_and_at_send(sender: RunningServer
     )
     # Numbers JavaScript reads as written still compile.
     client.create_sms_template(TemplateName="t", SMSTemplateRequest={"Body": "{{add 9007199254740992 0.5}} {{-1.50}}"})
+
+
+def test_renders_take_turns_with_other_work_on_the_event_loop() -> None:
+    """Renders that together pass `SLICE_SECONDS` in one turn of the loop let the rest of the turn run first."""
+    order: list[object] = []
+
+    async def main() -> None:
+        share = _loop_share()
+
+        async def render(n: int) -> None:
+            await share.turn()
+            order.append(n)
+            share.add(SLICE_SECONDS * 0.6)  # as if the render had taken that long
+
+        tasks = [asyncio.create_task(render(n)) for n in range(4)]
+        asyncio.get_running_loop().call_soon(order.append, "other work")  # queued behind the four renders
+        await asyncio.gather(*tasks)
+
+    asyncio.run(main())
+    assert order == [0, 1, "other work", 2, 3]
 
 
 # -- campaigns -----------------------------------------------------------------------------------------------------
