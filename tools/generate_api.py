@@ -1,7 +1,7 @@
 """Generate Clarion's wire layer from botocore's Pinpoint model.
 
 The model (`clarion/api/model/pinpoint-2016-12-01.json`, Apache-2.0, copied from botocore) is the contract:
-shapes become msgspec Structs in `clarion/api/shapes.py`, operations become the route table in
+shapes become msgspec Structs in `clarion/shapes.py`, operations become the route table in
 `clarion/api/operations.py`. Both files are committed so that a botocore release without the Pinpoint
 model cannot break the build. Run `python tools/generate_api.py` after changing this script.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "clarion" / "api" / "model" / "pinpoint-2016-12-01.json"
-SHAPES_OUT = ROOT / "clarion" / "api" / "shapes.py"
+SHAPES_OUT = ROOT / "clarion" / "shapes.py"
 OPERATIONS_OUT = ROOT / "clarion" / "api" / "operations.py"
 
 PRIMITIVES = {
@@ -120,7 +120,7 @@ def operations_module(model: dict) -> str:
         "",
         "import msgspec",
         "",
-        "from clarion.api import shapes",
+        "from clarion import shapes",
         "",
         "",
         "@dataclass(frozen=True, slots=True)",

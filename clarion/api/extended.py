@@ -20,7 +20,7 @@ import dataclasses
 
 from msgspec import Struct, field
 
-from clarion.api import shapes
+from clarion import shapes
 from clarion.api.operations import OPERATIONS, Operation
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from clarion.api import shapes
+from clarion import shapes
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,9 +13,9 @@ from typing import Any
 
 import msgspec
 
-from clarion.api.shapes import EndpointBatchItem, EndpointDemographic, EndpointLocation
 from clarion.endpoints import rules
 from clarion.errors import BadRequest
+from clarion.shapes import EndpointBatchItem, EndpointDemographic, EndpointLocation
 
 # Not importable (Pinpoint sets them itself); an export's response-only fields are dropped by the decoder.
 NOT_IMPORTED = ("EndpointStatus", "RequestId")
