@@ -30,13 +30,8 @@ from botocore.credentials import Credentials
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from clarion.api.sigv4 import (
-    SignatureError,
-    VerifiedRequest,
-    _canonical_uri,
-    _signing_key,
-    verify_request,
-)
+from clarion.api.sigv4 import SignatureError, VerifiedRequest, verify_request
+from clarion.aws.sigv4 import _signing_key, canonical_uri
 
 AKID = "AKIDEXAMPLE"
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -207,7 +202,7 @@ def sign(
     return to_wire(request.prepare())
 
 
-def botocore_canonical_uri(wire: Wire) -> str:
+def botocorecanonical_uri(wire: Wire) -> str:
     return SigV4Auth(None, "mobiletargeting", "us-east-1")._normalize_url_path(wire.raw_path.decode("ascii"))
 
 
@@ -220,13 +215,13 @@ def test_get_endpoint_with_odd_ids_verifies(endpoint_id: str) -> None:
     assert wire.method == "GET"
     result = verify(wire)
     assert result == VerifiedRequest(AKID, "us-east-1", SIGNED_AT)
-    assert _canonical_uri(wire.raw_path) == botocore_canonical_uri(wire)
+    assert canonical_uri(wire.raw_path) == botocorecanonical_uri(wire)
 
 
 def test_path_is_encoded_twice_from_raw_bytes() -> None:
     wire = capture("get_endpoint", ApplicationId="app", EndpointId="ep 1/x")
     assert wire.raw_path == b"/v1/apps/app/endpoints/ep%201%2Fx"
-    assert _canonical_uri(wire.raw_path) == "/v1/apps/app/endpoints/ep%25201%252Fx"
+    assert canonical_uri(wire.raw_path) == "/v1/apps/app/endpoints/ep%25201%252Fx"
     # The decoded path would be "/v1/apps/app/endpoints/ep 1/x": a different
     # resource, and its canonical form must not verify.
     decoded = replace(wire, raw_path=b"/v1/apps/app/endpoints/ep%201/x")
@@ -243,7 +238,7 @@ def test_dot_segments_are_normalised_like_botocore() -> None:
     """botocore signs "/v1/apps/app/endpoints/.." as "/v1/apps/app"."""
     wire = capture("get_endpoint", ApplicationId="app", EndpointId="..")
     assert wire.raw_path == b"/v1/apps/app/endpoints/.."
-    assert _canonical_uri(wire.raw_path) == "/v1/apps/app"
+    assert canonical_uri(wire.raw_path) == "/v1/apps/app"
     verify(wire)
     # Consequence worth knowing for routing: equivalent spellings verify too.
     assert verify(replace(wire, raw_path=b"/v1//apps/app")).region == "us-east-1"
@@ -252,7 +247,7 @@ def test_dot_segments_are_normalised_like_botocore() -> None:
 def test_canonical_uri_edge_cases_match_botocore() -> None:
     normalise = SigV4Auth(None, "mobiletargeting", "us-east-1")._normalize_url_path
     for path in ["", "/", "//", "/a/./b/../c/", "/a//b", "/..", "/a/b/..", "/%7E~"]:
-        assert _canonical_uri(path.encode()) == normalise(path), path
+        assert canonical_uri(path.encode()) == normalise(path), path
 
 
 def test_tag_arn_as_path_segment() -> None:
@@ -687,7 +682,7 @@ ids = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=40
 @example(endpoint_id="a/../b", address="é", data=None)
 def test_property_random_endpoint_ids(endpoint_id: str, address: str, data: Any) -> None:
     get = capture("get_endpoint", ApplicationId="app", EndpointId=endpoint_id)
-    assert _canonical_uri(get.raw_path) == botocore_canonical_uri(get)
+    assert canonical_uri(get.raw_path) == botocorecanonical_uri(get)
     assert verify(get).access_key_id == AKID
 
     wire = capture(
@@ -711,7 +706,7 @@ def test_property_random_endpoint_ids(endpoint_id: str, address: str, data: Any)
     path = bytearray(wire.raw_path)
     path[j] ^= flip
     mutated = replace(wire, raw_path=bytes(path))
-    if _canonical_uri(mutated.raw_path) == _canonical_uri(wire.raw_path):
+    if canonical_uri(mutated.raw_path) == canonical_uri(wire.raw_path):
         # e.g. "/x/./y" vs "/x/y": genuinely the same signed request
         assert verify(mutated).access_key_id == AKID
     else:

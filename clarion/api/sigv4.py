@@ -1,11 +1,11 @@
-"""AWS Signature Version 4: verification for incoming requests, and signing for the AWS APIs Clarion calls.
+"""AWS Signature Version 4 verification for incoming requests.
 
 Clients are unmodified AWS SDKs, so "correct" means "byte-for-byte what
 botocore's ``SigV4Auth`` / ``SigV4QueryAuth`` compute" (see ``botocore/auth.py``).
 Everything is rebuilt from the raw wire bytes (ASGI ``raw_path``,
 ``query_string`` and ``headers``): a decoded path loses the difference between
-``/`` and ``%2F``, which the signature covers. Signing (``sign_request``) uses the
-same canonical form, so what Clarion sends is what it would itself accept.
+``/`` and ``%2F``, which the signature covers. The canonical form and the signature
+itself are the client's (clarion/aws/sigv4.py), so what Clarion accepts is what it sends.
 """
 
 from __future__ import annotations
@@ -13,19 +13,25 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from functools import lru_cache
-from urllib.parse import quote, unquote_to_bytes, urlsplit
 
-__all__ = ["SignatureError", "VerifiedRequest", "sign_request", "verify_request"]
+from clarion.aws.sigv4 import (
+    ALGORITHM,
+    AMZ_DATE_FORMAT,
+    TERMINATOR,
+    canonical_header,
+    canonical_query,
+    canonical_uri,
+    parse_query,
+    signature_of,
+)
 
-ALGORITHM = "AWS4-HMAC-SHA256"
-TERMINATOR = "aws4_request"
+__all__ = ["SignatureError", "VerifiedRequest", "verify_request"]
+
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
-AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 MAX_PRESIGN_EXPIRES = 7 * 24 * 3600  # AWS's limit for X-Amz-Expires
 
 MISSING_MESSAGE = "Missing Authentication Token"
@@ -94,7 +100,7 @@ def verify_request(
     HMACs so junk traffic costs little.
     """
     header_map = _header_map(headers)
-    query = _parse_query(query_string)
+    query = parse_query(query_string)
     auth = _auth_params(header_map, query)
 
     timestamp = auth.amz_date if auth.amz_date is not None else _header_timestamp(header_map)
@@ -113,13 +119,13 @@ def verify_request(
         values = header_map.get(name)
         if values is None:  # the signer saw a header we did not receive
             raise SignatureError("mismatch", MISMATCH_MESSAGE)
-        canonical_headers.append(_canonical_header(name, values))
+        canonical_headers.append(canonical_header(name, values))
 
     canonical_request = "\n".join(
         [
             method.upper(),
-            _canonical_uri(raw_path),
-            _canonical_query(query, presigned=auth.expires is not None),
+            canonical_uri(raw_path),
+            canonical_query(query, presigned=auth.expires is not None),
             "".join(canonical_headers),
             auth.signed_headers,
             _payload_hash(header_map, names, body),
@@ -129,90 +135,10 @@ def verify_request(
     secret = secret_for(auth.access_key_id)
     if secret is None:
         raise SignatureError("unknown-key", UNKNOWN_KEY_MESSAGE)
-    expected = _signature(canonical_request, timestamp, secret, auth.scope_date, auth.region, auth.service)
+    expected = signature_of(canonical_request, timestamp, secret, auth.scope_date, auth.region, auth.service)
     if not hmac.compare_digest(expected.encode(), auth.signature.encode()):
         raise SignatureError("mismatch", MISMATCH_MESSAGE)
     return VerifiedRequest(auth.access_key_id, auth.region, signed_at)
-
-
-def sign_request(
-    method: str,
-    url: str,
-    headers: Mapping[str, str],
-    body: bytes,
-    *,
-    access_key_id: str,
-    secret_access_key: str,
-    region: str,
-    service: str,
-    now: datetime,
-    session_token: str = "",
-) -> dict[str, str]:
-    """The headers that sign an outgoing request as botocore's SigV4Auth would: `headers` plus Host,
-    X-Amz-Date, X-Amz-Security-Token (temporary credentials only) and Authorization.
-
-    Every header given is signed, so send exactly the headers returned.
-    """
-    parts = urlsplit(url)
-    timestamp = now.astimezone(UTC).strftime(AMZ_DATE_FORMAT)
-    added = {"Host": _host_header(parts.scheme, parts.hostname or "", parts.port), "X-Amz-Date": timestamp}
-    if session_token:
-        added["X-Amz-Security-Token"] = session_token
-    signed = {name.lower(): value for name, value in {**headers, **added}.items()}
-    names = sorted(signed)
-    canonical_request = "\n".join(
-        [
-            method.upper(),
-            _canonical_uri(parts.path.encode("utf-8")),
-            _canonical_query(_parse_query(parts.query.encode("utf-8")), presigned=False),
-            "".join(_canonical_header(name, [signed[name]]) for name in names),
-            ";".join(names),
-            hashlib.sha256(body).hexdigest(),
-        ]
-    )
-    scope_date = timestamp[:8]
-    signature = _signature(canonical_request, timestamp, secret_access_key, scope_date, region, service)
-    authorization = (
-        f"{ALGORITHM} Credential={access_key_id}/{scope_date}/{region}/{service}/{TERMINATOR}, "
-        f"SignedHeaders={';'.join(names)}, Signature={signature}"
-    )
-    return {**headers, **added, "Authorization": authorization}
-
-
-def _host_header(scheme: str, hostname: str, port: int | None) -> str:
-    """Host as HTTP clients send it: the default port left out, IPv6 literals in brackets."""
-    host = f"[{hostname}]" if ":" in hostname else hostname
-    if port is None or (scheme, port) in (("https", 443), ("http", 80)):
-        return host
-    return f"{host}:{port}"
-
-
-def _canonical_header(name: str, values: Sequence[str]) -> str:
-    """Like botocore: trim each value and collapse inner whitespace, join with ','."""
-    return f"{name}:{','.join(' '.join(v.split()) for v in values)}\n"
-
-
-def _signature(canonical_request: str, timestamp: str, secret: str, scope_date: str, region: str, service: str) -> str:
-    scope = f"{scope_date}/{region}/{service}/{TERMINATOR}"
-    string_to_sign = "\n".join(
-        [
-            ALGORITHM,
-            timestamp,
-            scope,
-            hashlib.sha256(canonical_request.encode("utf-8", "surrogateescape")).hexdigest(),
-        ]
-    )
-    key = _signing_key(secret, scope_date, region, service)
-    return hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-@lru_cache(maxsize=256)
-def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
-    """Derive kSigning; cached because it is 4 HMACs and changes once a day per key."""
-    key = ("AWS4" + secret).encode("utf-8")
-    for part in (date, region, service, TERMINATOR):
-        key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()
-    return key
 
 
 def _header_map(headers: Sequence[tuple[bytes, bytes]]) -> dict[str, list[str]]:
@@ -224,65 +150,11 @@ def _header_map(headers: Sequence[tuple[bytes, bytes]]) -> dict[str, list[str]]:
     return result
 
 
-def _parse_query(query_string: bytes) -> list[tuple[bytes, bytes]]:
-    """Split and percent-decode the query exactly once; '+' means space.
-
-    botocore puts ``request.params`` on the wire with ``urlencode`` (space as
-    '+') but signs them with ``quote`` (space as '%20'), so '+' must decode to
-    a space for those requests to verify. Its own serializer never emits a
-    bare '+'. Like botocore, empty pieces ('a&&b') are kept as ('', '').
-    """
-    if not query_string:
-        return []
-    pairs = []
-    for piece in query_string.split(b"&"):
-        key, _, value = piece.partition(b"=")
-        pairs.append(
-            (
-                unquote_to_bytes(key.replace(b"+", b" ")),
-                unquote_to_bytes(value.replace(b"+", b" ")),
-            )
-        )
-    return pairs
-
-
 def _query_value(query: list[tuple[bytes, bytes]], name: bytes) -> str | None:
     values = [v for k, v in query if k == name]
     if len(values) > 1:
         raise SignatureError("malformed", f"Duplicate query parameter {name.decode()}.")
     return values[0].decode("utf-8", "surrogateescape") if values else None
-
-
-def _canonical_query(query: list[tuple[bytes, bytes]], *, presigned: bool) -> str:
-    """Re-encode RFC 3986 style; sort by encoded key, then value (as botocore)."""
-    encoded = sorted(
-        (quote(k, safe="-_.~"), quote(v, safe="-_.~")) for k, v in query if not (presigned and k == b"X-Amz-Signature")
-    )
-    return "&".join(f"{k}={v}" for k, v in encoded)
-
-
-def _canonical_uri(raw_path: bytes) -> str:
-    """Non-S3 rule: drop dot segments and empty segments, then percent-encode *again*.
-
-    So ``/endpoints/ep%201`` is signed as ``/endpoints/ep%25201``. Mirrors
-    botocore's ``normalize_url_path`` + ``quote(path, safe='/~')``, which means
-    ``/a/b/..`` and ``//a`` share a signature with ``/a``.
-    """
-    if not raw_path:
-        return "/"
-    segments: list[bytes] = []
-    for segment in raw_path.split(b"/"):
-        if segment == b"..":
-            if segments:
-                segments.pop()
-        elif segment and segment != b".":
-            segments.append(segment)
-    path = b"/".join(segments)
-    if raw_path.startswith(b"/"):
-        path = b"/" + path
-    if raw_path.endswith(b"/") and segments:
-        path += b"/"
-    return quote(path, safe="/~")
 
 
 def _auth_params(header_map: dict[str, list[str]], query: list[tuple[bytes, bytes]]) -> _AuthParams:

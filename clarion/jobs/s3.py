@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode
 import aiohttp
 from yarl import URL
 
-from clarion.api.sigv4 import sign_request
+from clarion.aws.sigv4 import sign_request
 from clarion.clock import Clock
 from clarion.jobs.config import S3Settings
 

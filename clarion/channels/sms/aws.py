@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from clarion.api.sigv4 import sign_request
+from clarion.aws.sigv4 import sign_request
 from clarion.channels.config import AwsSmsVoiceSettings
 from clarion.channels.delivery import DeliveryResult, DeliveryStatus, Outbound, SmsContent, VoiceContent
 from clarion.channels.sms.exchange import ProviderRequest, ProviderResponse, json_object, status_for_http
