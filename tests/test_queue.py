@@ -202,3 +202,49 @@ def test_a_worker_stopped_mid_item_hands_it_back(settings: Settings) -> None:
         assert lease.attempts == 2
 
     run(settings, scenario)
+
+
+class AckCountingQueue(StoreQueue):
+    """The store's queue, counting the acks the worker makes on its own."""
+
+    acks = 0
+
+    async def ack(self, lease: Lease) -> bool:
+        self.acks += 1
+        return await super().ack(lease)
+
+
+def test_a_handler_that_acks_in_its_commit_is_not_acked_again_and_a_lost_lease_is_not_a_failure(
+    settings: Settings,
+) -> None:
+    config = QueueSettings(visibility_seconds=30)
+
+    async def main() -> None:
+        db = open_database(settings)
+        try:
+            await db.write(migrate)
+            clock = FixedClock(START)
+            queue = AckCountingQueue(db, clock)
+
+            async def commits_and_acks(lease: Lease) -> None:
+                await db.write(lambda tx: queue.ack_in(tx, lease))
+
+            worker = Worker(queue, {"batch": commits_and_acks}, config)
+            await queue.enqueue("batch", {"n": 1})
+            assert await worker.run_once() == 1
+            assert queue.acks == 0 and await queue.counts() == {}
+
+            async def outlives_its_lease(lease: Lease) -> None:
+                clock.at += timedelta(seconds=31)
+                [taken] = await queue.lease(["late"], 1, visibility=30)  # another worker takes the item over
+                assert taken.id == lease.id
+                await db.write(lambda tx: queue.hold_in(tx, lease))
+
+            await queue.enqueue("late", {"n": 2})
+            assert await Worker(queue, {"late": outlives_its_lease}, config).run_once() == 1
+            assert queue.acks == 0 and await queue.counts() == {"late": 1}  # not nacked: the new holder has it
+            assert await db.read(queue_store.buried) == []
+        finally:
+            db.close()
+
+    asyncio.run(main())

@@ -209,7 +209,7 @@ class CampaignEngine:
         await self.db.write(lambda tx: self._commit_plan(tx, lease, run_key, [], cursor, True, len(zones)))
 
     def _segment_gone(self, tx: Transaction, lease: Lease, run: store.RunRow) -> None:
-        self.queue.hold_in(tx, lease, 60.0)
+        self.queue.hold_in(tx, lease)
         store.record_planning(tx, run.run_key, run.planned_after, 0, True)
         store.finish_activities(tx, run.run_key, COMPLETED, "FAIL", iso_millis(self.clock.now()))
         store.set_next_run(tx, run.app_id, run.campaign_id, None)
@@ -225,7 +225,7 @@ class CampaignEngine:
         done: bool,
         zones: int,
     ) -> None:
-        self.queue.hold_in(tx, lease, 60.0)
+        self.queue.hold_in(tx, lease)
         for due_at, endpoint_ids in batches:
             payload = {"run": run_key, "endpoints": endpoint_ids, "due": epoch_millis(due_at)}
             self.queue.enqueue_in(tx, BATCH, payload, due_at=due_at)
@@ -286,8 +286,7 @@ class CampaignEngine:
             retries = await self._send(lease, run, definition, endpoint_ids, now, tally)
 
         def commit(tx: Transaction) -> None:
-            if not self.queue.ack_in(tx, lease):
-                raise LeaseExpired(run_key)
+            self.queue.ack_in(tx, lease)
             for slot, ids, number in retries:  # backoff 2, 4, 8... seconds, the batch's other facts kept
                 payload = {**lease.payload, "endpoints": ids, "slot": slot, "retry": number}
                 self.queue.enqueue_in(tx, BATCH, payload, due_at=now + timedelta(seconds=2**number))
@@ -317,8 +316,8 @@ class CampaignEngine:
 
     def _postpone(self, tx: Transaction, lease: Lease, until: datetime) -> None:
         """A paused campaign's batch waits: the same work, queued again for later, replacing this item."""
-        if self.queue.ack_in(tx, lease):
-            self.queue.enqueue_in(tx, BATCH, lease.payload, due_at=until)
+        self.queue.ack_in(tx, lease)
+        self.queue.enqueue_in(tx, BATCH, lease.payload, due_at=until)
 
     async def _send(
         self,
@@ -644,10 +643,6 @@ def _templates(tx: Transaction, config: Mapping[str, Any]) -> dict[str, dict[str
         if row is not None:
             found["INAPP"] = orjson.loads(row.body)
     return found
-
-
-class LeaseExpired(Exception):
-    """The batch's lease ran out before its tallies committed; another worker will deliver it again."""
 
 
 def _treatment_configs(definition: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:

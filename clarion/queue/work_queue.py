@@ -23,15 +23,18 @@ from clarion.store import queue as queue_store
 from clarion.store.database import Database, Transaction
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Lease:
-    """One leased item: its handler finishes it with ack, or gives it back with nack."""
+    """One leased item. Its handler either returns (the worker acks it) or acks it itself inside the transaction
+    that commits its effects (`ack_in`), which marks the lease `acked` so the worker does not ack it again."""
 
     id: int
     kind: str
     payload: dict[str, Any]
     attempts: int  # deliveries so far, this one included
     token: str
+    visibility: float  # seconds the item was leased for; `hold_in` extends by as much unless told otherwise
+    acked: bool = False
 
 
 class LeaseLost(Exception):
@@ -86,25 +89,32 @@ class StoreQueue:
         rows = await self.db.write(
             lambda tx: queue_store.lease(tx, kinds, n, _millis(self.clock), _millis(self.clock, visibility), token)
         )
-        return [Lease(row.id, row.kind, orjson.loads(row.payload), row.attempts, token) for row in rows]
+        return [Lease(row.id, row.kind, orjson.loads(row.payload), row.attempts, token, visibility) for row in rows]
 
-    def hold_in(self, tx: Transaction, lease: Lease, visibility: float) -> None:
-        """Extend the lease inside the transaction that commits the holder's progress; raise LeaseLost (so
-        nothing commits) if it ran out and another worker may have the item."""
-        if not queue_store.extend(tx, lease.id, lease.token, _millis(self.clock, visibility)):
+    def hold_in(self, tx: Transaction, lease: Lease, visibility: float | None = None) -> None:
+        """Extend the lease (by its own visibility unless told otherwise) inside the transaction that commits the
+        holder's progress; raise LeaseLost (so nothing commits) if it ran out and another worker may have it."""
+        until = _millis(self.clock, lease.visibility if visibility is None else visibility)
+        if not queue_store.extend(tx, lease.id, lease.token, until):
             raise LeaseLost(f"lease on queue item {lease.id} ({lease.kind}) ran out")
 
-    def ack_in(self, tx: Transaction, lease: Lease) -> bool:
-        """Finish the item inside the transaction that commits its effects, so both happen or neither does;
-        False if the lease ran out (the item may be running elsewhere: the caller should not commit)."""
-        return queue_store.delete(tx, lease.id, lease.token)
+    def ack_in(self, tx: Transaction, lease: Lease) -> None:
+        """Finish the item inside the transaction that commits its effects, so both happen or neither does; raise
+        LeaseLost (so nothing commits) if the lease ran out and the item may be running elsewhere."""
+        if not queue_store.delete(tx, lease.id, lease.token):
+            raise LeaseLost(f"lease on queue item {lease.id} ({lease.kind}) ran out before it was acked")
+        lease.acked = True  # a transaction that fails after this raises to the handler, and so to the worker
 
-    async def extend(self, lease: Lease, visibility: float) -> None:
+    async def extend(self, lease: Lease, visibility: float | None = None) -> None:
         await self.db.write(lambda tx: self.hold_in(tx, lease, visibility))
 
     async def ack(self, lease: Lease) -> bool:
         """Done: remove the item. False if the lease had run out (the item may have been redelivered)."""
-        return await self.db.write(lambda tx: self.ack_in(tx, lease))
+        try:
+            await self.db.write(lambda tx: self.ack_in(tx, lease))
+        except LeaseLost:
+            return False
+        return True
 
     async def nack(self, lease: Lease, delay: float = 0.0, error: str | None = None) -> bool:
         """Give the item back, ready again after `delay` seconds."""

@@ -2,7 +2,8 @@
 
 Delivery is at least once (a worker killed mid-item leaves it to be redelivered when its lease runs out), so
 handlers must be idempotent: commit progress with `StoreQueue.hold_in` in the same transaction, and a second
-delivery resumes instead of repeating.
+delivery resumes instead of repeating. A handler whose last commit must remove the item with its effects acks it
+there (`StoreQueue.ack_in`); the worker acks every other item whose handler returned.
 """
 
 from __future__ import annotations
@@ -67,4 +68,5 @@ class Worker:
                 log.warning("queue item failed", item=lease.id, kind=lease.kind, retry_in=delay, error=reason)
                 await self.queue.nack(lease, delay, reason)
         else:
-            await self.queue.ack(lease)
+            if not lease.acked:
+                await self.queue.ack(lease)
