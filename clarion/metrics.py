@@ -44,4 +44,10 @@ class Metrics:
         self.events_ingested = Counter(
             "clarion_events_ingested", "Events accepted by PutEvents", registry=self.registry
         )
+        self.subscriber_failures = Counter(
+            "clarion_subscriber_failures",
+            "Domain event subscribers that raised (clarion/domain_events.py)",
+            ["event"],
+            registry=self.registry,
+        )
         self.registry.register(_TemplateBudgets())

@@ -6,6 +6,10 @@ commits before any caller hears "accepted". That is what makes a 2xx durable acr
 ingestion fast: the commit cost is paid once per batch of requests, not once per request.
 
 SQL is written once with `?` placeholders; `Dialect.sql` adapts it for psycopg.
+
+A write may record domain events (`Transaction.record`, clarion/domain_events.py). Each write's events are kept
+apart, dropped with its savepoint if it fails, and handed to the dispatcher only once the commit that holds them
+has succeeded, on the caller's event loop, before the caller hears back.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import contextlib
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +29,8 @@ from clarion.instants import instant_ms
 
 T = TypeVar("T")
 Row = tuple[Any, ...]
+# Receives the domain events of one committed write (the composition root's subscriptions).
+Dispatch = Callable[[Sequence[object]], Awaitable[None]]
 
 MAX_WRITES_PER_COMMIT = 256
 MAX_PARAMETERS = 30_000  # under SQLite's 32,766 bound parameters per statement (PostgreSQL allows 65,535)
@@ -73,11 +79,18 @@ POSTGRESQL = Dialect("postgresql")
 class Transaction:
     """A thin cursor facade: the store's query modules speak SQL through it, nothing else does."""
 
-    __slots__ = ("_conn", "dialect")
+    __slots__ = ("_conn", "_recorded", "dialect")
 
     def __init__(self, conn: Any, dialect: Dialect) -> None:
         self._conn = conn
         self.dialect = dialect
+        self._recorded: list[object] | None = None  # the running write's domain events; None in a read
+
+    def record(self, event: object) -> None:
+        """A domain event this write causes: dispatched once the write has committed, dropped if it rolls back."""
+        if self._recorded is None:
+            raise RuntimeError("domain events are recorded by writes; this transaction only reads")
+        self._recorded.append(event)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         cursor = self._conn.execute(self.dialect.sql(sql), params)
@@ -115,7 +128,13 @@ class Database(Protocol):
 
     async def read(self, work: Callable[[Transaction], T]) -> T: ...
 
-    async def write(self, work: Callable[[Transaction], T]) -> T: ...
+    async def write(self, work: Callable[[Transaction], T]) -> T:
+        """Run `work` in the writer's transaction; once it has committed, dispatch the events it recorded."""
+        ...
+
+    def dispatch_events(self, dispatch: Dispatch) -> None:
+        """Where committed writes' domain events go from now on (until then they are dropped)."""
+        ...
 
     async def read_long(self, work: Callable[[Transaction], T]) -> T:
         """A read that may take long (segment evaluation): never on the event loop."""
@@ -129,6 +148,7 @@ class _Job:
     work: Callable[[Transaction], Any]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
+    recorded: list[object] = field(default_factory=list)  # its domain events, kept only if it commits
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
@@ -149,12 +169,16 @@ class GroupCommitWriter:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="clarion-writer", daemon=True)
         self._thread.start()
+        self.dispatch: Dispatch | None = None
 
     async def submit(self, work: Callable[[Transaction], T]) -> T:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
+        future: asyncio.Future[tuple[T, list[object]]] = loop.create_future()
         self._jobs.put(_Job(work, loop, future))
-        return await future
+        result, recorded = await future
+        if recorded and self.dispatch is not None:
+            await self.dispatch(recorded)
+        return result
 
     def close(self) -> None:
         self._jobs.put(None)
@@ -205,15 +229,20 @@ class GroupCommitWriter:
                 conn = self._reconnect(conn)
             outcomes = [(None, exc)] * len(batch)
         for job, (result, error) in zip(batch, outcomes, strict=True):
-            job.loop.call_soon_threadsafe(_settle, job.future, result, error)
+            if error is not None:
+                job.recorded.clear()  # its write did not happen, so neither did what it recorded
+            job.loop.call_soon_threadsafe(_settle, job.future, (result, job.recorded), error)
         return conn
 
     @staticmethod
     def _attempt(job: _Job, tx: Transaction) -> tuple[Any, BaseException | None]:
+        tx._recorded = job.recorded
         try:
             return job.work(tx), None
         except Exception as exc:
             return None, exc
+        finally:
+            tx._recorded = None
 
     def _reconnect(self, conn: Any) -> Any:
         with contextlib.suppress(Exception):
@@ -257,6 +286,9 @@ class SqliteDatabase:
 
     async def write(self, work: Callable[[Transaction], T]) -> T:
         return await self._writer.submit(work)
+
+    def dispatch_events(self, dispatch: Dispatch) -> None:
+        self._writer.dispatch = dispatch
 
     async def read_long(self, work: Callable[[Transaction], T]) -> T:
         """A WAL reader of its own in a worker thread: a long scan does not stall every other request."""
@@ -321,6 +353,9 @@ class PostgresDatabase:
 
     async def write(self, work: Callable[[Transaction], T]) -> T:
         return await self._writer.submit(work)
+
+    def dispatch_events(self, dispatch: Dispatch) -> None:
+        self._writer.dispatch = dispatch
 
     async def read_long(self, work: Callable[[Transaction], T]) -> T:
         return await self.read(work)  # reads already run on the reader threads

@@ -1,0 +1,183 @@
+"""Domain events: what a committed write changed, for whatever must react to it.
+
+A write records its events inside its own transaction (`tx.record(CampaignChanged(...))`). The store hands them to
+`Subscriptions.dispatch` only after the commit that holds them succeeded, and never for a write that rolled back,
+even when group commit put it in a transaction with others (clarion/store/database.py). What must happen atomically
+with a write is done in its transaction; subscribers are for what may follow it: waking a scheduler, dropping a
+cache, triggering event campaigns, and next KPIs, event streams and the console.
+
+Subscribers are registered in one place, the composition root (clarion/services.py). One that fails is logged and
+counted (`clarion_subscriber_failures_total`); the write it reacts to stays committed and the others still run.
+Events carry plain values (ids, wire documents), never rows or connections.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from clarion.logs import get_logger
+from clarion.metrics import Metrics
+
+log = get_logger("clarion.domain_events")
+
+E = TypeVar("E")
+Subscriber = Callable[[E], Awaitable[None] | None]
+
+
+class Change(StrEnum):
+    CREATED = "CREATED"
+    UPDATED = "UPDATED"
+    DELETED = "DELETED"
+
+
+@dataclass(frozen=True, slots=True)
+class AppChanged:
+    """A project was created or deleted (with everything it held)."""
+
+    app_id: str
+    change: Change
+
+
+@dataclass(frozen=True, slots=True)
+class AppSettingsChanged:
+    """UpdateApplicationSettings: the defaults campaigns and journeys fall back on, or the attributes not kept."""
+
+    app_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointsWritten:
+    """Endpoints (and their users' attributes) created or updated: the API, PutEvents, imports and opt-outs."""
+
+    app_id: str
+    endpoint_ids: tuple[str, ...]
+    user_ids: tuple[str, ...]  # users whose attributes this write set
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointsDeleted:
+    app_id: str
+    endpoint_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestedEvent:
+    endpoint_id: str
+    event_id: str
+    event: Mapping[str, Any]  # the Event as the client sent it (EventType, Timestamp, Attributes, Metrics, ...)
+
+
+@dataclass(frozen=True, slots=True)
+class EventsIngested:
+    """The events one PutEvents accepted (those it refused are not here)."""
+
+    app_id: str
+    events: tuple[IngestedEvent, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignChanged:
+    app_id: str
+    campaign_id: str
+    change: Change
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignStateChanged:
+    """The campaign engine moved a campaign's CampaignStatus (EXECUTING, PENDING_NEXT_RUN, COMPLETED, DELETED)."""
+
+    app_id: str
+    campaign_id: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentChanged:
+    app_id: str
+    segment_id: str
+    change: Change
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateChanged:
+    """A message template (templates belong to the account, not to a project)."""
+
+    name: str
+    template_type: str  # EMAIL, SMS, PUSH, VOICE, INAPP
+    change: Change
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelChanged:
+    app_id: str
+    channel_type: str  # EMAIL, SMS, GCM, APNS, ...
+    change: Change
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSent:
+    """One message's outcome as the send decided it (handed to a provider, or refused before that)."""
+
+    message_id: str
+    endpoint_id: str | None  # None for a bare address
+    channel: str
+    status: str  # DeliveryStatus
+    campaign_id: str | None
+    treatment_id: str | None
+    journey_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessagesSent:
+    """The messages one send logged (a SendMessages call, a campaign batch, a journey step)."""
+
+    app_id: str
+    messages: tuple[MessageSent, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeReported:
+    """What a provider or a recipient said about a message afterwards, recorded as the event `event_type`."""
+
+    app_id: str
+    endpoint_id: str
+    event_type: str  # _email.delivered, _SMS.SUCCESS, _email.open, _email.unsubscribe, ...
+    message_id: str | None  # None for an inbound message (STOP) that names only the number
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomesReported:
+    outcomes: tuple[OutcomeReported, ...]
+
+
+class Subscriptions:
+    """Who reacts to which domain event, in the order they subscribed."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self._subscribers: dict[type, list[Subscriber[Any]]] = defaultdict(list)
+
+    def on(self, kind: type[E], subscriber: Subscriber[E]) -> None:
+        self._subscribers[kind].append(subscriber)
+
+    async def dispatch(self, events: Sequence[object]) -> None:
+        """Hand each event of a committed write to its subscribers; a failing subscriber costs only itself."""
+        for event in events:
+            name = type(event).__name__
+            for subscriber in self._subscribers.get(type(event), ()):
+                try:
+                    outcome = subscriber(event)
+                    if inspect.isawaitable(outcome):
+                        await outcome
+                except Exception:  # the write has committed whatever a subscriber does
+                    log.exception("domain event subscriber failed", event=name, subscriber=_name_of(subscriber))
+                    self.metrics.subscriber_failures.labels(name).inc()
+
+
+def _name_of(subscriber: Subscriber[Any]) -> str:
+    return getattr(subscriber, "__qualname__", repr(subscriber))
