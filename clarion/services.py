@@ -19,7 +19,7 @@ from clarion.events.service import Events
 from clarion.jobs.locations import Locations
 from clarion.jobs.service import Jobs
 from clarion.jobs.workers import job_handlers
-from clarion.messages.service import Messages
+from clarion.messages.delivery import Messages
 from clarion.messages.tracking import Tracker
 from clarion.metrics import Metrics
 from clarion.queue.work_queue import StoreQueue
@@ -41,7 +41,7 @@ class Services:
     metrics: Metrics
     channel_secrets: SecretBox  # seals and opens stored channel credentials (clarion/channels/secrets.py)
     transports: TransportRegistry  # each project's open transports (clarion/channels/registry.py)
-    messages: Messages  # direct sends, and delivery for campaigns and journeys (clarion/messages/service.py)
+    messages: Messages  # direct sends, and delivery for campaigns and journeys (clarion/messages/delivery.py)
     campaigns: CampaignEngine  # schedules, plans and delivers campaigns (clarion/campaigns/engine.py)
     segments_engine: SegmentEngine  # segment membership: counts, member pages, samples (clarion/segments/engine.py)
     queue: StoreQueue  # the durable work queue (clarion/queue/, docs/queue.md)

@@ -46,9 +46,9 @@ from clarion.context import CallContext
 from clarion.endpoints.service import endpoint_key, user_attributes_by_id
 from clarion.errors import NotFound
 from clarion.logs import get_logger
+from clarion.messages.delivery import Campaign, Messages, Target, load_templates
 from clarion.messages.inapp import store_in_app_message
 from clarion.messages.rendering import MessageBuilder
-from clarion.messages.service import Campaign, Messages, Target, load_templates
 from clarion.projects.service import stored_settings
 from clarion.queue.work_queue import Lease, StoreQueue
 from clarion.store import campaigns as store
