@@ -30,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from clarion.clock import SystemClock
 from clarion.config import Settings
 from clarion.context import CallContext
+from clarion.endpoints import service as endpoints
+from clarion.jobs import service as jobs
 from clarion.jobs.formats import CsvFormat
 from clarion.jobs.locations import lines
 from clarion.jobs.service import IMPORT
@@ -63,7 +65,7 @@ async def parse_only(services: Services, path: Path) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     csv_format: CsvFormat | None = None
     line = 0
-    async for chunk in lines(services.jobs.locations.read(path.as_uri())):
+    async for chunk in lines(services.locations.read(path.as_uri())):
         first, line = line + 1, line + len(chunk)
         if csv_format is None:
             csv_format, chunk, first = CsvFormat(chunk[0]), chunk[1:], first + 1
@@ -77,18 +79,24 @@ async def through_batches(services: Services, app_id: str, items: list[dict[str,
         if len(pending) >= IN_FLIGHT:
             _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
         batch = items[start : start + BATCH]
-        pending.add(asyncio.create_task(services.endpoints.update_endpoints_batch(context(), app_id, batch)))
+        write = endpoints.update_endpoints_batch(services.db, services.endpoint_writer, context(), app_id, batch)
+        pending.add(asyncio.create_task(write))
     await asyncio.gather(*pending)
 
 
 async def through_job(services: Services, app_id: str, path: Path) -> dict[str, Any]:
-    job = await services.jobs.create_import_job(
-        context(), app_id, {"S3Url": path.as_uri(), "RoleArn": "arn:aws:iam::0:role/bench", "Format": "CSV"}
+    job = await jobs.create_import_job(
+        services.db,
+        services.queue,
+        services.locations,
+        context(),
+        app_id,
+        {"S3Url": path.as_uri(), "RoleArn": "arn:aws:iam::0:role/bench", "Format": "CSV"},
     )
     worker = Worker(services.queue, services.queue_handlers, services.settings.queue)
     while True:
         await worker.run_once()
-        status = await services.jobs.get_job(app_id, job["Id"], IMPORT)
+        status = await jobs.get_job(services.db, app_id, job["Id"], IMPORT)
         if status["JobStatus"] in ("COMPLETED", "FAILED"):
             return status
 

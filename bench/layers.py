@@ -37,7 +37,9 @@ from clarion.api.pinpoint import PinpointAPI
 from clarion.clock import SystemClock, epoch_millis, iso_millis
 from clarion.config import AccessKey, Settings
 from clarion.context import CallContext
+from clarion.endpoints import service as endpoints
 from clarion.endpoints.service import cohort_of, endpoint_key
+from clarion.events import service as events
 from clarion.logs import configure_logging
 from clarion.projects import service as projects
 from clarion.services import Services, open_services
@@ -154,9 +156,11 @@ def prepare(
         async def service(index: int) -> None:
             body = orjson.loads(encoded[index])  # the decode is a few microseconds per item; api measures it too
             if kind == "endpoints":
-                await services.endpoints.update_endpoints_batch(context(), app_id, body["Item"])
+                await endpoints.update_endpoints_batch(
+                    services.db, services.endpoint_writer, context(), app_id, body["Item"]
+                )
             else:
-                await services.events.put_events(context(), app_id, body["BatchItem"])
+                await events.put_events(services.db, services.endpoint_writer, context(), app_id, body["BatchItem"])
 
         return service
 

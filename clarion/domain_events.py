@@ -89,7 +89,8 @@ class CampaignChanged:
 
 @dataclass(frozen=True, slots=True)
 class CampaignStateChanged:
-    """The campaign engine moved a campaign's CampaignStatus (EXECUTING, PENDING_NEXT_RUN, COMPLETED, DELETED)."""
+    """A campaign's CampaignStatus moved: paused or resumed by an update, or by its runs (EXECUTING,
+    PENDING_NEXT_RUN, COMPLETED, DELETED when its segment is gone)."""
 
     app_id: str
     campaign_id: str

@@ -1,4 +1,10 @@
-"""The domain services one Clarion process runs, built once from Settings and shared by API and CLI."""
+"""The composition root: the parts one Clarion process runs, built once from Settings and shared by API and CLI.
+
+Domain operations are functions in their packages that take what they need (the store first); what lives as long
+as the process is built here once: the store, the queue, the transports, the send path, the campaign scheduler,
+planner and delivery. This is also the one place where domain event subscribers are registered
+(clarion/domain_events.py): whatever must follow a committed write is wired below, not in the code that writes.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +12,23 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from clarion.analytics.engine import open_segment_engine
-from clarion.campaigns.engine import BATCH, CampaignEngine
+from clarion.campaigns.delivery import CampaignDelivery
 from clarion.campaigns.hooks import CampaignHooks
 from clarion.campaigns.members import SegmentMembers
+from clarion.campaigns.planner import CampaignPlanner
+from clarion.campaigns.runs import BATCH, PLAN
+from clarion.campaigns.scheduler import CampaignScheduler
+from clarion.campaigns.triggers import EventTriggers
 from clarion.channels.registry import TRANSPORTS, TransportRegistry
 from clarion.channels.secrets import SecretBox, load_secret_box
 from clarion.channels.service import channel_config, reseal_channels
 from clarion.clock import Clock, SystemClock
 from clarion.config import Settings
-from clarion.endpoints.service import Endpoints
-from clarion.events.service import Events
+from clarion.domain_events import AppChanged, CampaignChanged, Change, EventsIngested, Subscriptions
+from clarion.endpoints.service import EndpointWriter
 from clarion.jobs.locations import Locations
-from clarion.jobs.service import Jobs
 from clarion.jobs.workers import job_handlers
-from clarion.messages.delivery import Messages
+from clarion.messages.delivery import Delivery
 from clarion.messages.tracking import Tracker
 from clarion.metrics import Metrics
 from clarion.queue.work_queue import StoreQueue
@@ -35,17 +44,18 @@ class Services:
     settings: Settings
     db: Database
     clock: Clock
-    names: NameRegistry
-    endpoints: Endpoints
-    events: Events
     metrics: Metrics
+    subscriptions: Subscriptions  # who reacts to domain events (registered in open_services only)
+    names: NameRegistry  # the custom names each project has used (attribute, metric and event quotas)
+    endpoint_writer: EndpointWriter  # the endpoint upsert every endpoint write goes through
     channel_secrets: SecretBox  # seals and opens stored channel credentials (clarion/channels/secrets.py)
     transports: TransportRegistry  # each project's open transports (clarion/channels/registry.py)
-    messages: Messages  # direct sends, and delivery for campaigns and journeys (clarion/messages/delivery.py)
-    campaigns: CampaignEngine  # schedules, plans and delivers campaigns (clarion/campaigns/engine.py)
+    tracker: Tracker  # signed open, click and unsubscribe links (clarion/messages/tracking.py)
+    delivery: Delivery  # the one send path: direct sends, campaigns, journeys (clarion/messages/delivery.py)
     segments_engine: SegmentEngine  # segment membership: counts, member pages, samples (clarion/segments/engine.py)
     queue: StoreQueue  # the durable work queue (clarion/queue/, docs/queue.md)
-    jobs: Jobs  # import and export jobs (clarion/jobs/)
+    locations: Locations  # where import and export jobs read and write files (clarion/jobs/locations.py)
+    campaign_scheduler: CampaignScheduler  # starts due campaign runs (clarion/campaigns/scheduler.py)
     # Long-running loops (job runners, senders, schedulers) the process runs beside the API; the app starts
     # each as a task once the store is open and cancels them at shutdown.
     background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -73,42 +83,55 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
     db = open_database(settings)
     await db.write(migrate)
     await reseal_channels(db, channel_secrets)
+    clock = clock or SystemClock()
+    metrics = metrics or Metrics()
+    subscriptions = Subscriptions(metrics)
+    db.dispatch_events(subscriptions.dispatch)
     names = NameRegistry()
-    endpoints = Endpoints(db, names)
+    writer = EndpointWriter(names)
     transports = TransportRegistry(
         settings.delivery, TRANSPORTS, lambda app_id, kind: channel_config(db, app_id, kind, channel_secrets)
     )
-    clock = clock or SystemClock()
     queue = StoreQueue(db, clock)
     locations = Locations(settings.jobs, settings.data_dir, clock)
     segments = open_segment_engine(settings, db, clock)
-    messages = Messages(db, transports, Tracker(settings.delivery.tracking))
+    tracker = Tracker(settings.delivery.tracking)
+    delivery = Delivery(db, transports, tracker)
     secret = settings.delivery.webhook.signing_secret
     hooks = CampaignHooks(settings.campaigns, secret.get_secret_value() if secret else None)
     members = SegmentMembers(segments.engine)
-    campaigns = CampaignEngine(db, clock, queue, messages, members, settings.campaigns, hooks)
+    scheduler = CampaignScheduler(db, clock, queue, settings.campaigns)
+    planner = CampaignPlanner(db, clock, queue, members, settings.campaigns)
+    campaign_delivery = CampaignDelivery(db, clock, queue, delivery, members, hooks, settings.campaigns)
+    triggers = EventTriggers(db, clock, queue, members)
     services = Services(
         settings=settings,
         db=db,
         clock=clock,
+        metrics=metrics,
+        subscriptions=subscriptions,
         names=names,
-        endpoints=endpoints,
-        events=Events(db, names, endpoints.writer),
-        metrics=metrics or Metrics(),
+        endpoint_writer=writer,
         channel_secrets=channel_secrets,
         transports=transports,
-        messages=messages,
-        campaigns=campaigns,
+        tracker=tracker,
+        delivery=delivery,
         segments_engine=segments.engine,
         queue=queue,
-        jobs=Jobs(db, queue, locations),
+        locations=locations,
+        campaign_scheduler=scheduler,
         closers=[transports.close, hooks.close, locations.aclose, *segments.closers],
     )
-    services.queue_handlers.update(
-        job_handlers(db, queue, locations, endpoints.writer, segments.engine, settings, clock)
-    )
-    services.queue_handlers.update(campaigns.handlers())
-    services.events.listeners.append(campaigns.on_events)
+
+    # Domain event subscribers: what follows a committed write.
+    subscriptions.on(CampaignChanged, scheduler.campaign_changed)
+    subscriptions.on(CampaignChanged, triggers.campaign_changed)
+    subscriptions.on(EventsIngested, triggers.events_ingested)
+    subscriptions.on(AppChanged, lambda event: names.forget(event.app_id) if event.change is Change.DELETED else None)
+
+    services.queue_handlers.update(job_handlers(db, queue, locations, writer, segments.engine, settings, clock))
+    services.queue_handlers[PLAN] = planner.plan
+    services.queue_handlers[BATCH] = campaign_delivery.deliver_batch
     services.background.extend(segments.background)
     # Campaign batches have workers of their own that hold one batch at a time: a crash can then re-send at most
     # one batch per worker (docs/campaigns.md), whatever the general workers' lease size.
@@ -117,7 +140,7 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
     for _ in range(settings.queue.workers):
         services.background.append(Worker(queue, general, settings.queue).run)
     for _ in range(settings.campaigns.delivery_workers if settings.queue.workers else 0):
-        services.background.append(Worker(queue, {BATCH: campaigns.deliver_batch}, one_at_a_time).run)
+        services.background.append(Worker(queue, {BATCH: campaign_delivery.deliver_batch}, one_at_a_time).run)
     if settings.campaigns.scheduler:
-        services.background.append(campaigns.run_scheduler)
+        services.background.append(scheduler.run)
     return services

@@ -39,17 +39,27 @@ class VersionStore(Protocol[R]):
 
 
 Respond = Callable[[Transaction, CallContext, R, dict[str, str]], dict[str, Any]]
+# What else a delete does in its own transaction (app id, resource id): its domain event, what goes with it.
+Deleted = Callable[[Transaction, str, str], None]
 
 
 class VersionedResource(Generic[R]):
     """The reads and the delete that every versioned, tagged resource of a project answers alike: Get, the list,
     one version, every version, Delete (which answers with the resource as it was and takes its tags along)."""
 
-    def __init__(self, noun: str, store: VersionStore[R], path: Callable[[str, str], str], respond: Respond[R]) -> None:
+    def __init__(
+        self,
+        noun: str,
+        store: VersionStore[R],
+        path: Callable[[str, str], str],
+        respond: Respond[R],
+        deleted: Deleted,
+    ) -> None:
         self.noun = noun
         self.store = store
         self.path = path
         self.respond = respond
+        self.deleted = deleted
 
     def require(self, tx: Transaction, app_id: str, resource_id: str, *, lock: bool = False) -> R:
         require_app(tx, app_id)
@@ -123,6 +133,7 @@ class VersionedResource(Generic[R]):
             response = self.respond(tx, ctx, row, tags)
             self.store.delete(tx, app_id, resource_id)
             tag_store.remove(tx, self.path(app_id, resource_id), list(tags))
+            self.deleted(tx, app_id, resource_id)
             return response
 
         return await db.write(work)

@@ -96,7 +96,7 @@ def drive(server: RunningServer) -> int:
 
     async def work(services: Any) -> int:
         worker = Worker(services.queue, services.queue_handlers, services.settings.queue)
-        await services.campaigns.tick()
+        await services.campaign_scheduler.tick()
         total = 0
         while ran := await worker.run_once():
             total += ran
@@ -247,7 +247,7 @@ def test_paused_campaign_holds_its_batches_until_resumed(
     engine_server.clock.offset = timedelta(minutes=6)
 
     async def start_and_plan_only(services: Any) -> None:
-        await services.campaigns.tick()
+        await services.campaign_scheduler.tick()
         worker = Worker(services.queue, {"campaign.plan": services.queue_handlers["campaign.plan"]}, QueueSettings())
         await worker.run_once()
 
@@ -541,7 +541,7 @@ def test_a_run_whose_segment_is_gone_fails_and_the_campaign_is_deleted(
     engine_server.clock.offset = timedelta(minutes=2)
 
     async def start_run(services: Any) -> None:
-        await services.campaigns.tick()
+        await services.campaign_scheduler.tick()
 
     engine_server.run(start_run)
     pinpoint.delete_segment(ApplicationId=project, SegmentId=segment_id)

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clarion.campaigns.schedule import endpoint_send_time, in_quiet_time, next_run, parse_offset, runs
+from clarion.campaigns.schedule import endpoint_send_time, next_run, parse_offset, runs
 from clarion.campaigns.treatments import DEFAULT_TREATMENT, HOLDOUT, Allocation
 from clarion.endpoints.service import cohort_of
+from clarion.messages.policy import in_quiet_time
 
 
 def utc(*parts: int) -> datetime:

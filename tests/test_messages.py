@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from push_stubs import ApnsStub, H2Stub, server_context
 from structlog.testing import capture_logs
 
+from clarion.api.extensions.recording import record_outcomes
 from clarion.channels.config import (
     DeliverySettings,
     GenericHttpSettings,
@@ -42,9 +43,8 @@ from clarion.channels.config import (
     TrackingSettings,
 )
 from clarion.channels.delivery import ProviderReport
-from clarion.channels.outcomes import report
 from clarion.config import AccessKey, Settings
-from clarion.messages.inapp import store_in_app_message
+from clarion.messages.inapp import put_in_app_message
 from clarion.store import events as event_store
 from clarion.store import messages as message_store
 
@@ -334,8 +334,8 @@ def test_provider_reports(sender: RunningServer) -> None:
     receipt = ProviderReport("_SMS.SUCCESS", "SMS", provider_message_id=message_id, attributes={"carrier": "x"})
     stop = ProviderReport("_SMS.OPTOUT", "SMS", address="+14255550103", opt_out=True)
     unknown = ProviderReport("_SMS.SUCCESS", "SMS", provider_message_id="never-sent")
-    sender.run(lambda s: report(s, [receipt, stop, unknown]))
-    sender.run(lambda s: report(s, [receipt]))  # a re-delivered webhook records nothing new
+    sender.run(lambda s: record_outcomes(s, [receipt, stop, unknown]))
+    sender.run(lambda s: record_outcomes(s, [receipt]))  # a re-delivered webhook records nothing new
     events = events_of(sender, app_id)
     assert [e["EventType"] for e in events] == ["_SMS.BUFFERED", "_SMS.SUCCESS", "_SMS.OPTOUT"]
     assert events[1]["Attributes"]["carrier"] == "x" and events[1]["Attributes"]["message_id"] == message_id
@@ -431,7 +431,7 @@ def test_in_app_messages(sender: RunningServer) -> None:
 
     later = now + timedelta(days=1)
     for message in (campaign("low", 3, later), campaign("high", 1, later), campaign("over", 2, now - timedelta(1))):
-        sender.run(lambda s, m=message: store_in_app_message(s.db, app_id, ["device-1"], m, now))
+        sender.run(lambda s, m=message: s.db.write(lambda tx: put_in_app_message(tx, app_id, ["device-1"], m, now)))
     response = client.get_in_app_messages(ApplicationId=app_id, EndpointId="DEVICE-1")["InAppMessagesResponse"]
     campaigns = response["InAppMessageCampaigns"]
     assert [c["CampaignId"] for c in campaigns] == ["high", "low"]  # priority order, ended campaign not served
@@ -557,7 +557,9 @@ def test_real_delivery_over_smtp_and_an_sms_gateway(settings: Settings) -> None:
             [sent] = Gateway.received
             assert sent == {"to": "+14255550106", "text": "Code 123 for +14255550106", "ref": phone["MessageId"]}
             # The gateway's delivery receipt, as its webhook would hand it over, finds the message by its own id.
-            server.run(lambda s: report(s, [ProviderReport("_SMS.SUCCESS", "SMS", provider_message_id="gw-1")]))
+            server.run(
+                lambda s: record_outcomes(s, [ProviderReport("_SMS.SUCCESS", "SMS", provider_message_id="gw-1")])
+            )
             events = [(e["endpoint"], e["EventType"]) for e in events_of(server, app_id)]
             assert sorted(events) == [("", "_email.send"), ("phone", "_SMS.BUFFERED"), ("phone", "_SMS.SUCCESS")]
     finally:

@@ -21,7 +21,7 @@ class Call:
     principal: Principal
     params: dict[str, Any]  # path and query members, by model member name (ApplicationId, PageSize, ...)
     payload: msgspec.Struct | None  # the validated body, typed
-    app: Services
+    services: Services  # the process's parts (clarion/services.py); a project is `params["ApplicationId"]`
     _body: dict[str, Any] | None = field(default=None, repr=False)
 
     @property

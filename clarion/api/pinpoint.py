@@ -93,7 +93,7 @@ class PinpointAPI:
                 principal=principal,
                 params=params,
                 payload=self._payload(operation, body),
-                app=self.services,
+                services=self.services,
             )
             result = await handler(call)
             status, payload = _success(operation, result, request_id)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from clarion.campaigns.definition import IMMEDIATE, Schedule
 from clarion.campaigns.schedule import parse_start
 from clarion.instants import instant_ms, to_ms
 
@@ -59,13 +60,13 @@ def _attribute_holds(dimension: Mapping[str, Any], value: str | None) -> bool:
     return False
 
 
-def event_matches(schedule: Mapping[str, Any], event: Mapping[str, Any], received: datetime) -> bool:
-    start, end = schedule.get("StartTime"), schedule.get("EndTime")
-    if start and start != "IMMEDIATE" and received < parse_start(start):
+def event_matches(schedule: Schedule, event: Mapping[str, Any], received: datetime) -> bool:
+    start, end = schedule.start_time, schedule.end_time
+    if start != IMMEDIATE and received < parse_start(start):
         return False
     if end and received > parse_start(end):
         return False
-    event_filter = schedule.get("EventFilter") or {}
+    event_filter = schedule.event_filter or {}
     event_type = event.get("EventType", "")
     system = event_type.startswith("_")
     if (event_filter.get("FilterType") == "SYSTEM") != system:

@@ -11,11 +11,9 @@ import re
 from datetime import datetime
 from typing import Any
 
-from clarion.campaigns.schedule import EVENT_FREQUENCIES
+from clarion.campaigns.definition import EVENT_FREQUENCIES, IMMEDIATE
 from clarion.errors import BadRequest
 
-IMMEDIATE = "IMMEDIATE"
-RECURRING = frozenset({"HOURLY", "DAILY", "WEEKLY", "MONTHLY"})
 MAX_ADDITIONAL_TREATMENTS = 4  # plus the default treatment: five in all
 MAX_EMAIL_HEADERS = 15
 # Schedule.Timezone: the starting UTC offset of a local-time campaign (the model's documented list).

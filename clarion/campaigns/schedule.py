@@ -6,21 +6,19 @@
   used in each endpoint's own time zone (`Demographic.Timezone`, an IANA name). Endpoints without a valid zone use
   the schedule's offset. A wall time that a DST change skips moves forward by the gap (02:30 on a spring-forward
   night becomes 03:30); one that happens twice is its first occurrence.
-- **Quiet time** applies only to endpoints with a valid zone: a message whose local send time falls in
-  [Start, End) is not sent (Pinpoint skips, it does not queue). A window whose End is before its Start wraps
-  midnight (22:00–07:00).
+
+Quiet time, which campaigns and journeys share, is part of the send policy (clarion/messages/policy.py).
 """
 
 from __future__ import annotations
 
 import calendar
 from collections.abc import Iterator
-from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
-from functools import lru_cache
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
-EVENT_FREQUENCIES = frozenset({"EVENT", "IN_APP_EVENT"})
+from clarion.campaigns.definition import EVENT_FREQUENCIES, IMMEDIATE, Frequency, Schedule
+from clarion.messages.policy import zone_of
+
 # A local-time run starts where its wall-clock time comes first (UTC+14) and goes on for a day from there.
 LOCAL_TIME_LEAD = timedelta(hours=14)
 PERIODS = {"HOURLY": timedelta(hours=1), "DAILY": timedelta(days=1), "WEEKLY": timedelta(weeks=1)}
@@ -41,17 +39,6 @@ def parse_offset(name: str | None) -> tzinfo:
     sign = 1 if name[3] == "+" else -1
     hours, _, minutes = name[4:].partition(":")
     return timezone(sign * timedelta(hours=int(hours), minutes=int(minutes or 0)))
-
-
-@lru_cache(maxsize=1024)
-def zone_of(name: str | None) -> ZoneInfo | None:
-    """An endpoint's Demographic.Timezone as a zone, or None when it is missing or not an IANA name."""
-    if not name:
-        return None
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -105,42 +92,24 @@ def endpoint_send_time(
     return wall_time_in(local_wall_time(run_at, schedule_timezone), zone)
 
 
-def parse_clock(value: str) -> time:
-    hours, minutes = value.split(":")
-    return time(int(hours), int(minutes))
-
-
-def in_quiet_time(send_at: datetime, quiet_start: str, quiet_end: str, endpoint_timezone: str | None) -> bool:
-    """Whether a message sent at `send_at` would reach the endpoint during its quiet hours."""
-    zone = zone_of(endpoint_timezone)
-    if zone is None:
-        return False
-    local = send_at.astimezone(zone).time().replace(second=0, microsecond=0)
-    start, end = parse_clock(quiet_start), parse_clock(quiet_end)
-    if start <= end:
-        return start <= local < end
-    return local >= start or local < end
-
-
-def lead(schedule: dict[str, Any] | Any) -> timedelta:
+def lead(schedule: Schedule) -> timedelta:
     """How long before its nominal time a run must start: local-time runs begin where the day begins first."""
-    return LOCAL_TIME_LEAD if schedule.get("IsLocalTime") else timedelta(0)
+    return LOCAL_TIME_LEAD if schedule.is_local_time else timedelta(0)
 
 
-def first_run_ms(schedule: Any, now: datetime) -> int | None:
+def first_run_ms(schedule: Schedule, now: datetime) -> int | None:
     """When the scheduler should start a campaign's first run (epoch ms); None for EVENT campaigns, which PutEvents
     triggers. An IN_APP_EVENT campaign runs once, at its start, to leave its message for each member."""
-    if schedule.get("Frequency", "ONCE") == "EVENT":
+    if schedule.frequency == Frequency.EVENT:
         return None
-    start = schedule["StartTime"]
-    nominal = now if start == "IMMEDIATE" else parse_start(start)
+    nominal = now if schedule.start_time == IMMEDIATE else parse_start(schedule.start_time)
     return int((nominal - lead(schedule)).timestamp() * 1000)
 
 
-def following_run_ms(schedule: Any, after: datetime) -> int | None:
+def following_run_ms(schedule: Schedule, after: datetime) -> int | None:
     """The start (epoch ms, lead included) of the first run whose nominal time is after `after`, or None."""
-    if schedule.get("Frequency", "ONCE") in EVENT_FREQUENCIES or schedule["StartTime"] == "IMMEDIATE":
+    if schedule.frequency in EVENT_FREQUENCIES or schedule.start_time == IMMEDIATE:
         return None
-    end = parse_start(schedule["EndTime"]) if schedule.get("EndTime") else None
-    following = next_run(parse_start(schedule["StartTime"]), schedule.get("Frequency", "ONCE"), end, after)
+    end = parse_start(schedule.end_time) if schedule.end_time else None
+    following = next_run(parse_start(schedule.start_time), schedule.frequency, end, after)
     return int((following - lead(schedule)).timestamp() * 1000) if following else None

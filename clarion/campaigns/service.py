@@ -1,7 +1,9 @@
 """Create, read, list, update and delete campaigns; every update writes a new version and keeps the old ones.
 
 This is the campaign resource: what to send, to whom, when and within which limits. Writes set the campaign's
-next run time; running it (audience, delivery, activities) is the engine's job (clarion/campaigns/engine.py).
+next run time and record a CampaignChanged event (the scheduler wakes on it); running the campaign is the work of
+the scheduler, the planner and delivery (clarion/campaigns/scheduler.py, planner.py, delivery.py). Deleting a
+campaign withdraws its in-app messages in the same transaction.
 """
 
 from __future__ import annotations
@@ -13,10 +15,14 @@ import orjson
 
 from clarion import paging
 from clarion.campaigns import schedule as timing
+from clarion.campaigns.definition import CampaignState, parse_schedule
 from clarion.campaigns.rules import TEMPLATE_TYPES, validate_campaign
+from clarion.campaigns.runs import set_state
 from clarion.clock import iso_millis
 from clarion.context import CallContext
+from clarion.domain_events import CampaignChanged, Change
 from clarion.errors import BadRequest
+from clarion.messages.inapp import remove_in_app_campaign
 from clarion.projects.service import require_app
 from clarion.store import campaigns as campaign_store
 from clarion.store import segments as segment_store
@@ -26,9 +32,6 @@ from clarion.store.database import Database, Transaction
 from clarion.tags.service import validate_tags
 from clarion.versions import VersionedResource, parse_version
 
-SCHEDULED, EXECUTING, PENDING_NEXT_RUN = "SCHEDULED", "EXECUTING", "PENDING_NEXT_RUN"
-PAUSED, COMPLETED, DELETED = "PAUSED", "COMPLETED", "DELETED"
-
 
 def resource_path(app_id: str, campaign_id: str) -> str:
     return f"apps/{app_id}/campaigns/{campaign_id}"
@@ -36,8 +39,11 @@ def resource_path(app_id: str, campaign_id: str) -> str:
 
 def _state(tx: Transaction, row: campaign_store.CampaignRow, definition: dict[str, Any]) -> str:
     """A campaign whose segment is gone can no longer run: Pinpoint reports it DELETED."""
-    if row.state in (SCHEDULED, PAUSED) and segment_store.get(tx, row.app_id, definition["SegmentId"]) is None:
-        return DELETED
+    if (
+        row.state in (CampaignState.SCHEDULED, CampaignState.PAUSED)
+        and segment_store.get(tx, row.app_id, definition["SegmentId"]) is None
+    ):
+        return CampaignState.DELETED
     return row.state
 
 
@@ -67,7 +73,12 @@ def _response(
     return response
 
 
-CAMPAIGNS = VersionedResource("Campaign", campaign_store, resource_path, _response)
+def _deleted(tx: Transaction, app_id: str, campaign_id: str) -> None:
+    remove_in_app_campaign(tx, app_id, campaign_id)
+    tx.record(CampaignChanged(app_id, campaign_id, Change.DELETED))
+
+
+CAMPAIGNS = VersionedResource("Campaign", campaign_store, resource_path, _response, _deleted)
 require_campaign = CAMPAIGNS.require
 get_campaign = CAMPAIGNS.get
 list_campaigns = CAMPAIGNS.list
@@ -103,14 +114,18 @@ def _check_references(tx: Transaction, app_id: str, definition: dict[str, Any]) 
                 raise BadRequest(f"{where}TemplateConfiguration.{member}: {named} does not exist")
 
 
-def _resumed_state(tx: Transaction, app_id: str, campaign_id: str) -> str:
+def _resumed_state(tx: Transaction, app_id: str, campaign_id: str) -> CampaignState:
     """Where a paused campaign goes back to: its unfinished run, its next run, or its end."""
     started, unfinished = campaign_store.run_counts(tx, app_id, campaign_id)
     if unfinished:
-        return EXECUTING
+        return CampaignState.EXECUTING
     if not started:
-        return SCHEDULED
-    return PENDING_NEXT_RUN if campaign_store.next_run_at(tx, app_id, campaign_id) is not None else COMPLETED
+        return CampaignState.SCHEDULED
+    return (
+        CampaignState.PENDING_NEXT_RUN
+        if campaign_store.next_run_at(tx, app_id, campaign_id) is not None
+        else CampaignState.COMPLETED
+    )
 
 
 def _split(request: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -130,10 +145,12 @@ async def create_campaign(db: Database, ctx: CallContext, app_id: str, request: 
     def work(tx: Transaction) -> dict[str, Any]:
         require_app(tx, app_id)
         _check_references(tx, app_id, definition)
-        state = PAUSED if definition.get("IsPaused") else SCHEDULED
+        state = CampaignState.PAUSED if definition.get("IsPaused") else CampaignState.SCHEDULED
         campaign_store.insert(tx, app_id, campaign_id, state, created_at, name, orjson.dumps(definition).decode())
-        campaign_store.set_next_run(tx, app_id, campaign_id, timing.first_run_ms(definition["Schedule"], ctx.now))
+        first_run = timing.first_run_ms(parse_schedule(definition["Schedule"]), ctx.now)
+        campaign_store.set_next_run(tx, app_id, campaign_id, first_run)
         tag_store.put(tx, resource_path(app_id, campaign_id), app_id, tags)
+        tx.record(CampaignChanged(app_id, campaign_id, Change.CREATED))
         return _response(tx, ctx, require_campaign(tx, app_id, campaign_id), tags)
 
     return await db.write(work)
@@ -160,15 +177,20 @@ async def update_campaign(
         campaign_store.add_version(
             tx, app_id, campaign_id, current.latest + 1, name, modified_at, orjson.dumps(definition).decode()
         )
-        if request.get("IsPaused") and current.state in (SCHEDULED, EXECUTING, PENDING_NEXT_RUN):
-            campaign_store.set_state(tx, app_id, campaign_id, PAUSED)
-        elif request.get("IsPaused") is False and current.state == PAUSED:
-            campaign_store.set_state(tx, app_id, campaign_id, _resumed_state(tx, app_id, campaign_id))
-        if "Schedule" in request and current.state in (SCHEDULED, PAUSED):
-            campaign_store.set_next_run(tx, app_id, campaign_id, timing.first_run_ms(definition["Schedule"], ctx.now))
-        elif "Schedule" in request and current.state == PENDING_NEXT_RUN:
-            following = timing.following_run_ms(definition["Schedule"], ctx.now)
-            campaign_store.set_next_run(tx, app_id, campaign_id, following)
+        if request.get("IsPaused") and current.state in (
+            CampaignState.SCHEDULED,
+            CampaignState.EXECUTING,
+            CampaignState.PENDING_NEXT_RUN,
+        ):
+            set_state(tx, app_id, campaign_id, CampaignState.PAUSED)
+        elif request.get("IsPaused") is False and current.state == CampaignState.PAUSED:
+            set_state(tx, app_id, campaign_id, _resumed_state(tx, app_id, campaign_id))
+        schedule = parse_schedule(definition["Schedule"])
+        if "Schedule" in request and current.state in (CampaignState.SCHEDULED, CampaignState.PAUSED):
+            campaign_store.set_next_run(tx, app_id, campaign_id, timing.first_run_ms(schedule, ctx.now))
+        elif "Schedule" in request and current.state == CampaignState.PENDING_NEXT_RUN:
+            campaign_store.set_next_run(tx, app_id, campaign_id, timing.following_run_ms(schedule, ctx.now))
+        tx.record(CampaignChanged(app_id, campaign_id, Change.UPDATED))
         return _response(
             tx, ctx, require_campaign(tx, app_id, campaign_id), tag_store.get(tx, resource_path(app_id, campaign_id))
         )

@@ -13,12 +13,15 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-HOLDOUT = "holdout"
-DEFAULT_TREATMENT = "0"
+from clarion.messages.policy import DEFAULT_SLOT, HOLDOUT
+
+DEFAULT_TREATMENT = DEFAULT_SLOT
 
 
 @dataclass(frozen=True, slots=True)
 class Allocation:
+    """The send policy's allocator for one campaign (clarion/messages/policy.py)."""
+
     campaign_id: str
     bounds: tuple[int, ...]  # exclusive upper bucket of each slot
     slots: tuple[str, ...]  # HOLDOUT, "1".."4", DEFAULT_TREATMENT

@@ -3,7 +3,9 @@
 Two sources: the send itself (`send_events`: `_email.send`, `_SMS.BUFFERED`, ...) and what providers and
 recipients say later (`report`: delivery receipts, bounces, complaints, opens, clicks, unsubscribes, inbound
 STOP). Both land in the event log against the message's endpoint, with the campaign, treatment and journey ids
-when the message belongs to one, so segments, KPIs and event-triggered campaigns read them like any event.
+when the message belongs to one, so segments, KPIs and event-triggered campaigns read them like any event. A
+report's opt-outs (and inbound START's opt-ins) are written in the same transaction as its events, and the
+report is recorded as an OutcomesReported domain event.
 """
 
 from __future__ import annotations
@@ -11,22 +13,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import orjson
 
 from clarion.channels.delivery import DeliveryStatus, ProviderReport
 from clarion.clock import epoch_millis, iso_millis
 from clarion.context import CallContext
+from clarion.domain_events import OutcomeReported, OutcomesReported
+from clarion.endpoints.service import EndpointWriter
 from clarion.store import endpoints as endpoint_store
 from clarion.store import events as event_store
 from clarion.store import messages as message_store
-from clarion.store.database import Transaction
+from clarion.store.database import Database, Transaction
 from clarion.store.events import EventRow
 from clarion.store.messages import MessageRow
-
-if TYPE_CHECKING:
-    from clarion.services import Services
 
 MAX_ATTRIBUTES = 40  # an event's attribute cap (reference §4)
 MAX_VALUE = 200
@@ -107,14 +107,16 @@ def _event_id(report: ProviderReport, message: MessageRow | None, endpoint_id: s
     return uuid.uuid5(_EVENTS_NAMESPACE, f"{subject}/{report.event_type}").hex  # a re-delivered webhook is a no-op
 
 
-async def report(services: Services, reports: Sequence[ProviderReport]) -> None:
-    """Record what providers reported; opt out the addresses they said to. Unmatched reports are dropped."""
-    now = services.clock.now()
-    opt_outs: set[tuple[str, str]] = set()  # (app, endpoint id)
-    opt_ins: set[tuple[str, str]] = set()  # START: the number receives again
+async def report(db: Database, writer: EndpointWriter, ctx: CallContext, reports: Sequence[ProviderReport]) -> None:
+    """Record what providers reported and opt out the addresses they said to, in one write; `ctx` is the call that
+    brought the reports (a provider's webhook, a recipient's click). Unmatched reports are dropped."""
+    now = ctx.now
 
     def work(tx: Transaction) -> None:
         rows: list[EventRow] = []
+        outcomes: list[OutcomeReported] = []
+        opt_outs: set[tuple[str, str]] = set()  # (app, endpoint id)
+        opt_ins: set[tuple[str, str]] = set()  # START: the number receives again
         for item in reports:
             message = _find_message(tx, item)
             if message is not None:
@@ -137,12 +139,17 @@ async def report(services: Services, reports: Sequence[ProviderReport]) -> None:
             for app_id, endpoint_id in sorted(targets):
                 event_id = _event_id(item, message, endpoint_id)
                 rows.append(_event(app_id, endpoint_id, item.event_type, event_id, now, attributes))
+                outcomes.append(OutcomeReported(app_id, endpoint_id, item.event_type, message and message.message_id))
                 if item.opt_out and endpoint_id:
                     opt_outs.add((app_id, endpoint_id))
         event_store.append(tx, rows)
+        choices: dict[str, list[tuple[str, dict[str, str]]]] = {}
+        for choice, endpoints in (("ALL", opt_outs), ("NONE", opt_ins - opt_outs)):
+            for app_id, endpoint_id in sorted(endpoints):
+                choices.setdefault(app_id, []).append((endpoint_id, {"OptOut": choice}))
+        for app_id, items in sorted(choices.items()):
+            writer.apply(tx, ctx, app_id, items, all_or_nothing=True)
+        if outcomes:
+            tx.record(OutcomesReported(tuple(outcomes)))
 
-    await services.db.write(work)
-    for choice, endpoints in (("ALL", opt_outs), ("NONE", opt_ins - opt_outs)):
-        for app_id, endpoint_id in sorted(endpoints):
-            ctx = CallContext(uuid.uuid4().hex, services.settings.region, services.settings.account_id, now)
-            await services.endpoints.update_endpoint(ctx, app_id, endpoint_id, {"OptOut": choice})
+    await db.write(work)

@@ -21,6 +21,7 @@ from clarion.channels.rules import BY_TYPE, ChannelKind
 from clarion.channels.secrets import SecretBox, SecretKeyError
 from clarion.clock import iso_millis
 from clarion.context import CallContext
+from clarion.domain_events import Change, ChannelChanged
 from clarion.errors import InternalServerError, NotFound
 from clarion.logs import get_logger
 from clarion.projects.service import require_app
@@ -141,6 +142,7 @@ async def update_channel(
             secrets=box.seal(orjson.dumps(secrets), _context(app_id, kind.channel_type)) if secrets else None,
         )
         channel_store.put(tx, row)
+        tx.record(ChannelChanged(app_id, kind.channel_type, Change.UPDATED if current else Change.CREATED))
         return _response(kind, row)
 
     return await db.write(work)
@@ -152,6 +154,7 @@ async def delete_channel(db: Database, app_id: str, kind: ChannelKind) -> dict[s
     def work(tx: Transaction) -> dict[str, Any]:
         row = _require_channel(tx, app_id, kind, lock=True)
         channel_store.delete(tx, app_id, kind.channel_type)
+        tx.record(ChannelChanged(app_id, kind.channel_type, Change.DELETED))
         return _response(kind, row)
 
     return await db.write(work)

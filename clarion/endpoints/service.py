@@ -14,6 +14,7 @@ import orjson
 
 from clarion.clock import iso_millis
 from clarion.context import CallContext
+from clarion.domain_events import AppSettingsChanged, EndpointsDeleted, EndpointsWritten
 from clarion.endpoints import rules
 from clarion.errors import BadRequest, NotFound
 from clarion.projects.service import require_app
@@ -53,6 +54,11 @@ def endpoint_response(app_id: str, row: EndpointRow, user_attributes: dict[str, 
     if user and user.get("UserId"):
         response["User"] = {"UserId": user["UserId"], "UserAttributes": user_attributes or {}}
     return response
+
+
+def endpoint_timezone(row: EndpointRow) -> str | None:
+    """Demographic.Timezone as the endpoint holds it (an IANA name, or anything the client wrote)."""
+    return orjson.loads(row.doc).get("Demographic", {}).get("Timezone")
 
 
 class ItemRejected(BadRequest):
@@ -254,100 +260,105 @@ class EndpointWriter:
         endpoint_store.put_user_attributes(tx, plan.app_id, {u: _dumps(plan.users[u]) for u in plan.changed_users})
         for kind, names in plan.new_names.items():
             self.names.add(tx, plan.app_id, kind, names)
+        if rows or plan.changed_users:
+            ids = tuple(row.id for row in rows.values())
+            tx.record(EndpointsWritten(plan.app_id, ids, tuple(sorted(plan.changed_users))))
 
 
-class Endpoints:
-    """The endpoint and user operations the API exposes."""
+async def update_endpoint(
+    db: Database, writer: EndpointWriter, ctx: CallContext, app_id: str, endpoint_id: str, request: dict[str, Any]
+) -> None:
+    rules.check_endpoint_id(endpoint_id, "EndpointId")
+    rules.check_endpoint_request(request, "EndpointRequest")
+    await db.write(lambda tx: writer.apply(tx, ctx, app_id, [(endpoint_id, request)], all_or_nothing=True))
 
-    def __init__(self, db: Database, names: NameRegistry) -> None:
-        self.db = db
-        self.writer = EndpointWriter(names)
 
-    async def update_endpoint(self, ctx: CallContext, app_id: str, endpoint_id: str, request: dict[str, Any]) -> None:
-        rules.check_endpoint_id(endpoint_id, "EndpointId")
-        rules.check_endpoint_request(request, "EndpointRequest")
-        await self.db.write(
-            lambda tx: self.writer.apply(tx, ctx, app_id, [(endpoint_id, request)], all_or_nothing=True)
-        )
+async def update_endpoints_batch(
+    db: Database, writer: EndpointWriter, ctx: CallContext, app_id: str, items: list[dict[str, Any]]
+) -> None:
+    if not items:
+        raise BadRequest("Item must hold at least one endpoint")
+    if len(items) > rules.MAX_BATCH_ITEMS:
+        raise BadRequest(f"Item holds {len(items)} endpoints; a batch holds at most {rules.MAX_BATCH_ITEMS}")
+    pairs = []
+    for index, item in enumerate(items):
+        where = f"Item[{index}]"
+        endpoint_id = item.get("Id")
+        if endpoint_id is None:
+            raise BadRequest(f"{where}.Id is required")
+        rules.check_endpoint_id(endpoint_id, where)
+        rules.check_endpoint_request(item, where)
+        pairs.append((endpoint_id, {k: v for k, v in item.items() if k != "Id"}))
+    await db.write(lambda tx: writer.apply(tx, ctx, app_id, pairs, all_or_nothing=True))
 
-    async def update_endpoints_batch(self, ctx: CallContext, app_id: str, items: list[dict[str, Any]]) -> None:
-        if not items:
-            raise BadRequest("Item must hold at least one endpoint")
-        if len(items) > rules.MAX_BATCH_ITEMS:
-            raise BadRequest(f"Item holds {len(items)} endpoints; a batch holds at most {rules.MAX_BATCH_ITEMS}")
-        pairs = []
-        for index, item in enumerate(items):
-            where = f"Item[{index}]"
-            endpoint_id = item.get("Id")
-            if endpoint_id is None:
-                raise BadRequest(f"{where}.Id is required")
-            rules.check_endpoint_id(endpoint_id, where)
-            rules.check_endpoint_request(item, where)
-            pairs.append((endpoint_id, {k: v for k, v in item.items() if k != "Id"}))
-        await self.db.write(lambda tx: self.writer.apply(tx, ctx, app_id, pairs, all_or_nothing=True))
 
-    async def get_endpoint(self, app_id: str, endpoint_id: str) -> dict[str, Any]:
-        def work(tx: Transaction) -> dict[str, Any]:
-            require_app(tx, app_id)
-            row = endpoint_store.fetch(tx, app_id, [endpoint_key(endpoint_id)]).get(endpoint_key(endpoint_id))
-            if row is None:
-                raise NotFound(f"Endpoint {endpoint_id!r} not found in application {app_id!r}")
-            return endpoint_response(app_id, row, user_attributes_by_id(tx, app_id, [row]).get(row.user_id or ""))
+async def get_endpoint(db: Database, app_id: str, endpoint_id: str) -> dict[str, Any]:
+    def work(tx: Transaction) -> dict[str, Any]:
+        require_app(tx, app_id)
+        row = endpoint_store.fetch(tx, app_id, [endpoint_key(endpoint_id)]).get(endpoint_key(endpoint_id))
+        if row is None:
+            raise NotFound(f"Endpoint {endpoint_id!r} not found in application {app_id!r}")
+        return endpoint_response(app_id, row, user_attributes_by_id(tx, app_id, [row]).get(row.user_id or ""))
 
-        return await self.db.read(work)
+    return await db.read(work)
 
-    async def delete_endpoint(self, app_id: str, endpoint_id: str) -> dict[str, Any]:
-        def work(tx: Transaction) -> dict[str, Any]:
-            require_app(tx, app_id)
-            key = endpoint_key(endpoint_id)
-            row = endpoint_store.fetch(tx, app_id, [key]).get(key)
-            if row is None:
-                raise NotFound(f"Endpoint {endpoint_id!r} not found in application {app_id!r}")
-            response = endpoint_response(app_id, row, user_attributes_by_id(tx, app_id, [row]).get(row.user_id or ""))
-            endpoint_store.delete(tx, app_id, [key])
-            return response
 
-        return await self.db.write(work)
+async def delete_endpoint(db: Database, app_id: str, endpoint_id: str) -> dict[str, Any]:
+    def work(tx: Transaction) -> dict[str, Any]:
+        require_app(tx, app_id)
+        key = endpoint_key(endpoint_id)
+        row = endpoint_store.fetch(tx, app_id, [key]).get(key)
+        if row is None:
+            raise NotFound(f"Endpoint {endpoint_id!r} not found in application {app_id!r}")
+        response = endpoint_response(app_id, row, user_attributes_by_id(tx, app_id, [row]).get(row.user_id or ""))
+        endpoint_store.delete(tx, app_id, [key])
+        tx.record(EndpointsDeleted(app_id, (row.id,)))
+        return response
 
-    async def get_user_endpoints(self, app_id: str, user_id: str) -> dict[str, Any]:
-        def work(tx: Transaction) -> dict[str, Any]:
-            require_app(tx, app_id)
-            return {"Item": self._user_endpoints(tx, app_id, user_id)}
+    return await db.write(work)
 
-        return await self.db.read(work)
 
-    async def delete_user_endpoints(self, app_id: str, user_id: str) -> dict[str, Any]:
-        def work(tx: Transaction) -> dict[str, Any]:
-            require_app(tx, app_id)
-            items = self._user_endpoints(tx, app_id, user_id)
-            endpoint_store.delete_user(tx, app_id, user_id)
-            return {"Item": items}
+async def get_user_endpoints(db: Database, app_id: str, user_id: str) -> dict[str, Any]:
+    def work(tx: Transaction) -> dict[str, Any]:
+        require_app(tx, app_id)
+        return {"Item": _user_endpoints(tx, app_id, user_id)}
 
-        return await self.db.write(work)
+    return await db.read(work)
 
-    @staticmethod
-    def _user_endpoints(tx: Transaction, app_id: str, user_id: str) -> list[dict[str, Any]]:
-        rows = endpoint_store.of_user(tx, app_id, user_id)
-        if not rows:
-            raise NotFound(f"User {user_id!r} has no endpoints in application {app_id!r}")
-        attributes = user_attributes_by_id(tx, app_id, rows).get(user_id)
-        return [endpoint_response(app_id, row, attributes) for row in rows]
 
-    async def remove_attributes(self, app_id: str, attribute_type: str, blacklist: list[str]) -> dict[str, Any]:
-        """Stop capturing the named attributes from now on; endpoints keep the values they already have."""
-        if attribute_type not in rules.ATTRIBUTE_KINDS:
-            raise BadRequest(
-                f"attribute-type must be one of {', '.join(rules.ATTRIBUTE_KINDS)}, not {attribute_type!r}"
-            )
+async def delete_user_endpoints(db: Database, app_id: str, user_id: str) -> dict[str, Any]:
+    def work(tx: Transaction) -> dict[str, Any]:
+        require_app(tx, app_id)
+        items = _user_endpoints(tx, app_id, user_id)
+        endpoint_store.delete_user(tx, app_id, user_id)
+        tx.record(EndpointsDeleted(app_id, tuple(item["Id"] for item in items)))
+        return {"Item": items}
 
-        def work(tx: Transaction) -> dict[str, Any]:
-            require_app(tx, app_id)
-            stored = endpoint_store.attribute_filters(tx, app_id).get(attribute_type)
-            patterns = sorted(set(orjson.loads(stored) if stored else []) | set(blacklist))
-            endpoint_store.put_attribute_filter(tx, app_id, attribute_type, _dumps(patterns))
-            return {"ApplicationId": app_id, "AttributeType": attribute_type, "Attributes": patterns}
+    return await db.write(work)
 
-        return await self.db.write(work)
+
+def _user_endpoints(tx: Transaction, app_id: str, user_id: str) -> list[dict[str, Any]]:
+    rows = endpoint_store.of_user(tx, app_id, user_id)
+    if not rows:
+        raise NotFound(f"User {user_id!r} has no endpoints in application {app_id!r}")
+    attributes = user_attributes_by_id(tx, app_id, rows).get(user_id)
+    return [endpoint_response(app_id, row, attributes) for row in rows]
+
+
+async def remove_attributes(db: Database, app_id: str, attribute_type: str, blacklist: list[str]) -> dict[str, Any]:
+    """Stop capturing the named attributes from now on; endpoints keep the values they already have."""
+    if attribute_type not in rules.ATTRIBUTE_KINDS:
+        raise BadRequest(f"attribute-type must be one of {', '.join(rules.ATTRIBUTE_KINDS)}, not {attribute_type!r}")
+
+    def work(tx: Transaction) -> dict[str, Any]:
+        require_app(tx, app_id)
+        stored = endpoint_store.attribute_filters(tx, app_id).get(attribute_type)
+        patterns = sorted(set(orjson.loads(stored) if stored else []) | set(blacklist))
+        endpoint_store.put_attribute_filter(tx, app_id, attribute_type, _dumps(patterns))
+        tx.record(AppSettingsChanged(app_id))
+        return {"ApplicationId": app_id, "AttributeType": attribute_type, "Attributes": patterns}
+
+    return await db.write(work)
 
 
 def user_attributes_by_id(tx: Transaction, app_id: str, rows: list[EndpointRow]) -> dict[str, dict[str, list[str]]]:

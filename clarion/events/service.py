@@ -1,13 +1,13 @@
 """PutEvents: validate each event, upsert the endpoints that come with them, append to the event log.
 
 Pinpoint answers 202 for the request and reports every endpoint and event on its own (reference §3.2), so a
-bad event costs only itself. Limits are the documented ones (reference §4).
+bad event costs only itself. Limits are the documented ones (reference §4). The accepted events are recorded as
+an EventsIngested domain event, which event-triggered campaigns subscribe to.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,10 +15,10 @@ import orjson
 
 from clarion.clock import epoch_millis
 from clarion.context import CallContext
+from clarion.domain_events import EventsIngested, IngestedEvent
 from clarion.endpoints import rules as endpoint_rules
 from clarion.endpoints.service import EndpointWriter
 from clarion.errors import BadRequest, PinpointError
-from clarion.logs import get_logger
 from clarion.projects.service import require_app
 from clarion.store import events as event_store
 from clarion.store.database import Database, Transaction
@@ -39,7 +39,6 @@ EVENT_ATTRIBUTES = "event-attributes"
 EVENT_METRICS = "event-metrics"
 
 ACCEPTED = {"StatusCode": 202, "Message": "Accepted"}
-log = get_logger("clarion.events")
 
 
 def _rejected(message: str) -> dict[str, Any]:
@@ -121,99 +120,83 @@ class _EventQuotas:
                 self.names.add(self.tx, self.app_id, kind, names)
 
 
-# Called after a PutEvents commits, with the project and the (endpoint id, event id, event) it accepted.
-EventListener = Callable[[str, list[tuple[str, str, dict[str, Any]]]], Awaitable[Any]]
+async def put_events(
+    db: Database, writer: EndpointWriter, ctx: CallContext, app_id: str, batch: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    total = sum(len(item.get("Events") or {}) for item in batch.values())
+    if total > MAX_EVENTS_PER_REQUEST:
+        raise BadRequest(f"BatchItem holds {total} events; a request holds at most {MAX_EVENTS_PER_REQUEST}")
 
-
-class Events:
-    def __init__(self, db: Database, names: NameRegistry, endpoint_writer: EndpointWriter) -> None:
-        self.db = db
-        self.names = names
-        self.endpoint_writer = endpoint_writer
-        self.listeners: list[EventListener] = []  # event-triggered campaigns
-
-    async def put_events(self, ctx: CallContext, app_id: str, batch: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        total = sum(len(item.get("Events") or {}) for item in batch.values())
-        if total > MAX_EVENTS_PER_REQUEST:
-            raise BadRequest(f"BatchItem holds {total} events; a request holds at most {MAX_EVENTS_PER_REQUEST}")
-
-        results: dict[str, dict[str, Any]] = {}
-        endpoint_items: list[tuple[str, dict[str, Any]]] = []
-        valid_events: list[tuple[str, str, dict[str, Any], datetime, bytes]] = []
-        for endpoint_id, item in batch.items():
-            where = f"BatchItem[{endpoint_id!r}]"
-            outcome: dict[str, Any] = {"EndpointItemResponse": ACCEPTED, "EventsItemResponse": {}}
-            results[endpoint_id] = outcome
-            endpoint = item.get("Endpoint") or {}
+    results: dict[str, dict[str, Any]] = {}
+    endpoint_items: list[tuple[str, dict[str, Any]]] = []
+    valid_events: list[tuple[str, str, dict[str, Any], datetime, bytes]] = []
+    for endpoint_id, item in batch.items():
+        where = f"BatchItem[{endpoint_id!r}]"
+        outcome: dict[str, Any] = {"EndpointItemResponse": ACCEPTED, "EventsItemResponse": {}}
+        results[endpoint_id] = outcome
+        endpoint = item.get("Endpoint") or {}
+        try:
+            endpoint_rules.check_endpoint_id(endpoint_id, where)
+        except PinpointError as error:  # no valid id: neither the endpoint nor its events can be kept
+            outcome["EndpointItemResponse"] = _rejected(error.message)
+            outcome["EventsItemResponse"] = {
+                event_id: _rejected(error.message) for event_id in item.get("Events") or {}
+            }
+            continue
+        try:
+            if endpoint:
+                endpoint_rules.check_endpoint_request(endpoint, f"{where}.Endpoint")
+                endpoint_items.append((endpoint_id, endpoint))
+        except PinpointError as error:
+            outcome["EndpointItemResponse"] = _rejected(error.message)
+        for event_id, event in (item.get("Events") or {}).items():
             try:
-                endpoint_rules.check_endpoint_id(endpoint_id, where)
-            except PinpointError as error:  # no valid id: neither the endpoint nor its events can be kept
-                outcome["EndpointItemResponse"] = _rejected(error.message)
-                outcome["EventsItemResponse"] = {
-                    event_id: _rejected(error.message) for event_id in item.get("Events") or {}
-                }
-                continue
-            try:
-                if endpoint:
-                    endpoint_rules.check_endpoint_request(endpoint, f"{where}.Endpoint")
-                    endpoint_items.append((endpoint_id, endpoint))
+                at = check_event(event, f"{where}.Events[{event_id!r}]")
+                encoded = orjson.dumps(event)
+                size = len(encoded)
+                if size > MAX_EVENT_BYTES:
+                    raise BadRequest(f"Event {event_id!r} is {size} bytes; an event is at most {MAX_EVENT_BYTES}")
+                valid_events.append((endpoint_id, event_id, event, at, encoded))
             except PinpointError as error:
-                outcome["EndpointItemResponse"] = _rejected(error.message)
-            for event_id, event in (item.get("Events") or {}).items():
-                try:
-                    at = check_event(event, f"{where}.Events[{event_id!r}]")
-                    encoded = orjson.dumps(event)
-                    size = len(encoded)
-                    if size > MAX_EVENT_BYTES:
-                        raise BadRequest(f"Event {event_id!r} is {size} bytes; an event is at most {MAX_EVENT_BYTES}")
-                    valid_events.append((endpoint_id, event_id, event, at, encoded))
-                except PinpointError as error:
-                    outcome["EventsItemResponse"][event_id] = _rejected(error.message)
+                outcome["EventsItemResponse"][event_id] = _rejected(error.message)
 
-        arrival = epoch_millis(ctx.now)
+    arrival = epoch_millis(ctx.now)
 
-        def work(tx: Transaction) -> None:
-            require_app(tx, app_id)
-            outcomes = self.endpoint_writer.apply(tx, ctx, app_id, endpoint_items, all_or_nothing=False)
-            for (endpoint_id, _), problem in zip(endpoint_items, outcomes, strict=True):
-                if problem:
-                    results[endpoint_id]["EndpointItemResponse"] = _rejected(problem)
-            quotas = _EventQuotas(self.names, tx, app_id)
-            rows = []
-            for endpoint_id, event_id, event, at, encoded in valid_events:
-                try:
-                    quotas.admit(event)
-                except PinpointError as error:
-                    results[endpoint_id]["EventsItemResponse"][event_id] = _rejected(error.message)
-                    continue
-                session = event.get("Session") or {}
-                rows.append(
-                    EventRow(
-                        app_id,
-                        endpoint_id,
-                        event_id,
-                        event["EventType"],
-                        epoch_millis(at),
-                        arrival,
-                        session.get("Id"),
-                        encoded.decode(),
-                    )
+    def work(tx: Transaction) -> None:
+        require_app(tx, app_id)
+        outcomes = writer.apply(tx, ctx, app_id, endpoint_items, all_or_nothing=False)
+        for (endpoint_id, _), problem in zip(endpoint_items, outcomes, strict=True):
+            if problem:
+                results[endpoint_id]["EndpointItemResponse"] = _rejected(problem)
+        quotas = _EventQuotas(writer.names, tx, app_id)
+        rows = []
+        ingested = []
+        for endpoint_id, event_id, event, at, encoded in valid_events:
+            try:
+                quotas.admit(event)
+            except PinpointError as error:
+                results[endpoint_id]["EventsItemResponse"][event_id] = _rejected(error.message)
+                continue
+            session = event.get("Session") or {}
+            rows.append(
+                EventRow(
+                    app_id,
+                    endpoint_id,
+                    event_id,
+                    event["EventType"],
+                    epoch_millis(at),
+                    arrival,
+                    session.get("Id"),
+                    encoded.decode(),
                 )
-                results[endpoint_id]["EventsItemResponse"][event_id] = ACCEPTED
-            quotas.record()
-            event_store.append(tx, rows)
+            )
+            results[endpoint_id]["EventsItemResponse"][event_id] = ACCEPTED
+            ingested.append(IngestedEvent(endpoint_id, event_id, event))
+        quotas.record()
+        event_store.append(tx, rows)
+        if ingested:
+            tx.record(EventsIngested(app_id, tuple(ingested)))
 
-        with self.names.undone_on_error(app_id):
-            await self.db.write(work)
-        if self.listeners:
-            accepted = [
-                (endpoint_id, event_id, event)
-                for endpoint_id, event_id, event, _, _ in valid_events
-                if results[endpoint_id]["EventsItemResponse"][event_id] is ACCEPTED
-            ]
-            for listener in self.listeners:
-                try:
-                    await listener(app_id, accepted)
-                except Exception:  # the events are stored and acknowledged whatever a listener does
-                    log.exception("event listener failed", app_id=app_id)
-        return {"Results": results}
+    with writer.names.undone_on_error(app_id):
+        await db.write(work)
+    return {"Results": results}

@@ -21,6 +21,7 @@ import orjson
 from clarion.clock import Clock, iso_millis
 from clarion.config import Settings
 from clarion.context import CallContext
+from clarion.domain_events import Change, SegmentChanged
 from clarion.endpoints.service import EndpointWriter, endpoint_key
 from clarion.errors import NotFound
 from clarion.jobs import progress
@@ -278,6 +279,7 @@ class ImportRunner:
         size, channels = jobs_store.member_channel_counts(tx, app_id, job.segment_id)
         definition = import_definition(orjson.loads(job.definition), job.id, size, channels)
         segment_store.set_definition(tx, app_id, job.segment_id, segment.version, definition)
+        tx.record(SegmentChanged(app_id, job.segment_id, Change.UPDATED))  # its members are in
 
     def _fail_piece(self, tx: Transaction, lease: Lease, piece: _Piece, reason: str) -> None:
         self.queue.hold_in(tx, lease, self._visibility)

@@ -14,6 +14,7 @@ import orjson
 from clarion import paging
 from clarion.clock import iso_millis
 from clarion.context import CallContext
+from clarion.domain_events import Change, SegmentChanged
 from clarion.errors import BadRequest, NotFound
 from clarion.jobs.locations import Locations
 from clarion.projects.service import require_app
@@ -65,102 +66,105 @@ def import_definition(definition: dict[str, Any], job_id: str, size: int, channe
     return orjson.dumps({"ImportDefinition": resource}).decode()
 
 
-class Jobs:
-    def __init__(self, db: Database, queue: StoreQueue, locations: Locations) -> None:
-        self.db = db
-        self.queue = queue
-        self.locations = locations
+async def create_import_job(
+    db: Database, queue: StoreQueue, locations: Locations, ctx: CallContext, app_id: str, request: dict[str, Any]
+) -> dict[str, Any]:
+    """Pinpoint's rules (§3.6): SegmentId updates that imported segment; DefineSegment makes a new one named
+    SegmentName. RegisterEndpoints left out means true (an import that neither registers endpoints nor
+    defines a segment would do nothing)."""
+    locations.check(request["S3Url"], export=False, member="S3Url")
+    segment_id = request.get("SegmentId")
+    define = bool(request.get("DefineSegment")) or segment_id is not None
+    if define and segment_id is None and not (request.get("SegmentName") or "").strip():
+        raise BadRequest("SegmentName is required when DefineSegment is true")
+    job_id = uuid.uuid4().hex
+    now = iso_millis(ctx.now)
+    definition = {"RegisterEndpoints": True, **request, "DefineSegment": define}
 
-    async def create_import_job(self, ctx: CallContext, app_id: str, request: dict[str, Any]) -> dict[str, Any]:
-        """Pinpoint's rules (§3.6): SegmentId updates that imported segment; DefineSegment makes a new one named
-        SegmentName. RegisterEndpoints left out means true (an import that neither registers endpoints nor
-        defines a segment would do nothing)."""
-        self.locations.check(request["S3Url"], export=False, member="S3Url")
-        segment_id = request.get("SegmentId")
-        define = bool(request.get("DefineSegment")) or segment_id is not None
-        if define and segment_id is None and not (request.get("SegmentName") or "").strip():
-            raise BadRequest("SegmentName is required when DefineSegment is true")
-        job_id = uuid.uuid4().hex
-        now = iso_millis(ctx.now)
-        definition = {"RegisterEndpoints": True, **request, "DefineSegment": define}
-
-        def work(tx: Transaction) -> dict[str, Any]:
-            nonlocal segment_id
-            require_app(tx, app_id)
-            if segment_id is not None:
-                current = require_segment(tx, app_id, segment_id, lock=True)
-                if current.segment_type != IMPORT_SEGMENT:
-                    raise BadRequest(f"Segment {segment_id!r} is {current.segment_type}; an import updates IMPORT ones")
-                name = definition.get("SegmentName") or current.name
-                segment_store.add_version(
-                    tx, app_id, segment_id, current.latest + 1, name, now, import_definition(definition, job_id, 0, {})
-                )
-            elif define:
-                segment_id = uuid.uuid4().hex
-                segment_store.insert(
-                    tx,
-                    app_id,
-                    segment_id,
-                    IMPORT_SEGMENT,
-                    now,
-                    definition["SegmentName"],
-                    import_definition(definition, job_id, 0, {}),
-                )
-            if segment_id is not None:
-                definition["SegmentId"] = segment_id
-            jobs_store.insert(tx, app_id, job_id, IMPORT, segment_id, orjson.dumps(definition).decode(), now)
-            self.queue.enqueue_in(tx, IMPORT_PREPARE, {"app_id": app_id, "job_id": job_id}, key=f"import:{job_id}")
-            return job_response(self._require(tx, app_id, job_id, IMPORT))
-
-        response = await self.db.write(work)
-        self.queue.wake()
-        return response
-
-    async def create_export_job(self, ctx: CallContext, app_id: str, request: dict[str, Any]) -> dict[str, Any]:
-        self.locations.check(request["S3UrlPrefix"], export=True, member="S3UrlPrefix")
-        segment_id = request.get("SegmentId")
-        job_id = uuid.uuid4().hex
-        now = iso_millis(ctx.now)
-
-        def work(tx: Transaction) -> dict[str, Any]:
-            require_app(tx, app_id)
-            if segment_id is not None:
-                require_segment(tx, app_id, segment_id)
-                version = request.get("SegmentVersion")
-                if version is not None and segment_store.get_version(tx, app_id, segment_id, version) is None:
-                    raise NotFound(f"Segment {segment_id!r} has no version {version}")
-            jobs_store.insert(tx, app_id, job_id, EXPORT, segment_id, orjson.dumps(request).decode(), now)
-            self.queue.enqueue_in(tx, EXPORT_RUN, {"app_id": app_id, "job_id": job_id}, key=f"export:{job_id}")
-            return job_response(self._require(tx, app_id, job_id, EXPORT))
-
-        response = await self.db.write(work)
-        self.queue.wake()
-        return response
-
-    @staticmethod
-    def _require(tx: Transaction, app_id: str, job_id: str, job_type: str) -> JobRow:
+    def work(tx: Transaction) -> dict[str, Any]:
+        nonlocal segment_id
         require_app(tx, app_id)
-        row = jobs_store.get(tx, app_id, job_id, job_type)
-        if row is None:
-            raise NotFound(f"{job_type.capitalize()} job {job_id!r} not found in application {app_id!r}")
-        return row
+        if segment_id is not None:
+            current = require_segment(tx, app_id, segment_id, lock=True)
+            if current.segment_type != IMPORT_SEGMENT:
+                raise BadRequest(f"Segment {segment_id!r} is {current.segment_type}; an import updates IMPORT ones")
+            name = definition.get("SegmentName") or current.name
+            segment_store.add_version(
+                tx, app_id, segment_id, current.latest + 1, name, now, import_definition(definition, job_id, 0, {})
+            )
+            tx.record(SegmentChanged(app_id, segment_id, Change.UPDATED))
+        elif define:
+            segment_id = uuid.uuid4().hex
+            segment_store.insert(
+                tx,
+                app_id,
+                segment_id,
+                IMPORT_SEGMENT,
+                now,
+                definition["SegmentName"],
+                import_definition(definition, job_id, 0, {}),
+            )
+            tx.record(SegmentChanged(app_id, segment_id, Change.CREATED))
+        if segment_id is not None:
+            definition["SegmentId"] = segment_id
+        jobs_store.insert(tx, app_id, job_id, IMPORT, segment_id, orjson.dumps(definition).decode(), now)
+        queue.enqueue_in(tx, IMPORT_PREPARE, {"app_id": app_id, "job_id": job_id}, key=f"import:{job_id}")
+        return job_response(_require(tx, app_id, job_id, IMPORT))
 
-    async def get_job(self, app_id: str, job_id: str, job_type: str) -> dict[str, Any]:
-        return await self.db.read(lambda tx: job_response(self._require(tx, app_id, job_id, job_type)))
+    response = await db.write(work)
+    queue.wake()
+    return response
 
-    async def list_jobs(
-        self, app_id: str, job_type: str, page_size: str | None, token: str | None, segment_id: str | None = None
-    ) -> dict[str, Any]:
-        """Newest first, like Pinpoint's job lists."""
-        size = paging.page_size(page_size)
-        before = paging.decode_token(token)
 
-        def work(tx: Transaction) -> dict[str, Any]:
-            if segment_id is not None:
-                require_segment(tx, app_id, segment_id)
-            else:
-                require_app(tx, app_id)
-            rows = jobs_store.page(tx, app_id, job_type, segment_id, before, size + 1)
-            return paging.page_response(rows, size, job_response, lambda row: row.seq)
+async def create_export_job(
+    db: Database, queue: StoreQueue, locations: Locations, ctx: CallContext, app_id: str, request: dict[str, Any]
+) -> dict[str, Any]:
+    locations.check(request["S3UrlPrefix"], export=True, member="S3UrlPrefix")
+    segment_id = request.get("SegmentId")
+    job_id = uuid.uuid4().hex
+    now = iso_millis(ctx.now)
 
-        return await self.db.read(work)
+    def work(tx: Transaction) -> dict[str, Any]:
+        require_app(tx, app_id)
+        if segment_id is not None:
+            require_segment(tx, app_id, segment_id)
+            version = request.get("SegmentVersion")
+            if version is not None and segment_store.get_version(tx, app_id, segment_id, version) is None:
+                raise NotFound(f"Segment {segment_id!r} has no version {version}")
+        jobs_store.insert(tx, app_id, job_id, EXPORT, segment_id, orjson.dumps(request).decode(), now)
+        queue.enqueue_in(tx, EXPORT_RUN, {"app_id": app_id, "job_id": job_id}, key=f"export:{job_id}")
+        return job_response(_require(tx, app_id, job_id, EXPORT))
+
+    response = await db.write(work)
+    queue.wake()
+    return response
+
+
+def _require(tx: Transaction, app_id: str, job_id: str, job_type: str) -> JobRow:
+    require_app(tx, app_id)
+    row = jobs_store.get(tx, app_id, job_id, job_type)
+    if row is None:
+        raise NotFound(f"{job_type.capitalize()} job {job_id!r} not found in application {app_id!r}")
+    return row
+
+
+async def get_job(db: Database, app_id: str, job_id: str, job_type: str) -> dict[str, Any]:
+    return await db.read(lambda tx: job_response(_require(tx, app_id, job_id, job_type)))
+
+
+async def list_jobs(
+    db: Database, app_id: str, job_type: str, page_size: str | None, token: str | None, segment_id: str | None = None
+) -> dict[str, Any]:
+    """Newest first, like Pinpoint's job lists."""
+    size = paging.page_size(page_size)
+    before = paging.decode_token(token)
+
+    def work(tx: Transaction) -> dict[str, Any]:
+        if segment_id is not None:
+            require_segment(tx, app_id, segment_id)
+        else:
+            require_app(tx, app_id)
+        rows = jobs_store.page(tx, app_id, job_type, segment_id, before, size + 1)
+        return paging.page_response(rows, size, job_response, lambda row: row.seq)
+
+    return await db.read(work)

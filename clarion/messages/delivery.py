@@ -1,44 +1,48 @@
-"""SendMessages and SendUsersMessages: immediate sends to addresses, endpoints and users (reference §3.10).
+"""The one send path: campaigns, journeys and direct sends hand it recipients and a message; it renders each
+message, sends it through the project's channel and logs every outcome with its event (reference §3.10).
 
-A send resolves its recipients (endpoints and users are read once per request), decides who must not be sent to
-(opted out, inactive, unknown, a duplicate address), renders each message, hands the rest to the channel's
-transport concurrently, then logs every outcome and its event in one write. Per-recipient failures never fail
-the call: Pinpoint answers 200 with a DeliveryStatus for each.
+Two steps, so that a campaign can run its hooks between them:
 
-Idempotency: a request carrying a TraceId is remembered per (project, TraceId, recipient); sending it again
-answers the first outcome for recipients already handled instead of sending twice (a client retry after a lost
-answer). Without a TraceId every request sends.
+- `Delivery.audience`: endpoint rows and a send policy (Daily/Total limits, quiet time, an allocation into
+  treatments, MaximumDuration: clarion/messages/policy.py) in; the targets by slot, and who was skipped, out.
+- `Delivery.send`: one message to targets: custom-delivery redirection, MessagesPerSecond, rendering, the
+  transports (concurrently), then the message log and the send events in one write. Who must not be sent to
+  (opted out, inactive, unknown, a duplicate address) is decided first and logged, not sent. Per-recipient failures
+  never fail the send.
+
+SendMessages and SendUsersMessages (clarion/messages/sends.py) build targets from the request and call `send`; a
+campaign batch (clarion/campaigns/delivery.py) calls both; a journey's message step does the same with its
+endpoints, limits, quiet time, trace key and attribution, and no campaign specifics.
+
+Idempotency: a send with a trace key is remembered per (project, trace key, recipient); sending it again answers
+the first outcome for recipients already handled instead of sending twice (a client's retry after a lost answer,
+a campaign batch redelivered after a crash). Without one every send sends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
 import orjson
 
 from clarion.channels.delivery import DeliveryResult, DeliveryStatus, EmailContent, Outbound, Transport
 from clarion.channels.outcomes import send_events
 from clarion.channels.registry import ChannelUnavailable, TransportRegistry
 from clarion.clock import iso_millis
-from clarion.context import CallContext
+from clarion.domain_events import MessageSent, MessagesSent
 from clarion.endpoints.service import endpoint_key, endpoint_response, user_attributes_by_id
 from clarion.errors import BadRequest, NotFound
-from clarion.messages.rendering import (
-    CUSTOM,
-    EMAIL,
-    TEMPLATE_MEMBER,
-    MessageBuilder,
-    Recipient,
-    Undeliverable,
-    check_configuration,
-)
+from clarion.messages.policy import SendHistory, SendPolicy, Skipped, decide
+from clarion.messages.rendering import CUSTOM, EMAIL, TEMPLATE_MEMBER, MessageBuilder, Recipient, Undeliverable
 from clarion.messages.tracking import Tracker
-from clarion.projects.service import require_app
 from clarion.store import endpoints as endpoint_store
 from clarion.store import events as event_store
 from clarion.store import messages as message_store
@@ -48,23 +52,25 @@ from clarion.store.endpoints import EndpointRow
 from clarion.store.messages import MessageRow
 from clarion.versions import parse_version
 
-MAX_RECIPIENTS = 100  # addresses + endpoints per SendMessages, users per SendUsersMessages (reference §3.10)
 NOT_SENT = 400  # StatusCode for recipients Clarion decided not to send to
 
 
 @dataclass(frozen=True, slots=True)
-class Campaign:
-    """Which campaign or journey a message belongs to; recorded on the message and its events."""
+class Attribution:
+    """Which campaign (and treatment) or journey a message belongs to: recorded on the message and its events, and
+    what Daily and Total limits count by. A journey's run and activity ids belong here once messages record them."""
 
     campaign_id: str | None = None
     treatment_id: str | None = None
     journey_id: str | None = None
 
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    results: dict[str, dict[str, Any]]  # result shape by message id
-    sent: int  # messages handed to a transport by this call (not decided beforehand, not logged by an earlier one)
+    def owner(self) -> tuple[str, str] | None:
+        """The message log column and id whose messages limits count: the campaign's, else the journey's."""
+        if self.campaign_id:
+            return "campaign_id", self.campaign_id
+        if self.journey_id:
+            return "journey_id", self.journey_id
+        return None
 
 
 @dataclass(slots=True)
@@ -80,6 +86,42 @@ class Target:
     message_id: str
     request_key: str | None = None
     decided: DeliveryResult | None = None  # set when the message is not handed to a transport
+
+
+class CustomDelivery(msgspec.Struct, frozen=True, rename="pascal", kw_only=True):
+    """CustomDeliveryConfiguration: endpoints of these channel types (all, when none) go to the webhook instead."""
+
+    delivery_uri: str
+    endpoint_types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    targets: dict[str, list[Target]]  # by slot (treatment id), in the order of the rows given
+    skipped: dict[str, Skipped]  # by slot
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """One message, rendered per recipient, to a set of targets."""
+
+    app_id: str
+    targets: Sequence[Target]
+    builder: MessageBuilder
+    now: datetime
+    context: Mapping[str, str] = field(default_factory=dict)  # MessageRequest.Context, or a campaign's hook event
+    trace_key: str | None = None  # each (trace key, recipient) is sent at most once
+    attribution: Attribution = Attribution()
+    custom_delivery: CustomDelivery | None = None
+    messages_per_second: int | None = None  # per campaign or journey, in this process
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    results: dict[str, dict[str, Any]]  # MessageResult / EndpointMessageResult shape, by message id
+    sent: int  # messages handed to a transport by this call (not decided beforehand, not logged by an earlier one)
+    successful: int
+    retryable: list[str]  # endpoint ids whose message may yet go through (THROTTLED, TEMPORARY_FAILURE)
 
 
 def _not_sent(status: DeliveryStatus, message: str, code: int = NOT_SENT) -> DeliveryResult:
@@ -98,13 +140,6 @@ def _message_result(row: MessageRow, with_address: bool, updated_token: str | No
     if updated_token:
         result["UpdatedToken"] = updated_token
     return result
-
-
-def _check_count(count: int, what: str) -> None:
-    if count == 0:
-        raise BadRequest(f"The request names no recipients: {what} must hold at least one")
-    if count > MAX_RECIPIENTS:
-        raise BadRequest(f"The request names {count} recipients; {what} hold at most {MAX_RECIPIENTS}")
 
 
 def load_templates(tx: Transaction, config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -134,112 +169,83 @@ def _dedupe_key(channel: str, address: str) -> tuple[str, str]:
     return channel, address.casefold() if channel == EMAIL else address
 
 
-class Messages:
+class RateLimiter:
+    """MessagesPerSecond for one campaign or journey in this process: a token bucket refilled continuously."""
+
+    def __init__(self, per_second: int) -> None:
+        self.per_second = per_second
+        self.tokens = float(per_second)
+        self.updated = time.monotonic()
+
+    async def take(self, count: int) -> None:
+        while True:
+            now = time.monotonic()
+            self.tokens = min(self.per_second, self.tokens + (now - self.updated) * self.per_second)
+            self.updated = now
+            if self.tokens >= min(count, self.per_second):
+                self.tokens -= count
+                return
+            await asyncio.sleep((min(count, self.per_second) - self.tokens) / self.per_second)
+
+
+class Delivery:
     def __init__(self, db: Database, transports: TransportRegistry, tracker: Tracker) -> None:
         self.db = db
         self.transports = transports
         self.tracker = tracker
+        self._limiters: dict[str, RateLimiter] = {}
 
-    # The two operations ---------------------------------------------------------------------------------------
-
-    async def send_messages(self, ctx: CallContext, app_id: str, request: Mapping[str, Any]) -> dict[str, Any]:
-        addresses: Mapping[str, Any] = request.get("Addresses") or {}
-        endpoints: Mapping[str, Any] = request.get("Endpoints") or {}
-        _check_count(len(addresses) + len(endpoints), "Addresses and Endpoints together")
-        for address, item in addresses.items():
-            if not item.get("ChannelType"):
-                raise BadRequest(f"Addresses[{address!r}].ChannelType is required to know how to reach the address")
-        config = request.get("MessageConfiguration") or {}
-        check_configuration(config)
-
-        def plan(tx: Transaction) -> tuple[dict[str, dict[str, Any]], list[Target], list[Target]]:
-            require_app(tx, app_id)
-            templates = load_templates(tx, request.get("TemplateConfiguration") or {})
-            rows = endpoint_store.fetch(tx, app_id, [endpoint_key(e) for e in endpoints])
-            users = user_attributes_by_id(tx, app_id, list(rows.values()))
-            by_address = [self._address_target(address, item, ctx) for address, item in addresses.items()]
-            by_endpoint = [
-                self.endpoint_target(app_id, endpoint_id, rows.get(endpoint_key(endpoint_id)), item, users, ctx)
-                for endpoint_id, item in endpoints.items()
-            ]
-            _suppress_opted_out(tx, app_id, by_address)
-            return templates, by_address, by_endpoint
-
-        templates, by_address, by_endpoint = await self.db.read(plan)
-        builder = MessageBuilder(config, templates)
-        targets = [*by_address, *by_endpoint]
-        rows = (await self.deliver(ctx, app_id, targets, builder, _context(request), request.get("TraceId"))).results
-        response: dict[str, Any] = {"ApplicationId": app_id, "RequestId": ctx.request_id}
-        if addresses:
-            response["Result"] = {
-                address: rows[target.message_id] for address, target in zip(addresses, by_address, strict=True)
-            }
-        if endpoints:
-            response["EndpointResult"] = {
-                endpoint_id: rows[target.message_id] for endpoint_id, target in zip(endpoints, by_endpoint, strict=True)
-            }
-        return response
-
-    async def send_users_messages(self, ctx: CallContext, app_id: str, request: Mapping[str, Any]) -> dict[str, Any]:
-        users: Mapping[str, Any] = request.get("Users") or {}
-        _check_count(len(users), "Users")
-        config = request.get("MessageConfiguration") or {}
-        check_configuration(config)
-
-        def plan(tx: Transaction) -> tuple[dict[str, dict[str, Any]], dict[str, list[Target]]]:
-            require_app(tx, app_id)
-            templates = load_templates(tx, request.get("TemplateConfiguration") or {})
-            per_user = {user_id: endpoint_store.of_user(tx, app_id, user_id) for user_id in users}
-            attributes = user_attributes_by_id(tx, app_id, [row for rows in per_user.values() for row in rows])
-            targets = {
-                user_id: [self.endpoint_target(app_id, row.id, row, users[user_id], attributes, ctx) for row in rows]
-                for user_id, rows in per_user.items()
-            }
-            return templates, targets
-
-        templates, targets = await self.db.read(plan)
-        builder = MessageBuilder(config, templates)
-        flat = [target for user_targets in targets.values() for target in user_targets]
-        rows = (await self.deliver(ctx, app_id, flat, builder, _context(request), request.get("TraceId"))).results
-        return {
-            "ApplicationId": app_id,
-            "RequestId": ctx.request_id,
-            "Result": {
-                user_id: {target.endpoint_id or "": rows[target.message_id] for target in user_targets}
-                for user_id, user_targets in targets.items()
-            },
-        }
-
-    # Delivery, shared with campaigns and journeys ------------------------------------------------------------
-
-    async def deliver(
+    async def audience(
         self,
-        ctx: CallContext,
         app_id: str,
-        targets: Sequence[Target],
-        builder: MessageBuilder,
-        context: Mapping[str, str],
-        trace_id: str | None = None,
-        campaign: Campaign = Campaign(),
-    ) -> Delivery:
-        """Send to every target not yet decided; log outcomes and send events. Returns result shapes by message id
-        (EndpointMessageResult for endpoint targets, MessageResult for addresses).
+        rows: Sequence[EndpointRow],
+        policy: SendPolicy,
+        attribution: Attribution,
+        send_at: datetime,
+        now: datetime,
+        request_id: str,
+    ) -> Audience:
+        """Who of these endpoints is sent to now, by slot, as targets; `request_id` is their {{RequestId}}."""
+        owner = attribution.owner()
+        history = SendHistory()
+        limits = policy.limits
+        if owner is not None and (limits.daily or limits.total) and not policy.expired(now):
+            ids = [row.id for row in rows]
+            history = await self.db.read(lambda tx: _history(tx, app_id, owner, ids, now))
+        decision = decide(rows, policy, history, send_at, now)
+        kept = [row for group in decision.slots.values() for row in group]
+        users = await self.db.read(lambda tx: user_attributes_by_id(tx, app_id, kept)) if kept else {}
+        targets = {
+            slot: [endpoint_target(app_id, row.id, row, {}, users, request_id) for row in group]
+            for slot, group in decision.slots.items()
+        }
+        return Audience(targets, decision.skipped)
 
-        `context` is MessageRequest.Context (or a campaign's); `trace_id` makes the send idempotent per recipient.
-        """
+    async def send(self, send: Send) -> Sent:
+        """Send to every target not yet decided; log outcomes and send events. Results are EndpointMessageResult
+        shapes for endpoint targets, MessageResult shapes for addresses."""
+        targets = send.targets
+        if send.custom_delivery is not None:
+            _hand_to_custom_channel(targets, send.custom_delivery)
+        if send.messages_per_second and targets:
+            owner = send.attribution.owner()
+            key = owner[1] if owner else send.app_id
+            limiter = self._limiters.setdefault(key, RateLimiter(send.messages_per_second))
+            await limiter.take(len(targets))
+        app_id = send.app_id
         _mark_duplicates(targets)
-        if trace_id:
+        if send.trace_key:
             for target in targets:
                 recipient = f"e:{endpoint_key(target.endpoint_id)}" if target.endpoint_id else f"a:{target.address}"
-                digest = hashlib.sha256(f"{app_id}\0{trace_id}\0{recipient}".encode()).hexdigest()
+                digest = hashlib.sha256(f"{app_id}\0{send.trace_key}\0{recipient}".encode()).hexdigest()
                 target.request_key = digest
         keys = [target.request_key for target in targets if target.request_key]
         earlier = await self.db.read(lambda tx: message_store.by_request_keys(tx, keys)) if keys else {}
         fresh = [target for target in targets if target.request_key not in earlier]
-        results = await asyncio.gather(*(self._send_one(app_id, target, builder, context) for target in fresh))
+        results = await asyncio.gather(*(self._send_one(app_id, t, send.builder, send.context) for t in fresh))
 
-        now = ctx.now
-        created_at = iso_millis(now)
+        created_at = iso_millis(send.now)
+        attribution = send.attribution
         rows = []
         for target, result in zip(fresh, results, strict=True):
             rows.append(
@@ -252,20 +258,21 @@ class Messages:
                     channel=target.channel,
                     address=target.address,
                     provider_message_id=result.provider_message_id,
-                    campaign_id=campaign.campaign_id,
-                    treatment_id=campaign.treatment_id,
-                    journey_id=campaign.journey_id,
+                    campaign_id=attribution.campaign_id,
+                    treatment_id=attribution.treatment_id,
+                    journey_id=attribution.journey_id,
                     status=result.status.value,
                     status_code=result.status_code,
                     status_message=result.message,
                     created_at=created_at,
-                    context=orjson.dumps(_context_of(target, context)).decode(),
+                    context=orjson.dumps(_context_of(target, send.context)).decode(),
                 )
             )
 
         def record(tx: Transaction) -> None:
             message_store.insert(tx, rows)
-            event_store.append(tx, send_events(rows, now))
+            event_store.append(tx, send_events(rows, send.now))
+            tx.record(MessagesSent(app_id, tuple(_sent(row) for row in rows)))
 
         if rows:
             await self.db.write(record)
@@ -275,7 +282,13 @@ class Messages:
         for target in targets:
             if target.request_key in earlier:
                 shaped[target.message_id] = _message_result(earlier[target.request_key], target.endpoint_id is not None)
-        return Delivery(shaped, sum(1 for target in fresh if target.decided is None))
+        statuses = [(target, DeliveryStatus(shaped[target.message_id]["DeliveryStatus"])) for target in targets]
+        return Sent(
+            shaped,
+            sent=sum(1 for target in fresh if target.decided is None),
+            successful=sum(1 for _, status in statuses if status is DeliveryStatus.SUCCESSFUL),
+            retryable=[t.endpoint_id for t, status in statuses if t.endpoint_id and status.retryable],
+        )
 
     async def _send_one(
         self, app_id: str, target: Target, builder: MessageBuilder, context: Mapping[str, str]
@@ -308,54 +321,84 @@ class Messages:
         )
         return await _send(transport, outbound)
 
-    # Recipients -------------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _address_target(address: str, item: Mapping[str, Any], ctx: CallContext) -> Target:
-        channel = item["ChannelType"]
-        return Target(
-            channel=channel,
-            address=address,
-            endpoint_id=None,
-            user_id=None,
-            overrides=item,
-            variables={"Address": address, "ChannelType": channel, "RequestId": ctx.request_id},
-            message_id=str(uuid.uuid4()),
-        )
+# Recipients ---------------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def endpoint_target(
-        app_id: str,
-        endpoint_id: str,
-        row: EndpointRow | None,
-        item: Mapping[str, Any],
-        user_attributes: dict[str, dict[str, list[str]]],
-        ctx: CallContext,
-    ) -> Target:
-        if row is None:
-            target = Target("", "", endpoint_id, None, item, {}, str(uuid.uuid4()))
-            target.decided = _not_sent(
-                DeliveryStatus.PERMANENT_FAILURE, f"Endpoint {endpoint_id!r} does not exist", 404
-            )
-            return target
-        variables = endpoint_response(app_id, row, user_attributes.get(row.user_id or ""))
-        variables["RequestId"] = ctx.request_id
-        target = Target(
-            channel=row.channel_type or "",
-            address=row.address or "",
-            endpoint_id=row.id,
-            user_id=row.user_id,
-            overrides=item,
-            variables=variables,
-            message_id=str(uuid.uuid4()),
-        )
-        if row.opt_out == "ALL":
-            target.decided = _not_sent(DeliveryStatus.OPT_OUT, "The endpoint opted out (OptOut is ALL)")
-        elif row.endpoint_status != "ACTIVE":
-            target.decided = _not_sent(DeliveryStatus.PERMANENT_FAILURE, "The endpoint is INACTIVE")
-        elif not row.address or not row.channel_type:
-            target.decided = _not_sent(DeliveryStatus.PERMANENT_FAILURE, "The endpoint has no Address or ChannelType")
+
+def why_not_sendable(row: EndpointRow) -> DeliveryResult | None:
+    """Whether an endpoint can be messaged at all, and if not the outcome that says why: the one rule direct
+    sends, campaigns and journeys apply (a segment's "sendable" members are the SQL form of it)."""
+    if row.opt_out == "ALL":
+        return _not_sent(DeliveryStatus.OPT_OUT, "The endpoint opted out (OptOut is ALL)")
+    if row.endpoint_status != "ACTIVE":
+        return _not_sent(DeliveryStatus.PERMANENT_FAILURE, "The endpoint is INACTIVE")
+    if not row.address or not row.channel_type:
+        return _not_sent(DeliveryStatus.PERMANENT_FAILURE, "The endpoint has no Address or ChannelType")
+    return None
+
+
+def endpoint_target(
+    app_id: str,
+    endpoint_id: str,
+    row: EndpointRow | None,
+    item: Mapping[str, Any],
+    user_attributes: dict[str, dict[str, list[str]]],
+    request_id: str,
+) -> Target:
+    """A stored endpoint as a recipient (`row` None: it does not exist); `item` is its EndpointSendConfiguration."""
+    if row is None:
+        target = Target("", "", endpoint_id, None, item, {}, str(uuid.uuid4()))
+        target.decided = _not_sent(DeliveryStatus.PERMANENT_FAILURE, f"Endpoint {endpoint_id!r} does not exist", 404)
         return target
+    variables = endpoint_response(app_id, row, user_attributes.get(row.user_id or ""))
+    variables["RequestId"] = request_id
+    return Target(
+        channel=row.channel_type or "",
+        address=row.address or "",
+        endpoint_id=row.id,
+        user_id=row.user_id,
+        overrides=item,
+        variables=variables,
+        message_id=str(uuid.uuid4()),
+        decided=why_not_sendable(row),
+    )
+
+
+def address_target(address: str, item: Mapping[str, Any], request_id: str) -> Target:
+    """A bare address as a recipient; `item` is its AddressConfiguration (with ChannelType)."""
+    channel = item["ChannelType"]
+    return Target(
+        channel=channel,
+        address=address,
+        endpoint_id=None,
+        user_id=None,
+        overrides=item,
+        variables={"Address": address, "ChannelType": channel, "RequestId": request_id},
+        message_id=str(uuid.uuid4()),
+    )
+
+
+def _history(tx: Transaction, app_id: str, owner: tuple[str, str], ids: list[str], now: datetime) -> SendHistory:
+    column, owner_id = owner
+    since = iso_millis(now - timedelta(days=1))
+    return SendHistory(
+        daily=message_store.sent_per_endpoint(tx, app_id, column, owner_id, ids, since),
+        total=message_store.sent_per_endpoint(tx, app_id, column, owner_id, ids, None),
+    )
+
+
+def _sent(row: MessageRow) -> MessageSent:
+    return MessageSent(
+        row.message_id, row.endpoint_id, row.channel, row.status, row.campaign_id, row.treatment_id, row.journey_id
+    )
+
+
+def _hand_to_custom_channel(targets: Sequence[Target], custom: CustomDelivery) -> None:
+    """CustomDeliveryConfiguration: endpoints of the listed types go to the webhook instead of their channel."""
+    types = set(custom.endpoint_types)
+    for target in targets:
+        if not types or target.channel in types:
+            target.channel, target.address = "CUSTOM", custom.delivery_uri
 
 
 async def _send(transport: Transport, outbound: Outbound) -> DeliveryResult:
@@ -366,16 +409,12 @@ async def _send(transport: Transport, outbound: Outbound) -> DeliveryResult:
         return DeliveryResult(DeliveryStatus.UNKNOWN_FAILURE, 500, f"The transport failed: {error}")
 
 
-def _context(request: Mapping[str, Any]) -> dict[str, str]:
-    return {str(k): str(v) for k, v in (request.get("Context") or {}).items()}
-
-
 def _context_of(target: Target, context: Mapping[str, str]) -> dict[str, str]:
     """MessageRequest.Context with the recipient's own Context over it."""
     return {**context, **{str(k): str(v) for k, v in (target.overrides.get("Context") or {}).items()}}
 
 
-def _suppress_opted_out(tx: Transaction, app_id: str, targets: list[Target]) -> None:
+def suppress_opted_out_addresses(tx: Transaction, app_id: str, targets: list[Target]) -> None:
     """A bare address is not sent to when the project holds it on an endpoint that opted out of everything."""
     if not targets:
         return

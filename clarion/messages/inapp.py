@@ -1,8 +1,9 @@
 """In-app messages: what campaigns leave for an endpoint, and GetInAppMessages serving it (reference §3.14).
 
-In-app campaigns decide who is eligible and store one InAppMessageCampaign document per endpoint through
-`store_in_app_message`; the client SDK fetches them and applies triggers, caps and quiet time itself. Documents
-whose Schedule.EndDate has passed are not served.
+In-app campaigns decide who is eligible and store one InAppMessageCampaign document per endpoint with
+`put_in_app_message`, in the transaction that commits the batch; deleting the campaign withdraws them in its own
+transaction (`remove_in_app_campaign`). The client SDK fetches them and applies triggers, caps and quiet time
+itself. Documents whose Schedule.EndDate has passed are not served.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from clarion.store.database import Database, Transaction
 MEMBERS = ("CampaignId", "TreatmentId", "Priority", "DailyCap", "SessionCap", "TotalCap", "InAppMessage", "Schedule")
 
 
-async def store_in_app_message(
-    db: Database, app_id: str, endpoint_ids: Sequence[str], message: Mapping[str, Any], now: datetime
+def put_in_app_message(
+    tx: Transaction, app_id: str, endpoint_ids: Sequence[str], message: Mapping[str, Any], now: datetime
 ) -> None:
     """Store (or replace) a campaign treatment's in-app message for these endpoints.
 
@@ -41,18 +42,14 @@ async def store_in_app_message(
     doc["TreatmentId"] = treatment_id
     keys = sorted({endpoint_key(endpoint_id) for endpoint_id in endpoint_ids})
     encoded = orjson.dumps(doc).decode()
-
-    def work(tx: Transaction) -> None:
-        require_app(tx, app_id)
-        priority = int(message.get("Priority") or 0)
-        message_store.put_in_app(tx, app_id, keys, campaign_id, treatment_id, priority, iso_millis(now), encoded)
-
-    await db.write(work)
+    require_app(tx, app_id)
+    priority = int(message.get("Priority") or 0)
+    message_store.put_in_app(tx, app_id, keys, campaign_id, treatment_id, priority, iso_millis(now), encoded)
 
 
-async def remove_in_app_campaign(db: Database, app_id: str, campaign_id: str) -> int:
-    """Withdraw a campaign's in-app messages from every endpoint (the campaign ended or was deleted)."""
-    return await db.write(lambda tx: message_store.delete_in_app_campaign(tx, app_id, campaign_id))
+def remove_in_app_campaign(tx: Transaction, app_id: str, campaign_id: str) -> int:
+    """Withdraw a campaign's in-app messages from every endpoint (the campaign was deleted)."""
+    return message_store.delete_in_app_campaign(tx, app_id, campaign_id)
 
 
 def _current(doc: dict[str, Any], now: datetime) -> bool:

@@ -10,11 +10,11 @@ import orjson
 from clarion import paging
 from clarion.clock import iso_millis
 from clarion.context import CallContext
+from clarion.domain_events import AppChanged, AppSettingsChanged, Change
 from clarion.errors import BadRequest, NotFound
 from clarion.store import apps as app_store
 from clarion.store import tags as tag_store
 from clarion.store.database import Database, Transaction
-from clarion.store.names import NameRegistry
 from clarion.tags.service import validate_tags
 
 MAX_PROJECTS = 100  # Pinpoint: 100 projects per region, not increasable (reference §4)
@@ -54,6 +54,7 @@ async def create_app(db: Database, ctx: CallContext, name: str, tags: dict[str, 
             raise BadRequest(f"This Clarion already has the maximum of {MAX_PROJECTS} projects")
         app_store.insert(tx, app_id, name, created_at, "{}")
         tag_store.put(tx, f"apps/{app_id}", app_id, tags)
+        tx.record(AppChanged(app_id, Change.CREATED))
         return _response(ctx, require_app(tx, app_id), tags)
 
     return await db.write(work)
@@ -81,16 +82,15 @@ async def list_apps(
     return await db.read(work)
 
 
-async def delete_app(db: Database, ctx: CallContext, names: NameRegistry, app_id: str) -> dict[str, Any]:
+async def delete_app(db: Database, ctx: CallContext, app_id: str) -> dict[str, Any]:
     def work(tx: Transaction) -> dict[str, Any]:
         row = require_app(tx, app_id)
         response = _response(ctx, row, tag_store.get(tx, f"apps/{app_id}"))
         app_store.delete(tx, app_id)
+        tx.record(AppChanged(app_id, Change.DELETED))
         return response
 
-    response = await db.write(work)
-    names.forget(app_id)
-    return response
+    return await db.write(work)
 
 
 # Members of WriteApplicationSettingsRequest that are stored but, as in Pinpoint, never echoed back.
@@ -123,6 +123,7 @@ async def update_settings(db: Database, ctx: CallContext, app_id: str, request: 
         settings = orjson.loads(require_app(tx, app_id).settings)
         settings.update(request)  # each member given replaces the stored one; members left out stay
         app_store.update_settings(tx, app_id, orjson.dumps(settings).decode(), modified_at)
+        tx.record(AppSettingsChanged(app_id))
         return _settings_response(require_app(tx, app_id))
 
     return await db.write(work)

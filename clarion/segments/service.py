@@ -12,6 +12,7 @@ import orjson
 
 from clarion.clock import iso_millis
 from clarion.context import CallContext
+from clarion.domain_events import Change, SegmentChanged
 from clarion.errors import BadRequest
 from clarion.projects.service import require_app
 from clarion.segments.rules import references, validate_definition
@@ -47,7 +48,11 @@ def _response(ctx: CallContext, row: segment_store.SegmentRow, tags: dict[str, s
 
 
 SEGMENTS = VersionedResource(
-    "Segment", segment_store, resource_path, lambda tx, ctx, row, tags: _response(ctx, row, tags)
+    "Segment",
+    segment_store,
+    resource_path,
+    lambda tx, ctx, row, tags: _response(ctx, row, tags),
+    lambda tx, app_id, segment_id: tx.record(SegmentChanged(app_id, segment_id, Change.DELETED)),
 )
 require_segment = SEGMENTS.require
 get_segment = SEGMENTS.get
@@ -114,6 +119,7 @@ async def create_segment(db: Database, ctx: CallContext, app_id: str, request: d
         _check_references(tx, app_id, segment_id, definition)
         segment_store.insert(tx, app_id, segment_id, DIMENSIONAL, created_at, name, orjson.dumps(definition).decode())
         tag_store.put(tx, resource_path(app_id, segment_id), app_id, tags)
+        tx.record(SegmentChanged(app_id, segment_id, Change.CREATED))
         return _response(ctx, require_segment(tx, app_id, segment_id), tags)
 
     return await db.write(work)
@@ -137,6 +143,7 @@ async def update_segment(
         name = request.get("Name", current.name)
         version = current.latest + 1
         segment_store.add_version(tx, app_id, segment_id, version, name, modified_at, orjson.dumps(definition).decode())
+        tx.record(SegmentChanged(app_id, segment_id, Change.UPDATED))
         return _response(
             ctx, require_segment(tx, app_id, segment_id), tag_store.get(tx, resource_path(app_id, segment_id))
         )

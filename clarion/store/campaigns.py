@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from clarion.store.database import Transaction
@@ -121,14 +122,14 @@ def set_next_run(tx: Transaction, app_id: str, campaign_id: str, next_run_at: in
     tx.execute("UPDATE campaigns SET next_run_at = ? WHERE app_id = ? AND id = ?", (next_run_at, app_id, campaign_id))
 
 
-def due(tx: Transaction, now_ms: int, limit: int) -> list[tuple[str, str]]:
-    """(app id, campaign id) of campaigns whose next run is due, oldest first."""
+def due(tx: Transaction, now_ms: int, limit: int, states: Sequence[str]) -> list[tuple[str, str]]:
+    """(app id, campaign id) of campaigns in one of these states whose next run is due, oldest first."""
+    wanted, params = tx.dialect.one_of("state", list(states))
     return [
         (row[0], row[1])
         for row in tx.fetchall(
-            "SELECT app_id, id FROM campaigns WHERE next_run_at <= ? AND state IN ('SCHEDULED', 'PENDING_NEXT_RUN') "
-            "ORDER BY next_run_at LIMIT ?",
-            (now_ms, limit),
+            f"SELECT app_id, id FROM campaigns WHERE next_run_at <= ? AND {wanted} ORDER BY next_run_at LIMIT ?",
+            (now_ms, *params, limit),
         )
     ]
 
@@ -228,13 +229,20 @@ def activities_of_run(tx: Transaction, run_key: str) -> list[tuple[str, str, str
 
 
 def add_to_activity(
-    tx: Transaction, run_key: str, treatment_id: str, targeted: int, successful: int, metrics: str, start_at: str
+    tx: Transaction,
+    run_key: str,
+    treatment_id: str,
+    targeted: int,
+    successful: int,
+    metrics: str,
+    state: str,
+    start_at: str,
 ) -> None:
     tx.execute(
         "UPDATE campaign_activities SET total_endpoints = total_endpoints + ?, "
-        "successful_endpoints = successful_endpoints + ?, metrics = ?, state = 'RUNNING', "
+        "successful_endpoints = successful_endpoints + ?, metrics = ?, state = ?, "
         "start_at = COALESCE(start_at, ?) WHERE run_key = ? AND treatment_id = ?",
-        (targeted, successful, metrics, start_at, run_key, treatment_id),
+        (targeted, successful, metrics, state, start_at, run_key, treatment_id),
     )
 
 
@@ -268,27 +276,11 @@ def next_run_at(tx: Transaction, app_id: str, campaign_id: str) -> int | None:
     return tx.scalar("SELECT next_run_at FROM campaigns WHERE app_id = ? AND id = ?", (app_id, campaign_id))
 
 
-def messages_per_endpoint(
-    tx: Transaction, app_id: str, campaign_id: str, endpoint_ids: list[str], since: str | None
-) -> dict[str, int]:
-    """How many messages this campaign has sent each endpoint (since an ISO instant, or ever): Daily/Total limits."""
-    if not endpoint_ids:
-        return {}
-    listed, params = tx.dialect.one_of("endpoint_id", endpoint_ids)
-    window = " AND created_at >= ?" if since else ""
+def event_campaigns(tx: Transaction, app_id: str, state: str) -> list[CampaignRow]:
+    """The project's campaigns in `state` without a next run (latest versions): those events may trigger; the
+    caller checks their schedule."""
     rows = tx.fetchall(
-        f"SELECT endpoint_id, COUNT(*) FROM messages WHERE app_id = ? AND campaign_id = ? AND {listed}{window} "
-        "GROUP BY endpoint_id",
-        [app_id, campaign_id, *params, *([since] if since else [])],
-    )
-    return {row[0]: row[1] for row in rows}
-
-
-def event_campaigns(tx: Transaction, app_id: str) -> list[CampaignRow]:
-    """The project's campaigns that can still be triggered (latest versions); the caller checks their schedule."""
-    rows = tx.fetchall(
-        f"{TABLE.select_latest} WHERE h.app_id = ? AND h.state = 'SCHEDULED' AND h.next_run_at IS NULL",
-        (app_id,),
+        f"{TABLE.select_latest} WHERE h.app_id = ? AND h.state = ? AND h.next_run_at IS NULL", (app_id, state)
     )
     return [CampaignRow(*row) for row in rows]
 

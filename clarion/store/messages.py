@@ -71,6 +71,27 @@ def by_request_keys(tx: Transaction, keys: Sequence[str]) -> dict[str, MessageRo
     return {row[2]: MessageRow(*row) for row in rows}
 
 
+OWNERS = frozenset({"campaign_id", "journey_id"})  # the columns message limits count by
+
+
+def sent_per_endpoint(
+    tx: Transaction, app_id: str, owner: str, owner_id: str, endpoint_ids: Sequence[str], since: str | None
+) -> dict[str, int]:
+    """Messages a campaign or journey (`owner` column) has sent each endpoint, since an ISO instant or ever."""
+    if owner not in OWNERS:
+        raise ValueError(f"messages are not counted by {owner!r}")
+    if not endpoint_ids:
+        return {}
+    listed, params = tx.dialect.one_of("endpoint_id", endpoint_ids)
+    window = " AND created_at >= ?" if since else ""
+    rows = tx.fetchall(
+        f"SELECT endpoint_id, COUNT(*) FROM messages WHERE app_id = ? AND {owner} = ? AND {listed}{window} "
+        "GROUP BY endpoint_id",
+        [app_id, owner_id, *params, *([since] if since else [])],
+    )
+    return {row[0]: row[1] for row in rows}
+
+
 def get(tx: Transaction, message_id: str) -> MessageRow | None:
     row = tx.fetchone(f"SELECT {_COLUMNS} FROM messages WHERE message_id = ?", (message_id,))
     return MessageRow(*row) if row else None

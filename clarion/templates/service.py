@@ -16,6 +16,7 @@ import orjson
 from clarion import paging
 from clarion.clock import iso_millis
 from clarion.context import CallContext
+from clarion.domain_events import Change, TemplateChanged
 from clarion.errors import BadRequest, NotFound
 from clarion.store import tags as tag_store
 from clarion.store import templates as template_store
@@ -119,6 +120,7 @@ async def create_template(
             raise BadRequest(f"Template {name!r} of type {template_type} already exists")
         template_store.insert(tx, name, template_type, created_at, body)
         tag_store.put(tx, resource_path(name, template_type), None, tags)
+        tx.record(TemplateChanged(name, template_type, Change.CREATED))
         return {"Arn": arn, "Message": "Created", "RequestID": ctx.request_id}
 
     return await db.write(work)
@@ -166,6 +168,7 @@ async def update_template(
 
     def work(tx: Transaction) -> None:
         _require(tx, name, template_type, lock=True)
+        tx.record(TemplateChanged(name, template_type, Change.UPDATED))
         if create_new_version:
             if template_store.count_versions(tx, name, template_type) >= MAX_VERSIONS:
                 raise BadRequest(f"A template can have at most {MAX_VERSIONS:,} versions")
@@ -200,10 +203,12 @@ async def delete_template(
                     "first, or delete the whole template"
                 )
             template_store.delete_version(tx, name, template_type, version)
+            tx.record(TemplateChanged(name, template_type, Change.UPDATED))
             return
         path = resource_path(name, template_type)
         template_store.delete(tx, name, template_type)
         tag_store.remove(tx, path, list(tag_store.get(tx, path)))
+        tx.record(TemplateChanged(name, template_type, Change.DELETED))
 
     await db.write(work)
 
@@ -265,5 +270,6 @@ async def update_active_version(
         target = template_store.latest_version(tx, name, template_type) if version is None else version
         _require_version(tx, name, template_type, target)
         template_store.set_active(tx, name, template_type, target)
+        tx.record(TemplateChanged(name, template_type, Change.UPDATED))
 
     await db.write(work)

@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from clarion.api.extensions.recording import record_outcomes
 from clarion.channels.email import sendgrid_events
-from clarion.channels.outcomes import report
 from clarion.services import Services
 
 SENDGRID_PATH = "/webhooks/email/sendgrid"
@@ -32,7 +32,7 @@ async def sendgrid(request: Request) -> Response:
         reports = sendgrid_events.parse(body)
     except sendgrid_events.MalformedEvents as error:
         return PlainTextResponse(str(error), status_code=400)
-    await report(services, reports)
+    await record_outcomes(services, reports)
     return PlainTextResponse("OK")
 
 

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from clarion.channels.outcomes import report
+from clarion.api.extensions.recording import record_outcomes
 from clarion.channels.sms import generic_webhooks, twilio_webhooks
 from clarion.services import Services
 
@@ -43,7 +43,7 @@ async def twilio_status(request: Request) -> Response:
     services, params = verified
     found = twilio_webhooks.status_report(params, request.query_params.get("message_id"))
     if found is not None:
-        await report(services, [found])
+        await record_outcomes(services, [found])
     return Response(status_code=204)
 
 
@@ -54,7 +54,7 @@ async def twilio_inbound(request: Request) -> Response:
     services, params = verified
     found, twiml = twilio_webhooks.inbound(params, services.settings.delivery.sms.help_reply)
     if found is not None:
-        await report(services, [found])
+        await record_outcomes(services, [found])
     return Response(twiml, media_type="text/xml")
 
 
@@ -74,7 +74,7 @@ async def generic(request: Request) -> Response:
         reports = generic_webhooks.reports_from(orjson.loads(body))
     except ValueError as error:  # orjson.JSONDecodeError is one
         return PlainTextResponse(f"Malformed webhook body: {error}", status_code=400)
-    await report(services, reports)
+    await record_outcomes(services, reports)
     return Response(status_code=204)
 
 

@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from clarion.api.extensions.recording import record_outcomes
 from clarion.channels.delivery import ProviderReport
-from clarion.channels.outcomes import report
 from clarion.messages.tracking import CLICK, OPEN, PATH_PREFIX, UNSUBSCRIBE, Link
 from clarion.services import Services
 
@@ -26,7 +26,7 @@ NO_STORE = {"Cache-Control": "no-store, private"}
 
 def _verified(request: Request, kind: str) -> tuple[Services, Link] | None:
     services: Services = request.app.state.services
-    link = services.messages.tracker.verify(kind, request.path_params["token"])
+    link = services.tracker.verify(kind, request.path_params["token"])
     return (services, link) if link else None
 
 
@@ -55,7 +55,7 @@ async def opened(request: Request) -> Response:
     if found is None:
         return _not_found()
     services, link = found
-    await report(
+    await record_outcomes(
         services, [ProviderReport("_email.open", "EMAIL", message_id=link.message_id, attributes=_client(request))]
     )
     return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
@@ -67,7 +67,9 @@ async def clicked(request: Request) -> Response:
         return _not_found()
     services, link = found
     attributes = {**_client(request), "url": link.url or ""}  # verify() only passes http(s) click targets
-    await report(services, [ProviderReport("_email.click", "EMAIL", message_id=link.message_id, attributes=attributes)])
+    await record_outcomes(
+        services, [ProviderReport("_email.click", "EMAIL", message_id=link.message_id, attributes=attributes)]
+    )
     return RedirectResponse(link.url or "", status_code=302, headers=NO_STORE)
 
 
@@ -87,7 +89,7 @@ async def unsubscribe(request: Request) -> Response:
     event = ProviderReport(
         "_email.unsubscribe", "EMAIL", message_id=link.message_id, attributes=_client(request), opt_out=True
     )
-    await report(services, [event])
+    await record_outcomes(services, [event])
     return _page("Unsubscribed", "<p>You will not receive these emails any more.</p>")
 
 

@@ -10,18 +10,18 @@ from clarion.channels.rules import KINDS, ChannelKind
 
 
 async def get_channels(call: Call) -> Any:
-    return await service.list_channels(call.app.db, call.params["ApplicationId"])
+    return await service.list_channels(call.services.db, call.params["ApplicationId"])
 
 
 def _handlers(kind: ChannelKind) -> dict[str, Handler]:
     async def get(call: Call) -> Any:
-        return await service.get_channel(call.app.db, call.params["ApplicationId"], kind)
+        return await service.get_channel(call.services.db, call.params["ApplicationId"], kind)
 
     async def update(call: Call) -> Any:
-        app = call.app
+        services = call.services
         return await service.update_channel(
-            app.db,
-            app.channel_secrets,
+            services.db,
+            services.channel_secrets,
             call.ctx,
             call.params["ApplicationId"],
             kind,
@@ -30,7 +30,7 @@ def _handlers(kind: ChannelKind) -> dict[str, Handler]:
         )
 
     async def delete(call: Call) -> Any:
-        return await service.delete_channel(call.app.db, call.params["ApplicationId"], kind)
+        return await service.delete_channel(call.services.db, call.params["ApplicationId"], kind)
 
     return {f"Get{kind.stem}Channel": get, f"Update{kind.stem}Channel": update, f"Delete{kind.stem}Channel": delete}
 

@@ -3,29 +3,36 @@ from __future__ import annotations
 from typing import Any
 
 from clarion.api.call import Call, Handler
+from clarion.jobs import service
 from clarion.jobs.service import EXPORT, IMPORT
 
 
 async def create_import_job(call: Call) -> Any:
-    return await call.app.jobs.create_import_job(call.ctx, call.params["ApplicationId"], call.body)
+    services = call.services
+    return await service.create_import_job(
+        services.db, services.queue, services.locations, call.ctx, call.params["ApplicationId"], call.body
+    )
 
 
 async def create_export_job(call: Call) -> Any:
-    return await call.app.jobs.create_export_job(call.ctx, call.params["ApplicationId"], call.body)
+    services = call.services
+    return await service.create_export_job(
+        services.db, services.queue, services.locations, call.ctx, call.params["ApplicationId"], call.body
+    )
 
 
 async def get_import_job(call: Call) -> Any:
-    return await call.app.jobs.get_job(call.params["ApplicationId"], call.params["JobId"], IMPORT)
+    return await service.get_job(call.services.db, call.params["ApplicationId"], call.params["JobId"], IMPORT)
 
 
 async def get_export_job(call: Call) -> Any:
-    return await call.app.jobs.get_job(call.params["ApplicationId"], call.params["JobId"], EXPORT)
+    return await service.get_job(call.services.db, call.params["ApplicationId"], call.params["JobId"], EXPORT)
 
 
 async def _list(call: Call, job_type: str) -> Any:
     p = call.params
-    return await call.app.jobs.list_jobs(
-        p["ApplicationId"], job_type, p.get("PageSize"), p.get("Token"), p.get("SegmentId")
+    return await service.list_jobs(
+        call.services.db, p["ApplicationId"], job_type, p.get("PageSize"), p.get("Token"), p.get("SegmentId")
     )
 
 

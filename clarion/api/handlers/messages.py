@@ -3,20 +3,24 @@ from __future__ import annotations
 from typing import Any
 
 from clarion.api.call import Call, Handler
-from clarion.messages import inapp
+from clarion.messages import inapp, sends
 
 
 async def send_messages(call: Call) -> Any:
-    return await call.app.messages.send_messages(call.ctx, call.params["ApplicationId"], call.body)
+    services = call.services
+    return await sends.send_messages(services.db, services.delivery, call.ctx, call.params["ApplicationId"], call.body)
 
 
 async def send_users_messages(call: Call) -> Any:
-    return await call.app.messages.send_users_messages(call.ctx, call.params["ApplicationId"], call.body)
+    services = call.services
+    return await sends.send_users_messages(
+        services.db, services.delivery, call.ctx, call.params["ApplicationId"], call.body
+    )
 
 
 async def get_in_app_messages(call: Call) -> Any:
     p = call.params
-    return await inapp.get_in_app_messages(call.app.db, p["ApplicationId"], p["EndpointId"], call.ctx.now)
+    return await inapp.get_in_app_messages(call.services.db, p["ApplicationId"], p["EndpointId"], call.ctx.now)
 
 
 HANDLERS: dict[str, Handler] = {

@@ -11,29 +11,29 @@ async def create_app(call: Call) -> Any:
     if call.principal.projects is not None:
         raise Forbidden(f"Access key {call.principal.access_key_id} is limited to some projects and cannot create one")
     body = call.body
-    return await service.create_app(call.app.db, call.ctx, body["Name"], body.get("tags"))
+    return await service.create_app(call.services.db, call.ctx, body["Name"], body.get("tags"))
 
 
 async def get_app(call: Call) -> Any:
-    return await service.get_app(call.app.db, call.ctx, call.params["ApplicationId"])
+    return await service.get_app(call.services.db, call.ctx, call.params["ApplicationId"])
 
 
 async def get_apps(call: Call) -> Any:
     return await service.list_apps(
-        call.app.db, call.ctx, call.params.get("PageSize"), call.params.get("Token"), call.principal.projects
+        call.services.db, call.ctx, call.params.get("PageSize"), call.params.get("Token"), call.principal.projects
     )
 
 
 async def delete_app(call: Call) -> Any:
-    return await service.delete_app(call.app.db, call.ctx, call.app.names, call.params["ApplicationId"])
+    return await service.delete_app(call.services.db, call.ctx, call.params["ApplicationId"])
 
 
 async def get_application_settings(call: Call) -> Any:
-    return await service.get_settings(call.app.db, call.params["ApplicationId"])
+    return await service.get_settings(call.services.db, call.params["ApplicationId"])
 
 
 async def update_application_settings(call: Call) -> Any:
-    return await service.update_settings(call.app.db, call.ctx, call.params["ApplicationId"], call.body)
+    return await service.update_settings(call.services.db, call.ctx, call.params["ApplicationId"], call.body)
 
 
 HANDLERS: dict[str, Handler] = {

@@ -7,15 +7,15 @@ from clarion.tags import service
 
 
 async def tag_resource(call: Call) -> Any:
-    await service.tag_resource(call.app.db, call.params["ResourceArn"], call.body["tags"])
+    await service.tag_resource(call.services.db, call.params["ResourceArn"], call.body["tags"])
 
 
 async def untag_resource(call: Call) -> Any:
-    await service.untag_resource(call.app.db, call.params["ResourceArn"], call.params.get("TagKeys") or [])
+    await service.untag_resource(call.services.db, call.params["ResourceArn"], call.params.get("TagKeys") or [])
 
 
 async def list_tags_for_resource(call: Call) -> Any:
-    return await service.list_tags(call.app.db, call.params["ResourceArn"])
+    return await service.list_tags(call.services.db, call.params["ResourceArn"])
 
 
 HANDLERS: dict[str, Handler] = {

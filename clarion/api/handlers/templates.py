@@ -14,7 +14,7 @@ TYPES = {"Email": "EMAIL", "Sms": "SMS", "Push": "PUSH", "Voice": "VOICE", "InAp
 def _create(template_type: str) -> Handler:
     async def create(call: Call) -> Any:
         return await service.create_template(
-            call.app.db, call.ctx, template_type, call.params["TemplateName"], call.body
+            call.services.db, call.ctx, template_type, call.params["TemplateName"], call.body
         )
 
     return create
@@ -23,7 +23,9 @@ def _create(template_type: str) -> Handler:
 def _get(template_type: str) -> Handler:
     async def get(call: Call) -> Any:
         p = call.params
-        return await service.get_template(call.app.db, call.ctx, template_type, p["TemplateName"], p.get("Version"))
+        return await service.get_template(
+            call.services.db, call.ctx, template_type, p["TemplateName"], p.get("Version")
+        )
 
     return get
 
@@ -32,7 +34,7 @@ def _update(template_type: str) -> Handler:
     async def update(call: Call) -> Any:
         p = call.params
         return await service.update_template(
-            call.app.db,
+            call.services.db,
             call.ctx,
             template_type,
             p["TemplateName"],
@@ -47,7 +49,9 @@ def _update(template_type: str) -> Handler:
 def _delete(template_type: str) -> Handler:
     async def delete(call: Call) -> Any:
         p = call.params
-        return await service.delete_template(call.app.db, call.ctx, template_type, p["TemplateName"], p.get("Version"))
+        return await service.delete_template(
+            call.services.db, call.ctx, template_type, p["TemplateName"], p.get("Version")
+        )
 
     return delete
 
@@ -55,20 +59,22 @@ def _delete(template_type: str) -> Handler:
 async def list_templates(call: Call) -> Any:
     p = call.params
     return await service.list_templates(
-        call.app.db, call.ctx, p.get("Prefix"), p.get("TemplateType"), p.get("PageSize"), p.get("NextToken")
+        call.services.db, call.ctx, p.get("Prefix"), p.get("TemplateType"), p.get("PageSize"), p.get("NextToken")
     )
 
 
 async def list_template_versions(call: Call) -> Any:
     p = call.params
     return await service.list_template_versions(
-        call.app.db, call.ctx, p["TemplateName"], p["TemplateType"], p.get("PageSize"), p.get("NextToken")
+        call.services.db, call.ctx, p["TemplateName"], p["TemplateType"], p.get("PageSize"), p.get("NextToken")
     )
 
 
 async def update_template_active_version(call: Call) -> Any:
     p = call.params
-    return await service.update_active_version(call.app.db, call.ctx, p["TemplateName"], p["TemplateType"], call.body)
+    return await service.update_active_version(
+        call.services.db, call.ctx, p["TemplateName"], p["TemplateType"], call.body
+    )
 
 
 HANDLERS: dict[str, Handler] = {
