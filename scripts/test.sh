@@ -31,4 +31,5 @@ fi
 cd "$ROOT"
 "$VENV/bin/ruff" check clarion tests tools bench
 "$VENV/bin/ruff" format --check clarion tests tools bench
+"$VENV/bin/lint-imports" --no-cache --no-logo  # the layers and no-cycles contracts in pyproject.toml
 exec "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"
