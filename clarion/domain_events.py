@@ -176,7 +176,7 @@ class Subscriptions:
                     if inspect.isawaitable(outcome):
                         await outcome
                 except Exception:  # the write has committed whatever a subscriber does
-                    log.exception("domain event subscriber failed", event=name, subscriber=_name_of(subscriber))
+                    log.exception("domain event subscriber failed", domain_event=name, subscriber=_name_of(subscriber))
                     self.metrics.subscriber_failures.labels(name).inc()
 
 
