@@ -123,11 +123,15 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
         closers=[transports.close, hooks.close, locations.aclose, *segments.closers],
     )
 
+    def forget_deleted_project(event: AppChanged) -> None:
+        if event.change is Change.DELETED:
+            names.forget(event.app_id)
+
     # Domain event subscribers: what follows a committed write.
     subscriptions.on(CampaignChanged, scheduler.campaign_changed)
     subscriptions.on(CampaignChanged, triggers.campaign_changed)
     subscriptions.on(EventsIngested, triggers.events_ingested)
-    subscriptions.on(AppChanged, lambda event: names.forget(event.app_id) if event.change is Change.DELETED else None)
+    subscriptions.on(AppChanged, forget_deleted_project)
 
     services.queue_handlers.update(job_handlers(db, queue, locations, writer, segments.engine, settings, clock))
     services.queue_handlers[PLAN] = planner.plan

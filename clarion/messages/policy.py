@@ -43,7 +43,11 @@ class QuietTime(msgspec.Struct, frozen=True, rename="pascal", omit_defaults=True
         return bool(self.start and self.end)
 
     def covers(self, send_at: datetime, endpoint_zone: str | None) -> bool:
-        return bool(self.start and self.end) and in_quiet_time(send_at, self.start, self.end, endpoint_zone)
+        return (
+            self.start is not None
+            and self.end is not None
+            and in_quiet_time(send_at, self.start, self.end, endpoint_zone)
+        )
 
 
 class Limits(msgspec.Struct, frozen=True, rename="pascal", omit_defaults=True):
@@ -120,7 +124,8 @@ def decide(
         if rows:
             skip(DEFAULT_SLOT).expired += len(rows)
         return Decision(slots, skipped)
-    limits, quiet = policy.limits, policy.quiet_time
+    limits = policy.limits
+    quiet = policy.quiet_time if policy.quiet_time is not None and policy.quiet_time.is_set else None
     for row in rows:
         slot = policy.allocation.slot(row.cohort_id) if policy.allocation else DEFAULT_SLOT
         if slot == HOLDOUT:
