@@ -530,6 +530,23 @@ def test_temporary_failures_are_retried_with_backoff(
     assert {e["Attributes"]["treatment_id"] for e in events} == {"0"}
 
 
+def test_a_retry_is_not_held_back_by_the_limit_its_first_attempt_counted_toward(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    """The failed first attempt is in the message log, so Total 1 would skip the retry if retries were limited."""
+    sink, _ = relay
+    add_endpoints(pinpoint, project, 2)
+    sink.data_replies["ep-0001@example.org"] = "451 4.3.0 Mailbox busy, try later"
+    created = campaign(pinpoint, project, everyone(pinpoint, project), Limits={"Total": 1})
+    drive(engine_server)
+    del sink.data_replies["ep-0001@example.org"]
+    engine_server.clock.offset += timedelta(seconds=3)
+    drive(engine_server)
+    assert sorted(sink.recipients()) == ["ep-0000@example.org", "ep-0001@example.org"]
+    [activity] = activities(pinpoint, project, created["Id"])
+    assert activity["SuccessfulEndpointCount"] == 2 and "LimitSkippedEndpoints" not in activity["ExecutionMetrics"]
+
+
 def test_a_run_whose_segment_is_gone_fails_and_the_campaign_is_deleted(
     engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
 ) -> None:

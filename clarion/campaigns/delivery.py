@@ -34,6 +34,7 @@ from clarion.campaigns.definition import (
     CampaignState,
     Hook,
     HookMode,
+    ProjectDefaults,
     parse_project_defaults,
 )
 from clarion.campaigns.hooks import CampaignHooks, HookFailed
@@ -44,7 +45,7 @@ from clarion.campaigns.treatments import Allocation
 from clarion.clock import Clock, epoch_millis, iso_millis
 from clarion.endpoints.service import endpoint_key
 from clarion.logs import get_logger
-from clarion.messages.delivery import Attribution, Delivery, Send, Target
+from clarion.messages.delivery import Attribution, Delivery, Send, Sent, Target
 from clarion.messages.inapp import put_in_app_message
 from clarion.messages.policy import Limits, SendPolicy
 from clarion.messages.rendering import MessageBuilder
@@ -124,33 +125,21 @@ class CampaignDelivery:
     async def _send(
         self, lease: Lease, run: store.RunRow, definition: CampaignDefinition, now: datetime, outcome: BatchOutcome
     ) -> None:
+        """Steps 2 and 3: the audience by treatment, then each treatment's hook, in-app message or send."""
         app_id, campaign_id, payload = run.app_id, run.campaign_id, lease.payload
-        endpoint_ids: list[str] = payload["endpoints"]
         defaults = parse_project_defaults(await self.db.read(lambda tx: stored_settings(tx, app_id)))
-        limits = definition.limits.over(defaults.limits)
-        quiet = next((q for q in (definition.schedule.quiet_time, defaults.quiet_time) if q and q.is_set), None)
-        hook = definition.hook if definition.hook not in (None, Hook()) else defaults.campaign_hook
-        started = payload.get("due") or payload.get("event_at") or run.run_at
-        due_at = datetime.fromtimestamp(started / 1000, tz=now.tzinfo)
-        retried = "slot" in payload
-        if retried:  # only MaximumDuration still applies
-            maximum = Limits(maximum_duration=limits.maximum_duration)
-            policy = SendPolicy(maximum, allocation=RetrySlot(payload["slot"]), due_at=due_at)
-        else:
-            sizes = [treatment.size_percent for treatment in definition.additional_treatments]
-            allocation = Allocation.of(campaign_id, definition.holdout_percent, sizes)
-            policy = SendPolicy(limits, quiet, allocation, due_at)
+        policy = _policy(payload, run, definition, defaults, now)
         if policy.expired(now):
-            outcome.tallies["0"].expired += len(endpoint_ids)
+            outcome.tallies["0"].expired += len(payload["endpoints"])
             return
-        rows = await self.db.read(lambda tx: endpoint_store.fetch(tx, app_id, [endpoint_key(e) for e in endpoint_ids]))
+        keys = [endpoint_key(e) for e in payload["endpoints"]]
+        rows = await self.db.read(lambda tx: endpoint_store.fetch(tx, app_id, keys))
         if definition.clarion_channel_order:
             rows = await people(self.db, self.members, app_id, definition, rows)
         # Quiet time judges the time the message was scheduled for, so a late batch is judged like a timely one.
-        send_at = due_at if payload.get("due") else now
-        attribution = Attribution(campaign_id)
+        send_at = policy.due_at if payload.get("due") and policy.due_at else now
         audience = await self.delivery.audience(
-            app_id, list(rows.values()), policy, attribution, send_at, now, request_id=run.run_key
+            app_id, list(rows.values()), policy, Attribution(campaign_id), send_at, now, request_id=run.run_key
         )
         for slot, skipped in audience.skipped.items():
             outcome.tallies[slot].add_skipped(skipped)
@@ -161,52 +150,72 @@ class CampaignDelivery:
             return store.activity_ids(tx, run.run_key), templates
 
         activity_ids, templates = await self.db.read(read)
-        trace = run.run_key if "event_id" not in payload else f"{run.run_key}:{payload['event_id']}"
-        retry = payload.get("retry", 0)
+        hook = definition.hook if definition.hook not in (None, Hook()) else defaults.campaign_hook
         for slot, targets in audience.targets.items():
-            tally, message = outcome.tallies[slot], treatments[slot]
             event: dict[str, Any] = {
-                "MessageConfiguration": message.message_configuration,
+                "MessageConfiguration": treatments[slot].message_configuration,
                 "ApplicationId": app_id,
                 "CampaignId": campaign_id,
                 "TreatmentId": slot,
                 "ActivityId": activity_ids.get(slot, ""),
                 "ScheduledTime": iso_millis(send_at),
             }
-            if hook is not None and hook.mode is not None and not retried:
+            tally = outcome.tallies[slot]
+            if hook is not None and hook.mode is not None and "slot" not in payload:  # retries passed it already
                 event["Endpoints"] = {t.endpoint_id: t.variables for t in targets if t.endpoint_id}
                 kept = await self._through_hook(hook, event, targets, tally)
                 if kept is None:
                     continue
                 targets = kept
-            if definition.is_in_app(message):
-                document = in_app_document(definition, campaign_id, slot, message, templates[slot])
+            if definition.is_in_app(treatments[slot]):
+                document = in_app_document(definition, campaign_id, slot, treatments[slot], templates[slot])
                 outcome.in_app.append(([t.endpoint_id for t in targets if t.endpoint_id], document))
                 tally.targeted += len(targets)
                 tally.successful += len(targets)
                 continue
-            sent = await self.delivery.send(
-                Send(
-                    app_id,
-                    targets,
-                    MessageBuilder(direct_configuration(message.message_configuration), templates[slot]),
-                    now,
-                    context={k: str(v) for k, v in event.items() if k not in ("MessageConfiguration", "Endpoints")},
-                    trace_key=f"{trace}#retry{retry}" if retry else trace,
-                    attribution=Attribution(campaign_id, slot),
-                    custom_delivery=definition.custom_delivery_configuration or message.custom_delivery_configuration,
-                    messages_per_second=limits.messages_per_second,
-                )
-            )
-            if not retry:
-                tally.targeted += len(targets)
-            tally.successful += sent.successful
-            if lease.attempts > 1:
-                outcome.resent += sent.sent
-            if sent.retryable and retry < self.settings.max_retries:
-                outcome.retries.append((slot, sent.retryable, retry + 1))
-            elif sent.retryable:
-                tally.gave_up += len(sent.retryable)
+            context = {k: str(v) for k, v in event.items() if k not in ("MessageConfiguration", "Endpoints")}
+            send = self._send_of(lease, run, definition, slot, targets, templates[slot], context, policy, now)
+            self._count(lease, slot, await self.delivery.send(send), len(targets), outcome)
+
+    def _send_of(
+        self,
+        lease: Lease,
+        run: store.RunRow,
+        definition: CampaignDefinition,
+        slot: str,
+        targets: list[Target],
+        templates: dict[str, dict[str, Any]],
+        context: dict[str, str],
+        policy: SendPolicy,
+        now: datetime,
+    ) -> Send:
+        """One treatment's message to its targets; the trace key (run, event, retry) keeps a redelivery idempotent."""
+        payload, message = lease.payload, definition.treatments()[slot]
+        trace = run.run_key if "event_id" not in payload else f"{run.run_key}:{payload['event_id']}"
+        retry = payload.get("retry", 0)
+        return Send(
+            run.app_id,
+            targets,
+            MessageBuilder(direct_configuration(message.message_configuration), templates),
+            now,
+            context=context,
+            trace_key=f"{trace}#retry{retry}" if retry else trace,
+            attribution=Attribution(run.campaign_id, slot),
+            custom_delivery=definition.custom_delivery_configuration or message.custom_delivery_configuration,
+            messages_per_second=policy.limits.messages_per_second,
+        )
+
+    def _count(self, lease: Lease, slot: str, sent: Sent, targeted: int, outcome: BatchOutcome) -> None:
+        tally, retry = outcome.tallies[slot], lease.payload.get("retry", 0)
+        if not retry:
+            tally.targeted += targeted
+        tally.successful += sent.successful
+        if lease.attempts > 1:
+            outcome.resent += sent.sent
+        if sent.retryable and retry < self.settings.max_retries:
+            outcome.retries.append((slot, sent.retryable, retry + 1))
+        elif sent.retryable:
+            tally.gave_up += len(sent.retryable)
 
     async def _through_hook(
         self, hook: Hook, event: dict[str, Any], targets: list[Target], tally: Tally
@@ -249,6 +258,22 @@ class CampaignDelivery:
             counts = (tally.targeted, tally.successful)
             store.add_to_activity(tx, run_key, treatment, *counts, metrics, ActivityState.RUNNING, iso_millis(now))
         complete_if_finished(tx, run_key, now)
+
+
+def _policy(
+    payload: dict[str, Any], run: store.RunRow, definition: CampaignDefinition, defaults: ProjectDefaults, now: datetime
+) -> SendPolicy:
+    """The campaign's limits and quiet time, the project's defaults filling what it leaves unset; its treatments.
+    A retried batch's endpoints passed holdout, limits and quiet time before: only MaximumDuration still applies."""
+    started = payload.get("due") or payload.get("event_at") or run.run_at
+    due_at = datetime.fromtimestamp(started / 1000, tz=now.tzinfo)
+    limits = definition.limits.over(defaults.limits)
+    if "slot" in payload:
+        pace = Limits(messages_per_second=limits.messages_per_second, maximum_duration=limits.maximum_duration)
+        return SendPolicy(pace, allocation=RetrySlot(payload["slot"]), due_at=due_at)
+    quiet = next((q for q in (definition.schedule.quiet_time, defaults.quiet_time) if q and q.is_set), None)
+    sizes = [treatment.size_percent for treatment in definition.additional_treatments]
+    return SendPolicy(limits, quiet, Allocation.of(run.campaign_id, definition.holdout_percent, sizes), due_at)
 
 
 def _run_of_live_campaign(tx: Transaction, run_key: str) -> tuple[store.RunRow, CampaignDefinition, str] | None:
