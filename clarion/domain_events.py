@@ -169,8 +169,11 @@ class Subscriptions:
     async def dispatch(self, events: Sequence[object]) -> None:
         """Hand each event of a committed write to its subscribers; a failing subscriber costs only itself."""
         for event in events:
+            subscribers = self._subscribers.get(type(event))
+            if not subscribers:
+                continue
             name = type(event).__name__
-            for subscriber in self._subscribers.get(type(event), ()):
+            for subscriber in subscribers:
                 try:
                     outcome = subscriber(event)
                     if inspect.isawaitable(outcome):

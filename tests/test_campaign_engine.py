@@ -475,6 +475,31 @@ def test_in_app_campaign_leaves_its_message_for_each_member(
     assert after["InAppMessageCampaigns"] == []
 
 
+def test_in_app_campaign_with_a_template_leaves_the_template_s_message(
+    engine_server: RunningServer, pinpoint: Any, project: str
+) -> None:
+    add_endpoints(pinpoint, project, 1)
+    content = [{"BodyConfig": {"Body": "From the template", "Alignment": "CENTER", "TextColor": "#000000"}}]
+    pinpoint.create_in_app_template(
+        TemplateName="banner", InAppTemplateRequest={"Layout": "TOP_BANNER", "Content": content}
+    )
+    start = datetime.now(UTC) + timedelta(minutes=1)
+    schedule = {
+        "StartTime": start.isoformat(),
+        "Frequency": "IN_APP_EVENT",
+        "EventFilter": {"FilterType": "ENDPOINT", "Dimensions": {"EventType": {"Values": ["opened_cart"]}}},
+    }
+    body = {"Name": "in-app", "SegmentId": everyone(pinpoint, project), "Schedule": schedule}
+    body["TemplateConfiguration"] = {"InAppTemplate": {"Name": "banner"}}
+    pinpoint.create_campaign(ApplicationId=project, WriteCampaignRequest=body)
+    engine_server.clock.offset = timedelta(minutes=2)
+    drive(engine_server)
+    messages = pinpoint.get_in_app_messages(ApplicationId=project, EndpointId="ep-0000")["InAppMessagesResponse"]
+    [stored] = messages["InAppMessageCampaigns"]
+    assert stored["InAppMessage"]["Layout"] == "TOP_BANNER"
+    assert stored["InAppMessage"]["Content"][0]["BodyConfig"]["Body"] == "From the template"
+
+
 def test_project_defaults_apply_where_the_campaign_is_silent(
     engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
 ) -> None:

@@ -277,12 +277,15 @@ class Delivery:
         if rows:
             await self.db.write(record)
         shaped: dict[str, dict[str, Any]] = {}
+        statuses: list[tuple[Target, DeliveryStatus]] = []
         for target, row, result in zip(fresh, rows, results, strict=True):
             shaped[target.message_id] = _message_result(row, target.endpoint_id is not None, result.updated_address)
+            statuses.append((target, result.status))
         for target in targets:
             if target.request_key in earlier:
-                shaped[target.message_id] = _message_result(earlier[target.request_key], target.endpoint_id is not None)
-        statuses = [(target, DeliveryStatus(shaped[target.message_id]["DeliveryStatus"])) for target in targets]
+                row = earlier[target.request_key]
+                shaped[target.message_id] = _message_result(row, target.endpoint_id is not None)
+                statuses.append((target, DeliveryStatus(row.status)))
         return Sent(
             shaped,
             sent=sum(1 for target in fresh if target.decided is None),
