@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from prometheus_client import Counter
+
 from clarion.logs import get_logger
-from clarion.metrics import Metrics
 
 log = get_logger("clarion.domain_events")
 
@@ -159,8 +160,8 @@ class OutcomesReported:
 class Subscriptions:
     """Who reacts to which domain event, in the order they subscribed."""
 
-    def __init__(self, metrics: Metrics) -> None:
-        self.metrics = metrics
+    def __init__(self, failures: Counter) -> None:
+        self.failures = failures  # by event type (clarion_subscriber_failures_total)
         self._subscribers: dict[type, list[Subscriber[Any]]] = defaultdict(list)
 
     def on(self, kind: type[E], subscriber: Subscriber[E]) -> None:
@@ -180,7 +181,7 @@ class Subscriptions:
                         await outcome
                 except Exception:  # the write has committed whatever a subscriber does
                     log.exception("domain event subscriber failed", domain_event=name, subscriber=_name_of(subscriber))
-                    self.metrics.subscriber_failures.labels(name).inc()
+                    self.failures.labels(name).inc()
 
 
 def _name_of(subscriber: Subscriber[Any]) -> str:

@@ -85,7 +85,7 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
     await reseal_channels(db, channel_secrets)
     clock = clock or SystemClock()
     metrics = metrics or Metrics()
-    subscriptions = Subscriptions(metrics)
+    subscriptions = Subscriptions(metrics.subscriber_failures)
     db.dispatch_events(subscriptions.dispatch)
     names = NameRegistry()
     writer = EndpointWriter(names)

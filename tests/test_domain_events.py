@@ -137,7 +137,7 @@ def test_writes_record_their_domain_events(server: RunningServer) -> None:
 
 def test_a_failing_subscriber_is_logged_and_counted_and_the_others_still_run() -> None:
     metrics = Metrics()
-    subscriptions = Subscriptions(metrics)
+    subscriptions = Subscriptions(metrics.subscriber_failures)
     heard: list[str] = []
 
     def broken(event: domain_events.SegmentChanged) -> None:
