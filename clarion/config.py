@@ -24,6 +24,7 @@ from clarion.analytics.config import AnalyticsSettings
 from clarion.campaigns.config import CampaignSettings
 from clarion.channels.config import DeliverySettings
 from clarion.jobs.config import JobSettings
+from clarion.outbound.config import OutboundSettings
 from clarion.queue.config import QueueSettings
 from clarion.templates.config import TemplateSettings
 
@@ -81,6 +82,7 @@ class Settings(BaseSettings):
     jobs: JobSettings = Field(default_factory=JobSettings)  # import/export locations (docs/segments.md)
     campaigns: CampaignSettings = Field(default_factory=CampaignSettings)  # the campaign engine (docs/campaigns.md)
     templates: TemplateSettings = Field(default_factory=TemplateSettings)  # render budgets (docs/templates.md)
+    outbound: OutboundSettings = Field(default_factory=OutboundSettings)  # tenant URLs (docs/security.md)
 
     @classmethod
     def settings_customise_sources(

@@ -50,4 +50,19 @@ class Metrics:
             ["event"],
             registry=self.registry,
         )
+        self.outbound_refused = Counter(
+            "clarion_outbound_refused",
+            "Requests to tenant-supplied URLs refused before connecting, by kind of address",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.queue_failures = Counter(
+            "clarion_queue_item_failures",
+            "Queue item deliveries that raised or timed out",
+            ["kind", "cause"],
+            registry=self.registry,
+        )
+        self.queue_buried = Counter(
+            "clarion_queue_items_buried", "Queue items given up on and set aside", ["kind"], registry=self.registry
+        )
         self.registry.register(_TemplateBudgets())

@@ -24,6 +24,7 @@ from web_recorder import WebRecorder
 from clarion.campaigns.config import CampaignSettings
 from clarion.channels.config import DeliverySettings, SmtpSettings
 from clarion.config import Settings
+from clarion.outbound.config import OutboundSettings
 from clarion.queue.config import QueueSettings
 from clarion.queue.worker import Worker
 from clarion.store import events as event_store
@@ -41,6 +42,8 @@ def engine_server(settings: Settings, relay: tuple[Relay, int]) -> Any:
             "max_clock_skew_seconds": 40 * 86_400,
             "campaigns": CampaignSettings(scheduler=False, batch_size=10, plan_chunk=25),
             "delivery": DeliverySettings(smtp=SmtpSettings(host="127.0.0.1", port=port, security="none")),
+            # Campaign hooks and custom-channel receivers run on 127.0.0.1 here; tenant URLs reach it only so.
+            "outbound": OutboundSettings(allow_networks=["127.0.0.0/8"]),
         }
     )
     running = RunningServer(tuned).start()

@@ -30,6 +30,8 @@ from clarion.channels.delivery import CustomContent, DeliveryStatus, Outbound, P
 from clarion.channels.push import OPENERS, apns, fcm
 from clarion.channels.push.h2client import H2Client, client_ssl_context
 from clarion.clock import FixedClock
+from clarion.outbound.client import OutboundClient
+from clarion.outbound.config import OutboundSettings
 
 T = TypeVar("T")
 START = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -533,6 +535,11 @@ def test_gcm_channel_with_only_a_legacy_api_key_fails_permanently_with_advice() 
 # --- Custom channel webhooks --------------------------------------------------------------------------------------
 
 
+def local_webhooks() -> OutboundClient:
+    """The receivers run on 127.0.0.1, which tenant URLs reach only where the operator allows it."""
+    return OutboundClient(OutboundSettings(allow_networks=["127.0.0.0/8"]))
+
+
 def test_webhook_is_signed_and_retried_until_it_succeeds() -> None:
     secret = "whsec-test"
     received: list[tuple[dict[str, str], bytes]] = []
@@ -556,7 +563,8 @@ def test_webhook_is_signed_and_retried_until_it_succeeds() -> None:
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         settings = DeliverySettings.model_validate({"webhook": {"signing_secret": secret, "backoff_base": 0.5}})
-        transport = custom.WebhookTransport(settings.webhook, clock, sleep=record_sleep)
+        outbound = local_webhooks()
+        transport = custom.WebhookTransport(settings.webhook, outbound, clock, sleep=record_sleep)
         message = Outbound(
             channel="CUSTOM",
             address=f"http://127.0.0.1:{port}/hook",
@@ -570,6 +578,7 @@ def test_webhook_is_signed_and_retried_until_it_succeeds() -> None:
             return await transport.send(message)
         finally:
             await transport.close()
+            await outbound.close()
             await runner.cleanup()
 
     result = run(scenario)
@@ -612,7 +621,8 @@ def test_webhook_gives_up_on_client_errors_and_bounds_retries() -> None:
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         settings = DeliverySettings.model_validate({"webhook": {"max_attempts": 3}})
-        transport = custom.WebhookTransport(settings.webhook, FixedClock(START), sleep=no_sleep)
+        outbound = local_webhooks()
+        transport = custom.WebhookTransport(settings.webhook, outbound, FixedClock(START), sleep=no_sleep)
 
         def to(url: str) -> Outbound:
             return Outbound("CUSTOM", url, "m", "app1", CustomContent("d"), endpoint_id="e")
@@ -624,6 +634,7 @@ def test_webhook_gives_up_on_client_errors_and_bounds_retries() -> None:
             return bad, down, arn
         finally:
             await transport.close()
+            await outbound.close()
             await runner.cleanup()
 
     bad, down, arn = run(scenario)

@@ -5,7 +5,9 @@ operator mapped the `LambdaFunctionName` to (`campaigns.lambda_urls`). The event
 ApplicationId, CampaignId, TreatmentId, ActivityId, ScheduledTime, Endpoints: {id: endpoint}}`, signed like
 custom-channel webhooks (`X-Clarion-Signature`). FILTER: the answer is the endpoints map to send to (entries may
 carry changed attributes for personalisation); DELIVERY: the hook delivers, any 2xx is success. Each call gets
-`hook_timeout_seconds` and up to `hook_attempts` tries, as Pinpoint's 15 s and 3 attempts.
+`hook_timeout_seconds` and up to `hook_attempts` tries, as Pinpoint's 15 s and 3 attempts. Calls go through the
+guarded client (clarion/outbound/): a hook URL cannot reach the server's own network unless the operator allows it,
+including URLs from `campaigns.lambda_urls`.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
-
 from clarion.campaigns.config import CampaignSettings
 from clarion.channels.custom import SIGNATURE_HEADER, sign
+from clarion.outbound.client import OutboundClient, OutboundError
+
+# A FILTER hook answers with the batch's endpoints (up to 15 KB each); more than this is not such an answer.
+ANSWER_BYTES = 16 << 20
 
 
 class HookFailed(Exception):
@@ -27,10 +31,10 @@ class HookFailed(Exception):
 
 
 class CampaignHooks:
-    def __init__(self, settings: CampaignSettings, signing_secret: str | None) -> None:
+    def __init__(self, settings: CampaignSettings, signing_secret: str | None, outbound: OutboundClient) -> None:
         self.settings = settings
         self.signing_secret = signing_secret
-        self._session: aiohttp.ClientSession | None = None
+        self.outbound = outbound
 
     def url_of(self, hook: Mapping[str, Any]) -> str:
         if hook.get("WebUrl"):
@@ -48,19 +52,25 @@ class CampaignHooks:
         headers = {"Content-Type": "application/json"}
         if self.signing_secret:
             headers[SIGNATURE_HEADER] = sign(self.signing_secret, int(time.time()), body)
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
         problem = "not attempted"
         for attempt in range(self.settings.hook_attempts):
             try:
-                timeout = aiohttp.ClientTimeout(total=self.settings.hook_timeout_seconds)
-                async with self._session.post(url, data=body, headers=headers, timeout=timeout) as response:
-                    text = await response.text()
+                async with self.outbound.open(
+                    "POST",
+                    url,
+                    body=body,
+                    headers=headers,
+                    timeout=self.settings.hook_timeout_seconds,
+                    max_bytes=ANSWER_BYTES,
+                ) as response:
                     if 200 <= response.status < 300:
+                        text = await response.read()
                         return json.loads(text) if text.strip() else None
-                    problem = f"hook answered {response.status}: {text[:200]}"
-            except (aiohttp.ClientError, TimeoutError) as error:
-                problem = f"hook unreachable: {error or type(error).__name__}"
+                    problem = f"hook answered {response.status}"  # what it said is not repeated
+            except OutboundError as error:
+                if error.permanent:
+                    raise HookFailed(f"hook refused: {error}") from None
+                problem = f"hook unreachable: {error}"
             except ValueError:
                 raise HookFailed("hook answered something that is not JSON") from None
             if attempt + 1 < self.settings.hook_attempts:
@@ -73,7 +83,3 @@ class CampaignHooks:
         if not isinstance(endpoints, dict) or not all(isinstance(v, dict) for v in endpoints.values()):
             raise HookFailed("a FILTER hook must answer a map of endpoint id to endpoint")
         return endpoints
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()

@@ -4,7 +4,9 @@ The body is the event Pinpoint hands a custom channel (ApplicationId, CampaignId
 ScheduledTime, Endpoints keyed by endpoint id, Data). Receivers check `X-Clarion-Signature: t=<unix>,v1=<hex>`,
 an HMAC-SHA256 under the operator's signing secret of `<t>.<raw body>` (docs/channels.md shows how), and use
 `X-Clarion-Message-Id` to drop the duplicates that retries can cause. Pinpoint batches up to 50 endpoints per
-call; Clarion sends one endpoint per call, since each message has its own result.
+call; Clarion sends one endpoint per call, since each message has its own result. The address comes from the
+tenant, so calls go through the guarded client (clarion/outbound/), which refuses the server's own network unless
+the operator allows it.
 """
 
 from __future__ import annotations
@@ -18,16 +20,23 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from clarion.channels.config import DeliverySettings, WebhookSettings
-from clarion.channels.delivery import CustomContent, DeliveryResult, DeliveryStatus, Outbound, Transport
+from clarion.channels.delivery import (
+    CustomContent,
+    DeliveryResult,
+    DeliveryStatus,
+    OpenTransport,
+    Outbound,
+    Transport,
+)
 from clarion.channels.retry_after import retry_after_seconds
 from clarion.clock import Clock, SystemClock
+from clarion.outbound.client import OutboundClient, OutboundError, OutboundTimeout
 
 SIGNATURE_HEADER = "X-Clarion-Signature"
 MESSAGE_ID_HEADER = "X-Clarion-Message-Id"
 CAMPAIGN_KEYS = ("CampaignId", "TreatmentId", "ActivityId", "ScheduledTime", "JourneyId")
+ANSWER_BYTES = 1 << 16  # a receiver's answer is not read beyond its status and Retry-After
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -50,11 +59,13 @@ class WebhookTransport:
     """POSTs with bounded retries: 5xx, 429, timeouts and connection errors back off exponentially with full
     jitter (a Retry-After within the backoff cap is honoured); other answers are final."""
 
-    def __init__(self, settings: WebhookSettings, clock: Clock, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(
+        self, settings: WebhookSettings, outbound: OutboundClient, clock: Clock, sleep: Sleep = asyncio.sleep
+    ) -> None:
         self.settings = settings
+        self.outbound = outbound
         self.clock = clock
         self.sleep = sleep
-        self._session: aiohttp.ClientSession | None = None
 
     async def send(self, message: Outbound) -> DeliveryResult:
         content = message.content
@@ -88,41 +99,44 @@ class WebhookTransport:
         if self.settings.signing_secret is not None:
             timestamp = int(self.clock.now().timestamp())
             headers[SIGNATURE_HEADER] = sign(self.settings.signing_secret.get_secret_value(), timestamp, body)
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
         try:
-            async with self._session.post(
+            async with self.outbound.open(
+                "POST",
                 message.address,
-                data=body,
+                body=body,
                 headers=headers,
-                allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=self.settings.timeout),
+                timeout=self.settings.timeout,
+                max_bytes=ANSWER_BYTES,
             ) as response:
-                text = (await response.text(errors="replace"))[:300]
+                code = response.status
                 retry_after = retry_after_seconds(response.headers.get("Retry-After"), self.clock.now())
-        except TimeoutError:
+        except OutboundTimeout:
             return DeliveryResult(
                 DeliveryStatus.TEMPORARY_FAILURE, 504, f"webhook timed out after {self.settings.timeout:g}s"
             )
-        except aiohttp.ClientError as error:
+        except OutboundError as error:
+            if error.permanent:
+                return DeliveryResult(DeliveryStatus.PERMANENT_FAILURE, 400, f"DeliveryUri refused: {error}")
             return DeliveryResult(DeliveryStatus.TEMPORARY_FAILURE, 503, f"webhook unreachable: {error}")
-        if 200 <= response.status < 300:
-            return DeliveryResult(DeliveryStatus.SUCCESSFUL, response.status)
-        if response.status == 429:
+        if 200 <= code < 300:
+            return DeliveryResult(DeliveryStatus.SUCCESSFUL, code)
+        if code == 429:
             status = DeliveryStatus.THROTTLED
-        elif response.status >= 500:
+        elif code >= 500:
             status = DeliveryStatus.TEMPORARY_FAILURE
         else:
             status = DeliveryStatus.PERMANENT_FAILURE  # 3xx (redirects are not followed) and 4xx
-        return DeliveryResult(
-            status, response.status, f"webhook answered {response.status}: {text}", retry_after=retry_after
-        )
+        # Only the status: what the receiver wrote back is not repeated to whoever reads the result.
+        return DeliveryResult(status, code, f"webhook answered {code}", retry_after=retry_after)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        """The guarded client is shared by the whole process, which closes it."""
 
 
-def open_transport(settings: DeliverySettings, channel: Mapping[str, Any], clock: Clock | None = None) -> Transport:
+def transport_opener(outbound: OutboundClient) -> OpenTransport:
     """Webhooks need no per-project credentials: the URL comes with each message, the secret from the operator."""
-    return WebhookTransport(settings.webhook, clock or SystemClock())
+
+    def open_transport(settings: DeliverySettings, channel: Mapping[str, Any]) -> Transport:
+        return WebhookTransport(settings.webhook, outbound, SystemClock())
+
+    return open_transport

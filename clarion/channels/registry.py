@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from clarion.channels import custom, email, log, push, sms, voice
+from clarion.channels import email, log, push, sms, voice
 from clarion.channels.config import DeliverySettings
 from clarion.channels.delivery import OpenTransport, Transport
 
@@ -20,13 +20,13 @@ from clarion.channels.delivery import OpenTransport, Transport
 ChannelLoader = Callable[[str, str], Awaitable[Mapping[str, Any] | None]]
 
 
-# Each channel type's transport module.
+# Each channel type's transport module. CUSTOM joins when the process is wired (clarion/services.py): its
+# addresses come from tenants, so it is opened with the process's guarded outbound client.
 TRANSPORTS: dict[str, OpenTransport] = {
     "EMAIL": email.open_transport,
     "SMS": sms.open_transport,
     "VOICE": voice.open_transport,
     **push.OPENERS,
-    "CUSTOM": custom.open_transport,
 }
 
 

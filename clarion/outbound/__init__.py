@@ -1,0 +1,6 @@
+"""Requests to URLs a tenant supplied (import files, campaign hooks, custom-channel webhooks): one guarded client.
+
+Anything a project can make the server fetch or post to goes through `OutboundClient` (client.py), which refuses
+addresses inside the operator's network (addresses.py) unless the operator allows them (config.py). Future
+tenant URLs (event-stream webhooks, recommender endpoints) use the same client.
+"""
