@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from clarion.analytics.engine import open_segment_engine
+from clarion.campaigns.completion import count_buried
 from clarion.campaigns.delivery import CampaignDelivery
 from clarion.campaigns.hooks import CampaignHooks
 from clarion.campaigns.members import SegmentMembers
@@ -136,6 +137,8 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
     services.queue_handlers.update(job_handlers(db, queue, locations, writer, segments.engine, settings, clock))
     services.queue_handlers[PLAN] = planner.plan
     services.queue_handlers[BATCH] = campaign_delivery.deliver_batch
+    queue.on_buried(PLAN, count_buried)
+    queue.on_buried(BATCH, count_buried)
     services.background.extend(segments.background)
     # Campaign batches have workers of their own that hold one batch at a time: a crash can then re-send at most
     # one batch per worker (docs/campaigns.md), whatever the general workers' lease size.

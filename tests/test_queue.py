@@ -18,7 +18,6 @@ from clarion.queue.config import QueueSettings
 from clarion.queue.work_queue import Lease, LeaseLost, StoreQueue
 from clarion.queue.worker import Worker, retry_delay
 from clarion.services import open_database
-from clarion.store import queue as queue_store
 from clarion.store.database import Database
 from clarion.store.migrations import migrate
 
@@ -151,7 +150,7 @@ def test_concurrent_leases_never_hand_out_an_item_twice(settings: Settings) -> N
 
 
 def test_worker_acks_retries_with_backoff_and_gives_up(settings: Settings) -> None:
-    config = QueueSettings(lease_batch=5, max_attempts=3, retry_delay_seconds=2, visibility_seconds=30)
+    config = QueueSettings(concurrency=5, max_attempts=3, retry_delay_seconds=2, visibility_seconds=30)
 
     async def scenario(queue: StoreQueue, clock: FixedClock) -> None:
         done: list[int] = []
@@ -177,8 +176,8 @@ def test_worker_acks_retries_with_backoff_and_gives_up(settings: Settings) -> No
         clock.at += timedelta(days=1)
         assert await worker.run_once() == 0
         assert await queue.counts() == {}
-        [(_, kind, _, attempts, error)] = await queue.db.read(queue_store.buried)
-        assert (kind, attempts, error) == ("broken", 3, "RuntimeError: provider down")
+        [buried] = await queue.buried()
+        assert (buried.kind, buried.attempts, buried.reason) == ("broken", 3, "RuntimeError: provider down")
 
     run(settings, scenario)
 

@@ -12,17 +12,25 @@ from datetime import datetime
 import orjson
 
 from clarion.campaigns.definition import ActivityResult, ActivityState, CampaignState
-from clarion.campaigns.runs import set_state
+from clarion.campaigns.runs import PLAN, set_state
 from clarion.clock import iso_millis
+from clarion.queue.work_queue import BuriedItem
 from clarion.store import campaigns as store
 from clarion.store.database import Transaction
+
+
+FAILED_BATCHES = "FailedBatches"  # activity metric: plans and batches the queue gave up on (docs/queue.md)
 
 
 def complete_if_finished(tx: Transaction, run_key: str, now: datetime) -> None:
     run = store.get_run(tx, run_key, lock=True)
     if run is None or not run.planned or run.pending_batches > 0:
         return
-    store.finish_activities(tx, run_key, ActivityState.COMPLETED, ActivityResult.SUCCESS, iso_millis(now))
+    # A run that lost work to the queue and delivered nothing failed; one that delivered some shows the loss in
+    # its FailedBatches metric.
+    failed = any(FAILED_BATCHES in orjson.loads(raw) for _, _, raw in store.activities_of_run(tx, run_key))
+    result = ActivityResult.FAIL if failed and store.run_tallies(tx, run_key)[1] == 0 else ActivityResult.SUCCESS
+    store.finish_activities(tx, run_key, ActivityState.COMPLETED, result, iso_millis(now))
     if run.resent:  # messages re-sent by batches redelivered after a crash (docs/campaigns.md, Exactly once)
         for activity_id, _treatment, raw in store.activities_of_run(tx, run_key):
             merged = {**orjson.loads(raw), "PossibleDuplicates": str(run.resent)}
@@ -32,6 +40,23 @@ def complete_if_finished(tx: Transaction, run_key: str, now: datetime) -> None:
         following = store.next_run_at(tx, run.app_id, run.campaign_id)
         done = CampaignState.PENDING_NEXT_RUN if following is not None else CampaignState.COMPLETED
         set_state(tx, run.app_id, run.campaign_id, done)
+
+
+def count_buried(tx: Transaction, item: BuriedItem) -> None:
+    """The queue gave up on a plan or a batch of a run (the hook of both kinds): count it failed, so the run still
+    finishes."""
+    run = store.get_run(tx, item.payload["run"], lock=True)
+    if run is None:
+        return
+    if item.kind == PLAN:  # the members not planned yet are never sent
+        store.record_planning(tx, run.run_key, run.planned_after, 0, True)
+    else:
+        store.finish_batch(tx, run.run_key, 0)
+    for activity_id, _treatment, raw in store.activities_of_run(tx, run.run_key):
+        metrics = orjson.loads(raw)
+        metrics[FAILED_BATCHES] = str(int(metrics.get(FAILED_BATCHES, "0")) + 1)
+        store.set_activity_metrics(tx, run.run_key, activity_id, orjson.dumps(metrics).decode())
+    complete_if_finished(tx, run.run_key, item.buried_at)
 
 
 def fail_for_lost_segment(tx: Transaction, run: store.RunRow, now: datetime) -> None:

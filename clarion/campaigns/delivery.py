@@ -120,7 +120,7 @@ class CampaignDelivery:
     def _postpone(self, tx: Transaction, lease: Lease, until: datetime) -> None:
         """A paused campaign's batch waits: the same work, queued again for later, replacing this item."""
         self.queue.ack_in(tx, lease)
-        self.queue.enqueue_in(tx, BATCH, lease.payload, due_at=until)
+        self.queue.enqueue_in(tx, BATCH, lease.payload, due_at=until, project=lease.project)
 
     async def _send(
         self, lease: Lease, run: store.RunRow, definition: CampaignDefinition, now: datetime, outcome: BatchOutcome
@@ -244,7 +244,9 @@ class CampaignDelivery:
         self.queue.ack_in(tx, lease)
         for slot, ids, number in outcome.retries:  # backoff 2, 4, 8... seconds, the batch's other facts kept
             payload = {**lease.payload, "endpoints": ids, "slot": slot, "retry": number}
-            self.queue.enqueue_in(tx, BATCH, payload, due_at=now + timedelta(seconds=2**number))
+            self.queue.enqueue_in(
+                tx, BATCH, payload, due_at=now + timedelta(seconds=2**number), project=lease.project
+            )
             outcome.tallies[slot].retried += len(ids)
         store.add_pending(tx, run_key, len(outcome.retries))
         store.finish_batch(tx, run_key, outcome.resent)

@@ -89,7 +89,7 @@ class CampaignPlanner:
             self.queue.hold_in(tx, lease)
         for due_at, endpoint_ids in batches:
             payload = {"run": run_key, "endpoints": endpoint_ids, "due": epoch_millis(due_at)}
-            self.queue.enqueue_in(tx, BATCH, payload, due_at=due_at)
+            self.queue.enqueue_in(tx, BATCH, payload, due_at=due_at, project=lease.project)
         store.record_planning(tx, run_key, cursor, len(batches), done)
         if zones is not None:
             store.set_timezones(tx, run_key, zones, 0)

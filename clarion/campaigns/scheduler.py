@@ -71,7 +71,7 @@ class CampaignScheduler:
         run_key = run_key_of(campaign_id, epoch_millis(nominal))
         if store.insert_run(tx, run_key, app_id, campaign_id, campaign.version, epoch_millis(nominal)):
             add_activities(tx, app_id, campaign_id, run_key, definition, iso_millis(nominal))
-            self.queue.enqueue_in(tx, PLAN, {"run": run_key})
+            self.queue.enqueue_in(tx, PLAN, {"run": run_key}, project=app_id)
         store.set_next_run(tx, app_id, campaign_id, timing.following_run_ms(definition.schedule, nominal))
         set_state(tx, app_id, campaign_id, CampaignState.EXECUTING)
         return 1

@@ -76,7 +76,7 @@ class EventTriggers:
         store.set_run_version(tx, run_key, campaign.version)
         for endpoint_id, event_id in chosen:
             payload = {"run": run_key, "endpoints": [endpoint_id], "event_id": event_id, "event_at": epoch_millis(now)}
-            self.queue.enqueue_in(tx, BATCH, payload)
+            self.queue.enqueue_in(tx, BATCH, payload, project=app_id)
         store.record_planning(tx, run_key, None, len(chosen), False)
 
     async def _event_campaigns_of(self, app_id: str) -> EventCampaigns:

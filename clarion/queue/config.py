@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class QueueSettings(BaseModel):
@@ -13,10 +13,23 @@ class QueueSettings(BaseModel):
     visibility_seconds: float = 60.0
     # How often an idle worker looks for due items (items enqueued by this process wake it at once).
     poll_seconds: float = 1.0
-    # Items leased per round trip.
-    lease_batch: int = 10
-    # Deliveries before a failing item is given up on (it stays in queue_items with its last error).
-    max_attempts: int = 8
+    # Items one worker loop runs at once; it takes the next ready item as soon as any one finishes.
+    concurrency: int = Field(default=8, ge=1)
+    # Of those, at most this many for one project (when lower than concurrency), so that one project's many or
+    # slow items leave room for the others'.
+    project_concurrency: int = Field(default=4, ge=1)
+    # Deliveries before a failing item is buried (kept in queue_items with its reason, reported by its kind).
+    max_attempts: int = Field(default=8, ge=1)
     # First retry delay; it doubles with each attempt, up to max_retry_delay_seconds.
     retry_delay_seconds: float = 1.0
     max_retry_delay_seconds: float = 300.0
+    # Longest one delivery of an item may run before it is abandoned and counted as a failed attempt; by kind,
+    # with item_timeout_seconds for the kinds not listed. An import file has jobs.transfer_timeout_seconds to
+    # download within this.
+    item_timeout_seconds: float = Field(default=600.0, gt=0)
+    kind_timeout_seconds: dict[str, float] = Field(
+        default_factory=lambda: {"import.piece": 3600.0, "export.run": 3600.0}
+    )
+
+    def timeout_for(self, kind: str) -> float:
+        return self.kind_timeout_seconds.get(kind, self.item_timeout_seconds)

@@ -1,4 +1,9 @@
-"""The worker loop: lease due items, run the handler registered for each kind, ack or retry.
+"""The worker loop: keep up to `concurrency` items running, each under its kind's time limit; ack, retry or bury.
+
+A slot that frees is filled at once, so one slow item never holds back the rest, and no project fills more than
+`project_concurrency` slots, so one project's slow or numerous items leave room for the others'. An item that keeps
+failing or timing out — or that was handed out `max_attempts` times without ever finishing, because the process
+died or froze each time — is buried with its reason instead of coming back forever.
 
 Delivery is at least once (a worker killed mid-item leaves it to be redelivered when its lease runs out), so
 handlers must be idempotent: commit progress with `StoreQueue.hold_in` in the same transaction, and a second
@@ -9,6 +14,7 @@ there (`StoreQueue.ack_in`); the worker acks every other item whose handler retu
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from clarion.logs import get_logger
@@ -32,41 +38,92 @@ class Worker:
         self.queue = queue
         self.handlers = handlers
         self.settings = settings
+        self._running: dict[asyncio.Task[None], Lease] = {}
 
     async def run(self) -> None:
         """Forever (until cancelled): the loop `Services.background` runs."""
-        while True:
-            if not await self.run_once():
-                await self.queue.wait(self.settings.poll_seconds)
+        try:
+            while True:
+                await self._fill()
+                waits: set[asyncio.Future[None]] = set(self._running)
+                idle: asyncio.Future[None] | None = None
+                if len(self._running) < self.settings.concurrency:  # room: also wake for newly queued work
+                    idle = asyncio.ensure_future(self.queue.wait(self.settings.poll_seconds))
+                    waits.add(idle)
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                if idle is not None:
+                    idle.cancel()
+        finally:
+            running = list(self._running)
+            for task in running:
+                task.cancel()  # each hands its item straight back (`_run`)
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def _fill(self) -> None:
+        """Lease items one at a time into the free slots, skipping projects that hold their share of slots."""
+        share = min(self.settings.project_concurrency, self.settings.concurrency)
+        while self.handlers and len(self._running) < self.settings.concurrency:
+            in_flight = Counter(lease.project for lease in self._running.values())
+            full = [project for project, count in in_flight.items() if count >= share]
+            leases = await self.queue.lease(list(self.handlers), 1, self.settings.visibility_seconds, full)
+            if not leases:
+                return
+            [lease] = leases
+            if await self._bury_if_never_finished(lease):
+                continue
+            task = asyncio.create_task(self._run(lease))
+            self._running[task] = lease
+            task.add_done_callback(lambda done: self._running.pop(done, None))
 
     async def run_once(self) -> int:
-        """Lease one batch and run it to the end; the number of items run."""
+        """Lease up to `concurrency` items and run them to the end; the number leased. Tests and benchmarks drive
+        the queue with this instead of the endless `run`."""
         if not self.handlers:
             return 0
         leases = await self.queue.lease(
-            list(self.handlers), self.settings.lease_batch, self.settings.visibility_seconds
+            list(self.handlers), self.settings.concurrency, self.settings.visibility_seconds
         )
-        await asyncio.gather(*(self._run(lease) for lease in leases))
+        runnable = [lease for lease in leases if not await self._bury_if_never_finished(lease)]
+        await asyncio.gather(*(self._run(lease) for lease in runnable))
         return len(leases)
 
+    async def _bury_if_never_finished(self, lease: Lease) -> bool:
+        """An item handed out more than max_attempts times was never finished (a crash or a freeze each time, which
+        no handler could report): bury it rather than run it again."""
+        if lease.attempts <= self.settings.max_attempts:
+            return False
+        finished = lease.attempts - 1
+        await self.queue.bury(lease, f"handed out {finished} times without finishing (the process stopped each time)")
+        return True
+
     async def _run(self, lease: Lease) -> None:
+        limit = self.settings.timeout_for(lease.kind)
+        deadline = asyncio.timeout(limit)
         try:
-            await self.handlers[lease.kind](lease)
+            async with deadline:
+                await self.handlers[lease.kind](lease)
         except asyncio.CancelledError:
             # Shutting down: hand the item straight back rather than making it wait out its lease.
             await self.queue.nack(lease)
             raise
         except LeaseLost as lost:
-            log.warning("queue lease lost", item=lease.id, kind=lease.kind, reason=str(lost))
+            log.warning("queue_lease_lost", item=lease.id, kind=lease.kind, reason=str(lost))
         except Exception as error:
-            reason = f"{type(error).__name__}: {error}"
-            if lease.attempts >= self.settings.max_attempts:
-                log.error("queue item given up", item=lease.id, kind=lease.kind, attempts=lease.attempts, error=reason)
-                await self.queue.bury(lease, reason)
+            if isinstance(error, TimeoutError) and deadline.expired():
+                await self._failed(lease, f"timed out after {limit:g}s", "timeout")
             else:
-                delay = retry_delay(self.settings, lease.attempts)
-                log.warning("queue item failed", item=lease.id, kind=lease.kind, retry_in=delay, error=reason)
-                await self.queue.nack(lease, delay, reason)
+                await self._failed(lease, f"{type(error).__name__}: {error}", "error")
         else:
             if not lease.acked:
                 await self.queue.ack(lease)
+
+    async def _failed(self, lease: Lease, reason: str, cause: str) -> None:
+        self.queue.metrics.queue_failures.labels(lease.kind, cause).inc()
+        if lease.attempts >= self.settings.max_attempts:
+            await self.queue.bury(lease, reason)
+            return
+        delay = retry_delay(self.settings, lease.attempts)
+        log.warning(
+            "queue_item_failed", item=lease.id, kind=lease.kind, attempts=lease.attempts, retry_in=delay, error=reason
+        )
+        await self.queue.nack(lease, delay, reason)

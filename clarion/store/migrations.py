@@ -366,6 +366,22 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX messages_by_campaign ON messages (app_id, campaign_id, endpoint_id, created_at)",
         ],
     ),
+    (
+        10,
+        "queue items: the project they belong to, their place in the fair order, when they were buried",
+        [
+            # app_id: the project an item works for ('' for none); fair_at: epoch ms that orders leases so that
+            # projects take turns (docs/queue.md#fairness), NULL once buried; buried_at: when it was given up on.
+            "ALTER TABLE queue_items ADD COLUMN app_id TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE queue_items ADD COLUMN fair_at BIGINT",
+            "ALTER TABLE queue_items ADD COLUMN buried_at BIGINT",
+            "UPDATE queue_items SET fair_at = available_at",
+            "UPDATE queue_items SET buried_at = created_at WHERE available_at IS NULL",
+            "DROP INDEX queue_items_ready",
+            "CREATE INDEX queue_items_ready ON queue_items (kind, fair_at)",
+            "CREATE INDEX queue_items_by_project ON queue_items (app_id, fair_at)",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

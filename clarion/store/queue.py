@@ -2,8 +2,10 @@
 
 An item is ready when `available_at` (epoch ms) has passed. Leasing pushes it to the end of the lease and stamps a
 token; ack deletes the row, nack moves `available_at` to the retry time. A holder that dies simply stops
-extending, so the item becomes ready again when its lease runs out: redelivery needs no reaper. A NULL
-`available_at` marks an item given up on (kept, with its last error, for an operator to look at).
+extending, so the item becomes ready again when its lease runs out: redelivery needs no reaper. Ready items are
+leased in `fair_at` order, which clarion/queue/work_queue.py sets so that projects take turns. A buried item
+(given up on) keeps its row with `available_at` and `fair_at` NULL, its last error and `buried_at`, for an
+operator to look at.
 """
 
 from __future__ import annotations
@@ -20,27 +22,60 @@ class QueueRow:
     kind: str
     payload: str
     attempts: int
+    app_id: str
 
 
-def insert(tx: Transaction, kind: str, payload: str, available_at: int, key: str | None, now: int) -> bool:
+@dataclass(frozen=True, slots=True)
+class BuriedRow:
+    id: int
+    kind: str
+    app_id: str
+    payload: str
+    attempts: int
+    error: str
+    buried_at: int
+
+
+def lane_end(tx: Transaction, app_id: str, bound: int) -> int | None:
+    """The latest place a project's queued items hold in the fair order, looking no further than `bound`."""
+    return tx.scalar(
+        "SELECT fair_at FROM queue_items WHERE app_id = ? AND fair_at <= ? ORDER BY fair_at DESC LIMIT 1",
+        (app_id, bound),
+    )
+
+
+def insert(
+    tx: Transaction, kind: str, payload: str, app_id: str, available_at: int, fair_at: int, key: str | None, now: int
+) -> bool:
     """Add an item; False when an item with the same dedup key is still queued."""
     count = tx.execute(
-        "INSERT INTO queue_items (kind, payload, dedup_key, available_at, attempts, created_at) "
-        "VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT (dedup_key) DO NOTHING",
-        (kind, payload, key, available_at, now),
+        "INSERT INTO queue_items (kind, payload, app_id, dedup_key, available_at, fair_at, attempts, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, 0, ?) ON CONFLICT (dedup_key) DO NOTHING",
+        (kind, payload, app_id, key, available_at, fair_at, now),
     )
     return count == 1
 
 
-def lease(tx: Transaction, kinds: Sequence[str], limit: int, now: int, until: int, token: str) -> list[QueueRow]:
-    """Take up to `limit` ready items of these kinds, oldest due first. PostgreSQL skips rows another process
-    is leasing at this moment instead of waiting for it."""
+def lease(
+    tx: Transaction,
+    kinds: Sequence[str],
+    limit: int,
+    now: int,
+    until: int,
+    token: str,
+    skip_projects: Sequence[str] = (),
+) -> list[QueueRow]:
+    """Take up to `limit` ready items of these kinds, first in the fair order, none of `skip_projects`.
+    PostgreSQL skips rows another process is leasing at this moment instead of waiting for it."""
     wanted, params = tx.dialect.one_of("kind", kinds)
+    if skip_projects:
+        skipped, more = tx.dialect.none_of("app_id", skip_projects)
+        wanted, params = f"{wanted} AND {skipped}", [*params, *more]
     skip_locked = " FOR UPDATE SKIP LOCKED" if tx.dialect.name == "postgresql" else ""
     rows = tx.fetchall(
         "UPDATE queue_items SET available_at = ?, lease_token = ?, attempts = attempts + 1 WHERE id IN ("
-        f"SELECT id FROM queue_items WHERE {wanted} AND available_at <= ? ORDER BY available_at, id LIMIT ?"
-        f"{skip_locked}) RETURNING id, kind, payload, attempts",
+        f"SELECT id FROM queue_items WHERE {wanted} AND available_at <= ? ORDER BY fair_at, id LIMIT ?"
+        f"{skip_locked}) RETURNING id, kind, payload, attempts, app_id",
         (until, token, *params, now, limit),
     )
     return sorted((QueueRow(*row) for row in rows), key=lambda row: row.id)
@@ -57,11 +92,22 @@ def extend(tx: Transaction, item_id: int, token: str, until: int) -> bool:
     return count == 1
 
 
-def release(tx: Transaction, item_id: int, token: str, available_at: int | None, error: str | None) -> bool:
-    """End a lease without acknowledging: ready again at `available_at` (None: never again)."""
+def release(tx: Transaction, item_id: int, token: str, available_at: int, error: str | None) -> bool:
+    """End a lease without acknowledging: ready again at `available_at`, and not earlier in the fair order."""
     count = tx.execute(
-        "UPDATE queue_items SET available_at = ?, lease_token = NULL, last_error = ? WHERE id = ? AND lease_token = ?",
-        (available_at, error, item_id, token),
+        "UPDATE queue_items SET available_at = ?, fair_at = CASE WHEN fair_at < ? THEN ? ELSE fair_at END, "
+        "lease_token = NULL, last_error = ? WHERE id = ? AND lease_token = ?",
+        (available_at, available_at, available_at, error, item_id, token),
+    )
+    return count == 1
+
+
+def bury(tx: Transaction, item_id: int, token: str, error: str, now: int) -> bool:
+    """Set the item aside for good, with its reason."""
+    count = tx.execute(
+        "UPDATE queue_items SET available_at = NULL, fair_at = NULL, lease_token = NULL, last_error = ?, "
+        "buried_at = ? WHERE id = ? AND lease_token = ?",
+        (error, now, item_id, token),
     )
     return count == 1
 
@@ -72,10 +118,12 @@ def counts(tx: Transaction) -> dict[str, int]:
     return {kind: int(n) for kind, n in rows}
 
 
-def buried(tx: Transaction) -> list[tuple[int, str, str, int, str | None]]:
-    return [
-        (int(r[0]), r[1], r[2], int(r[3]), r[4])
-        for r in tx.fetchall(
-            "SELECT id, kind, payload, attempts, last_error FROM queue_items WHERE available_at IS NULL ORDER BY id"
-        )
-    ]
+def buried(tx: Transaction, app_id: str | None, limit: int) -> list[BuriedRow]:
+    """Buried items, the latest first; one project's, or every project's."""
+    where, params = ("AND app_id = ? ", [app_id]) if app_id is not None else ("", [])
+    rows = tx.fetchall(
+        "SELECT id, kind, app_id, payload, attempts, last_error, COALESCE(buried_at, created_at) FROM queue_items "
+        f"WHERE available_at IS NULL {where}ORDER BY buried_at DESC, id DESC LIMIT ?",
+        (*params, limit),
+    )
+    return [BuriedRow(int(r[0]), r[1], r[2], r[3], int(r[4]), r[5] or "", int(r[6])) for r in rows]
