@@ -35,6 +35,7 @@ from clarion.clock import FixedClock
 from clarion.config import Settings
 from clarion.jobs.config import JobSettings, S3Settings
 from clarion.jobs.s3 import S3Client
+from clarion.outbound.config import OutboundSettings
 from clarion.queue.config import QueueSettings
 
 ROLE = "arn:aws:iam::123456789012:role/import"
@@ -110,6 +111,11 @@ def export_job(client: Any, app_id: str, prefix: str, **extra: Any) -> dict[str,
     return response["ExportJobResponse"]
 
 
+def folder_of(settings: Settings, app_id: str, kind: str = "imports") -> Path:
+    """A project's own folder under the default import (or export) root: the only one its jobs may use."""
+    return settings.data_dir / kind / app_id
+
+
 def read_export(folder: Path) -> list[dict[str, Any]]:
     parts = sorted(folder.rglob("part-*.gz"))
     return [json.loads(line) for part in parts for line in gzip.decompress(part.read_bytes()).splitlines()]
@@ -130,7 +136,7 @@ def expected_endpoint(row: list[str]) -> dict[str, Any]:
 
 def test_csv_round_trip_through_import_and_export(server: RunningServer, client: Any, app_id: str) -> None:
     """100k endpoints: CSV in, gzip'd JSON lines out, every field as the file had it."""
-    imports = server.settings.data_dir / "imports"
+    imports = folder_of(server.settings, app_id)
     write_csv(imports / "endpoints.csv", HEADER, endpoint_rows(ROUND_TRIP_ENDPOINTS))
     created = import_job(client, app_id, (imports / "endpoints.csv").as_uri(), DefineSegment=True, SegmentName="all")
     job = wait_job(client, app_id, created["Id"])
@@ -151,7 +157,7 @@ def test_csv_round_trip_through_import_and_export(server: RunningServer, client:
         ROLE,
     )
 
-    exports = server.settings.data_dir / "exports"
+    exports = folder_of(server.settings, app_id, "exports")
     export = wait_job(client, app_id, export_job(client, app_id, exports.as_uri())["Id"], "export")
     assert export["JobStatus"] == "COMPLETED"
     assert export["TotalProcessed"] == ROUND_TRIP_ENDPOINTS
@@ -167,7 +173,7 @@ def test_bad_rows_fail_alone_with_file_and_line(server: RunningServer, client: A
     client.update_endpoint(
         ApplicationId=app_id, EndpointId="known", EndpointRequest={"ChannelType": "EMAIL", "Address": "k@example.com"}
     )
-    folder = server.settings.data_dir / "imports" / "mixed"
+    folder = folder_of(server.settings, app_id) / "mixed"
     header = ["Id", "ChannelType", "Address", "Metrics.score", "Attributes.team"]
     write_csv(
         folder / "a.csv",
@@ -208,7 +214,7 @@ def test_bad_rows_fail_alone_with_file_and_line(server: RunningServer, client: A
     assert failures[0] == f"{source} line 3: 2 columns where the header has 5"
     assert failures[1].startswith(f"{source} line 4: endpoint 'no-address' does not exist")
     assert failures[2].startswith(f"{source} line 5: ") and "not an email address" in failures[2]
-    assert failures[3] == f"{source} line 6: Metrics.score: 'lots' is not a number"
+    assert failures[3] == f"{source} line 6: column 4 is not a number"  # no cell of the file is repeated
     assert client.get_endpoint(ApplicationId=app_id, EndpointId="good-1")["EndpointResponse"]["Metrics"] == {
         "score": 1.0
     }
@@ -233,7 +239,7 @@ def test_bad_rows_fail_alone_with_file_and_line(server: RunningServer, client: A
 def test_a_bad_file_fails_its_piece_and_the_job_but_not_the_other_files(
     server: RunningServer, client: Any, app_id: str
 ) -> None:
-    folder = server.settings.data_dir / "imports" / "three"
+    folder = folder_of(server.settings, app_id) / "three"
     write_csv(folder / "good.csv", ["Id", "ChannelType", "Address"], [["ok", "EMAIL", "ok@example.com"]])
     write_csv(folder / "sub" / "bad.csv", ["Id", "Colour"], [["x", "red"]])
     write_csv(folder / "huge.csv", ["Id", "Attributes.a"], [["first", "fine"], ["h", "x" * (2 << 20)]])
@@ -241,25 +247,26 @@ def test_a_bad_file_fails_its_piece_and_the_job_but_not_the_other_files(
     assert (job["JobStatus"], job["TotalPieces"], job["CompletedPieces"], job["FailedPieces"]) == ("FAILED", 3, 1, 2)
     assert sorted(job["Failures"]) == [
         f"{(folder / 'huge.csv').as_uri()}: a line is longer than 1,048,576 bytes",
-        f"{(folder / 'sub' / 'bad.csv').as_uri()}: header: column 'Colour' is not an endpoint field "
-        "(pinpoint.md §3.6 lists the paths)",
+        f"{(folder / 'sub' / 'bad.csv').as_uri()}: header: column 2 is not an endpoint field "
+        "(docs/segments.md lists the paths)",
     ]
     assert client.get_endpoint(ApplicationId=app_id, EndpointId="ok")["EndpointResponse"]["Address"] == "ok@example.com"
 
 
 def test_locations_are_checked(server: RunningServer, client: Any, app_id: str) -> None:
-    for url in ("/etc/passwd", "file:///etc/", str(server.settings.data_dir / "imports" / ".." / "clarion.sqlite3")):
-        with pytest.raises(ClientError, match="outside the folders this server allows"):
+    imports = folder_of(server.settings, app_id)
+    for url in ("/etc/passwd", "file:///etc/", str(imports / ".." / ".." / "clarion.sqlite3")):
+        with pytest.raises(ClientError, match=r"ForbiddenException.*outside this project's folders"):
             import_job(client, app_id, url)
-    with pytest.raises(ClientError, match="must be an s3://"):
+    with pytest.raises(ClientError, match=r"BadRequestException.*must be an s3://"):
         import_job(client, app_id, "ftp://example.com/a.csv")
-    with pytest.raises(ClientError, match="outside the folders"):
-        export_job(client, app_id, str(server.settings.data_dir / "imports"))
+    with pytest.raises(ClientError, match=r"BadRequestException.*absolute path"):
+        import_job(client, app_id, "relative/a.csv")
+    with pytest.raises(ClientError, match="outside this project's folders"):
+        export_job(client, app_id, str(imports))
     with pytest.raises(ClientError, match="SegmentName is required"):
-        import_job(client, app_id, str(server.settings.data_dir / "imports"), DefineSegment=True)
-    missing = wait_job(
-        client, app_id, import_job(client, app_id, str(server.settings.data_dir / "imports" / "no.csv"))["Id"]
-    )
+        import_job(client, app_id, str(imports), DefineSegment=True)
+    missing = wait_job(client, app_id, import_job(client, app_id, str(imports / "no.csv"))["Id"])
     assert missing["JobStatus"] == "FAILED" and "does not exist" in missing["Failures"][0]
     with pytest.raises(ClientError, match="NotFoundException"):
         client.get_import_job(ApplicationId=app_id, JobId="nope")
@@ -268,7 +275,7 @@ def test_locations_are_checked(server: RunningServer, client: Any, app_id: str) 
 
 
 def test_job_lists_newest_first_and_by_segment(server: RunningServer, client: Any, app_id: str) -> None:
-    imports = server.settings.data_dir / "imports"
+    imports = folder_of(server.settings, app_id)
     write_csv(imports / "few.csv", ["Id", "ChannelType", "Address"], [["a", "EMAIL", "a@example.com"]])
     plain = [import_job(client, app_id, str(imports / "few.csv"))["Id"] for _ in range(3)]
     defining = import_job(client, app_id, str(imports / "few.csv"), DefineSegment=True, SegmentName="few")
@@ -287,7 +294,7 @@ def test_job_lists_newest_first_and_by_segment(server: RunningServer, client: An
     segment = client.get_segment(ApplicationId=app_id, SegmentId=segment_id)["SegmentResponse"]
     assert (segment["Version"], segment["ImportDefinition"]["Size"], again["TotalProcessed"]) == (2, 1, 2)
 
-    exports = server.settings.data_dir / "exports"
+    exports = folder_of(server.settings, app_id, "exports")
     export = wait_job(client, app_id, export_job(client, app_id, str(exports), SegmentId=segment_id)["Id"], "export")
     assert [line["Id"] for line in read_export(exports / export["Id"])] == ["b"]  # the segment's members only
     listed = client.get_segment_export_jobs(ApplicationId=app_id, SegmentId=segment_id)["ExportJobsResponse"]
@@ -306,7 +313,8 @@ def test_a_user_id_file_defines_a_segment_of_their_endpoints(server: RunningServ
             EndpointId=f"e{n}",
             EndpointRequest={"ChannelType": "EMAIL", "Address": f"e{n}@example.com", "User": {"UserId": user}},
         )
-    path = server.settings.data_dir / "imports" / "users.json"
+    path = folder_of(server.settings, app_id) / "users.json"
+    path.parent.mkdir(parents=True)
     path.write_text('{"User": {"UserId": "u1"}}\n{"User": {"UserId": "u3"}}\n')
     job = import_job(client, app_id, str(path), "JSON", DefineSegment=True, SegmentName="vip")
     done = wait_job(client, app_id, job["Id"])
@@ -319,14 +327,12 @@ def test_an_interrupted_import_resumes_without_counting_twice(settings: Settings
     """Stop the server mid-job; a server without workers shows the committed progress; a third one finishes."""
     rows = 30_000
     small_batches = settings.model_copy(update={"jobs": JobSettings(import_batch_rows=200)})
-    write_csv(settings.data_dir / "imports" / "big.csv", HEADER, endpoint_rows(rows))
     first = RunningServer(small_batches).start()
     try:
         client = first.client()
         app_id = client.create_app(CreateApplicationRequest={"Name": "resume"})["ApplicationResponse"]["Id"]
-        job_id = import_job(client, app_id, str(settings.data_dir / "imports"), DefineSegment=True, SegmentName="s")[
-            "Id"
-        ]
+        write_csv(folder_of(settings, app_id) / "big.csv", HEADER, endpoint_rows(rows))
+        job_id = import_job(client, app_id, str(folder_of(settings, app_id)), DefineSegment=True, SegmentName="s")["Id"]
         deadline = time.monotonic() + 60
         while client.get_import_job(ApplicationId=app_id, JobId=job_id)["ImportJobResponse"]["TotalProcessed"] < 400:
             assert time.monotonic() < deadline
@@ -378,38 +384,38 @@ def test_s3_prefix_import_and_export(settings: Settings, s3_url: str) -> None:
         "s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="AKIDS3", aws_secret_access_key="x"
     )
     s3.create_bucket(Bucket=bucket)
-    for name, rows in (("in/one.csv", range(0, 1500)), ("in/deeper/two + more.csv", range(1500, 2500))):
-        body = io.StringIO()
-        writer = csv.writer(body, lineterminator="\n")
-        writer.writerow(["Id", "ChannelType", "Address"])
-        writer.writerows([f"s{n}", "EMAIL", f"s{n}@example.com"] for n in rows)
-        s3.put_object(Bucket=bucket, Key=name, Body=body.getvalue().encode())
-    s3.put_object(Bucket=bucket, Key="in/readme.md", Body=b"# not an import file")
-
     server = RunningServer(
         settings.model_copy(update={"jobs": JobSettings(s3=s3_settings, export_part_rows=1000)})
     ).start()
     try:
         client = server.client()
         app_id = client.create_app(CreateApplicationRequest={"Name": "s3"})["ApplicationResponse"]["Id"]
-        job = wait_job(client, app_id, import_job(client, app_id, f"s3://{bucket}/in/")["Id"])
+        for name, rows in (("in/one.csv", range(0, 1500)), ("in/deeper/two + more.csv", range(1500, 2500))):
+            body = io.StringIO()
+            writer = csv.writer(body, lineterminator="\n")
+            writer.writerow(["Id", "ChannelType", "Address"])
+            writer.writerows([f"s{n}", "EMAIL", f"s{n}@example.com"] for n in rows)
+            s3.put_object(Bucket=bucket, Key=f"{app_id}/{name}", Body=body.getvalue().encode())
+        s3.put_object(Bucket=bucket, Key=f"{app_id}/in/readme.md", Body=b"# not an import file")
+        job = wait_job(client, app_id, import_job(client, app_id, f"s3://{bucket}/{app_id}/in/")["Id"])
         assert (job["JobStatus"], job["TotalPieces"], job["TotalProcessed"], job["TotalFailures"]) == (
             "COMPLETED",
             2,
             2500,
             0,
         )
-        export = wait_job(client, app_id, export_job(client, app_id, f"s3://{bucket}/out")["Id"], "export")
+        out = f"s3://{bucket}/{app_id}/out"
+        export = wait_job(client, app_id, export_job(client, app_id, out)["Id"], "export")
         assert (export["JobStatus"], export["TotalPieces"], export["TotalProcessed"]) == ("COMPLETED", 3, 2500)
-        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="out/")["Contents"]]
-        assert keys == [f"out/{export['Id']}/part-{n:05d}.gz" for n in range(3)]
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{app_id}/out/")["Contents"]]
+        assert keys == [f"{app_id}/out/{export['Id']}/part-{n:05d}.gz" for n in range(3)]
         ids = set()
         for key in keys:
             body = gzip.decompress(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
             ids |= {json.loads(line)["Id"] for line in body.splitlines()}
         assert ids == {f"s{n}" for n in range(2500)}
 
-        missing = wait_job(client, app_id, import_job(client, app_id, f"s3://{bucket}/nothing/")["Id"])
+        missing = wait_job(client, app_id, import_job(client, app_id, f"s3://{bucket}/{app_id}/nothing/")["Id"])
         assert missing["JobStatus"] == "FAILED" and "holds no CSV files" in missing["Failures"][0]
     finally:
         server.stop()
@@ -429,7 +435,7 @@ def test_s3_requests_are_signed_as_botocore_signs_them(
     """Differential check against botocore's S3 signer: keys are encoded once, as S3 (unlike other services) wants."""
     moment = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
     settings = S3Settings(endpoint_url="http://127.0.0.1:9000", access_key_id="AKIDS3", secret_access_key="s3/sec+ret")
-    client = S3Client(settings, session=None, clock=FixedClock(moment))  # type: ignore[arg-type]
+    client = S3Client(settings, session=None, clock=FixedClock(moment), timeout=60)  # type: ignore[arg-type]
     url, headers = client._request_args(method, "bucket", key, query, body)
     request = AWSRequest(
         method=method, url=str(url), headers={k: v for k, v in headers.items() if k != "Authorization"}, data=body
@@ -446,12 +452,27 @@ class _Files(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def test_http_import_of_an_export_file(server: RunningServer, client: Any, app_id: str, tmp_path: Path) -> None:
+@pytest.fixture
+def local_web_server(settings: Settings) -> Iterator[RunningServer]:
+    """A server whose operator allows tenant URLs to reach 127.0.0.1, where this module's file server runs (the
+    documented way to reach a local service: outbound.allow_networks)."""
+    allowed = settings.model_copy(update={"outbound": OutboundSettings(allow_networks=["127.0.0.0/8"])})
+    running = RunningServer(allowed).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_http_import_of_an_export_file(local_web_server: RunningServer) -> None:
     """A .gz export, served over HTTP, imports as JSON into another project (Pinpoint exports move straight in)."""
-    imports = server.settings.data_dir / "imports"
+    server = local_web_server
+    client = server.client()
+    app_id = client.create_app(CreateApplicationRequest={"Name": "source"})["ApplicationResponse"]["Id"]
+    imports = folder_of(server.settings, app_id)
     write_csv(imports / "e.csv", HEADER, endpoint_rows(50))
     wait_job(client, app_id, import_job(client, app_id, str(imports / "e.csv"))["Id"])
-    exports = server.settings.data_dir / "exports"
+    exports = folder_of(server.settings, app_id, "exports")
     export = wait_job(client, app_id, export_job(client, app_id, str(exports))["Id"], "export")
     folder = exports / export["Id"]
 
@@ -475,8 +496,8 @@ def test_http_import_of_an_export_file(server: RunningServer, client: Any, app_i
 
 def test_cli_watch_follows_a_job_to_its_end(server: RunningServer, client: Any, app_id: str) -> None:
     settings = server.settings
-    write_csv(settings.data_dir / "imports" / "w.csv", HEADER, endpoint_rows(3000))
-    job_id = import_job(client, app_id, str(settings.data_dir / "imports" / "w.csv"))["Id"]
+    write_csv(folder_of(settings, app_id) / "w.csv", HEADER, endpoint_rows(3000))
+    job_id = import_job(client, app_id, str(folder_of(settings, app_id) / "w.csv"))["Id"]
     store = ["--database-url", settings.database_url] if settings.database_url else []
 
     def watch(job: str) -> subprocess.CompletedProcess[str]:
@@ -494,7 +515,7 @@ def test_cli_watch_follows_a_job_to_its_end(server: RunningServer, client: Any, 
     assert finished.returncode == 0, finished.stderr
     assert "import COMPLETED" in finished.stdout and "3,000 rows, 0 failed" in finished.stdout
 
-    failed_id = import_job(client, app_id, str(settings.data_dir / "imports" / "absent.csv"))["Id"]
+    failed_id = import_job(client, app_id, str(folder_of(settings, app_id) / "absent.csv"))["Id"]
     failed = watch(failed_id)
     assert failed.returncode == 1 and "import FAILED" in failed.stdout and "absent.csv does not exist" in failed.stdout
     assert watch("no-such-job").returncode == 2
@@ -508,13 +529,14 @@ def test_an_import_survives_a_killed_server(settings: Settings, monkeypatch: pyt
     rows = 20_000
     monkeypatch.setenv("CLARION_QUEUE__VISIBILITY_SECONDS", "2")
     monkeypatch.setenv("CLARION_JOBS__IMPORT_BATCH_ROWS", "200")
-    write_csv(settings.data_dir / "imports" / "big.csv", HEADER, endpoint_rows(rows))
+    settings.data_dir.mkdir(parents=True)
     log = settings.data_dir / "server.log"
     process = start_server(settings, log)
     try:
         client = pinpoint(settings.port)
         app_id = client.create_app(CreateApplicationRequest={"Name": "killed"})["ApplicationResponse"]["Id"]
-        job_id = import_job(client, app_id, str(settings.data_dir / "imports"))["Id"]
+        write_csv(folder_of(settings, app_id) / "big.csv", HEADER, endpoint_rows(rows))
+        job_id = import_job(client, app_id, str(folder_of(settings, app_id)))["Id"]
         deadline = time.monotonic() + 60
         seen = 0
         while seen < 400:
@@ -530,7 +552,7 @@ def test_an_import_survives_a_killed_server(settings: Settings, monkeypatch: pyt
         client = pinpoint(settings.port)
         done = wait_job(client, app_id, job_id)
         assert (done["JobStatus"], done["TotalProcessed"], done["TotalFailures"]) == ("COMPLETED", rows, 0)
-        exports = settings.data_dir / "exports"
+        exports = folder_of(settings, app_id, "exports")
         export = wait_job(client, app_id, export_job(client, app_id, str(exports))["Id"], "export")
         assert export["TotalProcessed"] == rows
         assert sorted(line["Id"] for line in read_export(exports / export["Id"])) == [
@@ -542,14 +564,14 @@ def test_an_import_survives_a_killed_server(settings: Settings, monkeypatch: pyt
 
 
 def test_export_of_a_dimensional_segment_holds_its_members(server: RunningServer, client: Any, app_id: str) -> None:
-    imports = server.settings.data_dir / "imports"
+    imports = folder_of(server.settings, app_id)
     write_csv(imports / "d.csv", HEADER, endpoint_rows(40))
     wait_job(client, app_id, import_job(client, app_id, str(imports / "d.csv"))["Id"])
     segment_id = client.create_segment(
         ApplicationId=app_id,
         WriteSegmentRequest={"Name": "ios", "Dimensions": {"Demographic": {"Platform": {"Values": ["ios"]}}}},
     )["SegmentResponse"]["Id"]
-    exports = server.settings.data_dir / "exports"
+    exports = folder_of(server.settings, app_id, "exports")
     job = wait_job(client, app_id, export_job(client, app_id, str(exports), SegmentId=segment_id)["Id"], "export")
     assert (job["JobStatus"], job["TotalProcessed"]) == ("COMPLETED", 20)
     assert [line["Id"] for line in read_export(exports / job["Id"])] == [f"ep-{n:06d}" for n in range(1, 40, 2)]

@@ -1,1 +1,1 @@
-"""Import and export jobs (pinpoint.md §3.6): endpoints in from CSV/JSON files, out as gzip'd JSON lines."""
+"""Import and export jobs (as Pinpoint documents them): endpoints in from CSV/JSON files, out as gzip'd JSON lines."""

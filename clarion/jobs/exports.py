@@ -16,10 +16,10 @@ from clarion.config import Settings
 from clarion.endpoints.service import endpoint_response
 from clarion.errors import NotFound
 from clarion.jobs import progress
-from clarion.jobs.imports import is_permanent
+from clarion.jobs.imports import gave_up, is_permanent
 from clarion.jobs.locations import Locations
 from clarion.jobs.service import EXPORT, EXPORT_RUN
-from clarion.queue.work_queue import Lease, StoreQueue
+from clarion.queue.work_queue import BuriedItem, Lease, StoreQueue
 from clarion.queue.worker import Handler
 from clarion.segments.engine import SegmentEngine
 from clarion.segments.plan import Node
@@ -49,7 +49,7 @@ class ExportRunner:
         self.settings = settings
         self.clock = clock
         self.engine = engine  # plans segments; the pages are read here with the SQL compiler
-        self.max_attempts = settings.queue.max_attempts
+        queue.on_buried(EXPORT_RUN, self._buried)
 
     def handlers(self) -> dict[str, Handler]:
         return {EXPORT_RUN: self.run}
@@ -76,7 +76,7 @@ class ExportRunner:
             while not done:
                 part, after, done = await self._export_part(lease, job, prefix, part, after, members)
         except Exception as error:
-            if not (is_permanent(error) or isinstance(error, NotFound)) and lease.attempts < self.max_attempts:
+            if not (is_permanent(error) or isinstance(error, NotFound)):
                 raise
             reason = f"{prefix}: {error}"
             await self.db.write(lambda tx: self._fail(tx, lease, job, reason))
@@ -90,7 +90,7 @@ class ExportRunner:
         if rows:
             lines = [orjson.dumps(endpoint_response(job.app_id, r, users.get(r.user_id or ""))) for r in rows]
             body = gzip.compress(b"\n".join(lines) + b"\n", compresslevel=6)
-            await self.locations.write(prefix, f"{job.id}/part-{part:05d}.gz", body)
+            await self.locations.write(job.app_id, prefix, f"{job.id}/part-{part:05d}.gz", body)
             after, part = rows[-1].endpoint_key, part + 1
         done = len(rows) < size
         await self.db.write(lambda tx: self._advance(tx, lease, job, part, after, len(rows), done))
@@ -140,8 +140,18 @@ class ExportRunner:
 
     def _fail(self, tx: Transaction, lease: Lease, job: JobRow, reason: str) -> None:
         self.queue.hold_in(tx, lease, self._visibility)
-        current = jobs_store.get(tx, job.app_id, job.id, EXPORT)
+        self._record_failure(tx, job.app_id, job.id, reason)
+
+    def _buried(self, tx: Transaction, item: BuriedItem) -> None:
+        """The queue gave up on the export: it fails, saying why."""
+        job = jobs_store.get(tx, item.payload["app_id"], item.payload["job_id"], EXPORT)
+        if job is not None:
+            prefix = orjson.loads(job.definition)["S3UrlPrefix"]
+            self._record_failure(tx, job.app_id, job.id, f"{prefix}: {gave_up(item)}")
+
+    def _record_failure(self, tx: Transaction, app_id: str, job_id: str, reason: str) -> None:
+        current = jobs_store.get(tx, app_id, job_id, EXPORT)
         if current is not None and current.status not in progress.FINISHED:
             progress.fail_piece(tx, current, reason)
-            jobs_store.set_total_pieces(tx, job.id, current.completed_pieces + 1)
-            jobs_store.set_status(tx, job.id, progress.FAILED, iso_millis(self.clock.now()))
+            jobs_store.set_total_pieces(tx, job_id, current.completed_pieces + 1)
+            jobs_store.set_status(tx, job_id, progress.FAILED, iso_millis(self.clock.now()))

@@ -1,4 +1,4 @@
-"""Import file formats (pinpoint.md §3.6): CSV with dotted header paths, and newline-delimited JSON.
+"""Import file formats (Pinpoint's import job documentation): CSV with dotted header paths, and newline-delimited JSON.
 
 Each line becomes one `ImportRow`: an endpoint to upsert, a user whose endpoints join the segment (a file of
 user ids only), or the reason the line is refused. A bad line never stops the file.
@@ -97,11 +97,11 @@ class CsvFormat:
         try:
             names = next(csv.reader([header.decode("utf-8-sig")]))
         except (UnicodeDecodeError, StopIteration, csv.Error) as error:
-            raise HeaderError(f"header: cannot read it ({error})") from None
-        self.columns = [self._path(name.strip()) for name in names]
+            raise HeaderError(f"header: cannot read it ({type(error).__name__})") from None
+        self.columns = [self._path(number, name.strip()) for number, name in enumerate(names, start=1)]
 
     @staticmethod
-    def _path(name: str) -> tuple[str, ...]:
+    def _path(number: int, name: str) -> tuple[str, ...]:
         parts = tuple(name.split("."))
         head = parts[0]
         if len(parts) == 1 and head in _SCALARS:
@@ -115,7 +115,8 @@ class CsvFormat:
             return parts
         if len(parts) == 3 and parts[:2] == ("User", "UserAttributes"):
             return parts
-        raise HeaderError(f"header: column {name!r} is not an endpoint field (pinpoint.md §3.6 lists the paths)")
+        # The column is named by position: the file may come from anywhere, and its text is not repeated back.
+        raise HeaderError(f"header: column {number} is not an endpoint field (docs/segments.md lists the paths)")
 
     def parse(self, first_line: int, lines: list[bytes]) -> Iterator[ImportRow]:
         for offset, raw in enumerate(lines):
@@ -144,7 +145,7 @@ class CsvFormat:
 
     def _item(self, values: list[str]) -> dict[str, Any]:
         item: dict[str, Any] = {}
-        for path, value in zip(self.columns, values, strict=True):
+        for number, (path, value) in enumerate(zip(self.columns, values, strict=True), start=1):
             if value == "":
                 continue
             head = path[0]
@@ -156,14 +157,14 @@ class CsvFormat:
                     values = values.setdefault("UserAttributes", {})
                 values.setdefault(path[-1], []).append(value)  # a repeated column adds a value
             elif head == "Metrics" or path in _FLOATS:
-                item.setdefault(head, {})[path[1]] = _number(".".join(path), value)
+                item.setdefault(head, {})[path[1]] = _number(number, value)
             else:
                 item.setdefault(head, {})[path[1]] = value
         return item
 
 
-def _number(column: str, value: str) -> float:
+def _number(column: int, value: str) -> float:
     try:
         return float(value)
     except ValueError:
-        raise ValueError(f"{column}: {value!r} is not a number") from None
+        raise ValueError(f"column {column} is not a number") from None

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import orjson
 
 from clarion.clock import Clock, iso_millis
@@ -29,7 +28,8 @@ from clarion.jobs.formats import CsvFormat, HeaderError, ImportRow, parse_json_l
 from clarion.jobs.locations import Locations, SourceError, lines
 from clarion.jobs.s3 import S3Error
 from clarion.jobs.service import IMPORT, IMPORT_PIECE, IMPORT_PREPARE, import_definition
-from clarion.queue.work_queue import Lease, StoreQueue
+from clarion.outbound.client import OutboundError
+from clarion.queue.work_queue import BuriedItem, Lease, StoreQueue
 from clarion.queue.worker import Handler
 from clarion.store import endpoints as endpoint_store
 from clarion.store import jobs as jobs_store
@@ -41,14 +41,20 @@ NEW_ENDPOINT_NEEDS = "a new endpoint needs Address and ChannelType"
 
 
 def is_permanent(error: Exception) -> bool:
-    """Errors a retry cannot fix: the location refused, the file unreadable as the format says."""
+    """Errors a retry cannot fix: the location refused, the file unreadable as the format says. Other errors go
+    back to the queue, which retries them and, when they keep failing, buries the item (`on_buried` below)."""
     if isinstance(error, (SourceError, HeaderError)):
         return True
+    if isinstance(error, OutboundError):
+        return error.permanent
     if isinstance(error, S3Error):
         return 400 <= error.status < 500
-    if isinstance(error, aiohttp.ClientResponseError):
-        return 400 <= error.status < 500
     return False
+
+
+def gave_up(item: BuriedItem) -> str:
+    """A buried item's reason, as a job's Failures entry says it."""
+    return f"gave up after {item.attempts} attempts: {item.reason}"
 
 
 class JobGone(Exception):
@@ -81,6 +87,8 @@ class ImportRunner:
         self.writer = writer
         self.settings = settings
         self.clock = clock
+        queue.on_buried(IMPORT_PREPARE, self._prepare_buried)
+        queue.on_buried(IMPORT_PIECE, self._piece_buried)
 
     def handlers(self) -> dict[str, Handler]:
         return {IMPORT_PREPARE: self.prepare, IMPORT_PIECE: self.run_piece}
@@ -89,9 +97,6 @@ class ImportRunner:
     def _visibility(self) -> float:
         return self.settings.queue.visibility_seconds
 
-    def _gives_up(self, error: Exception, lease: Lease) -> bool:
-        return is_permanent(error) or lease.attempts >= self.settings.queue.max_attempts
-
     async def prepare(self, lease: Lease) -> None:
         app_id, job_id = lease.payload["app_id"], lease.payload["job_id"]
         job = await self.db.read(lambda tx: jobs_store.get(tx, app_id, job_id, IMPORT))
@@ -99,11 +104,11 @@ class ImportRunner:
             return  # deleted, or prepared by an earlier delivery
         definition = orjson.loads(job.definition)
         try:
-            files = await self.locations.list_files(definition["S3Url"], definition["Format"])
+            files = await self.locations.list_files(app_id, definition["S3Url"], definition["Format"])
             if not files:
                 raise SourceError(f"{definition['S3Url']} holds no {definition['Format']} files")
         except Exception as error:
-            if not self._gives_up(error, lease):
+            if not is_permanent(error):
                 raise
             reason = str(error) if isinstance(error, SourceError) else f"{definition['S3Url']}: {error}"
             await self.db.write(lambda tx: self._fail_job(tx, lease, app_id, job_id, reason))
@@ -120,16 +125,26 @@ class ImportRunner:
                 jobs_store.clear_members(tx, app_id, current.segment_id)
             for number in range(len(files)):
                 payload = {"app_id": app_id, "job_id": job_id, "piece": number}
-                self.queue.enqueue_in(tx, IMPORT_PIECE, payload, key=f"import:{job_id}:{number}")
+                self.queue.enqueue_in(tx, IMPORT_PIECE, payload, key=f"import:{job_id}:{number}", project=app_id)
 
         await self.db.write(work)
         self.queue.wake()
 
     def _fail_job(self, tx: Transaction, lease: Lease, app_id: str, job_id: str, reason: str) -> None:
         self.queue.hold_in(tx, lease, self._visibility)
+        self._record_failed_job(tx, app_id, job_id, reason)
+
+    def _record_failed_job(self, tx: Transaction, app_id: str, job_id: str, reason: str) -> None:
         job = jobs_store.get(tx, app_id, job_id, IMPORT, lock=True)
         if job is not None and job.status not in progress.FINISHED:
             progress.fail_job(tx, job, reason, iso_millis(self.clock.now()))
+
+    def _prepare_buried(self, tx: Transaction, item: BuriedItem) -> None:
+        """The queue gave up listing the files: the job fails, saying why."""
+        app_id, job_id = item.payload["app_id"], item.payload["job_id"]
+        job = jobs_store.get(tx, app_id, job_id, IMPORT)
+        source = orjson.loads(job.definition)["S3Url"] if job is not None else job_id
+        self._record_failed_job(tx, app_id, job_id, f"{source}: {gave_up(item)}")
 
     async def run_piece(self, lease: Lease) -> None:
         piece = await self.db.read(lambda tx: self._load_piece(tx, lease.payload))
@@ -140,9 +155,9 @@ class ImportRunner:
         except JobGone:
             return
         except Exception as error:
-            if not self._gives_up(error, lease):
+            if not is_permanent(error):
                 raise
-            reason = f"{piece.source}: {error}"
+            reason = str(error)
             await self.db.write(lambda tx: self._fail_piece(tx, lease, piece, reason))
 
     @staticmethod
@@ -162,7 +177,7 @@ class ImportRunner:
         # One batch commits in the writer thread while the next is parsed; commits stay in file order.
         committing: asyncio.Future[None] | None = None
         try:
-            async for chunk in lines(self.locations.read(piece.source)):
+            async for chunk in lines(self.locations.read(piece.app_id, piece.source)):
                 first = line + 1
                 line += len(chunk)
                 if piece.definition["Format"] == "CSV" and csv_format is None:
@@ -283,10 +298,19 @@ class ImportRunner:
 
     def _fail_piece(self, tx: Transaction, lease: Lease, piece: _Piece, reason: str) -> None:
         self.queue.hold_in(tx, lease, self._visibility)
-        job = jobs_store.get(tx, piece.app_id, piece.job.id, IMPORT)
-        row = jobs_store.get_piece(tx, piece.job.id, piece.number)
+        self._record_failed_piece(tx, piece.app_id, piece.job.id, piece.number, reason)
+
+    def _piece_buried(self, tx: Transaction, item: BuriedItem) -> None:
+        """The queue gave up on a file: its piece fails (and the job, once its other pieces are done)."""
+        app_id, job_id, number = item.payload["app_id"], item.payload["job_id"], item.payload["piece"]
+        self._record_failed_piece(tx, app_id, job_id, number, gave_up(item))
+
+    def _record_failed_piece(self, tx: Transaction, app_id: str, job_id: str, number: int, reason: str) -> None:
+        """The piece fails with `reason`, kept among the job's Failures after the file it read."""
+        job = jobs_store.get(tx, app_id, job_id, IMPORT)
+        row = jobs_store.get_piece(tx, job_id, number)
         if job is None or row is None or row.status != progress.PROCESSING:
             return
-        progress.fail_piece(tx, job, reason)
-        jobs_store.set_piece(tx, job.id, piece.number, progress.FAILED, row.position, None)
-        self._finish_if_done(tx, piece.app_id, job.id)
+        progress.fail_piece(tx, job, f"{row.source}: {reason}")
+        jobs_store.set_piece(tx, job.id, number, progress.FAILED, row.position, None)
+        self._finish_if_done(tx, app_id, job.id)

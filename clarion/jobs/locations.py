@@ -1,8 +1,9 @@
-"""Where import files come from and exports go: local folders the operator allows, http(s) URLs, and s3:// on
-the configured S3-compatible store.
+"""Where import files come from and exports go: the project's own folders and S3 prefix (scope.py), and http(s)
+URLs on the tenant's servers, reached only through the guarded client (clarion/outbound/).
 
-A location is a URL as the client gives it in S3Url / S3UrlPrefix. `file:///...` and plain paths must resolve
-inside the allowed roots (after following links), so a client cannot read or write elsewhere on the machine.
+A location is a URL as the client gives it in S3Url / S3UrlPrefix. Every transfer has an overall time limit
+(`jobs.transfer_timeout_seconds`) and an import file a size limit (`jobs.max_file_bytes`), so one slow or endless
+source holds a worker for a bounded time.
 """
 
 from __future__ import annotations
@@ -13,23 +14,29 @@ import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import aiohttp
 
 from clarion.clock import Clock
-from clarion.errors import BadRequest
+from clarion.errors import BadRequest, Forbidden
 from clarion.jobs.config import JobSettings
-from clarion.jobs.s3 import CHUNK, S3Client, parse_s3_url
+from clarion.jobs.s3 import CHUNK, S3Client
+from clarion.jobs.scope import BadLocation, OutsideScope, StorageScope
+from clarion.outbound.client import OutboundClient
 
 # Pinpoint reads only the files of the chosen format under a prefix; exports (.gz) import as JSON.
 EXTENSIONS = {"CSV": (".csv",), "JSON": (".json", ".jsonl", ".ndjson", ".gz")}
 GZIP_MAGIC = b"\x1f\x8b"
 MAX_LINE_BYTES = 1 << 20  # an endpoint is at most 15 KB; a line this long is not one
+ANSWER_BYTES = 1 << 16  # what an upload's answer may hold (it is not read)
 
 
 class SourceError(Exception):
     """The location cannot be used (missing, not allowed, refused); retrying will not help."""
+
+
+class TransferError(Exception):
+    """A transfer failed in a way that may pass (the far side answered 5xx); the queue tries again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,73 +45,67 @@ class SourceFile:
     size: int | None
 
 
-def _local_path(url: str) -> Path | None:
-    """The path a file:// URL or plain path names; None for other schemes."""
-    if url.startswith("file://"):
-        return Path(unquote(urlsplit(url).path))
-    if url.startswith("/") or "://" not in url:
-        return Path(url)
-    return None
-
-
 class Locations:
-    def __init__(self, settings: JobSettings, data_dir: Path, clock: Clock) -> None:
+    def __init__(self, settings: JobSettings, data_dir: Path, clock: Clock, outbound: OutboundClient) -> None:
         self.settings = settings
         self.clock = clock
-        self.import_roots = [p.resolve() for p in settings.import_roots or [data_dir / "imports"]]
-        self.export_roots = [p.resolve() for p in settings.export_roots or [data_dir / "exports"]]
+        self.outbound = outbound
+        self.scope = StorageScope(settings, data_dir)
         for default in (data_dir / "imports", data_dir / "exports"):  # somewhere to drop files from the start
-            if default.resolve() in (*self.import_roots, *self.export_roots):
+            if default.resolve() in (*self.scope.import_roots, *self.scope.export_roots):
                 default.mkdir(parents=True, exist_ok=True)
         self._session: aiohttp.ClientSession | None = None
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_read=300))
-        return self._session
-
-    @property
     def s3(self) -> S3Client:
-        return S3Client(self.settings.s3, self.session, self.clock)
+        """The operator's S3 store: a trusted endpoint from the settings, so a plain session (not the guarded one)."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        return S3Client(self.settings.s3, self._session, self.clock, self.settings.transfer_timeout_seconds)
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
 
-    def check(self, url: str, *, export: bool, member: str) -> None:
-        """Refuse, before a job is created, a location no job could use."""
-        path = _local_path(url)
-        if path is not None:
-            roots = self.export_roots if export else self.import_roots
-            if not path.is_absolute():
-                raise BadRequest(f"{member}: {url!r} must be an absolute path or a file:// URL")
-            resolved = path.resolve()
-            if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
-                allowed = ", ".join(str(root) for root in roots)
-                raise BadRequest(f"{member}: {url!r} is outside the folders this server allows ({allowed})")
-            return
-        if url.startswith("s3://"):
-            try:
-                parse_s3_url(url)
-            except ValueError as error:
-                raise BadRequest(f"{member}: {error}") from None
-            return
-        if not url.startswith(("http://", "https://")):
-            raise BadRequest(f"{member}: {url!r} must be an s3://, http(s)://, file:// URL or an absolute path")
+    def check(self, app_id: str, url: str, *, export: bool, member: str) -> None:
+        """Refuse, before a job is created, a location no job could use or that is not this project's."""
+        try:
+            self.scope.check(app_id, url, export=export)
+        except BadLocation as error:
+            raise BadRequest(f"{member}: {error}") from None
+        except OutsideScope as error:
+            raise Forbidden(f"{member}: {error}") from None
 
-    async def list_files(self, url: str, file_format: str) -> list[SourceFile]:
+    def _local(self, app_id: str, url: str, *, export: bool) -> Path | None:
+        try:
+            return self.scope.local(app_id, url, export=export)
+        except (BadLocation, OutsideScope) as error:
+            raise SourceError(str(error)) from None
+
+    def _s3(self, app_id: str, url: str) -> tuple[str, str]:
+        try:
+            return self.scope.s3(app_id, url)
+        except (BadLocation, OutsideScope) as error:
+            raise SourceError(str(error)) from None
+
+    async def list_files(self, app_id: str, url: str, file_format: str) -> list[SourceFile]:
         """The files an import reads: the object itself, or every file of the format under a folder/prefix."""
-        path = _local_path(url)
+        path = self._local(app_id, url, export=False)
         if path is not None:
-            return await asyncio.to_thread(self._list_local, path.resolve(), file_format)
-        if url.startswith("s3://"):
-            bucket, key = parse_s3_url(url)
+            found = await asyncio.to_thread(self._list_local, path, file_format)
+        elif url.startswith("s3://"):
+            bucket, key = self._s3(app_id, url)
             objects = await self.s3.list_objects(bucket, key)
             exact = [o for o in objects if o.key == key]
             chosen = exact or [o for o in objects if o.key.lower().endswith(EXTENSIONS[file_format])]
-            return [SourceFile(f"s3://{bucket}/{o.key}", o.size) for o in sorted(chosen, key=lambda o: o.key)]
-        return [SourceFile(url, None)]
+            found = [SourceFile(f"s3://{bucket}/{o.key}", o.size) for o in sorted(chosen, key=lambda o: o.key)]
+        else:
+            return [SourceFile(url, None)]
+        limit = self.settings.max_file_bytes
+        for file in found:
+            if file.size is not None and file.size > limit:
+                raise SourceError(f"{file.url} holds {file.size:,} bytes; import files may hold {limit:,}")
+        return found
 
     def _list_local(self, path: Path, file_format: str) -> list[SourceFile]:
         if path.is_file():
@@ -119,11 +120,11 @@ class Locations:
                     found.append(SourceFile(file.as_uri(), file.stat().st_size))
         return sorted(found, key=lambda f: f.url)
 
-    async def read(self, url: str) -> AsyncIterator[bytes]:
+    async def read(self, app_id: str, url: str) -> AsyncIterator[bytes]:
         """A file's bytes in chunks, gunzipped when they are gzip (AWS exports are)."""
         inflate: zlib._Decompress | None = None
         first = True
-        async for chunk in self._raw(url):
+        async for chunk in self._raw(app_id, url):
             if first:
                 first = False
                 if chunk.startswith(GZIP_MAGIC):
@@ -132,8 +133,8 @@ class Locations:
         if inflate is not None:
             yield inflate.flush()
 
-    async def _raw(self, url: str) -> AsyncIterator[bytes]:
-        path = _local_path(url)
+    async def _raw(self, app_id: str, url: str) -> AsyncIterator[bytes]:
+        path = self._local(app_id, url, export=False)  # again: a link placed since the listing must not lead out
         if path is not None:
             try:
                 handle = await asyncio.to_thread(path.open, "rb")
@@ -143,34 +144,47 @@ class Locations:
                 while chunk := await asyncio.to_thread(handle.read, CHUNK):
                     yield chunk
         elif url.startswith("s3://"):
-            bucket, key = parse_s3_url(url)
+            bucket, key = self._s3(app_id, url)
             async for chunk in self.s3.get(bucket, key):
                 yield chunk
         else:
-            async with self.session.get(url) as response:
-                if response.status in (401, 403, 404, 410):
-                    raise SourceError(f"GET {url} answered {response.status}")
-                response.raise_for_status()
-                async for chunk in response.content.iter_chunked(CHUNK):
+            async with self.outbound.open(
+                "GET",
+                url,
+                timeout=self.settings.transfer_timeout_seconds,
+                max_bytes=self.settings.max_file_bytes,
+                follow_redirects=True,
+            ) as response:
+                _check_answer("GET", url, response.status)
+                async for chunk in response.chunks():
                     yield chunk
 
-    async def write(self, prefix: str, name: str, body: bytes) -> str:
+    async def write(self, app_id: str, prefix: str, name: str, body: bytes) -> str:
         """Store `body` as `name` under an export prefix; return the URL written."""
-        path = _local_path(prefix)
+        path = self._local(app_id, prefix, export=True)
         if path is not None:
-            target = path.resolve() / name
+            target = path / name
             await asyncio.to_thread(_write_file, target, body)
             return target.as_uri()
         url = prefix.rstrip("/") + "/" + name
         if url.startswith("s3://"):
-            bucket, key = parse_s3_url(url)
+            bucket, key = self._s3(app_id, url)
             await self.s3.put(bucket, key, body)
             return url
-        async with self.session.put(url, data=body) as response:
-            if response.status in (401, 403, 404, 405):
-                raise SourceError(f"PUT {url} answered {response.status}")
-            response.raise_for_status()
+        async with self.outbound.open(
+            "PUT", url, body=body, timeout=self.settings.transfer_timeout_seconds, max_bytes=ANSWER_BYTES
+        ) as response:
+            _check_answer("PUT", url, response.status)
         return url
+
+
+def _check_answer(method: str, url: str, status: int) -> None:
+    """Only the status is reported: the body is the far side's, and is never repeated to the tenant."""
+    if 200 <= status < 300:
+        return
+    if status >= 500 or status == 429:
+        raise TransferError(f"{method} {url} answered {status}")
+    raise SourceError(f"{method} {url} answered {status}")
 
 
 def _write_file(target: Path, body: bytes) -> None:

@@ -47,10 +47,11 @@ def parse_s3_url(url: str) -> tuple[str, str]:
 
 
 class S3Client:
-    def __init__(self, settings: S3Settings, session: aiohttp.ClientSession, clock: Clock) -> None:
+    def __init__(self, settings: S3Settings, session: aiohttp.ClientSession, clock: Clock, timeout: float) -> None:
         self.settings = settings
         self.session = session
         self.clock = clock
+        self.timeout = aiohttp.ClientTimeout(total=timeout)  # each request, an object's whole body included
         self.base = (settings.endpoint_url or f"https://s3.{settings.region}.amazonaws.com").rstrip("/")
 
     def _request_args(
@@ -82,7 +83,7 @@ class S3Client:
             if token:
                 query["continuation-token"] = token
             url, headers = self._request_args("GET", bucket, "", query, b"")
-            async with self.session.get(url, headers=headers) as response:
+            async with self.session.get(url, headers=headers, timeout=self.timeout) as response:
                 body = await response.read()
                 if response.status != 200:
                     raise S3Error(response.status, f"ListObjectsV2 s3://{bucket}/{prefix}: {_message(body)}")
@@ -96,7 +97,7 @@ class S3Client:
     async def get(self, bucket: str, key: str) -> AsyncIterator[bytes]:
         """The object's bytes, streamed in chunks."""
         url, headers = self._request_args("GET", bucket, key, {}, b"")
-        async with self.session.get(url, headers=headers) as response:
+        async with self.session.get(url, headers=headers, timeout=self.timeout) as response:
             if response.status != 200:
                 raise S3Error(response.status, f"GetObject s3://{bucket}/{key}: {_message(await response.read())}")
             async for chunk in response.content.iter_chunked(CHUNK):
@@ -104,7 +105,7 @@ class S3Client:
 
     async def put(self, bucket: str, key: str, body: bytes) -> None:
         url, headers = self._request_args("PUT", bucket, key, {}, body)
-        async with self.session.put(url, headers=headers, data=body) as response:
+        async with self.session.put(url, headers=headers, data=body, timeout=self.timeout) as response:
             if response.status not in (200, 201, 204):
                 raise S3Error(response.status, f"PutObject s3://{bucket}/{key}: {_message(await response.read())}")
 

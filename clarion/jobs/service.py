@@ -69,10 +69,10 @@ def import_definition(definition: dict[str, Any], job_id: str, size: int, channe
 async def create_import_job(
     db: Database, queue: StoreQueue, locations: Locations, ctx: CallContext, app_id: str, request: dict[str, Any]
 ) -> dict[str, Any]:
-    """Pinpoint's rules (§3.6): SegmentId updates that imported segment; DefineSegment makes a new one named
+    """Pinpoint's rules: SegmentId updates that imported segment; DefineSegment makes a new one named
     SegmentName. RegisterEndpoints left out means true (an import that neither registers endpoints nor
     defines a segment would do nothing)."""
-    locations.check(request["S3Url"], export=False, member="S3Url")
+    locations.check(app_id, request["S3Url"], export=False, member="S3Url")
     segment_id = request.get("SegmentId")
     define = bool(request.get("DefineSegment")) or segment_id is not None
     if define and segment_id is None and not (request.get("SegmentName") or "").strip():
@@ -108,7 +108,9 @@ async def create_import_job(
         if segment_id is not None:
             definition["SegmentId"] = segment_id
         jobs_store.insert(tx, app_id, job_id, IMPORT, segment_id, orjson.dumps(definition).decode(), now)
-        queue.enqueue_in(tx, IMPORT_PREPARE, {"app_id": app_id, "job_id": job_id}, key=f"import:{job_id}")
+        queue.enqueue_in(
+            tx, IMPORT_PREPARE, {"app_id": app_id, "job_id": job_id}, key=f"import:{job_id}", project=app_id
+        )
         return job_response(_require(tx, app_id, job_id, IMPORT))
 
     response = await db.write(work)
@@ -119,7 +121,7 @@ async def create_import_job(
 async def create_export_job(
     db: Database, queue: StoreQueue, locations: Locations, ctx: CallContext, app_id: str, request: dict[str, Any]
 ) -> dict[str, Any]:
-    locations.check(request["S3UrlPrefix"], export=True, member="S3UrlPrefix")
+    locations.check(app_id, request["S3UrlPrefix"], export=True, member="S3UrlPrefix")
     segment_id = request.get("SegmentId")
     job_id = uuid.uuid4().hex
     now = iso_millis(ctx.now)
@@ -132,7 +134,7 @@ async def create_export_job(
             if version is not None and segment_store.get_version(tx, app_id, segment_id, version) is None:
                 raise NotFound(f"Segment {segment_id!r} has no version {version}")
         jobs_store.insert(tx, app_id, job_id, EXPORT, segment_id, orjson.dumps(request).decode(), now)
-        queue.enqueue_in(tx, EXPORT_RUN, {"app_id": app_id, "job_id": job_id}, key=f"export:{job_id}")
+        queue.enqueue_in(tx, EXPORT_RUN, {"app_id": app_id, "job_id": job_id}, key=f"export:{job_id}", project=app_id)
         return job_response(_require(tx, app_id, job_id, EXPORT))
 
     response = await db.write(work)
