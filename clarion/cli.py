@@ -32,6 +32,8 @@ jobs_app = typer.Typer(help="Follow import and export jobs.", no_args_is_help=Tr
 app.add_typer(jobs_app, name="jobs")
 campaigns_app = typer.Typer(help="Follow campaigns as they run.", no_args_is_help=True)
 app.add_typer(campaigns_app, name="campaigns")
+queue_app = typer.Typer(help="Look at the background work queue of a running server.", no_args_is_help=True)
+app.add_typer(queue_app, name="queue")
 console = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = Annotated[
@@ -269,6 +271,44 @@ def campaigns_watch(
     missing = f"No campaign {campaign_id!r} in application {application_id!r}"
     reader = campaign_reader(application_id, campaign_id)
     raise typer.Exit(watch(settings, reader, interval, Console(stderr=False), missing))
+
+
+@queue_app.command("buried")
+def queue_buried(
+    application_id: Annotated[str | None, typer.Option(help="Only this project's items.")] = None,
+    endpoint_url: Annotated[
+        str | None, typer.Option(help="The server's URL (else AWS_ENDPOINT_URL_PINPOINT, else host and port).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's answer as JSON.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """List work the queue gave up on and why (ClarionGetBuriedWork), signed with AWS_ACCESS_KEY_ID and
+    AWS_SECRET_ACCESS_KEY: all projects' with a key for every project, else --application-id's."""
+    from rich.table import Table
+
+    from clarion.api.client import ApiClient, ApiError
+
+    settings = load_settings(config)
+    try:
+        client = ApiClient.from_environment(endpoint_url, f"http://{settings.host}:{settings.port}", settings.region)
+        answer = client.get("/v1/clarion/buried-work", {"application-id": application_id} if application_id else {})
+    except ApiError as error:
+        console.print(f"[red]{error}[/red]", markup=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(answer, indent=1))
+        return
+    table = Table("Id", "Kind", "Project", "Attempts", "Buried", "Reason")
+    for item in answer["Item"]:
+        table.add_row(
+            str(item["Id"]),
+            item["Kind"],
+            item.get("ApplicationId", ""),
+            str(item["Attempts"]),
+            item["BuriedDate"],
+            item["Reason"],
+        )
+    Console(stderr=False, soft_wrap=True).print(table)
 
 
 @app.command()

@@ -20,6 +20,7 @@ from clarion.campaigns.planner import CampaignPlanner
 from clarion.campaigns.runs import BATCH, PLAN
 from clarion.campaigns.scheduler import CampaignScheduler
 from clarion.campaigns.triggers import EventTriggers
+from clarion.channels import custom
 from clarion.channels.registry import TRANSPORTS, TransportRegistry
 from clarion.channels.secrets import SecretBox, load_secret_box
 from clarion.channels.service import channel_config, reseal_channels
@@ -32,6 +33,7 @@ from clarion.jobs.workers import job_handlers
 from clarion.messages.delivery import Delivery
 from clarion.messages.tracking import Tracker
 from clarion.metrics import Metrics
+from clarion.outbound.client import OutboundClient
 from clarion.queue.work_queue import StoreQueue
 from clarion.queue.worker import Handler, Worker
 from clarion.segments.engine import SegmentEngine
@@ -90,16 +92,19 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
     db.dispatch_events(subscriptions.dispatch)
     names = NameRegistry()
     writer = EndpointWriter(names)
+    outbound = OutboundClient(settings.outbound, metrics)  # every request to a tenant-supplied URL
     transports = TransportRegistry(
-        settings.delivery, TRANSPORTS, lambda app_id, kind: channel_config(db, app_id, kind, channel_secrets)
+        settings.delivery,
+        {**TRANSPORTS, "CUSTOM": custom.transport_opener(outbound)},
+        lambda app_id, kind: channel_config(db, app_id, kind, channel_secrets),
     )
-    queue = StoreQueue(db, clock)
-    locations = Locations(settings.jobs, settings.data_dir, clock)
+    queue = StoreQueue(db, clock, metrics)
+    locations = Locations(settings.jobs, settings.data_dir, clock, outbound)
     segments = open_segment_engine(settings, db, clock)
     tracker = Tracker(settings.delivery.tracking)
     delivery = Delivery(db, transports, tracker)
     secret = settings.delivery.webhook.signing_secret
-    hooks = CampaignHooks(settings.campaigns, secret.get_secret_value() if secret else None)
+    hooks = CampaignHooks(settings.campaigns, secret.get_secret_value() if secret else None, outbound)
     members = SegmentMembers(segments.engine)
     scheduler = CampaignScheduler(db, clock, queue, settings.campaigns)
     planner = CampaignPlanner(db, clock, queue, members, settings.campaigns)
@@ -121,7 +126,7 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
         queue=queue,
         locations=locations,
         campaign_scheduler=scheduler,
-        closers=[transports.close, hooks.close, locations.aclose, *segments.closers],
+        closers=[transports.close, outbound.close, locations.aclose, *segments.closers],
     )
 
     def forget_deleted_project(event: AppChanged) -> None:
@@ -143,7 +148,7 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
     # Campaign batches have workers of their own that hold one batch at a time: a crash can then re-send at most
     # one batch per worker (docs/campaigns.md), whatever the general workers' lease size.
     general = {kind: handler for kind, handler in services.queue_handlers.items() if kind != BATCH}
-    one_at_a_time = settings.queue.model_copy(update={"lease_batch": 1})
+    one_at_a_time = settings.queue.model_copy(update={"concurrency": 1})
     for _ in range(settings.queue.workers):
         services.background.append(Worker(queue, general, settings.queue).run)
     for _ in range(settings.campaigns.delivery_workers if settings.queue.workers else 0):

@@ -10,6 +10,8 @@ decoding and error shape as every Pinpoint operation:
   UpdateCampaign decode their body with a subclass that adds it.
 - `ClarionPreviewSegment` (`POST /v1/apps/{application-id}/clarion/segment-preview`): the size, per-channel counts
   and a sample of a saved segment or of an unsaved definition.
+- `ClarionGetBuriedWork` (`GET /v1/clarion/buried-work[?application-id=...]`): the queue items given up on, with
+  their reasons (docs/queue.md). Account-wide without `application-id`, so only keys for every project may list all.
 
 botocore validates parameters against its model, so SDK clients cannot send these; call them over signed HTTP.
 """
@@ -17,11 +19,12 @@ botocore validates parameters against its model, so SDK clients cannot send thes
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from msgspec import Struct, field
 
 from clarion import shapes
-from clarion.api.operations import OPERATIONS, Operation
+from clarion.api.operations import OPERATIONS, Operation, QueryParam
 
 
 class BehaviorCondition(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -79,6 +82,20 @@ class SegmentPreviewResponse(Struct, kw_only=True, omit_defaults=True):
     sample: list[str] = field(name="Sample")
 
 
+class BuriedWorkItem(Struct, kw_only=True, omit_defaults=True):
+    id: int = field(name="Id")
+    kind: str = field(name="Kind")
+    application_id: str | None = field(default=None, name="ApplicationId")
+    attempts: int = field(name="Attempts")
+    reason: str = field(name="Reason")
+    buried_date: str = field(name="BuriedDate")
+    payload: dict[str, Any] = field(name="Payload")
+
+
+class BuriedWorkResponse(Struct, kw_only=True, omit_defaults=True):
+    item: list[BuriedWorkItem] = field(name="Item")
+
+
 EXTENSION_OPERATIONS: dict[str, Operation] = {
     "ClarionPreviewSegment": Operation(
         name="ClarionPreviewSegment",
@@ -100,9 +117,24 @@ EXTENSION_OPERATIONS: dict[str, Operation] = {
             "PayloadTooLargeException",
         ),
     ),
+    "ClarionGetBuriedWork": Operation(
+        name="ClarionGetBuriedWork",
+        method="GET",
+        uri="/v1/clarion/buried-work",
+        status=200,
+        path_params=(),
+        query_params=(QueryParam("ApplicationId", "application-id", "str"),),
+        input_member=None,
+        input_type=None,
+        input_required=False,
+        output_member="BuriedWorkResponse",
+        output_type=BuriedWorkResponse,
+        errors=("BadRequestException", "ForbiddenException", "InternalServerErrorException"),
+    ),
 }
 EXTENSION_SUMMARIES = {
     "ClarionPreviewSegment": "Clarion extension: the size, channel counts and a sample of a segment or a definition",
+    "ClarionGetBuriedWork": "Clarion extension: background work given up on (buried queue items) and why",
 }
 
 ROUTED_OPERATIONS: dict[str, Operation] = {

@@ -16,6 +16,7 @@ from clarion.api.handlers import (
     messages,
     phone_numbers,
     projects,
+    queue,
     segments,
     tags,
     templates,
@@ -33,4 +34,5 @@ HANDLERS: dict[str, Handler] = {
     **phone_numbers.HANDLERS,
     **channels.HANDLERS,
     **messages.HANDLERS,
+    **queue.HANDLERS,
 }
