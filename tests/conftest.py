@@ -126,6 +126,12 @@ class RunningServer:
         self._server.should_exit = True
         self._thread.join(timeout=20)
 
+    def __enter__(self) -> RunningServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     @property
     def services(self) -> Services:
         return self.app.state.services
@@ -190,6 +196,19 @@ def client(server: RunningServer) -> Any:
 @pytest.fixture
 def app_id(client: Any) -> str:
     return client.create_app(CreateApplicationRequest={"Name": "test project"})["ApplicationResponse"]["Id"]
+
+
+@pytest.fixture(scope="session")
+def s3_url() -> Iterator[str]:
+    """moto's S3 server on a local port: a real S3-compatible HTTP service (import/export to s3:// URLs)."""
+    moto_server = pytest.importorskip("moto.server", reason="moto[server] (the test extra) provides the local S3 store")
+    port = free_port()
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from conftest import RunningServer, free_port
+from job_calls import ROLE, export_job, folder_of, import_job, wait_job
 
 from clarion.clock import FixedClock
 from clarion.config import Settings
@@ -38,7 +39,6 @@ from clarion.jobs.s3 import S3Client
 from clarion.outbound.config import OutboundSettings
 from clarion.queue.config import QueueSettings
 
-ROLE = "arn:aws:iam::123456789012:role/import"
 ROUND_TRIP_ENDPOINTS = 100_000
 HEADER = [
     "Id",
@@ -77,43 +77,6 @@ def write_csv(path: Path, header: list[str], rows: Iterator[list[str]] | list[li
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(rows)
-
-
-def wait_job(client: Any, app_id: str, job_id: str, kind: str = "import", timeout: float = 240) -> dict[str, Any]:
-    """Poll the job until it ends (the worker runs on the server's own loop)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if kind == "import":
-            job = client.get_import_job(ApplicationId=app_id, JobId=job_id)["ImportJobResponse"]
-        else:
-            job = client.get_export_job(ApplicationId=app_id, JobId=job_id)["ExportJobResponse"]
-        if job["JobStatus"] in ("COMPLETED", "FAILED"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"{kind} job {job_id} did not finish: {job}")
-
-
-def import_job(client: Any, app_id: str, url: str, fmt: str = "CSV", **extra: Any) -> dict[str, Any]:
-    response = client.create_import_job(
-        ApplicationId=app_id, ImportJobRequest={"S3Url": url, "RoleArn": ROLE, "Format": fmt, **extra}
-    )
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == 201
-    job = response["ImportJobResponse"]
-    assert job["JobStatus"] == "CREATED" and job["Type"] == "IMPORT"
-    return job
-
-
-def export_job(client: Any, app_id: str, prefix: str, **extra: Any) -> dict[str, Any]:
-    response = client.create_export_job(
-        ApplicationId=app_id, ExportJobRequest={"S3UrlPrefix": prefix, "RoleArn": ROLE, **extra}
-    )
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == 202
-    return response["ExportJobResponse"]
-
-
-def folder_of(settings: Settings, app_id: str, kind: str = "imports") -> Path:
-    """A project's own folder under the default import (or export) root: the only one its jobs may use."""
-    return settings.data_dir / kind / app_id
 
 
 def read_export(folder: Path) -> list[dict[str, Any]]:
@@ -360,19 +323,6 @@ def test_an_interrupted_import_resumes_without_counting_twice(settings: Settings
         assert size["Size"] == rows
     finally:
         last.stop()
-
-
-@pytest.fixture(scope="module")
-def s3_url() -> Iterator[str]:
-    """moto's S3 server on a local port: a real S3-compatible HTTP service."""
-    moto_server = pytest.importorskip("moto.server", reason="moto[server] (the test extra) provides the local S3 store")
-    port = free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 def test_s3_prefix_import_and_export(settings: Settings, s3_url: str) -> None:
