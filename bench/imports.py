@@ -51,6 +51,7 @@ def context() -> CallContext:
 
 
 def write_file(path: Path, rows: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(HEADER)
@@ -60,12 +61,12 @@ def write_file(path: Path, rows: int) -> None:
             )
 
 
-async def parse_only(services: Services, path: Path) -> list[dict[str, Any]]:
+async def parse_only(services: Services, app_id: str, path: Path) -> list[dict[str, Any]]:
     """The parse baseline; returns the parsed items for the batch baseline."""
     items: list[dict[str, Any]] = []
     csv_format: CsvFormat | None = None
     line = 0
-    async for chunk in lines(services.locations.read(path.as_uri())):
+    async for chunk in lines(services.locations.read(app_id, path.as_uri())):
         first, line = line + 1, line + len(chunk)
         if csv_format is None:
             csv_format, chunk, first = CsvFormat(chunk[0]), chunk[1:], first + 1
@@ -108,7 +109,8 @@ async def main(rows: int, database_url: str) -> None:
         settings = Settings(data_dir=data_dir, database_url=database_url, queue=QueueSettings(workers=0))
         services = await open_services(settings)
         try:
-            path = data_dir / "imports" / "endpoints.csv"
+            job_app = (await projects.create_app(services.db, context(), "job", None))["Id"]
+            path = data_dir / "imports" / job_app / "endpoints.csv"  # a project imports from its own folder only
             write_file(path, rows)
             size_mb = path.stat().st_size / 1e6
 
@@ -116,7 +118,7 @@ async def main(rows: int, database_url: str) -> None:
                 print(f"{name:<8} {rows:>9,} rows in {seconds:7.2f} s  = {rows / seconds:>9,.0f} rows/s")
 
             started = time.perf_counter()
-            items = await parse_only(services, path)
+            items = await parse_only(services, job_app, path)
             report("parse", time.perf_counter() - started)
 
             batch_app = (await projects.create_app(services.db, context(), "batch", None))["Id"]
@@ -125,7 +127,6 @@ async def main(rows: int, database_url: str) -> None:
             report("batch", time.perf_counter() - started)
             del items
 
-            job_app = (await projects.create_app(services.db, context(), "job", None))["Id"]
             started = time.perf_counter()
             job = await through_job(services, job_app, path)
             report("import", time.perf_counter() - started)
