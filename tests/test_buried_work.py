@@ -8,16 +8,16 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 from conftest import ADMIN, REGION, RunningServer, free_port
-from job_calls import import_job, wait_job
+from pinpoint_calls import email_project, immediate_campaign, import_job, wait_job
 from smtp_relay import Relay
+from web_recorder import serving
 
 from clarion.campaigns.config import CampaignSettings
 from clarion.channels.config import DeliverySettings, SmtpSettings
@@ -41,13 +41,8 @@ class _Down(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def down_url() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Down)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/people.csv"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(_Down) as url:
+        yield f"{url}/people.csv"
 
 
 def cli(server: RunningServer, key: AccessKey, *args: str) -> subprocess.CompletedProcess[str]:
@@ -131,22 +126,8 @@ def engine_server(settings: Settings, relay: tuple[Relay, int]) -> Iterator[Runn
 
 def start_campaign(server: RunningServer, endpoints: int) -> tuple[str, str]:
     client = server.client()
-    app_id = client.create_app(CreateApplicationRequest={"Name": "p"})["ApplicationResponse"]["Id"]
-    client.update_email_channel(
-        ApplicationId=app_id, EmailChannelRequest={"FromAddress": "news@example.com", "Identity": "example.com"}
-    )
-    items = [{"Id": f"e{n:02d}", "ChannelType": "EMAIL", "Address": f"e{n:02d}@example.org"} for n in range(endpoints)]
-    client.update_endpoints_batch(ApplicationId=app_id, EndpointBatchRequest={"Item": items})
-    segment_id = client.create_segment(ApplicationId=app_id, WriteSegmentRequest={"Name": "all"})["SegmentResponse"]
-    campaign = client.create_campaign(
-        ApplicationId=app_id,
-        WriteCampaignRequest={
-            "Name": "c",
-            "SegmentId": segment_id["Id"],
-            "Schedule": {"StartTime": "IMMEDIATE"},
-            "MessageConfiguration": {"EmailMessage": {"Title": "Hi", "Body": "Hello"}},
-        },
-    )["CampaignResponse"]
+    app_id = email_project(client, "p", endpoints)
+    campaign_id = immediate_campaign(client, app_id)
 
     async def plan(services: Any) -> None:
         await services.campaigns.tick()
@@ -155,7 +136,7 @@ def start_campaign(server: RunningServer, endpoints: int) -> tuple[str, str]:
         ).run_once()
 
     server.run(plan)
-    return app_id, campaign["Id"]
+    return app_id, campaign_id
 
 
 def lose_deliveries(server: RunningServer, times: int) -> None:

@@ -10,15 +10,17 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler
 from typing import Any, TypeVar
 
 import pytest
 from conftest import RunningServer
-from job_calls import folder_of, import_job, wait_job
+from pinpoint_calls import email_project, folder_of, immediate_campaign, import_job, wait_job
 from smtp_relay import Relay
+from test_queue import START, run
+from web_recorder import serving
 
 from clarion.campaigns.config import CampaignSettings
 from clarion.channels.config import DeliverySettings, SmtpSettings
@@ -29,26 +31,10 @@ from clarion.outbound.config import OutboundSettings
 from clarion.queue.config import QueueSettings
 from clarion.queue.work_queue import BuriedItem, Lease, StoreQueue
 from clarion.queue.worker import Worker
-from clarion.services import open_database
 from clarion.store.database import Transaction
-from clarion.store.migrations import migrate
 
 T = TypeVar("T")
-START = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 WAIT = 30.0  # a generous bound for "soon" on a busy machine; nothing here waits it out when things work
-
-
-def run(settings: Settings, scenario: Callable[[StoreQueue, FixedClock], Awaitable[T]]) -> T:
-    async def main() -> T:
-        db = open_database(settings)
-        try:
-            await db.write(migrate)
-            clock = FixedClock(START)
-            return await scenario(StoreQueue(db, clock), clock)
-        finally:
-            db.close()
-
-    return asyncio.run(main())
 
 
 def test_a_project_queueing_later_takes_its_turn_before_an_earlier_backlog(settings: Settings) -> None:
@@ -183,14 +169,11 @@ class _HeldFile(BaseHTTPRequestHandler):
 @pytest.fixture
 def held_file() -> Iterator[str]:
     _HeldFile.release = threading.Event()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _HeldFile)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/slow.csv"
-    finally:
-        _HeldFile.release.set()
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(_HeldFile) as url:
+        try:
+            yield f"{url}/slow.csv"
+        finally:
+            _HeldFile.release.set()
 
 
 def test_slow_imports_in_one_project_do_not_hold_up_another_projects_import_and_campaign(
@@ -207,30 +190,17 @@ def test_slow_imports_in_one_project_do_not_hold_up_another_projects_import_and_
     )
     with RunningServer(tuned) as server:
         client = server.client()
-        slow, other = (
-            client.create_app(CreateApplicationRequest={"Name": name})["ApplicationResponse"]["Id"]
-            for name in ("slow", "other")
-        )
+        slow = client.create_app(CreateApplicationRequest={"Name": "slow"})["ApplicationResponse"]["Id"]
+        other = email_project(client, "other", 0)
         stuck = [import_job(client, slow, held_file)["Id"] for _ in range(4)]  # more than every worker slot
 
         folder = folder_of(server.settings, other)
         folder.mkdir(parents=True)
         (folder / "people.csv").write_text("Id,ChannelType,Address\nx1,EMAIL,x1@example.com\nx2,EMAIL,x2@example.com\n")
-        client.update_email_channel(
-            ApplicationId=other, EmailChannelRequest={"FromAddress": "news@example.com", "Identity": "example.com"}
-        )
         started = time.monotonic()
         job = import_job(client, other, str(folder / "people.csv"), DefineSegment=True, SegmentName="people")
         done = wait_job(client, other, job["Id"], timeout=WAIT)
-        client.create_campaign(
-            ApplicationId=other,
-            WriteCampaignRequest={
-                "Name": "news",
-                "SegmentId": done["Definition"]["SegmentId"],
-                "Schedule": {"StartTime": "IMMEDIATE"},
-                "MessageConfiguration": {"EmailMessage": {"Title": "Hi", "Body": "Hello"}},
-            },
-        )
+        immediate_campaign(client, other, done["Definition"]["SegmentId"])
         while len(sink.received) < 2:
             assert time.monotonic() - started < WAIT, "the other project's campaign waited for the slow imports"
             time.sleep(0.05)

@@ -30,7 +30,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from conftest import RunningServer, free_port
-from job_calls import ROLE, export_job, folder_of, import_job, wait_job
+from pinpoint_calls import ROLE, export_job, folder_of, import_job, wait_job
 
 from clarion.clock import FixedClock
 from clarion.config import Settings

@@ -10,18 +10,18 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar, TypeVar
 
 import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from conftest import ADMIN, RunningServer, free_port
-from job_calls import ROLE, wait_job
+from pinpoint_calls import ROLE, email_project, immediate_campaign, wait_job
+from web_recorder import serving
 
 from clarion.config import AccessKey, Settings
 from clarion.metrics import Metrics
@@ -81,6 +81,19 @@ async def fetch(client: OutboundClient, url: str, *, max_bytes: int = 1 << 20, t
         return await response.read()
 
 
+async def refusals(client: OutboundClient, urls: list[str]) -> list[str]:
+    """Why each URL was refused (each must be); the client is closed afterwards."""
+    reasons = []
+    try:
+        for url in urls:
+            with pytest.raises(OutboundRefused) as refused:
+                await fetch(client, url)
+            reasons.append(str(refused.value))
+    finally:
+        await client.close()
+    return reasons
+
+
 @pytest.mark.parametrize(
     ("address", "kind"),
     [
@@ -138,15 +151,9 @@ def test_a_name_that_resolves_inside_is_refused_and_so_is_every_other_scheme() -
 
     async def scenario() -> list[str]:
         client = OutboundClient(OutboundSettings(), resolver=resolver)
-        reasons = []
-        try:
-            for url in ("http://files.example.com/a.csv", "https://meta.example.com/", "file:///etc/passwd"):
-                with pytest.raises(OutboundRefused) as refused:
-                    await fetch(client, url)
-                reasons.append(str(refused.value))
-        finally:
-            await client.close()
-        return reasons
+        return await refusals(
+            client, ["http://files.example.com/a.csv", "https://meta.example.com/", "file:///etc/passwd"]
+        )
 
     assert run(scenario) == [
         "files.example.com resolves to 10.0.0.7, a private address",
@@ -227,15 +234,8 @@ def test_redirects_are_checked_hop_by_hop() -> None:
                 resolver = StubResolver({"public.example.com": ["127.0.0.2"]})
                 settings = OutboundSettings(allow_networks=["127.0.0.2/32"], max_redirects=3)
                 client = OutboundClient(settings, resolver=resolver)
-                reasons = []
-                try:
-                    for path in ("inside", "file", "loop"):
-                        with pytest.raises(OutboundRefused) as refused:
-                            await fetch(client, f"http://public.example.com:{port}/{path}")
-                        reasons.append(str(refused.value))
-                finally:
-                    await client.close()
-                return reasons
+                paths = ("inside", "file", "loop")
+                return await refusals(client, [f"http://public.example.com:{port}/{path}" for path in paths])
 
     assert run(scenario) == [
         "a redirect from public.example.com leads to a loopback address",
@@ -318,13 +318,8 @@ class _Recorder(BaseHTTPRequestHandler):
 @pytest.fixture
 def inside_service() -> Iterator[str]:
     _Recorder.calls = []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(_Recorder) as url:
+        yield url
 
 
 def test_import_and_export_urls_cannot_reach_inside_and_nothing_fetched_is_repeated(
@@ -398,23 +393,12 @@ def test_a_send_only_key_cannot_make_the_custom_channel_post_inside(settings: Se
 def test_a_campaign_hook_cannot_reach_inside(settings: Settings, inside_service: str) -> None:
     with RunningServer(settings) as server:
         client = server.client()
-        app_id = client.create_app(CreateApplicationRequest={"Name": "p"})["ApplicationResponse"]["Id"]
-        endpoints = [{"Id": f"e{n}", "ChannelType": "EMAIL", "Address": f"e{n}@example.com"} for n in range(3)]
-        client.update_endpoints_batch(ApplicationId=app_id, EndpointBatchRequest={"Item": endpoints})
-        segment = client.create_segment(ApplicationId=app_id, WriteSegmentRequest={"Name": "all"})
-        campaign = client.create_campaign(
-            ApplicationId=app_id,
-            WriteCampaignRequest={
-                "Name": "hooked",
-                "SegmentId": segment["SegmentResponse"]["Id"],
-                "Schedule": {"StartTime": "IMMEDIATE"},
-                "MessageConfiguration": {"EmailMessage": {"Title": "t", "Body": "b"}},
-                "Hook": {"WebUrl": f"{inside_service}/filter", "Mode": "FILTER"},
-            },
-        )["CampaignResponse"]
+        app_id = email_project(client, "p", 3)
+        hook = {"WebUrl": f"{inside_service}/filter", "Mode": "FILTER"}
+        campaign_id = immediate_campaign(client, app_id, Hook=hook)
         deadline = time.monotonic() + 60
         while True:
-            activities = client.get_campaign_activities(ApplicationId=app_id, CampaignId=campaign["Id"])
+            activities = client.get_campaign_activities(ApplicationId=app_id, CampaignId=campaign_id)
             items = activities["ActivitiesResponse"]["Item"]
             if items and items[0].get("State") == "COMPLETED":
                 break

@@ -15,7 +15,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from conftest import ADMIN, RunningServer, free_port
-from job_calls import export_job, folder_of, import_job, wait_job
+from pinpoint_calls import export_job, folder_of, import_job, wait_job
 from pydantic import ValidationError
 
 from clarion.config import AccessKey, Settings

@@ -67,9 +67,11 @@ def classify(address: IPAddress) -> Refusal | None:
         return Refusal("multicast", "a multicast address")
     if isinstance(address, ipaddress.IPv4Address) and address in SHARED:
         return Refusal("shared", "a carrier-grade NAT address")
+    if address.is_reserved:
+        return Refusal("reserved", "a reserved address")
     if address.is_private:
         return Refusal("private", "a private address")
-    if address.is_reserved or not address.is_global:
+    if not address.is_global:
         return Refusal("reserved", "a reserved address")
     return None
 
@@ -77,8 +79,8 @@ def classify(address: IPAddress) -> Refusal | None:
 class AddressPolicy:
     """Public addresses, plus the operator's `outbound.allow_networks`."""
 
-    def __init__(self, allow_networks: Iterable[str]) -> None:
-        self.allowed = [ipaddress.ip_network(network, strict=False) for network in allow_networks]
+    def __init__(self, allow_networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> None:
+        self.allowed = list(allow_networks)
 
     def refusal(self, host: str) -> Refusal | None:
         """Why this IP address (text, as a resolver returns it) may not be reached; None if it may."""

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
-
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, IPvAnyNetwork
 
 
 class OutboundSettings(BaseModel):
     # Networks (CIDR) tenant URLs may reach although they are not public: an internal file server, a local test
     # stub. Empty: only public addresses. Anything listed here is reachable by every project's URLs.
-    allow_networks: list[str] = Field(default_factory=list)
+    allow_networks: list[IPvAnyNetwork] = Field(default_factory=list)
     # Redirects followed by a download (each hop is checked again); posts never follow redirects.
     max_redirects: int = Field(default=5, ge=0, le=20)
     # Seconds to open a connection; each request's total time is bounded by its caller's own timeout.
     connect_timeout_seconds: float = Field(default=10.0, gt=0)
-
-    @field_validator("allow_networks")
-    @classmethod
-    def _valid_networks(cls, networks: list[str]) -> list[str]:
-        for network in networks:
-            ipaddress.ip_network(network, strict=False)
-        return networks

@@ -1,4 +1,5 @@
-"""Import and export jobs as a client makes them (boto3), and where a project's local files go."""
+"""Calls several test modules make as a client would (boto3): import and export jobs, and where a project's local
+files go; a project with email endpoints and an immediate campaign."""
 
 from __future__ import annotations
 
@@ -46,3 +47,30 @@ def export_job(client: Any, app_id: str, prefix: str, **extra: Any) -> dict[str,
 def folder_of(settings: Settings, app_id: str, kind: str = "imports") -> Path:
     """A project's own folder under the default import (or export) root: the only one its jobs may use."""
     return settings.data_dir / kind / app_id
+
+
+def email_project(client: Any, name: str, endpoints: int) -> str:
+    """A project with an email channel and `endpoints` email endpoints (e00@example.org, ...)."""
+    app_id = client.create_app(CreateApplicationRequest={"Name": name})["ApplicationResponse"]["Id"]
+    client.update_email_channel(
+        ApplicationId=app_id, EmailChannelRequest={"FromAddress": "news@example.com", "Identity": "example.com"}
+    )
+    items = [{"Id": f"e{n:02d}", "ChannelType": "EMAIL", "Address": f"e{n:02d}@example.org"} for n in range(endpoints)]
+    if items:
+        client.update_endpoints_batch(ApplicationId=app_id, EndpointBatchRequest={"Item": items})
+    return app_id
+
+
+def immediate_campaign(client: Any, app_id: str, segment_id: str | None = None, **members: Any) -> str:
+    """An email campaign that starts at once, to `segment_id` (else a new segment of every endpoint); its id."""
+    if segment_id is None:
+        segment = client.create_segment(ApplicationId=app_id, WriteSegmentRequest={"Name": "all"})
+        segment_id = segment["SegmentResponse"]["Id"]
+    request = {
+        "Name": "c",
+        "SegmentId": segment_id,
+        "Schedule": {"StartTime": "IMMEDIATE"},
+        "MessageConfiguration": {"EmailMessage": {"Title": "Hi", "Body": "Hello"}},
+        **members,
+    }
+    return client.create_campaign(ApplicationId=app_id, WriteCampaignRequest=request)["CampaignResponse"]["Id"]
