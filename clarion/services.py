@@ -146,7 +146,7 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
     queue.on_buried(BATCH, count_buried)
     services.background.extend(segments.background)
     # Campaign batches have workers of their own that hold one batch at a time: a crash can then re-send at most
-    # one batch per worker (docs/campaigns.md), whatever the general workers' lease size.
+    # one batch per worker (docs/campaigns.md), whatever the general workers' concurrency.
     general = {kind: handler for kind, handler in services.queue_handlers.items() if kind != BATCH}
     one_at_a_time = settings.queue.model_copy(update={"concurrency": 1})
     for _ in range(settings.queue.workers):
