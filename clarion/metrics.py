@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+from collections import Counter as Tally
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, Metric
 
-from clarion.templates.budget import EXCEEDED
-
 
 class _TemplateBudgets:
-    """Renders stopped by their budget, by budget: the template engine keeps the tally, this reads it."""
+    """Renders stopped by their budget, by budget: the template engine keeps the tally (it imports nothing of the
+    rest of Clarion), this reads it."""
+
+    def __init__(self, exceeded: Tally[str]) -> None:
+        self.exceeded = exceeded
 
     def collect(self) -> Iterator[Metric]:
         family = CounterMetricFamily(
             "clarion_template_budget_exceeded", "Message renders stopped by a template budget", labels=["budget"]
         )
-        for budget, count in sorted(EXCEEDED.items()):
+        for budget, count in sorted(self.exceeded.items()):
             family.add_metric([budget], count)
         yield family
 
@@ -65,4 +68,7 @@ class Metrics:
         self.queue_buried = Counter(
             "clarion_queue_items_buried", "Queue items given up on and set aside", ["kind"], registry=self.registry
         )
-        self.registry.register(_TemplateBudgets())
+
+    def count_template_budgets(self, exceeded: Tally[str]) -> None:
+        """Report the template engine's budget stops (clarion/templates/budget.py) as a counter family."""
+        self.registry.register(_TemplateBudgets(exceeded))

@@ -40,6 +40,7 @@ from clarion.segments.engine import SegmentEngine
 from clarion.store.database import Database, PostgresDatabase, SqliteDatabase
 from clarion.store.migrations import migrate
 from clarion.store.names import NameRegistry
+from clarion.templates.budget import EXCEEDED
 
 
 @dataclass
@@ -88,6 +89,7 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
     await reseal_channels(db, channel_secrets)
     clock = clock or SystemClock()
     metrics = metrics or Metrics()
+    metrics.count_template_budgets(EXCEEDED)
     subscriptions = Subscriptions(metrics.subscriber_failures)
     db.dispatch_events(subscriptions.dispatch)
     names = NameRegistry()

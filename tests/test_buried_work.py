@@ -130,7 +130,7 @@ def start_campaign(server: RunningServer, endpoints: int) -> tuple[str, str]:
     campaign_id = immediate_campaign(client, app_id)
 
     async def plan(services: Any) -> None:
-        await services.campaigns.tick()
+        await services.campaign_scheduler.tick()
         await Worker(
             services.queue, {"campaign.plan": services.queue_handlers["campaign.plan"]}, QueueSettings()
         ).run_once()

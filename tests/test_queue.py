@@ -242,7 +242,7 @@ def test_a_handler_that_acks_in_its_commit_is_not_acked_again_and_a_lost_lease_i
             await queue.enqueue("late", {"n": 2})
             assert await Worker(queue, {"late": outlives_its_lease}, config).run_once() == 1
             assert queue.acks == 0 and await queue.counts() == {"late": 1}  # not nacked: the new holder has it
-            assert await db.read(queue_store.buried) == []
+            assert await queue.buried() == []
         finally:
             db.close()
 

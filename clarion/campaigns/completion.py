@@ -18,7 +18,6 @@ from clarion.queue.work_queue import BuriedItem
 from clarion.store import campaigns as store
 from clarion.store.database import Transaction
 
-
 FAILED_BATCHES = "FailedBatches"  # activity metric: plans and batches the queue gave up on (docs/queue.md)
 
 

@@ -244,9 +244,7 @@ class CampaignDelivery:
         self.queue.ack_in(tx, lease)
         for slot, ids, number in outcome.retries:  # backoff 2, 4, 8... seconds, the batch's other facts kept
             payload = {**lease.payload, "endpoints": ids, "slot": slot, "retry": number}
-            self.queue.enqueue_in(
-                tx, BATCH, payload, due_at=now + timedelta(seconds=2**number), project=lease.project
-            )
+            self.queue.enqueue_in(tx, BATCH, payload, due_at=now + timedelta(seconds=2**number), project=lease.project)
             outcome.tallies[slot].retried += len(ids)
         store.add_pending(tx, run_key, len(outcome.retries))
         store.finish_batch(tx, run_key, outcome.resent)
