@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from clarion.api.operations import OPERATIONS, Operation
-from clarion.errors import MethodNotAllowed, NotFound
+from clarion.endpoints.rules import MAX_ID_LENGTH as MAX_PATH_VALUE
+from clarion.errors import BadRequest, MethodNotAllowed, NotFound
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,13 +54,30 @@ class Router:
             if all(s is None or s == p for s, p in zip(route.segments, parts, strict=True)):
                 best = route.literals
                 if route.operation.method == method:
-                    values = [unquote(p) for s, p in zip(route.segments, parts, strict=True) if s is None]
+                    raw = [p for s, p in zip(route.segments, parts, strict=True) if s is None]
+                    values = [_path_value(label, p) for label, p in zip(route.labels, raw, strict=True)]
                     if any(not v for v in values):  # an empty id is no id, whatever other verbs the path has
-                        raise NotFound(
-                            f"No Pinpoint operation is found at {method} {unquote(raw_path)}: an id is empty"
-                        )
+                        raise NotFound(f"No Pinpoint operation is found at {method} {_shown(raw_path)}: an id is empty")
                     return route.operation, dict(zip(route.labels, values, strict=True))
                 allowed.append(route.operation.method)
         if allowed:
-            raise MethodNotAllowed(f"{method} is not allowed on {unquote(raw_path)}; use {', '.join(sorted(allowed))}")
-        raise NotFound(f"No Pinpoint operation is found at {method} {unquote(raw_path)}")
+            raise MethodNotAllowed(f"{method} is not allowed on {_shown(raw_path)}; use {', '.join(sorted(allowed))}")
+        raise NotFound(f"No Pinpoint operation is found at {method} {_shown(raw_path)}")
+
+
+def _path_value(member: str, raw: str) -> str:
+    """A path parameter decoded strictly: ids that are not UTF-8 would otherwise all fold into U+FFFD and name one
+    another's data; an id longer than any Clarion keeps is refused before it reaches a query."""
+    try:
+        value = unquote(raw, errors="strict")
+    except UnicodeDecodeError:
+        raise BadRequest(f"{member} in the path is not valid UTF-8 once percent-decoded") from None
+    if len(value) > MAX_PATH_VALUE:
+        raise BadRequest(f"{member} in the path is at most {MAX_PATH_VALUE} characters, not {len(value)}")
+    return value
+
+
+def _shown(raw_path: str) -> str:
+    """The path as an error message quotes it: decoded where it can be, cut short."""
+    shown = unquote(raw_path)
+    return shown if len(shown) <= 200 else shown[:200] + "..."

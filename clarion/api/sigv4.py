@@ -16,8 +16,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 
+from clarion import signed_times
 from clarion.aws.sigv4 import (
     ALGORITHM,
     AMZ_DATE_FORMAT,
@@ -29,7 +29,14 @@ from clarion.aws.sigv4 import (
     signature_of,
 )
 
-__all__ = ["SignatureError", "VerifiedRequest", "verify_request"]
+__all__ = [
+    "Claims",
+    "SignatureError",
+    "VerifiedRequest",
+    "check_signature",
+    "read_claims",
+    "verify_request",
+]
 
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 MAX_PRESIGN_EXPIRES = 7 * 24 * 3600  # AWS's limit for X-Amz-Expires
@@ -82,22 +89,32 @@ class _AuthParams:
     expires: int | None  # presigned only
 
 
-def verify_request(
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """What a request says about its signature, checked as far as it can be without the body or the secret."""
+
+    access_key_id: str
+    region: str
+    signed_at: datetime
+    _auth: _AuthParams
+    _timestamp: str
+    _canonical_head: str  # the canonical request up to, not including, the payload hash
+    _payload_hash: str | None  # what the signer declared (x-amz-content-sha256, when signed)
+
+
+def read_claims(
     method: str,
     raw_path: bytes,
     query_string: bytes,
     headers: Sequence[tuple[bytes, bytes]],
-    body: bytes,
-    secret_for: Callable[[str], str | None],
     now: datetime,
     *,
     service: str = "mobiletargeting",
     max_skew: timedelta = timedelta(minutes=5),
-) -> VerifiedRequest:
-    """Check a request's SigV4 signature; return who signed it or raise SignatureError.
+) -> Claims:
+    """Every check that needs neither the body nor a secret: the form, the scope, the clock, the signed headers.
 
-    Cheap structural checks (scope, clock) run before the key lookup and the
-    HMACs so junk traffic costs little.
+    A caller runs these before reading the body, so a request that cannot verify costs no more than its headers.
     """
     header_map = _header_map(headers)
     query = parse_query(query_string)
@@ -115,30 +132,59 @@ def verify_request(
     canonical_headers = []
     for name in names:
         if not name or name != name.lower():
-            raise SignatureError("malformed", f"Invalid SignedHeaders: {auth.signed_headers!r}.")
+            raise SignatureError("malformed", f"Invalid SignedHeaders: {_shown(auth.signed_headers)}.")
         values = header_map.get(name)
         if values is None:  # the signer saw a header we did not receive
             raise SignatureError("mismatch", MISMATCH_MESSAGE)
         canonical_headers.append(canonical_header(name, values))
 
-    canonical_request = "\n".join(
+    head = "\n".join(
         [
             method.upper(),
             canonical_uri(raw_path),
             canonical_query(query, presigned=auth.expires is not None),
             "".join(canonical_headers),
             auth.signed_headers,
-            _payload_hash(header_map, names, body),
         ]
     )
+    declared = _declared_payload_hash(header_map, names)
+    return Claims(auth.access_key_id, auth.region, signed_at, auth, timestamp, head, declared)
 
-    secret = secret_for(auth.access_key_id)
-    if secret is None:
-        raise SignatureError("unknown-key", UNKNOWN_KEY_MESSAGE)
-    expected = signature_of(canonical_request, timestamp, secret, auth.scope_date, auth.region, auth.service)
+
+def check_signature(claims: Claims, body: bytes, secret: str) -> VerifiedRequest:
+    """The signature over the canonical request, the body's hash included, made with `secret`."""
+    actual = hashlib.sha256(body).hexdigest()
+    if claims._payload_hash is not None and not hmac.compare_digest(claims._payload_hash, actual):
+        raise SignatureError("mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.")
+    auth = claims._auth
+    canonical_request = f"{claims._canonical_head}\n{actual}"
+    expected = signature_of(canonical_request, claims._timestamp, secret, auth.scope_date, auth.region, auth.service)
     if not hmac.compare_digest(expected.encode(), auth.signature.encode()):
         raise SignatureError("mismatch", MISMATCH_MESSAGE)
-    return VerifiedRequest(auth.access_key_id, auth.region, signed_at)
+    return VerifiedRequest(auth.access_key_id, auth.region, claims.signed_at)
+
+
+def verify_request(
+    method: str,
+    raw_path: bytes,
+    query_string: bytes,
+    headers: Sequence[tuple[bytes, bytes]],
+    body: bytes,
+    secret_for: Callable[[str], str | None],
+    now: datetime,
+    *,
+    service: str = "mobiletargeting",
+    max_skew: timedelta = timedelta(minutes=5),
+) -> VerifiedRequest:
+    """Check a request's SigV4 signature; return who signed it or raise SignatureError.
+
+    Cheap structural checks (scope, clock) run before the key lookup and the HMACs so junk traffic costs little.
+    """
+    claims = read_claims(method, raw_path, query_string, headers, now, service=service, max_skew=max_skew)
+    secret = secret_for(claims.access_key_id)
+    if secret is None:
+        raise SignatureError("unknown-key", UNKNOWN_KEY_MESSAGE)
+    return check_signature(claims, body, secret)
 
 
 def _header_map(headers: Sequence[tuple[bytes, bytes]]) -> dict[str, list[str]]:
@@ -186,7 +232,7 @@ def _header_auth(values: list[str]) -> _AuthParams:
         if not eq or name in fields:
             raise SignatureError(
                 "malformed",
-                f"Invalid key=value pair in Authorization header: {item.strip()!r}.",
+                f"Invalid key=value pair in Authorization header: {_shown(item.strip())}.",
             )
         fields[name] = value
     for required in ("Credential", "SignedHeaders", "Signature"):
@@ -216,7 +262,7 @@ def _query_auth(query: list[tuple[bytes, bytes]]) -> _AuthParams:
     expires_text = params["X-Amz-Expires"] or ""
     if not expires_text.isascii() or not expires_text.isdigit():
         raise SignatureError("malformed", "X-Amz-Expires should be a number.")
-    expires = int(expires_text)
+    expires = int(expires_text) if len(expires_text) <= len(str(MAX_PRESIGN_EXPIRES)) else MAX_PRESIGN_EXPIRES + 1
     if not 0 < expires <= MAX_PRESIGN_EXPIRES:
         raise SignatureError("malformed", "X-Amz-Expires must be between 1 and 604800 seconds.")
     return _build_params(
@@ -252,12 +298,10 @@ def _header_timestamp(header_map: dict[str, list[str]]) -> str:
         return header_map["x-amz-date"][0].strip()
     if "date" in header_map:
         try:
-            parsed = parsedate_to_datetime(header_map["date"][0])
-        except (TypeError, ValueError):
+            parsed = signed_times.http_date(header_map["date"][0])
+        except ValueError:
             raise SignatureError("malformed", "Date header is not a valid RFC 1123 date.") from None
-        if parsed.tzinfo is None:  # "-0000" parses as naive; it means UTC
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC).strftime(AMZ_DATE_FORMAT)
+        return parsed.strftime(AMZ_DATE_FORMAT)
     raise SignatureError(
         "malformed",
         "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
@@ -266,19 +310,11 @@ def _header_timestamp(header_map: dict[str, list[str]]) -> str:
 
 def _parse_amz_date(timestamp: str) -> datetime:
     try:
-        parsed = datetime.strptime(timestamp, AMZ_DATE_FORMAT)
+        return signed_times.amz_date(timestamp)
     except ValueError:
         raise SignatureError(
-            "malformed",
-            f"X-Amz-Date must be in ISO-8601 'basic format'. Got {timestamp!r}.",
+            "malformed", f"X-Amz-Date must be in ISO-8601 'basic format'. Got {_shown(timestamp)}."
         ) from None
-    # strptime tolerates e.g. single-digit fields; the signed string must be canonical.
-    if parsed.strftime(AMZ_DATE_FORMAT) != timestamp:
-        raise SignatureError(
-            "malformed",
-            f"X-Amz-Date must be in ISO-8601 'basic format'. Got {timestamp!r}.",
-        )
-    return parsed.replace(tzinfo=UTC)
 
 
 def _check_scope(auth: _AuthParams, timestamp: str, service: str) -> None:
@@ -286,7 +322,7 @@ def _check_scope(auth: _AuthParams, timestamp: str, service: str) -> None:
         raise SignatureError(
             "wrong-scope",
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 "
-            f"version of date from HTTP: '{auth.scope_date}' != '{timestamp[:8]}', "
+            f"version of date from HTTP: {_shown(auth.scope_date)} != '{timestamp[:8]}', "
             f"from '{timestamp}'.",
         )
     if not _REGION.fullmatch(auth.region):
@@ -299,7 +335,7 @@ def _check_scope(auth: _AuthParams, timestamp: str, service: str) -> None:
     if auth.terminator != TERMINATOR:
         raise SignatureError(
             "wrong-scope",
-            f"Credential should be scoped with a valid terminator: '{TERMINATOR}', not '{auth.terminator}'.",
+            f"Credential should be scoped with a valid terminator: '{TERMINATOR}', not {_shown(auth.terminator)}.",
         )
 
 
@@ -336,25 +372,23 @@ def _fmt_skew(skew: timedelta) -> str:
     return f"{seconds // 60} min." if seconds % 60 == 0 else f"{seconds} sec."
 
 
-def _payload_hash(header_map: dict[str, list[str]], signed: list[str], body: bytes) -> str:
-    """Body hash that went into the canonical request.
+def _declared_payload_hash(header_map: dict[str, list[str]], signed: list[str]) -> str | None:
+    """The body hash the signer declared, when it signed X-Amz-Content-SHA256; None means "hash the body".
 
-    botocore does not send X-Amz-Content-SHA256 for this service, so normally we
-    hash the body. If a client does send (and sign) it, it is what the client
-    signed -- but a hex value must then also match the body, or a captured
-    signature could be replayed with a different body.
+    botocore does not send the header for this service. A client that signs it must declare the body's real hash:
+    `UNSIGNED-PAYLOAD` (which S3 allows) would leave the body outside the signature, so anyone who captured a
+    request could replay it with another body.
     """
-    actual = hashlib.sha256(body).hexdigest()
     if "x-amz-content-sha256" not in signed:
-        return actual
+        return None
     declared = header_map["x-amz-content-sha256"][0].strip()
     if declared == UNSIGNED_PAYLOAD:
-        return declared
+        raise SignatureError("malformed", "UNSIGNED-PAYLOAD is not accepted: the signature must cover the body.")
     if not _HEX_SHA256.fullmatch(declared):
-        raise SignatureError("malformed", f"Unsupported x-amz-content-sha256 value {declared!r}.")
-    if not hmac.compare_digest(declared, actual):
-        raise SignatureError(
-            "mismatch",
-            "The provided 'x-amz-content-sha256' header does not match what was computed.",
-        )
+        raise SignatureError("malformed", f"Unsupported x-amz-content-sha256 value {_shown(declared)}.")
     return declared
+
+
+def _shown(text: str, limit: int = 64) -> str:
+    """A client-sent value quoted in a refusal, cut short: error messages do not echo megabytes back."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -146,3 +147,8 @@ class ProviderReport:
     attributes: Mapping[str, str] = field(default_factory=dict)
     opt_out: bool = False
     opt_in: bool = False  # the address asked to receive messages again (an inbound START): clear its opt-out
+    # When the provider says it happened (an inbound reply): orders STOP against START. None: when it arrived.
+    occurred_at: datetime | None = None
+    # What makes two reports of this kind about one message distinct events (a click's link); reports equal in
+    # all else are one event, however often a pixel, link or webhook is replayed.
+    distinct_by: str = ""

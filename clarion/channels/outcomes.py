@@ -30,7 +30,8 @@ from clarion.store.messages import MessageRow
 
 MAX_ATTRIBUTES = 40  # an event's attribute cap (reference §4)
 MAX_VALUE = 200
-REPEATABLE = {"_email.open", "_email.click"}  # recipients do these many times; everything else is recorded once
+# An opt-out or opt-in reply counts only if no choice the address made later is recorded already.
+OPT_CHOICE_EVENTS = ("_SMS.OPTOUT", "_SMS.OPTIN")
 _EVENTS_NAMESPACE = uuid.UUID("6d1c64a4-7f3e-4a55-9a3c-2f1b0c9e8d71")
 
 
@@ -99,57 +100,73 @@ def _find_message(tx: Transaction, report: ProviderReport) -> MessageRow | None:
 
 
 def _event_id(report: ProviderReport, message: MessageRow | None, endpoint_id: str) -> str:
-    if report.event_type in REPEATABLE:
-        return uuid.uuid4().hex
-    # An inbound message (STOP, START) is itself a provider message: its id tells a second STOP from a re-delivery.
+    """One id per event, so a re-delivered webhook or a replayed pixel or link is a no-op: opens are recorded once
+    per message, clicks once per message and link."""
+    # An inbound message (STOP, START) is itself a provider message: its id, or the time the provider gives it,
+    # tells a second STOP from a re-delivery.
     inbound = f"{report.provider_message_id}/{endpoint_id}" if report.provider_message_id else None
+    if inbound is None and report.occurred_at is not None:
+        inbound = f"{report.address}@{epoch_millis(report.occurred_at)}/{endpoint_id}"
     subject = message.message_id if message else inbound or f"{report.address}/{endpoint_id}"
-    return uuid.uuid5(_EVENTS_NAMESPACE, f"{subject}/{report.event_type}").hex  # a re-delivered webhook is a no-op
+    kind = f"{report.event_type}/{report.distinct_by}" if report.distinct_by else report.event_type
+    return uuid.uuid5(_EVENTS_NAMESPACE, f"{subject}/{kind}").hex
 
 
 async def report(db: Database, writer: EndpointWriter, ctx: CallContext, reports: Sequence[ProviderReport]) -> None:
-    """Record what providers reported and opt out the addresses they said to, in one write; `ctx` is the call that
-    brought the reports (a provider's webhook, a recipient's click). Unmatched reports are dropped."""
+    """Record what providers reported and opt out (or back in) the addresses they said to, in one write; `ctx` is the
+    call that brought the reports (a provider's webhook, a recipient's click). Unmatched reports are dropped."""
     now = ctx.now
 
     def work(tx: Transaction) -> None:
         rows: list[EventRow] = []
         outcomes: list[OutcomeReported] = []
-        opt_outs: set[tuple[str, str]] = set()  # (app, endpoint id)
-        opt_ins: set[tuple[str, str]] = set()  # START: the number receives again
+        latest: dict[tuple[str, str], tuple[int, str]] = {}  # (app, endpoint id) -> (when, OptOut): the latest wins
+
+        def choose(app_id: str, endpoint_id: str, at: int, opt_out: str) -> None:
+            if latest.get((app_id, endpoint_id), (at, opt_out))[0] <= at:
+                latest[(app_id, endpoint_id)] = (at, opt_out)
+
         for item in reports:
+            at = item.occurred_at or now
             message = _find_message(tx, item)
             if message is not None:
                 # The event belongs to the message's endpoint; an opt-out covers the address wherever the project
                 # holds it, so a send to the bare address is suppressed too.
                 targets = {(message.app_id, message.endpoint_id or "")}
                 if item.opt_out:
-                    found = endpoint_store.with_address(tx, message.app_id, [message.address])
-                    opt_outs.update((row.app_id, row.id) for row in found)
+                    for row in endpoint_store.with_address(tx, message.app_id, [message.address]):
+                        choose(row.app_id, row.id, epoch_millis(at), "ALL")
             elif item.address:  # an inbound STOP names only the number: every project's endpoints on it
                 found = endpoint_store.with_address(tx, None, [item.address])
                 targets = {(row.app_id, row.id) for row in found if row.channel_type == item.channel}
-                if item.opt_out:
-                    opt_outs.update(targets)
-                if item.opt_in:
-                    opt_ins.update(targets)
             else:
                 continue
             attributes = _attributes(message, item.attributes)
             for app_id, endpoint_id in sorted(targets):
                 event_id = _event_id(item, message, endpoint_id)
-                rows.append(_event(app_id, endpoint_id, item.event_type, event_id, now, attributes))
+                choice = item.opt_out or item.opt_in
+                if choice and message is None and _stale_choice(tx, app_id, endpoint_id, event_id, at):
+                    continue
+                rows.append(_event(app_id, endpoint_id, item.event_type, event_id, at, attributes))
                 outcomes.append(OutcomeReported(app_id, endpoint_id, item.event_type, message and message.message_id))
-                if item.opt_out and endpoint_id:
-                    opt_outs.add((app_id, endpoint_id))
+                if choice and endpoint_id:
+                    choose(app_id, endpoint_id, epoch_millis(at), "ALL" if item.opt_out else "NONE")
         event_store.append(tx, rows)
         choices: dict[str, list[tuple[str, dict[str, str]]]] = {}
-        for choice, endpoints in (("ALL", opt_outs), ("NONE", opt_ins - opt_outs)):
-            for app_id, endpoint_id in sorted(endpoints):
-                choices.setdefault(app_id, []).append((endpoint_id, {"OptOut": choice}))
+        for (app_id, endpoint_id), (_, opt_out) in sorted(latest.items()):
+            choices.setdefault(app_id, []).append((endpoint_id, {"OptOut": opt_out}))
         for app_id, items in sorted(choices.items()):
             writer.apply(tx, ctx, app_id, items, all_or_nothing=True)
         if outcomes:
             tx.record(OutcomesReported(tuple(outcomes)))
 
     await db.write(work)
+
+
+def _stale_choice(tx: Transaction, app_id: str, endpoint_id: str, event_id: str, at: datetime) -> bool:
+    """An opt-out or opt-in reply already recorded (a replay), or older than a choice recorded since: applying it
+    would undo what the recipient said last."""
+    if event_store.exists(tx, app_id, endpoint_id, event_id):
+        return True
+    latest = event_store.latest_at(tx, app_id, endpoint_id, OPT_CHOICE_EVENTS)
+    return latest is not None and latest > epoch_millis(at)

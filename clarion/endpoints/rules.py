@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import available_timezones
 
 from clarion.errors import BadRequest
+from clarion.instants import instant_ms
 
 MAX_BATCH_ITEMS = 100
 MAX_ENDPOINT_BYTES = 15 * 1024
@@ -22,6 +23,9 @@ MAX_ATTRIBUTE_NAME = 50
 MAX_ATTRIBUTE_VALUE = 100
 MAX_ATTRIBUTE_VALUES = 50
 MAX_ENDPOINTS_PER_USER = 15
+# Pinpoint documents no length for endpoint and user ids; an endpoint is at most 15 KB, so Clarion bounds each id
+# well below that (docs/endpoints-and-events.md), and ids stay cheap to index and to log.
+MAX_ID_LENGTH = 1024
 
 # A user at the endpoint cap may still gain one of these: the oldest push endpoint makes room (reference §3.1).
 PUSH_CHANNELS = frozenset({"ADM", "GCM", "APNS", "APNS_SANDBOX", "APNS_VOIP", "APNS_VOIP_SANDBOX", "BAIDU"})
@@ -44,6 +48,8 @@ def _time_zones() -> frozenset[str]:
 def check_endpoint_id(endpoint_id: str, where: str) -> None:
     if not endpoint_id:
         raise BadRequest(f"{where}: the endpoint id must not be empty")
+    if len(endpoint_id) > MAX_ID_LENGTH:
+        raise BadRequest(f"{where}: an endpoint id is at most {MAX_ID_LENGTH} characters, not {len(endpoint_id)}")
     if any(c in endpoint_id for c in "${}"):
         raise BadRequest(f"{where}: the endpoint id {endpoint_id!r} must not contain '$', '{{' or '}}'")
 
@@ -73,6 +79,13 @@ def check_address(channel: str | None, address: str | None, where: str) -> None:
 def check_endpoint_request(request: dict[str, Any], where: str) -> None:
     """Reject what Pinpoint rejects, naming the field; `where` is the path of the item in the request."""
     check_address(request.get("ChannelType"), request.get("Address"), where)
+    effective = request.get("EffectiveDate")
+    if effective is not None and instant_ms(effective) is None:
+        # The server sets EffectiveDate itself; a value it cannot read is a mistake worth saying, not replacing.
+        raise BadRequest(f"{where}.EffectiveDate: {effective[:40]!r} is not an ISO-8601 date (2026-11-22T10:15:00Z)")
+    user_id = (request.get("User") or {}).get("UserId")
+    if user_id is not None and len(user_id) > MAX_ID_LENGTH:
+        raise BadRequest(f"{where}.User.UserId is at most {MAX_ID_LENGTH} characters, not {len(user_id)}")
     opt_out = request.get("OptOut")
     if opt_out is not None and opt_out not in ("ALL", "NONE"):
         raise BadRequest(f"{where}.OptOut must be ALL or NONE, not {opt_out!r}")

@@ -434,9 +434,10 @@ def _mark_duplicates(targets: Sequence[Target]) -> None:
     for target in targets:
         if not target.address or target.decided is not None:
             continue
-        # A custom channel's address is the webhook all its recipients share: there, the endpoint is the recipient.
+        # A custom channel's address is the webhook all its endpoints share: there, the endpoint is the recipient,
+        # and a recipient given by address alone is that address.
         key = (
-            (CUSTOM, target.endpoint_id or "")
+            (CUSTOM, f"e:{target.endpoint_id}" if target.endpoint_id else f"a:{target.address}")
             if target.channel == CUSTOM
             else _dedupe_key(target.channel, target.address)
         )

@@ -53,3 +53,19 @@ def recent(tx: Transaction, app_id: str, limit: int, endpoint_id: str | None = N
 
 def count(tx: Transaction, app_id: str) -> int:
     return int(tx.scalar("SELECT count(*) FROM events WHERE app_id = ?", (app_id,)))
+
+
+def exists(tx: Transaction, app_id: str, endpoint_id: str, event_id: str) -> bool:
+    row = tx.fetchone(
+        "SELECT 1 FROM events WHERE app_id = ? AND endpoint_id = ? AND event_id = ?", (app_id, endpoint_id, event_id)
+    )
+    return row is not None
+
+
+def latest_at(tx: Transaction, app_id: str, endpoint_id: str, event_types: Sequence[str]) -> int | None:
+    """When the endpoint's latest event of these types happened (epoch ms), or None."""
+    clause, params = tx.dialect.one_of("event_type", event_types)
+    return tx.scalar(
+        f"SELECT max(event_at) FROM events WHERE app_id = ? AND endpoint_id = ? AND {clause}",
+        (app_id, endpoint_id, *params),
+    )

@@ -20,6 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from clarion import signed_times
 from clarion.channels.delivery import ProviderReport
 from clarion.channels.email.http_api import MESSAGE_ID_ARG
 
@@ -45,8 +46,12 @@ def verify(public_key: str, headers: Mapping[str, str], body: bytes, now: dateti
     signature, timestamp = headers.get(SIGNATURE_HEADER), headers.get(TIMESTAMP_HEADER)
     if not signature or not timestamp:
         raise WebhookRefused(f"{SIGNATURE_HEADER} and {TIMESTAMP_HEADER} are required")
-    if not timestamp.isdigit() or abs(now.timestamp() - int(timestamp)) > max_age_seconds:
-        raise WebhookRefused(f"{TIMESTAMP_HEADER} {timestamp!r} is not within {max_age_seconds} s of now")
+    try:
+        fresh = abs((now - signed_times.unix_seconds(timestamp)).total_seconds()) <= max_age_seconds
+    except ValueError:
+        fresh = False
+    if not fresh:
+        raise WebhookRefused(f"{TIMESTAMP_HEADER} {timestamp[:20]!r} is not within {max_age_seconds} s of now")
     try:
         key = serialization.load_der_public_key(base64.b64decode(public_key))
         if not isinstance(key, ec.EllipticCurvePublicKey):

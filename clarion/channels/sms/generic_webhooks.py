@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from clarion import signed_times
 from clarion.channels.custom import SIGNATURE_HEADER, sign
 from clarion.channels.delivery import ProviderReport
 from clarion.channels.sms.keywords import inbound_report
@@ -31,28 +32,35 @@ class WebhookRefused(Exception):
     """Why a webhook call was not accepted; the message goes back to the caller."""
 
 
-def verify_signature(secret: str, header: str, body: bytes, now: datetime) -> None:
+def verify_signature(secret: str, header: str, body: bytes, now: datetime) -> datetime:
+    """Check the signature and its age; return when the gateway signed (it orders STOP and START replies)."""
     if not secret:
         raise WebhookRefused("This webhook is not enabled: delivery.sms.http.webhook_secret is not set")
     fields = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
     timestamp = fields.get("t", "")
-    if not timestamp.isdigit() or "v1" not in fields:
+    try:
+        signed_at = signed_times.unix_seconds(timestamp)
+    except ValueError:
+        signed_at = None
+    if signed_at is None or "v1" not in fields:
         raise WebhookRefused(f"{SIGNATURE_HEADER} must read t=<unix seconds>,v1=<hex HMAC-SHA256>")
-    if abs(now.timestamp() - int(timestamp)) > MAX_AGE_SECONDS:
+    if abs((now - signed_at).total_seconds()) > MAX_AGE_SECONDS:
         raise WebhookRefused(f"The signature's timestamp is more than {MAX_AGE_SECONDS} seconds from now")
     claimed = f"t={timestamp},v1={fields['v1']}"
     if not hmac.compare_digest(sign(secret, int(timestamp), body).encode(), claimed.encode()):
         raise WebhookRefused("The signature does not match the body")
+    return signed_at
 
 
-def reports_from(document: Any) -> list[ProviderReport]:
-    """The reports a (verified) webhook body makes; raises ValueError saying what is malformed."""
+def reports_from(document: Any, signed_at: datetime | None = None) -> list[ProviderReport]:
+    """The reports a (verified) webhook body makes; raises ValueError saying what is malformed. Inbound replies
+    happened when the gateway signed them."""
     events = document if isinstance(document, list) else [document]
     reports = []
     for index, event in enumerate(events):
         if not isinstance(event, dict):
             raise ValueError(f"Event {index} is not a JSON object")
-        report = _status(event, index) if event.get("type") == "status" else _inbound(event, index)
+        report = _status(event, index) if event.get("type") == "status" else _inbound(event, index, signed_at)
         if report is not None:
             reports.append(report)
     return reports
@@ -77,13 +85,13 @@ def _status(event: Mapping[str, Any], index: int) -> ProviderReport:
     )
 
 
-def _inbound(event: Mapping[str, Any], index: int) -> ProviderReport | None:
+def _inbound(event: Mapping[str, Any], index: int, signed_at: datetime | None) -> ProviderReport | None:
     if event.get("type") != "inbound":
         raise ValueError(f"Event {index}: type must be status or inbound")
     sender, body = event.get("from"), event.get("body")
     if not isinstance(sender, str) or not sender or not isinstance(body, str):
         raise ValueError(f"Event {index}: an inbound message needs from and body")
-    return inbound_report(sender, str(event.get("to") or ""), body, "http")
+    return inbound_report(sender, str(event.get("to") or ""), body, "http", occurred_at=signed_at)
 
 
 def _text(value: Any) -> str | None:

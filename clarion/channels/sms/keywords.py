@@ -8,6 +8,7 @@ providers, only a reply that is the keyword alone counts: "STOP" opts out, "plea
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from clarion.channels.delivery import ProviderReport
@@ -42,11 +43,20 @@ def keyword_of(body: str) -> Keyword | None:
     return None
 
 
-def inbound_report(sender: str, recipient: str, body: str, provider: str) -> ProviderReport | None:
+def inbound_report(
+    sender: str,
+    recipient: str,
+    body: str,
+    provider: str,
+    *,
+    provider_message_id: str | None = None,
+    occurred_at: datetime | None = None,
+) -> ProviderReport | None:
     """The report an inbound message makes, if it is an opt-out or opt-in keyword.
 
     `sender` is the subscriber's number (the address that opts out); `recipient` is Clarion's number, the one
-    that originated the messages being refused.
+    that originated the messages being refused. The provider's id for the inbound message, or the time it says
+    the message came, tells a replayed STOP from a new one and orders STOP against START.
     """
     keyword = keyword_of(body)
     if keyword not in (Keyword.OPT_OUT, Keyword.OPT_IN):
@@ -55,6 +65,7 @@ def inbound_report(sender: str, recipient: str, body: str, provider: str) -> Pro
     return ProviderReport(
         event_type=OPT_OUT_EVENT if opt_out else OPT_IN_EVENT,
         channel="SMS",
+        provider_message_id=provider_message_id,
         address=sender,
         attributes={
             "keyword": body.strip().upper(),
@@ -64,4 +75,5 @@ def inbound_report(sender: str, recipient: str, body: str, provider: str) -> Pro
         },
         opt_out=opt_out,
         opt_in=not opt_out,
+        occurred_at=occurred_at,
     )

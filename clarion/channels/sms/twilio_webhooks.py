@@ -85,7 +85,9 @@ def status_report(params: Mapping[str, str], message_id: str | None) -> Provider
 def inbound(params: Mapping[str, str], help_reply: str) -> tuple[ProviderReport | None, str]:
     """The report an inbound message makes, and the TwiML to answer Twilio with (a HELP reply, or nothing)."""
     body = params.get("Body", "")
-    report = inbound_report(params.get("From", ""), params.get("To", ""), body, "twilio")
+    report = inbound_report(
+        params.get("From", ""), params.get("To", ""), body, "twilio", provider_message_id=params.get("MessageSid")
+    )
     response = ElementTree.Element("Response")
     if help_reply and keyword_of(body) is Keyword.HELP:
         ElementTree.SubElement(response, "Message").text = help_reply
