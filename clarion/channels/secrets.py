@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import os
 import secrets
@@ -26,6 +25,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from clarion.channels.config import DeliverySettings
+from clarion.private_files import tighten, write_private_file
 
 KEY_FILE = "channel-secrets.key"
 KEY_BYTES = 32
@@ -109,22 +109,10 @@ def load_secret_box(delivery: DeliverySettings, data_dir: Path) -> SecretBox:
 
 
 def _key_file(path: Path) -> bytes:
-    """Read the key file, creating it with a fresh random key if absent.
-
-    The key is written to a private temporary file and linked into place, so processes starting together all end
-    up reading the same complete key.
-    """
+    """Read the key file (0600, tightened if an older install left it wider), creating it with a fresh random key if
+    absent; processes starting together all end up reading the first complete key written."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w") as file:
-                file.write(base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode() + "\n")
-                file.flush()
-                os.fsync(file.fileno())
-            with contextlib.suppress(FileExistsError):
-                os.link(draft, path)
-        finally:
-            draft.unlink()
+        key = base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode() + "\n"
+        write_private_file(path, key.encode(), keep_existing=True)
+    tighten(path)
     return decode_key(path.read_text(), str(path))

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from clarion.instants import instant_ms
+from clarion.private_files import private_file, tighten
 
 T = TypeVar("T")
 Row = tuple[Any, ...]
@@ -267,7 +268,11 @@ class SqliteDatabase:
     dialect = SQLITE
 
     def __init__(self, path: Path, synchronous: str = "NORMAL") -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # SQLite gives the WAL and shared-memory files the database file's mode: a 0600 database keeps all three
+        # private (clarion/private_files.py).
+        private_file(path)
+        for companion in ("-wal", "-shm"):
+            tighten(path.with_name(path.name + companion))
         self.path = path
         self._reader = connect_sqlite(path, synchronous)
         self._writer = GroupCommitWriter(lambda: connect_sqlite(path, synchronous), SQLITE)
