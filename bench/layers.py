@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import load  # bench/load.py: the same request bodies as the benchmark
 
+from clarion.access_keys.service import KeyRing
 from clarion.api.auth import Authenticator
 from clarion.api.pinpoint import PinpointAPI
 from clarion.clock import SystemClock, epoch_millis, iso_millis
@@ -165,7 +166,7 @@ def prepare(
         return service
 
     client = load.Client("http://127.0.0.1:8080", KEY.access_key_id, KEY.secret_access_key, REGION)
-    api = PinpointAPI(services, Authenticator([KEY], default_region=REGION, max_skew=timedelta(minutes=5)))
+    api = PinpointAPI(services, Authenticator(KeyRing([KEY]), default_region=REGION, max_skew=timedelta(minutes=5)))
     signed = [client.raw(method, path, body) for body in encoded]
 
     async def through_api(index: int) -> None:

@@ -8,21 +8,28 @@ import gc
 import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import SecretStr
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from clarion import __version__
+from clarion.access_keys.service import AccessKeys, KeyRing
 from clarion.api import extensions
 from clarion.api.auth import Authenticator
 from clarion.api.openapi import openapi_document
-from clarion.api.pinpoint import PinpointAPI
+from clarion.api.pinpoint import PinpointAPI, error_response
 from clarion.clock import Clock
 from clarion.config import Settings
+from clarion.errors import BadRequest, Forbidden, MethodNotAllowed, NotFound, PayloadTooLarge, PinpointError
+from clarion.private_files import write_private_file
 from clarion.services import Services, open_services
 
 
@@ -40,12 +47,45 @@ class _Deferred:
         await self.app(scope, receive, send)
 
 
-RESOLVED_SETTINGS_ENV = "CLARION_RESOLVED_SETTINGS"
+# Names the file holding the settings `clarion serve --workers N` resolved: a path, never the settings themselves,
+# so no secret reaches a child process's environment (where /proc/PID/environ and crash reports can read it).
+WORKER_SETTINGS_ENV = "CLARION_WORKER_SETTINGS_FILE"
 
 
-def create_app_from_environment() -> Starlette:
-    """Factory for `clarion serve --workers N`: each worker process rebuilds the settings the parent resolved."""
-    return create_app(Settings.model_validate_json(os.environ[RESOLVED_SETTINGS_ENV]))
+def server_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn serves Clarion, in one process or several.
+
+    Proxy headers are believed only from `trusted_proxies` (none by default): uvicorn's own default trusts
+    X-Forwarded-For from loopback, which would let any local caller, or any client behind a local proxy that
+    passes the header on, claim an address a key's `allow_networks` accepts.
+    """
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": list(settings.trusted_proxies),
+        "log_level": "warning",
+        "access_log": False,
+    }
+
+
+def write_worker_settings(settings: Settings) -> Path:
+    """The resolved settings, secrets included, in a 0600 file in the data folder for the worker processes."""
+    document = orjson.dumps(settings.model_dump(), default=_plain)
+    return write_private_file(settings.data_dir / f".worker-settings-{os.getpid()}.json", document)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not a setting value")
+
+
+def create_app_from_worker_settings() -> Starlette:
+    """Factory for `clarion serve --workers N`: each worker process reads the settings the parent resolved."""
+    return create_app(Settings.model_validate_json(Path(os.environ[WORKER_SETTINGS_ENV]).read_bytes()))
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
@@ -59,17 +99,22 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         state["services"] = services
         app.state.services = services  # for embedding code and tests, which run work on this loop
         app.state.loop = asyncio.get_running_loop()
+        # Keys from the settings, and those `clarion keys create` stores, followed while the server runs.
+        keys = KeyRing(settings.all_access_keys(), AccessKeys(services.db, services.channel_secrets, services.clock))
+        await keys.refresh()
+        app.state.access_keys = keys  # embedding code and tests refresh it at once instead of waiting a second
         authenticator = Authenticator(
-            settings.all_access_keys(),
+            keys,
             default_region=settings.region,
             max_skew=timedelta(seconds=settings.max_clock_skew_seconds),
+            rate_limit=settings.rate_limit,
             accept_any_credentials=settings.insecure_any_credentials,
         )
         pinpoint.app = PinpointAPI(services, authenticator)
         # Everything built so far lives as long as the process: keep it out of every later full collection.
         gc.collect()
         gc.freeze()
-        tasks = [asyncio.create_task(loop()) for loop in services.background]
+        tasks = [asyncio.create_task(loop()) for loop in [*services.background, keys.follow]]
         try:
             yield
         finally:
@@ -101,8 +146,22 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
             Route("/health", health),
             Route("/metrics", metrics),
             Route("/openapi.json", openapi),
-            *extensions.ROUTES,
+            *extensions.routes(settings),
             Mount("", app=pinpoint),
         ],
+        exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
+
+
+_ERRORS_BY_STATUS: dict[int, type[PinpointError]] = {
+    error.status: error for error in (BadRequest, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge)
+}
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    """What the framework refuses (a path no route matches, such as one holding a newline; a method a route does
+    not take) answers in Pinpoint's JSON error shape like everything else."""
+    assert isinstance(error, HTTPException)
+    kind = _ERRORS_BY_STATUS.get(error.status_code, BadRequest)
+    return error_response(kind(f"{request.method} {request.url.path[:200]!r}: {error.detail}"))

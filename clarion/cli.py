@@ -6,19 +6,22 @@ import asyncio
 import ipaddress
 import json
 import os
-import secrets
-import string
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 import uvicorn
-from pydantic import ValidationError
 from rich.console import Console
 
 from clarion import __version__
 from clarion.config import AccessKey, Settings, load_settings
+
+if TYPE_CHECKING:
+    from clarion.access_keys.service import AccessKeys
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="Clarion: a self-hosted successor to Amazon Pinpoint. Point boto3, the AWS CLI or any AWS SDK at it "
@@ -46,8 +49,6 @@ DatabaseOption = Annotated[
     str | None, typer.Option("--database-url", help="postgresql://... to use PostgreSQL instead of SQLite.")
 ]
 
-KEYS_FILE = "access-keys.json"
-
 
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
@@ -58,34 +59,27 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _keys_path(settings: Settings) -> Path:
-    return settings.data_dir / KEYS_FILE
+async def _with_keys(settings: Settings, work: Callable[[AccessKeys], Awaitable[T]]) -> T:
+    """Run `work` on the store's access keys (the store is created or migrated first, and keys an older Clarion
+    kept in a file in the data folder move into it)."""
+    from clarion.access_keys.service import AccessKeys
+    from clarion.channels.secrets import load_secret_box
+    from clarion.clock import SystemClock
+    from clarion.services import open_database
+    from clarion.store.migrations import migrate as run_migrations
+
+    db = open_database(settings)
+    try:
+        await db.write(run_migrations)
+        keys = AccessKeys(db, load_secret_box(settings.delivery, settings.data_dir), SystemClock())
+        await keys.adopt_key_file(settings.data_dir)
+        return await work(keys)
+    finally:
+        db.close()
 
 
-def _stored_keys(settings: Settings) -> list[AccessKey]:
-    path = _keys_path(settings)
-    if not path.exists():
-        return []
-    return [AccessKey(**item) for item in json.loads(path.read_text())]
-
-
-def _save_keys(settings: Settings, keys: list[AccessKey]) -> None:
-    path = _keys_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600, exist_ok=True)
-    path.write_text(json.dumps([key.model_dump() for key in keys], indent=2))
-
-
-def _new_key(**scope: Any) -> AccessKey:
-    alphabet = string.ascii_uppercase + string.digits
-    key_id = "CLRN" + "".join(secrets.choice(alphabet) for _ in range(16))
-    return AccessKey(access_key_id=key_id, secret_access_key=secrets.token_urlsafe(30), **scope)
-
-
-def _settings(config: Path | None, **overrides: Any) -> Settings:
-    settings = load_settings(config, **overrides)
-    settings.access_keys = settings.access_keys + _stored_keys(settings)
-    return settings
+def _store_name(settings: Settings) -> str:
+    return "PostgreSQL" if settings.uses_postgres else f"SQLite at {settings.sqlite_path}"
 
 
 @app.command()
@@ -108,10 +102,10 @@ def serve(
     ] = 1,
 ) -> None:
     """Run the API server on the embedded store (default) or PostgreSQL: one process unless --workers."""
-    from clarion.app import RESOLVED_SETTINGS_ENV, create_app
+    from clarion.app import WORKER_SETTINGS_ENV, create_app, server_options, write_worker_settings
     from clarion.logs import configure_logging
 
-    settings = _settings(
+    settings = load_settings(
         config,
         host=host,
         port=port,
@@ -123,46 +117,63 @@ def serve(
     if settings.insecure_any_credentials and not _is_loopback(settings.host):
         console.print(f"[red]Refusing --insecure-any-credentials on {settings.host}: it is for loopback only.[/red]")
         raise typer.Exit(2)
-    if not settings.all_access_keys() and not settings.insecure_any_credentials:
-        key = _new_key(description="admin key created by the first `clarion serve`")
-        _save_keys(settings, [key])
-        settings.access_keys.append(key)
-        console.print(f"Created an admin access key in {_keys_path(settings)}")
+    first_key: AccessKey | None = None
+    created = False
+    if not settings.insecure_any_credentials:
+        first_key, created = asyncio.run(_with_keys(settings, lambda keys: _first_key(settings, keys)))
     configure_logging(settings.log_level)
     url = f"http://{settings.host}:{settings.port}"
-    store = "PostgreSQL" if settings.uses_postgres else f"SQLite at {settings.sqlite_path}"
-    console.print(f"[bold]Clarion {__version__}[/bold] — Pinpoint API on [cyan]{url}[/cyan] (store: {store})")
+    console.print(
+        f"[bold]Clarion {__version__}[/bold] — Pinpoint API on [cyan]{url}[/cyan] (store: {_store_name(settings)})"
+    )
     console.print(f"  health {url}/health · metrics {url}/metrics · OpenAPI {url}/openapi.json")
     if settings.insecure_any_credentials:
         console.print("  [yellow]INSECURE: any credentials are accepted (development mode)[/yellow]")
-    else:
-        first = settings.all_access_keys()[0]
+    elif first_key is not None:
+        # A secret is printed once, when it is made; later starts name the key only.
+        secret = first_key.secret_access_key if created else "<the secret shown when the key was created>"
+        if created:
+            console.print("  Created an admin access key; its secret is shown only this once")
         console.print("  Authenticate with SigV4 (service mobiletargeting), for example:")
         console.print(
-            f"    export AWS_ENDPOINT_URL_PINPOINT={url} AWS_ACCESS_KEY_ID={first.access_key_id} "
-            f"AWS_SECRET_ACCESS_KEY={first.secret_access_key} AWS_DEFAULT_REGION={settings.region}"
+            f"    export AWS_ENDPOINT_URL_PINPOINT={url} AWS_ACCESS_KEY_ID={first_key.access_key_id} "
+            f"AWS_SECRET_ACCESS_KEY={secret} AWS_DEFAULT_REGION={settings.region}"
         )
         console.print("    aws pinpoint get-apps")
-    server_options: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
-        "log_level": "warning",
-        "access_log": False,
-        "loop": "uvloop",
-        "http": "httptools",
-    }
+    options = {**server_options(settings), "loop": "uvloop", "http": "httptools"}
     if workers == 1:
-        uvicorn.run(create_app(settings), **server_options)
+        uvicorn.run(create_app(settings), **options)
         return
-    os.environ[RESOLVED_SETTINGS_ENV] = settings.model_dump_json()
+    # The workers read the settings from a private file: secrets never pass through their environment.
+    worker_settings = write_worker_settings(settings)
+    os.environ[WORKER_SETTINGS_ENV] = str(worker_settings)
     console.print(f"  {workers} worker processes")
-    uvicorn.run("clarion.app:create_app_from_environment", factory=True, workers=workers, **server_options)
+    try:
+        uvicorn.run("clarion.app:create_app_from_worker_settings", factory=True, workers=workers, **options)
+    finally:
+        worker_settings.unlink(missing_ok=True)
+
+
+async def _first_key(settings: Settings, keys: AccessKeys) -> tuple[AccessKey | None, bool]:
+    """The key the start banner names, and whether it was just created: with no key configured or stored, the
+    first start creates an admin key in the store."""
+    configured = settings.all_access_keys()
+    if configured:
+        return configured[0], False
+    stored = await keys.stored()
+    if stored:
+        return stored[0].key, False
+    from clarion.access_keys.service import generate_key
+
+    admin = generate_key(description="admin key created by the first `clarion serve`")
+    return await keys.create(admin, known_operations=()), True
 
 
 @keys_app.command("create")
 def keys_create(
     config: ConfigOption = None,
     data_dir: DataDirOption = None,
+    database_url: DatabaseOption = None,
     project: Annotated[
         list[str] | None, typer.Option(help="Limit the key to this project id (repeatable). Default: all.")
     ] = None,
@@ -173,11 +184,18 @@ def keys_create(
     allow_network: Annotated[
         list[str] | None, typer.Option(help="Accept the key only from this CIDR (repeatable). Default: anywhere.")
     ] = None,
+    requests_per_second: Annotated[
+        float | None, typer.Option(help="This key's request rate (0: unlimited). Default: rate_limit's.", min=0)
+    ] = None,
+    burst: Annotated[int | None, typer.Option(help="Requests the key may make at once. Default: rate_limit's.")] = None,
     description: Annotated[str, typer.Option(help="What the key is for.")] = "",
 ) -> None:
-    """Create an access key (stored in DATA_DIR/access-keys.json) and print it once."""
-    settings = load_settings(config, data_dir=data_dir)
-    scope: dict[str, Any] = {"description": description}
+    """Create an access key in the store and print it once; running servers accept it within seconds."""
+    from clarion.access_keys.service import KeyRefused, generate_key
+    from clarion.api.extended import ROUTED_OPERATIONS
+
+    settings = load_settings(config, data_dir=data_dir, database_url=database_url)
+    scope: dict[str, Any] = {"description": description, "requests_per_second": requests_per_second, "burst": burst}
     if project:
         scope["projects"] = project
     if operation:
@@ -185,35 +203,56 @@ def keys_create(
     if allow_network:
         scope["allow_networks"] = allow_network
     try:
-        key = _new_key(**scope)
-    except ValidationError as error:
-        console.print(f"[red]{'; '.join(e['msg'] for e in error.errors())}[/red]")
+        key = generate_key(**scope)
+        asyncio.run(_with_keys(settings, lambda keys: keys.create(key, known_operations=ROUTED_OPERATIONS)))
+    except KeyRefused as refused:
+        console.print(f"[red]{refused}[/red]")
         raise typer.Exit(2) from None
-    _save_keys(settings, [*_stored_keys(settings), key])
-    typer.echo(json.dumps(key.model_dump(), indent=2))
+    typer.echo(json.dumps(key.model_dump(exclude_none=True), indent=2))
 
 
 @keys_app.command("list")
-def keys_list(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
-    """List access keys and their scope (secrets are not shown)."""
-    settings = _settings(config, data_dir=data_dir)
-    for key in settings.all_access_keys():
+def keys_list(config: ConfigOption = None, data_dir: DataDirOption = None, database_url: DatabaseOption = None) -> None:
+    """List access keys, configured and stored, with their scope (secrets are never shown)."""
+    from clarion.access_keys.service import LEGACY_KEY_FILE
+
+    settings = load_settings(config, data_dir=data_dir, database_url=database_url)
+    listed = [(key, "settings") for key in settings.all_access_keys()]
+    # Listing creates no store, unless keys an older Clarion kept in a file are waiting to move into one.
+    if settings.uses_postgres or settings.sqlite_path.exists() or (settings.data_dir / LEGACY_KEY_FILE).exists():
+        stored = asyncio.run(_with_keys(settings, lambda keys: keys.stored()))
+        listed += [(item.key, f"store, created {item.created_at}") for item in stored]
+    if not listed:
+        console.print(
+            f"No access keys: none in the settings and none stored ({_store_name(settings)}); "
+            "`clarion keys create` makes one, and `clarion serve` makes an admin key on its first start"
+        )
+        return
+    for key, source in listed:
+        rate = "" if key.requests_per_second is None else f"  rate={key.requests_per_second:g}/s"
+        rate += "" if key.burst is None else f"  burst={key.burst}"
         typer.echo(
             f"{key.access_key_id}  projects={','.join(key.projects)}  operations={','.join(key.operations)}  "
-            f"networks={','.join(key.allow_networks)}  {key.description}"
+            f"networks={','.join(key.allow_networks)}{rate}  ({source})  {key.description}"
         )
 
 
 @keys_app.command("revoke")
-def keys_revoke(access_key_id: str, config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
-    """Remove a key from DATA_DIR/access-keys.json; restart the server for it to take effect."""
-    settings = load_settings(config, data_dir=data_dir)
-    keys = _stored_keys(settings)
-    remaining = [key for key in keys if key.access_key_id != access_key_id]
-    if len(remaining) == len(keys):
-        console.print(f"[red]No stored key {access_key_id}[/red]")
+def keys_revoke(
+    access_key_id: str, config: ConfigOption = None, data_dir: DataDirOption = None, database_url: DatabaseOption = None
+) -> None:
+    """Revoke a stored key; running servers refuse it within seconds."""
+    from clarion.access_keys.service import KeyRefused
+
+    settings = load_settings(config, data_dir=data_dir, database_url=database_url)
+    if any(key.access_key_id == access_key_id for key in settings.all_access_keys()):
+        console.print(f"[red]{access_key_id} comes from the settings (file or environment); remove it there[/red]")
         raise typer.Exit(1)
-    _save_keys(settings, remaining)
+    try:
+        asyncio.run(_with_keys(settings, lambda keys: keys.revoke(access_key_id)))
+    except KeyRefused as refused:
+        console.print(f"[red]{refused}[/red]")
+        raise typer.Exit(1) from None
     typer.echo(f"revoked {access_key_id}")
 
 

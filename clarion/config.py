@@ -44,13 +44,27 @@ class AccessKey(BaseModel):
     operations: list[str] = Field(default_factory=lambda: ["*"])
     # Source networks (CIDR) the key is accepted from; requests from elsewhere are refused and logged.
     allow_networks: list[str] = Field(default_factory=lambda: ["0.0.0.0/0", "::/0"])
+    # This key's own request rate and burst (docs/security.md); unset: `rate_limit`'s. 0 requests/s: unlimited.
+    requests_per_second: float | None = Field(default=None, ge=0)
+    burst: int | None = Field(default=None, ge=1)
 
     @field_validator("allow_networks")
     @classmethod
     def _valid_networks(cls, networks: list[str]) -> list[str]:
-        for network in networks:
-            ipaddress.ip_network(network, strict=False)
-        return networks
+        return _valid_cidrs(networks)
+
+
+class RateLimitSettings(BaseModel):
+    """Each access key's token bucket: `requests_per_second` refill, up to `burst` at once; 0 turns limits off."""
+
+    requests_per_second: float = Field(default=1000, ge=0)
+    burst: int = Field(default=2000, ge=1)
+
+
+def _valid_cidrs(networks: list[str]) -> list[str]:
+    for network in networks:
+        ipaddress.ip_network(network, strict=False)
+    return networks
 
 
 class Settings(BaseSettings):
@@ -74,6 +88,10 @@ class Settings(BaseSettings):
     # emulators). Refused when the server listens beyond loopback.
     insecure_any_credentials: bool = False
     max_clock_skew_seconds: int = 300
+    # Reverse proxies (CIDR) whose X-Forwarded-For / X-Forwarded-Proto are believed; none by default, so the
+    # client address is the TCP peer's and a header cannot claim another (docs/security.md).
+    trusted_proxies: list[str] = Field(default_factory=list)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     log_level: str = "info"
     access_log: bool = True
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
@@ -83,6 +101,11 @@ class Settings(BaseSettings):
     campaigns: CampaignSettings = Field(default_factory=CampaignSettings)  # the campaign engine (docs/campaigns.md)
     templates: TemplateSettings = Field(default_factory=TemplateSettings)  # render budgets (docs/templates.md)
     outbound: OutboundSettings = Field(default_factory=OutboundSettings)  # tenant URLs (docs/security.md)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_proxies(cls, networks: list[str]) -> list[str]:
+        return _valid_cidrs(networks)
 
     @classmethod
     def settings_customise_sources(

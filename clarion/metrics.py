@@ -41,6 +41,12 @@ class Metrics:
         self.auth_failures = Counter(
             "clarion_auth_failures", "Requests refused before any work", ["reason"], registry=self.registry
         )
+        self.rate_limited = Counter(
+            "clarion_rate_limited",
+            "Requests refused with 429 because their key was over its rate",
+            ["key"],
+            registry=self.registry,
+        )
         self.endpoints_ingested = Counter(
             "clarion_endpoints_ingested", "Endpoints written by UpdateEndpoint(sBatch)", registry=self.registry
         )

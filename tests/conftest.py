@@ -24,7 +24,7 @@ import urllib3
 import uvicorn
 from botocore.config import Config
 
-from clarion.app import create_app
+from clarion.app import create_app, server_options
 from clarion.config import AccessKey, Settings
 from clarion.services import Services
 from clarion.store.apps import PROJECT_TABLES
@@ -108,9 +108,9 @@ class RunningServer:
         self.clock = OffsetClock()
         self.app = create_app(settings, clock=self.clock)
         self.url = f"http://[{host}]:{settings.port}" if ":" in host else f"http://{host}:{settings.port}"
-        self._server = uvicorn.Server(
-            uvicorn.Config(self.app, host=host, port=settings.port, log_level="warning", lifespan="on")
-        )
+        # The options `clarion serve` uses (proxy headers believed only from trusted proxies), on this host.
+        options = {**server_options(settings), "host": host}
+        self._server = uvicorn.Server(uvicorn.Config(self.app, lifespan="on", **options))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     def start(self) -> RunningServer:

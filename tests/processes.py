@@ -1,4 +1,5 @@
-"""A real `clarion serve` process for tests that kill it, and a boto3 client for it."""
+"""Real `clarion` processes: the command run as a user runs it, `clarion serve` for tests that kill it, and a boto3
+client for it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,28 @@ from botocore.config import Config
 from conftest import ADMIN
 
 from clarion.config import Settings
+
+CLI_TIMEOUT = 60
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The test process's environment without any CLARION_* / AWS_* setting that could leak in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLARION_", "AWS_"))}
+    env.update(COLUMNS="200", NO_COLOR="1", AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    env.update(extra)
+    return env
+
+
+def clarion(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the `clarion` command as a user would, in a clean environment unless told otherwise."""
+    return subprocess.run(
+        [sys.executable, "-m", "clarion", *args],
+        capture_output=True,
+        text=True,
+        env=env or clean_env(),
+        cwd=cwd,
+        timeout=CLI_TIMEOUT,
+    )
 
 
 def start_server(settings: Settings, log: Path, **env_overrides: str) -> subprocess.Popen[bytes]:

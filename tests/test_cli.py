@@ -1,4 +1,4 @@
-"""The `clarion` command: help, keys, the loopback-only insecure mode, serving the real AWS CLI, migrations,
+"""The `clarion` command: help, the loopback-only insecure mode, serving the real AWS CLI, migrations,
 the OpenAPI document, and configuration precedence (flag > environment > TOML file > default)."""
 
 from __future__ import annotations
@@ -21,31 +21,13 @@ from typing import Any
 import boto3
 import pytest
 from conftest import free_port
+from processes import CLI_TIMEOUT as TIMEOUT
+from processes import clarion, clean_env
 
 from clarion import __version__
-from clarion.config import AccessKey, Settings, load_settings
+from clarion.config import Settings, load_settings
 
 VENV_BIN = Path(sys.executable).parent
-TIMEOUT = 60
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The test process's environment without any CLARION_* / AWS_* setting that could leak in."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLARION_", "AWS_"))}
-    env.update(COLUMNS="200", NO_COLOR="1", AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
-    env.update(extra)
-    return env
-
-
-def clarion(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "clarion", *args],
-        capture_output=True,
-        text=True,
-        env=env or clean_env(),
-        cwd=cwd,
-        timeout=TIMEOUT,
-    )
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -69,84 +51,6 @@ def test_serve_help_lists_options() -> None:
 def test_version() -> None:
     result = clarion("version")
     assert (result.returncode, result.stdout.strip()) == (0, __version__)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Keys
-
-
-def test_keys_create_list_revoke(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    created = clarion(
-        "keys",
-        "create",
-        "--project",
-        "P",
-        "--operation",
-        "SendMessages",
-        "--allow-network",
-        "10.1.2.0/24",
-        "--description",
-        "sender",
-        "--data-dir",
-        str(data),
-    )
-    assert created.returncode == 0, created.stderr
-    key = json.loads(created.stdout)
-    assert key["projects"] == ["P"]
-    assert key["operations"] == ["SendMessages"]
-    assert key["allow_networks"] == ["10.1.2.0/24"]
-    assert len(key["secret_access_key"]) >= 30
-    AccessKey(**key)  # a valid key as the server will load it
-
-    stored = json.loads((data / "access-keys.json").read_text())
-    assert [item["access_key_id"] for item in stored] == [key["access_key_id"]]
-    assert (data / "access-keys.json").stat().st_mode & 0o077 == 0, "the key file must not be readable by others"
-
-    listed = clarion("keys", "list", "--data-dir", str(data))
-    assert listed.returncode == 0, listed.stderr
-    assert key["access_key_id"] in listed.stdout
-    assert "projects=P" in listed.stdout
-    assert "operations=SendMessages" in listed.stdout
-    assert "networks=10.1.2.0/24" in listed.stdout
-    assert key["secret_access_key"] not in listed.stdout
-
-    second = json.loads(clarion("keys", "create", "--data-dir", str(data)).stdout)
-    assert second["projects"] == ["*"]
-    revoked = clarion("keys", "revoke", key["access_key_id"], "--data-dir", str(data))
-    assert revoked.returncode == 0, revoked.stderr
-    listed = clarion("keys", "list", "--data-dir", str(data)).stdout
-    assert key["access_key_id"] not in listed
-    assert second["access_key_id"] in listed
-
-    again = clarion("keys", "revoke", key["access_key_id"], "--data-dir", str(data))
-    assert again.returncode == 1
-    assert key["access_key_id"] in again.stderr
-
-
-@pytest.mark.parametrize("network", ["10.1.2.0/33", "banana", "10.1.2.300/24"])
-def test_keys_create_refuses_invalid_cidr(tmp_path: Path, network: str) -> None:
-    result = clarion("keys", "create", "--allow-network", network, "--data-dir", str(tmp_path / "data"))
-    assert result.returncode != 0
-    assert network in result.stderr
-    assert "network" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert not (tmp_path / "data" / "access-keys.json").exists()
-
-
-def test_keys_list_shows_env_and_config_keys(tmp_path: Path) -> None:
-    config = tmp_path / "clarion.toml"
-    config.write_text(
-        '[[access_keys]]\naccess_key_id = "AKIDFROMTOMLFILE0001"\nsecret_access_key = "toml-secret"\n'
-        'projects = ["p1", "p2"]\n'
-    )
-    env = clean_env(CLARION_ACCESS_KEY_ID="AKIDFROMENVIRON00001", CLARION_SECRET_ACCESS_KEY="env-secret")
-    result = clarion("keys", "list", "--config", str(config), "--data-dir", str(tmp_path / "data"), env=env)
-    assert result.returncode == 0, result.stderr
-    assert "AKIDFROMTOMLFILE0001  projects=p1,p2" in result.stdout
-    assert "AKIDFROMENVIRON00001" in result.stdout
-    assert "toml-secret" not in result.stdout
-    assert "env-secret" not in result.stdout
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -259,8 +163,8 @@ def test_serve_then_the_real_aws_cli(tmp_path: Path, serve: Any) -> None:
         "AWS_DEFAULT_REGION",
     }
     assert values["AWS_ENDPOINT_URL_PINPOINT"] == url
-    stored = json.loads((data / "access-keys.json").read_text())
-    assert stored[0]["access_key_id"] == values["AWS_ACCESS_KEY_ID"]
+    listed = clarion("keys", "list", "--data-dir", str(data))
+    assert listed.stdout.startswith(values["AWS_ACCESS_KEY_ID"]) and "(store, created" in listed.stdout
 
     health = wait_healthy(url, deadline)
     assert health["status"] == "ok"
@@ -290,6 +194,7 @@ def test_serve_then_the_real_aws_cli(tmp_path: Path, serve: Any) -> None:
     deadline = time.monotonic() + TIMEOUT
     assert again.wait_for(r"AWS_ACCESS_KEY_ID=(\S+)", deadline)[1] == values["AWS_ACCESS_KEY_ID"]
     assert not any("Created an admin access key" in line for line in again.output)
+    assert not any(values["AWS_SECRET_ACCESS_KEY"] in line for line in again.output), "a secret is printed once"
     wait_healthy(url, deadline)
     assert [app["Id"] for app in aws("get-apps", env=env)["ApplicationsResponse"]["Item"]] == [created["Id"]]
 
@@ -312,7 +217,7 @@ def test_serve_insecure_mode_with_environment_port(tmp_path: Path, serve: Any) -
     )
     created = aws("create-app", "--create-application-request", "Name=dev", env=env)["ApplicationResponse"]
     assert created["Arn"].startswith("arn:aws:mobiletargeting:ap-southeast-2:")
-    assert not (tmp_path / "data" / "access-keys.json").exists(), "insecure mode creates no key"
+    assert "No access keys" in clarion("keys", "list", "--data-dir", str(tmp_path / "data")).stderr
 
 
 def test_serve_with_several_worker_processes(tmp_path: Path, serve: Any) -> None:

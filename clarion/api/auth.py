@@ -1,22 +1,31 @@
 """Who is calling, from where, and what their key lets them do.
 
-A request is accepted only when its SigV4 signature verifies against a configured key, it comes from a network
-that key allows, and the operation and project are within the key's scope. The seed process asked for exactly
-this: a send API that only specific servers may call (docs/security.md).
+A request is accepted only when its SigV4 signature verifies against a known key, it comes from a network that key
+allows, and the operation and project are within the key's scope (docs/security.md). The client address is the TCP
+peer's; the server takes it from X-Forwarded-For only when the peer is one of `trusted_proxies`
+(clarion/app.py:server_options), so a header alone never changes which network a request comes from.
+
+`authenticate` is the one step the request pipeline calls: it returns a Principal or raises AuthError, and reads
+the body itself only once the checks that need no body have passed, so a request that cannot verify is refused
+before its body is read. Another way to authenticate (a console session) is another such step.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from clarion.api.sigv4 import SignatureError, verify_request
-from clarion.config import AccessKey
+from clarion.access_keys.service import KeyRing
+from clarion.api.rate_limits import RateLimit
+from clarion.api.sigv4 import UNKNOWN_KEY_MESSAGE, SignatureError, check_signature, read_claims
+from clarion.config import AccessKey, RateLimitSettings
 from clarion.errors import Forbidden
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+BodyReader = Callable[[], Awaitable[bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +34,7 @@ class Principal:
     region: str
     projects: frozenset[str] | None  # None: every project, and may create projects
     operations: frozenset[str] | None  # None: every operation
+    rate_limit: RateLimit | None = None  # None: unlimited
 
     def may_call(self, operation: str) -> bool:
         return self.operations is None or operation in self.operations
@@ -39,10 +49,17 @@ class _Key:
     networks: tuple[Network, ...]
     projects: frozenset[str] | None
     operations: frozenset[str] | None
+    rate_limit: RateLimit | None
 
 
 def _scope(values: list[str]) -> frozenset[str] | None:
     return None if "*" in values else frozenset(values)
+
+
+def _rate_limit(key: AccessKey, defaults: RateLimitSettings) -> RateLimit | None:
+    per_second = key.requests_per_second if key.requests_per_second is not None else defaults.requests_per_second
+    burst = key.burst if key.burst is not None else defaults.burst
+    return RateLimit(per_second, burst) if per_second > 0 else None
 
 
 class AuthError(Forbidden):
@@ -56,52 +73,61 @@ class AuthError(Forbidden):
 class Authenticator:
     def __init__(
         self,
-        keys: list[AccessKey],
+        keys: KeyRing,
         *,
         default_region: str,
         max_skew: timedelta,
+        rate_limit: RateLimitSettings | None = None,
         accept_any_credentials: bool = False,
     ) -> None:
-        self._keys = {
-            key.access_key_id: _Key(
-                secret=key.secret_access_key,
-                networks=tuple(ipaddress.ip_network(n, strict=False) for n in key.allow_networks),
-                projects=_scope(key.projects),
-                operations=_scope(key.operations),
-            )
-            for key in keys
-        }
+        self._ring = keys
+        self._rate_limit = rate_limit or RateLimitSettings()
+        self._keys: dict[str, _Key] = {}
+        self._keys_version = -1
         self._default_region = default_region
         self._max_skew = max_skew
         self._accept_any = accept_any_credentials
 
-    def _secret_for(self, access_key_id: str) -> str | None:
-        key = self._keys.get(access_key_id)
-        return key.secret if key else None
+    def _current_keys(self) -> dict[str, _Key]:
+        """The ring's keys, parsed once per change of the ring (keys come and go while the server runs)."""
+        if self._keys_version != self._ring.version:
+            self._keys = {
+                key_id: _Key(
+                    secret=key.secret_access_key,
+                    networks=tuple(ipaddress.ip_network(n, strict=False) for n in key.allow_networks),
+                    projects=_scope(key.projects),
+                    operations=_scope(key.operations),
+                    rate_limit=_rate_limit(key, self._rate_limit),
+                )
+                for key_id, key in self._ring.keys.items()
+            }
+            self._keys_version = self._ring.version
+        return self._keys
 
-    def authenticate(self, scope: dict[str, Any], body: bytes, now: datetime) -> Principal:
+    async def authenticate(self, scope: dict[str, Any], body: BodyReader, now: datetime) -> Principal:
         if self._accept_any:
             return self._anyone(scope)
         try:
-            verified = verify_request(
+            claims = read_claims(
                 scope["method"],
                 scope.get("raw_path") or scope["path"].encode(),
                 scope.get("query_string", b""),
                 scope["headers"],
-                body,
-                self._secret_for,
                 now,
                 max_skew=self._max_skew,
             )
+            key = self._current_keys().get(claims.access_key_id)
+            if key is None:
+                raise SignatureError("unknown-key", UNKNOWN_KEY_MESSAGE)
+            check_signature(claims, await body(), key.secret)
         except SignatureError as error:
             raise AuthError(error.reason, error.message) from None
-        key = self._keys[verified.access_key_id]
         client = (scope.get("client") or ("",))[0]
         if not _allowed_from(client, key.networks):
             raise AuthError(
-                "network", f"Access key {verified.access_key_id} is not allowed from {client or 'this address'}"
+                "network", f"Access key {claims.access_key_id} is not allowed from {client or 'this address'}"
             )
-        return Principal(verified.access_key_id, verified.region, key.projects, key.operations)
+        return Principal(claims.access_key_id, claims.region, key.projects, key.operations, key.rate_limit)
 
     def _anyone(self, scope: dict[str, Any]) -> Principal:
         """Development mode: take the region and key id from the header, check nothing."""

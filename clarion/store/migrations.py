@@ -382,6 +382,23 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX queue_items_by_project ON queue_items (app_id, fair_at)",
         ],
     ),
+    (
+        11,
+        "access keys created with `clarion keys create`",
+        [
+            # The secret is sealed like channel credentials (clarion/channels/secrets.py): SigV4 needs the secret
+            # itself, so it cannot be a one-way hash. A revoked key keeps its row, so the pair (keys, revoked keys)
+            # only ever grows and every process sees any change by counting both.
+            """CREATE TABLE access_keys (
+                access_key_id TEXT PRIMARY KEY,
+                secret TEXT NOT NULL,
+                description TEXT NOT NULL,
+                scope TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                revoked_at TEXT
+            )""",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

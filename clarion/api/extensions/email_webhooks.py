@@ -1,8 +1,9 @@
 """The route email providers post delivery outcomes to: SendGrid's signed Event Webhook.
 
-Public (no SigV4): the provider's ECDSA signature is the authority. A post that does not verify answers 403, one
-that verifies but is not an event array 400, and neither records anything. A verified post answers 200 once its
-reports are recorded, so SendGrid retries (it does for up to 72 hours) only what was not taken.
+Public (no SigV4): the provider's ECDSA signature is the authority. The route exists only while a verification key
+is configured (otherwise the path answers 404 unread), and reads at most MAX_BODY_BYTES. A post that does not
+verify answers 403, one that verifies but is not an event array 400, and neither records anything. A verified post
+answers 200 once its reports are recorded, so SendGrid retries (it does for up to 72 hours) only what was not taken.
 """
 
 from __future__ import annotations
@@ -11,17 +12,19 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from clarion.api.bodies import with_bounded_body
 from clarion.api.extensions.recording import record_outcomes
 from clarion.channels.email import sendgrid_events
+from clarion.config import Settings
 from clarion.services import Services
 
 SENDGRID_PATH = "/webhooks/email/sendgrid"
+MAX_BODY_BYTES = 4 * 1024 * 1024  # SendGrid batches events; its posts stay well under this
 
 
-async def sendgrid(request: Request) -> Response:
+async def sendgrid(request: Request, body: bytes) -> Response:
     services: Services = request.app.state.services
     settings = services.settings.delivery.email_api
-    body = await request.body()
     try:
         sendgrid_events.verify(
             settings.webhook_public_key, request.headers, body, services.clock.now(), settings.webhook_max_age_seconds
@@ -36,4 +39,7 @@ async def sendgrid(request: Request) -> Response:
     return PlainTextResponse("OK")
 
 
-ROUTES: list[BaseRoute] = [Route(SENDGRID_PATH, sendgrid, methods=["POST"])]
+def routes(settings: Settings) -> list[BaseRoute]:
+    if not settings.delivery.email_api.webhook_public_key:
+        return []
+    return [Route(SENDGRID_PATH, with_bounded_body(MAX_BODY_BYTES, sendgrid), methods=["POST"])]

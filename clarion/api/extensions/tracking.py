@@ -3,7 +3,11 @@
 Public (no SigV4): the HMAC signature in each link is the authority (clarion/messages/tracking.py). A link that
 does not verify answers 404 and records nothing; a click only ever redirects to the URL that was signed.
 Unsubscribe follows RFC 8058: mail clients POST `List-Unsubscribe=One-Click`; a GET (a person clicking the link,
-or a scanner prefetching it) gets a confirmation page whose button POSTs, so prefetching never unsubscribes.
+or a scanner prefetching it) gets a confirmation page whose button POSTs, so prefetching never unsubscribes. The
+pages refuse to be framed, so no other site can overlay them and trick a click.
+
+The routes exist only while tracking is configured; otherwise their paths answer 404. A replayed pixel or link
+records nothing new: an open counts once per message, a click once per message and link (clarion/channels/outcomes.py).
 """
 
 from __future__ import annotations
@@ -17,11 +21,13 @@ from starlette.routing import BaseRoute, Route
 
 from clarion.api.extensions.recording import record_outcomes
 from clarion.channels.delivery import ProviderReport
-from clarion.messages.tracking import CLICK, OPEN, PATH_PREFIX, UNSUBSCRIBE, Link
+from clarion.config import Settings
+from clarion.messages.tracking import CLICK, OPEN, PATH_PREFIX, UNSUBSCRIBE, Link, Tracker
 from clarion.services import Services
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")  # 1x1 transparent GIF
 NO_STORE = {"Cache-Control": "no-store, private"}
+NOT_FRAMED = {"Content-Security-Policy": "frame-ancestors 'none'", "X-Frame-Options": "DENY"}
 
 
 def _verified(request: Request, kind: str) -> tuple[Services, Link] | None:
@@ -40,7 +46,7 @@ def _page(title: str, body: str) -> HTMLResponse:
         f'<title>{escape(title)}</title></head><body style="font-family:sans-serif;max-width:32em;margin:4em auto">'
         f"<h1>{escape(title)}</h1>{body}</body></html>"
     )
-    return HTMLResponse(html, headers=NO_STORE)
+    return HTMLResponse(html, headers={**NO_STORE, **NOT_FRAMED})
 
 
 def _client(request: Request) -> dict[str, str]:
@@ -66,10 +72,10 @@ async def clicked(request: Request) -> Response:
     if found is None:
         return _not_found()
     services, link = found
-    attributes = {**_client(request), "url": link.url or ""}  # verify() only passes http(s) click targets
-    await record_outcomes(
-        services, [ProviderReport("_email.click", "EMAIL", message_id=link.message_id, attributes=attributes)]
-    )
+    url = link.url or ""  # verify() only passes http(s) click targets
+    attributes = {**_client(request), "url": url}
+    click = ProviderReport("_email.click", "EMAIL", message_id=link.message_id, attributes=attributes, distinct_by=url)
+    await record_outcomes(services, [click])
     return RedirectResponse(link.url or "", status_code=302, headers=NO_STORE)
 
 
@@ -93,8 +99,11 @@ async def unsubscribe(request: Request) -> Response:
     return _page("Unsubscribed", "<p>You will not receive these emails any more.</p>")
 
 
-ROUTES: list[BaseRoute] = [
-    Route(f"{PATH_PREFIX}/{OPEN}/{{token}}", opened, methods=["GET"]),
-    Route(f"{PATH_PREFIX}/{CLICK}/{{token}}", clicked, methods=["GET"]),
-    Route(f"{PATH_PREFIX}/{UNSUBSCRIBE}/{{token}}", unsubscribe, methods=["GET", "POST"]),
-]
+def routes(settings: Settings) -> list[BaseRoute]:
+    if not Tracker(settings.delivery.tracking).enabled:
+        return []
+    return [
+        Route(f"{PATH_PREFIX}/{OPEN}/{{token}}", opened, methods=["GET"]),
+        Route(f"{PATH_PREFIX}/{CLICK}/{{token}}", clicked, methods=["GET"]),
+        Route(f"{PATH_PREFIX}/{UNSUBSCRIBE}/{{token}}", unsubscribe, methods=["GET", "POST"]),
+    ]
