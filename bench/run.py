@@ -268,7 +268,13 @@ def fresh_store(kind: str, admin_url: str, scratch: Path) -> Store:
 def one_run(number: int, args: argparse.Namespace, profile: Profile, scratch: Path) -> dict[str, Any]:
     server_cpus, client_cpus = cpu_split()
     key_id, secret = "BENCH" + secrets.token_hex(8).upper(), secrets.token_urlsafe(30)
-    env = {**os.environ, "CLARION_ACCESS_KEY_ID": key_id, "CLARION_SECRET_ACCESS_KEY": secret}
+    # No per-key rate limit: the benchmark measures the server, not the limiter's ceiling (docs/security.md).
+    env = {
+        **os.environ,
+        "CLARION_ACCESS_KEY_ID": key_id,
+        "CLARION_SECRET_ACCESS_KEY": secret,
+        "CLARION_RATE_LIMIT__REQUESTS_PER_SECOND": "0",
+    }
     credentials = {"access_key_id": key_id, "secret_access_key": secret, "region": REGION}
     store = fresh_store(args.store, args.postgres_url, scratch)
     run: dict[str, Any] = {"run": number}
