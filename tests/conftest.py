@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -169,23 +170,38 @@ class RunningServer:
         return response.status, json.loads(response.data or b"{}")
 
     def client(self, key: AccessKey = ADMIN, region: str = REGION, **config: Any) -> Any:
+        """A boto3 client signing with `key`; one retry unless `retries` says otherwise."""
         return boto3.client(
             "pinpoint",
             endpoint_url=self.url,
             region_name=region,
             aws_access_key_id=key.access_key_id,
             aws_secret_access_key=key.secret_access_key,
-            config=Config(retries={"max_attempts": 1, "mode": "standard"}, **config),
+            config=Config(**{"retries": {"max_attempts": 1, "mode": "standard"}, **config}),
         )
+
+
+@contextmanager
+def running(settings: Settings) -> Iterator[RunningServer]:
+    server = RunningServer(settings).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
 def server(settings: Settings) -> Iterator[RunningServer]:
-    running = RunningServer(settings).start()
-    try:
-        yield running
-    finally:
-        running.stop()
+    with running(settings) as started:
+        yield started
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Any]:
+    """Start `clarion serve` processes in tmp_path: `serve(*args, env=...)` returns a ServerProcess."""
+    from processes import serve_processes
+
+    yield from serve_processes(tmp_path)
 
 
 @pytest.fixture

@@ -4,10 +4,14 @@ client for it."""
 from __future__ import annotations
 
 import os
+import queue
+import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +42,61 @@ def clarion(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
         cwd=cwd,
         timeout=CLI_TIMEOUT,
     )
+
+
+class ServerProcess:
+    """A `clarion serve` process whose stderr (the start banner) is read line by line as it comes."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.process = process
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.put(line)
+
+    def wait_for(self, pattern: str, deadline: float) -> re.Match[str]:
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                if self.process.poll() is not None:
+                    break
+                continue
+            self.output.append(line)
+            match = re.search(pattern, line)
+            if match:
+                return match
+        raise AssertionError(f"the server never printed {pattern!r}; it said:\n{''.join(self.output)}")
+
+
+def serve_processes(cwd: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start `clarion serve` processes in `cwd` (clean environment unless given one); all are stopped at the end."""
+    started: list[subprocess.Popen] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> ServerProcess:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "clarion", "serve", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env or clean_env(),
+            cwd=cwd,
+        )
+        started.append(process)
+        return ServerProcess(process)
+
+    yield start
+    for process in started:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 def start_server(settings: Settings, log: Path, **env_overrides: str) -> subprocess.Popen[bytes]:

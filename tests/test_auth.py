@@ -4,8 +4,6 @@ operations, session credentials and the insecure development mode."""
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,20 +12,11 @@ import botocore
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from conftest import ADMIN, REGION, RunningServer, free_port
+from conftest import ADMIN, REGION, RunningServer, free_port, running
 from structlog.testing import capture_logs
 
 from clarion.api.auth import _allowed_from
 from clarion.config import AccessKey, Settings
-
-
-@contextmanager
-def running(settings: Settings) -> Iterator[RunningServer]:
-    server = RunningServer(settings).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def forbidden(excinfo: pytest.ExceptionInfo[ClientError]) -> str:

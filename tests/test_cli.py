@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,59 +66,6 @@ def test_insecure_mode_is_loopback_only(tmp_path: Path) -> None:
     assert "loopback" in result.stderr
     assert "0.0.0.0" in result.stderr
     assert not data.exists(), "refused before creating anything"
-
-
-class ServerProcess:
-    def __init__(self, process: subprocess.Popen) -> None:
-        self.process = process
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.output: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.lines.put(line)
-
-    def wait_for(self, pattern: str, deadline: float) -> re.Match[str]:
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.2)
-            except queue.Empty:
-                if self.process.poll() is not None:
-                    break
-                continue
-            self.output.append(line)
-            match = re.search(pattern, line)
-            if match:
-                return match
-        raise AssertionError(f"the server never printed {pattern!r}; it said:\n{''.join(self.output)}")
-
-
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Any]:
-    started: list[subprocess.Popen] = []
-
-    def start(*args: str, env: dict[str, str] | None = None) -> ServerProcess:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "clarion", "serve", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env or clean_env(),
-            cwd=tmp_path,
-        )
-        started.append(process)
-        return ServerProcess(process)
-
-    yield start
-    for process in started:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def wait_healthy(url: str, deadline: float) -> dict[str, Any]:

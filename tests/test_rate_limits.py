@@ -8,11 +8,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
-from conftest import ADMIN, REGION, RunningServer, free_port
+from conftest import ADMIN, RunningServer, free_port
 from structlog.testing import capture_logs
 
 from clarion.config import AccessKey, RateLimitSettings, Settings
@@ -40,14 +38,7 @@ def server(tmp_path: Path) -> Iterator[RunningServer]:
 
 def client_for(server: RunningServer, key: AccessKey, attempts: int = 1) -> Any:
     """A boto3 client that makes `attempts` attempts in all (1: no retry) in botocore's standard retry mode."""
-    return boto3.client(
-        "pinpoint",
-        endpoint_url=server.url,
-        region_name=REGION,
-        aws_access_key_id=key.access_key_id,
-        aws_secret_access_key=key.secret_access_key,
-        config=Config(retries={"total_max_attempts": attempts, "mode": "standard"}),
-    )
+    return server.client(key, retries={"total_max_attempts": attempts, "mode": "standard"})
 
 
 def throttled(call: Any) -> dict[str, Any]:

@@ -6,23 +6,16 @@ from __future__ import annotations
 
 import base64
 import os
-import queue
-import re
 import secrets
 import stat
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
-import pytest
 from botocore.config import Config
 from conftest import ADMIN, RunningServer, free_port
-from processes import clarion, clean_env
+from processes import clarion
 
 from clarion.config import Settings
 
@@ -33,61 +26,8 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-class Serve:
-    """`clarion serve` as a process whose stderr is read line by line."""
-
-    def __init__(self, *args: str, cwd: Path, env: dict[str, str] | None = None) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "clarion", "serve", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env or clean_env(),
-            cwd=cwd,
-        )
-        self.output: list[str] = []
-        self._lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self._lines.put(line)
-
-    def wait_for(self, pattern: str) -> re.Match[str]:
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            try:
-                line = self._lines.get(timeout=0.2)
-            except queue.Empty:
-                if self.process.poll() is not None:
-                    break
-                continue
-            self.output.append(line)
-            if match := re.search(pattern, line):
-                return match
-        raise AssertionError(f"never printed {pattern!r}; printed:\n{''.join(self.output)}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=20)
-
-
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Any]:
-    started: list[Serve] = []
-
-    def start(*args: str, env: dict[str, str] | None = None) -> Serve:
-        started.append(Serve(*args, cwd=tmp_path, env=env))
-        return started[-1]
-
-    yield start
-    for process in started:
-        process.stop()
+def deadline() -> float:
+    return time.monotonic() + TIMEOUT
 
 
 def config_with_secrets(tmp_path: Path) -> tuple[Path, dict[str, str]]:
@@ -136,7 +76,7 @@ def wait_serving(url: str, key_id: str, secret: str) -> None:
 def test_a_configured_key_secret_is_never_printed(tmp_path: Path, serve: Any) -> None:
     config, found = config_with_secrets(tmp_path)
     server = serve("--config", str(config), "--data-dir", str(tmp_path / "data"), "--port", str(free_port()))
-    line = server.wait_for(r"export AWS_ENDPOINT_URL_PINPOINT=.*").group(0)
+    line = server.wait_for(r"export AWS_ENDPOINT_URL_PINPOINT=.*", deadline()).group(0)
     assert "AWS_ACCESS_KEY_ID=AKIDCONFIGFILEKEY001" in line
     assert found["key"] not in "".join(server.output)
 
@@ -144,11 +84,12 @@ def test_a_configured_key_secret_is_never_printed(tmp_path: Path, serve: Any) ->
 def test_a_generated_admin_key_secret_is_printed_only_when_made(tmp_path: Path, serve: Any) -> None:
     data = ["--data-dir", str(tmp_path / "data")]
     first = serve(*data, "--port", str(free_port()))
-    secret = first.wait_for(r"AWS_SECRET_ACCESS_KEY=(\S+)")[1]
+    secret = first.wait_for(r"AWS_SECRET_ACCESS_KEY=(\S+)", deadline())[1]
     assert any("shown only this once" in line for line in first.output)
-    first.stop()
+    first.process.terminate()
+    first.process.wait(timeout=20)
     again = serve(*data, "--port", str(free_port()))
-    again.wait_for(r"AWS_ACCESS_KEY_ID=")
+    again.wait_for(r"AWS_ACCESS_KEY_ID=", deadline())
     assert secret not in "".join(again.output)
     listed = clarion("keys", "list", *data)
     assert secret not in listed.stdout + listed.stderr
@@ -177,7 +118,7 @@ def test_worker_processes_get_no_secret_in_their_environment(tmp_path: Path, ser
     config, found = config_with_secrets(tmp_path)
     port = free_port()
     server = serve("--config", str(config), "--data-dir", str(tmp_path / "data"), "--port", str(port), "--workers", "2")
-    server.wait_for("2 worker processes")
+    server.wait_for("2 worker processes", deadline())
     url = f"http://127.0.0.1:{port}"
     wait_serving(url, "AKIDCONFIGFILEKEY001", found["key"])  # the workers did get the key's secret
 
@@ -194,7 +135,8 @@ def test_worker_processes_get_no_secret_in_their_environment(tmp_path: Path, ser
     (settings_file,) = settings_files
     assert settings_file.parent == tmp_path / "data"
     assert mode(settings_file) == 0o600
-    server.stop()
+    server.process.terminate()
+    server.process.wait(timeout=20)
     assert not settings_file.exists(), "the settings file goes when the server does"
 
 

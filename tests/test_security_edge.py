@@ -9,7 +9,6 @@ import ipaddress
 import json
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +19,12 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
-from conftest import ADMIN, REGION, RunningServer, free_port
+from conftest import ADMIN, REGION, RunningServer, free_port, running
 
 from clarion.access_keys.service import AccessKeys
 from clarion.channels.config import GenericHttpSettings, SmsSettings, TrackingSettings, TwilioSettings
 from clarion.config import AccessKey, Settings
 from clarion.messages.tracking import Tracker
-
-
-@contextmanager
-def running(settings: Settings) -> Iterator[RunningServer]:
-    server = RunningServer(settings).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def sqlite_settings(tmp_path: Path, **values: Any) -> Settings:
