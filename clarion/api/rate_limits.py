@@ -43,7 +43,7 @@ class RateLimiter:
         if limit is None:
             return
         bucket = self._buckets.get(access_key_id)
-        if bucket is None or bucket.limit != limit:  # first request, or the key's limit changed
+        if bucket is None or (bucket.limit is not limit and bucket.limit != limit):  # new key, or its limit changed
             bucket = self._buckets[access_key_id] = _Bucket(limit, now)
         elapsed = max(0.0, now - bucket.updated)
         bucket.tokens = min(float(limit.burst), bucket.tokens + elapsed * limit.requests_per_second)
