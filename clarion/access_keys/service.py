@@ -47,7 +47,6 @@ class KeyRefused(ValueError):
 class StoredKey:
     key: AccessKey
     created_at: str
-    revoked_at: str | None
 
 
 def generate_key(**scope: Any) -> AccessKey:
@@ -100,16 +99,16 @@ class AccessKeys:
 
         await self.db.write(work)
 
-    async def stored(self, *, revoked: bool = False) -> list[StoredKey]:
-        """The stored keys with their scopes, for listing: secrets stay sealed (`secret_access_key` is empty)."""
-        rows = await self.db.read(lambda tx: key_store.every(tx, revoked=revoked))
-        return [StoredKey(_key(row, secret=""), row.created_at, row.revoked_at) for row in rows]
+    async def stored(self) -> list[StoredKey]:
+        """The live stored keys with their scopes, for listing: secrets stay sealed (`secret_access_key` is empty)."""
+        rows = await self.db.read(key_store.live)
+        return [StoredKey(_key(row, secret=""), row.created_at) for row in rows]
 
     async def readable(self) -> list[AccessKey]:
         """The live keys with their secrets; a key sealed under a key this process lacks is left out and logged,
         since refusing it is the only safe reading."""
         keys = []
-        for row in await self.db.read(lambda tx: key_store.every(tx)):
+        for row in await self.db.read(key_store.live):
             try:
                 secret = self.box.open(row.secret, _context(row.access_key_id)).decode()
             except SecretKeyError as error:
@@ -121,11 +120,11 @@ class AccessKeys:
     async def version(self) -> tuple[int, int]:
         return await self.db.read(key_store.version)
 
-    async def adopt_key_file(self, data_dir: Path) -> list[str]:
-        """Move keys from the file older Clarions kept them in (plain-text secrets) into the store; return their ids."""
+    async def adopt_key_file(self, data_dir: Path) -> None:
+        """Move keys from the file older Clarions kept them in (plain-text secrets) into the store."""
         path = data_dir / LEGACY_KEY_FILE
         if not path.exists():
-            return []
+            return
         keys = [AccessKey(**item) for item in json.loads(path.read_text())]
         now = iso_millis(self.clock.now())
 
@@ -139,7 +138,7 @@ class AccessKeys:
 
         adopted = await self.db.write(work)
         path.unlink()
-        return adopted
+        log.info("access_keys_adopted", file=str(path), access_key_ids=adopted)
 
     def _row(self, key: AccessKey, created_at: str) -> AccessKeyRow:
         return AccessKeyRow(

@@ -32,10 +32,11 @@ def get(tx: Transaction, access_key_id: str) -> AccessKeyRow | None:
     return AccessKeyRow(*row) if row else None
 
 
-def every(tx: Transaction, *, revoked: bool = False) -> list[AccessKeyRow]:
-    """Live keys in creation order; `revoked` adds the revoked ones."""
-    where = "" if revoked else " WHERE revoked_at IS NULL"
-    rows = tx.fetchall(f"SELECT {_COLUMNS} FROM access_keys{where} ORDER BY created_at, access_key_id")
+def live(tx: Transaction) -> list[AccessKeyRow]:
+    """The keys not revoked, in creation order."""
+    rows = tx.fetchall(
+        f"SELECT {_COLUMNS} FROM access_keys WHERE revoked_at IS NULL ORDER BY created_at, access_key_id"
+    )
     return [AccessKeyRow(*row) for row in rows]
 
 
