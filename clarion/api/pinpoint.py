@@ -91,11 +91,11 @@ class PinpointAPI:
             raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
             operation, path_values = self.router.match(scope["method"], raw_path)
             operation_name = operation.name
-            payload = await body.read()
+            raw_body = await body.read()
             limit = MAX_BODY_BYTES_BY_OPERATION.get(operation.name)
-            if limit and len(payload) > limit:
+            if limit and len(raw_body) > limit:
                 raise PayloadTooLarge(
-                    f"{operation.name} accepts at most {limit} bytes; this request has {len(payload)}"
+                    f"{operation.name} accepts at most {limit} bytes; this request has {len(raw_body)}"
                 )
             params = {**path_values, **_query_params(operation, scope.get("query_string", b""))}
             _check_scope(principal, operation.name, params)
@@ -109,7 +109,7 @@ class PinpointAPI:
                 ctx=CallContext(request_id, principal.region, self.services.settings.account_id, now),
                 principal=principal,
                 params=params,
-                payload=self._payload(operation, payload),
+                payload=self._payload(operation, raw_body),
                 services=self.services,
             )
             result = await handler(call)
