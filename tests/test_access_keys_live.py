@@ -15,7 +15,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from conftest import ADMIN, RunningServer, free_port, reset_postgres
+from conftest import ADMIN, RunningServer, free_port, reset_postgres, running
 from processes import clarion, clean_env, start_server
 
 from clarion.access_keys.service import LEGACY_KEY_FILE
@@ -70,11 +70,8 @@ def created(result: Any) -> dict[str, Any]:
 @pytest.fixture
 def sqlite_server(tmp_path: Path) -> Iterator[RunningServer]:
     settings = Settings(data_dir=tmp_path / "data", port=free_port(), access_keys=[ADMIN], access_log=False)
-    server = RunningServer(settings).start()
-    try:
+    with running(settings) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_create_list_revoke_apply_while_the_server_runs(sqlite_server: RunningServer) -> None:
