@@ -1,4 +1,5 @@
-"""The `clarion` command: run the server, manage access keys, migrate the store, print the OpenAPI document."""
+"""The `clarion` command: run the server, check and show its settings, manage access keys, migrate, back up and
+restore the store, follow jobs and campaigns on a server, print the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import uvicorn
 from rich.console import Console
 
 from clarion import __version__
-from clarion.config import AccessKey, Settings, load_settings
+from clarion.config import AccessKey, Settings, SettingsError, load_settings, redacted
+from clarion.store.migrations import SchemaTooNew
 
 if TYPE_CHECKING:
     from clarion.access_keys.service import AccessKeys
@@ -37,6 +39,8 @@ campaigns_app = typer.Typer(help="Follow campaigns as they run.", no_args_is_hel
 app.add_typer(campaigns_app, name="campaigns")
 queue_app = typer.Typer(help="Look at the background work queue of a running server.", no_args_is_help=True)
 app.add_typer(queue_app, name="queue")
+config_app = typer.Typer(help="Check and show the settings a server would start with.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
 console = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = Annotated[
@@ -48,6 +52,16 @@ DataDirOption = Annotated[
 DatabaseOption = Annotated[
     str | None, typer.Option("--database-url", help="postgresql://... to use PostgreSQL instead of SQLite.")
 ]
+HostOption = Annotated[str | None, typer.Option(help="Address to listen on. [default: 127.0.0.1]")]
+PortOption = Annotated[int | None, typer.Option(help="Port to listen on. [default: 8080]")]
+InsecureOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--insecure-any-credentials",
+        help="DEVELOPMENT ONLY: accept any SigV4 credentials without checking signatures. Loopback only.",
+    ),
+]
+LogLevelOption = Annotated[str | None, typer.Option(help="debug, info, warning or error. [default: info]")]
 
 
 def _is_loopback(host: str) -> bool:
@@ -78,25 +92,15 @@ async def _with_keys(settings: Settings, work: Callable[[AccessKeys], Awaitable[
         db.close()
 
 
-def _store_name(settings: Settings) -> str:
-    return "PostgreSQL" if settings.uses_postgres else f"SQLite at {settings.sqlite_path}"
-
-
 @app.command()
 def serve(
     config: ConfigOption = None,
-    host: Annotated[str | None, typer.Option(help="Address to listen on. [default: 127.0.0.1]")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on. [default: 8080]")] = None,
+    host: HostOption = None,
+    port: PortOption = None,
     data_dir: DataDirOption = None,
     database_url: DatabaseOption = None,
-    insecure_any_credentials: Annotated[
-        bool | None,
-        typer.Option(
-            "--insecure-any-credentials",
-            help="DEVELOPMENT ONLY: accept any SigV4 credentials without checking signatures. Loopback only.",
-        ),
-    ] = None,
-    log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error. [default: info]")] = None,
+    insecure_any_credentials: InsecureOption = None,
+    log_level: LogLevelOption = None,
     workers: Annotated[
         int, typer.Option(help="API processes sharing the port (several cores; best with PostgreSQL).", min=1)
     ] = 1,
@@ -117,6 +121,7 @@ def serve(
     if settings.insecure_any_credentials and not _is_loopback(settings.host):
         console.print(f"[red]Refusing --insecure-any-credentials on {settings.host}: it is for loopback only.[/red]")
         raise typer.Exit(2)
+    _migrate(settings)  # before anything listens: a store newer than this Clarion stops it here (SchemaTooNew)
     first_key: AccessKey | None = None
     created = False
     if not settings.insecure_any_credentials:
@@ -124,8 +129,10 @@ def serve(
     configure_logging(settings.log_level)
     url = f"http://{settings.host}:{settings.port}"
     console.print(
-        f"[bold]Clarion {__version__}[/bold] — Pinpoint API on [cyan]{url}[/cyan] (store: {_store_name(settings)})"
+        f"[bold]Clarion {__version__}[/bold] — Pinpoint API on [cyan]{url}[/cyan] (store: {_store(settings)})"
     )
+    for line in _summary(settings, workers):
+        console.print(f"  {line}", markup=False, highlight=False)
     console.print(f"  health {url}/health · metrics {url}/metrics · OpenAPI {url}/openapi.json")
     if settings.insecure_any_credentials:
         console.print("  [yellow]INSECURE: any credentials are accepted (development mode)[/yellow]")
@@ -167,6 +174,46 @@ async def _first_key(settings: Settings, keys: AccessKeys) -> tuple[AccessKey | 
 
     admin = generate_key(description="admin key created by the first `clarion serve`")
     return await keys.create(admin, known_operations=()), True
+
+
+def _store(settings: Settings) -> str:
+    if not settings.uses_postgres:
+        return f"SQLite at {settings.sqlite_path}"
+    return f"PostgreSQL at {redacted(settings)['database_url']}"
+
+
+def _summary(settings: Settings, processes: int = 1) -> list[str]:
+    """What a server on these settings will do: delivery providers, tracking, background work (the start banner)."""
+    delivery = settings.delivery
+    if delivery.dry_run:
+        providers = ["delivery: DRY RUN, every channel writes to the log instead of a provider"]
+    else:
+        smtp, api = delivery.smtp, delivery.email_api
+        if smtp.host:
+            email = f"SMTP relay {smtp.host}:{smtp.port} ({smtp.security})"
+            email += f" (delivery.email_api.provider {api.provider!r} unused)" if api.provider else ""
+        else:
+            email = f"{api.provider} API" if api.provider else "none (email sends fail)"
+        webhooks = "signed" if delivery.webhook.signing_secret else "unsigned"
+        providers = [
+            f"email: {email} · SMS: {delivery.sms.provider or 'none'} · voice: {delivery.voice.provider or 'none'}",
+            f"push: APNs and FCM with each project's channel credentials · custom-channel webhooks: {webhooks}",
+        ]
+    tracking = delivery.tracking
+    queue_workers = settings.queue.workers
+    senders = settings.campaigns.delivery_workers if queue_workers else 0
+    scheduler = "the campaign scheduler" if settings.campaigns.scheduler else "no campaign scheduler"
+    return [
+        *providers,
+        f"tracking: on at {tracking.base_url}" if tracking.base_url else "tracking: off (delivery.tracking unset)",
+        f"{_count(processes, 'API process', 'API processes')}, each with {_count(queue_workers, 'queue worker')}, "
+        f"{_count(senders, 'campaign delivery worker')} and {scheduler}",
+        f"segments: {settings.analytics.segment_engine} engine",
+    ]
+
+
+def _count(number: int, one: str, many: str = "") -> str:
+    return f"{number} {one if number == 1 else many or one + 's'}"
 
 
 @keys_app.command("create")
@@ -224,7 +271,7 @@ def keys_list(config: ConfigOption = None, data_dir: DataDirOption = None, datab
         listed += [(item.key, f"store, created {item.created_at}") for item in stored]
     if not listed:
         console.print(
-            f"No access keys: none in the settings and none stored ({_store_name(settings)}); "
+            f"No access keys: none in the settings and none stored ({_store(settings)}); "
             "`clarion keys create` makes one, and `clarion serve` makes an admin key on its first start"
         )
         return
@@ -259,10 +306,14 @@ def keys_revoke(
 @app.command()
 def migrate(config: ConfigOption = None, data_dir: DataDirOption = None, database_url: DatabaseOption = None) -> None:
     """Create or upgrade the store's schema (the server also does this when it starts)."""
+    settings = load_settings(config, data_dir=data_dir, database_url=database_url)
+    applied = _migrate(settings)
+    typer.echo(f"applied migrations: {applied}" if applied else "schema is up to date")
+
+
+def _migrate(settings: Settings) -> list[int]:
     from clarion.services import open_database
     from clarion.store.migrations import migrate as run_migrations
-
-    settings = load_settings(config, data_dir=data_dir, database_url=database_url)
 
     async def run() -> list[int]:
         db = open_database(settings)
@@ -271,8 +322,58 @@ def migrate(config: ConfigOption = None, data_dir: DataDirOption = None, databas
         finally:
             db.close()
 
-    applied = asyncio.run(run())
-    typer.echo(f"applied migrations: {applied}" if applied else "schema is up to date")
+    return asyncio.run(run())
+
+
+@config_app.command("check")
+def config_check(
+    config: ConfigOption = None,
+    host: HostOption = None,
+    port: PortOption = None,
+    data_dir: DataDirOption = None,
+    database_url: DatabaseOption = None,
+    log_level: LogLevelOption = None,
+) -> None:
+    """Validate the settings (unknown keys, values, consistency, files they name) without starting anything."""
+    settings = load_settings(
+        config, host=host, port=port, data_dir=data_dir, database_url=database_url, log_level=log_level
+    )
+    missing = [f"{key}: no file {path}" for key, path in _named_files(settings) if not Path(path).is_file()]
+    if missing:
+        raise SettingsError(missing)
+    typer.echo(f"Settings are valid. A server would start with store: {_store(settings)}")
+    for line in _summary(settings):
+        typer.echo(f"  {line}")
+
+
+def _named_files(settings: Settings) -> list[tuple[str, str]]:
+    """Files the settings point at, which the server would otherwise find missing only when it first sends."""
+    delivery = settings.delivery
+    named = [
+        ("delivery.smtp.ca_file", delivery.smtp.ca_file),
+        ("delivery.push.ca_file", delivery.push.ca_file or ""),
+        ("delivery.sms.ca_file", delivery.sms.ca_file),
+        ("delivery.voice.ca_file", delivery.voice.ca_file),
+    ]
+    if delivery.smtp.dkim is not None:
+        named.append(("delivery.smtp.dkim.private_key_path", delivery.smtp.dkim.private_key_path))
+    return [(key, path) for key, path in named if path]
+
+
+@config_app.command("show")
+def config_show(
+    config: ConfigOption = None,
+    host: HostOption = None,
+    port: PortOption = None,
+    data_dir: DataDirOption = None,
+    database_url: DatabaseOption = None,
+    log_level: LogLevelOption = None,
+) -> None:
+    """Print the resolved settings (flags over environment over TOML file over defaults) as JSON, secrets hidden."""
+    settings = load_settings(
+        config, host=host, port=port, data_dir=data_dir, database_url=database_url, log_level=log_level
+    )
+    typer.echo(json.dumps(redacted(settings), indent=2))
 
 
 @jobs_app.command("watch")
@@ -366,7 +467,16 @@ def version() -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except SettingsError as error:
+        console.print("[red]Clarion cannot use these settings:[/red]")
+        for problem in error.problems:
+            console.print(f"  {problem}", markup=False, highlight=False)
+        raise SystemExit(2) from None
+    except SchemaTooNew as error:
+        console.print(f"[red]{error}[/red]", highlight=False)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -6,13 +6,19 @@ named by `--config` / `CLARION_CONFIG`, and the defaults below (docs/configurati
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
+import re
+import tomllib
+import types
+import typing
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -26,13 +32,14 @@ from clarion.channels.config import DeliverySettings
 from clarion.jobs.config import JobSettings
 from clarion.outbound.config import OutboundSettings
 from clarion.queue.config import QueueSettings
+from clarion.settings_model import SettingsModel
 from clarion.templates.config import TemplateSettings
 
 # The --config file of the Settings being built; CLARION_CONFIG is the fallback.
 _config_file: ContextVar[str | None] = ContextVar("clarion_config_file", default=None)
 
 
-class AccessKey(BaseModel):
+class AccessKey(SettingsModel):
     """An access key pair a client signs with, and what it may do."""
 
     access_key_id: str
@@ -54,7 +61,7 @@ class AccessKey(BaseModel):
         return _valid_cidrs(networks)
 
 
-class RateLimitSettings(BaseModel):
+class RateLimitSettings(SettingsModel):
     """Each access key's token bucket: `requests_per_second` refill, up to `burst` at once; 0 turns limits off."""
 
     requests_per_second: float = Field(default=1000, ge=0)
@@ -68,7 +75,7 @@ def _valid_cidrs(networks: list[str]) -> list[str]:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CLARION_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CLARION_", env_nested_delimiter="__", extra="forbid")
 
     host: str = "127.0.0.1"
     port: int = 8080
@@ -77,7 +84,7 @@ class Settings(BaseSettings):
     database_url: str = ""
     # SQLite `synchronous`: NORMAL survives a killed process (every 2xx is committed first); FULL also
     # survives power loss, at some write throughput.
-    sqlite_synchronous: str = "NORMAL"
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     region: str = "us-east-1"  # ARNs use the region a request was signed for; this one when unsigned
     account_id: str = "000000000000"
     access_keys: list[AccessKey] = Field(default_factory=list)
@@ -92,7 +99,7 @@ class Settings(BaseSettings):
     # client address is the TCP peer's and a header cannot claim another (docs/security.md).
     trusted_proxies: list[str] = Field(default_factory=list)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
-    log_level: str = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = True
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)  # segment engine (docs/segments.md)
@@ -122,6 +129,17 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
 
+    @model_validator(mode="after")
+    def _store_is_known(self) -> Settings:
+        """Any other URL would silently fall back to the embedded store in data_dir."""
+        if self.database_url and not self.uses_postgres:
+            scheme = urlsplit(self.database_url).scheme or "none"
+            raise ValueError(
+                "database_url must be empty (the embedded SQLite store) or a postgresql:// URL; "
+                f"its scheme is {scheme!r}"
+            )
+        return self
+
     @property
     def uses_postgres(self) -> bool:
         return self.database_url.startswith(("postgresql://", "postgres://"))
@@ -137,10 +155,100 @@ class Settings(BaseSettings):
         return keys
 
 
+class SettingsError(ValueError):
+    """Settings Clarion refuses to start with; `problems` names each offending key in dotted form."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
-    """Build Settings; flags given on the command line (non-None overrides) win over everything else."""
+    """Build Settings; flags given on the command line (non-None overrides) win over everything else.
+
+    Raises SettingsError naming every unknown key (with the closest known one), wrong value and inconsistency.
+    """
     token = _config_file.set(str(config_file) if config_file is not None else None)
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as error:
+        raise SettingsError(settings_problems(error)) from None
+    except tomllib.TOMLDecodeError as error:
+        where = config_file or os.environ.get("CLARION_CONFIG")
+        raise SettingsError([f"{where}: not valid TOML ({error})"]) from None
     finally:
         _config_file.reset(token)
+
+
+def settings_problems(error: ValidationError) -> list[str]:
+    """One line per problem, keyed as the TOML file writes it (`delivery.smtp.port`)."""
+    problems = []
+    for item in error.errors():
+        location = item["loc"]
+        key = _dotted(location)
+        if item["type"] == "extra_forbidden":
+            known = _known_keys(location[:-1])
+            close = difflib.get_close_matches(str(location[-1]), known, n=1, cutoff=0.6)
+            hint = f"; did you mean {_dotted((*location[:-1], close[0]))}?" if close else ""
+            problems.append(f"{key}: unknown setting{hint}")
+            continue
+        message = item["msg"].removeprefix("Value error, ")
+        problems.append(f"{key}: {message}" if key else message)
+    return problems
+
+
+def _dotted(location: tuple[int | str, ...]) -> str:
+    dotted = ""
+    for part in location:
+        dotted += f"[{part}]" if isinstance(part, int) else f".{part}" if dotted else str(part)
+    return dotted
+
+
+def _known_keys(location: tuple[int | str, ...]) -> list[str]:
+    """The setting names a table at `location` accepts (list positions and mapping keys pass through)."""
+    model: type[BaseModel] | None = Settings
+    for part in location:
+        if model is None:
+            return []
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        model = settings_table(field.annotation) if field is not None else None
+    return list(model.model_fields) if model is not None else []
+
+
+def settings_table(annotation: Any) -> type[BaseModel] | None:
+    """The settings model a field holds, directly or inside Optional, list or dict."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, list, dict):
+        for argument in typing.get_args(annotation):
+            found = settings_table(argument)
+            if found is not None:
+                return found
+    return None
+
+
+REDACTED = "********"
+# Setting names (and names inside free-form tables such as HTTP headers) whose values are credentials.
+_SECRET_NAME = re.compile(r"password|secret|token$|api[_-]?key|private_key$|^key$|authorization", re.IGNORECASE)
+
+
+def redacted(settings: Settings) -> dict[str, Any]:
+    """The resolved settings as plain data, every credential replaced: what `clarion config show` prints."""
+    return _redact(settings.model_dump(mode="json"))
+
+
+def _redact(value: Any, name: str = "") -> Any:
+    if isinstance(value, dict):
+        return {key: _redact(item, key) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redact(item, name) for item in value]
+    if not isinstance(value, str) or not value:
+        return value
+    if _SECRET_NAME.search(name):
+        return REDACTED
+    parts = urlsplit(value)
+    if parts.password:  # postgresql://user:secret@host/db and the like
+        return value.replace(f":{parts.password}@", f":{REDACTED}@", 1)
+    return value

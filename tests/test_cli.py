@@ -164,6 +164,25 @@ def test_serve_insecure_mode_with_environment_port(tmp_path: Path, serve: Any) -
     assert "No access keys" in clarion("keys", "list", "--data-dir", str(tmp_path / "data")).stderr
 
 
+def test_the_start_banner_names_store_providers_tracking_and_workers(tmp_path: Path, serve: Any) -> None:
+    config = tmp_path / "clarion.toml"
+    config.write_text(
+        '[delivery.smtp]\nhost = "relay.example.com"\nsecurity = "tls"\nport = 465\n'
+        '[delivery.sms]\nprovider = "http"\nhttp.url = "https://gateway.example.com/send"\n'
+        '[delivery.tracking]\nbase_url = "https://mail.example.com"\nkey = "k"\n'
+        "[queue]\nworkers = 2\n[campaigns]\nscheduler = false\n"
+    )
+    port = free_port()
+    server = serve("--config", str(config), "--data-dir", "data", "--port", str(port), "--insecure-any-credentials")
+    deadline = time.monotonic() + TIMEOUT
+    server.wait_for(r"store: SQLite at data/clarion.sqlite3", deadline)
+    server.wait_for(r"email: SMTP relay relay.example.com:465 \(tls\) · SMS: http · voice: none", deadline)
+    server.wait_for(r"custom-channel webhooks: unsigned", deadline)
+    server.wait_for(r"tracking: on at https://mail.example.com", deadline)
+    server.wait_for(r"1 API process, each with 2 queue workers, 1 campaign delivery worker and no campaign", deadline)
+    wait_healthy(f"http://127.0.0.1:{port}", deadline)
+
+
 def test_serve_with_several_worker_processes(tmp_path: Path, serve: Any) -> None:
     port = free_port()
     server = serve(
@@ -171,7 +190,7 @@ def test_serve_with_several_worker_processes(tmp_path: Path, serve: Any) -> None
     )
     deadline = time.monotonic() + TIMEOUT
     url = server.wait_for(r"Pinpoint API on (http://\S+)", deadline)[1]
-    server.wait_for("2 worker processes", deadline)
+    server.wait_for("2 API processes", deadline)
     wait_healthy(url, deadline)
     children = [pid for pid in os.listdir("/proc") if pid.isdigit() and _parent_of(pid) == server.process.pid]
     client = boto3.client(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
+from clarion.settings_model import SettingsModel
 
 
-class AnalyticsSettings(BaseModel):
+class AnalyticsSettings(SettingsModel):
     # Where segment membership is computed: "duckdb", the columnar replica (fast at millions of endpoints), or
     # "store", SQL over the row store (no replica kept; fine for small projects).
     segment_engine: Literal["duckdb", "store"] = "duckdb"

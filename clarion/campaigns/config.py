@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import Field
+
+from clarion.settings_model import SettingsModel
 
 
-class CampaignSettings(BaseModel):
+class CampaignSettings(SettingsModel):
     # Run the scheduler in this process (at most one process needs to; several are safe: runs are keyed).
     scheduler: bool = True
     # How often the scheduler looks for due campaigns when nothing wakes it.
@@ -19,7 +21,7 @@ class CampaignSettings(BaseModel):
     # Retries of a THROTTLED or TEMPORARY_FAILURE message, 2, 4, 8... seconds apart, before it is given up.
     max_retries: int = 3
     # Campaign hooks: a LambdaFunctionName (name or ARN) -> the web URL Clarion calls instead.
-    lambda_urls: dict[str, str] = {}
+    lambda_urls: dict[str, str] = Field(default_factory=dict)
     hook_timeout_seconds: float = 15.0
     hook_attempts: int = 3
     # An event-triggered message not sent within this many seconds of its event is dropped (Pinpoint: 5 minutes).

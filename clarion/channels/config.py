@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from clarion.channels.delivery import DeliveryStatus
+from clarion.settings_model import SettingsModel
 
 
-class DkimSettings(BaseModel):
+class DkimSettings(SettingsModel):
     """DKIM signing of outgoing mail (RFC 6376); the key type (RSA or Ed25519) picks rsa-sha256 or ed25519-sha256."""
 
     domain: str  # d=
@@ -29,7 +30,7 @@ class DkimSettings(BaseModel):
         return self
 
 
-class SmtpSettings(BaseModel):
+class SmtpSettings(SettingsModel):
     """Email over SMTP (owned by the email transport). No host: email is not sent over SMTP."""
 
     host: str = ""
@@ -46,7 +47,7 @@ class SmtpSettings(BaseModel):
     dkim: DkimSettings | None = None
 
 
-class EmailApiSettings(BaseModel):
+class EmailApiSettings(SettingsModel):
     """Email through an HTTP provider API (owned by the email transport). No provider: not used."""
 
     provider: Literal["", "sendgrid"] = ""
@@ -67,7 +68,7 @@ class EmailApiSettings(BaseModel):
         return self
 
 
-class GenericHttpSettings(BaseModel):
+class GenericHttpSettings(SettingsModel):
     """A provider Clarion has no adapter for, described as one HTTP request per message (docs/channels.md).
 
     `{to}`, `{from}`, `{body}`, `{message_id}`, `{app_id}`, `{message_type}`, `{language_code}` and `{voice_id}` in
@@ -87,14 +88,14 @@ class GenericHttpSettings(BaseModel):
     webhook_secret: str = ""  # HMAC-SHA256 key for /webhooks/sms/http; empty: that route refuses everything
 
 
-class TwilioSettings(BaseModel):
+class TwilioSettings(SettingsModel):
     account_sid: str = ""
     auth_token: str = ""  # signs API calls (basic auth) and Twilio's webhooks (X-Twilio-Signature)
     base_url: str = "https://api.twilio.com"
     messaging_service_sid: str = ""  # sends through a Messaging Service (its sender pool) when set
 
 
-class AwsSmsVoiceSettings(BaseModel):
+class AwsSmsVoiceSettings(SettingsModel):
     """AWS End User Messaging SMS and voice (pinpoint-sms-voice-v2)."""
 
     region: str = "us-east-1"
@@ -105,7 +106,7 @@ class AwsSmsVoiceSettings(BaseModel):
     configuration_set_name: str = ""  # where AWS publishes delivery events
 
 
-class PhoneProviderSettings(BaseModel):
+class PhoneProviderSettings(SettingsModel):
     """Which provider carries a phone channel, and how Clarion talks to it."""
 
     provider: Literal["", "http", "twilio", "aws"] = ""  # empty: the channel has no provider
@@ -144,7 +145,7 @@ class VoiceSettings(PhoneProviderSettings):
     """Voice provider adapters (owned by the SMS/voice transports)."""
 
 
-class PushSettings(BaseModel):
+class PushSettings(SettingsModel):
     """FCM and APNs endpoints and connection behaviour (owned by the push transports)."""
 
     apns_url: str = "https://api.push.apple.com"
@@ -159,7 +160,7 @@ class PushSettings(BaseModel):
     apns_token_refresh_seconds: int = Field(default=50 * 60, ge=20 * 60, le=59 * 60)
 
 
-class WebhookSettings(BaseModel):
+class WebhookSettings(SettingsModel):
     """Custom-channel webhooks (owned by the custom transport)."""
 
     signing_secret: SecretStr | None = None  # HMAC-SHA256 key for X-Clarion-Signature; unsigned when empty
@@ -169,7 +170,7 @@ class WebhookSettings(BaseModel):
     backoff_max: float = 8.0
 
 
-class TrackingSettings(BaseModel):
+class TrackingSettings(SettingsModel):
     """Open/click/unsubscribe tracking links (owned by the send pipeline).
 
     Emails get tracking links and a one-click unsubscribe URL only when both `base_url` and `key` are set.
@@ -182,8 +183,20 @@ class TrackingSettings(BaseModel):
     open_tracking: bool = True  # add a 1x1 pixel to HTML bodies
     click_tracking: bool = True  # send http(s) links in HTML bodies through a signed redirect
 
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> TrackingSettings:
+        """One of the two alone would turn tracking off without a word: refuse it at start instead."""
+        if bool(self.base_url) != bool(self.key):
+            given, missing = ("base_url", "key") if self.base_url else ("key", "base_url")
+            raise ValueError(
+                f"{given} is set but {missing} is empty: tracking links need both (or neither, to turn tracking off)"
+            )
+        if self.base_url and not self.base_url.startswith(("https://", "http://")):
+            raise ValueError(f"base_url {self.base_url!r} must be an http(s) URL recipients can reach")
+        return self
 
-class DeliverySettings(BaseModel):
+
+class DeliverySettings(SettingsModel):
     # Key for channel secrets at rest (owned by the channels API): 32 random bytes in base64
     # (`openssl rand -base64 32`). Unset: a key file generated once in data_dir (docs/channels.md).
     secret_key: SecretStr | None = None

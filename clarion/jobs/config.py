@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
+
+from clarion.settings_model import SettingsModel
 
 PROJECT = "{ApplicationId}"
 
 
-class S3Settings(BaseModel):
+class S3Settings(SettingsModel):
     """The S3-compatible object store `s3://bucket/key` URLs refer to (AWS S3, MinIO, Ceph, ...)."""
 
     # Empty: AWS S3 in `region` (https://s3.<region>.amazonaws.com). Requests use path-style addressing.
@@ -38,7 +40,7 @@ class S3Settings(BaseModel):
         return scope
 
 
-class JobSettings(BaseModel):
+class JobSettings(SettingsModel):
     # Folders local import files may be read from (file:///... or a plain path); empty: <data_dir>/imports.
     # A project reads and writes only its own folder in each: <root>/<ApplicationId>/.
     import_roots: list[Path] = Field(default_factory=list)

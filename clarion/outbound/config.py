@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, IPvAnyNetwork
+from pydantic import Field, IPvAnyNetwork
+
+from clarion.settings_model import SettingsModel
 
 
-class OutboundSettings(BaseModel):
+class OutboundSettings(SettingsModel):
     # Networks (CIDR) tenant URLs may reach although they are not public: an internal file server, a local test
     # stub. Empty: only public addresses. Anything listed here is reachable by every project's URLs.
     allow_networks: list[IPvAnyNetwork] = Field(default_factory=list)

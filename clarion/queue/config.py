@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from clarion.settings_model import SettingsModel
 
 
-class QueueSettings(BaseModel):
+class QueueSettings(SettingsModel):
     # Worker loops this process runs; 0 makes an API-only process (another process does the work).
     workers: int = 1
     # How long a leased item stays invisible to other workers; a worker that dies mid-item makes it ready again

@@ -7,6 +7,7 @@ of processes (PostgreSQL serialises them with an advisory lock).
 
 from __future__ import annotations
 
+from clarion import __version__
 from clarion.clock import SystemClock, iso_millis
 from clarion.store.database import Dialect, Transaction
 
@@ -404,12 +405,42 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
 LATEST = MIGRATIONS[-1][0]
 
 
+class SchemaTooNew(Exception):
+    """The store was migrated by a newer Clarion: this one would misread it, so it refuses to touch it."""
+
+    def __init__(self, found: int) -> None:
+        super().__init__(
+            f"The store's schema is version {found}, newer than Clarion {__version__} knows (its newest is version "
+            f"{LATEST}): a newer Clarion has upgraded it. Run that version (or newer), or restore a backup taken "
+            "before the upgrade into a fresh store."
+        )
+        self.found = found
+
+
+def schema_version(tx: Transaction) -> int | None:
+    """The newest migration applied to the store, None for a store never migrated."""
+    if tx.dialect.name == "postgresql":
+        exists = tx.scalar("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    else:
+        exists = tx.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'")
+    return tx.scalar("SELECT max(version) FROM schema_migrations") if exists else None
+
+
+def refuse_newer_schema(tx: Transaction) -> int | None:
+    """The store's schema version; raises SchemaTooNew when a newer Clarion has migrated it."""
+    found = schema_version(tx)
+    if found is not None and found > LATEST:
+        raise SchemaTooNew(found)
+    return found
+
+
 def migrate(tx: Transaction) -> list[int]:
-    """Apply every migration not yet recorded; return the versions applied."""
+    """Apply every migration not yet recorded; return the versions applied. Refuses a newer store (SchemaTooNew)."""
     dialect: Dialect = tx.dialect
     if dialect.name == "postgresql":
         tx.execute("SELECT pg_advisory_xact_lock(7466130)")
     tx.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+    refuse_newer_schema(tx)
     done = {row[0] for row in tx.fetchall("SELECT version FROM schema_migrations")}
     applied = []
     for version, _description, statements in MIGRATIONS:

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from clarion.settings_model import SettingsModel
 from clarion.templates import handlebars
 from clarion.templates.budget import Limits
 from clarion.templates.email_html import configure_worker
@@ -12,7 +13,7 @@ from clarion.templates.email_html import configure_worker
 _DEFAULT = Limits()
 
 
-class TemplateSettings(BaseModel):
+class TemplateSettings(SettingsModel):
     # What rendering one message may spend, all its parts together (steps, time) or each part (output).
     # A render that exceeds any of them fails that recipient with PERMANENT_FAILURE naming the budget.
     max_steps: int = Field(default=_DEFAULT.steps, ge=1)
