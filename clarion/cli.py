@@ -62,6 +62,26 @@ InsecureOption = Annotated[
     ),
 ]
 LogLevelOption = Annotated[str | None, typer.Option(help="debug, info, warning or error. [default: info]")]
+# Where `watch` commands find the server and the key: the AWS CLI's variables, so one export serves both.
+EndpointOption = Annotated[
+    str,
+    typer.Option(
+        "--endpoint-url",
+        envvar=["AWS_ENDPOINT_URL_PINPOINT", "AWS_ENDPOINT_URL"],
+        help="The Clarion server (also AWS_ENDPOINT_URL_PINPOINT or AWS_ENDPOINT_URL).",
+    ),
+]
+RegionOption = Annotated[
+    str, typer.Option(envvar=["AWS_REGION", "AWS_DEFAULT_REGION"], help="Region to sign requests for.")
+]
+ProfileOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="AWS_PROFILE",
+        help="Profile of the shared credentials file; by default AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.",
+    ),
+]
+IntervalOption = Annotated[float, typer.Option(help="Seconds between looks.", min=0.05)]
 
 
 def _is_loopback(host: str) -> bool:
@@ -380,37 +400,47 @@ def config_show(
 def jobs_watch(
     application_id: str,
     job_id: str,
-    interval: Annotated[float, typer.Option(help="Seconds between looks at the job.")] = 1.0,
-    config: ConfigOption = None,
-    data_dir: DataDirOption = None,
-    database_url: DatabaseOption = None,
+    interval: IntervalOption = 1.0,
+    endpoint_url: EndpointOption = "http://127.0.0.1:8080",
+    region: RegionOption = "us-east-1",
+    profile: ProfileOption = None,
 ) -> None:
-    """Show an import or export job's progress until it ends; exit 0 if it COMPLETED, 1 if it FAILED."""
-    from clarion.jobs.watch import job_reader
-    from clarion.watching import watch
+    """Follow an import or export job on a server until it ends; exit 0 if it COMPLETED, 1 if it FAILED."""
+    from clarion.watching import job_reader, watch
 
-    settings = load_settings(config, data_dir=data_dir, database_url=database_url)
-    missing = f"No import or export job {job_id!r} in application {application_id!r}"
-    raise typer.Exit(watch(settings, job_reader(application_id, job_id), interval, Console(stderr=False), missing))
+    client = _api_client(endpoint_url, region, profile)
+    raise typer.Exit(watch(job_reader(client, application_id, job_id), interval, Console(stderr=False)))
 
 
 @campaigns_app.command("watch")
 def campaigns_watch(
     application_id: str,
     campaign_id: str,
-    interval: Annotated[float, typer.Option(help="Seconds between looks at the campaign.")] = 1.0,
-    config: ConfigOption = None,
-    data_dir: DataDirOption = None,
-    database_url: DatabaseOption = None,
+    interval: IntervalOption = 1.0,
+    endpoint_url: EndpointOption = "http://127.0.0.1:8080",
+    region: RegionOption = "us-east-1",
+    profile: ProfileOption = None,
 ) -> None:
-    """Follow a campaign's current run batch by batch until the campaign stops executing; exit 0 on success."""
-    from clarion.campaigns.watch import campaign_reader
-    from clarion.watching import watch
+    """Follow a campaign's latest run on a server until the campaign stops executing; exit 0 unless it failed."""
+    from clarion.watching import campaign_reader, watch
 
-    settings = load_settings(config, data_dir=data_dir, database_url=database_url)
-    missing = f"No campaign {campaign_id!r} in application {application_id!r}"
-    reader = campaign_reader(application_id, campaign_id)
-    raise typer.Exit(watch(settings, reader, interval, Console(stderr=False), missing))
+    client = _api_client(endpoint_url, region, profile)
+    raise typer.Exit(watch(campaign_reader(client, application_id, campaign_id), interval, Console(stderr=False)))
+
+
+def _api_client(endpoint_url: str, region: str, profile: str | None) -> Any:
+    from clarion.client import ApiClient, find_credentials
+    from clarion.watching import CANNOT_WATCH
+
+    credentials = find_credentials(profile)
+    if credentials is None:
+        where = f"profile {profile!r} of the shared credentials file" if profile else "AWS_ACCESS_KEY_ID"
+        console.print(
+            "[red]No access key to sign with: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+            f"(looked for {where}).[/red]"
+        )
+        raise typer.Exit(CANNOT_WATCH)
+    return ApiClient(endpoint_url, credentials, region)
 
 
 @queue_app.command("buried")

@@ -8,9 +8,6 @@ PostgreSQL.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -296,33 +293,6 @@ def test_event_campaign_sends_to_the_endpoint_that_performed_the_event(
     drive(engine_server)
     assert sink.recipients() == ["ep-0000@example.org"]
     assert state(pinpoint, project, created["Id"]) == "SCHEDULED"
-
-
-def test_cli_watch_shows_the_finished_run(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
-) -> None:
-    add_endpoints(pinpoint, project, 25)
-    created = campaign(pinpoint, project, everyone(pinpoint, project))
-    settings = engine_server.settings
-    store = ["--database-url", settings.database_url] if settings.database_url else []
-
-    def watch(campaign_id: str) -> subprocess.CompletedProcess[str]:
-        args = ["campaigns", "watch", project, campaign_id, "--interval", "0.1", "--data-dir", str(settings.data_dir)]
-        return subprocess.run(
-            [sys.executable, "-m", "clarion", *args, *store],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            env={**os.environ, "COLUMNS": "200"},
-        )
-
-    drive(engine_server)
-    finished = watch(created["Id"])
-    assert finished.returncode == 0, finished.stderr
-    assert "campaign COMPLETED" in finished.stdout and "3/3" in finished.stdout  # 25 endpoints in batches of 10
-    assert "25 targeted, 25 delivered" in finished.stdout
-    assert watch("no-such-campaign").returncode == 2
 
 
 def test_real_users_get_one_message_on_the_first_channel_they_can_receive(

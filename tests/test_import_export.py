@@ -12,10 +12,7 @@ import hashlib
 import http.server
 import io
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -442,33 +439,6 @@ def test_http_import_of_an_export_file(local_web_server: RunningServer) -> None:
     copied = client.get_endpoint(ApplicationId=other, EndpointId="ep-000007")["EndpointResponse"]
     for member in ("ChannelType", "Address", "Attributes", "Metrics", "Location", "Demographic", "User"):
         assert copied[member] == original[member]
-
-
-def test_cli_watch_follows_a_job_to_its_end(server: RunningServer, client: Any, app_id: str) -> None:
-    settings = server.settings
-    write_csv(folder_of(settings, app_id) / "w.csv", HEADER, endpoint_rows(3000))
-    job_id = import_job(client, app_id, str(folder_of(settings, app_id) / "w.csv"))["Id"]
-    store = ["--database-url", settings.database_url] if settings.database_url else []
-
-    def watch(job: str) -> subprocess.CompletedProcess[str]:
-        args = ["jobs", "watch", app_id, job, "--interval", "0.1", "--data-dir", str(settings.data_dir), *store]
-        return subprocess.run(
-            [sys.executable, "-m", "clarion", *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            env={**os.environ, "COLUMNS": "250"},
-        )
-
-    finished = watch(job_id)
-    assert finished.returncode == 0, finished.stderr
-    assert "import COMPLETED" in finished.stdout and "3,000 rows, 0 failed" in finished.stdout
-
-    failed_id = import_job(client, app_id, str(folder_of(settings, app_id) / "absent.csv"))["Id"]
-    failed = watch(failed_id)
-    assert failed.returncode == 1 and "import FAILED" in failed.stdout and "absent.csv does not exist" in failed.stdout
-    assert watch("no-such-job").returncode == 2
 
 
 def test_an_import_survives_a_killed_server(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
