@@ -396,6 +396,73 @@ def config_show(
     typer.echo(json.dumps(redacted(settings), indent=2))
 
 
+@app.command()
+def backup(
+    target: Annotated[Path, typer.Argument(help="A new folder to write the backup into.")],
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Back up the embedded store while the server runs: a consistent copy, the channel-secrets key and stored keys.
+
+    PostgreSQL is backed up with pg_dump (docs/operations.md).
+    """
+    from clarion.backup import back_up
+    from clarion.channels.secrets import KEY_FILE
+
+    settings = load_settings(config, data_dir=data_dir, database_url=database_url)
+    if settings.uses_postgres:
+        console.print(
+            "[red]clarion backup copies the embedded SQLite store; this configuration uses PostgreSQL. Back it up "
+            'with pg_dump (docs/operations.md, "Backup and restore").[/red]'
+        )
+        raise typer.Exit(2)
+    keys = [settings.data_dir / KEY_FILE, _keys_path(settings)]
+    made = _backup_step(lambda: back_up(settings.sqlite_path, keys, target))
+    files = ", ".join(f"{name} ({size:,} bytes)" for name, size in made.files.items())
+    typer.echo(f"Backed up schema version {made.schema_version} to {made.folder}: {files}")
+    if settings.delivery.secret_key is not None:
+        typer.echo("  The channel-secrets key is delivery.secret_key in your settings: keep it with this backup.")
+    typer.echo("  The DuckDB segment replica is not copied: it is rebuilt from the store after a restore.")
+
+
+@app.command()
+def restore(
+    source: Annotated[Path, typer.Argument(help="A folder written by `clarion backup`.")],
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Restore a backup into a fresh data directory (the server must not be running on it)."""
+    from clarion.backup import restore as restore_backup
+
+    settings = load_settings(config, data_dir=data_dir)
+    if settings.uses_postgres:
+        console.print("[red]This configuration uses PostgreSQL: restore it with pg_restore (docs/operations.md).[/red]")
+        raise typer.Exit(2)
+    replica = _replica_file(settings)
+    made = _backup_step(lambda: restore_backup(source, settings.data_dir, replica))
+    typer.echo(f"Restored schema version {made.schema_version} into {made.folder}: {', '.join(made.files)}")
+
+
+def _replica_file(settings: Settings) -> Path | None:
+    """The DuckDB replica file a server on these settings keeps (a stale one must not meet a restored store)."""
+    path = settings.analytics.replica_path
+    if path == "memory":
+        return None
+    return Path(path) if path else settings.data_dir / "analytics.duckdb"
+
+
+def _backup_step(work: Any) -> Any:
+    from clarion.backup import BackupError
+    from clarion.store.backup import DamagedCopy
+
+    try:
+        return work()
+    except (BackupError, DamagedCopy) as error:
+        console.print(f"[red]{error}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+
+
 @jobs_app.command("watch")
 def jobs_watch(
     application_id: str,
