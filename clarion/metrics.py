@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter as Tally
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, GCCollector, Histogram, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, Metric
 
 
@@ -28,6 +28,11 @@ class _TemplateBudgets:
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        # What every Prometheus client reports of its process: CPU, memory, open files (process_*), the Python
+        # version (python_info) and garbage collections (python_gc_*).
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
         self.requests = Counter(
             "clarion_requests", "Pinpoint API requests answered", ["operation", "status"], registry=self.registry
         )

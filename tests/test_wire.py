@@ -502,6 +502,13 @@ def test_metrics_count_requests_and_ingestion(shared: RunningServer, shared_clie
     assert ("clarion_request_seconds_count", (("operation", "GetApp"),)) in after
 
 
+def test_metrics_describe_the_process(shared: RunningServer) -> None:
+    samples = {name for name, _ in metric_samples(shared)}
+    for name in ("process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds", "python_info"):
+        assert name in samples, name
+    assert "python_gc_collections_total" in samples
+
+
 def test_openapi_document(shared: RunningServer) -> None:
     status, content_type, body = http_get(shared, "/openapi.json")
     assert status == 200
