@@ -26,7 +26,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -74,7 +74,7 @@ def endpoint_rows(app_id: str, items: list[dict[str, Any]]) -> list[endpoint_sto
             cohort_id=cohort_of(item["Id"]),
             created_at=now,
             effective_at=now,
-            doc=orjson.dumps({k: v for k, v in item.items() if k != "Id"}).decode(),
+            doc=msgspec.json.encode({k: v for k, v in item.items() if k != "Id"}).decode(),
         )
         for item in items
     ]
@@ -84,7 +84,14 @@ def event_rows(app_id: str, batch: dict[str, Any]) -> list[event_store.EventRow]
     arrival = epoch_millis(SystemClock().now())
     return [
         event_store.EventRow(
-            app_id, endpoint_id, event_id, event["EventType"], arrival, arrival, None, orjson.dumps(event).decode()
+            app_id,
+            endpoint_id,
+            event_id,
+            event["EventType"],
+            arrival,
+            arrival,
+            None,
+            msgspec.json.encode(event).decode(),
         )
         for endpoint_id, item in batch.items()
         for event_id, event in item["Events"].items()
@@ -151,11 +158,11 @@ def prepare(
 
         return store_events
 
-    encoded = [orjson.dumps(body) for body in bodies]
+    encoded = [msgspec.json.encode(body) for body in bodies]
     if depth == "service":
 
         async def service(index: int) -> None:
-            body = orjson.loads(encoded[index])  # the decode is a few microseconds per item; api measures it too
+            body = msgspec.json.decode(encoded[index])  # the decode is a few microseconds per item; api measures it too
             if kind == "endpoints":
                 await endpoints.update_endpoints_batch(
                     services.db, services.endpoint_writer, context(), app_id, body["Item"]

@@ -4,7 +4,7 @@
 stdin and reads one JSON result from its stdout, so none of the client's work is charged to the server.
 
 Requests are built and signed the way an unmodified AWS SDK builds them: the two bulk bodies are assembled with
-orjson for speed, and the first of each is checked against botocore's own rest-json serializer before any timed
+msgspec for speed, and the first of each is checked against botocore's own rest-json serializer before any timed
 phase; every other request goes through that serializer. Signatures come from botocore's `SigV4Auth`. Bulk
 requests are signed just before their phase starts (the server accepts 5 minutes of clock skew), so signing
 does not compete with sending.
@@ -26,7 +26,7 @@ from typing import Any
 
 import aiohttp
 import botocore.session
-import orjson
+import msgspec
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, create_request_object, prepare_request_dict
 from botocore.credentials import Credentials
@@ -84,7 +84,7 @@ class Client:
         problems = []
         if (expected.method, expected.url) != (built.method, built.url):
             problems.append(f"{built.method} {built.url} != {expected.method} {expected.url}")
-        if orjson.loads(expected.body) != orjson.loads(built.body):
+        if msgspec.json.decode(expected.body) != msgspec.json.decode(built.body):
             problems.append("body differs")
         if expected.headers.get("Content-Type") != built.headers.get("Content-Type"):
             problems.append("Content-Type differs")
@@ -324,7 +324,7 @@ class Bench:
             )
             if status != 201:
                 raise SystemExit(f"CreateApp failed: {status} {body[:300]!r}")
-            self.app_id = orjson.loads(body)["Id"]
+            self.app_id = msgspec.json.decode(body)["Id"]
         return self.app_id
 
     async def _throughput(
@@ -371,13 +371,13 @@ class Bench:
                 method="PUT",
                 url=self.client.base_url + path,
                 headers={"Content-Type": "application/json"},
-                data=orjson.dumps({"Item": first}),
+                data=msgspec.json.encode({"Item": first}),
             ),
         )
         requests = []
         for r in range(total):
             items = [endpoint_item(self.tag, r * ITEMS_PER_REQUEST + i) for i in range(ITEMS_PER_REQUEST)]
-            requests.append(self.client.raw("PUT", path, orjson.dumps({"Item": items})))
+            requests.append(self.client.raw("PUT", path, msgspec.json.encode({"Item": items})))
         build_seconds = time.perf_counter() - built
 
         def count(status: int | str, body: bytes) -> int:
@@ -404,12 +404,12 @@ class Bench:
                 method="POST",
                 url=self.client.base_url + path,
                 headers={"Content-Type": "application/json"},
-                data=orjson.dumps({"BatchItem": first}),
+                data=msgspec.json.encode({"BatchItem": first}),
             ),
         )
         requests = [
             self.client.raw(
-                "POST", path, orjson.dumps({"BatchItem": event_batch(self.tag, r * ITEMS_PER_REQUEST, stamp)})
+                "POST", path, msgspec.json.encode({"BatchItem": event_batch(self.tag, r * ITEMS_PER_REQUEST, stamp)})
             )
             for r in range(total)
         ]
@@ -418,7 +418,7 @@ class Bench:
         def count(status: int | str, body: bytes) -> int:
             if not ok(status):
                 return 0
-            results = orjson.loads(body)["Results"]
+            results = msgspec.json.decode(body)["Results"]
             return sum(
                 1
                 for item in results.values()
@@ -487,7 +487,7 @@ class Bench:
                     if not ok(status):
                         continue
                     created += 1
-                    app_id = orjson.loads(body)["Id"]
+                    app_id = msgspec.json.decode(body)["Id"]
                     await timed("GetApp", {"ApplicationId": app_id}, tally)
                     await timed("GetApps", {}, tally)
                     status, _ = await timed("DeleteApp", {"ApplicationId": app_id}, tally)
@@ -517,7 +517,7 @@ class Bench:
 
 
 def main() -> None:
-    plan = orjson.loads(sys.stdin.buffer.read())
+    plan = msgspec.json.decode(sys.stdin.buffer.read())
     try:
         import uvloop
 
@@ -525,7 +525,7 @@ def main() -> None:
     except ImportError:
         runner = asyncio.run
     result = runner(Bench(plan).run())
-    sys.stdout.buffer.write(orjson.dumps(result))
+    sys.stdout.buffer.write(msgspec.json.encode(result))
     sys.stdout.flush()
 
 

@@ -44,7 +44,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
-import orjson
+import msgspec
 
 from clarion.analytics import segment_duckdb
 from clarion.analytics.replica import Replica
@@ -157,13 +157,13 @@ def generate(total: int, seed: int = 42) -> Iterator[Chunk]:
                     cohort_of(endpoint_id),
                     at,
                     at,
-                    orjson.dumps(doc).decode(),
+                    msgspec.json.encode(doc).decode(),
                     stamp,
                 )
             )
             if i % ENDPOINTS_PER_USER == 0:
                 plan = rng.choices(["free", "pro", "team"], [80, 15, 5])[0]
-                users.append((APP_ID, user_id, orjson.dumps({"plan": [plan]}).decode(), stamp))
+                users.append((APP_ID, user_id, msgspec.json.encode({"plan": [plan]}).decode(), stamp))
             if rng.random() < 0.3:
                 for number in range(rng.randint(1, 4)):
                     event_at = now_ms - int(rng.expovariate(1 / 12) * 86_400_000) % (60 * 86_400_000)
@@ -181,7 +181,7 @@ def generate(total: int, seed: int = 42) -> Iterator[Chunk]:
                             event_at,
                             event_at,
                             None,
-                            orjson.dumps(event).decode(),
+                            msgspec.json.encode(event).decode(),
                             stamp,
                         )
                     )

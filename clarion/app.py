@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import SecretStr
 from starlette.applications import Starlette
@@ -71,7 +71,7 @@ def server_options(settings: Settings) -> dict[str, Any]:
 
 def write_worker_settings(settings: Settings) -> Path:
     """The resolved settings, secrets included, in a 0600 file in the data folder for the worker processes."""
-    document = orjson.dumps(settings.model_dump(), default=_plain)
+    document = msgspec.json.encode(settings.model_dump(), enc_hook=_plain)
     return write_private_file(settings.data_dir / f".worker-settings-{os.getpid()}.json", document)
 
 

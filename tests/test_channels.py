@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 import pytest
 import trustme
 from conftest import ADMIN, RunningServer, free_port
@@ -473,7 +473,7 @@ def test_configured_key_wins_and_bad_keys_are_refused(tmp_path: Path) -> None:
 
 def test_seal_round_trip() -> None:
     box = SecretBox.from_keys(b"a" * 32)
-    plaintext = orjson.dumps({"ApiKey": API_KEY})
+    plaintext = msgspec.json.encode({"ApiKey": API_KEY})
     first, second = box.seal(plaintext, "apps/x/channels/GCM"), box.seal(plaintext, "apps/x/channels/GCM")
     assert first != second  # a fresh nonce every time
     assert box.open(first, "apps/x/channels/GCM") == plaintext

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import dkim
-import orjson
+import msgspec
 import pytest
 import trustme
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
@@ -700,7 +700,7 @@ EVENTS = [
 
 
 def test_webhook_events_become_reports() -> None:
-    reports = sendgrid_events.parse(orjson.dumps(EVENTS))
+    reports = sendgrid_events.parse(msgspec.json.encode(EVENTS))
     assert [(r.event_type, r.message_id, r.provider_message_id, r.opt_out) for r in reports] == [
         ("_email.delivered", "m-1", "sg1AbCdEf", False),
         ("_email.hardbounce", "m-2", "sg2XyZ", True),
@@ -715,7 +715,7 @@ def test_webhook_events_become_reports() -> None:
 
 
 def test_webhook_signature_verification() -> None:
-    body = orjson.dumps(EVENTS)
+    body = msgspec.json.encode(EVENTS)
     at = int(NOW.timestamp())
 
     def check(headers: dict[str, str], payload: bytes = body, key: str = WEBHOOK_PUBLIC) -> None:
@@ -793,7 +793,7 @@ def test_send_through_sendgrid_and_receive_its_webhook(settings: Settings, sendg
                 "clarion_message_id": response["stays"]["MessageId"],
             },
         ]
-        body = orjson.dumps(events)
+        body = msgspec.json.encode(events)
         url = f"{server.url}/webhooks/email/sendgrid"
         forged = dict(
             signed(body, int(time.time())), **{SIGNATURE_HEADER: signed(b"other", int(time.time()))[SIGNATURE_HEADER]}
@@ -925,7 +925,7 @@ def test_email_templates_store_compiled_html_once_per_version(client: Any, serve
         def work(tx: Any) -> dict[str, Any]:
             row = template_store.get_version(tx, "news", "EMAIL", version)
             assert row is not None
-            return orjson.loads(row.body)
+            return msgspec.json.decode(row.body)
 
         return server.run(lambda s: s.db.read(work))
 

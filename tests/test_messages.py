@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
-import orjson
+import msgspec
 import pytest
 import trustme
 from aiosmtpd.controller import Controller
@@ -72,7 +72,7 @@ def new_app(client: Any) -> str:
 
 def events_of(server: RunningServer, app_id: str) -> list[dict[str, Any]]:
     rows = server.run(lambda s: s.db.read(lambda tx: event_store.recent(tx, app_id, 100)))
-    return [{"endpoint": row.endpoint_id, **orjson.loads(row.doc)} for row in reversed(rows)]
+    return [{"endpoint": row.endpoint_id, **msgspec.json.decode(row.doc)} for row in reversed(rows)]
 
 
 def logged(logs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -296,7 +296,7 @@ def test_tracking_round_trip(sender: RunningServer) -> None:
     # A tampered link or another kind's token is refused, and records nothing.
     token = click.rsplit("/", 1)[1]
     payload, signature = token.split(".")
-    evil = orjson.dumps({"m": message_id, "u": "https://evil.example"}).hex()
+    evil = msgspec.json.encode({"m": message_id, "u": "https://evil.example"}).hex()
     assert fetch(f"{sender.url}/t/c/{evil}.{signature}")[0] == 404
     assert fetch(f"{sender.url}/t/c/{payload}.{signature[:-2]}AA")[0] == 404
     assert fetch(f"{sender.url}/t/u/{token}")[0] == 404
@@ -479,8 +479,8 @@ class Gateway(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # the http.server API
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append(orjson.loads(body))
-        answer = orjson.dumps({"id": f"gw-{len(self.received)}"})
+        self.received.append(msgspec.json.decode(body))
+        answer = msgspec.json.encode({"id": f"gw-{len(self.received)}"})
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(answer)))

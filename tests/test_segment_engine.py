@@ -12,7 +12,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
+import msgspec
 import pytest
 from conftest import RunningServer
 from hypothesis import HealthCheck, event, given
@@ -67,7 +67,7 @@ def read_world(server: RunningServer, app_id: str) -> reference.World:
 
     def work(tx: Transaction) -> reference.World:
         users = {
-            user_id: orjson.loads(attributes)
+            user_id: msgspec.json.decode(attributes)
             for user_id, attributes in tx.fetchall("SELECT user_id, attributes FROM users WHERE app_id = ?", (app_id,))
         }
         rows = tx.fetchall(
@@ -77,7 +77,7 @@ def read_world(server: RunningServer, app_id: str) -> reference.World:
         )
         endpoints = [endpoint_response(app_id, row, users.get(row.user_id)) for row in map(_row, rows)]
         events = [
-            reference.Event(endpoint_id, event_type, int(at), orjson.loads(doc).get("Attributes") or {})
+            reference.Event(endpoint_id, event_type, int(at), msgspec.json.decode(doc).get("Attributes") or {})
             for endpoint_id, event_type, at, doc in tx.fetchall(
                 "SELECT endpoint_id, event_type, event_at, doc FROM events WHERE app_id = ?", (app_id,)
             )

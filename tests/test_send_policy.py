@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import orjson
+import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -41,7 +41,7 @@ def endpoint(endpoint_id: str, timezone: str | None = None) -> EndpointRow:
         cohort_id=cohort_of(endpoint_id),
         created_at="2026-01-01T00:00:00.000Z",
         effective_at="2026-01-01T00:00:00.000Z",
-        doc=orjson.dumps(doc).decode(),
+        doc=msgspec.json.encode(doc).decode(),
     )
 
 

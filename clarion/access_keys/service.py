@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 from pydantic import ValidationError
 
 from clarion.channels.secrets import SecretBox, SecretKeyError
@@ -145,14 +145,14 @@ class AccessKeys:
             access_key_id=key.access_key_id,
             secret=self.box.seal(key.secret_access_key.encode(), _context(key.access_key_id)),
             description=key.description,
-            scope=orjson.dumps(key.model_dump(include=set(_SCOPE_FIELDS))).decode(),
+            scope=msgspec.json.encode(key.model_dump(include=set(_SCOPE_FIELDS))).decode(),
             created_at=created_at,
             revoked_at=None,
         )
 
 
 def _key(row: AccessKeyRow, secret: str) -> AccessKey:
-    scope = orjson.loads(row.scope)
+    scope = msgspec.json.decode(row.scope)
     return AccessKey(access_key_id=row.access_key_id, secret_access_key=secret, description=row.description, **scope)
 
 

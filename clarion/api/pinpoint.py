@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import msgspec
-import orjson
 from starlette.responses import Response
 
 from clarion.api.auth import Authenticator, AuthError, Principal
@@ -220,11 +219,11 @@ def _success(operation: Operation, result: Any, request_id: str) -> tuple[int, b
         result = {}
     if isinstance(result, msgspec.Struct):
         return operation.status, msgspec.json.encode(result)
-    return operation.status, orjson.dumps(result)
+    return operation.status, msgspec.json.encode(result)
 
 
 def _error_body(error: PinpointError, request_id: str) -> bytes:
-    return orjson.dumps({"Message": error.message, "RequestID": request_id, "__type": error.code})
+    return msgspec.json.encode({"Message": error.message, "RequestID": request_id, "__type": error.code})
 
 
 def error_response(error: PinpointError) -> Response:

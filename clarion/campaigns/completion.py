@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import orjson
+import msgspec
 
 from clarion.campaigns.definition import ActivityResult, ActivityState, CampaignState
 from clarion.campaigns.runs import PLAN, set_state
@@ -27,13 +27,13 @@ def complete_if_finished(tx: Transaction, run_key: str, now: datetime) -> None:
         return
     # A run that lost work to the queue and delivered nothing failed; one that delivered some shows the loss in
     # its FailedBatches metric.
-    failed = any(FAILED_BATCHES in orjson.loads(raw) for _, _, raw in store.activities_of_run(tx, run_key))
+    failed = any(FAILED_BATCHES in msgspec.json.decode(raw) for _, _, raw in store.activities_of_run(tx, run_key))
     result = ActivityResult.FAIL if failed and store.run_tallies(tx, run_key)[1] == 0 else ActivityResult.SUCCESS
     store.finish_activities(tx, run_key, ActivityState.COMPLETED, result, iso_millis(now))
     if run.resent:  # messages re-sent by batches redelivered after a crash (docs/campaigns.md, Exactly once)
         for activity_id, _treatment, raw in store.activities_of_run(tx, run_key):
-            merged = {**orjson.loads(raw), "PossibleDuplicates": str(run.resent)}
-            store.set_activity_metrics(tx, run_key, activity_id, orjson.dumps(merged).decode())
+            merged = {**msgspec.json.decode(raw), "PossibleDuplicates": str(run.resent)}
+            store.set_activity_metrics(tx, run_key, activity_id, msgspec.json.encode(merged).decode())
     campaign = store.get(tx, run.app_id, run.campaign_id, lock=True)
     if campaign is not None and campaign.state == CampaignState.EXECUTING:
         following = store.next_run_at(tx, run.app_id, run.campaign_id)
@@ -52,9 +52,9 @@ def count_buried(tx: Transaction, item: BuriedItem) -> None:
     else:
         store.finish_batch(tx, run.run_key, 0)
     for activity_id, _treatment, raw in store.activities_of_run(tx, run.run_key):
-        metrics = orjson.loads(raw)
+        metrics = msgspec.json.decode(raw)
         metrics[FAILED_BATCHES] = str(int(metrics.get(FAILED_BATCHES, "0")) + 1)
-        store.set_activity_metrics(tx, run.run_key, activity_id, orjson.dumps(metrics).decode())
+        store.set_activity_metrics(tx, run.run_key, activity_id, msgspec.json.encode(metrics).decode())
     complete_if_finished(tx, run.run_key, item.buried_at)
 
 

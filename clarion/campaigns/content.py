@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import msgspec
-import orjson
 
 from clarion.campaigns.definition import CampaignDefinition, TreatmentMessage
 from clarion.messages.delivery import load_templates
@@ -68,7 +67,7 @@ def treatment_templates(tx: Transaction, message: TreatmentMessage) -> dict[str,
             else template_store.get(tx, in_app["Name"], "INAPP")
         )
         if row is not None:
-            found["INAPP"] = orjson.loads(row.body)
+            found["INAPP"] = msgspec.json.decode(row.body)
     return found
 
 

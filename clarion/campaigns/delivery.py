@@ -22,7 +22,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
-import orjson
 
 from clarion.campaigns.channel_order import people
 from clarion.campaigns.completion import complete_if_finished
@@ -254,7 +253,7 @@ class CampaignDelivery:
         for treatment, tally in outcome.tallies.items():
             if treatment not in activities:
                 continue
-            metrics = orjson.dumps(tally.metrics_over(orjson.loads(activities[treatment]))).decode()
+            metrics = msgspec.json.encode(tally.metrics_over(msgspec.json.decode(activities[treatment]))).decode()
             counts = (tally.targeted, tally.successful)
             store.add_to_activity(tx, run_key, treatment, *counts, metrics, ActivityState.RUNNING, iso_millis(now))
         complete_if_finished(tx, run_key, now)

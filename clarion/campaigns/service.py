@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import orjson
+import msgspec
 
 from clarion import paging
 from clarion.campaigns import schedule as timing
@@ -50,7 +50,7 @@ def _state(tx: Transaction, row: campaign_store.CampaignRow, definition: dict[st
 def _response(
     tx: Transaction, ctx: CallContext, row: campaign_store.CampaignRow, tags: dict[str, str]
 ) -> dict[str, Any]:
-    definition = orjson.loads(row.definition)
+    definition = msgspec.json.decode(row.definition)
     state = {"CampaignStatus": _state(tx, row, definition)}
     response: dict[str, Any] = {
         **definition,
@@ -146,7 +146,9 @@ async def create_campaign(db: Database, ctx: CallContext, app_id: str, request: 
         require_app(tx, app_id)
         _check_references(tx, app_id, definition)
         state = CampaignState.PAUSED if definition.get("IsPaused") else CampaignState.SCHEDULED
-        campaign_store.insert(tx, app_id, campaign_id, state, created_at, name, orjson.dumps(definition).decode())
+        campaign_store.insert(
+            tx, app_id, campaign_id, state, created_at, name, msgspec.json.encode(definition).decode()
+        )
         first_run = timing.first_run_ms(parse_schedule(definition["Schedule"]), ctx.now)
         campaign_store.set_next_run(tx, app_id, campaign_id, first_run)
         tag_store.put(tx, resource_path(app_id, campaign_id), app_id, tags)
@@ -167,7 +169,7 @@ async def update_campaign(
 
     def work(tx: Transaction) -> dict[str, Any]:
         current = require_campaign(tx, app_id, campaign_id, lock=True)
-        stored = orjson.loads(current.definition)
+        stored = msgspec.json.decode(current.definition)
         if "SegmentId" in request and "SegmentVersion" not in request:
             stored.pop("SegmentVersion", None)
         merged = {**stored, "Name": current.name, **{k: v for k, v in request.items() if k != "tags"}}
@@ -175,7 +177,7 @@ async def update_campaign(
         name, definition = _split(merged)
         _check_references(tx, app_id, definition)
         campaign_store.add_version(
-            tx, app_id, campaign_id, current.latest + 1, name, modified_at, orjson.dumps(definition).decode()
+            tx, app_id, campaign_id, current.latest + 1, name, modified_at, msgspec.json.encode(definition).decode()
         )
         if request.get("IsPaused") and current.state in (
             CampaignState.SCHEDULED,
@@ -209,7 +211,7 @@ def _activity(app_id: str, campaign_id: str, row: campaign_store.ActivityRow) ->
         "SuccessfulEndpointCount": row.successful_endpoints,
         "TimezonesTotalCount": row.timezones_total,
         "TimezonesCompletedCount": row.timezones_completed,
-        "ExecutionMetrics": orjson.loads(row.metrics),
+        "ExecutionMetrics": msgspec.json.decode(row.metrics),
     }
     for member, value in (
         ("Result", row.result),

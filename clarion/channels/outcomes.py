@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-import orjson
+import msgspec
 
 from clarion.channels.delivery import DeliveryStatus, ProviderReport
 from clarion.clock import epoch_millis, iso_millis
@@ -56,7 +56,7 @@ def _attributes(message: MessageRow | None, extra: Mapping[str, str]) -> dict[st
             value = getattr(message, name)
             if value:
                 attributes[name] = value
-        for key, value in orjson.loads(message.context).items():  # MessageRequest.Context (reference §3.10)
+        for key, value in msgspec.json.decode(message.context).items():  # MessageRequest.Context (reference §3.10)
             attributes.setdefault(key, str(value))
     for key, value in extra.items():
         attributes[key] = str(value)
@@ -69,7 +69,7 @@ def _event(
 ) -> EventRow:
     doc = {"EventType": event_type, "Timestamp": iso_millis(at), "Attributes": attributes}
     millis = epoch_millis(at)
-    return EventRow(app_id, endpoint_id, event_id, event_type, millis, millis, None, orjson.dumps(doc).decode())
+    return EventRow(app_id, endpoint_id, event_id, event_type, millis, millis, None, msgspec.json.encode(doc).decode())
 
 
 def send_events(messages: Sequence[MessageRow], at: datetime) -> list[EventRow]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
 
-import orjson
+import msgspec
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
@@ -124,8 +124,8 @@ def check_gcm(request: Members, channel: Members) -> None:
     """KEY (Pinpoint's default) uses the legacy ApiKey; TOKEN uses ServiceJson, a service account's JSON key."""
     if request.get("ServiceJson"):
         try:
-            account = orjson.loads(request["ServiceJson"])
-        except orjson.JSONDecodeError:
+            account = msgspec.json.decode(request["ServiceJson"])
+        except msgspec.DecodeError:
             raise BadRequest("ServiceJson must be the JSON key file of a Firebase service account") from None
         if not isinstance(account, dict):
             raise BadRequest("ServiceJson must be a JSON object")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
+import msgspec
 
 from clarion.channels.rules import BY_TYPE, ChannelKind
 from clarion.channels.secrets import SecretBox, SecretKeyError
@@ -41,7 +41,7 @@ def _context(app_id: str, channel_type: str) -> str:
 
 def _flags(kind: ChannelKind, row: channel_store.ChannelRow) -> dict[str, Any]:
     """What a response says about the credentials instead of the credentials (HasCredential, HasTokenKey, ...)."""
-    return kind.flags(orjson.loads(row.settings), frozenset(orjson.loads(row.secret_names)))
+    return kind.flags(msgspec.json.decode(row.settings), frozenset(msgspec.json.decode(row.secret_names)))
 
 
 def _common(kind: ChannelKind, row: channel_store.ChannelRow) -> dict[str, Any]:
@@ -64,7 +64,7 @@ def _common(kind: ChannelKind, row: channel_store.ChannelRow) -> dict[str, Any]:
 
 def _response(kind: ChannelKind, row: channel_store.ChannelRow) -> dict[str, Any]:
     """The channel type's own response (EmailChannelResponse, APNSChannelResponse, ...): never a secret."""
-    settings = orjson.loads(row.settings)
+    settings = msgspec.json.decode(row.settings)
     response = _common(kind, row)
     response.update(_flags(kind, row))
     response["Platform"] = kind.channel_type
@@ -75,7 +75,7 @@ def _response(kind: ChannelKind, row: channel_store.ChannelRow) -> dict[str, Any
 def _open_secrets(box: SecretBox, row: channel_store.ChannelRow) -> dict[str, Any]:
     if row.secrets is None:
         return {}
-    return orjson.loads(box.open(row.secrets, _context(row.app_id, row.channel_type)))
+    return msgspec.json.decode(box.open(row.secrets, _context(row.app_id, row.channel_type)))
 
 
 def _require_channel(
@@ -120,7 +120,7 @@ async def update_channel(
         current = channel_store.get(tx, app_id, kind.channel_type, lock=True)
         stored: dict[str, Any] = {}
         if current is not None:
-            stored = orjson.loads(current.settings)
+            stored = msgspec.json.decode(current.settings)
             try:
                 stored.update(_open_secrets(box, current))
             except SecretKeyError as error:
@@ -137,9 +137,9 @@ async def update_channel(
             created_at=current.created_at if current else modified_at,
             modified_at=modified_at,
             modified_by=by,
-            settings=orjson.dumps(settings).decode(),
-            secret_names=orjson.dumps(sorted(secrets)).decode(),
-            secrets=box.seal(orjson.dumps(secrets), _context(app_id, kind.channel_type)) if secrets else None,
+            settings=msgspec.json.encode(settings).decode(),
+            secret_names=msgspec.json.encode(sorted(secrets)).decode(),
+            secrets=box.seal(msgspec.json.encode(secrets), _context(app_id, kind.channel_type)) if secrets else None,
         )
         channel_store.put(tx, row)
         tx.record(ChannelChanged(app_id, kind.channel_type, Change.UPDATED if current else Change.CREATED))
@@ -170,7 +170,7 @@ async def channel_config(db: Database, app_id: str, channel_type: str, box: Secr
         row = channel_store.get(tx, app_id, channel_type)
         if row is None:
             return None
-        config: dict[str, Any] = orjson.loads(row.settings)
+        config: dict[str, Any] = msgspec.json.decode(row.settings)
         config.update(_open_secrets(box, row))
         config.update(Enabled=row.enabled, Version=row.version, Platform=channel_type)
         return config

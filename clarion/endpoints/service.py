@@ -10,7 +10,7 @@ import zlib
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import orjson
+import msgspec
 
 from clarion.clock import iso_millis
 from clarion.context import CallContext
@@ -35,11 +35,11 @@ def cohort_of(endpoint_id: str) -> int:
 
 
 def _dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    return msgspec.json.encode(value).decode()
 
 
 def endpoint_response(app_id: str, row: EndpointRow, user_attributes: dict[str, list[str]] | None) -> dict[str, Any]:
-    doc = orjson.loads(row.doc)
+    doc = msgspec.json.decode(row.doc)
     response: dict[str, Any] = {
         "ApplicationId": app_id,
         "Id": row.id,
@@ -58,7 +58,7 @@ def endpoint_response(app_id: str, row: EndpointRow, user_attributes: dict[str, 
 
 def endpoint_timezone(row: EndpointRow) -> str | None:
     """Demographic.Timezone as the endpoint holds it (an IANA name, or anything the client wrote)."""
-    return orjson.loads(row.doc).get("Demographic", {}).get("Timezone")
+    return msgspec.json.decode(row.doc).get("Demographic", {}).get("Timezone")
 
 
 class ItemRejected(BadRequest):
@@ -100,7 +100,7 @@ class EndpointWriter:
         require_app(tx, app_id)
         if not items:
             return []
-        blocked = {kind: orjson.loads(p) for kind, p in endpoint_store.attribute_filters(tx, app_id).items()}
+        blocked = {kind: msgspec.json.decode(p) for kind, p in endpoint_store.attribute_filters(tx, app_id).items()}
         items = [(endpoint_id, rules.filter_blocked(request, blocked)) for endpoint_id, request in items]
         with self.names.undone_on_error(app_id):
             plan = self._read_plan(tx, ctx, app_id, items)
@@ -126,7 +126,7 @@ class EndpointWriter:
             {row.user_id for row in rows.values() if row.user_id}
             | {(r.get("User") or {}).get("UserId") for _, r in items if (r.get("User") or {}).get("UserId")}
         )
-        users = {uid: orjson.loads(a) for uid, a in endpoint_store.user_attributes(tx, app_id, user_ids).items()}
+        users = {uid: msgspec.json.decode(a) for uid, a in endpoint_store.user_attributes(tx, app_id, user_ids).items()}
         return _BatchPlan(
             app_id=app_id,
             rows=rows,
@@ -141,7 +141,7 @@ class EndpointWriter:
     ) -> None:
         key = endpoint_key(endpoint_id)
         current = plan.rows.get(key)
-        stored_doc = orjson.loads(current.doc) if current else {}
+        stored_doc = msgspec.json.decode(current.doc) if current else {}
         doc = rules.merge_endpoint(stored_doc, request)
         if current and ("ChannelType" in request or "Address" in request):
             try:  # a partial update must not pair a stored channel with an address it does not accept
@@ -158,8 +158,8 @@ class EndpointWriter:
 
         new_names = self._new_names(plan, doc, user_attributes if new_user else {})
         doc["RequestId"] = ctx.request_id
-        encoded = orjson.dumps(doc)
-        size = len(encoded) + len(orjson.dumps(user_attributes))  # bytes, not characters
+        encoded = msgspec.json.encode(doc)
+        size = len(encoded) + len(msgspec.json.encode(user_attributes))  # bytes, not characters
         if size > rules.MAX_ENDPOINT_BYTES:
             raise ItemRejected(
                 f"Endpoint {endpoint_id!r} would be {size} bytes; an endpoint is at most {rules.MAX_ENDPOINT_BYTES}"
@@ -244,7 +244,7 @@ class EndpointWriter:
         if not push:
             raise refusal
         oldest = min(push, key=lambda r: (r.effective_at, r.endpoint_key))
-        doc = orjson.loads(oldest.doc)
+        doc = msgspec.json.decode(oldest.doc)
         doc.pop("User", None)
         plan.user_counts[user_id] -= 1
         return replace(oldest, endpoint_status="INACTIVE", user_id=None, doc=_dumps(doc))
@@ -353,7 +353,7 @@ async def remove_attributes(db: Database, app_id: str, attribute_type: str, blac
     def work(tx: Transaction) -> dict[str, Any]:
         require_app(tx, app_id)
         stored = endpoint_store.attribute_filters(tx, app_id).get(attribute_type)
-        patterns = sorted(set(orjson.loads(stored) if stored else []) | set(blacklist))
+        patterns = sorted(set(msgspec.json.decode(stored) if stored else []) | set(blacklist))
         endpoint_store.put_attribute_filter(tx, app_id, attribute_type, _dumps(patterns))
         tx.record(AppSettingsChanged(app_id))
         return {"ApplicationId": app_id, "AttributeType": attribute_type, "Attributes": patterns}
@@ -363,4 +363,4 @@ async def remove_attributes(db: Database, app_id: str, attribute_type: str, blac
 
 def user_attributes_by_id(tx: Transaction, app_id: str, rows: list[EndpointRow]) -> dict[str, dict[str, list[str]]]:
     user_ids = sorted({row.user_id for row in rows if row.user_id})
-    return {uid: orjson.loads(a) for uid, a in endpoint_store.user_attributes(tx, app_id, user_ids).items()}
+    return {uid: msgspec.json.decode(a) for uid, a in endpoint_store.user_attributes(tx, app_id, user_ids).items()}

@@ -11,7 +11,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
+import msgspec
 
 from clarion.clock import epoch_millis
 from clarion.context import CallContext
@@ -152,7 +152,7 @@ async def put_events(
         for event_id, event in (item.get("Events") or {}).items():
             try:
                 at = check_event(event, f"{where}.Events[{event_id!r}]")
-                encoded = orjson.dumps(event)
+                encoded = msgspec.json.encode(event)
                 size = len(encoded)
                 if size > MAX_EVENT_BYTES:
                     raise BadRequest(f"Event {event_id!r} is {size} bytes; an event is at most {MAX_EVENT_BYTES}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gzip
 
-import orjson
+import msgspec
 
 from clarion.clock import Clock, iso_millis
 from clarion.config import Settings
@@ -64,7 +64,7 @@ class ExportRunner:
         if state is None:
             return
         job, cursor = state
-        definition = orjson.loads(job.definition)
+        definition = msgspec.json.decode(job.definition)
         prefix = definition["S3UrlPrefix"]
         part, after = cursor.position, cursor.cursor or ""
         try:
@@ -88,7 +88,7 @@ class ExportRunner:
         size = self.settings.jobs.export_part_rows
         rows, users = await self.db.read_long(lambda tx: self._page(tx, job.app_id, after, size, members))
         if rows:
-            lines = [orjson.dumps(endpoint_response(job.app_id, r, users.get(r.user_id or ""))) for r in rows]
+            lines = [msgspec.json.encode(endpoint_response(job.app_id, r, users.get(r.user_id or ""))) for r in rows]
             body = gzip.compress(b"\n".join(lines) + b"\n", compresslevel=6)
             await self.locations.write(job.app_id, prefix, f"{job.id}/part-{part:05d}.gz", body)
             after, part = rows[-1].endpoint_key, part + 1
@@ -103,7 +103,7 @@ class ExportRunner:
         if job is None or job.status in progress.FINISHED:
             return None
         if job.status == progress.CREATED:
-            jobs_store.add_pieces(tx, app_id, job_id, [orjson.loads(job.definition)["S3UrlPrefix"]])
+            jobs_store.add_pieces(tx, app_id, job_id, [msgspec.json.decode(job.definition)["S3UrlPrefix"]])
             jobs_store.set_total_pieces(tx, job_id, 0)  # pieces are the parts written, counted as they are
             jobs_store.set_status(tx, job_id, progress.PROCESSING)
         cursor = jobs_store.get_piece(tx, job_id, CURSOR_PIECE)
@@ -120,7 +120,7 @@ class ExportRunner:
             keys = [key for key, _id in segment_sql.page(tx, app_id, members, after, size)]
             rows = jobs_store.endpoints_by_key(tx, app_id, keys)
         user_ids = sorted({row.user_id for row in rows if row.user_id})
-        users = {uid: orjson.loads(a) for uid, a in endpoint_store.user_attributes(tx, app_id, user_ids).items()}
+        users = {uid: msgspec.json.decode(a) for uid, a in endpoint_store.user_attributes(tx, app_id, user_ids).items()}
         return rows, users
 
     def _advance(
@@ -146,7 +146,7 @@ class ExportRunner:
         """The queue gave up on the export: it fails, saying why."""
         job = jobs_store.get(tx, item.payload["app_id"], item.payload["job_id"], EXPORT)
         if job is not None:
-            prefix = orjson.loads(job.definition)["S3UrlPrefix"]
+            prefix = msgspec.json.decode(job.definition)["S3UrlPrefix"]
             self._record_failure(tx, job.app_id, job.id, f"{prefix}: {gave_up(item)}")
 
     def _record_failure(self, tx: Transaction, app_id: str, job_id: str, reason: str) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
+import msgspec
 
 from clarion.clock import Clock, iso_millis
 from clarion.config import Settings
@@ -102,7 +102,7 @@ class ImportRunner:
         job = await self.db.read(lambda tx: jobs_store.get(tx, app_id, job_id, IMPORT))
         if job is None or job.status != progress.CREATED:
             return  # deleted, or prepared by an earlier delivery
-        definition = orjson.loads(job.definition)
+        definition = msgspec.json.decode(job.definition)
         try:
             files = await self.locations.list_files(app_id, definition["S3Url"], definition["Format"])
             if not files:
@@ -143,7 +143,7 @@ class ImportRunner:
         """The queue gave up listing the files: the job fails, saying why."""
         app_id, job_id = item.payload["app_id"], item.payload["job_id"]
         job = jobs_store.get(tx, app_id, job_id, IMPORT)
-        source = orjson.loads(job.definition)["S3Url"] if job is not None else job_id
+        source = msgspec.json.decode(job.definition)["S3Url"] if job is not None else job_id
         self._record_failed_job(tx, app_id, job_id, f"{source}: {gave_up(item)}")
 
     async def run_piece(self, lease: Lease) -> None:
@@ -167,7 +167,7 @@ class ImportRunner:
         row = jobs_store.get_piece(tx, job_id, number)
         if job is None or row is None or row.status != progress.PROCESSING:
             return None
-        return _Piece(app_id, job, number, row.source, row.position, orjson.loads(job.definition))
+        return _Piece(app_id, job, number, row.source, row.position, msgspec.json.decode(job.definition))
 
     async def _import(self, lease: Lease, piece: _Piece) -> None:
         batch_rows = self.settings.jobs.import_batch_rows
@@ -292,7 +292,7 @@ class ImportRunner:
         if segment is None:
             return
         size, channels = jobs_store.member_channel_counts(tx, app_id, job.segment_id)
-        definition = import_definition(orjson.loads(job.definition), job.id, size, channels)
+        definition = import_definition(msgspec.json.decode(job.definition), job.id, size, channels)
         segment_store.set_definition(tx, app_id, job.segment_id, segment.version, definition)
         tx.record(SegmentChanged(app_id, job.segment_id, Change.UPDATED))  # its members are in
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import orjson
+import msgspec
 
 from clarion.store import jobs as jobs_store
 from clarion.store.database import Transaction
@@ -23,9 +23,9 @@ FINISHED = frozenset({COMPLETED, FAILED})
 
 def _kept(job: JobRow, reasons: Sequence[str]) -> str:
     """The job's failure list with `reasons` added, up to the first MAX_FAILURES_KEPT."""
-    kept: list[str] = orjson.loads(job.failures)
+    kept: list[str] = msgspec.json.decode(job.failures)
     kept.extend(reasons[: max(0, MAX_FAILURES_KEPT - len(kept))])
-    return orjson.dumps(kept).decode()
+    return msgspec.json.encode(kept).decode()
 
 
 def record(tx: Transaction, job: JobRow, processed: int, failures: Sequence[str], *, completed_pieces: int = 0) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import orjson
+import msgspec
 
 from clarion import paging
 from clarion.clock import iso_millis
@@ -38,9 +38,9 @@ def job_response(row: JobRow) -> dict[str, Any]:
         "ApplicationId": row.app_id,
         "CompletedPieces": row.completed_pieces,
         "CreationDate": row.created_at,
-        "Definition": orjson.loads(row.definition),
+        "Definition": msgspec.json.decode(row.definition),
         "FailedPieces": row.failed_pieces,
-        "Failures": orjson.loads(row.failures),
+        "Failures": msgspec.json.decode(row.failures),
         "Id": row.id,
         "JobStatus": row.status,
         "TotalFailures": row.total_failures,
@@ -63,7 +63,7 @@ def import_definition(definition: dict[str, Any], job_id: str, size: int, channe
         "S3Url": definition["S3Url"],
         "Size": size,
     }
-    return orjson.dumps({"ImportDefinition": resource}).decode()
+    return msgspec.json.encode({"ImportDefinition": resource}).decode()
 
 
 async def create_import_job(
@@ -107,7 +107,7 @@ async def create_import_job(
             tx.record(SegmentChanged(app_id, segment_id, Change.CREATED))
         if segment_id is not None:
             definition["SegmentId"] = segment_id
-        jobs_store.insert(tx, app_id, job_id, IMPORT, segment_id, orjson.dumps(definition).decode(), now)
+        jobs_store.insert(tx, app_id, job_id, IMPORT, segment_id, msgspec.json.encode(definition).decode(), now)
         queue.enqueue_in(
             tx, IMPORT_PREPARE, {"app_id": app_id, "job_id": job_id}, key=f"import:{job_id}", project=app_id
         )
@@ -133,7 +133,7 @@ async def create_export_job(
             version = request.get("SegmentVersion")
             if version is not None and segment_store.get_version(tx, app_id, segment_id, version) is None:
                 raise NotFound(f"Segment {segment_id!r} has no version {version}")
-        jobs_store.insert(tx, app_id, job_id, EXPORT, segment_id, orjson.dumps(request).decode(), now)
+        jobs_store.insert(tx, app_id, job_id, EXPORT, segment_id, msgspec.json.encode(request).decode(), now)
         queue.enqueue_in(tx, EXPORT_RUN, {"app_id": app_id, "job_id": job_id}, key=f"export:{job_id}", project=app_id)
         return job_response(_require(tx, app_id, job_id, EXPORT))
 

@@ -31,7 +31,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
-import orjson
 
 from clarion.channels.delivery import DeliveryResult, DeliveryStatus, EmailContent, Outbound, Transport
 from clarion.channels.outcomes import send_events
@@ -161,7 +160,7 @@ def load_templates(tx: Transaction, config: Mapping[str, Any]) -> dict[str, dict
         if row is None:
             version = f" version {reference['Version']}" if reference.get("Version") else ""
             raise NotFound(f"Template {name!r} of type {kind}{version} not found")
-        bodies[kind] = orjson.loads(row.body)
+        bodies[kind] = msgspec.json.decode(row.body)
     return bodies
 
 
@@ -265,7 +264,7 @@ class Delivery:
                     status_code=result.status_code,
                     status_message=result.message,
                     created_at=created_at,
-                    context=orjson.dumps(_context_of(target, send.context)).decode(),
+                    context=msgspec.json.encode(_context_of(target, send.context)).decode(),
                 )
             )
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import orjson
+import msgspec
 
 from clarion.clock import iso_millis
 from clarion.endpoints.rules import check_endpoint_id
@@ -41,7 +41,7 @@ def put_in_app_message(
     doc = {member: message[member] for member in MEMBERS if message.get(member) is not None}
     doc["TreatmentId"] = treatment_id
     keys = sorted({endpoint_key(endpoint_id) for endpoint_id in endpoint_ids})
-    encoded = orjson.dumps(doc).decode()
+    encoded = msgspec.json.encode(doc).decode()
     require_app(tx, app_id)
     priority = int(message.get("Priority") or 0)
     message_store.put_in_app(tx, app_id, keys, campaign_id, treatment_id, priority, iso_millis(now), encoded)
@@ -70,5 +70,5 @@ async def get_in_app_messages(db: Database, app_id: str, endpoint_id: str, now: 
         require_app(tx, app_id)
         return message_store.in_app_for(tx, app_id, endpoint_key(endpoint_id))
 
-    docs = [orjson.loads(doc) for doc in await db.read(work)]
+    docs = [msgspec.json.decode(doc) for doc in await db.read(work)]
     return {"InAppMessageCampaigns": [doc for doc in docs if _current(doc, now)]}

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from html import escape, unescape
 
-import orjson
+import msgspec
 
 from clarion.channels.config import TrackingSettings
 
@@ -56,7 +56,7 @@ class Tracker:
 
     def url(self, link: Link) -> str:
         body = {"m": link.message_id} if link.url is None else {"m": link.message_id, "u": link.url}
-        payload = _b64(orjson.dumps(body))
+        payload = _b64(msgspec.json.encode(body))
         return f"{self.base_url}{PATH_PREFIX}/{link.kind}/{payload}.{self._signature(link.kind, payload)}"
 
     def verify(self, kind: str, token: str) -> Link | None:
@@ -67,8 +67,8 @@ class Tracker:
         if not hmac.compare_digest(signature, self._signature(kind, payload)):
             return None
         try:
-            body = orjson.loads(_unb64(payload))
-        except ValueError:
+            body = msgspec.json.decode(_unb64(payload))
+        except (ValueError, msgspec.DecodeError):
             return None
         if not isinstance(body, dict) or not isinstance(body.get("m"), str):
             return None

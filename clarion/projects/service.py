@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import orjson
+import msgspec
 
 from clarion import paging
 from clarion.clock import iso_millis
@@ -99,7 +99,7 @@ ECHOED_SETTINGS = ("CampaignHook", "Limits", "QuietTime", "JourneyLimits")
 
 
 def _settings_response(row: app_store.AppRow) -> dict[str, Any]:
-    stored = orjson.loads(row.settings)
+    stored = msgspec.json.decode(row.settings)
     response: dict[str, Any] = {"ApplicationId": row.id, "LastModifiedDate": row.settings_modified_at}
     for member in ECHOED_SETTINGS:
         response[member] = stored.get(member, {})
@@ -108,7 +108,7 @@ def _settings_response(row: app_store.AppRow) -> dict[str, Any]:
 
 def stored_settings(tx: Transaction, app_id: str) -> dict[str, Any]:
     """A project's settings as campaigns and journeys will read them (defaults for what they leave unset)."""
-    return orjson.loads(require_app(tx, app_id).settings)
+    return msgspec.json.decode(require_app(tx, app_id).settings)
 
 
 async def get_settings(db: Database, app_id: str) -> dict[str, Any]:
@@ -120,9 +120,9 @@ async def update_settings(db: Database, ctx: CallContext, app_id: str, request: 
     modified_at = iso_millis(ctx.now)
 
     def work(tx: Transaction) -> dict[str, Any]:
-        settings = orjson.loads(require_app(tx, app_id).settings)
+        settings = msgspec.json.decode(require_app(tx, app_id).settings)
         settings.update(request)  # each member given replaces the stored one; members left out stay
-        app_store.update_settings(tx, app_id, orjson.dumps(settings).decode(), modified_at)
+        app_store.update_settings(tx, app_id, msgspec.json.encode(settings).decode(), modified_at)
         tx.record(AppSettingsChanged(app_id))
         return _settings_response(require_app(tx, app_id))
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
+import msgspec
 
 from clarion.clock import Clock, epoch_millis, iso_millis
 from clarion.logs import get_logger
@@ -106,7 +106,7 @@ class StoreQueue:
         lane = project or ""
         last = queue_store.lane_end(tx, lane, max(available_at, now) + FAIR_HORIZON_MS)
         fair_at = available_at if last is None else max(available_at, last + FAIR_STEP_MS)
-        body = orjson.dumps(payload).decode()
+        body = msgspec.json.encode(payload).decode()
         return queue_store.insert(tx, kind, body, lane, available_at, fair_at, key, now)
 
     async def enqueue(
@@ -143,7 +143,7 @@ class StoreQueue:
             )
         )
         return [
-            Lease(row.id, row.kind, orjson.loads(row.payload), row.attempts, token, visibility, row.app_id)
+            Lease(row.id, row.kind, msgspec.json.decode(row.payload), row.attempts, token, visibility, row.app_id)
             for row in rows
         ]
 
@@ -221,7 +221,7 @@ class StoreQueue:
                 row.id,
                 row.kind,
                 row.app_id,
-                orjson.loads(row.payload),
+                msgspec.json.decode(row.payload),
                 row.attempts,
                 row.error,
                 datetime.fromtimestamp(row.buried_at / 1000, tz=self.clock.now().tzinfo),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
+import msgspec
 
 from clarion.clock import Clock
 from clarion.errors import BadRequest, NotFound
@@ -49,7 +49,7 @@ def _resolver(tx: Transaction, app_id: str) -> Any:
             row = segment_store.get_version(tx, app_id, segment_id, version)
         if row is None:
             return None
-        return ResolvedSegment(row.id, row.version, row.segment_type, orjson.loads(row.definition))
+        return ResolvedSegment(row.id, row.version, row.segment_type, msgspec.json.decode(row.definition))
 
     return resolve
 

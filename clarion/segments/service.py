@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import orjson
+import msgspec
 
 from clarion.clock import iso_millis
 from clarion.context import CallContext
@@ -43,7 +43,7 @@ def _response(ctx: CallContext, row: segment_store.SegmentRow, tags: dict[str, s
         "Version": row.version,
         "tags": tags,
     }
-    response.update(orjson.loads(row.definition))
+    response.update(msgspec.json.decode(row.definition))
     return response
 
 
@@ -95,7 +95,7 @@ def _leads_to(tx: Transaction, app_id: str, start: segment_store.SegmentRow, seg
     pending, seen = [start], {(start.id, start.version)}
     while pending:
         row = pending.pop()
-        for _where, reference in references(orjson.loads(row.definition)):
+        for _where, reference in references(msgspec.json.decode(row.definition)):
             if reference["Id"] == segment_id:
                 return True
             target = _resolve(tx, app_id, reference)
@@ -117,7 +117,9 @@ async def create_segment(db: Database, ctx: CallContext, app_id: str, request: d
     def work(tx: Transaction) -> dict[str, Any]:
         require_app(tx, app_id)
         _check_references(tx, app_id, segment_id, definition)
-        segment_store.insert(tx, app_id, segment_id, DIMENSIONAL, created_at, name, orjson.dumps(definition).decode())
+        segment_store.insert(
+            tx, app_id, segment_id, DIMENSIONAL, created_at, name, msgspec.json.encode(definition).decode()
+        )
         tag_store.put(tx, resource_path(app_id, segment_id), app_id, tags)
         tx.record(SegmentChanged(app_id, segment_id, Change.CREATED))
         return _response(ctx, require_segment(tx, app_id, segment_id), tags)
@@ -137,12 +139,14 @@ async def update_segment(
 
     def work(tx: Transaction) -> dict[str, Any]:
         current = require_segment(tx, app_id, segment_id, lock=True)
-        definition = {**orjson.loads(current.definition), **changes}
+        definition = {**msgspec.json.decode(current.definition), **changes}
         if "SegmentGroups" in changes:  # references kept as they were are not re-checked (their target may be gone)
             _check_references(tx, app_id, segment_id, definition)
         name = request.get("Name", current.name)
         version = current.latest + 1
-        segment_store.add_version(tx, app_id, segment_id, version, name, modified_at, orjson.dumps(definition).decode())
+        segment_store.add_version(
+            tx, app_id, segment_id, version, name, modified_at, msgspec.json.encode(definition).decode()
+        )
         tx.record(SegmentChanged(app_id, segment_id, Change.UPDATED))
         return _response(
             ctx, require_segment(tx, app_id, segment_id), tag_store.get(tx, resource_path(app_id, segment_id))

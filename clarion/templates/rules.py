@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import orjson
+import msgspec
 
 from clarion.errors import BadRequest
 from clarion.templates.handlebars import TemplateSyntaxError, compile_template
@@ -101,13 +101,13 @@ def validate_body(template_type: str, body: dict[str, Any]) -> None:
             raise BadRequest(
                 f"Content: an in-app template can have at most {MAX_IN_APP_CONTENT} items, not {len(content)}"
             )
-        _size("The in-app template", len(orjson.dumps(body).decode()), MAX_IN_APP)
+        _size("The in-app template", len(msgspec.json.encode(body).decode()), MAX_IN_APP)
 
 
 def _default_substitutions(raw: str) -> None:
     try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
+        value = msgspec.json.decode(raw)
+    except msgspec.DecodeError as error:
         raise BadRequest(f"DefaultSubstitutions is not valid JSON: {error}") from None
     if not isinstance(value, dict):
         raise BadRequest("DefaultSubstitutions must be a JSON object (a string holding {...})")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import orjson
+import msgspec
 
 from clarion import paging
 from clarion.clock import iso_millis
@@ -49,14 +49,14 @@ def _metadata(ctx: CallContext, row: template_store.TemplateRow, tags: dict[str,
 
 def _response(ctx: CallContext, row: template_store.TemplateRow, tags: dict[str, str]) -> dict[str, Any]:
     """Get*Template: the metadata and every stored member of the version (not the compiled email HTML)."""
-    body = orjson.loads(row.body)
+    body = msgspec.json.decode(row.body)
     body.pop(COMPILED_HTML, None)
     return {**_metadata(ctx, row, tags), **body}
 
 
 def _summary(ctx: CallContext, row: template_store.TemplateRow, tags: dict[str, str]) -> dict[str, Any]:
     """ListTemplates: TemplateResponse, the metadata without the message parts."""
-    body = orjson.loads(row.body)
+    body = msgspec.json.decode(row.body)
     response = _metadata(ctx, row, tags)
     for member in ("DefaultSubstitutions", "TemplateDescription"):
         if member in body:
@@ -66,7 +66,7 @@ def _summary(ctx: CallContext, row: template_store.TemplateRow, tags: dict[str, 
 
 def _version_summary(row: template_store.TemplateRow) -> dict[str, Any]:
     """ListTemplateVersions: TemplateVersionResponse; CreationDate is when this version was created."""
-    body = orjson.loads(row.body)
+    body = msgspec.json.decode(row.body)
     response: dict[str, Any] = {
         "CreationDate": row.version_created_at,
         "LastModifiedDate": row.modified_at,
@@ -89,7 +89,7 @@ async def _body(template_type: str, request: dict[str, Any]) -> str:
         compiled = await compile_html_isolated(body["HtmlPart"], handlebars.limits().output)
         if compiled is not None:
             body[COMPILED_HTML] = compiled
-    return orjson.dumps(body).decode()
+    return msgspec.json.encode(body).decode()
 
 
 def _require(tx: Transaction, name: str, template_type: str, *, lock: bool = False) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
-import orjson
+import msgspec
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -76,8 +76,8 @@ async def generic(request: Request, body: bytes) -> Response:
     except generic_webhooks.WebhookRefused as error:
         return PlainTextResponse(str(error), status_code=403)
     try:
-        reports = generic_webhooks.reports_from(orjson.loads(body), signed_at)
-    except ValueError as error:  # orjson.JSONDecodeError is one
+        reports = generic_webhooks.reports_from(msgspec.json.decode(body), signed_at)
+    except (ValueError, msgspec.DecodeError) as error:
         return PlainTextResponse(f"Malformed webhook body: {error}", status_code=400)
     await record_outcomes(services, reports)
     return Response(status_code=204)

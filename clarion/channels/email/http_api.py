@@ -14,7 +14,7 @@ from email.utils import getaddresses, parseaddr
 from typing import Any
 
 import aiohttp
-import orjson
+import msgspec
 
 from clarion.channels.config import EmailApiSettings
 from clarion.channels.delivery import DeliveryResult, DeliveryStatus, EmailContent, Outbound
@@ -59,9 +59,9 @@ def mail_send_body(message: Outbound, content: EmailContent) -> dict[str, Any]:
 def _error_text(payload: bytes) -> str:
     """SendGrid's `errors[].message` (with the field it names), or the raw body when it is not that shape."""
     try:
-        errors = orjson.loads(payload).get("errors") or []
+        errors = msgspec.json.decode(payload).get("errors") or []
         texts = [f"{e.get('field')}: {e.get('message')}" if e.get("field") else str(e.get("message")) for e in errors]
-    except (orjson.JSONDecodeError, AttributeError):
+    except (msgspec.DecodeError, AttributeError):
         texts = []
     return "; ".join(texts) or payload.decode(errors="replace")[:500]
 
@@ -81,7 +81,7 @@ class SendGridTransport:
                 connector=aiohttp.TCPConnector(limit=self.settings.connections),
                 timeout=aiohttp.ClientTimeout(total=self.settings.timeout_seconds),
                 headers={"Authorization": f"Bearer {self.settings.api_key}"},
-                json_serialize=lambda value: orjson.dumps(value).decode(),
+                json_serialize=lambda value: msgspec.json.encode(value).decode(),
             )
         return self._session
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import orjson
+import msgspec
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -91,8 +91,8 @@ def _report(event: Mapping[str, Any]) -> ProviderReport | None:
 def parse(body: bytes) -> list[ProviderReport]:
     """The reports in an event post; events that are not delivery outcomes are skipped."""
     try:
-        events = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
+        events = msgspec.json.decode(body)
+    except msgspec.DecodeError as error:
         raise MalformedEvents(f"The event post is not JSON: {error}") from error
     if not isinstance(events, list) or not all(isinstance(event, dict) for event in events):
         raise MalformedEvents("The event post must be a JSON array of event objects")
