@@ -1,10 +1,10 @@
 """Instants written as strings inside endpoint data, read the same way by every store.
 
-Segment date criteria (BEFORE/AFTER/ON/BETWEEN, reference §3.5) compare endpoint attribute values as instants. The
-accepted syntax is deliberately narrower than ISO-8601 so that Python, SQLite (which calls `instant_ms` as the SQL
-function `clarion_instant_ms`) and PostgreSQL (which mirrors `INSTANT_PATTERN` in SQL) agree on every string:
-`YYYY-MM-DD`, optionally `T` or a space and `HH:MM`, `HH:MM:SS` or `HH:MM:SS.f` (1–6 fraction digits), optionally
-`Z` or `±HH:MM` (hours up to 14). No offset means UTC; impossible dates (`2024-02-30`) and year 0000 are not instants.
+Segment date criteria (BEFORE/AFTER/ON/BETWEEN, API Reference, "Segments") compare endpoint attribute values as
+instants. The accepted syntax is deliberately narrower than ISO-8601 so that Python, SQLite (which calls `instant_ms` as
+the SQL function `clarion_instant_ms`) and PostgreSQL (which mirrors `INSTANT_PATTERN` in SQL) agree on every string:
+`YYYY-MM-DD`, optionally `T` or a space and `HH:MM`, `HH:MM:SS` or `HH:MM:SS.f` (1–6 fraction digits), optionally `Z` or
+`±HH:MM` (hours up to 14). No offset means UTC; impossible dates (`2024-02-30`) and year 0000 are not instants.
 """
 
 from __future__ import annotations

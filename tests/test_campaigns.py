@@ -1,4 +1,4 @@
-"""Campaigns through boto3 against a running Clarion: the resource API of reference §3.7.
+"""Campaigns through boto3 against a running Clarion: the resource API of Pinpoint's API Reference, "Campaign".
 
 CreateCampaign, GetCampaign(s), UpdateCampaign (a version each time), GetCampaignVersion(s), DeleteCampaign and
 GetCampaignActivities, the value rules with the members they name, states moved by pausing and by deleting the

@@ -1,4 +1,5 @@
-"""Channels through boto3 against a running Clarion (reference §3.13), and their secrets at rest.
+"""Channels through boto3 against a running Clarion (the channel resources of Pinpoint's API Reference), and their
+secrets at rest.
 
 GetChannels and Get/Update/Delete for all ten channel types, partial updates, validation messages, secrets never in
 a response nor in plaintext in the store, the send pipeline's decrypted view (channel_config), key rotation and a

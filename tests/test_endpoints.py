@@ -1,4 +1,5 @@
-"""Endpoints and users through boto3 against a running Clarion: reference §3.1 (semantics) and §4 (quotas).
+"""Endpoints and users through boto3 against a running Clarion: Pinpoint's endpoint semantics and
+quotas ("Amazon Pinpoint quotas").
 
 UpdateEndpoint, UpdateEndpointsBatch, GetEndpoint, DeleteEndpoint, GetUserEndpoints, DeleteUserEndpoints and
 RemoveAttributes, each with the errors Pinpoint gives; every test runs on SQLite and on PostgreSQL.

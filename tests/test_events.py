@@ -1,4 +1,5 @@
-"""PutEvents through boto3 against a running Clarion: reference §3.2 (semantics) and §4 (limits).
+"""PutEvents through boto3 against a running Clarion: Pinpoint's PutEvents semantics and limits
+(API Reference, "Events"; "Amazon Pinpoint quotas").
 
 Events are read back from the store itself (`clarion.store.events.recent`), so these tests check what was made
 durable, not only what the response claimed. Every test runs on SQLite and on PostgreSQL.

@@ -237,7 +237,7 @@ def test_send_users_messages(sender: RunningServer) -> None:
     push = sent["token-1"]["content"]
     assert push["title"] == "For u2" and push["body"] == "Hi " and push["data"] == {"k": "v"}
     kinds = sorted(e["EventType"] for e in events_of(sender, app_id))
-    assert kinds == ["_SMS.BUFFERED", "_email.send"]  # transactional push records no event (reference §3.3)
+    assert kinds == ["_SMS.BUFFERED", "_email.send"]  # transactional push records no event (as in Pinpoint)
 
 
 def test_trace_id_makes_a_retry_idempotent(sender: RunningServer) -> None:

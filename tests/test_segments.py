@@ -1,4 +1,5 @@
-"""Segments through boto3 against a running Clarion: reference §3.5 (definitions) and §3.0 (ids, ARNs, versions, tags).
+"""Segments through boto3 against a running Clarion: definitions, ids, ARNs, versions and
+tags as Pinpoint's API Reference ("Segments") describes them.
 
 CreateSegment, GetSegment, GetSegments, UpdateSegment, DeleteSegment, GetSegmentVersion and GetSegmentVersions, the
 validation rules with the field paths they name, tags on segment ARNs and DeleteApp; every test runs on SQLite and

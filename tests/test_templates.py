@@ -1,4 +1,4 @@
-"""Message templates through boto3 against a running Clarion: reference §3.9 and §1.7.
+"""Message templates through boto3 against a running Clarion: Pinpoint's API Reference, "Templates".
 
 Create/Get/Update/Delete for the five types, ListTemplates, ListTemplateVersions and UpdateTemplateActiveVersion;
 the version rules, the validation errors with what they name, tags on template ARNs. Every test runs on SQLite

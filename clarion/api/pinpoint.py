@@ -39,7 +39,7 @@ from clarion.logs import get_logger
 from clarion.services import Services
 from clarion.tags.service import parse_arn
 
-MAX_BODY_BYTES = 7 * 1024 * 1024  # Pinpoint's quota: 7 MB per request
+MAX_BODY_BYTES = 7 * 1024 * 1024  # "Amazon Pinpoint quotas": 7 MB per request
 MAX_BODY_BYTES_BY_OPERATION = {"PutEvents": 4 * 1024 * 1024}
 # Operations without a project in their path that a project-limited key may still call (each narrows itself;
 # PhoneNumberValidate is a lookup that touches no project data).

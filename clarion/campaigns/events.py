@@ -1,4 +1,4 @@
-"""Whether an event triggers an EVENT campaign (Schedule.EventFilter, reference §3.7).
+"""Whether an event triggers an EVENT campaign (Schedule.EventFilter, API Reference "Campaign").
 
 - FilterType ENDPOINT matches the project's own events (types not starting with `_`); SYSTEM matches the events
   Clarion records itself (`_session.start`, `_email.open`, ...).

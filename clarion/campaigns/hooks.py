@@ -1,4 +1,5 @@
-"""Campaign hooks (CampaignHook, reference §3.7): the operator's code decides who gets a batch, or delivers it.
+"""Campaign hooks (CampaignHook, API Reference "Campaign"): the operator's code decides who gets a batch, or delivers
+it.
 
 Pinpoint called a Lambda function; Clarion POSTs the same event as JSON to a web URL — `WebUrl`, or the URL the
 operator mapped the `LambdaFunctionName` to (`campaigns.lambda_urls`). The event is `{MessageConfiguration,

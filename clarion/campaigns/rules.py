@@ -1,6 +1,7 @@
 """What a WriteCampaignRequest must satisfy before it is stored, checked without the store.
 
-msgspec has already checked types and enums; these are Pinpoint's value rules (reference §3.7 and §4), each
+msgspec has already checked types and enums; these are Pinpoint's value rules (API Reference, "Campaign";
+"Amazon Pinpoint quotas"), each
 failure a BadRequest naming the member. References to segments and templates are checked by the service, which
 can see the store.
 """

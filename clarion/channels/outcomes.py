@@ -28,7 +28,7 @@ from clarion.store.database import Database, Transaction
 from clarion.store.events import EventRow
 from clarion.store.messages import MessageRow
 
-MAX_ATTRIBUTES = 40  # an event's attribute cap (reference §4)
+MAX_ATTRIBUTES = 40  # an event's attribute cap ("Amazon Pinpoint quotas")
 MAX_VALUE = 200
 # An opt-out or opt-in reply counts only if no choice the address made later is recorded already.
 OPT_CHOICE_EVENTS = ("_SMS.OPTOUT", "_SMS.OPTIN")
@@ -36,7 +36,8 @@ _EVENTS_NAMESPACE = uuid.UUID("6d1c64a4-7f3e-4a55-9a3c-2f1b0c9e8d71")
 
 
 def send_event_type(channel: str, status: DeliveryStatus) -> str | None:
-    """The event a send records (reference §3.3); transactional push, voice and custom sends record none."""
+    """The event a send records (Pinpoint Developer Guide, "Streaming Amazon Pinpoint events"); transactional push,
+    voice and custom sends record none."""
     if status in (DeliveryStatus.OPT_OUT, DeliveryStatus.DUPLICATE):
         return None  # nothing was sent
     if channel == "EMAIL":
@@ -56,7 +57,8 @@ def _attributes(message: MessageRow | None, extra: Mapping[str, str]) -> dict[st
             value = getattr(message, name)
             if value:
                 attributes[name] = value
-        for key, value in msgspec.json.decode(message.context).items():  # MessageRequest.Context (reference §3.10)
+        # MessageRequest.Context (API Reference, "Messages")
+        for key, value in msgspec.json.decode(message.context).items():
             attributes.setdefault(key, str(value))
     for key, value in extra.items():
         attributes[key] = str(value)

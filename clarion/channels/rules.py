@@ -1,4 +1,5 @@
-"""What each channel resource holds and what Pinpoint accepts in it (reference §3.13, Appendix A "Channels").
+"""What each channel resource holds and what Pinpoint accepts in it (the channel resources of Pinpoint's API Reference
+and their shapes in clarion/api/model/pinpoint-2016-12-01.json).
 
 An update is partial, as Pinpoint's is: members a request gives replace the stored ones, members it leaves out keep
 their value (Amplify disables an APNs channel by sending only `Enabled: false`), and a member sent as an empty

@@ -1,4 +1,5 @@
-"""Get, update and delete a project's channel resources (reference §3.13), keeping their secrets sealed at rest.
+"""Get, update and delete a project's channel resources (the channel resources of Pinpoint's API Reference), keeping
+their secrets sealed at rest.
 
 Responses never carry a secret (ApiKey, ServiceJson, Certificate, PrivateKey, TokenKey, SecretKey, ClientSecret):
 only the flags Pinpoint answers instead (HasCredential, HasTokenKey, HasFcmServiceCredentials).

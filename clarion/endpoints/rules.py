@@ -1,7 +1,7 @@
 """Pinpoint's endpoint rules that need no storage: field checks, quotas and the partial-update merge.
 
-Sources: reference §3.1 (write semantics) and §4 (quotas). Where Pinpoint left behaviour undocumented, the
-choice made here is written next to the code and in docs/endpoints.md.
+Sources: API Reference, "Endpoint" and "Endpoints" (write semantics) and "Amazon Pinpoint quotas". Where Pinpoint left
+behaviour undocumented, the choice made here is written next to the code and in docs/endpoints-and-events.md.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ MAX_ENDPOINTS_PER_USER = 15
 # well below that (docs/endpoints-and-events.md), and ids stay cheap to index and to log.
 MAX_ID_LENGTH = 1024
 
-# A user at the endpoint cap may still gain one of these: the oldest push endpoint makes room (reference §3.1).
+# A user at the endpoint cap may still gain one of these: the oldest push endpoint makes room ("Amazon Pinpoint
+# quotas", endpoints per user).
 PUSH_CHANNELS = frozenset({"ADM", "GCM", "APNS", "APNS_SANDBOX", "APNS_VOIP", "APNS_VOIP_SANDBOX", "BAIDU"})
 
 # Kinds in the project name registry; RemoveAttributes uses the same words for its attribute-type.

@@ -1,8 +1,8 @@
 """PutEvents: validate each event, upsert the endpoints that come with them, append to the event log.
 
-Pinpoint answers 202 for the request and reports every endpoint and event on its own (reference §3.2), so a
-bad event costs only itself. Limits are the documented ones (reference §4). The accepted events are recorded as
-an EventsIngested domain event, which event-triggered campaigns subscribe to.
+Pinpoint answers 202 for the request and reports every endpoint and event on its own (API Reference, "Events"), so a
+bad event costs only itself. Limits are the documented ones ("Amazon Pinpoint quotas"). The accepted events are
+recorded as an EventsIngested domain event, which event-triggered campaigns subscribe to.
 """
 
 from __future__ import annotations

@@ -1,1 +1,2 @@
-"""Import and export jobs (as Pinpoint documents them): endpoints in from CSV/JSON files, out as gzip'd JSON lines."""
+"""Import and export jobs (Pinpoint's "Importing segments" guide): endpoints in from CSV/JSON files, out as gzip'd JSON
+lines."""

@@ -1,4 +1,5 @@
-"""Import file formats (Pinpoint's import job documentation): CSV with dotted header paths, and newline-delimited JSON.
+"""Import file formats (Pinpoint's "Importing segments" guide): CSV with dotted header paths, and newline-delimited
+JSON.
 
 Each line becomes one `ImportRow`: an endpoint to upsert, a user whose endpoints join the segment (a file of
 user ids only), or the reason the line is refused. A bad line never stops the file.

@@ -69,8 +69,8 @@ def import_definition(definition: dict[str, Any], job_id: str, size: int, channe
 async def create_import_job(
     db: Database, queue: StoreQueue, locations: Locations, ctx: CallContext, app_id: str, request: dict[str, Any]
 ) -> dict[str, Any]:
-    """Pinpoint's rules: SegmentId updates that imported segment; DefineSegment makes a new one named
-    SegmentName. RegisterEndpoints left out means true (an import that neither registers endpoints nor
+    """Pinpoint's rules (API Reference, "Import Jobs"): SegmentId updates that imported segment; DefineSegment makes a
+    new one named SegmentName. RegisterEndpoints left out means true (an import that neither registers endpoints nor
     defines a segment would do nothing)."""
     locations.check(app_id, request["S3Url"], export=False, member="S3Url")
     segment_id = request.get("SegmentId")

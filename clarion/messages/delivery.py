@@ -1,5 +1,5 @@
 """The one send path: campaigns, journeys and direct sends hand it recipients and a message; it renders each
-message, sends it through the project's channel and logs every outcome with its event (reference §3.10).
+message, sends it through the project's channel and logs every outcome with its event (API Reference, "Messages").
 
 Two steps, so that a campaign can run its hooks between them:
 

@@ -1,4 +1,5 @@
-"""In-app messages: what campaigns leave for an endpoint, and GetInAppMessages serving it (reference §3.14).
+"""In-app messages: what campaigns leave for an endpoint, and GetInAppMessages serving it (API Reference, "In-App
+Messages").
 
 In-app campaigns decide who is eligible and store one InAppMessageCampaign document per endpoint with
 `put_in_app_message`, in the transaction that commits the batch; deleting the campaign withdraws them in its own

@@ -1,8 +1,10 @@
-"""Turn a DirectMessageConfiguration (and its template) into one recipient's rendered content (reference §3.10).
+"""Turn a DirectMessageConfiguration (and its template) into one recipient's rendered content (API Reference,
+"Messages").
 
 Layering, most specific last: DefaultMessage < template < DefaultPushNotificationMessage < the channel's own
 message < the recipient's overrides (TitleOverride, BodyOverride, RawContent). Substitutions merge the same way,
-the recipient's winning; template DefaultSubstitutions only fill what is still missing (§3.9).
+the recipient's winning; template DefaultSubstitutions only fill what is still missing (API Reference,
+"Templates").
 
 Templates are tenants' programs: all the parts of one message render on one budget (clarion/templates/budget.py),
 and a message whose rendering fails or runs out of budget fails alone (`RenderFailed`, a permanent failure of that

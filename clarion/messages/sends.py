@@ -1,4 +1,4 @@
-"""SendMessages and SendUsersMessages: immediate sends to addresses, endpoints and users (reference §3.10).
+"""SendMessages and SendUsersMessages: immediate sends to addresses, endpoints and users (API Reference, "Messages").
 
 A send resolves its recipients (endpoints and users are read once per request) and hands them to the send path
 (clarion/messages/delivery.py), which decides who must not be sent to, renders, sends and logs. Per-recipient
@@ -28,7 +28,7 @@ from clarion.projects.service import require_app
 from clarion.store import endpoints as endpoint_store
 from clarion.store.database import Database, Transaction
 
-MAX_RECIPIENTS = 100  # addresses + endpoints per SendMessages, users per SendUsersMessages (reference §3.10)
+MAX_RECIPIENTS = 100  # addresses + endpoints per SendMessages, users per SendUsersMessages (API Reference, "Messages")
 
 
 def _check_count(count: int, what: str) -> None:

@@ -17,7 +17,7 @@ from clarion.store import tags as tag_store
 from clarion.store.database import Database, Transaction
 from clarion.tags.service import validate_tags
 
-MAX_PROJECTS = 100  # Pinpoint: 100 projects per region, not increasable (reference §4)
+MAX_PROJECTS = 100  # Pinpoint: 100 projects per region, not increasable ("Amazon Pinpoint quotas")
 
 
 def app_arn(ctx: CallContext, app_id: str) -> str:
@@ -148,7 +148,8 @@ def _check_range(value: int | None, low: int, high: int | None, where: str) -> N
 
 
 def validate_settings(request: dict[str, Any]) -> None:
-    """The documented bounds (reference §4): caps ≤100, 1–20,000 messages/s, duration ≥60 s, HH:MM quiet time."""
+    """The documented bounds (API Reference, "Settings"): caps ≤100, 1–20,000 messages/s, duration ≥60 s, HH:MM
+    quiet time."""
     quiet = request.get("QuietTime") or {}
     _check_hhmm(quiet.get("Start"), "QuietTime.Start")
     _check_hhmm(quiet.get("End"), "QuietTime.End")

@@ -1,4 +1,5 @@
-"""ISO 3166-1 alpha-3 → alpha-2 codes, so Location.Country criteria may use either (reference §3.5 [I]).
+"""ISO 3166-1 alpha-3 → alpha-2 codes, so Location.Country criteria may use either (Clarion's choice where
+Pinpoint's documentation is silent).
 
 Generated once from Debian's iso-codes (iso_3166-1.json); countries change rarely.
 """

@@ -1,10 +1,10 @@
 """A segment definition as a small tree of conditions: what every membership engine evaluates.
 
-`plan_of(definition, resolve_segment, now)` turns the JSON a client wrote (`{Dimensions?, SegmentGroups?}`, reference
-§3.5) into frozen dataclasses. The plan is closed: other segments are resolved into it, relative windows are turned
-into absolute instants from the injected `now`, and date criteria are parsed. An engine (the SQL compiler in
-clarion/store/segment_sql.py, the DuckDB engine, the plain-Python oracle in clarion/segments/reference.py) needs
-nothing but the plan and the data. This module states the semantics; every engine must follow them exactly.
+`plan_of(definition, resolve_segment, now)` turns the JSON a client wrote (`{Dimensions?, SegmentGroups?}`, API
+Reference "Segments") into frozen dataclasses. The plan is closed: other segments are resolved into it, relative windows
+are turned into absolute instants from the injected `now`, and date criteria are parsed. An engine (the SQL compiler in
+clarion/store/segment_sql.py, the DuckDB engine, the plain-Python oracle in clarion/segments/reference.py) needs nothing
+but the plan and the data. This module states the semantics; every engine must follow them exactly.
 
 Boolean structure
 - `AllOf(children)` holds when every child holds (`AllOf(())` holds for every endpoint); `AnyOf(children)` when at
@@ -52,8 +52,9 @@ both coordinates does not hold.
 Events. An event belongs to the endpoint whose id equals the event's endpoint id case-insensitively (ASCII folding,
 like Pinpoint's endpoint ids); times are the events' `event_at` (the client's Timestamp, epoch ms).
 - `ActiveSince(start_ms)` (Behavior.Recency ACTIVE): the endpoint's last activity is at or after `start_ms`, where
-  last activity is its latest event if it has any events at all, else its `EffectiveDate` (reference §3.5 [I]).
-  INACTIVE is `Not(ActiveSince)`. The window start is `now - Duration` (HR_24 = 24 h, DAY_7/14/30 = 7/14/30 days).
+  last activity is its latest event if it has any events at all, else its `EffectiveDate` (Clarion's choice where
+  Pinpoint's documentation is silent). INACTIVE is `Not(ActiveSince)`. The window start is `now - Duration` (HR_24 = 24
+  h, DAY_7/14/30 = 7/14/30 days).
 - `EventCount(event_type, attributes, start_ms, minimum)` (the ClarionBehavior extension): at least `minimum` events
   of the type with `event_at >= start_ms` (no lower bound when None) whose `Attributes` hold, for every
   `(name, values)` pair, a value equal to one of `values`.

@@ -1,4 +1,4 @@
-"""What a segment definition must satisfy before it is stored (reference §3.5, §4).
+"""What a segment definition must satisfy before it is stored (API Reference, "Segments"; "Amazon Pinpoint quotas").
 
 msgspec has already checked types and enums against the model; these are the rules the model cannot express.
 Every error names the field path, as a client wrote it: `SegmentGroups.Groups[0].Dimensions[1].Attributes.tier.Values`.
@@ -12,8 +12,8 @@ from typing import Any
 
 from clarion.errors import BadRequest
 
-MAX_DIMENSIONS = 100  # "100 dimensions per segment" (reference §4): every criterion counts
-MAX_VALUE_LENGTH = 100  # criteria values ≤100 characters (reference §4)
+MAX_DIMENSIONS = 100  # "100 dimensions per segment" ("Amazon Pinpoint quotas"): every criterion counts
+MAX_VALUE_LENGTH = 100  # criteria values ≤100 characters ("Amazon Pinpoint quotas")
 
 METRIC_OPERATORS = ("GREATER_THAN", "LESS_THAN", "GREATER_THAN_OR_EQUAL", "LESS_THAN_OR_EQUAL", "EQUAL")
 ATTRIBUTE_TYPES = ("INCLUSIVE", "EXCLUSIVE", "CONTAINS", "BEFORE", "AFTER", "ON", "BETWEEN")

@@ -1,4 +1,4 @@
-"""What a message template must satisfy before it is stored (reference §3.9).
+"""What a message template must satisfy before it is stored (API Reference, "Templates").
 
 msgspec has already checked types and enums against the model; these are the rules the model cannot express:
 the name, the size quotas, DefaultSubstitutions being a JSON object, and every Handlebars part compiling. Errors

@@ -1,4 +1,5 @@
-"""Create, read, list, update and delete message templates of the five types, with their versions (reference §3.9).
+"""Create, read, list, update and delete message templates of the five types, with their versions (API Reference,
+"Templates").
 
 Templates are account-level and keyed by (name, type). Create writes version 1, which is active. An update either
 appends version N+1 (create-new-version) or overwrites the latest version; neither changes the active version, which

@@ -1,8 +1,9 @@
 """Email over SMTP through a pool of persistent connections to one relay.
 
-A reused connection sends about three times as many messages per second as one opened per message (stack.md
-row 6), so connections stay open between sends: each send borrows one, uses it for one MAIL/RCPT/DATA exchange
-and gives it back. A connection the relay has dropped (idle timeout, 421) is replaced once, transparently.
+A reused connection sends about three times as many messages per second as one opened per message (measured
+when the library was chosen: 955 against 351 messages/s on loopback), so connections stay open between sends: each send
+borrows one, uses it for one MAIL/RCPT/DATA exchange and gives it back. A connection the relay has dropped (idle
+timeout, 421) is replaced once, transparently.
 """
 
 from __future__ import annotations

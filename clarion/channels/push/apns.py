@@ -1,7 +1,7 @@
 """Apple Push Notification service over HTTP/2: `POST /3/device/<token>` on one multiplexed connection per channel.
 
-Two ways to authenticate, as the Pinpoint APNs channels offer (pinpoint.md §3.13): a provider token (an ES256
-JWT signed with the channel's TokenKey, `kid` = TokenKeyId, `iss` = TeamId), or a client TLS certificate
+Two ways to authenticate, as the Pinpoint APNs channels offer (API Reference, "APNs Channel"): a provider token (an
+ES256 JWT signed with the channel's TokenKey, `kid` = TokenKeyId, `iss` = TeamId), or a client TLS certificate
 (Certificate + PrivateKey PEM). APNS_SANDBOX and APNS_VOIP_SANDBOX talk to Apple's development host.
 """
 
@@ -108,7 +108,8 @@ class ApnsTransport:
         push_type = content.apns_push_type or (
             "voip" if self.voip else "background" if content.silent_push else "alert"
         )
-        # Apple requires priority 5 for background pushes; Pinpoint accepts FCM's words too (pinpoint.md §3.10).
+        # Apple requires priority 5 for background pushes; Pinpoint accepts FCM's words too (API Reference,
+        # "Messages": Priority).
         priority = {"10": "10", "high": "10", "5": "5", "normal": "5", "1": "1"}.get(
             (content.priority or "").lower(), "5" if push_type == "background" else "10"
         )

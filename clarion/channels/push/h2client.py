@@ -3,9 +3,9 @@ concurrent streams, built on the `h2` state machine.
 
 Why our own: a push send is one small POST, and providers want it multiplexed on a long-lived connection. The
 general clients we measured either lack HTTP/2 or fail every in-flight request when the server sends GOAWAY
-(stack.md row 7). Here GOAWAY is graceful, as RFC 9113 §6.8 means it: streams the server will not process (above
-its last_stream_id, or refused) are retried on a fresh connection; streams it will process complete on the old one,
-which closes once they are done.
+(httpx raised ConnectionTerminated for them). Here GOAWAY is graceful, as RFC 9113 §6.8 means it: streams the server
+will not process (above its last_stream_id, or refused) are retried on a fresh connection; streams it will process
+complete on the old one, which closes once they are done.
 """
 
 from __future__ import annotations

@@ -75,7 +75,8 @@ class PhoneTransport:
         await self.http.close()
 
     def _origination(self, content: SmsContent | VoiceContent) -> str | None:
-        """The message's own sender wins over the channel's and the operator's default (reference §3.10)."""
+        """The message's own sender wins over the channel's and the operator's default (API Reference, "Messages":
+        OriginationNumber)."""
         own = content.origination_number or (content.sender_id if isinstance(content, SmsContent) else None)
         return own or self.default_origination
 
