@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import typer
 import uvicorn
@@ -39,8 +39,6 @@ campaigns_app = typer.Typer(help="Follow campaigns as they run.", no_args_is_hel
 app.add_typer(campaigns_app, name="campaigns")
 queue_app = typer.Typer(help="Look at the background work queue of a running server.", no_args_is_help=True)
 app.add_typer(queue_app, name="queue")
-config_app = typer.Typer(help="Check and show the settings a server would start with.", no_args_is_help=True)
-app.add_typer(config_app, name="config")
 console = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = Annotated[
@@ -345,8 +343,15 @@ def _migrate(settings: Settings) -> list[int]:
     return asyncio.run(run())
 
 
-@config_app.command("check")
-def config_check(
+@app.command("config")
+def config_command(
+    action: Annotated[
+        Literal["check", "show"],
+        typer.Argument(
+            help="check: validate the settings (unknown keys, values, consistency, files they name) and say what a "
+            "server would run. show: print the resolved settings as JSON, secrets hidden."
+        ),
+    ],
     config: ConfigOption = None,
     host: HostOption = None,
     port: PortOption = None,
@@ -354,10 +359,14 @@ def config_check(
     database_url: DatabaseOption = None,
     log_level: LogLevelOption = None,
 ) -> None:
-    """Validate the settings (unknown keys, values, consistency, files they name) without starting anything."""
+    """Check or show the settings a server would start with (flags over environment over TOML file over defaults),
+    without opening the store."""
     settings = load_settings(
         config, host=host, port=port, data_dir=data_dir, database_url=database_url, log_level=log_level
     )
+    if action == "show":
+        typer.echo(json.dumps(redacted(settings), indent=2))
+        return
     missing = [f"{key}: no file {path}" for key, path in _named_files(settings) if not Path(path).is_file()]
     if missing:
         raise SettingsError(missing)
@@ -378,22 +387,6 @@ def _named_files(settings: Settings) -> list[tuple[str, str]]:
     if delivery.smtp.dkim is not None:
         named.append(("delivery.smtp.dkim.private_key_path", delivery.smtp.dkim.private_key_path))
     return [(key, path) for key, path in named if path]
-
-
-@config_app.command("show")
-def config_show(
-    config: ConfigOption = None,
-    host: HostOption = None,
-    port: PortOption = None,
-    data_dir: DataDirOption = None,
-    database_url: DatabaseOption = None,
-    log_level: LogLevelOption = None,
-) -> None:
-    """Print the resolved settings (flags over environment over TOML file over defaults) as JSON, secrets hidden."""
-    settings = load_settings(
-        config, host=host, port=port, data_dir=data_dir, database_url=database_url, log_level=log_level
-    )
-    typer.echo(json.dumps(redacted(settings), indent=2))
 
 
 @app.command()
@@ -473,10 +466,9 @@ def jobs_watch(
     profile: ProfileOption = None,
 ) -> None:
     """Follow an import or export job on a server until it ends; exit 0 if it COMPLETED, 1 if it FAILED."""
-    from clarion.watching import job_reader, watch
+    from clarion.watching import job_reader
 
-    client = _api_client(endpoint_url, region, profile)
-    raise typer.Exit(watch(job_reader(client, application_id, job_id), interval, Console(stderr=False)))
+    _follow(lambda client: job_reader(client, application_id, job_id), interval, endpoint_url, region, profile)
 
 
 @campaigns_app.command("watch")
@@ -489,15 +481,17 @@ def campaigns_watch(
     profile: ProfileOption = None,
 ) -> None:
     """Follow a campaign's latest run on a server until the campaign stops executing; exit 0 unless it failed."""
-    from clarion.watching import campaign_reader, watch
+    from clarion.watching import campaign_reader
 
-    client = _api_client(endpoint_url, region, profile)
-    raise typer.Exit(watch(campaign_reader(client, application_id, campaign_id), interval, Console(stderr=False)))
+    _follow(
+        lambda client: campaign_reader(client, application_id, campaign_id), interval, endpoint_url, region, profile
+    )
 
 
-def _api_client(endpoint_url: str, region: str, profile: str | None) -> Any:
+def _follow(reader: Any, interval: float, endpoint_url: str, region: str, profile: str | None) -> None:
+    """Watch what `reader(client)` reads through a client for the server; exits with the watch's status."""
     from clarion.client import ApiClient, find_credentials
-    from clarion.watching import CANNOT_WATCH
+    from clarion.watching import CANNOT_WATCH, watch
 
     credentials = find_credentials(profile)
     if credentials is None:
@@ -507,7 +501,8 @@ def _api_client(endpoint_url: str, region: str, profile: str | None) -> Any:
             f"(looked for {where}).[/red]"
         )
         raise typer.Exit(CANNOT_WATCH)
-    return ApiClient(endpoint_url, credentials, region)
+    client = ApiClient(endpoint_url, credentials, region)
+    raise typer.Exit(watch(reader(client), interval, Console(stderr=False)))
 
 
 @queue_app.command("buried")

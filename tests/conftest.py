@@ -81,6 +81,16 @@ def reset_postgres(url: str) -> None:
         conn.execute("CREATE SCHEMA public")
 
 
+@pytest.fixture
+def isolated_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No CLARION_* variables from outside; CLARION_CONFIG (which load_settings sets) is restored afterwards."""
+    for name in list(os.environ):
+        if name.startswith("CLARION_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("CLARION_CONFIG", "")
+    return monkeypatch
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def store(request: pytest.FixtureRequest) -> str:
     return request.param

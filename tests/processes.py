@@ -45,17 +45,17 @@ def clarion(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
 
 
 class ServerProcess:
-    """A `clarion serve` process whose stderr (the start banner) is read line by line as it comes."""
+    """A `clarion` process whose output (stderr, the start banner, unless told) is read line by line as it comes."""
 
-    def __init__(self, process: subprocess.Popen) -> None:
+    def __init__(self, process: subprocess.Popen, stream: Any = None) -> None:
         self.process = process
+        self.stream = stream or process.stderr
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
         threading.Thread(target=self._pump, daemon=True).start()
 
     def _pump(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
+        for line in self.stream:
             self.lines.put(line)
 
     def wait_for(self, pattern: str, deadline: float) -> re.Match[str]:

@@ -242,16 +242,6 @@ def test_openapi_command() -> None:
 # Configuration precedence (in process)
 
 
-@pytest.fixture
-def isolated_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """No CLARION_* variables from outside; CLARION_CONFIG (which load_settings sets) is restored afterwards."""
-    for name in list(os.environ):
-        if name.startswith("CLARION_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("CLARION_CONFIG", "")
-    return monkeypatch
-
-
 def write_config(path: Path) -> Path:
     path.write_text(
         "port = 9001\n"

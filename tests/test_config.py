@@ -4,7 +4,6 @@ check` and `clarion config show` (secrets hidden)."""
 from __future__ import annotations
 
 import json
-import os
 import typing
 from pathlib import Path
 
@@ -13,15 +12,6 @@ from pydantic import BaseModel
 from test_cli import clarion, clean_env
 
 from clarion.config import Settings, SettingsError, load_settings, settings_table
-
-
-@pytest.fixture
-def isolated_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in list(os.environ):
-        if name.startswith("CLARION_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("CLARION_CONFIG", "")
-    return monkeypatch
 
 
 def problems_of(config: Path | None = None, **overrides: typing.Any) -> list[str]:

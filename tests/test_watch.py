@@ -1,14 +1,15 @@
 """`clarion jobs watch` and `clarion campaigns watch` follow a running server over its API, from another folder,
-with nothing but an endpoint and a key: plain lines without a terminal, a progress bar with one."""
+with nothing but an endpoint and a key: plain lines without a terminal, a progress bar with one.
+
+The server's background work runs only when a test steps it, so each test decides what the watch sees next."""
 
 from __future__ import annotations
 
 import os
 import pty
-import queue
+import re
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,16 +17,34 @@ from typing import Any
 
 import pytest
 from conftest import ADMIN, REGION, RunningServer, free_port
+from processes import ServerProcess, clean_env
 from smtp_relay import Relay
-from test_cli import clean_env
+from test_campaign_engine import add_endpoints, campaign, everyone
 from test_import_export import HEADER, endpoint_rows, import_job, write_csv
 
 from clarion.campaigns.config import CampaignSettings
 from clarion.channels.config import DeliverySettings, SmtpSettings
 from clarion.config import Settings
-from clarion.jobs.config import JobSettings
 from clarion.queue.config import QueueSettings
 from clarion.queue.worker import Worker
+
+
+@pytest.fixture
+def settings(settings: Settings, relay: tuple[Relay, int]) -> Settings:
+    """No background workers or scheduler (the tests step them), email to a real SMTP sink."""
+    return settings.model_copy(
+        update={
+            "queue": QueueSettings(workers=0),
+            "campaigns": CampaignSettings(scheduler=False, batch_size=10, plan_chunk=25),
+            "delivery": DeliverySettings(smtp=SmtpSettings(host="127.0.0.1", port=relay[1], security="none")),
+        }
+    )
+
+
+def step(server: RunningServer) -> int:
+    """Run one queue item on the server."""
+    one_at_a_time = server.settings.queue.model_copy(update={"lease_batch": 1})
+    return server.run(lambda services: Worker(services.queue, services.queue_handlers, one_at_a_time).run_once())
 
 
 def watch_env(url: str, secret: str = ADMIN.secret_access_key) -> dict[str, str]:
@@ -48,6 +67,20 @@ def watch(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedPro
     )
 
 
+class Following(ServerProcess):
+    """A watch running in the background, its lines read as they come."""
+
+    def __init__(self, *args: str, env: dict[str, str], cwd: Path) -> None:
+        command = [sys.executable, "-m", "clarion", *args, "--interval", "0.05"]
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=cwd
+        )
+        super().__init__(process, process.stdout)
+
+    def next_line(self, text: str) -> None:
+        self.wait_for(re.escape(text), time.monotonic() + 60)
+
+
 @pytest.fixture
 def elsewhere(tmp_path: Path) -> Iterator[Path]:
     """A folder far from the server's data: the watch must neither need nor create a store there."""
@@ -57,73 +90,9 @@ def elsewhere(tmp_path: Path) -> Iterator[Path]:
     assert list(folder.iterdir()) == [], "a watch wrote into the folder it ran in"
 
 
-class Following:
-    """A watch running in the background; its lines are read as they come."""
-
-    def __init__(self, *args: str, env: dict[str, str], cwd: Path) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "clarion", *args, "--interval", "0.05"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-            cwd=cwd,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line.rstrip("\n"))
-
-    def next_line(self, containing: str, timeout: float = 60) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            self.seen.append(line)
-            if containing in line:
-                return line
-        raise AssertionError(f"the watch never printed {containing!r}; it printed {self.seen}")
-
-    def finish(self) -> int:
-        status = self.process.wait(timeout=60)
-        return status
-
-
-def step(server: RunningServer) -> int:
-    """Run one queue item on the server, so the test decides when the watched work moves on."""
-    one_at_a_time = server.settings.queue.model_copy(update={"lease_batch": 1})
-    return server.run(lambda services: Worker(services.queue, services.queue_handlers, one_at_a_time).run_once())
-
-
-@pytest.fixture
-def stepped_server(settings: Settings, relay: tuple[Relay, int]) -> Iterator[RunningServer]:
-    """A server whose background work runs only when the test steps it, sending email to a real SMTP sink."""
-    _, port = relay
-    tuned = settings.model_copy(
-        update={
-            "queue": QueueSettings(workers=0),
-            "jobs": JobSettings(import_batch_rows=500),
-            "campaigns": CampaignSettings(scheduler=False, batch_size=20, plan_chunk=100),
-            "delivery": DeliverySettings(smtp=SmtpSettings(host="127.0.0.1", port=port, security="none")),
-        }
-    )
-    running = RunningServer(tuned).start()
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-def test_a_job_is_followed_over_the_api_piece_by_piece(stepped_server: RunningServer, elsewhere: Path) -> None:
-    server = stepped_server
-    client = server.client()
-    app_id = client.create_app(CreateApplicationRequest={"Name": "imports"})["ApplicationResponse"]["Id"]
+def test_a_job_is_followed_over_the_api_piece_by_piece(
+    server: RunningServer, client: Any, app_id: str, elsewhere: Path
+) -> None:
     imports = server.settings.data_dir / "imports"
     write_csv(imports / "a.csv", HEADER, endpoint_rows(1500))
     write_csv(imports / "b.csv", HEADER, endpoint_rows(1500))
@@ -137,16 +106,16 @@ def test_a_job_is_followed_over_the_api_piece_by_piece(stepped_server: RunningSe
     following.next_line("import PROCESSING  1/2 pieces  1,500 rows, 0 failed")
     step(server)
     following.next_line("import COMPLETED  2/2 pieces  3,000 rows, 0 failed")
-    assert following.finish() == 0
-    assert all(line.split()[0].endswith("s") for line in following.seen), "each line starts with the seconds elapsed"
+    assert following.process.wait(timeout=60) == 0
+    assert all(re.match(r"^ *\d+\.\ds  ", line) for line in following.output), "lines start with the seconds elapsed"
 
 
 def test_a_failed_or_missing_job_sets_the_exit_status(
     server: RunningServer, client: Any, app_id: str, elsewhere: Path
 ) -> None:
     env = watch_env(server.url)
-    imports = server.settings.data_dir / "imports"
-    failed_id = import_job(client, app_id, str(imports / "absent.csv"))["Id"]
+    failed_id = import_job(client, app_id, str(server.settings.data_dir / "imports" / "absent.csv"))["Id"]
+    step(server)
     failed = watch("jobs", "watch", app_id, failed_id, env=env, cwd=elsewhere)
     assert failed.returncode == 1
     assert "import FAILED" in failed.stdout and "absent.csv does not exist" in failed.stdout
@@ -175,6 +144,8 @@ def test_a_terminal_gets_a_progress_bar(server: RunningServer, client: Any, app_
     imports = server.settings.data_dir / "imports"
     write_csv(imports / "t.csv", HEADER, endpoint_rows(500))
     job_id = import_job(client, app_id, str(imports / "t.csv"))["Id"]
+    while step(server):
+        pass
     controller, terminal = pty.openpty()
     process = subprocess.Popen(
         [sys.executable, "-m", "clarion", "jobs", "watch", app_id, job_id, "--interval", "0.1"],
@@ -202,40 +173,28 @@ def test_a_terminal_gets_a_progress_bar(server: RunningServer, client: Any, app_
 
 
 def test_a_campaign_is_followed_over_the_api_batch_by_batch(
-    stepped_server: RunningServer, relay: tuple[Relay, int], elsewhere: Path
+    server: RunningServer, client: Any, relay: tuple[Relay, int], elsewhere: Path
 ) -> None:
-    server = stepped_server
-    pinpoint = server.client()
-    app_id = pinpoint.create_app(CreateApplicationRequest={"Name": "watched"})["ApplicationResponse"]["Id"]
-    pinpoint.update_email_channel(
-        ApplicationId=app_id, EmailChannelRequest={"FromAddress": "news@example.com", "Identity": "example.com"}
+    project = client.create_app(CreateApplicationRequest={"Name": "watched"})["ApplicationResponse"]["Id"]
+    client.update_email_channel(
+        ApplicationId=project, EmailChannelRequest={"FromAddress": "news@example.com", "Identity": "example.com"}
     )
-    items = [{"Id": f"ep-{n:03d}", "ChannelType": "EMAIL", "Address": f"ep-{n:03d}@example.org"} for n in range(60)]
-    pinpoint.update_endpoints_batch(ApplicationId=app_id, EndpointBatchRequest={"Item": items})
-    segment = pinpoint.create_segment(ApplicationId=app_id, WriteSegmentRequest={"Name": "all"})
-    created = pinpoint.create_campaign(
-        ApplicationId=app_id,
-        WriteCampaignRequest={
-            "Name": "watched",
-            "SegmentId": segment["SegmentResponse"]["Id"],
-            "Schedule": {"StartTime": "IMMEDIATE"},
-            "MessageConfiguration": {"EmailMessage": {"Title": "Hello", "Body": "Hello there"}},
-        },
-    )["CampaignResponse"]
+    add_endpoints(client, project, 50)
+    created = campaign(client, project, everyone(client, project))
 
     env = watch_env(server.url)
-    following = Following("campaigns", "watch", app_id, created["Id"], env=env, cwd=elsewhere)
+    following = Following("campaigns", "watch", project, created["Id"], env=env, cwd=elsewhere)
     following.next_line("campaign SCHEDULED  0 endpoints  waiting for its first run")
     server.run(lambda services: services.campaigns.tick())  # the scheduler starts the run
-    step(server)  # plans it: three batches of 20
+    step(server)  # plans it: per 25 members read, batches of 10, 10 and 5
     following.next_line("campaign EXECUTING  0 endpoints  0 targeted, 0 delivered")
-    for delivered in (20, 40):
+    for sent in (10, 20, 25, 35, 45):
         step(server)
-        following.next_line(f"campaign EXECUTING  {delivered} endpoints  {delivered} targeted, {delivered} delivered")
+        following.next_line(f"campaign EXECUTING  {sent} endpoints  {sent} targeted, {sent} delivered")
     step(server)
-    following.next_line("campaign COMPLETED  60/60 endpoints  60 targeted, 60 delivered")
-    assert following.finish() == 0
-    assert len(relay[0].received) == 60
+    following.next_line("campaign COMPLETED  50/50 endpoints  50 targeted, 50 delivered")
+    assert following.process.wait(timeout=60) == 0
+    assert len(relay[0].received) == 50
 
-    missing = watch("campaigns", "watch", app_id, "no-such-campaign", env=env, cwd=elsewhere)
+    missing = watch("campaigns", "watch", project, "no-such-campaign", env=env, cwd=elsewhere)
     assert missing.returncode == 2 and "No campaign 'no-such-campaign'" in missing.stdout
