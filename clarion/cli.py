@@ -452,7 +452,7 @@ def _backup_step(work: Any) -> Any:
     try:
         return work()
     except (BackupError, DamagedCopy) as error:
-        console.print(f"[red]{error}[/red]", highlight=False)
+        console.print(str(error), style="red", markup=False, highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -567,7 +567,7 @@ def main() -> None:
             console.print(f"  {problem}", markup=False, highlight=False)
         raise SystemExit(2) from None
     except SchemaTooNew as error:
-        console.print(f"[red]{error}[/red]", highlight=False)
+        console.print(str(error), style="red", markup=False, highlight=False)
         raise SystemExit(2) from None
 
 

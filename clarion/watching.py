@@ -122,7 +122,7 @@ def watch(
     try:
         snapshot = read()
     except (NotThere, ApiError, Unreachable) as error:
-        console.print(f"[red]{error}[/red]", highlight=False)
+        console.print(str(error), style="red", markup=False, highlight=False)
         return CANNOT_WATCH
     show = _Bar(console) if console.is_terminal else _Lines(console, clock)
     last_answer = clock()
@@ -135,7 +135,7 @@ def watch(
                 last_answer = clock()
             except (ApiError, Unreachable) as error:
                 if clock() - last_answer > patience:
-                    console.print(f"[red]{error}[/red]", highlight=False)
+                    console.print(str(error), style="red", markup=False, highlight=False)
                     return CANNOT_WATCH
                 continue
             show.update(snapshot)
