@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
-import orjson
+import msgspec
 
 __all__ = ["HtmlWorker", "WorkerFailed", "serve"]
 
@@ -66,7 +66,7 @@ class HtmlWorker:
             child = self._running()
             assert child.stdin is not None and child.stdout is not None
             try:
-                child.stdin.write(orjson.dumps({"html": html}) + b"\n")
+                child.stdin.write(msgspec.json.encode({"html": html}) + b"\n")
                 child.stdin.flush()
                 answer = _read_line(child.stdout, self.timeout_seconds)
             except BrokenPipeError:
@@ -77,7 +77,7 @@ class HtmlWorker:
             if not answer.endswith(b"\n"):
                 self._stop()
                 raise WorkerFailed(_died(child.wait()))
-            return orjson.loads(answer)
+            return msgspec.json.decode(answer)
 
     def close(self) -> None:
         with self._lock:
@@ -122,12 +122,12 @@ def serve() -> None:
 
     for line in sys.stdin.buffer:
         try:
-            answer: dict[str, Any] = {"html": compile_html(orjson.loads(line)["html"])}
+            answer: dict[str, Any] = {"html": compile_html(msgspec.json.decode(line)["html"])}
         except BadRequest as error:
             answer = {"error": error.message}
         except Exception as error:  # anything else the libraries raise fails this request, not the child
             answer = {"error": f"HtmlPart could not be compiled: {type(error).__name__}: {error}"}
-        sys.stdout.buffer.write(orjson.dumps(answer) + b"\n")
+        sys.stdout.buffer.write(msgspec.json.encode(answer) + b"\n")
         sys.stdout.buffer.flush()
 
 
