@@ -8,6 +8,7 @@ import gc
 import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,7 @@ def write_worker_settings(settings: Settings) -> Path:
 def _plain(value: Any) -> Any:
     if isinstance(value, SecretStr):
         return value.get_secret_value()
-    if isinstance(value, Path):
+    if isinstance(value, Path | IPv4Network | IPv6Network):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not a setting value")
 

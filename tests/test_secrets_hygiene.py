@@ -17,7 +17,10 @@ from botocore.config import Config
 from conftest import ADMIN, RunningServer, free_port
 from processes import clarion
 
+from clarion.app import write_worker_settings
+from clarion.channels.config import DeliverySettings
 from clarion.config import Settings
+from clarion.outbound.config import OutboundSettings
 
 TIMEOUT = 60
 
@@ -138,6 +141,19 @@ def test_worker_processes_get_no_secret_in_their_environment(tmp_path: Path, ser
     server.process.terminate()
     server.process.wait(timeout=20)
     assert not settings_file.exists(), "the settings file goes when the server does"
+
+
+def test_the_worker_settings_file_gives_the_workers_every_setting(tmp_path: Path) -> None:
+    """Secrets, paths and networks all make the trip (a network once stopped `serve --workers` at start)."""
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        trusted_proxies=["10.0.0.1/32"],
+        outbound=OutboundSettings(allow_networks=["10.20.0.0/16", "fd00::/8"]),
+        delivery=DeliverySettings(secret_key=base64.b64encode(secrets.token_bytes(32)).decode()),
+    )
+    written = write_worker_settings(settings)
+    assert mode(written) == 0o600
+    assert Settings.model_validate_json(written.read_bytes()) == settings
 
 
 # --------------------------------------------------------------------------------------------------------------
