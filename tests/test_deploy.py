@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 
 import yaml
-from test_cli import clarion, clean_env
+from processes import clarion, clean_env
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 ROOT = DEPLOY.parent

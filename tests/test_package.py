@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 from conftest import free_port
-from test_cli import clean_env
+from processes import clean_env
 
 from clarion import __version__
 

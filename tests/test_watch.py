@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 from conftest import ADMIN, REGION, RunningServer, free_port
+from pinpoint_calls import folder_of, import_job
 from processes import ServerProcess, clean_env
 from smtp_relay import Relay
 from test_campaign_engine import add_endpoints, campaign, everyone
-from test_import_export import HEADER, endpoint_rows, import_job, write_csv
+from test_import_export import HEADER, endpoint_rows, write_csv
 
 from clarion.campaigns.config import CampaignSettings
 from clarion.channels.config import DeliverySettings, SmtpSettings
@@ -43,7 +44,7 @@ def settings(settings: Settings, relay: tuple[Relay, int]) -> Settings:
 
 def step(server: RunningServer) -> int:
     """Run one queue item on the server."""
-    one_at_a_time = server.settings.queue.model_copy(update={"lease_batch": 1})
+    one_at_a_time = server.settings.queue.model_copy(update={"concurrency": 1})
     return server.run(lambda services: Worker(services.queue, services.queue_handlers, one_at_a_time).run_once())
 
 
@@ -93,7 +94,7 @@ def elsewhere(tmp_path: Path) -> Iterator[Path]:
 def test_a_job_is_followed_over_the_api_piece_by_piece(
     server: RunningServer, client: Any, app_id: str, elsewhere: Path
 ) -> None:
-    imports = server.settings.data_dir / "imports"
+    imports = folder_of(server.settings, app_id)
     write_csv(imports / "a.csv", HEADER, endpoint_rows(1500))
     write_csv(imports / "b.csv", HEADER, endpoint_rows(1500))
     job_id = import_job(client, app_id, str(imports))["Id"]
@@ -114,7 +115,7 @@ def test_a_failed_or_missing_job_sets_the_exit_status(
     server: RunningServer, client: Any, app_id: str, elsewhere: Path
 ) -> None:
     env = watch_env(server.url)
-    failed_id = import_job(client, app_id, str(server.settings.data_dir / "imports" / "absent.csv"))["Id"]
+    failed_id = import_job(client, app_id, str(folder_of(server.settings, app_id) / "absent.csv"))["Id"]
     step(server)
     failed = watch("jobs", "watch", app_id, failed_id, env=env, cwd=elsewhere)
     assert failed.returncode == 1
@@ -141,7 +142,7 @@ def test_a_watch_refused_or_unanswered_says_why(server: RunningServer, app_id: s
 
 
 def test_a_terminal_gets_a_progress_bar(server: RunningServer, client: Any, app_id: str, elsewhere: Path) -> None:
-    imports = server.settings.data_dir / "imports"
+    imports = folder_of(server.settings, app_id)
     write_csv(imports / "t.csv", HEADER, endpoint_rows(500))
     job_id = import_job(client, app_id, str(imports / "t.csv"))["Id"]
     while step(server):
@@ -185,7 +186,7 @@ def test_a_campaign_is_followed_over_the_api_batch_by_batch(
     env = watch_env(server.url)
     following = Following("campaigns", "watch", project, created["Id"], env=env, cwd=elsewhere)
     following.next_line("campaign SCHEDULED  0 endpoints  waiting for its first run")
-    server.run(lambda services: services.campaigns.tick())  # the scheduler starts the run
+    server.run(lambda services: services.campaign_scheduler.tick())  # the scheduler starts the run
     step(server)  # plans it: per 25 members read, batches of 10, 10 and 5
     following.next_line("campaign EXECUTING  0 endpoints  0 targeted, 0 delivered")
     for sent in (10, 20, 25, 35, 45):
