@@ -1,10 +1,10 @@
 """`clarion backup` and `clarion restore` for the embedded store: a folder holding everything a data directory
 needs to come back (docs/operations.md, "Backup and restore").
 
-A backup holds a consistent copy of `clarion.sqlite3` taken while the server writes (clarion/store/backup.py), the
-key that opens stored channel secrets when it lives in the data directory, the stored access keys, and a manifest
-with each file's SHA-256. The DuckDB replica is not copied: it is derived from the store and rebuilt on the first
-start after a restore. The folder appears under its final name only once complete.
+A backup holds a consistent copy of `clarion.sqlite3` taken while the server writes (clarion/store/backup.py), which
+holds the stored access keys too; the key that opens stored channel secrets and access keys when it lives in the
+data directory; and a manifest with each file's SHA-256. The DuckDB replica is not copied: it is derived from the
+store and rebuilt on the first start after a restore. The folder appears under its final name only once complete.
 """
 
 from __future__ import annotations

@@ -22,6 +22,8 @@ from clarion.store.migrations import SchemaTooNew
 
 if TYPE_CHECKING:
     from clarion.access_keys.service import AccessKeys
+    from clarion.client import ApiClient
+    from clarion.watching import Reader
 
 T = TypeVar("T")
 
@@ -60,17 +62,23 @@ InsecureOption = Annotated[
     ),
 ]
 LogLevelOption = Annotated[str | None, typer.Option(help="debug, info, warning or error. [default: info]")]
-# Where `watch` commands find the server and the key: the AWS CLI's variables, so one export serves both.
+# Where the commands that call a running server (`watch`, `queue buried`) find it and the key: the AWS CLI's
+# variables, so one export serves both; without them, the host, port and region of the settings.
 EndpointOption = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--endpoint-url",
         envvar=["AWS_ENDPOINT_URL_PINPOINT", "AWS_ENDPOINT_URL"],
-        help="The Clarion server (also AWS_ENDPOINT_URL_PINPOINT or AWS_ENDPOINT_URL).",
+        help="The Clarion server (also AWS_ENDPOINT_URL_PINPOINT or AWS_ENDPOINT_URL). [default: the settings' "
+        "host and port]",
     ),
 ]
 RegionOption = Annotated[
-    str, typer.Option(envvar=["AWS_REGION", "AWS_DEFAULT_REGION"], help="Region to sign requests for.")
+    str | None,
+    typer.Option(
+        envvar=["AWS_REGION", "AWS_DEFAULT_REGION"],
+        help="Region to sign requests for. [default: the settings' region]",
+    ),
 ]
 ProfileOption = Annotated[
     str | None,
@@ -201,7 +209,8 @@ def _store(settings: Settings) -> str:
 
 
 def _summary(settings: Settings, processes: int = 1) -> list[str]:
-    """What a server on these settings will do: delivery providers, tracking, background work (the start banner)."""
+    """What a server on these settings will do: delivery providers, tracking, background work, what it lets in and
+    out (the start banner)."""
     delivery = settings.delivery
     if delivery.dry_run:
         providers = ["delivery: DRY RUN, every channel writes to the log instead of a provider"]
@@ -227,7 +236,17 @@ def _summary(settings: Settings, processes: int = 1) -> list[str]:
         f"{_count(processes, 'API process', 'API processes')}, each with {_count(queue_workers, 'queue worker')}, "
         f"{_count(senders, 'campaign delivery worker')} and {scheduler}",
         f"segments: {settings.analytics.segment_engine} engine",
+        _edge(settings),
     ]
+
+
+def _edge(settings: Settings) -> str:
+    limit = settings.rate_limit
+    rate = f"{limit.requests_per_second:g}/s, burst {limit.burst}" if limit.requests_per_second else "unlimited"
+    proxies = ", ".join(settings.trusted_proxies) or "none"
+    networks = ", ".join(str(network) for network in settings.outbound.allow_networks)
+    reach = f"public addresses and {networks}" if networks else "public addresses only"
+    return f"requests: {rate} per access key · proxies trusted: {proxies} · tenant URLs: {reach}"
 
 
 def _count(number: int, one: str, many: str = "") -> str:
@@ -396,10 +415,12 @@ def backup(
     data_dir: DataDirOption = None,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Back up the embedded store while the server runs: a consistent copy, the channel-secrets key and stored keys.
+    """Back up the embedded store while the server runs: a consistent copy (stored access keys included) and the
+    channel-secrets key that opens its secrets.
 
     PostgreSQL is backed up with pg_dump (docs/operations.md).
     """
+    from clarion.access_keys.service import LEGACY_KEY_FILE
     from clarion.backup import back_up
     from clarion.channels.secrets import KEY_FILE
 
@@ -410,12 +431,16 @@ def backup(
             'with pg_dump (docs/operations.md, "Backup and restore").[/red]'
         )
         raise typer.Exit(2)
-    keys = [settings.data_dir / KEY_FILE, _keys_path(settings)]
+    # A key file an older Clarion kept is copied too while no server has moved it into the store yet.
+    keys = [settings.data_dir / KEY_FILE, settings.data_dir / LEGACY_KEY_FILE]
     made = _backup_step(lambda: back_up(settings.sqlite_path, keys, target))
     files = ", ".join(f"{name} ({size:,} bytes)" for name, size in made.files.items())
     typer.echo(f"Backed up schema version {made.schema_version} to {made.folder}: {files}")
     if settings.delivery.secret_key is not None:
-        typer.echo("  The channel-secrets key is delivery.secret_key in your settings: keep it with this backup.")
+        typer.echo(
+            "  The channel-secrets key is delivery.secret_key in your settings: keep it with this backup "
+            "(it opens channel credentials and stored access keys)."
+        )
     typer.echo("  The DuckDB segment replica is not copied: it is rebuilt from the store after a restore.")
 
 
@@ -461,14 +486,16 @@ def jobs_watch(
     application_id: str,
     job_id: str,
     interval: IntervalOption = 1.0,
-    endpoint_url: EndpointOption = "http://127.0.0.1:8080",
-    region: RegionOption = "us-east-1",
+    endpoint_url: EndpointOption = None,
+    region: RegionOption = None,
     profile: ProfileOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Follow an import or export job on a server until it ends; exit 0 if it COMPLETED, 1 if it FAILED."""
-    from clarion.watching import job_reader
+    from clarion.watching import CANNOT_WATCH, job_reader
 
-    _follow(lambda client: job_reader(client, application_id, job_id), interval, endpoint_url, region, profile)
+    client = _server_client(config, endpoint_url, region, profile, refused_status=CANNOT_WATCH)
+    _follow(job_reader(client, application_id, job_id), interval)
 
 
 @campaigns_app.command("watch")
@@ -476,56 +503,70 @@ def campaigns_watch(
     application_id: str,
     campaign_id: str,
     interval: IntervalOption = 1.0,
-    endpoint_url: EndpointOption = "http://127.0.0.1:8080",
-    region: RegionOption = "us-east-1",
+    endpoint_url: EndpointOption = None,
+    region: RegionOption = None,
     profile: ProfileOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Follow a campaign's latest run on a server until the campaign stops executing; exit 0 unless it failed."""
-    from clarion.watching import campaign_reader
+    from clarion.watching import CANNOT_WATCH, campaign_reader
 
-    _follow(
-        lambda client: campaign_reader(client, application_id, campaign_id), interval, endpoint_url, region, profile
-    )
+    client = _server_client(config, endpoint_url, region, profile, refused_status=CANNOT_WATCH)
+    _follow(campaign_reader(client, application_id, campaign_id), interval)
 
 
-def _follow(reader: Any, interval: float, endpoint_url: str, region: str, profile: str | None) -> None:
-    """Watch what `reader(client)` reads through a client for the server; exits with the watch's status."""
+def _follow(reader: Reader, interval: float) -> None:
+    """Watch what `reader` reads from the server; exits with the watch's status."""
+    from clarion.watching import watch
+
+    raise typer.Exit(watch(reader, interval, Console(stderr=False)))
+
+
+def _server_client(
+    config: Path | None, endpoint_url: str | None, region: str | None, profile: str | None, *, refused_status: int
+) -> ApiClient:
+    """A signed client for the server the command follows; without a key to sign with, exit with `refused_status`."""
     from clarion.client import ApiClient, find_credentials
-    from clarion.watching import CANNOT_WATCH, watch
 
     credentials = find_credentials(profile)
     if credentials is None:
         where = f"profile {profile!r} of the shared credentials file" if profile else "AWS_ACCESS_KEY_ID"
         console.print(
-            "[red]No access key to sign with: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-            f"(looked for {where}).[/red]"
+            f"No access key to sign with: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (looked for {where}).",
+            style="red",
+            markup=False,
+            highlight=False,
         )
-        raise typer.Exit(CANNOT_WATCH)
-    client = ApiClient(endpoint_url, credentials, region)
-    raise typer.Exit(watch(reader(client), interval, Console(stderr=False)))
+        raise typer.Exit(refused_status)
+    if endpoint_url is None or region is None:
+        settings = load_settings(config)
+        endpoint_url = endpoint_url or f"http://{settings.host}:{settings.port}"
+        region = region or settings.region
+    return ApiClient(endpoint_url, credentials, region)
 
 
 @queue_app.command("buried")
 def queue_buried(
     application_id: Annotated[str | None, typer.Option(help="Only this project's items.")] = None,
-    endpoint_url: Annotated[
-        str | None, typer.Option(help="The server's URL (else AWS_ENDPOINT_URL_PINPOINT, else host and port).")
-    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's answer as JSON.")] = False,
+    endpoint_url: EndpointOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """List work the queue gave up on and why (ClarionGetBuriedWork), signed with AWS_ACCESS_KEY_ID and
-    AWS_SECRET_ACCESS_KEY: all projects' with a key for every project, else --application-id's."""
+    """List work the queue gave up on and why (ClarionGetBuriedWork): all projects' with a key for every project,
+    else --application-id's."""
     from rich.table import Table
 
-    from clarion.api.client import ApiClient, ApiError
+    from clarion.client import ApiError, Unreachable
 
-    settings = load_settings(config)
+    client = _server_client(config, endpoint_url, region, profile, refused_status=1)
     try:
-        client = ApiClient.from_environment(endpoint_url, f"http://{settings.host}:{settings.port}", settings.region)
-        answer = client.get("/v1/clarion/buried-work", {"application-id": application_id} if application_id else {})
-    except ApiError as error:
-        console.print(f"[red]{error}[/red]", markup=True)
+        answer = client.get(
+            "clarion", "buried-work", query={"application-id": application_id} if application_id else None
+        )
+    except (ApiError, Unreachable) as error:
+        console.print(str(error), style="red", markup=False, highlight=False)
         raise typer.Exit(1) from None
     if as_json:
         typer.echo(json.dumps(answer, indent=1))

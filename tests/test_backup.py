@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ADMIN, RunningServer, free_port, reset_postgres
-from test_cli import clarion, clean_env
+from conftest import ADMIN, RunningServer, free_port, reset_postgres, running
+from processes import clarion, clean_env
 
-from clarion.config import Settings
+from clarion.config import AccessKey, Settings
 from clarion.store.migrations import LATEST
 
 BATCH = 10  # endpoints per write; each write is one user's endpoints, so a user is all there or not at all
@@ -128,11 +128,8 @@ def sqlite_settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def live(sqlite_settings: Settings) -> Iterator[RunningServer]:
-    running = RunningServer(sqlite_settings).start()
-    try:
-        yield running
-    finally:
-        running.stop()
+    with running(sqlite_settings) as server:
+        yield server
 
 
 def test_a_backup_taken_while_writing_restores_to_the_same_api_visible_state(
@@ -157,7 +154,6 @@ def test_a_backup_taken_while_writing_restores_to_the_same_api_visible_state(
     assert made.returncode == 0, made.stderr
     assert "The DuckDB segment replica is not copied" in made.stdout
     assert sorted(path.name for path in backup.iterdir()) == [
-        "access-keys.json",
         "backup.json",
         "channel-secrets.key",
         "clarion.sqlite3",
@@ -168,14 +164,13 @@ def test_a_backup_taken_while_writing_restores_to_the_same_api_visible_state(
     restored_dir = tmp_path / "restored"
     restored = clarion("restore", str(backup), "--data-dir", str(restored_dir), cwd=tmp_path)
     assert restored.returncode == 0, restored.stderr
-    stored_keys = live.settings.data_dir / "access-keys.json"
-    assert (restored_dir / "access-keys.json").read_bytes() == stored_keys.read_bytes()
+    kept = AccessKey.model_validate_json(keys.stdout)  # stored in the store, sealed with the channel-secrets key
 
     settings = live.settings.model_copy(update={"data_dir": restored_dir, "port": free_port()})
-    copy = RunningServer(settings).start()
-    try:
+    with running(settings) as copy:
         copied = copy.client()
         assert visible_state(copied, app_id) == before
+        assert copy.client(kept).get_apps()["ApplicationsResponse"]["Item"], "the stored key opens on the copy"
         present = users_present(copied, app_id, len(writers.acknowledged))
         assert present == list(range(len(present))), "the copy holds a prefix of the writes: one moment in time"
         assert acknowledged_before <= len(present) <= acknowledged_after
@@ -187,8 +182,6 @@ def test_a_backup_taken_while_writing_restores_to_the_same_api_visible_state(
         # The channel secret opens: the key that sealed it came along (a partial update re-seals it).
         updated = copied.update_gcm_channel(ApplicationId=app_id, GCMChannelRequest={"Enabled": False})
         assert updated["GCMChannelResponse"]["Enabled"] is False
-    finally:
-        copy.stop()
 
 
 def test_restore_wants_a_fresh_data_dir_and_an_intact_backup(live: RunningServer, tmp_path: Path) -> None:
@@ -228,12 +221,9 @@ def test_postgresql_is_backed_up_with_pg_dump_as_documented(postgres_url: str, t
     settings = Settings(
         data_dir=tmp_path / "data", port=free_port(), access_keys=[ADMIN], access_log=False, database_url=postgres_url
     )
-    original = RunningServer(settings).start()
-    try:
+    with running(settings) as original:
         app_id = fill(original.client())
         before = visible_state(original.client(), app_id)
-    finally:
-        original.stop()
 
     # The commands of docs/operations.md, "Backup and restore".
     dump = tmp_path / "clarion.dump"
@@ -245,13 +235,10 @@ def test_postgresql_is_backed_up_with_pg_dump_as_documented(postgres_url: str, t
         admin.execute(f"CREATE DATABASE {name}")
     try:
         subprocess.run(["pg_restore", "--no-owner", f"--dbname={target}", str(dump)], check=True, timeout=120)
-        copy = RunningServer(settings.model_copy(update={"database_url": target, "port": free_port()})).start()
-        try:
+        with running(settings.model_copy(update={"database_url": target, "port": free_port()})) as copy:
             assert visible_state(copy.client(), app_id) == before
             updated = copy.client().update_gcm_channel(ApplicationId=app_id, GCMChannelRequest={"Enabled": False})
             assert updated["GCMChannelResponse"]["Enabled"] is False  # the data_dir key file opens the copy too
-        finally:
-            copy.stop()
     finally:
         with psycopg.connect(postgres_url, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -8,10 +8,12 @@ import typing
 from pathlib import Path
 
 import pytest
+from processes import clarion, clean_env
 from pydantic import BaseModel
-from test_cli import clarion, clean_env
 
+from clarion.app import WORKER_SETTINGS_ENV
 from clarion.config import Settings, SettingsError, load_settings, settings_table
+from clarion.settings_model import SettingsModel
 
 
 def problems_of(config: Path | None = None, **overrides: typing.Any) -> list[str]:
@@ -49,6 +51,12 @@ def test_a_misspelt_nested_environment_variable_is_refused(isolated_env: pytest.
     assert problems_of() == ["queue.workres: unknown setting; did you mean queue.workers?"]
 
 
+def test_the_variables_clarion_itself_sets_are_not_settings(isolated_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`serve --workers` names the worker settings file in CLARION_WORKER_SETTINGS_FILE; that is no typo."""
+    isolated_env.setenv(WORKER_SETTINGS_ENV, str(tmp_path / ".worker-settings-1.json"))
+    assert load_settings().port == 8080
+
+
 def test_every_settings_table_refuses_unknown_keys() -> None:
     """Walks the whole settings tree, so a table added later cannot silently accept typos."""
     seen: set[type[BaseModel]] = set()
@@ -59,6 +67,7 @@ def test_every_settings_table_refuses_unknown_keys() -> None:
             continue
         seen.add(model)
         assert model.model_config.get("extra") == "forbid", f"{model.__name__} accepts unknown keys"
+        assert model is Settings or issubclass(model, SettingsModel), f"{model.__name__} is not a SettingsModel"
         pending.extend(found for field in model.model_fields.values() if (found := settings_table(field.annotation)))
     assert len(seen) > 15  # the walk reached the nested tables (delivery.smtp.dkim, access keys, ...)
 
@@ -121,7 +130,6 @@ def test_config_show_resolves_every_source_and_hides_every_secret(tmp_path: Path
         "tracking-key",
         "toml-key-secret",
         "env-key-secret",
-        "stored-key-secret",
         "pg-password",
         "twilio-token",
         "Bearer gateway-token",
@@ -144,9 +152,6 @@ def test_config_show_resolves_every_source_and_hides_every_secret(tmp_path: Path
         '[jobs.s3]\naccess_key_id = "AKIDS3"\nsecret_access_key = "s3-secret"\n'
     )
     data = tmp_path / "data"
-    data.mkdir()
-    stored = [{"access_key_id": "AKIDSTORED", "secret_access_key": "stored-key-secret"}]
-    (data / "access-keys.json").write_text(json.dumps(stored))
     env = clean_env(CLARION_ACCESS_KEY_ID="AKIDENV", CLARION_SECRET_ACCESS_KEY="env-key-secret", CLARION_PORT="9200")
     result = clarion("config", "show", "--config", str(config), "--data-dir", str(data), "--host", "0.0.0.0", env=env)
     assert result.returncode == 0, result.stderr
@@ -155,7 +160,8 @@ def test_config_show_resolves_every_source_and_hides_every_secret(tmp_path: Path
     shown = json.loads(result.stdout)
     assert (shown["host"], shown["port"]) == ("0.0.0.0", 9200)  # flag, then environment over the file
     assert shown["database_url"] == "postgresql://clarion:********@db.internal:5432/clarion"
-    assert [key["access_key_id"] for key in shown["access_keys"]] == ["AKIDTOML", "AKIDSTORED"]
+    assert [key["access_key_id"] for key in shown["access_keys"]] == ["AKIDTOML"]  # stored keys: `clarion keys list`
+    assert not data.exists(), "showing the settings opens no store"
     assert shown["access_key_id"] == "AKIDENV" and shown["secret_access_key"] == "********"
     assert shown["delivery"]["smtp"]["username"] == "mailer"
     assert shown["delivery"]["sms"]["http"]["url"] == "https://gateway.example.com/send"
