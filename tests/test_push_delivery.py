@@ -323,10 +323,19 @@ def test_many_concurrent_streams_share_one_connection_within_the_server_limit(
     ca: trustme.CA, ca_file: str, apns_key: Any
 ) -> None:
     stub = apns_stub(apns_key)
-    stub.delay = 0.05  # keep streams open so that they overlap
+    servers: list[H2Stub] = []
+
+    async def held_until_the_limit_is_open(request: Any) -> StubResponse:
+        """Answers wait until the server has seen its limit of streams open at once (or 30 s), so the streams
+        overlap fully however busy the machine is."""
+        deadline = asyncio.get_running_loop().time() + 30
+        while servers[0].peak_concurrent_streams < 40 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.005)
+        return await stub(request)
 
     async def scenario() -> tuple[list[Any], H2Stub]:
-        async with h2_stub(ca, stub, max_concurrent_streams=40) as (server, url):
+        async with h2_stub(ca, held_until_the_limit_is_open, max_concurrent_streams=40) as (server, url):
+            servers.append(server)
             transport = apns.open_transport(apns_settings(url, ca_file), token_channel(apns_key), FixedClock(START))
             results = await asyncio.gather(*(transport.send(push(device())) for _ in range(200)))
             await transport.close()
