@@ -398,7 +398,7 @@ def test_bad_requests(sender: RunningServer) -> None:
             Addresses={"x": {"ChannelType": "EMAIL"}},
             MessageConfiguration={"EmailMessage": {"RawEmail": {"Data": b"x"}}},
         )
-    assert "RawEmail is not supported" in bad_request(excinfo)
+    assert "RawEmail.Data cannot be sent: it has no empty line" in bad_request(excinfo)
     with pytest.raises(ClientError) as excinfo:
         send(Addresses={"x": {"ChannelType": "SMS"}}, TemplateConfiguration={"InAppTemplate": {"Name": "t"}})
     assert "InAppTemplate" in bad_request(excinfo)

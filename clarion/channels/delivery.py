@@ -44,6 +44,16 @@ class EmailContent:
 
 
 @dataclass(frozen=True, slots=True)
+class RawEmailContent:
+    """A complete MIME message the sender built (EmailMessage.RawEmail), sent as given apart from the headers
+    clarion/channels/email/raw.py sets."""
+
+    data: bytes
+    from_address: str  # the envelope sender, and the From header when the message has none
+    unsubscribe_url: str | None = None  # one-click URL, used when the message has no List-Unsubscribe of its own
+
+
+@dataclass(frozen=True, slots=True)
 class SmsContent:
     body: str
     message_type: str = "TRANSACTIONAL"  # or PROMOTIONAL
@@ -97,7 +107,7 @@ class CustomContent:
     endpoint: Mapping[str, Any] | None = None  # the recipient's endpoint record, sent under Endpoints
 
 
-Content = EmailContent | SmsContent | VoiceContent | PushContent | CustomContent
+Content = EmailContent | RawEmailContent | SmsContent | VoiceContent | PushContent | CustomContent
 
 
 @dataclass(frozen=True, slots=True)

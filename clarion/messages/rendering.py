@@ -14,13 +14,24 @@ recipient). Rendering runs on the event loop, so renders also take turns with th
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 
-from clarion.channels.delivery import Content, CustomContent, EmailContent, PushContent, SmsContent, VoiceContent
+from clarion.channels.delivery import (
+    Content,
+    CustomContent,
+    EmailContent,
+    PushContent,
+    RawEmailContent,
+    SmsContent,
+    VoiceContent,
+)
+from clarion.channels.email.raw import InvalidRawEmail, check_raw_email, from_header
 from clarion.errors import BadRequest
 from clarion.logs import get_logger
 from clarion.templates.email_html import sending_html
@@ -119,8 +130,11 @@ def check_configuration(config: Mapping[str, Any]) -> None:
     per recipient.
     """
     email = config.get("EmailMessage") or {}
-    if email.get("RawEmail"):
-        raise BadRequest("MessageConfiguration.EmailMessage.RawEmail is not supported: use SimpleEmail or a template")
+    if "RawEmail" in email:
+        try:
+            check_raw_email(_raw_email(email))
+        except InvalidRawEmail as error:
+            raise BadRequest(f"MessageConfiguration.EmailMessage.RawEmail.Data cannot be sent: {error}") from None
     headers = (email.get("SimpleEmail") or {}).get("Headers") or []
     if len(headers) > MAX_EMAIL_HEADERS:
         raise BadRequest(f"SimpleEmail.Headers holds {len(headers)} headers; an email has at most {MAX_EMAIL_HEADERS}")
@@ -137,6 +151,15 @@ class MessageBuilder:
     def __init__(self, config: Mapping[str, Any], templates: Mapping[str, Mapping[str, Any]]) -> None:
         self.config = config
         self.templates = templates  # template family (EMAIL, SMS, PUSH, VOICE) -> the version's stored body
+        email = config.get("EmailMessage") or {}
+        self.raw_email = _raw_email(email) if "RawEmail" in email else None  # decoded once for every recipient
+
+    def recommender_for(self, channel_type: str) -> str | None:
+        """The RecommenderId of the template this channel's messages render, if it names one."""
+        kind = family(channel_type)
+        if kind == EMAIL and self.raw_email is not None:
+            return None
+        return (self.templates.get(kind) or {}).get("RecommenderId") or None
 
     async def content(self, recipient: Recipient, from_address: str | None, unsubscribe_url: str | None) -> Content:
         """The recipient's message; raises Undeliverable (RenderFailed when a template fails) for this one only."""
@@ -150,6 +173,8 @@ class MessageBuilder:
 
     def _content(self, recipient: Recipient, from_address: str | None, unsubscribe_url: str | None) -> Content:
         kind = family(recipient.channel_type)
+        if kind == EMAIL and self.raw_email is not None:
+            return self._raw(self.raw_email, from_address, unsubscribe_url)
         template = self.templates.get(kind) or {}
         layers = self._layers(recipient.channel_type, template)
         variables = _with_substitutions(recipient.variables, layers, recipient.overrides)
@@ -214,6 +239,16 @@ class MessageBuilder:
         layers.append(config.get("DefaultMessage") or {})
         return layers
 
+    def _raw(self, data: bytes, from_address: str | None, unsubscribe_url: str | None) -> RawEmailContent:
+        """RawEmail is sent as given, without rendering: the sender built the whole message (its overrides and
+        substitutions do not apply)."""
+        sender = (self.config.get("EmailMessage") or {}).get("FromAddress") or from_address or from_header(data)
+        if not sender:
+            raise Undeliverable(
+                "No FromAddress: set EmailMessage.FromAddress, the email channel's FromAddress or a From header"
+            )
+        return RawEmailContent(data=data, from_address=sender, unsubscribe_url=unsubscribe_url)
+
     def _email(
         self,
         layers: list[Mapping[str, Any]],
@@ -254,6 +289,19 @@ class MessageBuilder:
             unsubscribe_url=unsubscribe_url,
             charset=charset,
         )
+
+
+def _raw_email(email: Mapping[str, Any]) -> bytes:
+    """RawEmail.Data decoded: a blob arrives base64-encoded in JSON."""
+    data = (email.get("RawEmail") or {}).get("Data")
+    if not data:
+        raise BadRequest("MessageConfiguration.EmailMessage.RawEmail.Data is required: the whole MIME message")
+    if isinstance(data, bytes):
+        return data
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest("MessageConfiguration.EmailMessage.RawEmail.Data is not base64") from None
 
 
 def _render_failed(error: TemplateSyntaxError | RenderError) -> RenderFailed:

@@ -17,7 +17,7 @@ import aiohttp
 import msgspec
 
 from clarion.channels.config import EmailApiSettings
-from clarion.channels.delivery import DeliveryResult, DeliveryStatus, EmailContent, Outbound
+from clarion.channels.delivery import DeliveryResult, DeliveryStatus, EmailContent, Outbound, RawEmailContent
 from clarion.channels.email.mime import InvalidMessage, check_extra_headers
 from clarion.channels.retry_after import retry_after_seconds
 from clarion.clock import Clock, SystemClock
@@ -87,6 +87,11 @@ class SendGridTransport:
 
     async def send(self, message: Outbound) -> DeliveryResult:
         content = message.content
+        if isinstance(content, RawEmailContent):
+            # Mail Send builds the MIME message itself from parts; it has no way to take one whole.
+            return DeliveryResult(
+                DeliveryStatus.PERMANENT_FAILURE, 400, "SendGrid cannot send RawEmail; raw messages need delivery.smtp"
+            )
         if not isinstance(content, EmailContent):
             raise TypeError(f"The SendGrid transport sends EMAIL messages, not {type(content).__name__}")
         try:

@@ -65,15 +65,15 @@ def build_message(message: Outbound, content: EmailContent, sent_at: datetime, m
     """The message as sent, CRLF line endings, ready for DKIM signing."""
     domain = message_id_domain or domain_of(content.from_address)
     headers = [
-        ("From", _mailbox_header(content.from_address)),
-        ("To", _mailbox_header(message.address)),
+        ("From", mailbox_header(content.from_address)),
+        ("To", mailbox_header(message.address)),
         # A substitution can carry a line break into the subject: it becomes a space, never a new header.
         ("Subject", _text_header("Subject", " ".join(content.subject.splitlines()))),
         ("Date", format_datetime(sent_at)),
         ("Message-ID", f"<{message.message_id}@{domain}>"),
     ]
     if content.reply_to:
-        headers.append(("Reply-To", ", ".join(_mailbox_header(entry) for entry in content.reply_to)))
+        headers.append(("Reply-To", ", ".join(mailbox_header(entry) for entry in content.reply_to)))
     if content.unsubscribe_url:
         headers.append(("List-Unsubscribe", f"<{content.unsubscribe_url}>"))
         headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
@@ -121,7 +121,7 @@ def _text_header(name: str, value: str) -> str:
     return Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
 
 
-def _mailbox_header(entry: str) -> str:
+def mailbox_header(entry: str) -> str:
     """One mailbox (`address` or `Name <address>`) as a header value: a display name with RFC 5322 specials is
     quoted, a non-ASCII one encoded (RFC 2047). A non-ASCII address goes as given: it is sent with SMTPUTF8
     (RFC 6531), which also allows it in headers (RFC 6532)."""

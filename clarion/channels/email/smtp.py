@@ -16,9 +16,10 @@ from email.utils import parseaddr
 import aiosmtplib
 
 from clarion.channels.config import SmtpSettings
-from clarion.channels.delivery import DeliveryResult, DeliveryStatus, EmailContent, Outbound
+from clarion.channels.delivery import DeliveryResult, DeliveryStatus, EmailContent, Outbound, RawEmailContent
 from clarion.channels.email.dkim import DkimSigner
 from clarion.channels.email.mime import InvalidMessage, build_message
+from clarion.channels.email.raw import build_raw_message
 from clarion.clock import Clock, SystemClock
 
 # 421: the relay is closing the channel (overload, rate limit). 451/452 mean "try later" in general; they are
@@ -139,17 +140,20 @@ class SmtpTransport:
         self.pool = SmtpPool(settings)
         self.signer = DkimSigner.from_settings(settings.dkim) if settings.dkim else None
 
-    def render(self, message: Outbound, content: EmailContent) -> bytes:
+    def render(self, message: Outbound, content: EmailContent | RawEmailContent) -> bytes:
         """The bytes the relay receives for a message (signed when DKIM is configured)."""
         now = self.clock.now()
-        data = build_message(message, content, now, self.settings.message_id_domain)
+        if isinstance(content, RawEmailContent):
+            data = build_raw_message(message, content, now, self.settings.message_id_domain)
+        else:
+            data = build_message(message, content, now, self.settings.message_id_domain)
         if self.signer is not None:
             data = self.signer.sign(data, int(now.timestamp()))
         return data
 
     async def send(self, message: Outbound) -> DeliveryResult:
         content = message.content
-        if not isinstance(content, EmailContent):
+        if not isinstance(content, EmailContent | RawEmailContent):
             raise TypeError(f"The SMTP transport sends EMAIL messages, not {type(content).__name__}")
         try:
             data = self.render(message, content)
