@@ -32,6 +32,7 @@ from clarion.channels.config import DeliverySettings
 from clarion.jobs.config import JobSettings
 from clarion.outbound.config import OutboundSettings
 from clarion.queue.config import QueueSettings
+from clarion.recommenders.config import RecommenderSettings
 from clarion.settings_model import SettingsModel
 from clarion.templates.config import TemplateSettings
 
@@ -108,6 +109,7 @@ class Settings(BaseSettings):
     campaigns: CampaignSettings = Field(default_factory=CampaignSettings)  # the campaign engine (docs/campaigns.md)
     templates: TemplateSettings = Field(default_factory=TemplateSettings)  # render budgets (docs/templates.md)
     outbound: OutboundSettings = Field(default_factory=OutboundSettings)  # tenant URLs (docs/security.md)
+    recommenders: RecommenderSettings = Field(default_factory=RecommenderSettings)  # docs/recommenders.md
 
     @field_validator("trusted_proxies")
     @classmethod

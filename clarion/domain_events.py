@@ -115,6 +115,14 @@ class TemplateChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class RecommenderChanged:
+    """A recommender configuration (account-level, like templates)."""
+
+    recommender_id: str
+    change: Change
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelChanged:
     app_id: str
     channel_type: str  # EMAIL, SMS, GCM, APNS, ...

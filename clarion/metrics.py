@@ -79,6 +79,18 @@ class Metrics:
         self.queue_buried = Counter(
             "clarion_queue_items_buried", "Queue items given up on and set aside", ["kind"], registry=self.registry
         )
+        self.recommender_failures = Counter(
+            "clarion_recommender_failures",
+            "Recommendations that could not be had (their recipients are not sent to), by stage and reason",
+            ["stage", "reason"],
+            registry=self.registry,
+        )
+        self.otp_outcomes = Counter(
+            "clarion_otp_outcomes",
+            "SendOTPMessage and VerifyOTPMessage outcomes (sent, rate_limited, valid, wrong, expired, ...)",
+            ["operation", "outcome"],
+            registry=self.registry,
+        )
 
     def count_template_budgets(self, exceeded: Tally[str]) -> None:
         """Report the template engine's budget stops (clarion/templates/budget.py) as a counter family."""

@@ -36,6 +36,7 @@ from clarion.metrics import Metrics
 from clarion.outbound.client import OutboundClient
 from clarion.queue.work_queue import StoreQueue
 from clarion.queue.worker import Handler, Worker
+from clarion.recommenders.engine import Recommendations
 from clarion.segments.engine import SegmentEngine
 from clarion.store.database import Database, PostgresDatabase, SqliteDatabase
 from clarion.store.migrations import migrate
@@ -104,9 +105,11 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
     locations = Locations(settings.jobs, settings.data_dir, clock, outbound)
     segments = open_segment_engine(settings, db, clock)
     tracker = Tracker(settings.delivery.tracking)
-    delivery = Delivery(db, transports, tracker)
     secret = settings.delivery.webhook.signing_secret
-    hooks = CampaignHooks(settings.campaigns, secret.get_secret_value() if secret else None, outbound)
+    signing_secret = secret.get_secret_value() if secret else None
+    recommendations = Recommendations(db, outbound, settings.recommenders, clock, metrics, signing_secret)
+    delivery = Delivery(db, transports, tracker, recommendations)
+    hooks = CampaignHooks(settings.campaigns, signing_secret, outbound)
     members = SegmentMembers(segments.engine)
     scheduler = CampaignScheduler(db, clock, queue, settings.campaigns)
     planner = CampaignPlanner(db, clock, queue, members, settings.campaigns)

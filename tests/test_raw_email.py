@@ -67,11 +67,15 @@ def mail_server(settings: Settings, port: int) -> Iterator[RunningServer]:
         yield server
 
 
-def new_project(client: Any) -> str:
+def new_project(client: Any, endpoint_id: str, **endpoint: Any) -> str:
+    """A project with an email channel and one email endpoint."""
     app_id = client.create_app(CreateApplicationRequest={"Name": "raw"})["ApplicationResponse"]["Id"]
     client.update_email_channel(
         ApplicationId=app_id,
         EmailChannelRequest={"FromAddress": "shop@example.com", "Identity": "example.com", "Enabled": True},
+    )
+    client.update_endpoint(
+        ApplicationId=app_id, EndpointId=endpoint_id, EndpointRequest={"ChannelType": "EMAIL", **endpoint}
     )
     return app_id
 
@@ -99,12 +103,7 @@ def test_raw_email_arrives_byte_for_byte_but_for_the_headers_pinpoint_sets(
     inbox, port = relay
     with mail_server(settings, port) as server:
         client = server.client()
-        app_id = new_project(client)
-        client.update_endpoint(
-            ApplicationId=app_id,
-            EndpointId="bob",
-            EndpointRequest={"ChannelType": "EMAIL", "Address": "bob@example.com"},
-        )
+        app_id = new_project(client, "bob", Address="bob@example.com")
         response = client.send_messages(
             ApplicationId=app_id,
             MessageRequest={
@@ -153,12 +152,7 @@ def test_raw_email_without_from_gets_the_sender_and_keeps_its_own_unsubscribe(
     )
     with mail_server(settings, port) as server:
         client = server.client()
-        app_id = new_project(client)
-        client.update_endpoint(
-            ApplicationId=app_id,
-            EndpointId="u1-mail",
-            EndpointRequest={"ChannelType": "EMAIL", "Address": "carl@example.com", "User": {"UserId": "u1"}},
-        )
+        app_id = new_project(client, "u1-mail", Address="carl@example.com", User={"UserId": "u1"})
         response = client.send_users_messages(
             ApplicationId=app_id,
             SendUsersMessageRequest={

@@ -142,6 +142,13 @@ def test_create_existing_is_bad_request(client: Any) -> None:
 
 
 def test_fields_round_trip(client: Any) -> None:
+    recommender = client.create_recommender_configuration(
+        CreateRecommenderConfiguration={
+            "RecommendationProviderUri": "https://recommender.example.com/recommend",
+            "RecommendationProviderRoleArn": "arn:aws:iam::000000000000:role/unused",
+            "RecommendationsDisplayName": "Picks",
+        }
+    )["RecommenderConfigurationResponse"]["Id"]
     create(
         client,
         "full",
@@ -149,13 +156,14 @@ def test_fields_round_trip(client: Any) -> None:
         Headers=[{"Name": "X-Campaign", "Value": "spring"}],
         DefaultSubstitutions='{"User": {"UserAttributes": {"FirstName": ["there"]}}}',
         TemplateDescription="spring mail",
-        RecommenderId="rec-1",
+        RecommenderId=recommender,
     )
     got = get(client, "full")
     assert got["Headers"] == [{"Name": "X-Campaign", "Value": "spring"}]
     assert json.loads(got["DefaultSubstitutions"]) == {"User": {"UserAttributes": {"FirstName": ["there"]}}}
     assert got["TemplateDescription"] == "spring mail"
-    assert got["RecommenderId"] == "rec-1"
+    assert got["RecommenderId"] == recommender
+    assert "names no recommender configuration" in bad_create(client, "unknown-rec", **EMAIL, RecommenderId="rec-1")
 
     push = {
         "Default": {"Action": "OPEN_APP", "Title": "Hi", "Body": "Body"},

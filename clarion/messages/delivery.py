@@ -5,10 +5,10 @@ Two steps, so that a campaign can run its hooks between them:
 
 - `Delivery.audience`: endpoint rows and a send policy (Daily/Total limits, quiet time, an allocation into
   treatments, MaximumDuration: clarion/messages/policy.py) in; the targets by slot, and who was skipped, out.
-- `Delivery.send`: one message to targets: custom-delivery redirection, MessagesPerSecond, rendering, the
-  transports (concurrently), then the message log and the send events in one write. Who must not be sent to
-  (opted out, inactive, unknown, a duplicate address) is decided first and logged, not sent. Per-recipient failures
-  never fail the send.
+- `Delivery.send`: one message to targets: custom-delivery redirection, MessagesPerSecond, recommendations (for
+  templates naming a recommender), rendering, the transports (concurrently), then the message log and the send
+  events in one write. Who must not be sent to (opted out, inactive, unknown, a duplicate address) is decided first
+  and logged, not sent. Per-recipient failures never fail the send.
 
 SendMessages and SendUsersMessages (clarion/messages/sends.py) build targets from the request and call `send`; a
 campaign batch (clarion/campaigns/delivery.py) calls both; a journey's message step does the same with its
@@ -42,6 +42,7 @@ from clarion.errors import BadRequest, NotFound
 from clarion.messages.policy import SendHistory, SendPolicy, Skipped, decide
 from clarion.messages.rendering import CUSTOM, EMAIL, TEMPLATE_MEMBER, MessageBuilder, Recipient, Undeliverable
 from clarion.messages.tracking import Tracker
+from clarion.recommenders.engine import NotRecommended, Recommendations
 from clarion.store import endpoints as endpoint_store
 from clarion.store import events as event_store
 from clarion.store import messages as message_store
@@ -188,10 +189,13 @@ class RateLimiter:
 
 
 class Delivery:
-    def __init__(self, db: Database, transports: TransportRegistry, tracker: Tracker) -> None:
+    def __init__(
+        self, db: Database, transports: TransportRegistry, tracker: Tracker, recommendations: Recommendations
+    ) -> None:
         self.db = db
         self.transports = transports
         self.tracker = tracker
+        self.recommendations = recommendations  # what templates naming a RecommenderId render
         self._limiters: dict[str, RateLimiter] = {}
 
     async def audience(
@@ -241,6 +245,7 @@ class Delivery:
         keys = [target.request_key for target in targets if target.request_key]
         earlier = await self.db.read(lambda tx: message_store.by_request_keys(tx, keys)) if keys else {}
         fresh = [target for target in targets if target.request_key not in earlier]
+        await self._recommend(app_id, fresh, send.builder)
         results = await asyncio.gather(*(self._send_one(app_id, t, send.builder, send.context) for t in fresh))
 
         created_at = iso_millis(send.now)
@@ -291,6 +296,25 @@ class Delivery:
             successful=sum(1 for _, status in statuses if status is DeliveryStatus.SUCCESSFUL),
             retryable=[t.endpoint_id for t, status in statuses if t.endpoint_id and status.retryable],
         )
+
+    async def _recommend(self, app_id: str, targets: Sequence[Target], builder: MessageBuilder) -> None:
+        """Recipients of a template naming a RecommenderId get its recommendations among their variables, asked
+        for all of them at once; one whose recommendations cannot be had is not sent to (docs/recommenders.md)."""
+        asking: dict[str, list[Target]] = {}
+        for target in targets:
+            recommender_id = builder.recommender_for(target.channel) if target.decided is None else None
+            if recommender_id:
+                asking.setdefault(recommender_id, []).append(target)
+        for recommender_id, group in asking.items():
+            found = await self.recommendations.for_recipients(app_id, recommender_id, [t.variables for t in group])
+            for target, recommended in zip(group, found, strict=True):
+                if isinstance(recommended, NotRecommended):
+                    status = (
+                        DeliveryStatus.PERMANENT_FAILURE if recommended.permanent else DeliveryStatus.TEMPORARY_FAILURE
+                    )
+                    target.decided = _not_sent(status, recommended.message, NOT_SENT if recommended.permanent else 503)
+                else:
+                    target.variables = {**target.variables, **recommended}
 
     async def _send_one(
         self, app_id: str, target: Target, builder: MessageBuilder, context: Mapping[str, str]

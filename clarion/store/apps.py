@@ -27,6 +27,8 @@ PROJECT_TABLES = (
     "job_pieces",
     "segment_imports",
     "channels",
+    "otp_codes",
+    "otp_sends",
 )
 
 

@@ -400,6 +400,48 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        12,
+        "recommender configurations",
+        [
+            # Account-level, like templates: no app_id. body is the configuration's members as JSON.
+            """CREATE TABLE recommenders (
+                seq {serial},
+                id TEXT NOT NULL UNIQUE,
+                created_at TEXT NOT NULL,
+                modified_at TEXT NOT NULL,
+                body TEXT NOT NULL
+            )""",
+        ],
+    ),
+    (
+        13,
+        "one-time passwords and their sends",
+        [
+            # The code itself is never stored: only an HMAC of it, under a key derived from the operator's secret
+            # key (key_id names which), salted per code. One live code per (project, reference, destination).
+            """CREATE TABLE otp_codes (
+                app_id TEXT NOT NULL,
+                reference_id TEXT NOT NULL,
+                destination TEXT NOT NULL,
+                key_id TEXT NOT NULL,
+                salt TEXT NOT NULL,
+                code_hash TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                attempts_left INTEGER NOT NULL,
+                verified INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY (app_id, reference_id, destination)
+            )""",
+            # When codes were sent to a destination: the per-destination rate limit counts these (epoch ms).
+            """CREATE TABLE otp_sends (
+                app_id TEXT NOT NULL,
+                destination TEXT NOT NULL,
+                sent_at BIGINT NOT NULL
+            )""",
+            "CREATE INDEX otp_sends_by_destination ON otp_sends (app_id, destination, sent_at)",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -19,6 +19,7 @@ from clarion.clock import iso_millis
 from clarion.context import CallContext
 from clarion.domain_events import Change, TemplateChanged
 from clarion.errors import BadRequest, NotFound
+from clarion.store import recommenders as recommender_store
 from clarion.store import tags as tag_store
 from clarion.store import templates as template_store
 from clarion.store.database import Database, Transaction
@@ -93,6 +94,13 @@ async def _body(template_type: str, request: dict[str, Any]) -> str:
     return msgspec.json.encode(body).decode()
 
 
+def _check_recommender(tx: Transaction, request: dict[str, Any]) -> None:
+    """A RecommenderId must name a recommender configuration (clarion/recommenders/)."""
+    recommender_id = request.get("RecommenderId")
+    if recommender_id and not recommender_store.exists(tx, recommender_id):
+        raise BadRequest(f"RecommenderId {recommender_id!r} names no recommender configuration")
+
+
 def _require(tx: Transaction, name: str, template_type: str, *, lock: bool = False) -> None:
     found = template_store.lock(tx, name, template_type) if lock else template_store.exists(tx, name, template_type)
     if not found:
@@ -119,6 +127,7 @@ async def create_template(
     def work(tx: Transaction) -> dict[str, Any]:
         if template_store.exists(tx, name, template_type):
             raise BadRequest(f"Template {name!r} of type {template_type} already exists")
+        _check_recommender(tx, request)
         template_store.insert(tx, name, template_type, created_at, body)
         tag_store.put(tx, resource_path(name, template_type), None, tags)
         tx.record(TemplateChanged(name, template_type, Change.CREATED))
@@ -169,6 +178,7 @@ async def update_template(
 
     def work(tx: Transaction) -> None:
         _require(tx, name, template_type, lock=True)
+        _check_recommender(tx, request)
         tx.record(TemplateChanged(name, template_type, Change.UPDATED))
         if create_new_version:
             if template_store.count_versions(tx, name, template_type) >= MAX_VERSIONS:

@@ -17,6 +17,7 @@ from clarion.api.handlers import (
     phone_numbers,
     projects,
     queue,
+    recommenders,
     segments,
     tags,
     templates,
@@ -35,4 +36,5 @@ HANDLERS: dict[str, Handler] = {
     **channels.HANDLERS,
     **messages.HANDLERS,
     **queue.HANDLERS,
+    **recommenders.HANDLERS,
 }
