@@ -30,6 +30,7 @@ from clarion.analytics.config import AnalyticsSettings
 from clarion.campaigns.config import CampaignSettings
 from clarion.channels.config import DeliverySettings
 from clarion.jobs.config import JobSettings
+from clarion.otp.config import OtpSettings
 from clarion.outbound.config import OutboundSettings
 from clarion.queue.config import QueueSettings
 from clarion.recommenders.config import RecommenderSettings
@@ -110,6 +111,7 @@ class Settings(BaseSettings):
     templates: TemplateSettings = Field(default_factory=TemplateSettings)  # render budgets (docs/templates.md)
     outbound: OutboundSettings = Field(default_factory=OutboundSettings)  # tenant URLs (docs/security.md)
     recommenders: RecommenderSettings = Field(default_factory=RecommenderSettings)  # docs/recommenders.md
+    otp: OtpSettings = Field(default_factory=OtpSettings)  # one-time passwords (docs/messages.md)
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import os
 import secrets
 from collections.abc import Iterable
@@ -58,12 +59,30 @@ class SecretBox:
 
     current_id: str
     _ciphers: dict[str, AESGCM]
+    _keys: dict[str, bytes]
 
     @classmethod
     def from_keys(cls, current: bytes, retired: Iterable[bytes] = ()) -> SecretBox:
-        ciphers = {key_id(key): AESGCM(key) for key in retired}
-        ciphers[key_id(current)] = AESGCM(current)
-        return cls(key_id(current), ciphers)
+        keys = {key_id(key): key for key in [*retired, current]}
+        return cls(key_id(current), {kid: AESGCM(key) for kid, key in keys.items()}, keys)
+
+    def keyed_digest(self, data: bytes, purpose: str) -> tuple[str, bytes]:
+        """HMAC-SHA256 of `data` under a key derived for `purpose` from the current key, and that key's id: a digest
+        only holders of the operator key can make or check, such as a one-time password's (clarion/otp/)."""
+        return self.current_id, self._digest(self._keys[self.current_id], data, purpose)
+
+    def matches_keyed_digest(self, data: bytes, purpose: str, made_by: str, digest: bytes) -> bool | None:
+        """Whether `digest` is `data`'s keyed digest under the key `made_by` names, compared in constant time;
+        None when this process does not have that key."""
+        key = self._keys.get(made_by)
+        if key is None:
+            return None
+        return hmac.compare_digest(self._digest(key, data, purpose), digest)
+
+    @staticmethod
+    def _digest(key: bytes, data: bytes, purpose: str) -> bytes:
+        derived = hmac.new(key, b"clarion derived key\0" + purpose.encode(), hashlib.sha256).digest()
+        return hmac.new(derived, data, hashlib.sha256).digest()
 
     def seal(self, plaintext: bytes, context: str) -> str:
         nonce = os.urandom(NONCE_BYTES)

@@ -433,6 +433,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                 verified INTEGER NOT NULL DEFAULT 0,
                 PRIMARY KEY (app_id, reference_id, destination)
             )""",
+            "CREATE INDEX otp_codes_by_expiry ON otp_codes (app_id, expires_at)",
             # When codes were sent to a destination: the per-destination rate limit counts these (epoch ms).
             """CREATE TABLE otp_sends (
                 app_id TEXT NOT NULL,

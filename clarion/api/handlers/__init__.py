@@ -14,6 +14,7 @@ from clarion.api.handlers import (
     events,
     jobs,
     messages,
+    otp,
     phone_numbers,
     projects,
     queue,
@@ -35,6 +36,7 @@ HANDLERS: dict[str, Handler] = {
     **phone_numbers.HANDLERS,
     **channels.HANDLERS,
     **messages.HANDLERS,
+    **otp.HANDLERS,
     **queue.HANDLERS,
     **recommenders.HANDLERS,
 }

@@ -1,0 +1,1 @@
+"""One-time passwords: SendOTPMessage and VerifyOTPMessage (docs/messages.md#one-time-passwords)."""
