@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
+import msgspec
 import pytest
 from botocore.exceptions import ClientError
 from conftest import RunningServer, running
@@ -19,6 +20,7 @@ from clarion.channels.config import DeliverySettings, GenericHttpSettings, SmsSe
 from clarion.config import Settings
 from clarion.otp.config import OtpSettings
 from clarion.otp.texts import LANGUAGES, TEXTS
+from clarion.store import events as event_store
 
 PHONE = "+14255550100"
 SENDER = "+12065550199"
@@ -112,6 +114,9 @@ def test_a_code_goes_by_sms_is_stored_only_as_a_hash_and_is_valid_once(settings:
         assert not any(code in str(value) for value in row)  # the code itself is nowhere in the store
         assert len(row[5]) == 64  # its HMAC-SHA256, hex
 
+        [event] = server.run(lambda services: services.db.read(lambda tx: event_store.recent(tx, app_id, 10)))
+        attributes = msgspec.json.decode(event.doc)["Attributes"]
+        assert attributes["otp_reference_id"] == "login" and code not in event.doc  # the SMS event, without the code
         assert not verify(client, app_id, code, reference="other")  # codes belong to their reference
         assert not verify(client, app_id, code, destination="+14255550101")  # and to their destination
         assert verify(client, app_id, code)
