@@ -4,7 +4,8 @@
 Layering, most specific last: DefaultMessage < template < DefaultPushNotificationMessage < the channel's own
 message < the recipient's overrides (TitleOverride, BodyOverride, RawContent). Substitutions merge the same way,
 the recipient's winning; template DefaultSubstitutions only fill what is still missing (API Reference,
-"Templates").
+"Templates"). An email's RawEmail is the exception: a whole MIME message, sent as given
+(clarion/channels/email/raw.py).
 
 Templates are tenants' programs: all the parts of one message render on one budget (clarion/templates/budget.py),
 and a message whose rendering fails or runs out of budget fails alone (`RenderFailed`, a permanent failure of that
