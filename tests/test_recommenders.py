@@ -16,13 +16,15 @@ from test_campaign_engine import drive
 from web_recorder import WebRecorder
 
 from clarion.campaigns.config import CampaignSettings
-from clarion.channels.config import DeliverySettings, SmtpSettings
+from clarion.channels.config import DeliverySettings, SmtpSettings, WebhookSettings
+from clarion.channels.custom import sign
 from clarion.config import Settings
 from clarion.outbound.config import OutboundSettings
 from clarion.queue.config import QueueSettings
 from clarion.recommenders.config import RecommenderSettings
 
 ROLE = "arn:aws:iam::000000000000:role/not-assumed"
+SIGNING_SECRET = "recommender-signing-secret"
 TITLES = {"1815": "Fleabag", "2009": "Late Night", "1527": "Catastrophe", "1210": "Hanna", "6542": "Hunters"}
 CATALOG = {"ep-a": ["1815", "2009", "1527"], "ep-b": ["1210", "6542"], "u-1": ["6542"]}  # ep-c: unknown
 TEMPLATE = {
@@ -59,12 +61,14 @@ def recommending_server(
 ) -> Iterator[RunningServer]:
     """A server whose tenant URLs may reach 127.0.0.1 (the operator's allowance), sending email to the relay or,
     without one, to the log (a dry run)."""
-    smtp = SmtpSettings(host="127.0.0.1", port=relay_port, security="none") if relay_port else None
+    sending: dict[str, Any] = (
+        {"smtp": SmtpSettings(host="127.0.0.1", port=relay_port, security="none")} if relay_port else {"dry_run": True}
+    )
     tuned = settings.model_copy(
         update={
             "queue": QueueSettings(workers=0),
             "campaigns": CampaignSettings(scheduler=False, batch_size=10),
-            "delivery": DeliverySettings(smtp=smtp) if smtp else DeliverySettings(dry_run=True),
+            "delivery": DeliverySettings(webhook=WebhookSettings(signing_secret=SIGNING_SECRET), **sending),
             "outbound": OutboundSettings(allow_networks=["127.0.0.0/8"]),
             "recommenders": RecommenderSettings(retry_backoff_seconds=0, **recommenders),
         }
@@ -335,7 +339,9 @@ def test_a_direct_send_uses_the_transformer_and_fails_only_who_it_cannot_recomme
     assert address["DeliveryStatus"] == "PERMANENT_FAILURE" and "keyed by endpoint id" in address["StatusMessage"]
     assert metric == 1
     assert any(entry["event"] == "recommendation failed" and entry["stage"] == "transformer" for entry in logs)
-    [(_, _, given)] = transformer.requests
+    [(_, headers, given)] = transformer.requests
+    timestamp = int(headers["X-Clarion-Signature"].split(",")[0].removeprefix("t="))
+    assert headers["X-Clarion-Signature"] == sign(SIGNING_SECRET, timestamp, transformer.bodies[0])  # as webhooks
     assert set(given["Endpoints"]) == {"ep-a", "ep-b"}
     assert given["Endpoints"]["ep-a"]["RecommendationItems"] == ["1815", "2009", "1527"]
     assert given["Endpoints"]["ep-a"]["Address"] == "+14255550100" and "RequestId" not in given["Endpoints"]["ep-a"]

@@ -16,11 +16,14 @@ Reply = Callable[[dict[str, Any]], tuple[int, Any]]
 class WebRecorder:
     def __init__(self, reply: Reply) -> None:
         self.requests: list[tuple[str, dict[str, str], dict[str, Any]]] = []
+        self.bodies: list[bytes] = []  # each request's body as received (what a signature covers)
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                body = json.loads(raw or b"{}")
+                recorder.bodies.append(raw)
                 recorder.requests.append((self.path, dict(self.headers), body))
                 status, answer = reply(body)
                 data = json.dumps(answer).encode() if answer is not None else b""

@@ -36,7 +36,6 @@ MAX_ITEM = 100  # characters of one recommended item (Pinpoint's quota for value
 ITEMS, ATTRIBUTES = "RecommendationItems", "Recommendations"
 
 log = get_logger("clarion.recommenders")
-Sleep = Callable[[float], Awaitable[None]]
 T = TypeVar("T")
 A = TypeVar("A")
 
@@ -81,7 +80,6 @@ class Recommendations:
         clock: Clock,
         metrics: Metrics,
         signing_secret: str | None = None,
-        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.db = db
         self.outbound = outbound
@@ -89,7 +87,6 @@ class Recommendations:
         self.clock = clock
         self.metrics = metrics
         self.signing_secret = signing_secret  # delivery.webhook.signing_secret: X-Clarion-Signature, as webhooks
-        self.sleep = sleep
 
     async def for_recipients(
         self, app_id: str, recommender_id: str, recipients: Sequence[Mapping[str, Any]]
@@ -246,7 +243,7 @@ class Recommendations:
                 failure = _Failed(reason, str(error), error.permanent)
             if failure.permanent or attempt + 1 == attempts:
                 raise failure
-            await self.sleep(self.settings.retry_backoff_seconds * 2**attempt)
+            await asyncio.sleep(self.settings.retry_backoff_seconds * 2**attempt)
         raise AssertionError("unreachable: the last attempt raises")
 
     def _fail(self, stage: str, failed: _Failed) -> NotRecommended:
