@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
 from clarion.otp.texts import LANGUAGES
+from clarion.settings_model import SettingsModel
 
 
-class OtpSettings(BaseModel):
+class OtpSettings(SettingsModel):
     # Codes sent to one destination (phone number) of a project within `window_seconds`; SendOTPMessage answers
     # TooManyRequestsException past it, so a form cannot be used to flood a number or run up SMS costs.
     max_sends_per_destination: int = Field(default=5, ge=1)
