@@ -13,7 +13,11 @@
    run --repeat times and the median kept; results must agree across engines. Nothing is cached: every run is a
    fresh query over the tables.
 4. Prints a table with ratios to DuckDB and peak RSS per phase (this process: generation, sync, each engine; the
-   PostgreSQL server's memory is its own and not included), and saves bench/results/segments-<N>.json.
+   PostgreSQL server's memory is its own and not included), and saves bench/results/segments-<N>.json with the
+   plan each store chose for the count.
+5. The regression guard: the table compares every engine, per endpoint, with the last recorded figures (the
+   committed bench/results/segments-<N>.json of this size, else of the nearest size; --baseline names another) and
+   flags an engine that got more than 2x slower. Commit the new results file to make it the next baseline.
 
 PostgreSQL: a throw-away database on CLARION_BENCH_POSTGRES_URL (default the local server), dropped at the end.
 """
@@ -31,9 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import argparse
 import asyncio
 import json
+import math
 import os
 import platform
 import random
+import re
 import statistics
 import tempfile
 import time
@@ -203,7 +209,7 @@ class SqliteLoader:
 
     def load(self, chunk: Chunk) -> None:
         self.conn.execute("BEGIN")
-        for table, columns, rows in _tables(chunk):
+        for table, columns, rows in tables(chunk):
             marks = ", ".join("?" * (columns.count(",") + 1))
             self.conn.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
         self.conn.execute("COMMIT")
@@ -221,7 +227,7 @@ class PostgresLoader:
 
     def load(self, chunk: Chunk) -> None:
         with self.conn.transaction(), self.conn.cursor() as cursor:
-            for table, columns, rows in _tables(chunk):
+            for table, columns, rows in tables(chunk):
                 with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row(row)
@@ -233,7 +239,7 @@ class PostgresLoader:
         self.conn.close()
 
 
-def _tables(chunk: Chunk) -> list[tuple[str, str, list[tuple[Any, ...]]]]:
+def tables(chunk: Chunk) -> list[tuple[str, str, list[tuple[Any, ...]]]]:
     return [
         ("endpoints", ENDPOINT_COLUMNS, chunk.endpoints),
         ("users", USER_COLUMNS, chunk.users),
@@ -282,6 +288,8 @@ def plan(definition: dict[str, Any]) -> Node:
 
 
 STORE_TIMEOUT_S = 900  # per PostgreSQL statement; a query past it is reported as such, not waited for
+SLOWER = 2.0  # per endpoint, against the baseline: what the table flags as a regression
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 async def time_store(db: Database, repeat: int) -> dict[str, Any]:
@@ -297,7 +305,7 @@ async def time_store(db: Database, repeat: int) -> dict[str, Any]:
         return work
 
     reset_peak_rss()
-    result: dict[str, Any] = {}
+    result: dict[str, Any] = {"count_plan": await db.read_long(lambda tx: segment_sql.count_plan(tx, APP_ID, five))}
     try:
         result["count_s"], result["count"] = await median_seconds_async(
             lambda: db.read_long(bounded(lambda tx: segment_sql.count(tx, APP_ID, five))), repeat
@@ -339,6 +347,7 @@ async def run(total: int, stores: list[str], repeat: int, workdir: Path) -> dict
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"duckdb {duckdb.__version__}",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_average_at_start": round(os.getloadavg()[0], 1),  # the machine may be shared: say how busy it was
         "segments": {"five_conditions": FIVE_CONDITIONS, "materialised": LARGE_SEGMENT},
         "engines": {},
     }
@@ -424,6 +433,7 @@ async def run(total: int, stores: list[str], repeat: int, workdir: Path) -> dict
             result["engines"][f"{name} SQL"] = await time_store(db, repeat)
             print(f"{name} SQL: {result['engines'][f'{name} SQL']}")
         replica.close()
+        result["load_average_at_end"] = round(os.getloadavg()[0], 1)
     finally:
         for db in databases.values():
             db.close()
@@ -433,7 +443,27 @@ async def run(total: int, stores: list[str], repeat: int, workdir: Path) -> dict
     return result
 
 
-def report(result: dict[str, Any]) -> str:
+def find_baseline(endpoints: int) -> Path | None:
+    """The recorded run of this size, else of the nearest size (per endpoint, sizes compare roughly)."""
+    recorded = {}
+    for path in RESULTS.glob("segments-*.json"):
+        if match := re.fullmatch(r"segments-(\d+)\.json", path.name):
+            recorded[int(match[1])] = path
+    if not recorded:
+        return None
+    return recorded[min(recorded, key=lambda size: abs(math.log(size / endpoints)))]
+
+
+def per_endpoint_change(engine: dict[str, Any], base: dict[str, Any] | None, key: str, sizes: tuple[int, int]) -> str:
+    """`now / before` per endpoint for one measure, flagged past SLOWER."""
+    if base is None or f"{key}_s" not in engine or f"{key}_s" not in base:
+        return f"{'-':>9}"
+    now, before = sizes
+    change = (engine[f"{key}_s"] / now) / (base[f"{key}_s"] / before)
+    return f"{change:.2f}x" + (" **" if change > SLOWER else "   ")
+
+
+def report(result: dict[str, Any], baseline: dict[str, Any] | None, baseline_name: str) -> str:
     engines = result["engines"]
     base = engines["duckdb"]
     counts = {e["count"] for e in engines.values() if "count" in e}
@@ -441,7 +471,9 @@ def report(result: dict[str, Any]) -> str:
     lines = [
         f"{result['endpoints']:,} endpoints; 5-condition segment: {sorted(counts)} members; materialised segment: "
         f"{sorted(ids)} members" + ("" if len(counts) == len(ids) == 1 else "  ** ENGINES DISAGREE **"),
-        f"{'engine':<14} {'count':>10} {'ratio':>7} {'ids':>10} {'ratio':>7} {'peak RSS':>10}",
+        f"load average {result['load_average_at_start']} at the start, {result.get('load_average_at_end')} at the end",
+        f"{'engine':<14} {'count':>10} {'ratio':>7} {'ids':>10} {'ratio':>7} {'peak RSS':>10} "
+        f"{'count vs last':>14} {'ids vs last':>14}",
     ]
 
     def cell(e: dict[str, Any], key: str) -> str:
@@ -449,8 +481,17 @@ def report(result: dict[str, Any]) -> str:
             return f"{'timeout':>10} {'':>7}"
         return f"{e[f'{key}_s'] * 1000:>8.0f}ms {e[f'{key}_s'] / base[f'{key}_s']:>6.1f}x"
 
+    sizes = (result["endpoints"], baseline["endpoints"] if baseline else 0)
+    slower = []
     for name, e in engines.items():
-        lines.append(f"{name:<14} {cell(e, 'count')} {cell(e, 'ids')} {e['peak_rss_mb']:>8.0f}MB")
+        before = (baseline or {}).get("engines", {}).get(name)
+        changes = [per_endpoint_change(e, before, key, sizes) for key in ("count", "ids")]
+        slower += [f"{name} {key}" for key, change in zip(("count", "ids"), changes, strict=True) if "**" in change]
+        rss = f"{e['peak_rss_mb']:>8.0f}MB"
+        lines.append(f"{name:<14} {cell(e, 'count')} {cell(e, 'ids')} {rss} {changes[0]:>14} {changes[1]:>14}")
+    lines.append(f"vs last: time per endpoint against {baseline_name}; ** more than {SLOWER:g}x slower")
+    if slower:
+        lines.append(f"** more than {SLOWER:g}x slower per endpoint than {baseline_name}: {', '.join(slower)}")
     return "\n".join(lines)
 
 
@@ -460,14 +501,18 @@ def main() -> None:
     parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=None, help="where the SQLite and DuckDB files go (a temp dir)")
+    parser.add_argument("--baseline", type=Path, default=None, help="the results file to compare with")
     args = parser.parse_args()
+    baseline_path = args.baseline or find_baseline(args.endpoints)
+    baseline = json.loads(baseline_path.read_text()) if baseline_path else None
     stores = ["sqlite", "postgres"] if args.store == "both" else [args.store]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="clarion-bench-segments-"))
     workdir.mkdir(parents=True, exist_ok=True)
     result = asyncio.run(run(args.endpoints, stores, args.repeat, workdir))
-    text = report(result)
+    result["baseline"] = baseline_path.name if baseline_path else None
+    text = report(result, baseline, baseline_path.name if baseline_path else "nothing recorded")
     print(text)
-    out = Path(__file__).resolve().parent / "results" / f"segments-{args.endpoints}.json"
+    out = RESULTS / f"segments-{args.endpoints}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"saved {out}")
     for path in workdir.iterdir():
