@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given
+from hypothesis import HealthCheck, Phase, event, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from clarion.analytics.config import AnalyticsSettings
 from clarion.analytics.engine import ColumnarSegmentEngine
-from clarion.analytics.replica import Replica
+from clarion.analytics.replica import LAYOUT, NOTHING_SYNCED, Replica
 from clarion.config import Settings
 from clarion.segments import plan, reference
 from clarion.segments.engine import SegmentEngine
@@ -33,11 +34,13 @@ from tests.test_segment_engine import (
     engine_members,
     events,
     groups,
+    import_segment,
     new_app,
     plan_for,
     put_endpoints,
     put_events,
     read_world,
+    subplans,
 )
 
 
@@ -45,6 +48,10 @@ from tests.test_segment_engine import (
 def settings(settings: Settings) -> Settings:
     """The shared settings with the DuckDB engine chosen explicitly, whatever the default."""
     return settings.model_copy(update={"analytics": AnalyticsSettings(segment_engine="duckdb", sync_seconds=3600)})
+
+
+# Import files name endpoints in any case (members are matched by folded id), some of which do not exist.
+imported_ids = st.one_of(endpoint_ids, endpoint_ids.map(str.upper), st.sampled_from(["nobody", "Dev-99"]))
 
 
 def engine(server: RunningServer) -> ColumnarSegmentEngine:
@@ -87,16 +94,24 @@ def test_duckdb_matches_reference_and_sql(server: RunningServer, client: Any, da
                 ApplicationId=app_id, WriteSegmentRequest={"Name": "source", "Dimensions": source}
             )["SegmentResponse"]
             sources.append({"Id": created["Id"]})
+        if data.draw(st.booleans()):  # an IMPORT segment, alone or beside the dimensional one in a group
+            members = data.draw(st.lists(imported_ids, max_size=6))
+            segment_id = import_segment(server, client, app_id, members)
+            if data.draw(st.booleans()):  # imported again: the second file's members replace the first's
+                import_segment(server, client, app_id, data.draw(st.lists(imported_ids, max_size=6)), segment_id)
+            sources.append({"Id": segment_id})
         definition: dict[str, Any] = {}
         if data.draw(st.booleans()):
             definition["Dimensions"] = data.draw(dimensions())
-        if data.draw(st.booleans()):
+        if sources or data.draw(st.booleans()):  # saved sources are there to be used
             definition["SegmentGroups"] = data.draw(groups(sources))
         now = BASE + timedelta(days=data.draw(st.sampled_from([0, 3, 10, 40])))
 
         node = plan_for(server, app_id, definition, now)
         world = read_world(server, app_id)
         expected = reference.members(node, world)
+        imports = [part for part in subplans(node) if isinstance(part, plan.InImport)]
+        event(f"imported segments in the plan: {'yes' if imports else 'no'}")
         found = engine_members(server, app_id, node, page_size=4)
         assert len(found) == len(set(found))
         assert set(found) == expected
@@ -183,6 +198,92 @@ def test_updates_deletes_and_events_reach_the_next_evaluation(server: RunningSer
     replica = engine(server).sync.replica.cursor()
     assert replica.execute("SELECT count(*) FROM endpoints WHERE app_id = ?", [app_id]).fetchone() == (0,)
     assert replica.execute("SELECT count(*) FROM events WHERE app_id = ?", [app_id]).fetchone() == (0,)
+
+
+def test_imported_members_follow_imports_reimports_and_deletions(server: RunningServer, client: Any) -> None:
+    """IMPORT members reach the replica through the change feed; every read is DuckDB's, checked against the
+    row-store SQL at each step."""
+    app_id = new_app(client)
+    put_endpoints(
+        client,
+        app_id,
+        {
+            name: {"ChannelType": "EMAIL", "Address": f"{name}@example.com", "Attributes": {"tier": [tier]}}
+            for name, tier in (("Ann", "gold"), ("bob", "silver"), ("cy", "gold"), ("dee", "gold"))
+        },
+    )
+    segment_id = import_segment(server, client, app_id, ["ANN", "bob", "nobody"])
+    imported = plan_for(server, app_id, {"SegmentGroups": {"Groups": [{"SourceSegments": [{"Id": segment_id}]}]}})
+    gold = {"Attributes": {"tier": {"Values": ["gold"]}}}
+    mixed = plan_for(  # imported members that are gold, or gold endpoints outside the import: a mixed group
+        server,
+        app_id,
+        {
+            "SegmentGroups": {
+                "Include": "ANY",
+                "Groups": [
+                    {"SourceSegments": [{"Id": segment_id}], "Dimensions": [gold]},
+                    {"Dimensions": [gold, {"Attributes": {"tier": {"Values": ["silver"]}}}], "Type": "ANY"},
+                ],
+            }
+        },
+    )
+    outside = plan.AllOf(
+        (plan.Not(imported), plan.AttributeCondition(plan.Source.ENDPOINT, "tier", plan.Operator.INCLUSIVE, ("gold",)))
+    )
+
+    def members(node: Node) -> set[str]:
+        found = set(engine_members(server, app_id, node))
+        assert len(found) == count(server, app_id, node) == store_count(server, app_id, node)
+        return found
+
+    assert members(imported) == {"Ann", "bob"}
+    assert members(outside) == {"cy", "dee"}
+    assert members(mixed) == {"Ann", "bob", "cy", "dee"}
+
+    import_segment(server, client, app_id, ["cy"], segment_id)  # re-imported: cy replaces Ann and bob
+    assert members(imported) == {"cy"}
+    assert members(outside) == {"Ann", "dee"}
+
+    client.delete_endpoint(ApplicationId=app_id, EndpointId="cy")
+    assert members(imported) == set()
+    put_endpoints(client, app_id, {"CY": {"ChannelType": "EMAIL", "Address": "cy@example.com"}})
+    assert members(imported) == {"CY"}  # the member is the endpoint key: a re-created endpoint is in again
+
+    client.delete_segment(ApplicationId=app_id, SegmentId=segment_id)
+    assert members(imported) == set()  # the plan made before the deletion still names it: it holds no one now
+    replica = engine(server).sync.replica.cursor()
+    held = "SELECT count(*) FROM segment_members WHERE app_id = ?"
+    assert replica.execute(held, [app_id]).fetchone() == (0,)
+
+    again = import_segment(server, client, app_id, ["dee"])
+    assert replica.execute(held, [app_id]).fetchone() == (0,)  # the replica follows at the next evaluation
+    assert members(plan_for(server, app_id, {"SegmentGroups": {"Groups": [{"SourceSegments": [{"Id": again}]}]}})) == {
+        "dee"
+    }
+    assert replica.execute(held, [app_id]).fetchone() == (1,)
+    client.delete_app(ApplicationId=app_id)
+    assert count(server, app_id, plan.EVERYONE) == 0
+    assert replica.execute(held, [app_id]).fetchone() == (0,)
+
+
+def test_a_replica_of_another_layout_is_rebuilt(tmp_path: Path) -> None:
+    """A replica file an older Clarion wrote (its tables of another shape) starts over instead of being trusted."""
+    older = Replica(tmp_path / "analytics.duckdb")
+    with older.round() as round_:
+        round_.con.execute("INSERT INTO endpoints (app_id, endpoint_key, id) VALUES ('app', 'a', 'a')")
+        round_.set_position(7)
+        round_.con.execute("UPDATE replica_state SET value = ? WHERE name = 'layout'", [LAYOUT - 1])
+    older.close()
+    reopened = Replica(tmp_path / "analytics.duckdb")
+    assert reopened.position() == NOTHING_SYNCED
+    assert set(reopened.counts().values()) == {0}
+    with reopened.round() as round_:
+        round_.set_position(9)
+    reopened.close()
+    kept = Replica(tmp_path / "analytics.duckdb")  # one of this layout resumes where it was
+    assert kept.position() == 9
+    kept.close()
 
 
 def test_nothing_changed_reads_nothing(server: RunningServer, client: Any) -> None:

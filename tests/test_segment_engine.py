@@ -27,6 +27,7 @@ from clarion.segments.plan import Node
 from clarion.segments.rules import parse_instant
 from clarion.store.database import Transaction
 from clarion.store.endpoints import EndpointRow
+from tests.test_import_export import import_job, wait_job, write_csv
 
 # --------------------------------------------------------------------------------------------------------------
 # Helpers
@@ -60,6 +61,19 @@ def put_events(client: Any, app_id: str, events: list[tuple[str, str, datetime, 
         item["Events"][f"e{index}"] = event
     if batch:
         client.put_events(ApplicationId=app_id, EventsRequest={"BatchItem": batch})
+
+
+def import_segment(
+    server: RunningServer, client: Any, app_id: str, endpoint_ids: list[str], segment_id: str | None = None
+) -> str:
+    """An IMPORT segment holding these existing endpoints, defined (or, given `segment_id`, re-defined) by a real
+    import job reading a CSV file of ids; ids of endpoints that do not exist fail their rows and are left out."""
+    path = server.settings.data_dir / "imports" / f"{uuid.uuid4().hex}.csv"
+    write_csv(path, ["Id"], [[endpoint_id] for endpoint_id in endpoint_ids])
+    target = {"SegmentId": segment_id} if segment_id else {"DefineSegment": True, "SegmentName": "imported"}
+    job = import_job(client, app_id, str(path), RegisterEndpoints=False, **target)
+    assert wait_job(client, app_id, job["Id"])["JobStatus"] == "COMPLETED"
+    return str(job["Definition"]["SegmentId"])
 
 
 def read_world(server: RunningServer, app_id: str) -> reference.World:

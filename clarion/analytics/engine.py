@@ -1,9 +1,9 @@
-"""The segment engine on the columnar replica: A's SegmentEngine with its membership reads answered by DuckDB.
+"""The segment engine on the columnar replica: SegmentEngine with its membership reads answered by DuckDB.
 
-Plans, validation and previews are SegmentEngine's; only the reads move. Each read first syncs the replica with
-the row store (one indexed read when nothing changed), so an endpoint update or an event committed before the
-call is counted, as with the row-store engine. Plans DuckDB cannot answer alone (imported segments, whose members
-live only in the row store) go to the row-store SQL unchanged.
+Plans, validation and previews are SegmentEngine's; only the reads move, every plan included (imported segments'
+members are replicated too). Each read first syncs the replica with the row store (one indexed read when nothing
+changed), so an endpoint update, an event or an import committed before the call is counted, as with the row-store
+engine.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import duckdb
 
 from clarion.analytics import segment_duckdb
 from clarion.analytics.replica import Replica
-from clarion.analytics.segment_duckdb import Unsupported
 from clarion.analytics.sync import ReplicaSync
 from clarion.clock import Clock
 from clarion.config import Settings
@@ -65,26 +64,17 @@ class ColumnarSegmentEngine(SegmentEngine):
         return await asyncio.to_thread(run)
 
     async def count(self, app_id: str, node: Node, *, sendable_only: bool = False) -> int:
-        try:
-            return await self._query(lambda con: segment_duckdb.count(con, app_id, node, sendable_only=sendable_only))
-        except Unsupported:
-            return await super().count(app_id, node, sendable_only=sendable_only)
+        return await self._query(lambda con: segment_duckdb.count(con, app_id, node, sendable_only=sendable_only))
 
     async def channel_counts(self, app_id: str, node: Node, *, sendable_only: bool = False) -> dict[str, int]:
-        try:
-            return await self._query(
-                lambda con: segment_duckdb.channel_counts(con, app_id, node, sendable_only=sendable_only)
-            )
-        except Unsupported:
-            return await super().channel_counts(app_id, node, sendable_only=sendable_only)
+        return await self._query(
+            lambda con: segment_duckdb.channel_counts(con, app_id, node, sendable_only=sendable_only)
+        )
 
     async def sample(self, app_id: str, node: Node, size: int, *, sendable_only: bool = False) -> list[str]:
-        try:
-            return await self._query(
-                lambda con: segment_duckdb.sample(con, app_id, node, size, sendable_only=sendable_only)
-            )
-        except Unsupported:
-            return await super().sample(app_id, node, size, sendable_only=sendable_only)
+        return await self._query(
+            lambda con: segment_duckdb.sample(con, app_id, node, size, sendable_only=sendable_only)
+        )
 
     async def member_pages(
         self, app_id: str, node: Node, *, page_size: int = DEFAULT_PAGE_SIZE, sendable_only: bool = False
@@ -93,12 +83,6 @@ class ColumnarSegmentEngine(SegmentEngine):
 
         A columnar scan per page would cost a full scan each time; one streamed result costs one.
         """
-        try:
-            segment_duckdb.check_supported(node)
-        except Unsupported:
-            async for page in super().member_pages(app_id, node, page_size=page_size, sendable_only=sendable_only):
-                yield page
-            return
         await self.sync.sync()
         con = self.sync.replica.cursor()
         try:

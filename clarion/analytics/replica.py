@@ -1,4 +1,4 @@
-"""A columnar copy of endpoints, users and events in DuckDB, for segment evaluation and analytics.
+"""A columnar copy of endpoints, users, events and imported segment members in DuckDB, for segment evaluation.
 
 The row store stays the system of record; this replica is derived from it and can be deleted at any time (it is
 rebuilt from the change feed on the next sync). Endpoint documents are flattened into typed columns once, when they
@@ -69,8 +69,14 @@ _SCHEMA = (
     )""",
     # The latest event time per endpoint, whether or not the endpoint exists yet (events may come first).
     "CREATE TABLE IF NOT EXISTS activity (app_id VARCHAR, event_key VARCHAR, last_event_ms BIGINT)",
-    "CREATE TABLE IF NOT EXISTS replica_state (name VARCHAR PRIMARY KEY, value BIGINT)",
+    # The members import jobs gave IMPORT segments (the row store's segment_imports).
+    "CREATE TABLE IF NOT EXISTS segment_members (app_id VARCHAR, segment_id VARCHAR, endpoint_key VARCHAR, "
+    "change_seq BIGINT)",
 )
+_TABLES = ("endpoints", "users", "events", "activity", "segment_members")
+_STATE = "CREATE TABLE IF NOT EXISTS replica_state (name VARCHAR PRIMARY KEY, value BIGINT)"
+# The shape of the tables above: a replica of another layout (an older Clarion's file) is emptied and rebuilt.
+LAYOUT = 2
 
 # How each feed's JSON is typed on read; members the documents carry beyond these are ignored.
 _ENDPOINT_JSON = {
@@ -110,6 +116,7 @@ _EVENT_JSON = {
     "seq": "BIGINT",
     "doc": "STRUCT(Attributes MAP(VARCHAR, VARCHAR), Metrics MAP(VARCHAR, DOUBLE))",
 }
+_MEMBER_JSON = {"app_id": "VARCHAR", "segment_id": "VARCHAR", "endpoint_key": "VARCHAR", "change_seq": "BIGINT"}
 _TOMBSTONE_JSON = {"change_seq": "BIGINT", "app_id": "VARCHAR", "kind": "VARCHAR", "item_key": "VARCHAR"}
 
 NOTHING_SYNCED = -1  # rows written before the change feed existed carry change_seq 0
@@ -135,6 +142,13 @@ class Replica:
         if memory_limit:
             self._con.execute("SET memory_limit = ?", [memory_limit])
         self._con.execute("SET TimeZone = 'UTC'")
+        self._con.execute(_STATE)
+        layout = self._con.execute("SELECT value FROM replica_state WHERE name = 'layout'").fetchone()
+        if layout != (LAYOUT,):
+            for table in _TABLES:
+                self._con.execute(f"DROP TABLE IF EXISTS {table}")
+            self._con.execute("DELETE FROM replica_state")
+            self._con.execute("INSERT INTO replica_state VALUES ('layout', ?)", [LAYOUT])
         for statement in _SCHEMA:
             self._con.execute(statement)
         self._write_lock = threading.Lock()
@@ -171,7 +185,7 @@ class Replica:
         with self._con.cursor() as con:
             return {
                 table: int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
-                for table in ("endpoints", "users", "events", "activity")
+                for table in _TABLES
             }
 
 
@@ -183,8 +197,9 @@ class Round:
 
     def reset(self) -> None:
         """Forget everything, before a build from scratch."""
-        for table in ("endpoints", "users", "events", "activity", "replica_state"):
+        for table in _TABLES:
             self.con.execute(f"DELETE FROM {table}")
+        self.con.execute("DELETE FROM replica_state WHERE name = 'position'")
 
     def commit(self) -> None:
         """Make what this round applied so far durable and start a new transaction (builds from scratch only)."""
@@ -264,6 +279,15 @@ class Round:
             "WHERE e.app_id = l.app_id AND e.event_key = l.event_key"
         )
 
+    def segment_members(self, text: str) -> None:
+        """Add a batch of imported segment members (by key: a member added again replaces itself)."""
+        self._staged(text, _MEMBER_JSON)
+        self.con.execute(
+            "DELETE FROM segment_members m USING staged s WHERE m.app_id = s.app_id AND m.segment_id = s.segment_id "
+            "AND m.endpoint_key = s.endpoint_key"
+        )
+        self.con.execute("INSERT INTO segment_members SELECT app_id, segment_id, endpoint_key, change_seq FROM staged")
+
     def tombstones(self, text: str) -> None:
         """Apply deletions, each only to rows older than itself (a later re-creation survives)."""
         self._staged(text, _TOMBSTONE_JSON)
@@ -275,10 +299,14 @@ class Round:
             "DELETE FROM users u USING staged s WHERE s.kind = 'user' AND u.app_id = s.app_id "
             "AND u.user_id = s.item_key AND u.change_seq < s.change_seq"
         )
+        self.con.execute(
+            "DELETE FROM segment_members m USING staged s WHERE s.kind = 'segment' AND m.app_id = s.app_id "
+            "AND m.segment_id = s.item_key AND m.change_seq < s.change_seq"
+        )
         gone = self.con.execute("SELECT app_id, max(change_seq) FROM staged WHERE kind = 'app' GROUP BY 1").fetchall()
         for app_id, seq in gone:
-            self.con.execute("DELETE FROM endpoints WHERE app_id = ? AND change_seq < ?", [app_id, seq])
-            self.con.execute("DELETE FROM users WHERE app_id = ? AND change_seq < ?", [app_id, seq])
+            for table in ("endpoints", "users", "segment_members"):
+                self.con.execute(f"DELETE FROM {table} WHERE app_id = ? AND change_seq < ?", [app_id, seq])
             # Events carry no stamp of their own here: a deleted project's events go, later ones come again.
             self.con.execute("DELETE FROM events WHERE app_id = ?", [app_id])
             self.con.execute("DELETE FROM activity WHERE app_id = ?", [app_id])

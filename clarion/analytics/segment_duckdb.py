@@ -2,7 +2,8 @@
 
 The same plan (clarion/segments/plan.py states the semantics) and the same reads as the row-store compiler in
 clarion/store/segment_sql.py — count, per-channel counts, keyset pages of member ids, a sample — but over typed
-columns: attributes and metrics are MAPs, the last event time sits on the endpoint row, events are a column table.
+columns: attributes and metrics are MAPs, the last event time sits on the endpoint row, events are a column table,
+and imported segments' members are a table of their own (`segment_members`), so every plan is answered here.
 
 Three-valued logic is handled by polarity: a condition that can only make a row qualify (not under a NOT) may be
 NULL, which WHERE treats as false, so DuckDB can push plain comparisons into the scan; under a NOT every leaf is
@@ -33,10 +34,6 @@ _COLUMNS = {
 }
 
 
-class Unsupported(Exception):
-    """A plan this engine cannot answer from the replica alone (the caller evaluates it on the row store)."""
-
-
 @dataclass
 class _Compiler:
     app_id: str
@@ -60,8 +57,6 @@ class _Compiler:
                 return f"(NOT {self.condition(child, True)})"
             case plan.InSegment(_, _, inner):
                 return self.condition(inner, exact)
-            case plan.InImport(segment_id):
-                raise Unsupported(f"imported segment {segment_id!r} lives only in the row store")
         leaf = self.leaf(node)
         return f"coalesce({leaf}, FALSE)" if exact else leaf
 
@@ -81,6 +76,9 @@ class _Compiler:
                 return f"coalesce(e.last_event_ms, e.effective_ms) >= {self.bind(start_ms)}"
             case plan.EventCount():
                 return self.event_count(node)
+            case plan.InImport(segment_id):
+                members = "m.app_id = " + self.bind(self.app_id) + " AND m.segment_id = " + self.bind(segment_id)
+                return f"e.endpoint_key IN (SELECT m.endpoint_key FROM segment_members m WHERE {members})"
         raise TypeError(f"not a plan node: {node!r}")
 
     def attribute(self, node: plan.AttributeCondition) -> str:
@@ -146,8 +144,7 @@ class _Compiler:
 
 
 def _where(app_id: str, node: Node, sendable_only: bool) -> tuple[str, _Compiler]:
-    """`FROM ... WHERE ...` text selecting the members of `node`, and its compiler holding the parameters so far
-    (raises Unsupported)."""
+    """`FROM ... WHERE ...` text selecting the members of `node`, and its compiler holding the parameters so far."""
     compiler = _Compiler(app_id)
     app = compiler.bind(app_id)
     condition = compiler.condition(node, exact=False)
@@ -171,34 +168,10 @@ def channel_counts(
     return {channel: int(n) for channel, n in rows}
 
 
-def page(
-    con: duckdb.DuckDBPyConnection,
-    app_id: str,
-    node: Node,
-    after_key: str,
-    limit: int,
-    *,
-    sendable_only: bool = False,
-) -> list[tuple[str, str]]:
-    """(endpoint_key, id) of members after `after_key`, in key order (byte order of the key)."""
-    where, compiler = _where(app_id, node, sendable_only)
-    rows = con.execute(
-        f"SELECT e.endpoint_key, e.id {where} AND e.endpoint_key > {compiler.bind(after_key)} "
-        f"ORDER BY e.endpoint_key LIMIT {compiler.bind(limit)}",
-        compiler.params,
-    ).fetchall()
-    return [(key, endpoint_id) for key, endpoint_id in rows]
-
-
 def execute_members(con: duckdb.DuckDBPyConnection, app_id: str, node: Node, sendable_only: bool = False) -> None:
     """Start the query of every member's id in key order on `con`; the caller streams it with fetchmany."""
     where, compiler = _where(app_id, node, sendable_only)
     con.execute(f"SELECT e.id {where} ORDER BY e.endpoint_key", compiler.params)
-
-
-def check_supported(node: Node) -> None:
-    """Raise Unsupported when the replica alone cannot answer `node`."""
-    _where("", node, False)
 
 
 def sample(

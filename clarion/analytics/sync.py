@@ -64,6 +64,7 @@ class ReplicaSync:
             (changes.events_batch, round_.events),
             (changes.endpoints_batch, round_.endpoints),
             (changes.users_batch, round_.users),
+            (changes.segment_members_batch, round_.segment_members),
         )
         for feed, apply in feeds:
             cursor: changes.Cursor = None

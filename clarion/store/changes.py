@@ -1,10 +1,10 @@
 """The change feed the analytics replica follows: a counter stamped on written rows, and tombstones for deletes.
 
-Every transaction that writes endpoints, users or events bumps `change_feed` and stamps the rows it writes with
-the new value. The counter's row lock makes stamps follow commit order (on PostgreSQL too), so a reader that
-sees the counter at N has every change stamped at or below N committed, and can read them in batches without
-missing one. Rows leave the feed as JSON text built by the database itself: the replica loads it with DuckDB's
-JSON reader, so no row passes through Python.
+Every transaction that writes endpoints, users, events or imported segment members bumps `change_feed` and stamps
+the rows it writes with the new value. The counter's row lock makes stamps follow commit order (on PostgreSQL too),
+so a reader that sees the counter at N has every change stamped at or below N committed, and can read them in
+batches without missing one. Rows leave the feed as JSON text built by the database itself: the replica loads it
+with DuckDB's JSON reader, so no row passes through Python.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ _EVENT_FIELDS = (
     "seq",
     "doc",
 )
+_MEMBER_FIELDS = ("app_id", "segment_id", "endpoint_key", "change_seq")
 _TOMBSTONE_FIELDS = ("change_seq", "app_id", "kind", "item_key")
 
 
@@ -59,6 +60,8 @@ def committed_seq(tx: Transaction) -> int:
 
 
 def record_deleted(tx: Transaction, seq: int, app_id: str, kind: str, keys: Sequence[str]) -> None:
+    """Tombstones: kind "endpoint" (endpoint keys), "user" (user ids), "segment" (every imported member of these
+    segment ids), "app" (the whole project, key empty)."""
     tx.insert_rows(
         "INSERT INTO change_tombstones (change_seq, app_id, kind, item_key)", [(seq, app_id, kind, k) for k in keys]
     )
@@ -131,6 +134,14 @@ def users_batch(tx: Transaction, since: int, cursor: Cursor, upto: int, limit: i
 
 def events_batch(tx: Transaction, since: int, cursor: Cursor, upto: int, limit: int) -> tuple[str | None, Cursor]:
     return _batch(tx, "events", "change_seq, seq", _EVENT_FIELDS, since, cursor, upto, limit)
+
+
+def segment_members_batch(
+    tx: Transaction, since: int, cursor: Cursor, upto: int, limit: int
+) -> tuple[str | None, Cursor]:
+    """Members import jobs added to IMPORT segments (table segment_imports)."""
+    order = "change_seq, app_id, segment_id, endpoint_key"
+    return _batch(tx, "segment_imports", order, _MEMBER_FIELDS, since, cursor, upto, limit)
 
 
 def tombstones(tx: Transaction, after: int, upto: int) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from clarion.store import changes
 from clarion.store.database import Row, Transaction
 from clarion.store.endpoints import _COLUMNS as ENDPOINT_COLUMNS
 from clarion.store.endpoints import EndpointRow
@@ -130,15 +131,22 @@ def set_total_pieces(tx: Transaction, job_id: str, total: int) -> None:
 
 
 def add_members(tx: Transaction, app_id: str, segment_id: str, keys: Sequence[str]) -> None:
+    """Members on the change feed, so the analytics replica holds them too (a member already there keeps its stamp:
+    the replica has it)."""
+    if not keys:
+        return
+    seq = changes.next_seq(tx)
     tx.insert_rows(
-        "INSERT INTO segment_imports (app_id, segment_id, endpoint_key)",
-        [(app_id, segment_id, key) for key in sorted(set(keys))],
+        "INSERT INTO segment_imports (app_id, segment_id, endpoint_key, change_seq)",
+        [(app_id, segment_id, key, seq) for key in sorted(set(keys))],
         "ON CONFLICT (app_id, segment_id, endpoint_key) DO NOTHING",
     )
 
 
 def clear_members(tx: Transaction, app_id: str, segment_id: str) -> None:
-    tx.execute("DELETE FROM segment_imports WHERE app_id = ? AND segment_id = ?", (app_id, segment_id))
+    """Forget a segment's imported members; a tombstone tells the replica to forget those it holds."""
+    if tx.execute("DELETE FROM segment_imports WHERE app_id = ? AND segment_id = ?", (app_id, segment_id)):
+        changes.record_deleted(tx, changes.next_seq(tx), app_id, "segment", [segment_id])
 
 
 def member_channel_counts(tx: Transaction, app_id: str, segment_id: str) -> tuple[int, dict[str, int]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from clarion.store import jobs
 from clarion.store.database import Transaction
 from clarion.store.versioned import VersionedTable
 
@@ -66,5 +67,5 @@ def set_definition(tx: Transaction, app_id: str, segment_id: str, version: int, 
 
 
 def delete(tx: Transaction, app_id: str, segment_id: str) -> None:
-    tx.execute("DELETE FROM segment_imports WHERE app_id = ? AND segment_id = ?", (app_id, segment_id))
+    jobs.clear_members(tx, app_id, segment_id)
     TABLE.delete(tx, app_id, segment_id)
