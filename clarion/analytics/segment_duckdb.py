@@ -5,9 +5,10 @@ clarion/store/segment_sql.py — count, per-channel counts, keyset pages of memb
 columns: attributes and metrics are MAPs, the last event time sits on the endpoint row, events are a column table,
 and imported segments' members are a table of their own (`segment_members`), so every plan is answered here.
 
-Three-valued logic is handled by polarity: a condition that can only make a row qualify (not under a NOT) may be
-NULL, which WHERE treats as false, so DuckDB can push plain comparisons into the scan; under a NOT every leaf is
-wrapped to be exactly TRUE or FALSE.
+Three-valued logic is handled by polarity, as in the row-store compiler (whose ConditionCompiler writes the boolean
+structure for both): a condition that can only make a row qualify (not under a NOT) may be NULL, which WHERE treats
+as false, so DuckDB can push plain comparisons into the scan; under a NOT every leaf is wrapped to be exactly TRUE
+or FALSE.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from clarion.analytics.replica import INSTANT_MS, attribute_pair
 from clarion.instants import INSTANT_PATTERN
 from clarion.segments import plan
 from clarion.segments.plan import Node
-from clarion.store.segment_sql import DEGREE, SENDABLE
+from clarion.store.segment_sql import DEGREE, SENDABLE, ConditionCompiler
 
 _COLUMNS = {
     plan.Field.CHANNEL: "e.channel_type",
@@ -35,7 +36,7 @@ _COLUMNS = {
 
 
 @dataclass
-class _Compiler:
+class _Compiler(ConditionCompiler):
     app_id: str
     params: list[Any] = field(default_factory=list)
     uses_users: bool = False
@@ -45,20 +46,6 @@ class _Compiler:
         start = len(self.params)
         self.params.extend(values)
         return ", ".join(f"${n}" for n in range(start + 1, len(self.params) + 1))
-
-    def condition(self, node: Node, exact: bool) -> str:
-        """SQL for `node`; `exact` demands TRUE/FALSE (the result may be negated), else NULL may stand for FALSE."""
-        match node:
-            case plan.AllOf(children):
-                return "(" + " AND ".join(self.condition(c, exact) for c in children) + ")" if children else "TRUE"
-            case plan.AnyOf(children):
-                return "(" + " OR ".join(self.condition(c, exact) for c in children) + ")" if children else "FALSE"
-            case plan.Not(child):
-                return f"(NOT {self.condition(child, True)})"
-            case plan.InSegment(_, _, inner):
-                return self.condition(inner, exact)
-        leaf = self.leaf(node)
-        return f"coalesce({leaf}, FALSE)" if exact else leaf
 
     def leaf(self, node: Node) -> str:
         match node:

@@ -23,6 +23,7 @@ candidate; every other condition is evaluated on the candidate rows.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -58,7 +59,32 @@ def _cost(node: Node) -> int:
     return 2
 
 
-class _Compiler:
+class ConditionCompiler(ABC):
+    """The boolean structure of a plan as SQL, by the polarity and cost-order rules above; a subclass writes the
+    leaves. Shared by this module's compiler and the DuckDB engine's (clarion/analytics/segment_duckdb.py)."""
+
+    def condition(self, node: Node, exact: bool) -> str:
+        """SQL for `node`; `exact` demands TRUE/FALSE (the result may be negated), else NULL may stand for FALSE."""
+        match node:
+            case plan.AllOf(children):
+                parts = [self.condition(c, exact) for c in sorted(children, key=_cost)]
+                return "(" + " AND ".join(parts) + ")" if parts else "TRUE"
+            case plan.AnyOf(children):
+                parts = [self.condition(c, exact) for c in sorted(children, key=_cost)]
+                return "(" + " OR ".join(parts) + ")" if parts else "FALSE"
+            case plan.Not(child):
+                return f"(NOT {self.condition(child, True)})"
+            case plan.InSegment(_, _, inner):
+                return self.condition(inner, exact)
+        leaf = self.leaf(node)
+        return f"coalesce({leaf}, FALSE)" if exact else leaf
+
+    @abstractmethod
+    def leaf(self, node: Node) -> str:
+        """SQL for a condition that is not AllOf, AnyOf, Not or InSegment; it may be NULL."""
+
+
+class _Compiler(ConditionCompiler):
     def __init__(self, tx: Transaction, app_id: str) -> None:
         self.postgres = tx.dialect.name == "postgresql"
         self.dialect = tx.dialect
@@ -73,22 +99,6 @@ class _Compiler:
         sql, params = self.dialect.one_of(column, values)
         self.params.extend(params)
         return sql
-
-    def condition(self, node: Node, exact: bool) -> str:
-        """SQL for `node`; `exact` demands TRUE/FALSE (the result may be negated), else NULL may stand for FALSE."""
-        match node:
-            case plan.AllOf(children):
-                parts = [self.condition(c, exact) for c in sorted(children, key=_cost)]
-                return "(" + " AND ".join(parts) + ")" if parts else "(1=1)"
-            case plan.AnyOf(children):
-                parts = [self.condition(c, exact) for c in sorted(children, key=_cost)]
-                return "(" + " OR ".join(parts) + ")" if parts else "(1=0)"
-            case plan.Not(child):
-                return f"(NOT {self.condition(child, True)})"
-            case plan.InSegment(_, _, inner):
-                return self.condition(inner, exact)
-        leaf = self.leaf(node)
-        return f"coalesce({leaf}, FALSE)" if exact else leaf
 
     def leaf(self, node: Node) -> str:
         match node:
