@@ -265,22 +265,42 @@ def peak_rss_mb() -> float:
     return 0.0
 
 
-def median_seconds(work: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    times, result = [], None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = work()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), result
+Timed = tuple[Any, float]  # a query's result and the CPU seconds it took
 
 
-async def median_seconds_async(work: Callable[[], Awaitable[Any]], repeat: int) -> tuple[float, Any]:
-    times, result = [], None
+def median_times(work: Callable[[], Timed], repeat: int) -> tuple[float, float, Any]:
+    """Median wall and CPU seconds of `work` over `repeat` runs, and its last result."""
+    walls, cpus, result = [], [], None
     for _ in range(repeat):
         started = time.perf_counter()
-        result = await work()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), result
+        result, cpu = work()
+        walls.append(time.perf_counter() - started)
+        cpus.append(cpu)
+    return statistics.median(walls), statistics.median(cpus), result
+
+
+async def median_times_async(work: Callable[[], Awaitable[Timed]], repeat: int) -> tuple[float, float, Any]:
+    walls, cpus, result = [], [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result, cpu = await work()
+        walls.append(time.perf_counter() - started)
+        cpus.append(cpu)
+    return statistics.median(walls), statistics.median(cpus), result
+
+
+def with_cpu(query: Callable[[], Any]) -> Timed:
+    """Run an in-process query (DuckDB, SQLite), with this process's CPU time over all its threads."""
+    started = time.process_time()
+    result = query()
+    return result, time.process_time() - started
+
+
+def backend_cpu_seconds(tx: Transaction) -> float:
+    """CPU time so far of the PostgreSQL backend serving `tx` (a local server: /proc/<pid>/stat)."""
+    pid = tx.scalar("SELECT pg_backend_pid()")
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def plan(definition: dict[str, Any]) -> Node:
@@ -293,28 +313,32 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 async def time_store(db: Database, repeat: int) -> dict[str, Any]:
-    """A's row-store compiler, through the store's own long-read path."""
+    """The row-store compiler, through the store's own long-read path. CPU is the query's: this process's on
+    SQLite, the backend's on PostgreSQL (not counting parallel workers, which these index plans do not use)."""
     five, large = plan(FIVE_CONDITIONS), plan(LARGE_SEGMENT)
 
-    def bounded(query: Callable[[Transaction], Any]) -> Callable[[Transaction], Any]:
-        def work(tx: Transaction) -> Any:
-            if tx.dialect.name == "postgresql":
-                tx.execute(f"SET LOCAL statement_timeout = {STORE_TIMEOUT_S * 1000}")
-            return query(tx)
+    def measured(query: Callable[[Transaction], Any]) -> Callable[[], Awaitable[Timed]]:
+        def work(tx: Transaction) -> Timed:
+            if tx.dialect.name == "sqlite":
+                return with_cpu(lambda: query(tx))
+            tx.execute(f"SET LOCAL statement_timeout = {STORE_TIMEOUT_S * 1000}")
+            started = backend_cpu_seconds(tx)
+            result = query(tx)
+            return result, backend_cpu_seconds(tx) - started
 
-        return work
+        return lambda: db.read_long(work)
 
     reset_peak_rss()
     result: dict[str, Any] = {"count_plan": await db.read_long(lambda tx: segment_sql.count_plan(tx, APP_ID, five))}
     try:
-        result["count_s"], result["count"] = await median_seconds_async(
-            lambda: db.read_long(bounded(lambda tx: segment_sql.count(tx, APP_ID, five))), repeat
+        result["count_s"], result["count_cpu_s"], result["count"] = await median_times_async(
+            measured(lambda tx: segment_sql.count(tx, APP_ID, five)), repeat
         )
     except Exception as error:  # the PostgreSQL statement timeout
         result["count_error"] = str(error).splitlines()[0]
     try:
-        result["ids_s"], ids = await median_seconds_async(
-            lambda: db.read_long(bounded(lambda tx: segment_sql.page(tx, APP_ID, large, "", 1 << 40))), repeat
+        result["ids_s"], result["ids_cpu_s"], ids = await median_times_async(
+            measured(lambda tx: segment_sql.page(tx, APP_ID, large, "", 1 << 40)), repeat
         )
         result["ids"] = len(ids)
     except Exception as error:
@@ -327,14 +351,17 @@ def time_duckdb(replica: Replica, repeat: int) -> dict[str, Any]:
     five, large = plan(FIVE_CONDITIONS), plan(LARGE_SEGMENT)
     con = replica.cursor()
     reset_peak_rss()
-    count_s, count = median_seconds(lambda: segment_duckdb.count(con, APP_ID, five), repeat)
+    result: dict[str, Any] = {}
+    result["count_s"], result["count_cpu_s"], result["count"] = median_times(
+        lambda: with_cpu(lambda: segment_duckdb.count(con, APP_ID, five)), repeat
+    )
 
     def materialise() -> list[tuple[Any, ...]]:
         segment_duckdb.execute_members(con, APP_ID, large)
         return con.fetchall()
 
-    ids_s, ids = median_seconds(materialise, repeat)
-    return {"count_s": count_s, "count": count, "ids_s": ids_s, "ids": len(ids), "peak_rss_mb": peak_rss_mb()}
+    result["ids_s"], result["ids_cpu_s"], ids = median_times(lambda: with_cpu(materialise), repeat)
+    return {**result, "ids": len(ids), "peak_rss_mb": peak_rss_mb()}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -455,12 +482,15 @@ def find_baseline(endpoints: int) -> Path | None:
 
 
 def per_endpoint_change(engine: dict[str, Any], base: dict[str, Any] | None, key: str, sizes: tuple[int, int]) -> str:
-    """`now / before` per endpoint for one measure, flagged past SLOWER."""
+    """`now / before` per endpoint for one measure — CPU time when both runs recorded it (a busy machine stretches
+    wall time, not CPU), else wall time — flagged past SLOWER."""
     if base is None or f"{key}_s" not in engine or f"{key}_s" not in base:
-        return f"{'-':>9}"
+        return "-"
+    measure = f"{key}_cpu_s" if f"{key}_cpu_s" in engine and f"{key}_cpu_s" in base else f"{key}_s"
     now, before = sizes
-    change = (engine[f"{key}_s"] / now) / (base[f"{key}_s"] / before)
-    return f"{change:.2f}x" + (" **" if change > SLOWER else "   ")
+    change = (engine[measure] / now) / (base[measure] / before)
+    kind = "cpu" if measure.endswith("cpu_s") else "wall"
+    return f"{change:.2f}x {kind}" + (" **" if change > SLOWER else "   ")
 
 
 def report(result: dict[str, Any], baseline: dict[str, Any] | None, baseline_name: str) -> str:
@@ -472,14 +502,15 @@ def report(result: dict[str, Any], baseline: dict[str, Any] | None, baseline_nam
         f"{result['endpoints']:,} endpoints; 5-condition segment: {sorted(counts)} members; materialised segment: "
         f"{sorted(ids)} members" + ("" if len(counts) == len(ids) == 1 else "  ** ENGINES DISAGREE **"),
         f"load average {result['load_average_at_start']} at the start, {result.get('load_average_at_end')} at the end",
-        f"{'engine':<14} {'count':>10} {'ratio':>7} {'ids':>10} {'ratio':>7} {'peak RSS':>10} "
-        f"{'count vs last':>14} {'ids vs last':>14}",
+        f"{'engine':<14} {'count':>10} {'ratio':>6} {'CPU':>8} {'ratio':>6} {'ids':>10} {'ratio':>6} {'CPU':>8} "
+        f"{'ratio':>6} {'peak RSS':>9} {'count vs last':>16} {'ids vs last':>16}",
     ]
 
-    def cell(e: dict[str, Any], key: str) -> str:
-        if f"{key}_s" not in e:
-            return f"{'timeout':>10} {'':>7}"
-        return f"{e[f'{key}_s'] * 1000:>8.0f}ms {e[f'{key}_s'] / base[f'{key}_s']:>6.1f}x"
+    def cell(e: dict[str, Any], measure: str) -> str:
+        width = 10 if measure.endswith("_s") and "cpu" not in measure else 8
+        if measure not in e or measure not in base:
+            return f"{'timeout' if 'cpu' not in measure else '-':>{width}} {'':>6}"
+        return f"{e[measure] * 1000:>{width - 2}.0f}ms {e[measure] / base[measure]:>5.1f}x"
 
     sizes = (result["endpoints"], baseline["endpoints"] if baseline else 0)
     slower = []
@@ -487,8 +518,8 @@ def report(result: dict[str, Any], baseline: dict[str, Any] | None, baseline_nam
         before = (baseline or {}).get("engines", {}).get(name)
         changes = [per_endpoint_change(e, before, key, sizes) for key in ("count", "ids")]
         slower += [f"{name} {key}" for key, change in zip(("count", "ids"), changes, strict=True) if "**" in change]
-        rss = f"{e['peak_rss_mb']:>8.0f}MB"
-        lines.append(f"{name:<14} {cell(e, 'count')} {cell(e, 'ids')} {rss} {changes[0]:>14} {changes[1]:>14}")
+        times = " ".join(cell(e, m) for m in ("count_s", "count_cpu_s", "ids_s", "ids_cpu_s"))
+        lines.append(f"{name:<14} {times} {e['peak_rss_mb']:>7.0f}MB {changes[0]:>16} {changes[1]:>16}")
     lines.append(f"vs last: time per endpoint against {baseline_name}; ** more than {SLOWER:g}x slower")
     if slower:
         lines.append(f"** more than {SLOWER:g}x slower per endpoint than {baseline_name}: {', '.join(slower)}")
