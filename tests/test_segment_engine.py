@@ -18,6 +18,7 @@ from conftest import RunningServer
 from hypothesis import HealthCheck, event, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
+from pinpoint_calls import folder_of, import_job, wait_job
 
 from clarion.config import Settings
 from clarion.endpoints.service import endpoint_response
@@ -27,7 +28,6 @@ from clarion.segments.plan import Node
 from clarion.segments.rules import parse_instant
 from clarion.store.database import Transaction
 from clarion.store.endpoints import EndpointRow
-from tests.test_import_export import import_job, wait_job, write_csv
 
 # --------------------------------------------------------------------------------------------------------------
 # Helpers
@@ -68,8 +68,9 @@ def import_segment(
 ) -> str:
     """An IMPORT segment holding these existing endpoints, defined (or, given `segment_id`, re-defined) by a real
     import job reading a CSV file of ids; ids of endpoints that do not exist fail their rows and are left out."""
-    path = server.settings.data_dir / "imports" / f"{uuid.uuid4().hex}.csv"
-    write_csv(path, ["Id"], [[endpoint_id] for endpoint_id in endpoint_ids])
+    path = folder_of(server.settings, app_id) / f"{uuid.uuid4().hex}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{line}\n" for line in ["Id", *endpoint_ids]))  # ids from the tests' pool: no quoting
     target = {"SegmentId": segment_id} if segment_id else {"DefineSegment": True, "SegmentName": "imported"}
     job = import_job(client, app_id, str(path), RegisterEndpoints=False, **target)
     assert wait_job(client, app_id, job["Id"])["JobStatus"] == "COMPLETED"
