@@ -15,7 +15,7 @@ Rules the compiler keeps:
   jsonb on PostgreSQL (`Dialect.json_text` for fixed paths, shared with the index definitions).
 
 The plan the bench's 5-condition count relies on (`tests/test_segment_sql.py` checks it on both stores): the
-candidates come from the index `endpoints_by_country_platform (app_id, upper(country), platform)` (migration 12),
+candidates come from the index `endpoints_by_country_platform (app_id, upper(country), platform)` (migration 14),
 and the recency condition probes `events_by_endpoint_key (app_id, lower(endpoint_id))` once or twice per remaining
 candidate; every other condition is evaluated on the candidate rows.
 """
