@@ -35,6 +35,7 @@ from clarion.outbound.config import OutboundSettings
 from clarion.queue.config import QueueSettings
 from clarion.recommenders.config import RecommenderSettings
 from clarion.settings_model import SettingsModel
+from clarion.streams.config import StreamSettings
 from clarion.templates.config import TemplateSettings
 
 # The --config file of the Settings being built; CLARION_CONFIG is the fallback.
@@ -112,6 +113,7 @@ class Settings(BaseSettings):
     outbound: OutboundSettings = Field(default_factory=OutboundSettings)  # tenant URLs (docs/security.md)
     recommenders: RecommenderSettings = Field(default_factory=RecommenderSettings)  # docs/recommenders.md
     otp: OtpSettings = Field(default_factory=OtpSettings)  # one-time passwords (docs/messages.md)
+    streams: StreamSettings = Field(default_factory=StreamSettings)  # event stream sinks (docs/event-streams.md)
 
     @field_validator("trusted_proxies")
     @classmethod

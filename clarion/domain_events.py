@@ -165,6 +165,14 @@ class OutcomesReported:
     outcomes: tuple[OutcomeReported, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class EventStreamChanged:
+    """PutEventStream or DeleteEventStream: a project's stream was created, given another destination, or removed."""
+
+    app_id: str
+    change: Change
+
+
 class Subscriptions:
     """Who reacts to which domain event, in the order they subscribed."""
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections import Counter as Tally
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, GCCollector, Histogram, PlatformCollector, ProcessCollector
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 from prometheus_client.core import CounterMetricFamily, Metric
 
 
@@ -89,6 +97,31 @@ class Metrics:
             "clarion_otp_outcomes",
             "SendOTPMessage and VerifyOTPMessage outcomes (sent, rate_limited, valid, wrong, expired, ...)",
             ["operation", "outcome"],
+            registry=self.registry,
+        )
+        self.stream_records = Counter(
+            "clarion_event_stream_records",
+            "Event stream records their sink acknowledged",
+            ["sink"],
+            registry=self.registry,
+        )
+        self.stream_failures = Counter(
+            "clarion_event_stream_failures",
+            "Event stream batches their sink failed to acknowledge (each is retried)",
+            ["sink"],
+            registry=self.registry,
+        )
+        # Per project with a stream this process ships (at most one stream per project).
+        self.stream_lag_seconds = Gauge(
+            "clarion_event_stream_lag_seconds",
+            "Age of the oldest event its stream's sink has not acknowledged (0: caught up)",
+            ["application_id"],
+            registry=self.registry,
+        )
+        self.stream_lag_records = Gauge(
+            "clarion_event_stream_lag_records",
+            "Events committed but not yet acknowledged by their stream's sink",
+            ["application_id"],
             registry=self.registry,
         )
 

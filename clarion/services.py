@@ -26,7 +26,16 @@ from clarion.channels.secrets import SecretBox, load_secret_box
 from clarion.channels.service import channel_config, reseal_channels
 from clarion.clock import Clock, SystemClock
 from clarion.config import Settings
-from clarion.domain_events import AppChanged, CampaignChanged, Change, EventsIngested, Subscriptions
+from clarion.domain_events import (
+    AppChanged,
+    CampaignChanged,
+    Change,
+    EventsIngested,
+    EventStreamChanged,
+    MessagesSent,
+    OutcomesReported,
+    Subscriptions,
+)
 from clarion.endpoints.service import EndpointWriter
 from clarion.jobs.locations import Locations
 from clarion.jobs.workers import job_handlers
@@ -41,6 +50,8 @@ from clarion.segments.engine import SegmentEngine
 from clarion.store.database import Database, PostgresDatabase, SqliteDatabase
 from clarion.store.migrations import migrate
 from clarion.store.names import NameRegistry
+from clarion.streams.shipper import ShipperParts, StreamShipper
+from clarion.streams.sink import SinkContext
 from clarion.templates.budget import EXCEEDED
 
 
@@ -61,6 +72,7 @@ class Services:
     queue: StoreQueue  # the durable work queue (clarion/queue/, docs/queue.md)
     locations: Locations  # where import and export jobs read and write files (clarion/jobs/locations.py)
     campaign_scheduler: CampaignScheduler  # starts due campaign runs (clarion/campaigns/scheduler.py)
+    stream_shipper: StreamShipper  # ships events to their projects' stream sinks (clarion/streams/shipper.py)
     # Long-running loops (job runners, senders, schedulers) the process runs beside the API; the app starts
     # each as a task once the store is open and cancels them at shutdown.
     background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -115,6 +127,8 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
     planner = CampaignPlanner(db, clock, queue, members, settings.campaigns)
     campaign_delivery = CampaignDelivery(db, clock, queue, delivery, members, hooks, settings.campaigns)
     triggers = EventTriggers(db, clock, queue, members)
+    sink_context = SinkContext(outbound, clock, settings.data_dir, settings.jobs.s3)
+    shipper = StreamShipper(ShipperParts(db, settings.streams, settings.account_id, clock, metrics, sink_context))
     services = Services(
         settings=settings,
         db=db,
@@ -131,6 +145,7 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
         queue=queue,
         locations=locations,
         campaign_scheduler=scheduler,
+        stream_shipper=shipper,
         closers=[transports.close, outbound.close, locations.aclose, *segments.closers],
     )
 
@@ -143,6 +158,10 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
     subscriptions.on(CampaignChanged, triggers.campaign_changed)
     subscriptions.on(EventsIngested, triggers.events_ingested)
     subscriptions.on(AppChanged, forget_deleted_project)
+    subscriptions.on(EventsIngested, shipper.events_ingested)
+    subscriptions.on(MessagesSent, shipper.messages_sent)
+    subscriptions.on(OutcomesReported, shipper.outcomes_reported)
+    subscriptions.on(EventStreamChanged, shipper.stream_changed)
 
     services.queue_handlers.update(job_handlers(db, queue, locations, writer, segments.engine, settings, clock))
     services.queue_handlers[PLAN] = planner.plan
@@ -160,4 +179,6 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
         services.background.append(Worker(queue, {BATCH: campaign_delivery.deliver_batch}, one_at_a_time).run)
     if settings.campaigns.scheduler:
         services.background.append(scheduler.run)
+    if settings.streams.shipper:
+        services.background.append(shipper.run)
     return services

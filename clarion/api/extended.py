@@ -10,6 +10,8 @@ decoding and error shape as every Pinpoint operation:
   UpdateCampaign decode their body with a subclass that adds it.
 - `ClarionPreviewSegment` (`POST /v1/apps/{application-id}/clarion/segment-preview`): the size, per-channel counts
   and a sample of a saved segment or of an unsaved definition.
+- `EventStream.ClarionDelivery` (docs/event-streams.md): GetEventStream's answer adds where the records go, how
+  far behind the sink is (records and seconds) and the last failure; SDK clients ignore the member.
 - `ClarionGetBuriedWork` (`GET /v1/clarion/buried-work[?application-id=...]`): the queue items given up on, with
   their reasons (docs/queue.md). Account-wide without `application-id`, so only keys for every project may list all.
 
@@ -82,6 +84,20 @@ class SegmentPreviewResponse(Struct, kw_only=True, omit_defaults=True):
     sample: list[str] = field(name="Sample")
 
 
+class EventStreamDelivery(Struct, kw_only=True, omit_defaults=True):
+    sink: str = field(name="Sink")
+    lag_records: int = field(name="LagRecords")
+    lag_seconds: float = field(name="LagSeconds")
+    consecutive_failures: int = field(name="ConsecutiveFailures")
+    last_delivered_date: str | None = field(default=None, name="LastDeliveredDate")
+    last_error: str | None = field(default=None, name="LastError")
+    last_error_date: str | None = field(default=None, name="LastErrorDate")
+
+
+class ExtendedEventStream(shapes.EventStream, kw_only=True, omit_defaults=True):
+    clarion_delivery: EventStreamDelivery | None = field(default=None, name="ClarionDelivery")
+
+
 class BuriedWorkItem(Struct, kw_only=True, omit_defaults=True):
     id: int = field(name="Id")
     kind: str = field(name="Kind")
@@ -147,5 +163,6 @@ ROUTED_OPERATIONS: dict[str, Operation] = {
         name: dataclasses.replace(OPERATIONS[name], input_type=ExtendedWriteCampaignRequest)
         for name in ("CreateCampaign", "UpdateCampaign")
     },
+    "GetEventStream": dataclasses.replace(OPERATIONS["GetEventStream"], output_type=ExtendedEventStream),
     **EXTENSION_OPERATIONS,
 }

@@ -29,6 +29,7 @@ PROJECT_TABLES = (
     "channels",
     "otp_codes",
     "otp_sends",
+    "event_streams",
 )
 
 

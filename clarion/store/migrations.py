@@ -469,6 +469,35 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             _endpoints_by_country_platform,
         ],
     ),
+    (
+        15,
+        "event streams: each project's destination, its durable cursor and its shipper's lease",
+        [
+            # One row per project (Pinpoint allows one stream per app). The cursor (cursor_change, cursor_seq) is the
+            # last event a sink acknowledged, in the change feed's commit order (clarion/store/changes.py); version
+            # changes with every PutEventStream, so a shipper working for an older destination stops. lease_owner
+            # and lease_until (epoch ms) make one process at a time ship a stream.
+            """CREATE TABLE event_streams (
+                app_id TEXT PRIMARY KEY,
+                destination_arn TEXT NOT NULL,
+                role_arn TEXT NOT NULL,
+                modified_at TEXT NOT NULL,
+                modified_by TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                cursor_change BIGINT NOT NULL,
+                cursor_seq BIGINT NOT NULL,
+                delivered_at BIGINT,
+                lease_owner TEXT,
+                lease_until BIGINT,
+                failures INTEGER NOT NULL DEFAULT 0,
+                last_error TEXT,
+                last_error_at BIGINT
+            )""",
+            # A stream reads its own project's events after its cursor: a range of this index, however busy the
+            # other projects are.
+            "CREATE INDEX events_by_app_change ON events (app_id, change_seq, seq)",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -20,6 +20,7 @@ from clarion.api.handlers import (
     queue,
     recommenders,
     segments,
+    streams,
     tags,
     templates,
 )
@@ -39,4 +40,5 @@ HANDLERS: dict[str, Handler] = {
     **otp.HANDLERS,
     **queue.HANDLERS,
     **recommenders.HANDLERS,
+    **streams.HANDLERS,
 }

@@ -1,0 +1,401 @@
+"""Clarion's events as Pinpoint's event-stream records: one JSON object per event, in the format Pinpoint wrote to
+Kinesis and Firehose ("Streaming Amazon Pinpoint events to Kinesis" in Pinpoint's developer guide), so consumers
+written for Pinpoint read them unchanged.
+
+Two shapes share the envelope (event_type, event_timestamp, arrival_timestamp, event_version, application, client,
+device, session, attributes, metrics, awsAccountId):
+
+- app events (PutEvents: sessions, custom events, purchases, push engagement reported by the SDK): version "3.0",
+  the SDK and app fields of the event, the device as the endpoint's Demographic describes it, the session;
+- server events (`_campaign.send`, `_journey.*`, `_email.*`, `_SMS.*`): version "3.1", `sdk` and `session` empty,
+  attributes under Pinpoint's names, the endpoint as a JSON string in `client_context` for campaign and journey
+  sends, and the email `facets` (the message, then what happened to it).
+
+The device and the endpoint are the endpoint as stored when the record is built (a record shipped soon after its
+event sees the endpoint as the event left it). docs/event-streams.md lists every mapping, including the values
+Pinpoint never documented (send statuses, feedback words).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import phonenumbers
+
+from clarion.store import streams as stream_store
+from clarion.store.database import Transaction
+from clarion.store.streams import SentMessage, StreamEvent
+
+APP_VERSION = "3.0"
+SERVER_VERSION = "3.1"
+
+# Pinpoint's send statuses for campaign and journey messages; every failure Clarion records is a FAILURE.
+SEND_STATUS = {"SUCCESSFUL": "SUCCESS"}
+# The `feedback` attribute of email records, by event type (a click's is the link clicked).
+FEEDBACK = {
+    "_email.send": "received",
+    "_email.delivered": "delivered",
+    "_email.open": "opened",
+    "_email.hardbounce": "bounced",
+    "_email.softbounce": "bounced",
+    "_email.complaint": "complained",
+    "_email.rejected": "rejected",
+    "_email.unsubscribe": "unsubscribed",
+    "_email.rendering_failure": "rendering_failure",
+}
+# Which mail event an email record's facets describe, by event type.
+MAIL_EVENT = {
+    "_email.send": "send",
+    "_email.delivered": "delivery",
+    "_email.open": "open",
+    "_email.click": "click",
+    "_email.hardbounce": "bounce",
+    "_email.softbounce": "bounce",
+    "_email.complaint": "complaint",
+    "_email.rejected": "reject",
+    "_email.unsubscribe": "unsubscribe",
+    "_email.rendering_failure": "rendering_failure",
+}
+# The record_status of SMS records that no provider report gave one.
+SMS_STATUS = {"_SMS.BUFFERED": "SUCCESSFUL", "_SMS.SUCCESS": "DELIVERED", "_SMS.OPTOUT": "OPTED_OUT"}
+CAMPAIGN_ATTRIBUTES = ("campaign_id", "campaign_activity_id", "treatment_id")
+JOURNEY_ATTRIBUTES = ("journey_id", "journey_run_id", "journey_activity_id", "journey_activity_type")
+SMS_ATTRIBUTES = (
+    "origination_phone_number",
+    "destination_phone_number",
+    "record_status",
+    "iso_country_code",
+    "number_of_message_parts",
+    "message_type",
+)
+# A message's send event records what later records about it repeat (sender, subject, SMS type and sender).
+SEND_EVENTS = frozenset({"_email.send", "_email.rejected", "_SMS.BUFFERED", "_SMS.FAILURE"})
+
+_decode = msgspec.json.Decoder(dict[str, Any]).decode
+_encode = msgspec.json.Encoder().encode
+
+
+def is_server_event(event_type: str) -> bool:
+    return event_type.startswith(("_email.", "_SMS.", "_journey.")) or event_type == "_campaign.send"
+
+
+def needs_endpoint(event_type: str) -> bool:
+    """App events describe the device; campaign and journey sends carry the endpoint."""
+    return not event_type.startswith(("_email.", "_SMS."))
+
+
+def needs_message(event_type: str) -> bool:
+    return event_type.startswith(("_email.", "_SMS."))
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRecord:
+    id: str  # unique and stable per event ("<application id>/<store sequence>"): what receivers drop duplicates by
+    data: bytes  # the record's JSON
+    arrival_at: int  # epoch ms the event arrived: how far behind a sink is
+    position: tuple[int, int]  # the event's place in the feed: where the cursor goes once a sink has it
+
+
+@dataclass(frozen=True, slots=True)
+class RecordBatch:
+    records: list[StreamRecord]
+    full: bool  # as many events as asked for: more may be waiting
+
+
+@dataclass(slots=True)
+class Lookups:
+    """What a batch of records needs beyond the events: endpoints, messages and their send events."""
+
+    endpoints: Mapping[str, tuple[str, str, str, str]] = field(default_factory=dict)  # key -> doc, status, opt, date
+    messages: Mapping[str, SentMessage] = field(default_factory=dict)
+    sends: Mapping[str, str] = field(default_factory=dict)  # message id -> send event doc
+
+
+def message_id_of(doc: Mapping[str, Any]) -> str | None:
+    return (doc.get("Attributes") or {}).get("message_id")
+
+
+def read_records(tx: Transaction, builder: RecordBuilder, after: tuple[int, int], limit: int) -> RecordBatch:
+    """The project's next events after `after` as records, with the endpoints, messages and send events they
+    need read in the same transaction."""
+    events = stream_store.events_after(tx, builder.app_id, after, limit)
+    if not events:
+        return RecordBatch([], False)
+    docs = [_decode(event.doc) for event in events]
+    keys = sorted({e.endpoint_id.lower() for e in events if e.endpoint_id and needs_endpoint(e.event_type)})
+    about = [(event.event_type, message_id_of(doc)) for event, doc in zip(events, docs, strict=True)]
+    about = [(kind, message_id) for kind, message_id in about if message_id and needs_message(kind)]
+    messages = stream_store.sent_messages(tx, sorted({message_id for _, message_id in about}))
+    # Outcome records repeat what the send recorded; a send event is its own source.
+    outcomes = {message_id for kind, message_id in about if kind not in SEND_EVENTS}
+    sends = [(m.endpoint_id or "", m.message_id) for m in messages.values() if m.message_id in outcomes]
+    lookups = Lookups(
+        endpoints=stream_store.endpoint_docs(tx, builder.app_id, keys),
+        messages=messages,
+        sends=stream_store.send_event_docs(tx, builder.app_id, sends),
+    )
+    records = [
+        StreamRecord(
+            f"{builder.app_id}/{event.seq}", builder.encode(event, doc, lookups), event.arrival_at, event.position
+        )
+        for event, doc in zip(events, docs, strict=True)
+    ]
+    return RecordBatch(records, len(events) == limit)
+
+
+class RecordBuilder:
+    """Builds one project's records; `account_id` is the awsAccountId every record carries."""
+
+    def __init__(self, app_id: str, account_id: str) -> None:
+        self.app_id = app_id
+        self.account_id = account_id
+
+    def encode(self, event: StreamEvent, doc: Mapping[str, Any], lookups: Lookups) -> bytes:
+        return _encode(self.record(event, doc, lookups))
+
+    def record(self, event: StreamEvent, doc: Mapping[str, Any], lookups: Lookups) -> dict[str, Any]:
+        kind = event.event_type
+        if not is_server_event(kind):
+            return self._app_record(event, doc, lookups)
+        attributes = {str(k): str(v) for k, v in (doc.get("Attributes") or {}).items()}
+        record = self._envelope(event, SERVER_VERSION, event.endpoint_id or self.account_id)
+        record["application"] = {"app_id": self.app_id, "sdk": {}}
+        record["device"] = {"platform": {}}
+        record["session"] = {}
+        if kind.startswith("_email."):
+            self._email(record, event, attributes, lookups)
+        elif kind.startswith("_SMS."):
+            self._sms(record, event, attributes, doc, lookups)
+        else:
+            self._send(record, event, attributes, lookups)
+        return record
+
+    def _envelope(self, event: StreamEvent, version: str, client_id: str) -> dict[str, Any]:
+        return {
+            "event_type": event.event_type,
+            "event_timestamp": event.event_at,
+            "arrival_timestamp": event.arrival_at,
+            "event_version": version,
+            "client": {"client_id": client_id},
+            "awsAccountId": self.account_id,
+        }
+
+    # App events -----------------------------------------------------------------------------------------------
+
+    def _app_record(self, event: StreamEvent, doc: Mapping[str, Any], lookups: Lookups) -> dict[str, Any]:
+        record = self._envelope(event, APP_VERSION, event.endpoint_id)
+        endpoint = _endpoint_doc(lookups, event.endpoint_id)
+        demographic = endpoint.get("Demographic") or {}
+        sdk = {"name": doc.get("SdkName"), "version": doc.get("ClientSdkVersion")}
+        application = {
+            "app_id": self.app_id,
+            "package_name": doc.get("AppPackageName"),
+            "sdk": {key: value for key, value in sdk.items() if value},
+            "title": doc.get("AppTitle"),
+            "version_name": demographic.get("AppVersion"),
+            "version_code": doc.get("AppVersionCode"),
+        }
+        record["application"] = {key: value for key, value in application.items() if value is not None}
+        record["device"] = _device(demographic)
+        record["session"] = _session(doc.get("Session"))
+        record["attributes"] = {str(k): str(v) for k, v in (doc.get("Attributes") or {}).items()}
+        record["metrics"] = {str(k): float(v) for k, v in (doc.get("Metrics") or {}).items()}
+        return record
+
+    # Campaign and journey sends -------------------------------------------------------------------------------
+
+    def _send(self, record: dict[str, Any], event: StreamEvent, attributes: dict[str, str], lookups: Lookups) -> None:
+        status = SEND_STATUS.get(attributes.get("delivery_status", ""), "FAILURE")
+        if event.event_type == "_campaign.send":
+            kept = _campaign_attributes(attributes)
+            kept["delivery_type"] = attributes.get("channel_type", "")
+            kept["campaign_send_status"] = attributes.get("campaign_send_status", status)
+        else:
+            kept = _journey_attributes(attributes)
+            kept["journey_send_status"] = attributes.get("journey_send_status", status)
+        record["attributes"] = kept
+        record["metrics"] = {}
+        endpoint = _endpoint_json(lookups, event.endpoint_id)
+        if endpoint is not None:
+            record["client_context"] = {"custom": {"endpoint": endpoint}}
+
+    # Email ----------------------------------------------------------------------------------------------------
+
+    def _email(self, record: dict[str, Any], event: StreamEvent, attributes: dict[str, str], lookups: Lookups) -> None:
+        kind = event.event_type
+        message_id = attributes.get("message_id", "")
+        message = lookups.messages.get(message_id)
+        sent = _send_attributes(lookups, message_id, attributes if kind in SEND_EVENTS else None)
+        destination = message.address if message else attributes.get("destination", "")
+        # Every record of one email carries the send time as its event time (Pinpoint's rule).
+        send_ms = _millis(message.created_at) if message else event.event_at
+        record["event_timestamp"] = send_ms
+        kept = {**_campaign_attributes(attributes), **_journey_attributes(attributes)}
+        kept["feedback"] = attributes.get("url", "") if kind == "_email.click" else FEEDBACK.get(kind, kind[7:])
+        record["attributes"] = kept
+        record["metrics"] = {}
+        record["client_context"] = {"custom": {"legacy_identifier": self.app_id}}
+        sender, subject = sent.get("from_address", ""), sent.get("subject", "")
+        headers = [{"name": "From", "value": sender}, {"name": "To", "value": destination}]
+        if subject:
+            headers.append({"name": "Subject", "value": subject})
+        mail = {
+            "message_id": message_id,
+            "message_send_timestamp": send_ms,
+            "from_address": sender,
+            "destination": [destination],
+            "headers_truncated": False,
+            "headers": headers,
+            "common_headers": {"from": sender, "to": [destination], "subject": subject},
+        }
+        mail_event = {
+            "mail": mail,
+            MAIL_EVENT.get(kind, kind[7:]): _mail_detail(kind, attributes, destination, event.event_at - send_ms),
+        }
+        record["facets"] = {"email_channel": {"mail_event": mail_event}}
+
+    # SMS ------------------------------------------------------------------------------------------------------
+
+    def _sms(
+        self,
+        record: dict[str, Any],
+        event: StreamEvent,
+        attributes: dict[str, str],
+        doc: Mapping[str, Any],
+        lookups: Lookups,
+    ) -> None:
+        kind = event.event_type
+        message_id = attributes.get("message_id", "")
+        message = lookups.messages.get(message_id)
+        sent = _send_attributes(lookups, message_id, attributes if kind in SEND_EVENTS else None)
+        kept = {**_campaign_attributes(attributes), **_journey_attributes(attributes)}
+        for name in SMS_ATTRIBUTES:
+            value = attributes.get(name) or sent.get(name)
+            if value:
+                kept[name] = value
+        if "destination_phone_number" not in kept:
+            destination = message.address if message else attributes.get("destination", "")
+            if destination:
+                kept["destination_phone_number"] = destination
+        kept.setdefault("record_status", SMS_STATUS.get(kind, "UNKNOWN"))
+        country = _country_of(kept.get("destination_phone_number", ""))
+        if country and "iso_country_code" not in kept:
+            kept["iso_country_code"] = country
+        if message_id:
+            kept["message_id"] = message_id
+        record["attributes"] = kept
+        record["metrics"] = {str(k): float(v) for k, v in (doc.get("Metrics") or {}).items()}
+
+
+def _campaign_attributes(attributes: Mapping[str, str]) -> dict[str, str]:
+    """campaign_id, campaign_activity_id, treatment_id of a campaign message ("0" when it has no treatments)."""
+    campaign_id = attributes.get("campaign_id") or attributes.get("CampaignId")
+    if not campaign_id:
+        return {}
+    return {
+        "campaign_id": campaign_id,
+        "campaign_activity_id": attributes.get("campaign_activity_id") or attributes.get("ActivityId", ""),
+        "treatment_id": attributes.get("treatment_id") or attributes.get("TreatmentId") or "0",
+    }
+
+
+def _journey_attributes(attributes: Mapping[str, str]) -> dict[str, str]:
+    if not attributes.get("journey_id"):
+        return {}
+    return {name: attributes[name] for name in JOURNEY_ATTRIBUTES if attributes.get(name)}
+
+
+def _send_attributes(lookups: Lookups, message_id: str, own: Mapping[str, str] | None) -> Mapping[str, str]:
+    """What the message's send event recorded; a send event's own attributes when the record is that event."""
+    if own is not None:
+        return own
+    doc = lookups.sends.get(message_id)
+    return (_decode(doc).get("Attributes") or {}) if doc else {}
+
+
+def _mail_detail(kind: str, attributes: Mapping[str, str], destination: str, elapsed_ms: int) -> dict[str, Any]:
+    client = {key: attributes[key] for key in ("ip_address", "user_agent") if attributes.get(key)}
+    if kind == "_email.delivered":
+        detail: dict[str, Any] = {"recipients": [destination], "processing_time_millis": max(0, elapsed_ms)}
+        if attributes.get("response"):
+            detail["smtp_response"] = attributes["response"]
+        return detail
+    if kind in ("_email.open", "_email.unsubscribe"):
+        return client
+    if kind == "_email.click":
+        return {**client, "link": attributes.get("url", "")}
+    if kind in ("_email.hardbounce", "_email.softbounce"):
+        recipient = {"email_address": destination}
+        if attributes.get("reason"):
+            recipient["diagnostic_code"] = attributes["reason"]
+        return {
+            "bounce_type": "Permanent" if kind == "_email.hardbounce" else "Transient",
+            "bounce_sub_type": attributes.get("bounce_classification") or attributes.get("type") or "General",
+            "bounced_recipients": [recipient],
+        }
+    if kind == "_email.complaint":
+        return {"complained_recipients": [{"email_address": destination}]}
+    if kind == "_email.rejected":
+        reason = attributes.get("reason") or attributes.get("status_message") or attributes.get("delivery_status", "")
+        return {"reason": reason}
+    return {}
+
+
+# Endpoints, devices, sessions, times ---------------------------------------------------------------------------
+
+
+def _endpoint_doc(lookups: Lookups, endpoint_id: str) -> dict[str, Any]:
+    found = lookups.endpoints.get(endpoint_id.lower())
+    return _decode(found[0]) if found else {}
+
+
+def _endpoint_json(lookups: Lookups, endpoint_id: str) -> str | None:
+    """The endpoint as Pinpoint puts it in client_context.custom.endpoint: its JSON, as a string."""
+    found = lookups.endpoints.get(endpoint_id.lower())
+    if found is None:
+        return None
+    doc, status, opt_out, effective_at = found
+    endpoint = {key: value for key, value in _decode(doc).items() if key != "OptOut"}
+    endpoint.update({"EndpointStatus": status, "OptOut": opt_out, "EffectiveDate": effective_at})
+    return _encode(endpoint).decode()
+
+
+def _device(demographic: Mapping[str, Any]) -> dict[str, Any]:
+    device: dict[str, Any] = {}
+    locale = demographic.get("Locale")
+    if locale:
+        language, _, country = str(locale).replace("-", "_").partition("_")
+        device["locale"] = {"code": locale, "country": country, "language": language}
+    for key, name in (("make", "Make"), ("model", "Model")):
+        if demographic.get(name):
+            device[key] = demographic[name]
+    platform = {"name": demographic.get("Platform"), "version": demographic.get("PlatformVersion")}
+    device["platform"] = {key: value for key, value in platform.items() if value}
+    return device
+
+
+def _session(session: Mapping[str, Any] | None) -> dict[str, Any]:
+    if not session or not session.get("Id"):
+        return {}
+    record: dict[str, Any] = {"session_id": session["Id"]}
+    for key, name in (("start_timestamp", "StartTimestamp"), ("stop_timestamp", "StopTimestamp")):
+        if session.get(name):
+            record[key] = _millis(session[name])
+    return record
+
+
+def _millis(iso: str) -> int:
+    moment = datetime.fromisoformat(iso)
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000)
+
+
+def _country_of(number: str) -> str | None:
+    """The ISO country of an E.164 number (libphonenumber), or None."""
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(number)) or None
+    except phonenumbers.NumberParseException:
+        return None
