@@ -74,11 +74,15 @@ def _event(
     return EventRow(app_id, endpoint_id, event_id, event_type, millis, millis, None, msgspec.json.encode(doc).decode())
 
 
-def send_events(messages: Sequence[MessageRow], at: datetime) -> list[EventRow]:
-    """The events for messages just handed to transports (endpoint id "" for sends to a bare address)."""
+def send_events(
+    messages: Sequence[MessageRow], at: datetime, sent_as: Mapping[str, Mapping[str, str]] | None = None
+) -> list[EventRow]:
+    """The events for messages just handed to transports (endpoint id "" for sends to a bare address); `sent_as`
+    adds, by message id, what the content said (an email's sender and subject, an SMS's type)."""
     rows = []
     for message in messages:
         extra = {"delivery_status": message.status, "status_code": str(message.status_code)}
+        extra.update((sent_as or {}).get(message.message_id, {}))
         attributes = _attributes(message, extra)
         endpoint_id = message.endpoint_id or ""
         event_type = send_event_type(message.channel, DeliveryStatus(message.status))

@@ -32,7 +32,7 @@ from typing import Any
 
 import msgspec
 
-from clarion.channels.delivery import DeliveryResult, DeliveryStatus, EmailContent, Outbound, Transport
+from clarion.channels.delivery import DeliveryResult, DeliveryStatus, EmailContent, Outbound, SmsContent, Transport
 from clarion.channels.outcomes import send_events
 from clarion.channels.registry import ChannelUnavailable, TransportRegistry
 from clarion.clock import iso_millis
@@ -86,6 +86,7 @@ class Target:
     message_id: str
     request_key: str | None = None
     decided: DeliveryResult | None = None  # set when the message is not handed to a transport
+    sent_as: dict[str, str] = field(default_factory=dict)  # what the send event records of the content (sender...)
 
 
 class CustomDelivery(msgspec.Struct, frozen=True, rename="pascal", kw_only=True):
@@ -275,7 +276,7 @@ class Delivery:
 
         def record(tx: Transaction) -> None:
             message_store.insert(tx, rows)
-            event_store.append(tx, send_events(rows, send.now))
+            event_store.append(tx, send_events(rows, send.now, {t.message_id: t.sent_as for t in fresh}))
             tx.record(MessagesSent(app_id, tuple(_sent(row) for row in rows)))
 
         if rows:
@@ -336,6 +337,7 @@ class Delivery:
             return _not_sent(DeliveryStatus.PERMANENT_FAILURE, str(error))
         if isinstance(content, EmailContent) and content.html:
             content = replace(content, html=self.tracker.rewrite_html(content.html, target.message_id))
+        target.sent_as = content_summary(content)
         outbound = Outbound(
             channel=target.channel,
             address=target.address,
@@ -417,6 +419,18 @@ def _sent(row: MessageRow) -> MessageSent:
     return MessageSent(
         row.message_id, row.endpoint_id, row.channel, row.status, row.campaign_id, row.treatment_id, row.journey_id
     )
+
+
+def content_summary(content: object) -> dict[str, str]:
+    """What a message's send event records of its content: an email's sender and subject, an SMS's type and
+    sender (event streams repeat them in every record about the message)."""
+    if isinstance(content, EmailContent):
+        return {"from_address": content.from_address, "subject": content.subject}
+    if isinstance(content, SmsContent):
+        sender = content.origination_number or content.sender_id
+        kind = {"message_type": content.message_type.title()}
+        return {**kind, "origination_phone_number": sender} if sender else kind
+    return {}
 
 
 def _hand_to_custom_channel(targets: Sequence[Target], custom: CustomDelivery) -> None:
