@@ -72,8 +72,6 @@ SMS_ATTRIBUTES = (
     "number_of_message_parts",
     "message_type",
 )
-# A message's send event records what later records about it repeat (sender, subject, SMS type and sender).
-SEND_EVENTS = frozenset({"_email.send", "_email.rejected", "_SMS.BUFFERED", "_SMS.FAILURE"})
 
 _decode = msgspec.json.Decoder(dict[str, Any]).decode
 _encode = msgspec.json.Encoder().encode
@@ -127,11 +125,11 @@ def read_records(tx: Transaction, builder: RecordBuilder, after: tuple[int, int]
         return RecordBatch([], False)
     docs = [_decode(event.doc) for event in events]
     keys = sorted({e.endpoint_id.lower() for e in events if e.endpoint_id and needs_endpoint(e.event_type)})
-    about = [(event.event_type, message_id_of(doc)) for event, doc in zip(events, docs, strict=True)]
-    about = [(kind, message_id) for kind, message_id in about if message_id and needs_message(kind)]
+    about = [(event, message_id_of(doc)) for event, doc in zip(events, docs, strict=True)]
+    about = [(event, message_id) for event, message_id in about if message_id and needs_message(event.event_type)]
     messages = stream_store.sent_messages(tx, sorted({message_id for _, message_id in about}))
-    # Outcome records repeat what the send recorded; a send event is its own source.
-    outcomes = {message_id for kind, message_id in about if kind not in SEND_EVENTS}
+    # Outcome records repeat what the send recorded; a send event (its id is the message's) is its own source.
+    outcomes = {message_id for event, message_id in about if event.event_id != message_id}
     sends = [(m.endpoint_id or "", m.message_id) for m in messages.values() if m.message_id in outcomes]
     lookups = Lookups(
         endpoints=stream_store.endpoint_docs(tx, builder.app_id, keys),
@@ -229,7 +227,7 @@ class RecordBuilder:
         kind = event.event_type
         message_id = attributes.get("message_id", "")
         message = lookups.messages.get(message_id)
-        sent = _send_attributes(lookups, message_id, attributes if kind in SEND_EVENTS else None)
+        sent = _send_attributes(lookups, message_id, attributes if event.event_id == message_id else None)
         destination = message.address if message else attributes.get("destination", "")
         # Every record of one email carries the send time as its event time (Pinpoint's rule).
         send_ms = _millis(message.created_at) if message else event.event_at
@@ -271,7 +269,7 @@ class RecordBuilder:
         kind = event.event_type
         message_id = attributes.get("message_id", "")
         message = lookups.messages.get(message_id)
-        sent = _send_attributes(lookups, message_id, attributes if kind in SEND_EVENTS else None)
+        sent = _send_attributes(lookups, message_id, attributes if event.event_id == message_id else None)
         kept = {**_campaign_attributes(attributes), **_journey_attributes(attributes)}
         for name in SMS_ATTRIBUTES:
             value = attributes.get(name) or sent.get(name)
