@@ -111,6 +111,17 @@ class Lookups:
     endpoints: Mapping[str, tuple[str, str, str, str]] = field(default_factory=dict)  # key -> doc, status, opt, date
     messages: Mapping[str, SentMessage] = field(default_factory=dict)
     sends: Mapping[str, str] = field(default_factory=dict)  # message id -> send event doc
+    # Each endpoint's device and app version, worked out once per batch (most batches repeat endpoints).
+    _devices: dict[str, tuple[dict[str, Any], str | None]] = field(default_factory=dict)
+
+    def device(self, endpoint_id: str) -> tuple[dict[str, Any], str | None]:
+        key = endpoint_id.lower()
+        found = self._devices.get(key)
+        if found is None:
+            stored = self.endpoints.get(key)
+            demographic = (_decode(stored[0]).get("Demographic") or {}) if stored else {}
+            found = self._devices[key] = (_device(demographic), demographic.get("AppVersion"))
+        return found
 
 
 def message_id_of(doc: Mapping[str, Any]) -> str | None:
@@ -186,19 +197,18 @@ class RecordBuilder:
 
     def _app_record(self, event: StreamEvent, doc: Mapping[str, Any], lookups: Lookups) -> dict[str, Any]:
         record = self._envelope(event, APP_VERSION, event.endpoint_id)
-        endpoint = _endpoint_doc(lookups, event.endpoint_id)
-        demographic = endpoint.get("Demographic") or {}
+        device, app_version = lookups.device(event.endpoint_id)
         sdk = {"name": doc.get("SdkName"), "version": doc.get("ClientSdkVersion")}
         application = {
             "app_id": self.app_id,
             "package_name": doc.get("AppPackageName"),
             "sdk": {key: value for key, value in sdk.items() if value},
             "title": doc.get("AppTitle"),
-            "version_name": demographic.get("AppVersion"),
+            "version_name": app_version,
             "version_code": doc.get("AppVersionCode"),
         }
         record["application"] = {key: value for key, value in application.items() if value is not None}
-        record["device"] = _device(demographic)
+        record["device"] = device
         record["session"] = _session(doc.get("Session"))
         record["attributes"] = {str(k): str(v) for k, v in (doc.get("Attributes") or {}).items()}
         record["metrics"] = {str(k): float(v) for k, v in (doc.get("Metrics") or {}).items()}
@@ -344,11 +354,6 @@ def _mail_detail(kind: str, attributes: Mapping[str, str], destination: str, ela
 
 
 # Endpoints, devices, sessions, times ---------------------------------------------------------------------------
-
-
-def _endpoint_doc(lookups: Lookups, endpoint_id: str) -> dict[str, Any]:
-    found = lookups.endpoints.get(endpoint_id.lower())
-    return _decode(found[0]) if found else {}
 
 
 def _endpoint_json(lookups: Lookups, endpoint_id: str) -> str | None:

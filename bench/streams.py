@@ -1,0 +1,273 @@
+"""Event stream throughput on the embedded store: records/s a stream ships to a JSON-lines file and to Redis Streams,
+and how far behind the sink is, as a ratio of each sink's raw write rate measured in the same run.
+
+    .venv/bin/python bench/streams.py [--backlog 300000] [--rate 50000] [--seconds 20] [--sinks file,redis]
+
+For each sink:
+1. raw: the sink itself (clarion/streams/json_lines.py, redis_streams.py) writing ready-made records in batches of
+   --batch records, nothing else running: the most the sink can take from one Python process;
+2. backlog: --backlog events already in the store (PutEvents-like app events on 1,000 endpoints with demographics)
+   when the stream starts; the time until its cursor has passed the last one gives records/s;
+3. sustained: a producer appends --rate events/s to the store (in 100 ms steps, through the store's writer, as the
+   API does) for --seconds while the stream ships; records/s acknowledged over the window, and each record's lag
+   (the sink's acknowledgement minus the event's arrival), whose p99 is the goal's second half.
+
+The sink is wrapped only to stamp when each batch was acknowledged. Prints a table and saves
+bench/results/streams.json. Redis: 127.0.0.1:6379 (a key of its own, deleted at the end).
+"""
+
+# ruff: noqa: E402  (sys.path is set before the imports; see below)
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from clarion.clock import SystemClock
+from clarion.jobs.config import S3Settings
+from clarion.metrics import Metrics
+from clarion.outbound.client import OutboundClient
+from clarion.outbound.config import OutboundSettings
+from clarion.store import apps as app_store
+from clarion.store import endpoints as endpoint_store
+from clarion.store import events as event_store
+from clarion.store import streams as stream_store
+from clarion.store.database import SqliteDatabase, Transaction
+from clarion.store.endpoints import EndpointRow
+from clarion.store.events import EventRow
+from clarion.store.migrations import migrate
+from clarion.streams.config import Sink as SinkSettings
+from clarion.streams.config import StreamSettings
+from clarion.streams.destinations import Destination, parse_destination
+from clarion.streams.records import StreamRecord
+from clarion.streams.registry import open_sink
+from clarion.streams.shipper import ShipperParts, StreamShipper
+from clarion.streams.sink import Sink, SinkContext
+
+APP = "b" * 32
+ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/bench"
+ENDPOINTS = 1000
+
+
+class Stamped:
+    """The real sink, with the time each batch was acknowledged and each record's lag (ms) noted."""
+
+    def __init__(self, inner: Sink, lags: list[int]) -> None:
+        self.inner = inner
+        self.lags = lags
+        self.acknowledged = 0
+
+    async def write(self, records: Sequence[StreamRecord]) -> None:
+        await self.inner.write(records)
+        now = int(time.time() * 1000)
+        self.lags.extend(now - record.arrival_at for record in records)
+        self.acknowledged += len(records)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def sink_settings(kind: str, folder: Path, key: str, batch: int) -> dict[str, Any]:
+    if kind == "file":
+        return {
+            "type": "file",
+            "arn": "*",
+            "path": str(folder / "bench.jsonl"),
+            "batch_records": batch,
+            "rotate_bytes": 1 << 30,
+        }
+    return {"type": "redis", "arn": "*", "key": key, "batch_records": batch}
+
+
+def event_doc(n: int) -> str:
+    return json.dumps(
+        {
+            "EventType": "level.done",
+            "Timestamp": "2026-11-23T10:00:00.000Z",
+            "Attributes": {"level": str(n % 50), "mode": "ranked", "region": "eu"},
+            "Metrics": {"score": float(n % 1000), "seconds": 42.5},
+            "AppPackageName": "com.example.game",
+            "AppVersionCode": "42",
+            "SdkName": "aws-amplify",
+            "ClientSdkVersion": "6.0",
+            "Session": {"Id": f"s-{n // 20}", "StartTimestamp": "2026-11-23T09:58:00.000Z"},
+        }
+    )
+
+
+def event_rows(start: int, count: int) -> list[EventRow]:
+    now = int(time.time() * 1000)
+    return [
+        EventRow(APP, f"device-{n % ENDPOINTS}", f"e-{n}", "level.done", now, now, f"s-{n // 20}", event_doc(n))
+        for n in range(start, start + count)
+    ]
+
+
+def prepare(tx: Transaction) -> None:
+    migrate(tx)
+    app_store.insert(tx, APP, "bench", "2026-11-23T00:00:00.000Z", "{}")
+    doc = json.dumps(
+        {
+            "ChannelType": "GCM",
+            "Address": "token",
+            "Demographic": {"Locale": "en_US", "Make": "Google", "Model": "Pixel", "Platform": "android"},
+        }
+    )
+    endpoint_store.upsert(
+        tx,
+        [
+            EndpointRow(
+                APP,
+                f"device-{n}",
+                f"device-{n}",
+                "GCM",
+                f"token-{n}",
+                "ACTIVE",
+                "NONE",
+                None,
+                n % 100,
+                "2026-11-23T00:00:00.000Z",
+                "2026-11-23T00:00:00.000Z",
+                doc,
+            )
+            for n in range(ENDPOINTS)
+        ],
+    )
+
+
+async def raw_rate(kind: str, settings: SinkSettings, context: SinkContext, records: list[StreamRecord]) -> float:
+    sink = open_sink(settings, parse_destination(ARN), APP, context)
+    started = time.perf_counter()
+    for start in range(0, len(records), settings.batch_records):
+        await sink.write(records[start : start + settings.batch_records])
+    elapsed = time.perf_counter() - started
+    await sink.close()
+    return len(records) / elapsed
+
+
+async def measure(kind: str, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    key = f"clarion:bench:{uuid.uuid4().hex}"
+    db = SqliteDatabase(folder / "clarion.sqlite3")
+    await db.write(prepare)
+    settings = StreamSettings(
+        sinks=[sink_settings(kind, folder, key, args.batch)], read_batch=args.batch, poll_seconds=0.05
+    )
+    sink = settings.sinks[0]
+    outbound = OutboundClient(OutboundSettings())
+    context = SinkContext(outbound, SystemClock(), folder, S3Settings())
+    sample = [
+        StreamRecord(f"{APP}/{n}", msgspec.json.encode(json.loads(event_doc(n))) * 2, 0, (0, n))
+        for n in range(args.batch * 20)
+    ]  # records of about the size the shipper writes
+    raw = await raw_rate(kind, sink, context, sample)
+
+    lags: list[int] = []
+    stamped: list[Stamped] = []
+
+    def stamping(settings: SinkSettings, destination: Destination, app_id: str, ctx: SinkContext) -> Sink:
+        stamped.append(Stamped(open_sink(settings, destination, app_id, ctx), lags))
+        return stamped[-1]
+
+    for start in range(0, args.backlog, 5000):
+        rows = event_rows(start, min(5000, args.backlog - start))
+        await db.write(lambda tx, rows=rows: event_store.append(tx, rows))
+    await db.write(
+        lambda tx: stream_store.put(tx, APP, ARN, "arn:aws:iam::123456789012:role/r", "now", "bench", (0, 0))
+    )
+    parts = ShipperParts(db, settings, "123456789012", SystemClock(), Metrics(), context, open_sink=stamping)
+    shipper = StreamShipper(parts)
+    started = time.perf_counter()
+    task = asyncio.create_task(shipper.run())
+    while sum(s.acknowledged for s in stamped) < args.backlog:
+        await asyncio.sleep(0.01)
+    backlog_rate = args.backlog / (time.perf_counter() - started)
+
+    lags.clear()
+    before = sum(s.acknowledged for s in stamped)
+    step, produced = args.rate // 10, args.backlog
+    window_start = time.perf_counter()
+    while time.perf_counter() - window_start < args.seconds:
+        tick = time.perf_counter()
+        rows = event_rows(produced, step)
+        await db.write(lambda tx, rows=rows: event_store.append(tx, rows))
+        produced += step
+        await asyncio.sleep(max(0.0, 0.1 - (time.perf_counter() - tick)))
+    offered = (produced - args.backlog) / (time.perf_counter() - window_start)
+    while sum(s.acknowledged for s in stamped) < produced:  # drain, so every record's lag is counted
+        await asyncio.sleep(0.01)
+    window = time.perf_counter() - window_start
+    sustained = (sum(s.acknowledged for s in stamped) - before) / window
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await outbound.close()
+    db.close()
+    if kind == "redis":
+        import redis
+
+        client = redis.Redis()
+        client.delete(key)
+        client.close()
+    lags.sort()
+    return {
+        "sink": kind,
+        "raw_records_per_s": round(raw),
+        "backlog_records_per_s": round(backlog_rate),
+        "offered_events_per_s": round(offered),
+        "sustained_records_per_s": round(sustained),
+        "lag_p50_s": lags[len(lags) // 2] / 1000,
+        "lag_p99_s": lags[int(len(lags) * 0.99)] / 1000,
+        "backlog_ratio": round(backlog_rate / raw, 2),
+        "sustained_ratio": round(sustained / raw, 2),
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backlog", type=int, default=300_000)
+    parser.add_argument("--rate", type=int, default=50_000)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--sinks", default="file,redis")
+    args = parser.parse_args()
+    results = []
+    for kind in args.sinks.split(","):
+        with tempfile.TemporaryDirectory(prefix="clarion-bench-streams-") as folder:
+            results.append(await measure(kind, args, Path(folder)))
+    print(
+        f"{'sink':6} {'raw/s':>9} {'backlog/s':>10} {'ratio':>6} {'offered/s':>10} {'shipped/s':>10} {'ratio':>6} "
+        f"{'lag p50':>8} {'lag p99':>8}"
+    )
+    for r in results:
+        print(
+            f"{r['sink']:6} {r['raw_records_per_s']:>9,} {r['backlog_records_per_s']:>10,} {r['backlog_ratio']:>6} "
+            f"{r['offered_events_per_s']:>10,} {r['sustained_records_per_s']:>10,} {r['sustained_ratio']:>6} "
+            f"{r['lag_p50_s']:>7.2f}s {r['lag_p99_s']:>7.2f}s"
+        )
+    machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "load": os.getloadavg()}
+    out = Path(__file__).parent / "results" / "streams.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {"at": datetime.now(UTC).isoformat(), "args": vars(args), "machine": machine, "results": results}, indent=2
+        )
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
