@@ -11,9 +11,10 @@ from __future__ import annotations
 import string
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from clarion.jobs.config import S3Settings
+from clarion.settings_model import SettingsModel
 
 PLACEHOLDERS = frozenset({"application_id", "stream_name", "region", "account_id", "service"})
 
@@ -28,7 +29,7 @@ def check_template(text: str) -> str:
     return text
 
 
-class SinkSettings(BaseModel):
+class SinkSettings(SettingsModel):
     # The ARNs this sink stands for, as a shell-style pattern: arn:aws:kinesis:*:*:stream/orders-*.
     arn: str
     # A batch goes to the sink when it holds this many records or bytes, or its oldest record has waited this long
@@ -114,7 +115,7 @@ class ObjectSink(SinkSettings):
 Sink = Annotated[WebhookSink | RedisSink | NatsSink | FileSink | ObjectSink, Field(discriminator="type")]
 
 
-class StreamSettings(BaseModel):
+class StreamSettings(SettingsModel):
     sinks: list[Sink] = Field(default_factory=list)
     # Ship streams from this process (any number of processes may: a lease in the store gives each stream to one).
     shipper: bool = True
