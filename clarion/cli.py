@@ -585,6 +585,67 @@ def queue_buried(
 
 
 @app.command()
+def costs(
+    month: Annotated[str | None, typer.Option(help="The calendar month, YYYY-MM (UTC). Default: this month.")] = None,
+    application_id: Annotated[str | None, typer.Option(help="Only this project.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's answer as JSON.")] = False,
+    endpoint_url: EndpointOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """What each project used in a month and what it costs (ClarionGetCosts): at Amazon Pinpoint's published prices
+    and at the operator's own provider prices."""
+    from rich.table import Table
+
+    from clarion.analytics.costs import PUSH_CHANNELS as _PUSH
+    from clarion.client import ApiError, Unreachable
+
+    client = _server_client(config, endpoint_url, region, profile, refused_status=1)
+    query = {"month": month, "application-id": application_id}
+    try:
+        answer = client.get("clarion", "costs", query={k: v for k, v in query.items() if v is not None})
+    except (ApiError, Unreachable) as error:
+        console.print(str(error), style="red", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(answer, indent=1))
+        return
+    pinpoint, provider = answer["Total"]["Pinpoint"], answer["Total"]["Provider"]
+    table = Table(
+        "Project", "Month", "Email", "SMS (parts)", "Push", "Other", "Audience (MTA)", "Events",
+        f"Pinpoint {pinpoint['Currency']}", f"Provider {provider['Currency']}",
+        title=f"Costs {answer['Month']} ({answer['Start']} to {answer['End']})",
+    )  # fmt: skip
+    rows = [(item["Name"] or item["ApplicationId"], item) for item in answer["Projects"]]
+    for label, item in [*rows, ("All projects (Pinpoint's free tier applied)", answer["Total"])]:
+        usage, messages = item["Usage"], item["Usage"]["Messages"]
+        push = sum(count for channel, count in messages.items() if channel in _PUSH)
+        other = sum(count for channel, count in messages.items() if channel not in {"EMAIL", "SMS", *_PUSH})
+        parts = sum(sms["Parts"] for sms in usage["Sms"])
+        table.add_row(
+            label, answer["Month"], str(messages.get("EMAIL", 0)), f"{messages.get('SMS', 0)} ({parts})", str(push),
+            str(other), str(usage["MonthlyTargetedAudience"]), str(usage["EventsCollected"]),
+            _bill_total(item["Pinpoint"]), _bill_total(item["Provider"]),
+        )  # fmt: skip
+    out = Console(stderr=False, soft_wrap=True)
+    out.print(table)
+    at_provider = {line["Country"]: line for line in provider["Lines"] if line["Meter"] == "SMS"}
+    sms_lines = [line for line in pinpoint["Lines"] if line["Meter"] == "SMS"]
+    if sms_lines:
+        by_country = Table("Country", "Parts", "Pinpoint", "Provider", title="SMS by country (all projects)")
+        for line in sms_lines:
+            paid = at_provider[line["Country"]].get("Amount", "unpriced")
+            by_country.add_row(line["Country"], str(line["Quantity"]), line.get("Amount", "unpriced"), paid)
+        out.print(by_country)
+
+
+def _bill_total(bill: dict[str, Any]) -> str:
+    """The total, flagged when some lines had no price."""
+    return bill["Total"] if bill["Complete"] else f"{bill['Total']} + unpriced"
+
+
+@app.command()
 def openapi() -> None:
     """Print the OpenAPI 3.1 document of the API (generated from botocore's Pinpoint model)."""
     from clarion.api.openapi import openapi_document

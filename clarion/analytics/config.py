@@ -1,8 +1,12 @@
-"""Operator settings for segment evaluation and the columnar replica (docs/segments.md, "The columnar engine")."""
+"""Operator settings for segment evaluation and the columnar replica (docs/segments.md, "The columnar engine"), and
+the prices the cost view uses (docs/analytics.md)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Literal
+
+from pydantic import Field
 
 from clarion.settings_model import SettingsModel
 
@@ -19,3 +23,22 @@ class AnalyticsSettings(SettingsModel):
     memory_limit: str = ""
     # How often the background loop pulls changes; evaluations also pull them first, so this only keeps it warm.
     sync_seconds: float = 5.0
+
+
+class ProviderPrices(SettingsModel):
+    """What the operator pays its own providers per message (docs/analytics.md, "Cost view"); 0 = free."""
+
+    currency: str = "USD"
+    email: Decimal = Field(default=Decimal(0), ge=0)
+    push: Decimal = Field(default=Decimal(0), ge=0)
+    voice: Decimal = Field(default=Decimal(0), ge=0)
+    custom: Decimal = Field(default=Decimal(0), ge=0)
+    # Per SMS part, by the destination's ISO country code; "default" prices the countries not listed.
+    sms: dict[str, Decimal] = Field(default_factory=dict)
+
+
+class CostSettings(SettingsModel):
+    provider: ProviderPrices = Field(default_factory=ProviderPrices)
+    # What AWS charged per SMS part (USD) by ISO country ("default" for the rest), for the Pinpoint column: AWS
+    # priced SMS per country and changed the rates often, so Clarion ships none of its own.
+    pinpoint_sms: dict[str, Decimal] = Field(default_factory=dict)

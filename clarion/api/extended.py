@@ -15,6 +15,11 @@ decoding and error shape as every Pinpoint operation:
 - `ClarionGetBuriedWork` (`GET /v1/clarion/buried-work[?application-id=...]`): the queue items given up on, with
   their reasons (docs/queue.md). Account-wide without `application-id`, so only keys for every project may list all.
 
+- `ClarionGetCosts` (`GET /v1/clarion/costs?month=YYYY-MM[&application-id=...]`): a month's usage per project
+  (messages per channel, SMS per country and parts, monthly targeted audience, events collected) priced with
+  Pinpoint's published prices and with the operator's provider prices (docs/analytics.md). Account-wide without
+  `application-id`, like buried work.
+
 botocore validates parameters against its model, so SDK clients cannot send these; call them over signed HTTP.
 """
 
@@ -112,6 +117,60 @@ class BuriedWorkResponse(Struct, kw_only=True, omit_defaults=True):
     item: list[BuriedWorkItem] = field(name="Item")
 
 
+class CostLine(Struct, kw_only=True, omit_defaults=True):
+    """Amounts are decimal strings (exact); a line with no known price says Unpriced instead."""
+
+    meter: str = field(name="Meter")
+    quantity: int = field(name="Quantity")
+    country: str | None = field(default=None, name="Country")
+    free: int | None = field(default=None, name="Free")
+    billable: int | None = field(default=None, name="Billable")
+    unit_price: str | None = field(default=None, name="UnitPrice")
+    amount: str | None = field(default=None, name="Amount")
+    unpriced: bool | None = field(default=None, name="Unpriced")
+
+
+class CostBill(Struct, kw_only=True, omit_defaults=True):
+    currency: str = field(name="Currency")
+    lines: list[CostLine] = field(name="Lines")
+    total: str = field(name="Total")
+    complete: bool = field(name="Complete")
+
+
+class SmsUsage(Struct, kw_only=True, omit_defaults=True):
+    country: str = field(name="Country")
+    parts_per_message: int = field(name="PartsPerMessage")
+    messages: int = field(name="Messages")
+    parts: int = field(name="Parts")
+
+
+class CostUsage(Struct, kw_only=True, omit_defaults=True):
+    messages: dict[str, int] = field(name="Messages")
+    sms: list[SmsUsage] = field(name="Sms")
+    monthly_targeted_audience: int = field(name="MonthlyTargetedAudience")
+    endpoints_messaged: int = field(name="EndpointsMessaged")
+    events_collected: int = field(name="EventsCollected")
+
+
+class CostBreakdown(Struct, kw_only=True, omit_defaults=True):
+    usage: CostUsage = field(name="Usage")
+    pinpoint: CostBill = field(name="Pinpoint")
+    provider: CostBill = field(name="Provider")
+
+
+class ProjectCosts(CostBreakdown, kw_only=True, omit_defaults=True):
+    application_id: str = field(name="ApplicationId")
+    name: str = field(name="Name")
+
+
+class CostsResponse(Struct, kw_only=True, omit_defaults=True):
+    month: str = field(name="Month")
+    start: str = field(name="Start")
+    end: str = field(name="End")
+    projects: list[ProjectCosts] = field(name="Projects")
+    total: CostBreakdown = field(name="Total")
+
+
 EXTENSION_OPERATIONS: dict[str, Operation] = {
     "ClarionPreviewSegment": Operation(
         name="ClarionPreviewSegment",
@@ -147,10 +206,28 @@ EXTENSION_OPERATIONS: dict[str, Operation] = {
         output_type=BuriedWorkResponse,
         errors=("BadRequestException", "ForbiddenException", "InternalServerErrorException"),
     ),
+    "ClarionGetCosts": Operation(
+        name="ClarionGetCosts",
+        method="GET",
+        uri="/v1/clarion/costs",
+        status=200,
+        path_params=(),
+        query_params=(
+            QueryParam("ApplicationId", "application-id", "str"),
+            QueryParam("Month", "month", "str"),
+        ),
+        input_member=None,
+        input_type=None,
+        input_required=False,
+        output_member="CostsResponse",
+        output_type=CostsResponse,
+        errors=("BadRequestException", "ForbiddenException", "InternalServerErrorException", "NotFoundException"),
+    ),
 }
 EXTENSION_SUMMARIES = {
     "ClarionPreviewSegment": "Clarion extension: the size, channel counts and a sample of a segment or a definition",
     "ClarionGetBuriedWork": "Clarion extension: background work given up on (buried queue items) and why",
+    "ClarionGetCosts": "Clarion extension: a month's usage per project, priced as Pinpoint would and as it is now",
 }
 
 ROUTED_OPERATIONS: dict[str, Operation] = {

@@ -79,6 +79,12 @@ def strict_e164(address: str) -> str | None:
     return address if phonenumbers.format_number(number, PhoneNumberFormat.E164) == address else None
 
 
+def country_of(number: str) -> str | None:
+    """The ISO country of a number written in E.164, or None: what SMS records and prices go by."""
+    parsed = _parse(number, None) if number.startswith("+") else None
+    return (phonenumbers.region_code_for_number(parsed) or None) if parsed is not None else None
+
+
 def _parse(phone_number: str, region: str | None) -> phonenumbers.PhoneNumber | None:
     text = phone_number.strip()
     if region is None and not text.startswith("+"):

@@ -34,7 +34,9 @@ import msgspec
 
 from clarion.channels.delivery import DeliveryResult, DeliveryStatus, EmailContent, Outbound, SmsContent, Transport
 from clarion.channels.outcomes import send_events
+from clarion.channels.phone_numbers import country_of
 from clarion.channels.registry import ChannelUnavailable, TransportRegistry
+from clarion.channels.sms.parts import message_parts
 from clarion.clock import iso_millis
 from clarion.domain_events import MessageSent, MessagesSent
 from clarion.endpoints.service import endpoint_key, endpoint_response, user_attributes_by_id
@@ -337,7 +339,7 @@ class Delivery:
             return _not_sent(DeliveryStatus.PERMANENT_FAILURE, str(error))
         if isinstance(content, EmailContent) and content.html:
             content = replace(content, html=self.tracker.rewrite_html(content.html, target.message_id))
-        target.sent_as = content_summary(content)
+        target.sent_as = content_summary(content, target.address)
         outbound = Outbound(
             channel=target.channel,
             address=target.address,
@@ -421,15 +423,24 @@ def _sent(row: MessageRow) -> MessageSent:
     )
 
 
-def content_summary(content: object) -> dict[str, str]:
-    """What a message's send event records of its content: an email's sender and subject, an SMS's type and
-    sender (event streams repeat them in every record about the message)."""
+def content_summary(content: object, address: str) -> dict[str, str]:
+    """What a message's send event records of its content: an email's sender and subject, an SMS's type, sender,
+    parts and destination country (event streams repeat them in every record about the message; the cost view
+    prices SMS by country and part from them)."""
     if isinstance(content, EmailContent):
         return {"from_address": content.from_address, "subject": content.subject}
     if isinstance(content, SmsContent):
+        summary = {
+            "message_type": content.message_type.title(),
+            "number_of_message_parts": str(message_parts(content.body)),
+        }
         sender = content.origination_number or content.sender_id
-        kind = {"message_type": content.message_type.title()}
-        return {**kind, "origination_phone_number": sender} if sender else kind
+        if sender:
+            summary["origination_phone_number"] = sender
+        country = country_of(address)
+        if country:
+            summary["iso_country_code"] = country
+        return summary
     return {}
 
 

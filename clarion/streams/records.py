@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-import phonenumbers
 
+from clarion.channels.phone_numbers import country_of
 from clarion.store import streams as stream_store
 from clarion.store.database import Transaction
 from clarion.store.streams import SentMessage, StreamEvent
@@ -290,7 +290,7 @@ class RecordBuilder:
             if destination:
                 kept["destination_phone_number"] = destination
         kept.setdefault("record_status", SMS_STATUS.get(kind, "UNKNOWN"))
-        country = _country_of(kept.get("destination_phone_number", ""))
+        country = country_of(kept.get("destination_phone_number", ""))
         if country and "iso_country_code" not in kept:
             kept["iso_country_code"] = country
         if message_id:
@@ -394,11 +394,3 @@ def _session(session: Mapping[str, Any] | None) -> dict[str, Any]:
 def _millis(iso: str) -> int:
     moment = datetime.fromisoformat(iso)
     return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000)
-
-
-def _country_of(number: str) -> str | None:
-    """The ISO country of an E.164 number (libphonenumber), or None."""
-    try:
-        return phonenumbers.region_code_for_number(phonenumbers.parse(number)) or None
-    except phonenumbers.NumberParseException:
-        return None

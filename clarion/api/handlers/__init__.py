@@ -10,6 +10,7 @@ from clarion.api.call import Handler
 from clarion.api.handlers import (
     campaigns,
     channels,
+    costs,
     endpoints,
     events,
     jobs,
@@ -41,4 +42,5 @@ HANDLERS: dict[str, Handler] = {
     **queue.HANDLERS,
     **recommenders.HANDLERS,
     **streams.HANDLERS,
+    **costs.HANDLERS,
 }
