@@ -30,8 +30,11 @@ from clarion.api.pinpoint import PinpointAPI, error_response
 from clarion.clock import Clock
 from clarion.config import Settings
 from clarion.errors import BadRequest, Forbidden, MethodNotAllowed, NotFound, PayloadTooLarge, PinpointError
+from clarion.logs import get_logger
 from clarion.private_files import write_private_file
 from clarion.services import Services, open_services
+
+log = get_logger("clarion.app")
 
 
 class _Deferred:
@@ -119,12 +122,14 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         try:
             yield
         finally:
+            log.info("shutdown_started", background_tasks=len(tasks))
             pinpoint.app = None
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await services.aclose()
             services.close()
+            log.info("shutdown_complete")
 
     async def health(_: Request) -> Response:
         services = state.get("services")
@@ -137,6 +142,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         services = state.get("services")
         if services is None:
             return Response(status_code=503)
+        await services.queue.measure()
         return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def openapi(_: Request) -> Response:

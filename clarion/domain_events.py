@@ -99,6 +99,39 @@ class CampaignStateChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class CampaignRunStarted:
+    """A campaign run began: a scheduled run, or the first event of an EVENT campaign's running tally."""
+
+    app_id: str
+    campaign_id: str
+    run_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignRunFinished:
+    """A run ended with its activities' Result (SUCCESS or FAIL) and what it counted over all treatments."""
+
+    app_id: str
+    campaign_id: str
+    run_key: str
+    result: str
+    targeted: int  # TotalEndpointCount over the run's activities
+    successful: int  # SuccessfulEndpointCount
+    reason: str  # why it failed, "" when it did not
+
+
+@dataclass(frozen=True, slots=True)
+class JobFinished:
+    """An import or export job reached COMPLETED or FAILED."""
+
+    app_id: str
+    job_id: str
+    job_type: str  # IMPORT or EXPORT
+    status: str
+    failures: tuple[str, ...]  # the first failure reasons it kept
+
+
+@dataclass(frozen=True, slots=True)
 class SegmentChanged:
     app_id: str
     segment_id: str

@@ -125,6 +125,50 @@ class Metrics:
             registry=self.registry,
         )
 
+        # The send path and what it leads to (clarion/reporting.py counts most of these from domain events).
+        self.messages = Counter(
+            "clarion_messages",
+            "Messages by channel and DeliveryStatus as the send decided them (sent, refused, failed)",
+            ["channel", "status"],
+            registry=self.registry,
+        )
+        self.provider_seconds = Histogram(
+            "clarion_provider_seconds",
+            "Time a transport took to hand one message to its provider (SMTP relay, SMS gateway, APNs, ...)",
+            ["channel"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.campaign_runs = Counter(
+            "clarion_campaign_runs", "Campaign runs ended, by activity Result", ["result"], registry=self.registry
+        )
+        self.campaign_endpoint_retries = Counter(
+            "clarion_campaign_endpoint_retries",
+            "Campaign recipients whose THROTTLED or TEMPORARY_FAILURE message was queued again (retried) or not "
+            "any more (gave_up)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.jobs = Counter(
+            "clarion_jobs",
+            "Import and export jobs ended, by type and status",
+            ["type", "status"],
+            registry=self.registry,
+        )
+        # Read from the store when /metrics is scraped: the queue's state, the same from every process sharing it.
+        self.queue_depth = Gauge(
+            "clarion_queue_depth", "Queue items waiting or running, by kind", ["kind"], registry=self.registry
+        )
+        self.queue_oldest_seconds = Gauge(
+            "clarion_queue_oldest_age_seconds",
+            "How long the longest-waiting due item of each kind has waited since it became due",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.queue_buried_now = Gauge(
+            "clarion_queue_buried_items", "Queue items given up on and kept, by kind", ["kind"], registry=self.registry
+        )
+
     def count_template_budgets(self, exceeded: Tally[str]) -> None:
         """Report the template engine's budget stops (clarion/templates/budget.py) as a counter family."""
         self.registry.register(_TemplateBudgets(exceeded))

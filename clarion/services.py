@@ -29,9 +29,12 @@ from clarion.config import Settings
 from clarion.domain_events import (
     AppChanged,
     CampaignChanged,
+    CampaignRunFinished,
+    CampaignRunStarted,
     Change,
     EventsIngested,
     EventStreamChanged,
+    JobFinished,
     MessagesSent,
     OutcomesReported,
     Subscriptions,
@@ -46,6 +49,7 @@ from clarion.outbound.client import OutboundClient
 from clarion.queue.work_queue import StoreQueue
 from clarion.queue.worker import Handler, Worker
 from clarion.recommenders.engine import Recommendations
+from clarion.reporting import WorkReports
 from clarion.segments.engine import SegmentEngine
 from clarion.store.database import Database, PostgresDatabase, SqliteDatabase
 from clarion.store.migrations import migrate
@@ -120,12 +124,12 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
     secret = settings.delivery.webhook.signing_secret
     signing_secret = secret.get_secret_value() if secret else None
     recommendations = Recommendations(db, outbound, settings.recommenders, clock, metrics, signing_secret)
-    delivery = Delivery(db, transports, tracker, recommendations)
+    delivery = Delivery(db, transports, tracker, recommendations, metrics)
     hooks = CampaignHooks(settings.campaigns, signing_secret, outbound)
     members = SegmentMembers(segments.engine)
     scheduler = CampaignScheduler(db, clock, queue, settings.campaigns)
     planner = CampaignPlanner(db, clock, queue, members, settings.campaigns)
-    campaign_delivery = CampaignDelivery(db, clock, queue, delivery, members, hooks, settings.campaigns)
+    campaign_delivery = CampaignDelivery(db, clock, queue, delivery, members, hooks, settings.campaigns, metrics)
     triggers = EventTriggers(db, clock, queue, members)
     sink_context = SinkContext(outbound, clock, settings.data_dir, settings.jobs.s3)
     shipper = StreamShipper(ShipperParts(db, settings.streams, settings.account_id, clock, metrics, sink_context))
@@ -162,6 +166,11 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
     subscriptions.on(MessagesSent, shipper.messages_sent)
     subscriptions.on(OutcomesReported, shipper.outcomes_reported)
     subscriptions.on(EventStreamChanged, shipper.stream_changed)
+    reports = WorkReports(metrics)  # log lines and metrics of runs, jobs and sends (clarion/reporting.py)
+    subscriptions.on(CampaignRunStarted, reports.run_started)
+    subscriptions.on(CampaignRunFinished, reports.run_finished)
+    subscriptions.on(JobFinished, reports.job_finished)
+    subscriptions.on(MessagesSent, reports.messages_sent)
 
     services.queue_handlers.update(job_handlers(db, queue, locations, writer, segments.engine, settings, clock))
     services.queue_handlers[PLAN] = planner.plan

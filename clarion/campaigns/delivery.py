@@ -48,6 +48,7 @@ from clarion.messages.delivery import Attribution, Delivery, Send, Sent, Target
 from clarion.messages.inapp import put_in_app_message
 from clarion.messages.policy import Limits, SendPolicy
 from clarion.messages.rendering import MessageBuilder
+from clarion.metrics import Metrics
 from clarion.projects.service import stored_settings
 from clarion.queue.work_queue import Lease, StoreQueue
 from clarion.store import campaigns as store
@@ -89,8 +90,10 @@ class CampaignDelivery:
         members: SegmentMembers,
         hooks: CampaignHooks,
         settings: CampaignSettings,
+        metrics: Metrics,
     ) -> None:
         self.db = db
+        self.metrics = metrics
         self.clock = clock
         self.queue = queue
         self.delivery = delivery
@@ -115,6 +118,20 @@ class CampaignDelivery:
         else:
             await self._send(lease, run, definition, now, outcome)
         await self.db.write(lambda tx: self._commit(tx, lease, run.app_id, outcome, now))
+        self._report_retries(run, lease, outcome)
+
+    def _report_retries(self, run: store.RunRow, lease: Lease, outcome: BatchOutcome) -> None:
+        """Recipients queued again and recipients given up on, once the batch that decided it has committed."""
+        where = {"app_id": run.app_id, "campaign_id": run.campaign_id, "run": run.run_key}
+        for slot, ids, number in outcome.retries:
+            self.metrics.campaign_endpoint_retries.labels("retried").inc(len(ids))
+            delay = 2**number
+            log.warning("campaign_retry", **where, treatment=slot, endpoints=len(ids), retry=number, retry_in=delay)
+        gave_up = sum(tally.gave_up for tally in outcome.tallies.values())
+        if gave_up:
+            self.metrics.campaign_endpoint_retries.labels("gave_up").inc(gave_up)
+            retries = lease.payload.get("retry", 0)
+            log.error("campaign_gave_up", **where, endpoints=gave_up, retries=retries)
 
     def _postpone(self, tx: Transaction, lease: Lease, until: datetime) -> None:
         """A paused campaign's batch waits: the same work, queued again for later, replacing this item."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 
 from clarion.campaigns.definition import ActivityState, CampaignDefinition, CampaignState, parse_definition
-from clarion.domain_events import CampaignStateChanged
+from clarion.domain_events import CampaignRunStarted, CampaignStateChanged
 from clarion.store import campaigns as store
 from clarion.store.database import Transaction
 
@@ -27,14 +27,26 @@ def events_run_key(campaign_id: str) -> str:
     return f"{campaign_id}:events"
 
 
-def add_activities(
-    tx: Transaction, app_id: str, campaign_id: str, run_key: str, definition: CampaignDefinition, scheduled: str
-) -> None:
+def start_run(
+    tx: Transaction,
+    app_id: str,
+    campaign_id: str,
+    run_key: str,
+    version: int,
+    run_at: int,
+    definition: CampaignDefinition,
+    scheduled: str,
+) -> bool:
+    """A run with one activity per treatment; False when it exists already (a pass repeated after a crash)."""
+    if not store.insert_run(tx, run_key, app_id, campaign_id, version, run_at):
+        return False
     for treatment in definition.treatments():
         activity_id = uuid.uuid4().hex
         store.insert_activity(
             tx, app_id, campaign_id, run_key, activity_id, treatment, scheduled, ActivityState.PENDING
         )
+    tx.record(CampaignRunStarted(app_id, campaign_id, run_key))
+    return True
 
 
 def set_state(tx: Transaction, app_id: str, campaign_id: str, state: CampaignState) -> None:

@@ -14,7 +14,7 @@ from datetime import datetime
 from clarion.campaigns import schedule as timing
 from clarion.campaigns.config import CampaignSettings
 from clarion.campaigns.definition import RUNNABLE, CampaignState, parse_definition
-from clarion.campaigns.runs import PLAN, add_activities, run_key_of, set_state
+from clarion.campaigns.runs import PLAN, run_key_of, set_state, start_run
 from clarion.clock import Clock, epoch_millis, iso_millis
 from clarion.domain_events import CampaignChanged
 from clarion.logs import get_logger
@@ -69,8 +69,8 @@ class CampaignScheduler:
         definition = parse_definition(campaign.definition)
         nominal = datetime.fromtimestamp(next_at / 1000, tz=now.tzinfo) + timing.lead(definition.schedule)
         run_key = run_key_of(campaign_id, epoch_millis(nominal))
-        if store.insert_run(tx, run_key, app_id, campaign_id, campaign.version, epoch_millis(nominal)):
-            add_activities(tx, app_id, campaign_id, run_key, definition, iso_millis(nominal))
+        run_at = epoch_millis(nominal)
+        if start_run(tx, app_id, campaign_id, run_key, campaign.version, run_at, definition, iso_millis(nominal)):
             self.queue.enqueue_in(tx, PLAN, {"run": run_key}, project=app_id)
         store.set_next_run(tx, app_id, campaign_id, timing.following_run_ms(definition.schedule, nominal))
         set_state(tx, app_id, campaign_id, CampaignState.EXECUTING)

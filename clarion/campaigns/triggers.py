@@ -15,7 +15,7 @@ from datetime import datetime
 from clarion.campaigns.definition import CampaignDefinition, CampaignState, Frequency, parse_definition
 from clarion.campaigns.events import event_matches
 from clarion.campaigns.members import SegmentMembers
-from clarion.campaigns.runs import BATCH, add_activities, events_run_key
+from clarion.campaigns.runs import BATCH, events_run_key, start_run
 from clarion.clock import Clock, epoch_millis, iso_millis
 from clarion.domain_events import CampaignChanged, EventsIngested
 from clarion.queue.work_queue import StoreQueue
@@ -71,8 +71,8 @@ class EventTriggers:
         if campaign is None:
             return
         run_key = events_run_key(campaign_id)
-        if store.insert_run(tx, run_key, app_id, campaign_id, campaign.version, 0):
-            add_activities(tx, app_id, campaign_id, run_key, parse_definition(campaign.definition), iso_millis(now))
+        definition = parse_definition(campaign.definition)
+        start_run(tx, app_id, campaign_id, run_key, campaign.version, 0, definition, iso_millis(now))
         store.set_run_version(tx, run_key, campaign.version)
         for endpoint_id, event_id in chosen:
             payload = {"run": run_key, "endpoints": [endpoint_id], "event_id": event_id, "event_at": epoch_millis(now)}

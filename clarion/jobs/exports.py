@@ -136,7 +136,7 @@ class ExportRunner:
         progress.record(tx, current, rows, [], completed_pieces=1 if rows else 0)
         jobs_store.set_total_pieces(tx, job.id, parts)
         if done:
-            jobs_store.set_status(tx, job.id, progress.COMPLETED, iso_millis(self.clock.now()))
+            progress.end(tx, current, progress.COMPLETED, iso_millis(self.clock.now()))
 
     def _fail(self, tx: Transaction, lease: Lease, job: JobRow, reason: str) -> None:
         self.queue.hold_in(tx, lease, self._visibility)
@@ -154,4 +154,4 @@ class ExportRunner:
         if current is not None and current.status not in progress.FINISHED:
             progress.fail_piece(tx, current, reason)
             jobs_store.set_total_pieces(tx, job_id, current.completed_pieces + 1)
-            jobs_store.set_status(tx, job_id, progress.FAILED, iso_millis(self.clock.now()))
+            progress.end(tx, current, progress.FAILED, iso_millis(self.clock.now()))

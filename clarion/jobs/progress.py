@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import msgspec
 
+from clarion.domain_events import JobFinished
 from clarion.store import jobs as jobs_store
 from clarion.store.database import Transaction
 from clarion.store.jobs import MAX_FAILURES_KEPT, JobRow
@@ -38,16 +39,24 @@ def fail_piece(tx: Transaction, job: JobRow, reason: str) -> None:
     jobs_store.add_progress(tx, job, 0, 0, _kept(job, [reason]), failed_pieces=1)
 
 
+def end(tx: Transaction, job: JobRow, status: str, now: str) -> None:
+    """The one way a job ends (COMPLETED or FAILED): recorded as JobFinished, which the process logs and counts."""
+    jobs_store.set_status(tx, job.id, status, now)
+    ended = jobs_store.get(tx, job.app_id, job.id, job.job_type) or job
+    failures = tuple(msgspec.json.decode(ended.failures))
+    tx.record(JobFinished(job.app_id, job.id, job.job_type, status, failures))
+
+
 def finish_if_done(tx: Transaction, app_id: str, job_id: str, job_type: str, now: str) -> JobRow | None:
     """End the job once every piece is done: FAILED if any piece failed (as Pinpoint). The job ended, or None."""
     job = jobs_store.get(tx, app_id, job_id, job_type)
     if job is None or job.status != PROCESSING or job.completed_pieces + job.failed_pieces < job.total_pieces:
         return None
-    jobs_store.set_status(tx, job_id, FAILED if job.failed_pieces else COMPLETED, now)
+    end(tx, job, FAILED if job.failed_pieces else COMPLETED, now)
     return job
 
 
 def fail_job(tx: Transaction, job: JobRow, reason: str, now: str) -> None:
     """The job cannot run at all (its source is missing, say): FAILED with the reason as its failure."""
     jobs_store.add_progress(tx, job, 0, 0, _kept(job, [reason]))
-    jobs_store.set_status(tx, job.id, FAILED, now)
+    end(tx, job, FAILED, now)

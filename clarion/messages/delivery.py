@@ -41,9 +41,11 @@ from clarion.clock import iso_millis
 from clarion.domain_events import MessageSent, MessagesSent
 from clarion.endpoints.service import endpoint_key, endpoint_response, user_attributes_by_id
 from clarion.errors import BadRequest, NotFound
+from clarion.logs import get_logger
 from clarion.messages.policy import SendHistory, SendPolicy, Skipped, decide
 from clarion.messages.rendering import CUSTOM, EMAIL, TEMPLATE_MEMBER, MessageBuilder, Recipient, Undeliverable
 from clarion.messages.tracking import Tracker
+from clarion.metrics import Metrics
 from clarion.recommenders.engine import NotRecommended, Recommendations
 from clarion.store import endpoints as endpoint_store
 from clarion.store import events as event_store
@@ -55,6 +57,8 @@ from clarion.store.messages import MessageRow
 from clarion.versions import parse_version
 
 NOT_SENT = 400  # StatusCode for recipients Clarion decided not to send to
+
+log = get_logger("clarion.messages")
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,12 +197,18 @@ class RateLimiter:
 
 class Delivery:
     def __init__(
-        self, db: Database, transports: TransportRegistry, tracker: Tracker, recommendations: Recommendations
+        self,
+        db: Database,
+        transports: TransportRegistry,
+        tracker: Tracker,
+        recommendations: Recommendations,
+        metrics: Metrics,
     ) -> None:
         self.db = db
         self.transports = transports
         self.tracker = tracker
         self.recommendations = recommendations  # what templates naming a RecommenderId render
+        self.metrics = metrics  # provider latency here; outcomes are counted from MessagesSent (clarion/reporting.py)
         self._limiters: dict[str, RateLimiter] = {}
 
     async def audience(
@@ -283,6 +293,7 @@ class Delivery:
 
         if rows:
             await self.db.write(record)
+            _log_provider_errors(app_id, send, fresh, results)
         shaped: dict[str, dict[str, Any]] = {}
         statuses: list[tuple[Target, DeliveryStatus]] = []
         for target, row, result in zip(fresh, rows, results, strict=True):
@@ -349,7 +360,10 @@ class Delivery:
             endpoint_id=target.endpoint_id,
             context=_context_of(target, context),
         )
-        return await _send(transport, outbound)
+        started = time.monotonic()
+        result = await _send(transport, outbound)
+        self.metrics.provider_seconds.labels(target.channel).observe(time.monotonic() - started)
+        return result
 
 
 # Recipients ---------------------------------------------------------------------------------------------------
@@ -442,6 +456,27 @@ def content_summary(content: object, address: str) -> dict[str, str]:
             summary["iso_country_code"] = country
         return summary
     return {}
+
+
+def _log_provider_errors(app_id: str, send: Send, targets: Sequence[Target], results: Sequence[DeliveryResult]) -> None:
+    """One line per channel, status and code that providers answered with a failure in this send, with a count and
+    the first message: a relay that is down costs one line per batch, not one per recipient."""
+    failed: dict[tuple[str, str, int], list[str]] = {}
+    for target, result in zip(targets, results, strict=True):
+        if target.decided is None and result.status is not DeliveryStatus.SUCCESSFUL:
+            failed.setdefault((target.channel, result.status.value, result.status_code), []).append(result.message)
+    for (channel, status, code), messages in failed.items():
+        log.warning(
+            "provider_error",
+            app_id=app_id,
+            campaign_id=send.attribution.campaign_id,
+            journey_id=send.attribution.journey_id,
+            channel=channel,
+            status=status,
+            status_code=code,
+            count=len(messages),
+            message=messages[0],
+        )
 
 
 def _hand_to_custom_channel(targets: Sequence[Target], custom: CustomDelivery) -> None:

@@ -229,6 +229,19 @@ class StoreQueue:
             for row in rows
         ]
 
+    async def measure(self) -> None:
+        """Set the queue gauges from the store (at each scrape of /metrics): depth, oldest due item, buried."""
+        now = epoch_millis(self.clock.now())
+        kinds = await self.db.read(lambda tx: queue_store.state(tx, now))
+        gauges = (self.metrics.queue_depth, self.metrics.queue_oldest_seconds, self.metrics.queue_buried_now)
+        for gauge in gauges:
+            gauge.clear()
+        for kind in kinds:
+            self.metrics.queue_depth.labels(kind.kind).set(kind.waiting)
+            waited = 0 if kind.oldest_due is None else (now - kind.oldest_due) / 1000
+            self.metrics.queue_oldest_seconds.labels(kind.kind).set(waited)
+            self.metrics.queue_buried_now.labels(kind.kind).set(kind.buried)
+
     async def counts(self) -> dict[str, int]:
         return await self.db.read(queue_store.counts)
 

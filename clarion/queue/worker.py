@@ -55,6 +55,9 @@ class Worker:
                     idle.cancel()
         finally:
             running = list(self._running)
+            if running:
+                kinds = sorted({lease.kind for lease in self._running.values()})
+                log.info("queue_worker_stopping", handed_back=len(running), kinds=kinds)
             for task in running:
                 task.cancel()  # each hands its item straight back (`_run`)
             await asyncio.gather(*running, return_exceptions=True)

@@ -122,6 +122,25 @@ def counts(tx: Transaction) -> dict[str, int]:
     return {kind: int(n) for kind, n in rows}
 
 
+@dataclass(frozen=True, slots=True)
+class KindState:
+    kind: str
+    waiting: int  # queued or leased, not given up
+    oldest_due: int | None  # epoch ms the longest-waiting due item became due
+    buried: int
+
+
+def state(tx: Transaction, now: int) -> list[KindState]:
+    """Per kind: items waiting or running, when the longest-waiting due one became due, items given up on."""
+    rows = tx.fetchall(
+        "SELECT kind, SUM(CASE WHEN available_at IS NOT NULL THEN 1 ELSE 0 END), "
+        "MIN(CASE WHEN available_at <= ? THEN available_at END), "
+        "SUM(CASE WHEN available_at IS NULL THEN 1 ELSE 0 END) FROM queue_items GROUP BY kind",
+        (now,),
+    )
+    return [KindState(kind, int(w), None if due is None else int(due), int(b)) for kind, w, due, b in rows]
+
+
 def buried(tx: Transaction, app_id: str | None, limit: int) -> list[BuriedRow]:
     """Buried items, the latest first; one project's, or every project's."""
     where, params = ("AND app_id = ? ", [app_id]) if app_id is not None else ("", [])

@@ -1,0 +1,51 @@
+"""What the process tells its operator about the work it did: one log line and a metric for each campaign run that
+starts or ends, each job that ends and each send's outcomes, taken from the domain events those writes recorded.
+
+Reporting after the commit, from the events, means a line or a count is never written for something that rolled
+back, and the code that runs campaigns and jobs stays free of it. Subscribed in clarion/services.py.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from clarion.domain_events import CampaignRunFinished, CampaignRunStarted, JobFinished, MessagesSent
+from clarion.logs import get_logger
+from clarion.metrics import Metrics
+
+log = get_logger("clarion.reporting")
+
+
+class WorkReports:
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def run_started(self, event: CampaignRunStarted) -> None:
+        log.info("campaign_run_started", app_id=event.app_id, campaign_id=event.campaign_id, run=event.run_key)
+
+    def run_finished(self, event: CampaignRunFinished) -> None:
+        self.metrics.campaign_runs.labels(event.result).inc()
+        fields = {
+            "app_id": event.app_id,
+            "campaign_id": event.campaign_id,
+            "run": event.run_key,
+            "result": event.result,
+            "targeted": event.targeted,
+            "successful": event.successful,
+        }
+        if event.reason:
+            log.error("campaign_run_failed", **fields, reason=event.reason)
+        else:
+            log.info("campaign_run_finished", **fields)
+
+    def job_finished(self, event: JobFinished) -> None:
+        self.metrics.jobs.labels(event.job_type, event.status).inc()
+        fields = {"app_id": event.app_id, "job_id": event.job_id, "job_type": event.job_type, "status": event.status}
+        if event.status == "FAILED":
+            log.error("job_failed", **fields, failures=list(event.failures[:5]))
+        else:
+            log.info("job_finished", **fields)
+
+    def messages_sent(self, event: MessagesSent) -> None:
+        for (channel, status), count in Counter((m.channel, m.status) for m in event.messages).items():
+            self.metrics.messages.labels(channel or "NONE", status).inc(count)
