@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from clarion.analytics.engine import open_segment_engine
+from clarion.analytics.kpis import KpiRunner
 from clarion.campaigns.completion import count_buried
 from clarion.campaigns.delivery import CampaignDelivery
 from clarion.campaigns.hooks import CampaignHooks
@@ -73,6 +74,7 @@ class Services:
     tracker: Tracker  # signed open, click and unsubscribe links (clarion/messages/tracking.py)
     delivery: Delivery  # the one send path: direct sends, campaigns, journeys (clarion/messages/delivery.py)
     segments_engine: SegmentEngine  # segment membership: counts, member pages, samples (clarion/segments/engine.py)
+    kpis: KpiRunner  # KPI counters, on the segment engine's store (clarion/analytics/kpis.py)
     queue: StoreQueue  # the durable work queue (clarion/queue/, docs/queue.md)
     locations: Locations  # where import and export jobs read and write files (clarion/jobs/locations.py)
     campaign_scheduler: CampaignScheduler  # starts due campaign runs (clarion/campaigns/scheduler.py)
@@ -146,6 +148,7 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
         tracker=tracker,
         delivery=delivery,
         segments_engine=segments.engine,
+        kpis=segments.kpis,
         queue=queue,
         locations=locations,
         campaign_scheduler=scheduler,

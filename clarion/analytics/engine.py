@@ -13,18 +13,21 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import duckdb
 
-from clarion.analytics import segment_duckdb
+from clarion.analytics import kpi_duckdb, segment_duckdb
+from clarion.analytics.kpis import KpiRunner
 from clarion.analytics.replica import Replica
 from clarion.analytics.sync import ReplicaSync
 from clarion.clock import Clock
 from clarion.config import Settings
 from clarion.segments.engine import DEFAULT_PAGE_SIZE, SegmentEngine
 from clarion.segments.plan import Node
+from clarion.store import kpi_sql
 from clarion.store.database import Database
+from clarion.store.kpi_sql import KpiQuery
 
 T = TypeVar("T")
 log = logging.getLogger("clarion.analytics")
@@ -63,6 +66,10 @@ class ColumnarSegmentEngine(SegmentEngine):
 
         return await asyncio.to_thread(run)
 
+    async def kpi_rows(self, query: KpiQuery) -> list[tuple[Any, ...]]:
+        """A KPI's counters (clarion/analytics/kpis.py) from the replica, synced first like a segment read."""
+        return await self._query(lambda con: kpi_duckdb.run(con, query))
+
     async def count(self, app_id: str, node: Node, *, sendable_only: bool = False) -> int:
         return await self._query(lambda con: segment_duckdb.count(con, app_id, node, sendable_only=sendable_only))
 
@@ -98,6 +105,7 @@ class SegmentEngineSetup:
     """The engine Settings ask for, with the loops and closers it brings."""
 
     engine: SegmentEngine
+    kpis: KpiRunner  # where KPIs are computed: the same engine as segments
     background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -105,7 +113,7 @@ class SegmentEngineSetup:
 def open_segment_engine(settings: Settings, db: Database, clock: Clock) -> SegmentEngineSetup:
     analytics = settings.analytics
     if analytics.segment_engine == "store":
-        return SegmentEngineSetup(SegmentEngine(db, clock))
+        return SegmentEngineSetup(SegmentEngine(db, clock), lambda query: db.read(lambda tx: kpi_sql.run(tx, query)))
     path: Path | None
     if analytics.replica_path == "memory" or (not analytics.replica_path and settings.uses_postgres):
         path = None
@@ -126,4 +134,6 @@ def open_segment_engine(settings: Settings, db: Database, clock: Clock) -> Segme
             return Replica(path, analytics.threads, analytics.memory_limit)
 
     engine = ColumnarSegmentEngine(db, clock, open_replica)
-    return SegmentEngineSetup(engine, [lambda: engine.keep_synced(analytics.sync_seconds)], [engine.aclose])
+    return SegmentEngineSetup(
+        engine, engine.kpi_rows, [lambda: engine.keep_synced(analytics.sync_seconds)], [engine.aclose]
+    )

@@ -155,6 +155,7 @@ class ProviderReport:
     message_id: str | None = None  # Clarion's id, when the provider echoes it back
     address: str | None = None  # for reports about an address rather than a message (inbound STOP)
     attributes: Mapping[str, str] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict)  # what the provider measured (price_in_millicents_usd)
     opt_out: bool = False
     opt_in: bool = False  # the address asked to receive messages again (an inbound START): clear its opt-out
     # When the provider says it happened (an inbound reply): orders STOP against START. None: when it arrived.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -67,9 +68,17 @@ def _attributes(message: MessageRow | None, extra: Mapping[str, str]) -> dict[st
 
 
 def _event(
-    app_id: str, endpoint_id: str, event_type: str, event_id: str, at: datetime, attributes: dict[str, str]
+    app_id: str,
+    endpoint_id: str,
+    event_type: str,
+    event_id: str,
+    at: datetime,
+    attributes: dict[str, str],
+    metrics: Mapping[str, float] | None = None,
 ) -> EventRow:
-    doc = {"EventType": event_type, "Timestamp": iso_millis(at), "Attributes": attributes}
+    doc: dict[str, Any] = {"EventType": event_type, "Timestamp": iso_millis(at), "Attributes": attributes}
+    if metrics:
+        doc["Metrics"] = dict(metrics)
     millis = epoch_millis(at)
     return EventRow(app_id, endpoint_id, event_id, event_type, millis, millis, None, msgspec.json.encode(doc).decode())
 
@@ -147,13 +156,13 @@ async def report(db: Database, writer: EndpointWriter, ctx: CallContext, reports
                 targets = {(row.app_id, row.id) for row in found if row.channel_type == item.channel}
             else:
                 continue
-            attributes = _attributes(message, item.attributes)
+            attributes = _attributes(message, {**_carried(tx, message), **item.attributes})
             for app_id, endpoint_id in sorted(targets):
                 event_id = _event_id(item, message, endpoint_id)
                 choice = item.opt_out or item.opt_in
                 if choice and message is None and _stale_choice(tx, app_id, endpoint_id, event_id, at):
                     continue
-                rows.append(_event(app_id, endpoint_id, item.event_type, event_id, at, attributes))
+                rows.append(_event(app_id, endpoint_id, item.event_type, event_id, at, attributes, item.metrics))
                 outcomes.append(OutcomeReported(app_id, endpoint_id, item.event_type, message and message.message_id))
                 if choice and endpoint_id:
                     choose(app_id, endpoint_id, epoch_millis(at), "ALL" if item.opt_out else "NONE")
@@ -167,6 +176,18 @@ async def report(db: Database, writer: EndpointWriter, ctx: CallContext, reports
             tx.record(OutcomesReported(tuple(outcomes)))
 
     await db.write(work)
+
+
+# What an SMS's later events repeat from its send event: the units it is priced and counted in.
+CARRIED = ("number_of_message_parts", "iso_country_code", "message_type")
+
+
+def _carried(tx: Transaction, message: MessageRow | None) -> dict[str, str]:
+    if message is None or message.channel != "SMS":
+        return {}
+    sent = event_store.doc(tx, message.app_id, message.endpoint_id or "", message.message_id)
+    attributes = msgspec.json.decode(sent).get("Attributes") or {} if sent else {}
+    return {name: str(attributes[name]) for name in CARRIED if name in attributes}
 
 
 def _stale_choice(tx: Transaction, app_id: str, endpoint_id: str, event_id: str, at: datetime) -> bool:

@@ -62,6 +62,13 @@ def exists(tx: Transaction, app_id: str, endpoint_id: str, event_id: str) -> boo
     return row is not None
 
 
+def doc(tx: Transaction, app_id: str, endpoint_id: str, event_id: str) -> str | None:
+    """One event's document (JSON), by its key."""
+    return tx.scalar(
+        "SELECT doc FROM events WHERE app_id = ? AND endpoint_id = ? AND event_id = ?", (app_id, endpoint_id, event_id)
+    )
+
+
 def latest_at(tx: Transaction, app_id: str, endpoint_id: str, event_types: Sequence[str]) -> int | None:
     """When the endpoint's latest event of these types happened (epoch ms), or None."""
     clause, params = tx.dialect.one_of("event_type", event_types)

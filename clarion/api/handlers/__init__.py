@@ -14,6 +14,7 @@ from clarion.api.handlers import (
     endpoints,
     events,
     jobs,
+    kpis,
     messages,
     otp,
     phone_numbers,
@@ -43,4 +44,5 @@ HANDLERS: dict[str, Handler] = {
     **recommenders.HANDLERS,
     **streams.HANDLERS,
     **costs.HANDLERS,
+    **kpis.HANDLERS,
 }

@@ -5,6 +5,7 @@ A gateway (or a few lines of glue beside it) POSTs one event or a JSON array of 
 
     {"type": "status", "provider_message_id": "abc123", "status": "DELIVERED"}
     {"type": "status", "message_id": "<Clarion's id>", "status": "FAILED", "reason": "unreachable", "error_code": "7"}
+    {"type": "status", "provider_message_id": "abc124", "status": "DELIVERED", "price_in_millicents_usd": 645}
     {"type": "inbound", "from": "+14155550100", "to": "+14155550199", "body": "STOP"}
 
 with `X-Clarion-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(webhook_secret, "<t>." + raw body)>`.
@@ -76,12 +77,16 @@ def _status(event: Mapping[str, Any], index: int) -> ProviderReport:
     for name in ("reason", "error_code"):
         if event.get(name):
             attributes["provider_error_code" if name == "error_code" else name] = str(event[name])
+    price = event.get("price_in_millicents_usd")
+    if price is not None and (isinstance(price, bool) or not isinstance(price, int | float) or price < 0):
+        raise ValueError(f"Event {index}: price_in_millicents_usd must be a number of at least 0")
     return ProviderReport(
         event_type=_STATUSES[status],
         channel="SMS",
         provider_message_id=_text(event.get("provider_message_id")),
         message_id=_text(event.get("message_id")),
         attributes=attributes,
+        metrics={} if price is None else {"price_in_millicents_usd": float(price)},
     )
 
 

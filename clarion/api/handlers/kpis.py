@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from typing import Any
+
+from clarion.analytics import kpis
+from clarion.api.call import Call, Handler
+
+
+def _request(call: Call) -> kpis.KpiRequest:
+    params = call.params
+    return kpis.KpiRequest(
+        params["ApplicationId"],
+        params["KpiName"],
+        params.get("StartTime"),
+        params.get("EndTime"),
+        params.get("NextToken"),
+        params.get("PageSize"),
+    )
+
+
+async def get_application_date_range_kpi(call: Call) -> Any:
+    services = call.services
+    return await kpis.date_range_kpi(services.db, services.kpis, "app", _request(call), call.ctx.now)
+
+
+async def get_campaign_date_range_kpi(call: Call) -> Any:
+    services = call.services
+    campaign_id = call.params["CampaignId"]
+    return await kpis.date_range_kpi(services.db, services.kpis, "campaign", _request(call), call.ctx.now, campaign_id)
+
+
+async def get_journey_date_range_kpi(call: Call) -> Any:
+    services = call.services
+    journey_id = call.params["JourneyId"]
+    return await kpis.date_range_kpi(services.db, services.kpis, "journey", _request(call), call.ctx.now, journey_id)
+
+
+HANDLERS: dict[str, Handler] = {
+    "GetApplicationDateRangeKpi": get_application_date_range_kpi,
+    "GetCampaignDateRangeKpi": get_campaign_date_range_kpi,
+    "GetJourneyDateRangeKpi": get_journey_date_range_kpi,
+}
