@@ -257,6 +257,13 @@ class DateRange:
 
 def date_range(start: datetime | None, end: datetime | None, now: datetime) -> DateRange:
     """Pinpoint's rules for StartTime and EndTime; naive times are UTC, as botocore sends them."""
+    try:
+        return _date_range(start, end, now)
+    except OverflowError:  # a time at the edge of the calendar (year 1 or 9999)
+        raise BadRequest("StartTime and EndTime must be within the last 90 days") from None
+
+
+def _date_range(start: datetime | None, end: datetime | None, now: datetime) -> DateRange:
     start = start.replace(tzinfo=UTC) if start is not None and start.tzinfo is None else start
     end = end.replace(tzinfo=UTC) if end is not None and end.tzinfo is None else end
     if end is None:

@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from clarion.channels.delivery import DeliveryStatus, ProviderReport
+from clarion.channels.sms.parts import country_of
 from clarion.clock import epoch_millis, iso_millis
 from clarion.context import CallContext
 from clarion.domain_events import OutcomeReported, OutcomesReported
@@ -92,6 +93,9 @@ def send_events(
     for message in messages:
         extra = {"delivery_status": message.status, "status_code": str(message.status_code)}
         extra.update((sent_as or {}).get(message.message_id, {}))
+        country = country_of(message.address) if message.channel == "SMS" else None
+        if country:  # SMS is priced per destination country; KPIs group by it
+            extra["iso_country_code"] = country
         attributes = _attributes(message, extra)
         endpoint_id = message.endpoint_id or ""
         event_type = send_event_type(message.channel, DeliveryStatus(message.status))

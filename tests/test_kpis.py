@@ -1,0 +1,465 @@
+"""KPIs on both stores: known traffic (direct sends, two campaigns, a journey's sends, PutEvents and provider
+reports) and the exact value of every kpi-name of the three operations, from the DuckDB replica (through the API)
+and from SQL on the row store (the same domain function with the row-store runner); Pinpoint's date rules, shape
+and paging.
+
+Traffic goes through Clarion's own paths: SendMessages and campaign runs through the log transport
+(`delivery.dry_run`), reports through `record_outcomes` as provider webhooks and tracking links record them, a
+push open through PutEvents as the mobile SDKs send it. A send refused before the transport (an email without a
+subject, an SMS without a body) is a sent-and-rejected message, as Pinpoint counts them. Journey messages carry
+their journey and activity ids in the message Context, as the journey engine's sends record them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from conftest import RunningServer, running
+from test_event_streams import drive_campaigns
+
+from clarion.analytics import kpis
+from clarion.api.extensions.recording import record_outcomes
+from clarion.campaigns.config import CampaignSettings
+from clarion.channels.config import DeliverySettings
+from clarion.channels.delivery import ProviderReport
+from clarion.channels.sms.generic_webhooks import reports_from
+from clarion.channels.sms.parts import message_parts
+from clarion.config import Settings
+from clarion.errors import BadRequest
+from clarion.queue.config import QueueSettings
+from clarion.store import kpi_sql
+
+D0 = datetime.now(UTC).replace(microsecond=0)
+D1 = D0 - timedelta(days=1)
+TODAY, YESTERDAY = D0.date().isoformat(), D1.date().isoformat()
+WINDOW = {"StartTime": D0 - timedelta(days=3), "EndTime": D0 + timedelta(hours=1)}
+EMAIL = {"FromAddress": "shop@example.com", "SimpleEmail": {"Subject": {"Data": "Hi"}, "TextPart": {"Data": "Hi"}}}
+NO_SUBJECT = {"FromAddress": "shop@example.com", "SimpleEmail": {"TextPart": {"Data": "Hi"}}}
+LONG_SMS = "x" * 200  # 2 parts of GSM-7
+
+
+@pytest.fixture
+def kpi_server(settings: Settings) -> Iterator[RunningServer]:
+    quiet = settings.model_copy(
+        update={
+            "delivery": DeliverySettings(dry_run=True),
+            "queue": QueueSettings(workers=0),
+            "campaigns": CampaignSettings(scheduler=False, batch_size=10),
+        }
+    )
+    with running(quiet) as server:
+        yield server
+
+
+def send(client: Any, app_id: str, request: dict[str, Any]) -> dict[str, str]:
+    """MessageId by address or endpoint id."""
+    response = client.send_messages(ApplicationId=app_id, MessageRequest=request)["MessageResponse"]
+    found = {address: item["MessageId"] for address, item in response.get("Result", {}).items()}
+    found |= {endpoint: item["MessageId"] for endpoint, item in response.get("EndpointResult", {}).items()}
+    return found
+
+
+def report(kind: str, channel: str, message_id: str, at: datetime, **extra: Any) -> ProviderReport:
+    return ProviderReport(kind, channel, message_id=message_id, occurred_at=at, **extra)
+
+
+def build_traffic(server: RunningServer) -> dict[str, str]:
+    client = server.client()
+    app_id = client.create_app(CreateApplicationRequest={"Name": "kpis"})["ApplicationResponse"]["Id"]
+    endpoints = [
+        ("e1", "EMAIL", "a@example.com"),
+        ("e2", "EMAIL", "b@example.com"),
+        ("e3", "EMAIL", "c@example.com"),
+        ("s1", "SMS", "+4915112345678"),
+        ("s2", "SMS", "+14255550100"),
+        ("p1", "GCM", "token-1"),
+    ]
+    client.update_endpoints_batch(
+        ApplicationId=app_id,
+        EndpointBatchRequest={"Item": [{"Id": i, "ChannelType": c, "Address": a} for i, c, a in endpoints]},
+    )
+    reports: list[ProviderReport] = []
+
+    # Transactional email: five sent, one refused (no subject).
+    first = send(
+        client,
+        app_id,
+        {
+            "Endpoints": {"e1": {}, "e2": {}},
+            "Addresses": {"x@example.com": {"ChannelType": "EMAIL"}},
+            "MessageConfiguration": {"EmailMessage": EMAIL},
+        },
+    )
+    again = send(client, app_id, {"Endpoints": {"e1": {}}, "MessageConfiguration": {"EmailMessage": EMAIL}})
+    send(
+        client,
+        app_id,
+        {
+            "Addresses": {"y@example.com": {"ChannelType": "EMAIL"}},
+            "MessageConfiguration": {"EmailMessage": NO_SUBJECT},
+        },
+    )
+    m1, m2, mx, m1b = first["e1"], first["e2"], first["x@example.com"], again["e1"]
+    reports += [
+        report("_email.delivered", "EMAIL", m1, D0),
+        report("_email.open", "EMAIL", m1, D0),
+        report("_email.click", "EMAIL", m1, D0, distinct_by="a", attributes={"url": "https://example.com/a"}),
+        report("_email.click", "EMAIL", m1, D1, distinct_by="b", attributes={"url": "https://example.com/b"}),
+        report("_email.complaint", "EMAIL", m1, D0),
+        report("_email.open", "EMAIL", m2, D1),
+        report("_email.click", "EMAIL", m2, D0, distinct_by="a", attributes={"url": "https://example.com/a"}),
+        report("_email.softbounce", "EMAIL", m2, D0),
+        report("_email.hardbounce", "EMAIL", mx, D0),
+        report("_email.open", "EMAIL", mx, D0),
+        report("_email.open", "EMAIL", m1b, D0),
+    ]
+
+    # Transactional SMS: DE 1 part, US 1 part, DE 2 parts, and one refused (no body) to DE.
+    sms = send(
+        client, app_id, {"Endpoints": {"s1": {}, "s2": {}}, "MessageConfiguration": {"SMSMessage": {"Body": "1234"}}}
+    )
+    long = send(
+        client,
+        app_id,
+        {
+            "Addresses": {"+4915112345679": {"ChannelType": "SMS"}},
+            "MessageConfiguration": {"SMSMessage": {"Body": LONG_SMS}},
+        },
+    )
+    send(
+        client,
+        app_id,
+        {"Addresses": {"+4915112345670": {"ChannelType": "SMS"}}, "MessageConfiguration": {"SMSMessage": {}}},
+    )
+    price = "price_in_millicents_usd"
+    reports += [
+        report("_SMS.SUCCESS", "SMS", sms["s1"], D0, attributes={"record_status": "DELIVERED"}, metrics={price: 645}),
+        report("_SMS.FAILURE", "SMS", sms["s2"], D1, attributes={"record_status": "UNREACHABLE"}, metrics={price: 300}),
+        report("_SMS.SUCCESS", "SMS", long["+4915112345679"], D0, metrics={price: 1290}),
+    ]
+
+    # A journey's emails: activity JA1 to two addresses, JA2 to one plus one refused.
+    def journey_send(addresses: list[str], activity: str, message: dict[str, Any]) -> dict[str, str]:
+        return send(
+            client,
+            app_id,
+            {
+                "Addresses": {address: {"ChannelType": "EMAIL"} for address in addresses},
+                "Context": {"journey_id": "J1", "journey_activity_id": activity},
+                "MessageConfiguration": {"EmailMessage": message},
+            },
+        )
+
+    ja1 = journey_send(["j1@example.com", "j2@example.com"], "JA1", EMAIL)
+    ja2 = journey_send(["j3@example.com"], "JA2", EMAIL)
+    journey_send(["j4@example.com"], "JA2", NO_SUBJECT)
+    j1, j2, j3 = ja1["j1@example.com"], ja1["j2@example.com"], ja2["j3@example.com"]
+    reports += [
+        report("_email.open", "EMAIL", j1, D0),
+        report("_email.click", "EMAIL", j1, D0, distinct_by="a", attributes={"url": "https://example.com/a"}),
+        report("_email.unsubscribe", "EMAIL", j1, D0, opt_out=True),
+        report("_email.hardbounce", "EMAIL", j2, D0),
+        report("_email.complaint", "EMAIL", j2, D0),
+        report("_email.softbounce", "EMAIL", j3, D0),
+    ]
+
+    # Two campaigns: C1 to every endpoint (email, SMS, push), C2 email only.
+    segment_id = client.create_segment(ApplicationId=app_id, WriteSegmentRequest={"Name": "all"})["SegmentResponse"][
+        "Id"
+    ]
+    base = {"SegmentId": segment_id, "Schedule": {"StartTime": "IMMEDIATE"}}
+    c1 = client.create_campaign(
+        ApplicationId=app_id,
+        WriteCampaignRequest={
+            **base,
+            "Name": "c1",
+            "MessageConfiguration": {
+                "EmailMessage": {"Title": "News", "Body": "Hello", "FromAddress": "shop@example.com"},
+                "SMSMessage": {"Body": "News"},
+                "GCMMessage": {"Title": "News", "Body": "Hello", "Action": "OPEN_APP"},
+            },
+        },
+    )["CampaignResponse"]["Id"]
+    emails = {"Demographic": {"Channel": {"DimensionType": "INCLUSIVE", "Values": ["EMAIL"]}}}
+    email_segment = client.create_segment(
+        ApplicationId=app_id, WriteSegmentRequest={"Name": "email", "Dimensions": emails}
+    )["SegmentResponse"]["Id"]
+    c2 = client.create_campaign(
+        ApplicationId=app_id,
+        WriteCampaignRequest={
+            **base,
+            "SegmentId": email_segment,
+            "Name": "c2",
+            "MessageConfiguration": {
+                "EmailMessage": {"Title": "More", "Body": "Hi", "FromAddress": "shop@example.com"}
+            },
+        },
+    )["CampaignResponse"]["Id"]
+    drive_campaigns(server)
+
+    def campaign_messages() -> dict[tuple[str, str], str]:
+        async def work(services: Any) -> dict[tuple[str, str], str]:
+            from clarion.store import messages as message_store
+
+            rows = await services.db.read(lambda tx: message_store.recent(tx, app_id, 1000))
+            return {(row.campaign_id, row.endpoint_id): row.message_id for row in rows if row.campaign_id}
+
+        return server.run(work)
+
+    by_campaign = campaign_messages()
+    assert len(by_campaign) == 9, by_campaign  # C1: six endpoints, C2: three email endpoints
+    activity = client.get_campaign_activities(ApplicationId=app_id, CampaignId=c1)["ActivitiesResponse"]["Item"][0]
+    reports += [
+        report("_email.open", "EMAIL", by_campaign[(c1, "e1")], D0),
+        report("_email.click", "EMAIL", by_campaign[(c1, "e1")], D0, distinct_by="a"),
+        report("_email.click", "EMAIL", by_campaign[(c1, "e1")], D0, distinct_by="b"),
+        report("_email.hardbounce", "EMAIL", by_campaign[(c1, "e2")], D0),
+        report("_SMS.SUCCESS", "SMS", by_campaign[(c1, "s1")], D0, metrics={price: 500}),
+        report("_SMS.FAILURE", "SMS", by_campaign[(c1, "s2")], D0, metrics={price: 200}),
+        report("_email.open", "EMAIL", by_campaign[(c2, "e1")], D0),
+    ]
+    server.run(lambda services: record_outcomes(services, reports))
+    opened = {
+        "EventType": "_campaign.opened_notification",
+        "Timestamp": D1.isoformat(),
+        "Attributes": {"campaign_id": c1, "campaign_activity_id": activity["Id"], "treatment_id": "0"},
+    }
+    client.put_events(
+        ApplicationId=app_id,
+        EventsRequest={"BatchItem": {"p1": {"Endpoint": {}, "Events": {"open": opened}}}},
+    )
+    return {"app_id": app_id, "c1": c1, "c2": c2, "a1": activity["Id"]}
+
+
+def expected(ids: dict[str, str]) -> dict[str, dict[str, list[tuple[str | None, float]]]]:
+    """Every kpi-name's rows as (group value, value), worked out by hand from build_traffic."""
+    c1, c2, a1 = ids["c1"], ids["c2"], ids["a1"]
+    app: dict[str, list[tuple[str | None, float]]] = {
+        # Campaigns: C1 six sends, C2 three, one hard bounce (C1 to e2); opens C1 e1, C2 e1; one push open.
+        "successful-delivery-rate": [(None, 8 / 9)],
+        "successful-delivery-rate-grouped-by-date": [(TODAY, 8 / 9)],
+        "email-open-rate": [(None, 2 / 5)],
+        "email-open-rate-grouped-by-campaign": sorted([(c1, 1 / 2), (c2, 1 / 3)]),
+        "unique-deliveries": [(None, 6)],
+        "unique-deliveries-grouped-by-campaign": sorted([(c1, 6), (c2, 3)]),
+        "unique-deliveries-grouped-by-date": [(TODAY, 6)],
+        "successful-deliveries-grouped-by-campaign": sorted([(c1, 5), (c2, 3)]),
+        "push-open-rate": [(None, 1.0)],
+        "push-open-rate-grouped-by-campaign": [(c1, 1.0)],
+        # Transactional email: sent 5 (4 + 1 refused), soft 1, hard 1, rejected 1 -> delivered 2.
+        "txn-emails-sent": [(None, 5)],
+        "txn-emails-sent-grouped-by-date": [(TODAY, 5)],
+        "txn-emails-delivered": [(None, 2)],
+        "txn-emails-delivered-grouped-by-date": [(TODAY, 2)],
+        "txn-emails-delivery-rate": [(None, 2 / 5)],
+        "txn-emails-delivery-rate-grouped-by-date": [(TODAY, 2 / 5)],
+        "txn-emails-opened": [(None, 4)],
+        "txn-emails-opened-grouped-by-date": [(YESTERDAY, 1), (TODAY, 3)],
+        "txn-emails-unique-opens": [(None, 3)],
+        "txn-emails-unique-opens-grouped-by-date": [(YESTERDAY, 1), (TODAY, 2)],
+        "txn-emails-clicked": [(None, 3)],
+        "txn-emails-clicked-grouped-by-date": [(YESTERDAY, 1), (TODAY, 2)],
+        "txn-emails-unique-clicks": [(None, 2)],
+        "txn-emails-unique-clicks-grouped-by-date": [(YESTERDAY, 1), (TODAY, 2)],
+        "txn-emails-hard-bounced": [(None, 1)],
+        "txn-emails-hard-bounced-grouped-by-date": [(TODAY, 1)],
+        "txn-emails-soft-bounced": [(None, 1)],
+        "txn-emails-soft-bounced-grouped-by-date": [(TODAY, 1)],
+        "txn-emails-with-complaints": [(None, 1)],
+        "txn-emails-with-complaints-grouped-by-date": [(TODAY, 1)],
+        "txn-emails-complaint-rate": [(None, 1 / 5)],
+        "txn-emails-complaint-rate-grouped-by-date": [(TODAY, 1 / 5)],
+        # Transactional SMS: DE 1 + 2 parts + 1 refused, US 1 part; delivered DE 1 and 2 parts; US failed.
+        "txn-sms-sent": [(None, 4)],
+        "txn-sms-sent-grouped-by-date": [(TODAY, 4)],
+        "txn-sms-sent-grouped-by-country": [("DE", 3), ("US", 1)],
+        "txn-sms-sent-by-parts": [(None, 5)],
+        "txn-sms-sent-by-parts-grouped-by-country": [("DE", 4), ("US", 1)],
+        "txn-sms-delivered": [(None, 2)],
+        "txn-sms-delivered-grouped-by-date": [(TODAY, 2)],
+        "txn-sms-delivered-grouped-by-country": [("DE", 2)],
+        "txn-sms-delivered-by-parts": [(None, 3)],
+        "txn-sms-delivered-by-parts-grouped-by-country": [("DE", 3)],
+        "txn-sms-delivery-rate": [(None, 2 / 4)],
+        "txn-sms-delivery-rate-grouped-by-date": [(TODAY, 2 / 4)],
+        "txn-sms-error-distribution": [("PERMANENT_FAILURE", 1), ("UNREACHABLE", 1)],
+        "txn-sms-average-price-grouped-by-country": [("DE", (645 + 1290) / 3), ("US", 300)],
+        "txn-sms-average-price-by-parts-grouped-by-country": [("DE", (645 + 1290) / 4), ("US", 300)],
+        "txn-sms-total-price-grouped-by-country": [("DE", 645 + 1290), ("US", 300)],
+    }
+    campaign: dict[str, list[tuple[str | None, float]]] = {
+        # C1: six sends (3 email, 2 SMS, 1 push), all handed over; e2's email hard-bounced.
+        "hard-bounce-rate": [(None, 1 / 3)],
+        "hard-bounce-rate-grouped-by-campaign-activity": [(a1, 1 / 3)],
+        "successful-delivery-rate": [(None, 5 / 6)],
+        "successful-delivery-rate-grouped-by-campaign-activity": [(a1, 5 / 6)],
+        "successful-delivery-rate-grouped-by-date": [(TODAY, 5 / 6)],
+        "email-open-rate": [(None, 1 / 2)],
+        "email-open-rate-grouped-by-campaign-activity": [(a1, 1 / 2)],
+        "direct-email-opens-grouped-by-campaign-activity": [(a1, 1)],
+        "unique-deliveries": [(None, 6)],
+        "unique-deliveries-grouped-by-campaign-activity": [(a1, 6)],
+        "unique-deliveries-grouped-by-date": [(TODAY, 6)],
+        "clicks-grouped-by-campaign-activity": [(a1, 2)],
+        "successful-deliveries-grouped-by-campaign-activity": [(a1, 5)],
+        "attempted-deliveries-grouped-by-campaign-activity": [(a1, 6)],
+        "push-open-rate": [(None, 1.0)],
+        "push-open-rate-grouped-by-campaign-activity": [(a1, 1.0)],
+        "direct-push-opens-grouped-by-campaign-activity": [(a1, 1)],
+        "sms-spend": [(None, 700)],
+    }
+    # Journey J1: JA1 sent 2 (j2 hard-bounced and complained; j1 opened, clicked, unsubscribed), JA2 sent 2 (j3
+    # soft-bounced, j4 refused).
+    journey: dict[str, list[tuple[str | None, float]]] = {
+        "journey-emails-sent": [(None, 4)],
+        "journey-emails-delivered": [(None, 1)],
+        "journey-emails-opened": [(None, 1)],
+        "journey-emails-clicked": [(None, 1)],
+        "journey-emails-hardbounced": [(None, 1)],
+        "journey-emails-softbounced": [(None, 1)],
+        "journey-emails-complained": [(None, 1)],
+        "journey-emails-rejected": [(None, 1)],
+        "journey-emails-unsubscribed": [(None, 1)],
+        "emails-sent-grouped-by-journey-activity": [("JA1", 2), ("JA2", 2)],
+        "emails-delivered-grouped-by-journey-activity": [("JA1", 1), ("JA2", 0)],
+        "emails-opened-grouped-by-journey-activity": [("JA1", 1)],
+        "emails-clicked-grouped-by-journey-activity": [("JA1", 1)],
+        "emails-hardbounced-grouped-by-journey-activity": [("JA1", 1)],
+        "emails-softbounced-grouped-by-journey-activity": [("JA2", 1)],
+        "emails-complained-grouped-by-journey-activity": [("JA1", 1)],
+        "emails-rejected-grouped-by-journey-activity": [("JA2", 1)],
+        "emails-unsubscribed-grouped-by-journey-activity": [("JA1", 1)],
+    }
+    return {"app": app, "campaign": campaign, "journey": journey}
+
+
+def rows_of(result: dict[str, Any]) -> list[tuple[str | None, float]]:
+    """(group value, value) per row, checking the wire shape on the way: strings, Double values, one group."""
+    found = []
+    for row in result["Rows"]:
+        [value] = row["Values"]
+        assert value["Type"] == "Double" and isinstance(value["Value"], str)
+        assert all(group["Type"] == "String" for group in row["GroupedBys"])
+        found.append((row["GroupedBys"][0]["Value"] if row["GroupedBys"] else None, float(value["Value"])))
+    return found
+
+
+def api_kpi(client: Any, level: str, ids: dict[str, str], name: str, **window: Any) -> dict[str, Any]:
+    common = {"ApplicationId": ids["app_id"], "KpiName": name, **window}
+    if level == "app":
+        return client.get_application_date_range_kpi(**common)["ApplicationDateRangeKpiResponse"]
+    if level == "campaign":
+        return client.get_campaign_date_range_kpi(CampaignId=ids["c1"], **common)["CampaignDateRangeKpiResponse"]
+    return client.get_journey_date_range_kpi(JourneyId="J1", **common)["JourneyDateRangeKpiResponse"]
+
+
+def store_kpi(server: RunningServer, level: str, ids: dict[str, str], name: str) -> dict[str, Any]:
+    """The same KPI computed by SQL on the row store."""
+
+    async def work(services: Any) -> dict[str, Any]:
+        def run(query: kpi_sql.KpiQuery) -> Any:
+            return services.db.read(lambda tx: kpi_sql.run(tx, query))
+
+        request = kpis.KpiRequest(ids["app_id"], name, WINDOW["StartTime"], WINDOW["EndTime"])
+        scope = {"app": None, "campaign": ids["c1"], "journey": "J1"}[level]
+        return await kpis.date_range_kpi(services.db, run, level, request, services.clock.now(), scope)
+
+    return server.run(work)
+
+
+def test_every_kpi_matches_the_traffic_sent_on_both_engines(kpi_server: RunningServer) -> None:
+    ids = build_traffic(kpi_server)
+    client = kpi_server.client()
+    wanted = expected(ids)
+    assert {level: set(names) for level, names in wanted.items()} == {
+        level: set(names) for level, names in kpis.KPIS.items()
+    }
+    for level, names in wanted.items():
+        for name, rows in names.items():
+            answer = api_kpi(client, level, ids, name, **WINDOW)
+            assert answer["KpiName"] == name
+            assert rows_of(answer["KpiResult"]) == rows, (level, name)
+            computed = store_kpi(kpi_server, level, ids, name)
+            assert rows_of(computed["KpiResult"]) == rows, ("row store", level, name)
+        assert answer.get("CampaignId", ids["c1"]) == ids["c1"]
+
+
+def test_date_rules_shape_and_paging(kpi_server: RunningServer) -> None:
+    client = kpi_server.client()
+    app_id = client.create_app(CreateApplicationRequest={"Name": "empty"})["ApplicationResponse"]["Id"]
+    ids = {"app_id": app_id, "c1": "none"}
+    # Nothing sent: Rows is empty; the default range is the 31 days before the call.
+    answer = api_kpi(client, "app", ids, "txn-emails-sent")
+    assert answer["KpiResult"] == {"Rows": []}
+    assert answer["EndTime"] - answer["StartTime"] == timedelta(days=31)
+    assert abs(answer["EndTime"] - datetime.now(UTC)) < timedelta(minutes=5)
+
+    def refused(**window: Any) -> str:
+        with pytest.raises(ClientError) as raised:
+            api_kpi(client, "app", ids, window.pop("name", "txn-emails-sent"), **window)
+        assert raised.value.response["Error"]["Code"] == "BadRequestException"
+        return str(raised.value.response["Error"]["Message"])
+
+    now = datetime.now(UTC)
+    assert "31 days" in refused(StartTime=now - timedelta(days=32), EndTime=now)
+    assert "90 days" in refused(StartTime=now - timedelta(days=91), EndTime=now - timedelta(days=80))
+    assert "StartTime" in refused(StartTime=now, EndTime=now - timedelta(days=1))
+    assert "KpiName" in refused(name="txn-emails-sent-grouped-by-campaign")
+    assert "PageSize" in refused(PageSize="0")
+    with pytest.raises(ClientError) as raised:
+        client.get_campaign_date_range_kpi(ApplicationId=app_id, CampaignId="nope", KpiName="sms-spend")
+    assert raised.value.response["Error"]["Code"] == "NotFoundException"
+    with pytest.raises(ClientError) as raised:
+        client.get_application_date_range_kpi(ApplicationId="no-such-app", KpiName="txn-sms-sent")
+    assert raised.value.response["Error"]["Code"] == "NotFoundException"
+
+    # Two days of opens, one row per page.
+    sent = send(
+        client,
+        app_id,
+        {
+            "Addresses": {"a@example.com": {"ChannelType": "EMAIL"}, "b@example.com": {"ChannelType": "EMAIL"}},
+            "MessageConfiguration": {"EmailMessage": EMAIL},
+        },
+    )
+    reports = [
+        report("_email.open", "EMAIL", sent["a@example.com"], D1),
+        report("_email.open", "EMAIL", sent["b@example.com"], D0),
+    ]
+    kpi_server.run(lambda services: record_outcomes(services, reports))
+    first = api_kpi(client, "app", ids, "txn-emails-opened-grouped-by-date", PageSize="1", **WINDOW)
+    assert rows_of(first["KpiResult"]) == [(YESTERDAY, 1.0)] and first["NextToken"]
+    second = api_kpi(
+        client, "app", ids, "txn-emails-opened-grouped-by-date", PageSize="1", NextToken=first["NextToken"], **WINDOW
+    )
+    assert rows_of(second["KpiResult"]) == [(TODAY, 1.0)] and "NextToken" not in second
+    assert first["KpiResult"]["Rows"][0]["GroupedBys"] == [{"Key": "Date", "Type": "String", "Value": YESTERDAY}]
+    assert first["KpiResult"]["Rows"][0]["Values"][0]["Key"] == "TxnEmailsOpened"
+
+
+def test_sms_parts_follow_the_alphabet() -> None:
+    assert message_parts("x" * 160) == 1
+    assert message_parts("x" * 161) == 2
+    assert message_parts("x" * 306) == 2 and message_parts("x" * 307) == 3
+    assert message_parts("€" * 80) == 1 and message_parts("€" * 81) == 2  # extension characters take two septets
+    assert message_parts("ж" * 70) == 1 and message_parts("ж" * 71) == 2  # UCS-2
+    assert message_parts("😀" * 35) == 1 and message_parts("😀" * 36) == 2  # a surrogate pair is two units
+
+
+def test_a_gateway_reports_the_price_it_charged() -> None:
+    status = {"type": "status", "message_id": "m-1", "status": "DELIVERED", "price_in_millicents_usd": 645}
+    [delivered] = reports_from(status)
+    assert delivered.metrics == {"price_in_millicents_usd": 645.0}
+    with pytest.raises(ValueError, match="price_in_millicents_usd"):
+        reports_from({**status, "price_in_millicents_usd": "cheap"})
+
+
+def test_times_at_the_edge_of_the_calendar_are_bad_requests() -> None:
+    now = datetime.now(UTC)
+    for start, end in ((None, datetime.min), (datetime.max, None), (datetime.min, datetime.max)):
+        with pytest.raises(BadRequest):
+            kpis.date_range(start, end, now)
