@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from clarion.channels.delivery import DeliveryStatus, ProviderReport
-from clarion.channels.sms.parts import country_of
+from clarion.channels.phone_numbers import country_of
 from clarion.clock import epoch_millis, iso_millis
 from clarion.context import CallContext
 from clarion.domain_events import OutcomeReported, OutcomesReported
