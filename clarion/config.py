@@ -30,6 +30,7 @@ from clarion.analytics.config import AnalyticsSettings, CostSettings
 from clarion.campaigns.config import CampaignSettings
 from clarion.channels.config import DeliverySettings
 from clarion.jobs.config import JobSettings
+from clarion.journeys.config import JourneySettings
 from clarion.otp.config import OtpSettings
 from clarion.outbound.config import OutboundSettings
 from clarion.queue.config import QueueSettings
@@ -109,6 +110,7 @@ class Settings(BaseSettings):
     queue: QueueSettings = Field(default_factory=QueueSettings)  # the work queue and its workers (docs/queue.md)
     jobs: JobSettings = Field(default_factory=JobSettings)  # import/export locations (docs/segments.md)
     campaigns: CampaignSettings = Field(default_factory=CampaignSettings)  # the campaign engine (docs/campaigns.md)
+    journeys: JourneySettings = Field(default_factory=JourneySettings)  # the journey engine (docs/journeys.md)
     templates: TemplateSettings = Field(default_factory=TemplateSettings)  # render budgets (docs/templates.md)
     outbound: OutboundSettings = Field(default_factory=OutboundSettings)  # tenant URLs (docs/security.md)
     recommenders: RecommenderSettings = Field(default_factory=RecommenderSettings)  # docs/recommenders.md

@@ -132,6 +132,15 @@ class JobFinished:
 
 
 @dataclass(frozen=True, slots=True)
+class JourneyChanged:
+    """A journey was created, updated (its State too) or deleted."""
+
+    app_id: str
+    journey_id: str
+    change: Change
+
+
+@dataclass(frozen=True, slots=True)
 class SegmentChanged:
     app_id: str
     segment_id: str

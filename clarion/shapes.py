@@ -2675,7 +2675,7 @@ class SimpleCondition(Struct, kw_only=True, omit_defaults=True):
         default=None, name="SegmentCondition"
     )
     segment_dimensions: SegmentDimensions | None = field(
-        default=None, name="SegmentDimensions"
+        default=None, name="segmentDimensions"
     )
 
 

@@ -216,10 +216,15 @@ def test_every_operation_answers_as_modeled(operation: str, shared_client: Any, 
 
 
 def test_not_built_operation_over_raw_http(shared: RunningServer, shared_app: str) -> None:
-    assert "ListJourneys" not in HANDLERS
-    status, headers, body = raw(shared, "GET", f"/v1/apps/{shared_app}/journeys")
+    not_built = [name for name, op in OPERATIONS.items() if name not in HANDLERS and op.method == "GET"]
+    if not not_built:
+        pytest.skip("every GET operation is built: none is left to answer MethodNotAllowedException")
+    operation = OPERATIONS[not_built[0]]
+    path = operation.uri.replace("{application-id}", shared_app)
+    path = "/".join("x" if part.startswith("{") else part for part in path.split("/"))
+    status, headers, body = raw(shared, "GET", path)
     document = assert_pinpoint_error(status, headers, body, "MethodNotAllowedException", 405)
-    assert "ListJourneys" in document["Message"]
+    assert operation.name in document["Message"]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -526,7 +531,9 @@ def test_openapi_document(shared: RunningServer) -> None:
     put = document["paths"]["/v1/apps/{application-id}/endpoints"]["put"]
     assert put["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/EndpointBatchRequest")
     assert "202" in put["responses"]
-    assert document["paths"]["/v1/apps/{application-id}/journeys"]["get"]["x-clarion-status"] == "not-built"
+    for name, op in OPERATIONS.items():
+        status = document["paths"][op.uri][op.method.lower()].get("x-clarion-status")
+        assert status == (None if name in HANDLERS else "not-built"), name
     assert document == json.loads(json.dumps(openapi_document(__version__)))
 
 

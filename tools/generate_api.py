@@ -77,10 +77,11 @@ class ShapeWriter:
         for member, spec in members:
             attr = snake_case(member)
             annotation = self.type_of(spec["shape"])
+            wire = spec.get("locationName", member)  # SimpleCondition's SegmentDimensions is "segmentDimensions"
             if member in required:
-                lines.append(f"    {attr}: {annotation} = field(name={member!r})")
+                lines.append(f"    {attr}: {annotation} = field(name={wire!r})")
             else:
-                lines.append(f"    {attr}: {annotation} | None = field(default=None, name={member!r})")
+                lines.append(f"    {attr}: {annotation} | None = field(default=None, name={wire!r})")
         return lines
 
     def module(self) -> str:

@@ -30,6 +30,11 @@ PROJECT_TABLES = (
     "otp_codes",
     "otp_sends",
     "event_streams",
+    "journeys",
+    "journey_runs",
+    "journey_participants",
+    "journey_messages",
+    "journey_metrics",
 )
 
 

@@ -498,6 +498,78 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             "CREATE INDEX events_by_app_change ON events (app_id, change_seq, seq)",
         ],
     ),
+    (
+        16,
+        "journeys",
+        [
+            # definition: the WriteJourneyRequest members other than Name, State and tags, as written (JSON);
+            # paused_at: epoch ms of the last pause, NULL unless PAUSED; next_entry_at: when segment members are
+            # next let in (the start, then every RefreshFrequency; NULL: no segment entry is due).
+            """CREATE TABLE journeys (
+                seq {serial},
+                app_id TEXT NOT NULL,
+                id TEXT NOT NULL,
+                name TEXT NOT NULL,
+                state TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                modified_at TEXT NOT NULL,
+                definition TEXT NOT NULL,
+                paused_at BIGINT,
+                next_entry_at BIGINT,
+                UNIQUE (app_id, id)
+            )""",
+            "CREATE INDEX journeys_entry_due ON journeys (next_entry_at)",
+            """CREATE TABLE journey_runs (
+                app_id TEXT NOT NULL,
+                journey_id TEXT NOT NULL,
+                run_id TEXT NOT NULL,
+                status TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                PRIMARY KEY (app_id, journey_id, run_id)
+            )""",
+            # One row per participant and entry: the activity it is at and when it is due there (the durable timer:
+            # a Wait's end, a split's evaluation time, now for a message). activity_id and due_at are NULL once it
+            # has left. waited: the timer of the current activity has been set (Wait, EvaluationWaitTime).
+            # lease_token: the stepper that holds the row (due_at then is the lease's end).
+            """CREATE TABLE journey_participants (
+                app_id TEXT NOT NULL,
+                journey_id TEXT NOT NULL,
+                endpoint_key TEXT NOT NULL,
+                entry INTEGER NOT NULL,
+                endpoint_id TEXT NOT NULL,
+                run_id TEXT NOT NULL,
+                activity_id TEXT,
+                due_at BIGINT,
+                waited INTEGER NOT NULL DEFAULT 0,
+                entered_at BIGINT NOT NULL,
+                lease_token TEXT,
+                PRIMARY KEY (app_id, journey_id, endpoint_key, entry)
+            )""",
+            "CREATE INDEX journey_participants_due ON journey_participants (due_at)",
+            "CREATE INDEX journey_participants_at ON journey_participants (app_id, journey_id, activity_id)",
+            # The message each participant got at each message activity: conditions on its events read it.
+            """CREATE TABLE journey_messages (
+                app_id TEXT NOT NULL,
+                journey_id TEXT NOT NULL,
+                endpoint_key TEXT NOT NULL,
+                entry INTEGER NOT NULL,
+                activity_id TEXT NOT NULL,
+                message_id TEXT NOT NULL,
+                PRIMARY KEY (app_id, journey_id, endpoint_key, entry, activity_id)
+            )""",
+            # Execution metrics per run and activity ('' for the journey's own), counted in the steps' commits.
+            """CREATE TABLE journey_metrics (
+                app_id TEXT NOT NULL,
+                journey_id TEXT NOT NULL,
+                run_id TEXT NOT NULL,
+                activity_id TEXT NOT NULL,
+                name TEXT NOT NULL,
+                value BIGINT NOT NULL,
+                PRIMARY KEY (app_id, journey_id, run_id, activity_id, name)
+            )""",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from clarion.errors import BadRequest, NotFound
 from clarion.store import apps as app_store
 from clarion.store import campaigns as campaign_store
+from clarion.store import journeys as journey_store
 from clarion.store import segments as segment_store
 from clarion.store import tags as tag_store
 from clarion.store import templates as template_store
@@ -51,6 +52,7 @@ EXISTS: dict[str, Callable[[Transaction, Resource], bool]] = {
     "apps": lambda tx, r: app_store.get(tx, r.resource_id) is not None,
     "segments": lambda tx, r: r.app_id is not None and segment_store.get(tx, r.app_id, r.resource_id) is not None,
     "campaigns": lambda tx, r: r.app_id is not None and campaign_store.get(tx, r.app_id, r.resource_id) is not None,
+    "journeys": lambda tx, r: r.app_id is not None and journey_store.get(tx, r.app_id, r.resource_id) is not None,
     "templates": lambda tx, r: template_store.exists(tx, *r.resource_id.rpartition("/")[::2]),
 }
 

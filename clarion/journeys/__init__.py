@@ -1,0 +1,1 @@
+"""Journeys: multi-step, event-driven paths through messages, waits and splits (docs/journeys.md)."""
