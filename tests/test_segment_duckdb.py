@@ -88,8 +88,9 @@ def test_duckdb_matches_reference_and_sql(server: RunningServer, client: Any, da
         put_events(client, app_id, data.draw(events))
         sources: list[dict[str, Any]] = []
         if data.draw(st.booleans()):
-            # botocore cannot send Clarion's ClarionBehavior extension: saved sources go without it
-            source = {k: v for k, v in data.draw(dimensions()).items() if k != "ClarionBehavior"}
+            # botocore cannot send Clarion's extension members: saved sources go without them
+            extensions = ("ClarionBehavior", "ClarionEngagement")
+            source = {k: v for k, v in data.draw(dimensions()).items() if k not in extensions}
             created = client.create_segment(
                 ApplicationId=app_id, WriteSegmentRequest={"Name": "source", "Dimensions": source}
             )["SegmentResponse"]

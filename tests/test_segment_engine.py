@@ -51,13 +51,16 @@ def put_endpoints(client: Any, app_id: str, endpoints: dict[str, dict[str, Any]]
         client.update_endpoints_batch(ApplicationId=app_id, EndpointBatchRequest={"Item": items[start : start + 100]})
 
 
-def put_events(client: Any, app_id: str, events: list[tuple[str, str, datetime, dict[str, str]]]) -> None:
+def put_events(client: Any, app_id: str, events: list[tuple[Any, ...]]) -> None:
+    """Events as (endpoint id, type, time, attributes[, metrics]) tuples."""
     batch: dict[str, Any] = {}
-    for index, (endpoint_id, event_type, at, attributes) in enumerate(events):
+    for index, (endpoint_id, event_type, at, attributes, *metrics) in enumerate(events):
         item = batch.setdefault(endpoint_id, {"Endpoint": {}, "Events": {}})
         event: dict[str, Any] = {"EventType": event_type, "Timestamp": at.isoformat()}
         if attributes:
             event["Attributes"] = attributes
+        if metrics and metrics[0]:
+            event["Metrics"] = metrics[0]
         item["Events"][f"e{index}"] = event
     if batch:
         client.put_events(ApplicationId=app_id, EventsRequest={"BatchItem": batch})
@@ -92,9 +95,14 @@ def read_world(server: RunningServer, app_id: str) -> reference.World:
         )
         endpoints = [endpoint_response(app_id, row, users.get(row.user_id)) for row in map(_row, rows)]
         events = [
-            reference.Event(endpoint_id, event_type, int(at), msgspec.json.decode(doc).get("Attributes") or {})
-            for endpoint_id, event_type, at, doc in tx.fetchall(
-                "SELECT endpoint_id, event_type, event_at, doc FROM events WHERE app_id = ?", (app_id,)
+            reference.Event(
+                endpoint_id, event_type, int(at), decoded.get("Attributes") or {}, decoded.get("Metrics") or {}
+            )
+            for endpoint_id, event_type, at, decoded in (
+                (*row[:3], msgspec.json.decode(row[3]))
+                for row in tx.fetchall(
+                    "SELECT endpoint_id, event_type, event_at, doc FROM events WHERE app_id = ?", (app_id,)
+                )
             )
         ]
         imports: dict[str, set[str]] = {}
@@ -228,7 +236,17 @@ def endpoint_requests(draw: st.DrawFn) -> dict[str, Any]:
     return request
 
 
-FAMILIES = ["Attributes", "UserAttributes", "Metrics", "Recency", "Demographic", "Country", "GPSPoint", "Behavior"]
+FAMILIES = [
+    "Attributes",
+    "UserAttributes",
+    "Metrics",
+    "Recency",
+    "Demographic",
+    "Country",
+    "GPSPoint",
+    "Behavior",
+    "Engagement",
+]
 
 
 @st.composite
@@ -264,8 +282,26 @@ def dimensions(draw: st.DrawFn) -> dict[str, Any]:
                 "Coordinates": {"Latitude": latitude, "Longitude": longitude},
                 "RangeInKilometers": draw(st.sampled_from([1, 20, 400, 8000])),
             }
+        elif family == "Engagement":
+            result["ClarionEngagement"] = draw(engagement())
         else:
             result["ClarionBehavior"] = [draw(behavior()) for _ in range(draw(st.integers(1, 2)))]
+    return result
+
+
+@st.composite
+def engagement(draw: st.DrawFn) -> dict[str, Any]:
+    """One or two measures, each with a minimum, a maximum or both."""
+    result: dict[str, Any] = {}
+    for measure in draw(
+        st.lists(st.sampled_from(["Score", "Recency", "Frequency", "Monetary"]), min_size=1, max_size=2, unique=True)
+    ):
+        top = 15 if measure == "Score" else 5
+        low = draw(st.integers(0, top))
+        bounds = draw(
+            st.sampled_from([{"Minimum": low}, {"Maximum": low}, {"Minimum": low, "Maximum": min(top, low + 2)}])
+        )
+        result[measure] = bounds
     return result
 
 
@@ -342,12 +378,16 @@ def groups(draw: st.DrawFn, sources: list[dict[str, Any]]) -> dict[str, Any]:
     return result
 
 
+# Purchases (prices in quarters, so sums are exact in every engine) and an event Clarion would record about a
+# message, which engagement does not count.
+PURCHASES = [{}, {"_item_price": 4.75}, {"_item_price": 12.5, "_quantity": 2}, {"_item_price": 300.0}, {"_quantity": 3}]
 events = st.lists(
     st.tuples(
         endpoint_ids.map(lambda endpoint_id: endpoint_id if len(endpoint_id) % 2 else endpoint_id.upper()),
-        st.sampled_from(EVENT_TYPES),
+        st.sampled_from([*EVENT_TYPES, plan.PURCHASE, "_email.open"]),
         st.sampled_from(HOURS_AGO).map(lambda hours: BASE - timedelta(hours=hours)),
         st.sampled_from([{}, {"item": "a"}, {"item": "b"}]),
+        st.sampled_from(PURCHASES),
     ),
     max_size=25,
 )

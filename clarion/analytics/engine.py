@@ -19,12 +19,12 @@ import duckdb
 
 from clarion.analytics import kpi_duckdb, segment_duckdb
 from clarion.analytics.kpis import KpiRunner
-from clarion.analytics.replica import Replica
+from clarion.analytics.replica import ASCII_FOLD, Replica
 from clarion.analytics.sync import ReplicaSync
 from clarion.clock import Clock
 from clarion.config import Settings
 from clarion.segments.engine import DEFAULT_PAGE_SIZE, SegmentEngine
-from clarion.segments.plan import Node
+from clarion.segments.plan import Activity, Node
 from clarion.store import kpi_sql
 from clarion.store.database import Database
 from clarion.store.kpi_sql import KpiQuery
@@ -82,6 +82,19 @@ class ColumnarSegmentEngine(SegmentEngine):
         return await self._query(
             lambda con: segment_duckdb.sample(con, app_id, node, size, sendable_only=sendable_only)
         )
+
+    async def activity(self, app_id: str, endpoint_ids: list[str]) -> Activity:
+        """From the replica's running totals, which each sync moves forward by the events it brings."""
+        folded = ", ".join(ASCII_FOLD.format("?") for _ in endpoint_ids)
+        row = await self._query(
+            lambda con: con.execute(
+                "SELECT max(last_ms), coalesce(sum(events), 0), coalesce(sum(revenue), 0) FROM engagement "
+                f"WHERE app_id = ? AND event_key IN ({folded})",
+                [app_id, *endpoint_ids],
+            ).fetchone()
+        )
+        last, events, revenue = row if row is not None else (None, 0, 0.0)
+        return Activity(last, int(events), float(revenue))
 
     async def member_pages(
         self, app_id: str, node: Node, *, page_size: int = DEFAULT_PAGE_SIZE, sendable_only: bool = False

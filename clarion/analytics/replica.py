@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 from clarion.instants import INSTANT_PATTERN
+from clarion.store.events import PURCHASE, app_event_sql
 
 # Pinpoint endpoint ids fold ASCII letters only when events are matched to endpoints (plan.py, "Events").
 ASCII_FOLD = "translate({}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
@@ -69,14 +70,18 @@ _SCHEMA = (
     )""",
     # The latest event time per endpoint, whether or not the endpoint exists yet (events may come first).
     "CREATE TABLE IF NOT EXISTS activity (app_id VARCHAR, event_key VARCHAR, last_event_ms BIGINT)",
+    # Each endpoint's app-event activity, whether or not the endpoint exists yet: what engagement is scored from
+    # (clarion/segments/plan.py, "Engagement"), moved forward with every batch of events.
+    "CREATE TABLE IF NOT EXISTS engagement (app_id VARCHAR, event_key VARCHAR, last_ms BIGINT, events BIGINT, "
+    "revenue DOUBLE)",
     # The members import jobs gave IMPORT segments (the row store's segment_imports).
     "CREATE TABLE IF NOT EXISTS segment_members (app_id VARCHAR, segment_id VARCHAR, endpoint_key VARCHAR, "
     "change_seq BIGINT)",
 )
-_TABLES = ("endpoints", "users", "events", "activity", "segment_members")
+_TABLES = ("endpoints", "users", "events", "activity", "engagement", "segment_members")
 _STATE = "CREATE TABLE IF NOT EXISTS replica_state (name VARCHAR PRIMARY KEY, value BIGINT)"
 # The shape of the tables above: a replica of another layout (an older Clarion's file) is emptied and rebuilt.
-LAYOUT = 2
+LAYOUT = 3
 
 # How each feed's JSON is typed on read; members the documents carry beyond these are ignored.
 _ENDPOINT_JSON = {
@@ -278,6 +283,25 @@ class Round:
             "UPDATE endpoints e SET last_event_ms = l.last_event_ms FROM latest l "
             "WHERE e.app_id = l.app_id AND e.event_key = l.event_key"
         )
+        self._engagement()
+
+    def _engagement(self) -> None:
+        """Add the staged app events to each endpoint's activity (latest app event, app events, revenue)."""
+        purchase = "coalesce(doc.Metrics['_item_price'], 0) * coalesce(doc.Metrics['_quantity'], 1)"
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE engaged AS
+                SELECT s.app_id, s.event_key, greatest(s.last_ms, g.last_ms) AS last_ms,
+                       s.events + coalesce(g.events, 0) AS events, s.revenue + coalesce(g.revenue, 0) AS revenue
+                FROM (SELECT app_id, {ASCII_FOLD.format("endpoint_id")} AS event_key, max(event_at) AS last_ms,
+                             count(*) AS events,
+                             sum(CASE WHEN event_type = '{PURCHASE}' THEN {purchase} ELSE 0 END) AS revenue
+                      FROM staged WHERE {app_event_sql("event_type")} GROUP BY 1, 2) s
+                LEFT JOIN engagement g ON g.app_id = s.app_id AND g.event_key = s.event_key"""
+        )
+        self.con.execute(
+            "DELETE FROM engagement g USING engaged n WHERE g.app_id = n.app_id AND g.event_key = n.event_key"
+        )
+        self.con.execute("INSERT INTO engagement SELECT * FROM engaged")
 
     def segment_members(self, text: str) -> None:
         """Add a batch of imported segment members (by key: a member added again replaces itself)."""
@@ -310,3 +334,4 @@ class Round:
             # Events carry no stamp of their own here: a deleted project's events go, later ones come again.
             self.con.execute("DELETE FROM events WHERE app_id = ?", [app_id])
             self.con.execute("DELETE FROM activity WHERE app_id = ?", [app_id])
+            self.con.execute("DELETE FROM engagement WHERE app_id = ?", [app_id])

@@ -23,7 +23,7 @@ from clarion.analytics.replica import INSTANT_MS, attribute_pair
 from clarion.instants import INSTANT_PATTERN
 from clarion.segments import plan
 from clarion.segments.plan import Node
-from clarion.store.segment_sql import DEGREE, SENDABLE, ConditionCompiler
+from clarion.store.segment_sql import DEGREE, SENDABLE, ConditionCompiler, engagement_measure
 
 _COLUMNS = {
     plan.Field.CHANNEL: "e.channel_type",
@@ -63,6 +63,11 @@ class _Compiler(ConditionCompiler):
                 return f"coalesce(e.last_event_ms, e.effective_ms) >= {self.bind(start_ms)}"
             case plan.EventCount():
                 return self.event_count(node)
+            case plan.EngagementWithin():
+                measure = engagement_measure(node, "g.last_ms", "g.events", "g.revenue", self.bind)
+                where = f"g.app_id = {self.bind(self.app_id)} AND g.event_key = e.event_key"
+                bounds = f"{self.bind(node.minimum)} AND {self.bind(node.maximum)}"
+                return f"coalesce((SELECT {measure} FROM engagement g WHERE {where}), 0) BETWEEN {bounds}"
             case plan.InImport(segment_id):
                 members = "m.app_id = " + self.bind(self.app_id) + " AND m.segment_id = " + self.bind(segment_id)
                 return f"e.endpoint_key IN (SELECT m.endpoint_key FROM segment_members m WHERE {members})"

@@ -6,6 +6,7 @@ decoding and error shape as every Pinpoint operation:
 
 - `SegmentDimensions.ClarionBehavior` (behavioural conditions, docs/segments.md): CreateSegment and UpdateSegment
   decode their body with subclasses of the generated shapes that add this one member.
+- `SegmentDimensions.ClarionEngagement` (engagement scores, docs/analytics.md): the same subclasses carry it.
 - `WriteCampaignRequest.ClarionChannelOrder` (channel fallback, docs/campaigns.md): CreateCampaign and
   UpdateCampaign decode their body with a subclass that adds it.
 - `ClarionPreviewSegment` (`POST /v1/apps/{application-id}/clarion/segment-preview`): the size, per-channel counts
@@ -19,6 +20,9 @@ decoding and error shape as every Pinpoint operation:
   (messages per channel, SMS per country and parts, monthly targeted audience, events collected) priced with
   Pinpoint's published prices and with the operator's provider prices (docs/analytics.md). Account-wide without
   `application-id`, like buried work.
+
+- `ClarionGetEngagement` (`GET /v1/apps/{application-id}/clarion/engagement?endpoint-id=...` or `?user-id=...`):
+  an endpoint's engagement (recency, frequency, monetary and their sum), or a user's over all their endpoints.
 
 botocore validates parameters against its model, so SDK clients cannot send these; call them over signed HTTP.
 """
@@ -45,8 +49,23 @@ class BehaviorCondition(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     attributes: dict[str, list[str]] | None = field(default=None, name="Attributes")
 
 
+class EngagementBounds(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+    minimum: int | None = field(default=None, name="Minimum")
+    maximum: int | None = field(default=None, name="Maximum")
+
+
+class EngagementCondition(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+    """ClarionEngagement: bounds on an endpoint's engagement measures (docs/analytics.md), all of which must hold."""
+
+    score: EngagementBounds | None = field(default=None, name="Score")
+    recency: EngagementBounds | None = field(default=None, name="Recency")
+    frequency: EngagementBounds | None = field(default=None, name="Frequency")
+    monetary: EngagementBounds | None = field(default=None, name="Monetary")
+
+
 class ExtendedSegmentDimensions(shapes.SegmentDimensions, kw_only=True, omit_defaults=True):
     clarion_behavior: list[BehaviorCondition] | None = field(default=None, name="ClarionBehavior")
+    clarion_engagement: EngagementCondition | None = field(default=None, name="ClarionEngagement")
 
 
 class ExtendedSegmentGroup(shapes.SegmentGroup, kw_only=True, omit_defaults=True):
@@ -171,6 +190,19 @@ class CostsResponse(Struct, kw_only=True, omit_defaults=True):
     total: CostBreakdown = field(name="Total")
 
 
+class EngagementResponse(Struct, kw_only=True, omit_defaults=True):
+    endpoint_id: str | None = field(default=None, name="EndpointId")
+    user_id: str | None = field(default=None, name="UserId")
+    endpoints: int = field(name="Endpoints")
+    last_active_date: str | None = field(default=None, name="LastActiveDate")
+    events: int = field(name="Events")
+    revenue: float = field(name="Revenue")
+    recency: int = field(name="Recency")
+    frequency: int = field(name="Frequency")
+    monetary: int = field(name="Monetary")
+    score: int = field(name="Score")
+
+
 EXTENSION_OPERATIONS: dict[str, Operation] = {
     "ClarionPreviewSegment": Operation(
         name="ClarionPreviewSegment",
@@ -223,10 +255,25 @@ EXTENSION_OPERATIONS: dict[str, Operation] = {
         output_type=CostsResponse,
         errors=("BadRequestException", "ForbiddenException", "InternalServerErrorException", "NotFoundException"),
     ),
+    "ClarionGetEngagement": Operation(
+        name="ClarionGetEngagement",
+        method="GET",
+        uri="/v1/apps/{application-id}/clarion/engagement",
+        status=200,
+        path_params=(("ApplicationId", "application-id"),),
+        query_params=(QueryParam("EndpointId", "endpoint-id", "str"), QueryParam("UserId", "user-id", "str")),
+        input_member=None,
+        input_type=None,
+        input_required=False,
+        output_member="EngagementResponse",
+        output_type=EngagementResponse,
+        errors=("BadRequestException", "ForbiddenException", "InternalServerErrorException", "NotFoundException"),
+    ),
 }
 EXTENSION_SUMMARIES = {
     "ClarionPreviewSegment": "Clarion extension: the size, channel counts and a sample of a segment or a definition",
     "ClarionGetBuriedWork": "Clarion extension: background work given up on (buried queue items) and why",
+    "ClarionGetEngagement": "Clarion extension: an endpoint's or a user's engagement (recency, frequency, revenue)",
     "ClarionGetCosts": "Clarion extension: a month's usage per project, priced as Pinpoint would and as it is now",
 }
 

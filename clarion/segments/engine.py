@@ -12,16 +12,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
-from clarion.clock import Clock
+from clarion.clock import Clock, iso_millis
 from clarion.errors import BadRequest, NotFound
+from clarion.instants import to_ms
 from clarion.projects.service import require_app
-from clarion.segments.plan import Node, ResolvedSegment, plan_of
+from clarion.segments.plan import Activity, Node, ResolvedSegment, engagement, plan_of, recency_starts
 from clarion.segments.rules import validate_definition
+from clarion.store import endpoints as endpoint_store
+from clarion.store import events as event_store
 from clarion.store import segment_sql
 from clarion.store import segments as segment_store
 from clarion.store.database import Database, Transaction
@@ -148,3 +151,36 @@ class SegmentEngine:
         counts = await self.channel_counts(app_id, node, sendable_only=sendable_only)
         sample = await self.sample(app_id, node, size, sendable_only=sendable_only) if size else []
         return Preview(sum(counts.values()), counts, sample)
+
+    async def activity(self, app_id: str, endpoint_ids: list[str]) -> Activity:
+        """These endpoints' app events together (latest, count, revenue): what engagement is scored from."""
+        keys = sorted({endpoint_id.lower() for endpoint_id in endpoint_ids})
+        last, events, revenue = await self.db.read_long(lambda tx: event_store.activity(tx, app_id, keys))
+        return Activity(last, events, revenue)
+
+    async def engagement(self, app_id: str, endpoint_id: str | None, user_id: str | None) -> dict[str, Any]:
+        """ClarionGetEngagement: an endpoint's engagement, or a user's over all their endpoints."""
+        if (endpoint_id is None) == (user_id is None):
+            raise BadRequest("Give exactly one of endpoint-id and user-id")
+
+        def endpoints(tx: Transaction) -> list[str]:
+            require_app(tx, app_id)
+            if endpoint_id is not None:
+                if not endpoint_store.exists(tx, app_id, endpoint_id.lower()):  # keys are lower-cased ids
+                    raise NotFound(f"Endpoint {endpoint_id!r} not found in application {app_id!r}")
+                return [endpoint_id]
+            found = [row.id for row in endpoint_store.of_user(tx, app_id, user_id or "")]
+            if not found:
+                raise NotFound(f"User {user_id!r} has no endpoints in application {app_id!r}")
+            return found
+
+        ids = await self.db.read(endpoints)
+        now = self.clock.now()
+        activity = await self.activity(app_id, ids)
+        shape: dict[str, Any] = {"EndpointId": endpoint_id} if endpoint_id is not None else {"UserId": user_id}
+        shape["Endpoints"] = len(ids)
+        if activity.last_ms is not None:
+            shape["LastActiveDate"] = iso_millis(datetime.fromtimestamp(activity.last_ms / 1000, UTC))
+        shape["Events"] = activity.events
+        shape["Revenue"] = activity.revenue
+        return {**shape, **engagement(activity, recency_starts(to_ms(now)))}

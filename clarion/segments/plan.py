@@ -59,11 +59,26 @@ like Pinpoint's endpoint ids); times are the events' `event_at` (the client's Ti
   of the type with `event_at >= start_ms` (no lower bound when None) whose `Attributes` hold, for every
   `(name, values)` pair, a value equal to one of `values`.
 
+Engagement (`EngagementWithin`, the ClarionEngagement extension): RFM-style scores of an endpoint from its app
+events (every event but those Clarion records about its own messages: `clarion.store.events.is_server_event`), the
+events matched to the endpoint as above.
+- Recency (0-5): 0 without app events; else by its latest app event's `event_at`: at or after `now - 1 day` 5, `now -
+  7 days` 4, `now - 30 days` 3, `now - 90 days` 2, earlier 1 (`recency_starts` holds the four instants).
+- Frequency (0-5): its app events, ever: at least 1, 3, 10, 30, 100 give 1, 2, 3, 4, 5 (0 for none).
+- Monetary (0-5): its revenue, the sum over its `_monetization.purchase` events of Metrics `_item_price` times
+  `_quantity` (a missing price counts 0, a missing quantity 1), whatever the currency: above 0 gives 1, at least 10,
+  50, 250, 1000 give 2, 3, 4, 5 (0 for none or a negative sum).
+- Score (0-15): the sum of the three. `EngagementWithin(measure, minimum, maximum, ...)` holds when
+  `minimum <= measure <= maximum`.
+
 The ClarionBehavior extension: `SegmentDimensions.ClarionBehavior` is a list; each item must hold (AND):
 `{"EventType": str, "Minimum"?: int >= 1 (default 1), "WithinDays"?: int >= 1 | "Since"?: instant,
 "Attributes"?: {name: [values]}}` → `EventCount` (performed at least Minimum times in the window), or
 `{"EventType", "NotSince": instant, "Attributes"?}` → `Not(EventCount(minimum=1, start=NotSince))` (has not performed
 it since). `rules.validate_definition` checks the shape.
+
+The ClarionEngagement extension: `SegmentDimensions.ClarionEngagement` is `{"Score"?, "Recency"?, "Frequency"?,
+"Monetary"?}`, each `{"Minimum"?: int, "Maximum"?: int}`; every measure given must hold (AND).
 """
 
 from __future__ import annotations
@@ -76,7 +91,8 @@ from typing import Any
 
 from clarion.instants import to_ms
 from clarion.segments.countries import ALPHA3_TO_ALPHA2
-from clarion.segments.rules import BEHAVIOR_MEMBER, parse_instant
+from clarion.segments.rules import BEHAVIOR_MEMBER, ENGAGEMENT_MEMBER, ENGAGEMENT_RANGES, parse_instant
+from clarion.store.events import PURCHASE, is_server_event
 
 EARTH_RADIUS_KM = 6371.0
 DEFAULT_RANGE_KM = 100.0
@@ -204,6 +220,14 @@ class EventCount:
 
 
 @dataclass(frozen=True, slots=True)
+class EngagementWithin:
+    measure: str  # Score, Recency, Frequency or Monetary
+    minimum: int
+    maximum: int
+    recency_starts: tuple[int, int, int, int]  # epoch ms of now - 1, 7, 30 and 90 days
+
+
+@dataclass(frozen=True, slots=True)
 class InSegment:
     """Membership of a DIMENSIONAL segment at one version, its plan embedded."""
 
@@ -229,6 +253,7 @@ Node = (
     | WithinDistance
     | ActiveSince
     | EventCount
+    | EngagementWithin
     | InSegment
     | InImport
 )
@@ -312,6 +337,10 @@ class _Planner:
             parts.append(WithinDistance(float(coordinates["Latitude"]), float(coordinates["Longitude"]), kilometers))
         for item in dimensions.get(BEHAVIOR_MEMBER) or []:
             parts.append(self.behavior(item))
+        starts = recency_starts(self.now_ms)
+        for measure, bounds in (dimensions.get(ENGAGEMENT_MEMBER) or {}).items():
+            low, high = ENGAGEMENT_RANGES[measure]
+            parts.append(EngagementWithin(measure, bounds.get("Minimum", low), bounds.get("Maximum", high), starts))
         return _all(parts)
 
     def behavior(self, item: dict[str, Any]) -> Node:
@@ -358,3 +387,51 @@ def _set(field: Field, dimension: dict[str, Any]) -> Node:
         values = tuple(sorted({ALPHA3_TO_ALPHA2.get(v.upper(), v.upper()) for v in values}))
     condition = FieldIn(field, values)
     return Not(condition) if dimension.get("DimensionType") == "EXCLUSIVE" else condition
+
+
+# Engagement -------------------------------------------------------------------------------------------------------
+
+RECENCY_DAYS = (1, 7, 30, 90)  # latest app event at or after now minus these: recency 5, 4, 3, 2 (earlier: 1)
+FREQUENCY_AT_LEAST = (1, 3, 10, 30, 100)  # app events ever: frequency 1 ... 5
+MONETARY_AT_LEAST = (10, 50, 250, 1000)  # revenue: monetary 2 ... 5 (any revenue above 0: 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """What engagement is scored from: an endpoint's app events (or a user's, over their endpoints)."""
+
+    last_ms: int | None = None  # the latest app event's event_at
+    events: int = 0
+    revenue: float = 0.0
+
+
+def recency_starts(now_ms: int) -> tuple[int, int, int, int]:
+    one, seven, thirty, ninety = (now_ms - days * DAY_MS for days in RECENCY_DAYS)
+    return one, seven, thirty, ninety
+
+
+def purchase_value(event_type: str, metrics: dict[str, float]) -> float:
+    """What one event adds to revenue."""
+    if event_type != PURCHASE:
+        return 0.0
+    return float(metrics.get("_item_price", 0.0)) * float(metrics.get("_quantity", 1.0))
+
+
+def counts_for_engagement(event_type: str) -> bool:
+    return not is_server_event(event_type)
+
+
+def engagement(activity: Activity, starts: tuple[int, ...]) -> dict[str, int]:
+    """The four measures of an activity, as every engine computes them."""
+    if activity.last_ms is None:
+        recency = 0
+    else:
+        recency = next((5 - n for n, start in enumerate(starts) if activity.last_ms >= start), 1)
+    frequency = sum(1 for least in FREQUENCY_AT_LEAST if activity.events >= least)
+    monetary = 0 if activity.revenue <= 0 else 1 + sum(1 for least in MONETARY_AT_LEAST if activity.revenue >= least)
+    return {
+        "Score": recency + frequency + monetary,
+        "Recency": recency,
+        "Frequency": frequency,
+        "Monetary": monetary,
+    }

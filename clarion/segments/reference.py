@@ -22,6 +22,7 @@ class Event:
     event_type: str
     event_at: int  # epoch ms
     attributes: Mapping[str, str] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -65,6 +66,8 @@ def holds(node: Node, endpoint: dict[str, Any], world: World) -> bool:
             return last is not None and last >= start_ms
         case plan.EventCount():
             return _event_count(node, endpoint, world)
+        case plan.EngagementWithin(measure, minimum, maximum, starts):
+            return minimum <= plan.engagement(activity(world.events_of(endpoint)), starts)[measure] <= maximum
         case plan.InSegment(_, _, inner):
             return holds(inner, endpoint, world)
         case plan.InImport(segment_id):
@@ -169,3 +172,12 @@ def _event_count(node: plan.EventCount, endpoint: dict[str, Any], world: World) 
         if all(event.attributes.get(name) in values for name, values in node.attributes):
             count += 1
     return count >= node.minimum
+
+
+def activity(events: Iterable[Event]) -> plan.Activity:
+    """What engagement is scored from: the app events among `events`."""
+    counted = [event for event in events if plan.counts_for_engagement(event.event_type)]
+    if not counted:
+        return plan.Activity()
+    revenue = sum(plan.purchase_value(event.event_type, dict(event.metrics)) for event in counted)
+    return plan.Activity(max(event.event_at for event in counted), len(counted), revenue)

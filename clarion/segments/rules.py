@@ -21,6 +21,8 @@ DATE_TYPES = ("BEFORE", "AFTER", "ON", "BETWEEN")
 DEMOGRAPHICS = ("AppVersion", "Channel", "DeviceType", "Make", "Model", "Platform")
 BEHAVIOR_MEMBER = "ClarionBehavior"  # Clarion's extension member of SegmentDimensions (docs/segments.md)
 MAX_WITHIN_DAYS = 3660
+ENGAGEMENT_MEMBER = "ClarionEngagement"  # Clarion's extension member of SegmentDimensions (docs/analytics.md)
+ENGAGEMENT_RANGES = {"Score": (0, 15), "Recency": (0, 5), "Frequency": (0, 5), "Monetary": (0, 5)}
 
 
 def parse_instant(value: str) -> datetime | None:
@@ -87,6 +89,9 @@ def _dimensions(dimensions: dict[str, Any], where: str) -> int:
     for index, item in enumerate(dimensions.get(BEHAVIOR_MEMBER) or []):
         _behavior(item, f"{where}.{BEHAVIOR_MEMBER}[{index}]")
         count += 1
+    engagement = dimensions.get(ENGAGEMENT_MEMBER)
+    if engagement is not None:
+        count += _engagement(engagement, f"{where}.{ENGAGEMENT_MEMBER}")
     return count
 
 
@@ -160,3 +165,18 @@ def _behavior(item: dict[str, Any], where: str) -> None:
             _instant(item[key], f"{where}.{key}")
     for name, values in (item.get("Attributes") or {}).items():
         _values(values, _name(name, f"{where}.Attributes"))
+
+
+def _engagement(measures: dict[str, Any], where: str) -> int:
+    """ClarionEngagement: at least one measure, each with bounds inside the measure's range."""
+    if not measures:
+        raise BadRequest(f"{where} must name at least one of {', '.join(ENGAGEMENT_RANGES)}")
+    for measure, bounds in measures.items():
+        low, high = ENGAGEMENT_RANGES[measure]
+        minimum, maximum = bounds.get("Minimum", low), bounds.get("Maximum", high)
+        for name, value in (("Minimum", minimum), ("Maximum", maximum)):
+            if not low <= value <= high:
+                raise BadRequest(f"{where}.{measure}.{name} must be between {low} and {high}, not {value}")
+        if minimum > maximum:
+            raise BadRequest(f"{where}.{measure}.Minimum ({minimum}) must not exceed its Maximum ({maximum})")
+    return len(measures)

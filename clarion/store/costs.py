@@ -8,10 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from clarion.store.database import Transaction
+from clarion.store.events import app_event_sql
 
-# Events Clarion records itself about messages; everything else arrived through PutEvents (or an SDK).
-SERVER_EVENT_PREFIXES = ("_email.", "_SMS.", "_journey.")
-SERVER_EVENT_TYPES = ("_campaign.send",)
 SMS_SENT = "_SMS.BUFFERED"  # the send event of an SMS a provider accepted (clarion/channels/outcomes.py)
 
 
@@ -62,11 +60,9 @@ def usage(tx: Transaction, app_id: str, start: str, end: str, start_ms: int, end
             (app_id, SMS_SENT, start_ms, end_ms),
         )
     ]
-    server = " AND ".join(f"substr(event_type, 1, {len(prefix)}) <> ?" for prefix in SERVER_EVENT_PREFIXES)
-    excluded, excluded_params = tx.dialect.none_of("event_type", SERVER_EVENT_TYPES)
     collected = tx.scalar(
-        f"SELECT count(*) FROM events WHERE app_id = ? AND arrival_at >= ? AND arrival_at < ? AND {server} "
-        f"AND {excluded}",
-        (app_id, start_ms, end_ms, *SERVER_EVENT_PREFIXES, *excluded_params),
+        "SELECT count(*) FROM events WHERE app_id = ? AND arrival_at >= ? AND arrival_at < ? "
+        f"AND {app_event_sql('event_type')}",
+        (app_id, start_ms, end_ms),
     )
     return Usage(messages, sms, int(targeted or 0), int(messaged or 0), int(collected or 0))

@@ -57,6 +57,10 @@ def fetch(tx: Transaction, app_id: str, keys: Sequence[str]) -> dict[str, Endpoi
     return {row[1]: EndpointRow(*row) for row in rows}
 
 
+def exists(tx: Transaction, app_id: str, key: str) -> bool:
+    return tx.fetchone("SELECT 1 FROM endpoints WHERE app_id = ? AND endpoint_key = ?", (app_id, key)) is not None
+
+
 def of_user(tx: Transaction, app_id: str, user_id: str) -> list[EndpointRow]:
     rows = tx.fetchall(
         f"SELECT {_COLUMNS} FROM endpoints WHERE app_id = ? AND user_id = ? ORDER BY created_at, endpoint_key",

@@ -1,4 +1,4 @@
-"""The append-only event log that segments, KPIs and exports read."""
+"""The append-only event log that segments, KPIs and exports read, and the two kinds of events in it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,50 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from clarion.store import changes
-from clarion.store.database import Transaction
+from clarion.store.database import Dialect, Transaction
+
+# Events Clarion records itself about the messages it sends (their sends and outcomes); every other event is an app
+# event, which arrived through PutEvents (or an SDK): what Pinpoint billed as collected events and what engagement
+# scores count.
+SERVER_EVENT_PREFIXES = ("_email.", "_SMS.", "_journey.")
+SERVER_EVENT_TYPES = ("_campaign.send",)
+
+
+def is_server_event(event_type: str) -> bool:
+    return event_type.startswith(SERVER_EVENT_PREFIXES) or event_type in SERVER_EVENT_TYPES
+
+
+PURCHASE = "_monetization.purchase"
+
+
+def purchase_value_sql(dialect: Dialect, event: str) -> str:
+    """What one event (row alias `event`) adds to revenue: a purchase's Metrics `_item_price` times `_quantity`
+    (a missing price 0, a missing quantity 1), any other event 0 (clarion/segments/plan.py, "Engagement")."""
+    price, quantity = (
+        f"CAST({dialect.json_text(f'{event}.doc', ('Metrics', name))} AS DOUBLE PRECISION)"
+        for name in ("_item_price", "_quantity")
+    )
+    return f"CASE WHEN {event}.event_type = '{PURCHASE}' THEN coalesce({price}, 0) * coalesce({quantity}, 1) ELSE 0 END"
+
+
+def activity(tx: Transaction, app_id: str, endpoint_keys: Sequence[str]) -> tuple[int | None, int, float]:
+    """The latest app event, the app events and the revenue of these endpoints (keys: folded ids), together."""
+    if not endpoint_keys:
+        return None, 0, 0.0
+    listed, params = tx.dialect.one_of("lower(ev.endpoint_id)", endpoint_keys)
+    last, events, revenue = tx.fetchone(
+        f"SELECT max(ev.event_at), count(*), sum({purchase_value_sql(tx.dialect, 'ev')}) FROM events ev "
+        f"WHERE ev.app_id = ? AND {listed} AND {app_event_sql('ev.event_type')}",
+        (app_id, *params),
+    )
+    return last, int(events), float(revenue or 0)
+
+
+def app_event_sql(column: str) -> str:
+    """`column` (an event type) names an app event, in SQL that SQLite, PostgreSQL and DuckDB all read."""
+    tests = [f"substr({column}, 1, {len(prefix)}) <> '{prefix}'" for prefix in SERVER_EVENT_PREFIXES]
+    tests += [f"{column} <> '{kind}'" for kind in SERVER_EVENT_TYPES]
+    return "(" + " AND ".join(tests) + ")"
 
 
 @dataclass(slots=True)

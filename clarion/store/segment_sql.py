@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,7 @@ from clarion.instants import INSTANT_PATTERN
 from clarion.segments import plan
 from clarion.segments.plan import Node
 from clarion.store.database import Transaction
+from clarion.store.events import app_event_sql, purchase_value_sql
 
 DEGREE = math.pi / 180  # passed as a parameter so SQL and Python multiply by the very same double
 _OFFSET_PATTERN = "(Z|[+-][0-9]{2}:[0-9]{2})$"
@@ -57,6 +58,24 @@ def _cost(node: Node) -> int:
         case plan.AttributeCondition() | plan.MetricCompare() | plan.WithinDistance():
             return 1
     return 2
+
+
+def engagement_measure(
+    node: plan.EngagementWithin, last: str, events: str, revenue: str, bind: Callable[[Any], str]
+) -> str:
+    """The node's measure as SQL over an activity's aggregates (latest app event, app events, revenue), by plan.py's
+    bands; `bind` appends a parameter and answers its placeholder, in the order the text is written. The row store
+    and DuckDB both spell it so."""
+    parts = []
+    if node.measure in ("Score", "Recency"):
+        bands = " ".join(f"WHEN {last} >= {bind(start)} THEN {5 - n}" for n, start in enumerate(node.recency_starts))
+        parts.append(f"(CASE WHEN {last} IS NULL THEN 0 {bands} ELSE 1 END)")
+    if node.measure in ("Score", "Frequency"):
+        parts += [f"(CASE WHEN {events} >= {least} THEN 1 ELSE 0 END)" for least in plan.FREQUENCY_AT_LEAST]
+    if node.measure in ("Score", "Monetary"):
+        steps = " + ".join(f"(CASE WHEN {revenue} >= {least} THEN 1 ELSE 0 END)" for least in plan.MONETARY_AT_LEAST)
+        parts.append(f"(CASE WHEN {revenue} > 0 THEN 1 + {steps} ELSE 0 END)")
+    return "(" + " + ".join(parts) + ")"
 
 
 class ConditionCompiler(ABC):
@@ -114,6 +133,8 @@ class _Compiler(ConditionCompiler):
                 return self.active_since(start_ms)
             case plan.EventCount():
                 return self.event_count(node)
+            case plan.EngagementWithin():
+                return self.engagement(node)
             case plan.InImport(segment_id):
                 self.bind(self.app_id, segment_id)
                 return (
@@ -256,6 +277,21 @@ class _Compiler(ConditionCompiler):
         return (
             f"(e.endpoint_key IN (SELECT lower(ev.endpoint_id) FROM events ev WHERE {where} "
             "GROUP BY lower(ev.endpoint_id) HAVING count(*) >= ?))"
+        )
+
+    def engagement(self, node: plan.EngagementWithin) -> str:
+        """The measure over the endpoint's app events, aggregated by one probe of events_by_endpoint_key."""
+
+        def placeholder(value: Any) -> str:
+            self.bind(value)
+            return "?"
+
+        value = purchase_value_sql(self.dialect, "ev")
+        measure = engagement_measure(node, "max(ev.event_at)", "count(*)", f"sum({value})", placeholder)
+        self.bind(self.app_id, node.minimum, node.maximum)
+        return (
+            f"(SELECT {measure} FROM events ev WHERE {_EVENT_OF_ENDPOINT} AND {app_event_sql('ev.event_type')}) "
+            "BETWEEN ? AND ?"
         )
 
     def event_attribute(self, name: str, values: tuple[str, ...]) -> str:

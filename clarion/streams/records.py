@@ -28,6 +28,7 @@ import msgspec
 from clarion.channels.phone_numbers import country_of
 from clarion.store import streams as stream_store
 from clarion.store.database import Transaction
+from clarion.store.events import is_server_event
 from clarion.store.streams import SentMessage, StreamEvent
 
 APP_VERSION = "3.0"
@@ -75,10 +76,6 @@ SMS_ATTRIBUTES = (
 
 _decode = msgspec.json.Decoder(dict[str, Any]).decode
 _encode = msgspec.json.Encoder().encode
-
-
-def is_server_event(event_type: str) -> bool:
-    return event_type.startswith(("_email.", "_SMS.", "_journey.")) or event_type == "_campaign.send"
 
 
 def needs_endpoint(event_type: str) -> bool:

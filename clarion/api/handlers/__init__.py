@@ -12,6 +12,7 @@ from clarion.api.handlers import (
     channels,
     costs,
     endpoints,
+    engagement,
     events,
     jobs,
     journeys,
@@ -47,4 +48,5 @@ HANDLERS: dict[str, Handler] = {
     **streams.HANDLERS,
     **costs.HANDLERS,
     **kpis.HANDLERS,
+    **engagement.HANDLERS,
 }
