@@ -17,6 +17,7 @@ import uvicorn
 from rich.console import Console
 
 from clarion import __version__
+from clarion.channels.config import DeliverySettings
 from clarion.config import AccessKey, Settings, SettingsError, load_settings, redacted
 from clarion.store.migrations import SchemaTooNew
 
@@ -233,11 +234,19 @@ def _summary(settings: Settings, processes: int = 1) -> list[str]:
     return [
         *providers,
         f"tracking: on at {tracking.base_url}" if tracking.base_url else "tracking: off (delivery.tracking unset)",
+        _bounces(delivery),
         f"{_count(processes, 'API process', 'API processes')}, each with {_count(queue_workers, 'queue worker')}, "
         f"{_count(senders, 'campaign delivery worker')} and {scheduler}",
         f"segments: {settings.analytics.segment_engine} engine",
         _edge(settings),
     ]
+
+
+def _bounces(delivery: DeliverySettings) -> str:
+    listener = delivery.bounces
+    heard = f"SMTP listener on {listener.host}:{listener.port}" if listener.port else "no listener (delivery.bounces)"
+    domain = delivery.smtp.return_path_domain
+    return f"bounces and complaints by mail: {heard} · return path: {f'bounce+ID@{domain}' if domain else 'From'}"
 
 
 def _edge(settings: Settings) -> str:

@@ -8,7 +8,8 @@ planner and delivery. This is also the one place where domain event subscribers 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from clarion.analytics.engine import open_segment_engine
@@ -22,11 +23,15 @@ from clarion.campaigns.runs import BATCH, PLAN
 from clarion.campaigns.scheduler import CampaignScheduler
 from clarion.campaigns.triggers import EventTriggers
 from clarion.channels import custom
+from clarion.channels.delivery import ProviderReport
+from clarion.channels.email.bounces import BounceListener
+from clarion.channels.outcomes import report
 from clarion.channels.registry import TRANSPORTS, TransportRegistry
 from clarion.channels.secrets import SecretBox, load_secret_box
 from clarion.channels.service import channel_config, reseal_channels
 from clarion.clock import Clock, SystemClock
 from clarion.config import Settings
+from clarion.context import CallContext
 from clarion.domain_events import (
     AppChanged,
     CampaignChanged,
@@ -86,6 +91,11 @@ class Services:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # What the queue's workers run, by item kind; register handlers here before the app starts.
     queue_handlers: dict[str, Handler] = field(default_factory=dict)
+
+    async def record_outcomes(self, reports: Sequence[ProviderReport]) -> None:
+        """Record what providers and recipients reported: webhooks, tracking links, the bounce listener."""
+        ctx = CallContext(str(uuid.uuid4()), self.settings.region, self.settings.account_id, self.clock.now())
+        await report(self.db, self.endpoint_writer, ctx, reports)
 
     async def aclose(self) -> None:
         for closer in reversed(self.closers):
@@ -174,6 +184,11 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
     subscriptions.on(CampaignRunFinished, reports.run_finished)
     subscriptions.on(JobFinished, reports.job_finished)
     subscriptions.on(MessagesSent, reports.messages_sent)
+
+    if settings.delivery.bounces.port:  # bounces and complaints by mail (clarion/channels/email/bounces.py)
+        bounces = BounceListener(settings.delivery.bounces, services.record_outcomes)
+        await bounces.start()
+        services.closers.append(bounces.close)
 
     services.queue_handlers.update(job_handlers(db, queue, locations, writer, segments.engine, settings, clock))
     services.queue_handlers[PLAN] = planner.plan

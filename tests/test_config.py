@@ -120,6 +120,7 @@ def test_config_check_names_missing_files_and_summarises_valid_settings(tmp_path
     assert "store: SQLite at elsewhere/clarion.sqlite3" in checked.stdout
     assert "email: SMTP relay relay.example.com:2525 (starttls) · SMS: twilio · voice: none" in checked.stdout
     assert "tracking: on at https://mail.example.com" in checked.stdout
+    assert "bounces and complaints by mail: no listener (delivery.bounces) · return path: From" in checked.stdout
     assert "3 queue workers" in checked.stdout
     assert not (tmp_path / "elsewhere").exists(), "checking opens no store"
 

@@ -4,8 +4,8 @@ record schema (docs/event-streams.schema.json) accepts; a sink that is down hold
 lag shows in GetEventStream and the metrics.
 
 Events come from Clarion's own paths: PutEvents, SendMessages and a campaign run through the log transport
-(`delivery.dry_run`), provider and recipient reports through `record_outcomes`. Journey sends are written as the
-journey engine records them, with Pinpoint's attribute names.
+(`delivery.dry_run`), provider and recipient reports through `Services.record_outcomes`. Journey sends are written
+as the journey engine records them, with Pinpoint's attribute names.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from botocore.exceptions import ClientError
 from conftest import RunningServer
 from structlog.testing import capture_logs
 
-from clarion.api.extensions.recording import record_outcomes
 from clarion.campaigns.config import CampaignSettings
 from clarion.channels.config import DeliverySettings
 from clarion.channels.delivery import ProviderReport
@@ -322,7 +321,7 @@ def test_every_kind_of_event_is_one_record_in_pinpoints_format(settings: Setting
                 "_SMS.FAILURE", "SMS", provider_message_id=sms_us, attributes={"record_status": "UNREACHABLE"}
             ),
         ]
-        server.run(lambda services: record_outcomes(services, reports))
+        server.run(lambda services: services.record_outcomes(reports))
         client.update_endpoint(
             ApplicationId=app_id,
             EndpointId="texter",
@@ -335,7 +334,7 @@ def test_every_kind_of_event_is_one_record_in_pinpoints_format(settings: Setting
             opt_out=True,
             attributes={"keyword": "STOP", "destination_phone_number": "+4915112345679"},
         )
-        server.run(lambda services: record_outcomes(services, [stop]))
+        server.run(lambda services: services.record_outcomes([stop]))
 
         # A campaign to email, SMS and push endpoints, and one through a custom channel.
         client.update_endpoints_batch(

@@ -33,7 +33,6 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from push_stubs import ApnsStub, H2Stub, server_context
 from structlog.testing import capture_logs
 
-from clarion.api.extensions.recording import record_outcomes
 from clarion.channels.config import (
     DeliverySettings,
     GenericHttpSettings,
@@ -334,8 +333,8 @@ def test_provider_reports(sender: RunningServer) -> None:
     receipt = ProviderReport("_SMS.SUCCESS", "SMS", provider_message_id=message_id, attributes={"carrier": "x"})
     stop = ProviderReport("_SMS.OPTOUT", "SMS", address="+14255550103", opt_out=True)
     unknown = ProviderReport("_SMS.SUCCESS", "SMS", provider_message_id="never-sent")
-    sender.run(lambda s: record_outcomes(s, [receipt, stop, unknown]))
-    sender.run(lambda s: record_outcomes(s, [receipt]))  # a re-delivered webhook records nothing new
+    sender.run(lambda s: s.record_outcomes([receipt, stop, unknown]))
+    sender.run(lambda s: s.record_outcomes([receipt]))  # a re-delivered webhook records nothing new
     events = events_of(sender, app_id)
     assert [e["EventType"] for e in events] == ["_SMS.BUFFERED", "_SMS.SUCCESS", "_SMS.OPTOUT"]
     assert events[1]["Attributes"]["carrier"] == "x" and events[1]["Attributes"]["message_id"] == message_id
@@ -557,9 +556,7 @@ def test_real_delivery_over_smtp_and_an_sms_gateway(settings: Settings) -> None:
             [sent] = Gateway.received
             assert sent == {"to": "+14255550106", "text": "Code 123 for +14255550106", "ref": phone["MessageId"]}
             # The gateway's delivery receipt, as its webhook would hand it over, finds the message by its own id.
-            server.run(
-                lambda s: record_outcomes(s, [ProviderReport("_SMS.SUCCESS", "SMS", provider_message_id="gw-1")])
-            )
+            server.run(lambda s: s.record_outcomes([ProviderReport("_SMS.SUCCESS", "SMS", provider_message_id="gw-1")]))
             events = [(e["endpoint"], e["EventType"]) for e in events_of(server, app_id)]
             assert sorted(events) == [("", "_email.send"), ("phone", "_SMS.BUFFERED"), ("phone", "_SMS.SUCCESS")]
     finally:

@@ -7,6 +7,7 @@ air-gapped installs can point at local services) and the key that encrypts store
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
@@ -44,6 +45,9 @@ class SmtpSettings(SettingsModel):
     verify_certificate: bool = True
     local_hostname: str = ""  # EHLO name; the machine's FQDN when empty
     message_id_domain: str = ""  # right-hand side of Message-ID; the From address's domain when empty
+    # VERP: each message's envelope sender (Return-Path) becomes bounce+<message id>@this domain, so a bounce names
+    # the message it is about (route the domain's mail to the bounce listener, delivery.bounces). Empty: the From.
+    return_path_domain: str = ""
     dkim: DkimSettings | None = None
 
 
@@ -160,6 +164,23 @@ class PushSettings(SettingsModel):
     apns_token_refresh_seconds: int = Field(default=50 * 60, ge=20 * 60, le=59 * 60)
 
 
+class BounceSettings(SettingsModel):
+    """The inbound SMTP listener for bounces (DSN) and complaints (ARF) (owned by the email transport). It needs
+    the `bounces` extra (aiosmtpd). No port: no listener."""
+
+    host: str = "127.0.0.1"  # let only the mail server that receives bounces reach it
+    port: int = Field(default=0, ge=0, le=65535)
+    max_message_bytes: int = Field(default=1_000_000, ge=10_000)  # a report quotes at most the original message
+    hostname: str = ""  # the name it greets with; the machine's FQDN when empty
+
+    @model_validator(mode="after")
+    def _listener_installed(self) -> BounceSettings:
+        """A listener asked for without its library is a startup error, not bounces silently lost."""
+        if self.port and importlib.util.find_spec("aiosmtpd") is None:
+            raise ValueError("port is set but aiosmtpd is not installed: install the bounces extra (clarion[bounces])")
+        return self
+
+
 class WebhookSettings(SettingsModel):
     """Custom-channel webhooks (owned by the custom transport)."""
 
@@ -209,5 +230,6 @@ class DeliverySettings(SettingsModel):
     push: PushSettings = Field(default_factory=PushSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    bounces: BounceSettings = Field(default_factory=BounceSettings)
     # Dry run: every channel delivers to the log instead of a provider (owned by the send pipeline).
     dry_run: bool = False

@@ -13,7 +13,6 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from clarion.api.bodies import with_bounded_body
-from clarion.api.extensions.recording import record_outcomes
 from clarion.channels.email import sendgrid_events
 from clarion.config import Settings
 from clarion.services import Services
@@ -35,7 +34,7 @@ async def sendgrid(request: Request, body: bytes) -> Response:
         reports = sendgrid_events.parse(body)
     except sendgrid_events.MalformedEvents as error:
         return PlainTextResponse(str(error), status_code=400)
-    await record_outcomes(services, reports)
+    await services.record_outcomes(reports)
     return PlainTextResponse("OK")
 
 

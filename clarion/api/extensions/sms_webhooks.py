@@ -17,7 +17,6 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from clarion.api.bodies import with_bounded_body
-from clarion.api.extensions.recording import record_outcomes
 from clarion.channels.sms import generic_webhooks, twilio_webhooks
 from clarion.config import Settings
 from clarion.services import Services
@@ -49,7 +48,7 @@ async def twilio_status(request: Request, body: bytes) -> Response:
     services, params = verified
     found = twilio_webhooks.status_report(params, request.query_params.get("message_id"))
     if found is not None:
-        await record_outcomes(services, [found])
+        await services.record_outcomes([found])
     return Response(status_code=204)
 
 
@@ -60,7 +59,7 @@ async def twilio_inbound(request: Request, body: bytes) -> Response:
     services, params = verified
     found, twiml = twilio_webhooks.inbound(params, services.settings.delivery.sms.help_reply)
     if found is not None:
-        await record_outcomes(services, [found])
+        await services.record_outcomes([found])
     return Response(twiml, media_type="text/xml")
 
 
@@ -79,7 +78,7 @@ async def generic(request: Request, body: bytes) -> Response:
         reports = generic_webhooks.reports_from(msgspec.json.decode(body), signed_at)
     except (ValueError, msgspec.DecodeError) as error:
         return PlainTextResponse(f"Malformed webhook body: {error}", status_code=400)
-    await record_outcomes(services, reports)
+    await services.record_outcomes(reports)
     return Response(status_code=204)
 
 

@@ -19,7 +19,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from clarion.api.extensions.recording import record_outcomes
 from clarion.channels.delivery import ProviderReport
 from clarion.config import Settings
 from clarion.messages.tracking import CLICK, OPEN, PATH_PREFIX, UNSUBSCRIBE, Link, Tracker
@@ -61,8 +60,8 @@ async def opened(request: Request) -> Response:
     if found is None:
         return _not_found()
     services, link = found
-    await record_outcomes(
-        services, [ProviderReport("_email.open", "EMAIL", message_id=link.message_id, attributes=_client(request))]
+    await services.record_outcomes(
+        [ProviderReport("_email.open", "EMAIL", message_id=link.message_id, attributes=_client(request))]
     )
     return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
 
@@ -75,7 +74,7 @@ async def clicked(request: Request) -> Response:
     url = link.url or ""  # verify() only passes http(s) click targets
     attributes = {**_client(request), "url": url}
     click = ProviderReport("_email.click", "EMAIL", message_id=link.message_id, attributes=attributes, distinct_by=url)
-    await record_outcomes(services, [click])
+    await services.record_outcomes([click])
     return RedirectResponse(link.url or "", status_code=302, headers=NO_STORE)
 
 
@@ -95,7 +94,7 @@ async def unsubscribe(request: Request) -> Response:
     event = ProviderReport(
         "_email.unsubscribe", "EMAIL", message_id=link.message_id, attributes=_client(request), opt_out=True
     )
-    await record_outcomes(services, [event])
+    await services.record_outcomes([event])
     return _page("Unsubscribed", "<p>You will not receive these emails any more.</p>")
 
 

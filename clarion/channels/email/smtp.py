@@ -18,6 +18,7 @@ import aiosmtplib
 from clarion.channels.config import SmtpSettings
 from clarion.channels.delivery import DeliveryResult, DeliveryStatus, EmailContent, Outbound, RawEmailContent
 from clarion.channels.email.dkim import DkimSigner
+from clarion.channels.email.feedback import verp_sender
 from clarion.channels.email.mime import InvalidMessage, build_message
 from clarion.channels.email.raw import build_raw_message
 from clarion.clock import Clock, SystemClock
@@ -159,7 +160,8 @@ class SmtpTransport:
             data = self.render(message, content)
         except InvalidMessage as error:
             return DeliveryResult(DeliveryStatus.PERMANENT_FAILURE, 400, str(error))
-        sender = parseaddr(content.from_address)[1]
+        domain = self.settings.return_path_domain
+        sender = verp_sender(message.message_id, domain) if domain else parseaddr(content.from_address)[1]
         options = [] if (sender + message.address).isascii() else ["SMTPUTF8"]
         try:
             reply = await self.pool.send(sender, message.address, data, options)
