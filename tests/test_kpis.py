@@ -4,7 +4,7 @@ and from SQL on the row store (the same domain function with the row-store runne
 and paging.
 
 Traffic goes through Clarion's own paths: SendMessages and campaign runs through the log transport
-(`delivery.dry_run`), reports through `record_outcomes` as provider webhooks and tracking links record them, a
+(`delivery.dry_run`), reports through `Services.record_outcomes` as provider webhooks and tracking links record them, a
 push open through PutEvents as the mobile SDKs send it. A send refused before the transport (an email without a
 subject, an SMS without a body) is a sent-and-rejected message, as Pinpoint counts them. Journey messages carry
 their journey and activity ids in the message Context, as the journey engine's sends record them.
@@ -22,7 +22,6 @@ from conftest import RunningServer, running
 from test_event_streams import drive_campaigns
 
 from clarion.analytics import kpis
-from clarion.api.extensions.recording import record_outcomes
 from clarion.campaigns.config import CampaignSettings
 from clarion.channels.config import DeliverySettings
 from clarion.channels.delivery import ProviderReport
@@ -222,7 +221,7 @@ def build_traffic(server: RunningServer) -> dict[str, str]:
         report("_SMS.FAILURE", "SMS", by_campaign[(c1, "s2")], D0, metrics={price: 200}),
         report("_email.open", "EMAIL", by_campaign[(c2, "e1")], D0),
     ]
-    server.run(lambda services: record_outcomes(services, reports))
+    server.run(lambda services: services.record_outcomes(reports))
     opened = {
         "EventType": "_campaign.opened_notification",
         "Timestamp": D1.isoformat(),
@@ -430,7 +429,7 @@ def test_date_rules_shape_and_paging(kpi_server: RunningServer) -> None:
         report("_email.open", "EMAIL", sent["a@example.com"], D1),
         report("_email.open", "EMAIL", sent["b@example.com"], D0),
     ]
-    kpi_server.run(lambda services: record_outcomes(services, reports))
+    kpi_server.run(lambda services: services.record_outcomes(reports))
     first = api_kpi(client, "app", ids, "txn-emails-opened-grouped-by-date", PageSize="1", **WINDOW)
     assert rows_of(first["KpiResult"]) == [(YESTERDAY, 1.0)] and first["NextToken"]
     second = api_kpi(
