@@ -26,7 +26,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from clarion.analytics.config import AnalyticsSettings, CostSettings
+from clarion.analytics.config import AnalyticsSettings, CostSettings, RetentionSettings
 from clarion.campaigns.config import CampaignSettings
 from clarion.channels.config import DeliverySettings
 from clarion.jobs.config import JobSettings
@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     otp: OtpSettings = Field(default_factory=OtpSettings)  # one-time passwords (docs/messages.md)
     streams: StreamSettings = Field(default_factory=StreamSettings)  # event stream sinks (docs/event-streams.md)
     costs: CostSettings = Field(default_factory=CostSettings)  # prices of the cost view (docs/analytics.md)
+    retention: RetentionSettings = Field(
+        default_factory=RetentionSettings
+    )  # how long rows are kept (docs/analytics.md)
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -168,6 +168,15 @@ class Metrics:
         self.queue_buried_now = Gauge(
             "clarion_queue_buried_items", "Queue items given up on and kept, by kind", ["kind"], registry=self.registry
         )
+        self.retention_pruned = Counter(
+            "clarion_retention_pruned",
+            "Rows removed past their retention: events, messages, tombstones",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.retention_failures = Counter(
+            "clarion_retention_failures", "Retention prune passes that failed", registry=self.registry
+        )
 
     def count_template_budgets(self, exceeded: Tally[str]) -> None:
         """Report the template engine's budget stops (clarion/templates/budget.py) as a counter family."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from clarion.analytics.engine import open_segment_engine
 from clarion.analytics.kpis import KpiRunner
+from clarion.analytics.retention import RetentionPruner
 from clarion.campaigns.completion import count_buried
 from clarion.campaigns.delivery import CampaignDelivery
 from clarion.campaigns.hooks import CampaignHooks
@@ -80,6 +81,7 @@ class Services:
     delivery: Delivery  # the one send path: direct sends, campaigns, journeys (clarion/messages/delivery.py)
     segments_engine: SegmentEngine  # segment membership: counts, member pages, samples (clarion/segments/engine.py)
     kpis: KpiRunner  # KPI counters, on the segment engine's store (clarion/analytics/kpis.py)
+    retention: RetentionPruner  # removes rows past their retention (clarion/analytics/retention.py)
     queue: StoreQueue  # the durable work queue (clarion/queue/, docs/queue.md)
     locations: Locations  # where import and export jobs read and write files (clarion/jobs/locations.py)
     campaign_scheduler: CampaignScheduler  # starts due campaign runs (clarion/campaigns/scheduler.py)
@@ -159,6 +161,7 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
         delivery=delivery,
         segments_engine=segments.engine,
         kpis=segments.kpis,
+        retention=RetentionPruner(db, clock, settings.retention, metrics, segments.prune_replica),
         queue=queue,
         locations=locations,
         campaign_scheduler=scheduler,
@@ -208,4 +211,5 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
         services.background.append(scheduler.run)
     if settings.streams.shipper:
         services.background.append(shipper.run)
+    services.background.append(services.retention.run)
     return services

@@ -42,3 +42,14 @@ class CostSettings(SettingsModel):
     # What AWS charged per SMS part (USD) by ISO country ("default" for the rest), for the Pinpoint column: AWS
     # priced SMS per country and changed the rates often, so Clarion ships none of its own.
     pinpoint_sms: dict[str, Decimal] = Field(default_factory=dict)
+
+
+class RetentionSettings(SettingsModel):
+    """How long rows are kept (docs/analytics.md, "Retention"); 0 keeps them for ever. Pinpoint kept 90 days."""
+
+    events_days: int = Field(default=90, ge=0)  # events (and so KPIs: a range may start this far back)
+    messages_days: int = Field(default=90, ge=0)  # the message log
+    changes_days: int = Field(default=90, ge=0)  # change-feed tombstones (deletions the replica follows)
+    interval_seconds: float = Field(default=300.0, gt=0)  # how often the background prune runs
+    batch_rows: int = Field(default=500, ge=1)  # rows removed per write: writers wait for one batch at most
+    pause_seconds: float = Field(default=0.01, ge=0)  # between batches, so that other writes go first

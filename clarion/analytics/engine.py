@@ -70,6 +70,15 @@ class ColumnarSegmentEngine(SegmentEngine):
         """A KPI's counters (clarion/analytics/kpis.py) from the replica, synced first like a segment read."""
         return await self._query(lambda con: kpi_duckdb.run(con, query))
 
+    async def prune_events(self, before_ms: int) -> int:
+        """Retention's pass over the replica (clarion/analytics/retention.py)."""
+
+        def prune() -> int:
+            with self.sync.replica.round() as round_:
+                return round_.prune_events(before_ms)
+
+        return await asyncio.to_thread(prune)
+
     async def count(self, app_id: str, node: Node, *, sendable_only: bool = False) -> int:
         return await self._query(lambda con: segment_duckdb.count(con, app_id, node, sendable_only=sendable_only))
 
@@ -119,6 +128,7 @@ class SegmentEngineSetup:
 
     engine: SegmentEngine
     kpis: KpiRunner  # where KPIs are computed: the same engine as segments
+    prune_replica: Callable[[int], Awaitable[int]] | None = None  # retention's pass over the replica, if one is kept
     background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -148,5 +158,9 @@ def open_segment_engine(settings: Settings, db: Database, clock: Clock) -> Segme
 
     engine = ColumnarSegmentEngine(db, clock, open_replica)
     return SegmentEngineSetup(
-        engine, engine.kpi_rows, [lambda: engine.keep_synced(analytics.sync_seconds)], [engine.aclose]
+        engine,
+        engine.kpi_rows,
+        engine.prune_events,
+        [lambda: engine.keep_synced(analytics.sync_seconds)],
+        [engine.aclose],
     )

@@ -26,7 +26,7 @@ from clarion.store.database import Database, Transaction
 from clarion.store.kpi_sql import Aggregate, Counter, Group, KpiQuery, Scope
 
 MAX_RANGE = timedelta(days=31)
-KEPT = timedelta(days=90)  # how far back a range may start: Pinpoint keeps KPI data 90 days
+KEPT_DAYS = 90  # how far back a range may start: Pinpoint keeps KPI data 90 days (Clarion: its events' retention)
 
 KpiRunner = Callable[[KpiQuery], Awaitable[list[tuple[Any, ...]]]]
 
@@ -255,15 +255,16 @@ class DateRange:
     end: datetime
 
 
-def date_range(start: datetime | None, end: datetime | None, now: datetime) -> DateRange:
-    """Pinpoint's rules for StartTime and EndTime; naive times are UTC, as botocore sends them."""
+def date_range(start: datetime | None, end: datetime | None, now: datetime, kept_days: int = KEPT_DAYS) -> DateRange:
+    """Pinpoint's rules for StartTime and EndTime; naive times are UTC, as botocore sends them. A range may start
+    `kept_days` back (0: events are kept for ever, any start)."""
     try:
-        return _date_range(start, end, now)
+        return _date_range(start, end, now, kept_days)
     except OverflowError:  # a time at the edge of the calendar (year 1 or 9999)
-        raise BadRequest("StartTime and EndTime must be within the last 90 days") from None
+        raise BadRequest("StartTime and EndTime must be dates of this era, within the days events are kept") from None
 
 
-def _date_range(start: datetime | None, end: datetime | None, now: datetime) -> DateRange:
+def _date_range(start: datetime | None, end: datetime | None, now: datetime, kept_days: int) -> DateRange:
     start = start.replace(tzinfo=UTC) if start is not None and start.tzinfo is None else start
     end = end.replace(tzinfo=UTC) if end is not None and end.tzinfo is None else end
     if end is None:
@@ -274,8 +275,8 @@ def _date_range(start: datetime | None, end: datetime | None, now: datetime) -> 
         raise BadRequest("StartTime must not be after EndTime")
     if end - start > MAX_RANGE:
         raise BadRequest("The date range from StartTime to EndTime must be 31 days or less")
-    if start < now - KEPT:
-        raise BadRequest("StartTime must be within the last 90 days: KPI data is kept for 90 days")
+    if kept_days and start < now - timedelta(days=kept_days):
+        raise BadRequest(f"StartTime must be within the last {kept_days} days: events are kept for {kept_days} days")
     return DateRange(start.astimezone(UTC), end.astimezone(UTC))
 
 
@@ -327,7 +328,13 @@ def _require(tx: Transaction, level: str, app_id: str, scope_id: str | None) -> 
 
 
 async def date_range_kpi(
-    db: Database, run: KpiRunner, level: str, request: KpiRequest, now: datetime, scope_id: str | None = None
+    db: Database,
+    run: KpiRunner,
+    level: str,
+    request: KpiRequest,
+    now: datetime,
+    scope_id: str | None = None,
+    kept_days: int = KEPT_DAYS,
 ) -> dict[str, Any]:
     """One DateRangeKpiResponse body; `level` is app, campaign or journey, `scope_id` the campaign or journey.
 
@@ -336,7 +343,7 @@ async def date_range_kpi(
     kpi = KPIS[level].get(request.kpi_name)
     if kpi is None:
         raise BadRequest(f"KpiName {request.kpi_name!r} is not a {level} KPI (docs/analytics.md lists them)")
-    window = date_range(request.start, request.end, now)
+    window = date_range(request.start, request.end, now, kept_days)
     size = page_size(request.page_size)
     position = decode_token(request.next_token)
     query = KpiQuery(

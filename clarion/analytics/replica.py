@@ -303,6 +303,13 @@ class Round:
         )
         self.con.execute("INSERT INTO engagement SELECT * FROM engaged")
 
+    def prune_events(self, before_ms: int) -> int:
+        """Drop events that happened and arrived before `before_ms`, as retention does in the store."""
+        row = self.con.execute(
+            "DELETE FROM events WHERE event_at < ? AND arrival_at < ? RETURNING 1", [before_ms, before_ms]
+        ).fetchall()
+        return len(row)
+
     def segment_members(self, text: str) -> None:
         """Add a batch of imported segment members (by key: a member added again replaces itself)."""
         self._staged(text, _MEMBER_JSON)

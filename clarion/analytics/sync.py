@@ -40,11 +40,13 @@ class ReplicaSync:
     async def sync(self) -> SyncResult:
         """Apply every change committed before the call; return the new position."""
         async with self._lock:
-            upto = await self.db.read(changes.committed_seq)
+            upto, pruned = await self.db.read(lambda tx: (changes.committed_seq(tx), changes.pruned_seq(tx)))
             start = await asyncio.to_thread(self.replica.position)
             if upto == start:
                 return SyncResult(start, 0)
-            if upto < start:  # the store is younger than the replica: follow it from scratch
+            # The store is younger than the replica, or retention removed deletions the replica has not seen yet
+            # (a replica left behind for longer than the tombstones are kept): follow it from scratch.
+            if upto < start or start < pruned:
                 start = NOTHING_SYNCED
             with self.replica.round() as round_:
                 # A build from scratch starts from empty tables (an interrupted build leaves rows behind) and

@@ -62,17 +62,26 @@ def committed_seq(tx: Transaction) -> int:
 def record_deleted(tx: Transaction, seq: int, app_id: str, kind: str, keys: Sequence[str]) -> None:
     """Tombstones: kind "endpoint" (endpoint keys), "user" (user ids), "segment" (every imported member of these
     segment ids), "app" (the whole project, key empty)."""
+    now = tx.scalar(f"SELECT {tx.dialect.now_millis}")
     tx.insert_rows(
-        "INSERT INTO change_tombstones (change_seq, app_id, kind, item_key)", [(seq, app_id, kind, k) for k in keys]
+        "INSERT INTO change_tombstones (change_seq, app_id, kind, item_key, recorded_at)",
+        [(seq, app_id, kind, k, now) for k in keys],
     )
 
 
 def record_deleted_user_endpoints(tx: Transaction, seq: int, app_id: str, user_id: str) -> None:
     tx.execute(
-        "INSERT INTO change_tombstones (change_seq, app_id, kind, item_key) "
-        "SELECT ?, app_id, 'endpoint', endpoint_key FROM endpoints WHERE app_id = ? AND user_id = ?",
+        "INSERT INTO change_tombstones (change_seq, app_id, kind, item_key, recorded_at) "
+        f"SELECT ?, app_id, 'endpoint', endpoint_key, {tx.dialect.now_millis} FROM endpoints "
+        "WHERE app_id = ? AND user_id = ?",
         (seq, app_id, user_id),
     )
+
+
+def pruned_seq(tx: Transaction) -> int:
+    """The highest stamp of a tombstone retention has removed: a replica positioned below it may have missed a
+    deletion and must rebuild."""
+    return int(tx.scalar("SELECT seq FROM change_feed WHERE name = 'pruned'"))
 
 
 def _json_rows(dialect: Dialect, columns: Sequence[str]) -> str:

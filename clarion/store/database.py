@@ -72,6 +72,13 @@ class Dialect:
         return f"json_extract({document}, '$.{'.'.join(path)}')"
 
     @property
+    def now_millis(self) -> str:
+        """The database's clock as epoch milliseconds, for stamps written inside SQL (change-feed tombstones)."""
+        if self.name == "postgresql":
+            return "CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT)"
+        return "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+
+    @property
     def explain(self) -> str:
         """The prefix that makes a query describe the plan the store chose for it instead of running."""
         return "EXPLAIN" if self.name == "postgresql" else "EXPLAIN QUERY PLAN"

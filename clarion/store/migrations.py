@@ -570,6 +570,17 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             )""",
         ],
     ),
+    (
+        17,
+        "retention: when each change-feed tombstone was written, and how far pruning has gone",
+        [
+            # Epoch ms; 0 for tombstones written before this migration (the first prune takes them).
+            "ALTER TABLE change_tombstones ADD COLUMN recorded_at BIGINT NOT NULL DEFAULT 0",
+            "CREATE INDEX change_tombstones_by_time ON change_tombstones (recorded_at)",
+            # The highest change_seq of a pruned tombstone: a replica behind it rebuilds (clarion/analytics/sync.py).
+            "INSERT INTO change_feed (name, seq) VALUES ('pruned', 0)",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

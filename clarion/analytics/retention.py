@@ -1,0 +1,88 @@
+"""Retention: events, the message log and change-feed tombstones older than their settings are removed by a
+background prune, in batches of `batch_rows` rows, one short write each, pausing between them: a writer waits for one
+batch at most, never for a whole prune.
+
+What stays however old: events the project's event stream has not shipped yet (they go once shipped), and messages
+of live campaigns and of journeys (their message limits count them). The DuckDB replica drops the same events; a
+replica positioned before a pruned tombstone rebuilds from the store (clarion/analytics/sync.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from clarion.analytics.config import RetentionSettings
+from clarion.clock import Clock, epoch_millis, iso_millis
+from clarion.logs import get_logger
+from clarion.metrics import Metrics
+from clarion.store import retention as retention_store
+from clarion.store.database import Database, Transaction
+
+log = get_logger("clarion.analytics.retention")
+
+Batch = Callable[[Transaction], int]
+
+
+class RetentionPruner:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        settings: RetentionSettings,
+        metrics: Metrics,
+        prune_replica: Callable[[int], Awaitable[int]] | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.settings = settings
+        self.metrics = metrics
+        self.prune_replica = prune_replica  # drops the replica's events before an epoch-ms time
+
+    async def prune_once(self) -> dict[str, int]:
+        """One pass over every kind and project; rows removed by kind."""
+        now, settings, limit = self.clock.now(), self.settings, self.settings.batch_rows
+        removed = {"events": 0, "messages": 0, "tombstones": 0}
+        app_ids = await self.db.read(retention_store.app_ids)
+        for app_id in app_ids:
+            if settings.events_days:
+                before = epoch_millis(now - timedelta(days=settings.events_days))
+                removed["events"] += await self._batches(
+                    lambda tx, a=app_id, b=before: retention_store.prune_events(tx, a, b, limit)
+                )
+            if settings.messages_days:
+                since = iso_millis(now - timedelta(days=settings.messages_days))
+                removed["messages"] += await self._batches(
+                    lambda tx, a=app_id, s=since: retention_store.prune_messages(tx, a, s, limit)
+                )
+        if settings.changes_days:
+            before = epoch_millis(now - timedelta(days=settings.changes_days))
+            removed["tombstones"] += await self._batches(lambda tx: retention_store.prune_tombstones(tx, before, limit))
+        if settings.events_days and self.prune_replica is not None:
+            await self.prune_replica(epoch_millis(now - timedelta(days=settings.events_days)))
+        for kind, count in removed.items():
+            if count:
+                self.metrics.retention_pruned.labels(kind).inc(count)
+        if any(removed.values()):
+            log.info("retention_pruned", **removed)
+        return removed
+
+    async def _batches(self, batch: Batch) -> int:
+        total = 0
+        while True:
+            count = await self.db.write(batch)
+            total += count
+            if count < self.settings.batch_rows:
+                return total
+            await asyncio.sleep(self.settings.pause_seconds)
+
+    async def run(self) -> None:
+        """The background loop; a failed pass is logged, counted and tried again at the next interval."""
+        while True:
+            try:
+                await self.prune_once()
+            except Exception:  # the store may be briefly unavailable; the next pass starts over
+                self.metrics.retention_failures.inc()
+                log.exception("retention_prune_failed")
+            await asyncio.sleep(self.settings.interval_seconds)
