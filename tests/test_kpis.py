@@ -148,11 +148,13 @@ def build_traffic(server: RunningServer) -> dict[str, str]:
             app_id,
             {
                 "Addresses": {address: {"ChannelType": "EMAIL"} for address in addresses},
-                "Context": {"journey_id": "J1", "journey_activity_id": activity},
+                "Context": {"journey_id": journey_id, "journey_activity_id": activity},
                 "MessageConfiguration": {"EmailMessage": message},
             },
         )
 
+    journey = client.create_journey(ApplicationId=app_id, WriteJourneyRequest={"Name": "welcome"})
+    journey_id = journey["JourneyResponse"]["Id"]
     ja1 = journey_send(["j1@example.com", "j2@example.com"], "JA1", EMAIL)
     ja2 = journey_send(["j3@example.com"], "JA2", EMAIL)
     journey_send(["j4@example.com"], "JA2", NO_SUBJECT)
@@ -231,7 +233,7 @@ def build_traffic(server: RunningServer) -> dict[str, str]:
         ApplicationId=app_id,
         EventsRequest={"BatchItem": {"p1": {"Endpoint": {}, "Events": {"open": opened}}}},
     )
-    return {"app_id": app_id, "c1": c1, "c2": c2, "a1": activity["Id"]}
+    return {"app_id": app_id, "c1": c1, "c2": c2, "a1": activity["Id"], "j1": journey_id}
 
 
 def expected(ids: dict[str, str]) -> dict[str, dict[str, list[tuple[str | None, float]]]]:
@@ -311,7 +313,7 @@ def expected(ids: dict[str, str]) -> dict[str, dict[str, list[tuple[str | None, 
         "direct-push-opens-grouped-by-campaign-activity": [(a1, 1)],
         "sms-spend": [(None, 700)],
     }
-    # Journey J1: JA1 sent 2 (j2 hard-bounced and complained; j1 opened, clicked, unsubscribed), JA2 sent 2 (j3
+    # The journey: JA1 sent 2 (j2 hard-bounced and complained; j1 opened, clicked, unsubscribed), JA2 sent 2 (j3
     # soft-bounced, j4 refused).
     journey: dict[str, list[tuple[str | None, float]]] = {
         "journey-emails-sent": [(None, 4)],
@@ -353,7 +355,7 @@ def api_kpi(client: Any, level: str, ids: dict[str, str], name: str, **window: A
         return client.get_application_date_range_kpi(**common)["ApplicationDateRangeKpiResponse"]
     if level == "campaign":
         return client.get_campaign_date_range_kpi(CampaignId=ids["c1"], **common)["CampaignDateRangeKpiResponse"]
-    return client.get_journey_date_range_kpi(JourneyId="J1", **common)["JourneyDateRangeKpiResponse"]
+    return client.get_journey_date_range_kpi(JourneyId=ids["j1"], **common)["JourneyDateRangeKpiResponse"]
 
 
 def store_kpi(server: RunningServer, level: str, ids: dict[str, str], name: str) -> dict[str, Any]:
@@ -364,7 +366,7 @@ def store_kpi(server: RunningServer, level: str, ids: dict[str, str], name: str)
             return services.db.read(lambda tx: kpi_sql.run(tx, query))
 
         request = kpis.KpiRequest(ids["app_id"], name, WINDOW["StartTime"], WINDOW["EndTime"])
-        scope = {"app": None, "campaign": ids["c1"], "journey": "J1"}[level]
+        scope = {"app": None, "campaign": ids["c1"], "journey": ids["j1"]}[level]
         return await kpis.date_range_kpi(services.db, run, level, request, services.clock.now(), scope)
 
     return server.run(work)
@@ -411,6 +413,9 @@ def test_date_rules_shape_and_paging(kpi_server: RunningServer) -> None:
     assert "PageSize" in refused(PageSize="0")
     with pytest.raises(ClientError) as raised:
         client.get_campaign_date_range_kpi(ApplicationId=app_id, CampaignId="nope", KpiName="sms-spend")
+    assert raised.value.response["Error"]["Code"] == "NotFoundException"
+    with pytest.raises(ClientError) as raised:
+        client.get_journey_date_range_kpi(ApplicationId=app_id, JourneyId="nope", KpiName="journey-emails-sent")
     assert raised.value.response["Error"]["Code"] == "NotFoundException"
     with pytest.raises(ClientError) as raised:
         client.get_application_date_range_kpi(ApplicationId="no-such-app", KpiName="txn-sms-sent")

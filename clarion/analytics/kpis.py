@@ -22,6 +22,7 @@ from clarion.errors import BadRequest, NotFound
 from clarion.paging import decode_token, encode_token, page_size
 from clarion.projects.service import require_app
 from clarion.store import campaigns as campaign_store
+from clarion.store import journeys as journey_store
 from clarion.store.database import Database, Transaction
 from clarion.store.kpi_sql import Aggregate, Counter, Group, KpiQuery, Scope
 
@@ -325,6 +326,8 @@ def _require(tx: Transaction, level: str, app_id: str, scope_id: str | None) -> 
     require_app(tx, app_id)
     if level == "campaign" and scope_id is not None and campaign_store.get(tx, app_id, scope_id) is None:
         raise NotFound(f"Campaign {scope_id!r} not found")
+    if level == "journey" and scope_id is not None and journey_store.get(tx, app_id, scope_id) is None:
+        raise NotFound(f"Journey {scope_id!r} not found")
 
 
 async def date_range_kpi(
@@ -336,9 +339,7 @@ async def date_range_kpi(
     scope_id: str | None = None,
     kept_days: int = KEPT_DAYS,
 ) -> dict[str, Any]:
-    """One DateRangeKpiResponse body; `level` is app, campaign or journey, `scope_id` the campaign or journey.
-
-    A journey's figures are read from its events whether or not the journey is still defined."""
+    """One DateRangeKpiResponse body; `level` is app, campaign or journey, `scope_id` the campaign or journey."""
     await db.read(lambda tx: _require(tx, level, request.app_id, scope_id))
     kpi = KPIS[level].get(request.kpi_name)
     if kpi is None:
