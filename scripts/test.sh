@@ -32,4 +32,5 @@ cd "$ROOT"
 "$VENV/bin/ruff" check clarion tests tools bench
 "$VENV/bin/ruff" format --check clarion tests tools bench
 "$VENV/bin/lint-imports" --no-cache --no-logo  # the layers and no-cycles contracts in pyproject.toml
-exec "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"
+# One test process per core (pytest-xdist): most tests wait on sockets and subprocesses. `-n 0` runs them in one.
+exec "$VENV/bin/python" -m pytest -p no:cacheprovider -n auto "$@"
