@@ -42,13 +42,17 @@ from clarion.domain_events import (
     EventsIngested,
     EventStreamChanged,
     JobFinished,
+    JourneyChanged,
     MessagesSent,
     OutcomesReported,
+    SegmentChanged,
     Subscriptions,
 )
 from clarion.endpoints.service import EndpointWriter
 from clarion.jobs.locations import Locations
 from clarion.jobs.workers import job_handlers
+from clarion.journeys.engine import JourneyEngine
+from clarion.journeys.steps import Steps
 from clarion.messages.delivery import Delivery
 from clarion.messages.tracking import Tracker
 from clarion.metrics import Metrics
@@ -85,6 +89,7 @@ class Services:
     queue: StoreQueue  # the durable work queue (clarion/queue/, docs/queue.md)
     locations: Locations  # where import and export jobs read and write files (clarion/jobs/locations.py)
     campaign_scheduler: CampaignScheduler  # starts due campaign runs (clarion/campaigns/scheduler.py)
+    journey_engine: JourneyEngine  # lets participants in and moves them on (clarion/journeys/engine.py)
     stream_shipper: StreamShipper  # ships events to their projects' stream sinks (clarion/streams/shipper.py)
     # Long-running loops (job runners, senders, schedulers) the process runs beside the API; the app starts
     # each as a task once the store is open and cancels them at shutdown.
@@ -145,6 +150,8 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
     planner = CampaignPlanner(db, clock, queue, members, settings.campaigns)
     campaign_delivery = CampaignDelivery(db, clock, queue, delivery, members, hooks, settings.campaigns, metrics)
     triggers = EventTriggers(db, clock, queue, members)
+    steps = Steps(db, delivery, members, segments.engine)
+    journeys = JourneyEngine(db, clock, steps, members, outbound, settings.journeys)
     sink_context = SinkContext(outbound, clock, settings.data_dir, settings.jobs.s3)
     shipper = StreamShipper(ShipperParts(db, settings.streams, settings.account_id, clock, metrics, sink_context))
     services = Services(
@@ -165,6 +172,7 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
         queue=queue,
         locations=locations,
         campaign_scheduler=scheduler,
+        journey_engine=journeys,
         stream_shipper=shipper,
         closers=[transports.close, outbound.close, locations.aclose, *segments.closers],
     )
@@ -178,6 +186,9 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
     subscriptions.on(CampaignChanged, triggers.campaign_changed)
     subscriptions.on(EventsIngested, triggers.events_ingested)
     subscriptions.on(AppChanged, forget_deleted_project)
+    subscriptions.on(JourneyChanged, journeys.journey_changed)
+    subscriptions.on(EventsIngested, journeys.events_ingested)
+    subscriptions.on(SegmentChanged, journeys.segment_changed)
     subscriptions.on(EventsIngested, shipper.events_ingested)
     subscriptions.on(MessagesSent, shipper.messages_sent)
     subscriptions.on(OutcomesReported, shipper.outcomes_reported)
@@ -209,6 +220,8 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
         services.background.append(Worker(queue, {BATCH: campaign_delivery.deliver_batch}, one_at_a_time).run)
     if settings.campaigns.scheduler:
         services.background.append(scheduler.run)
+    if settings.journeys.engine:
+        services.background.append(journeys.run)
     if settings.streams.shipper:
         services.background.append(shipper.run)
     services.background.append(services.retention.run)

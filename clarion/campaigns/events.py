@@ -66,7 +66,11 @@ def event_matches(schedule: Schedule, event: Mapping[str, Any], received: dateti
         return False
     if end and received > parse_start(end):
         return False
-    event_filter = schedule.event_filter or {}
+    return filter_matches(schedule.event_filter or {}, event)
+
+
+def filter_matches(event_filter: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
+    """Whether an event passes an EventFilter {FilterType, Dimensions} (a campaign's, or a journey's start)."""
     event_type = event.get("EventType", "")
     system = event_type.startswith("_")
     if (event_filter.get("FilterType") == "SYSTEM") != system:

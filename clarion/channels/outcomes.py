@@ -105,6 +105,10 @@ def send_events(
             # Every campaign message, on every channel, is a _campaign.send with its campaign and treatment.
             event_id = f"{message.message_id}:campaign"
             rows.append(_event(message.app_id, endpoint_id, "_campaign.send", event_id, at, attributes))
+        if message.journey_id and message.status not in (DeliveryStatus.OPT_OUT, DeliveryStatus.DUPLICATE):
+            # Every journey message is a _journey.send; its run and activity come in the message's context.
+            event_id = f"{message.message_id}:journey"
+            rows.append(_event(message.app_id, endpoint_id, "_journey.send", event_id, at, attributes))
     return rows
 
 

@@ -21,6 +21,7 @@ from clarion.journeys.definition import (
     kinds_of,
     next_activities,
 )
+from clarion.segments.rules import validate_definition
 
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,150}$")
 ACTIVITY_ID = re.compile(r"^[A-Za-z0-9]{1,100}$")
@@ -100,6 +101,8 @@ def _check_condition(condition: dict[str, Any] | None, where: str, preceding: se
     given = [member for member in ("EventCondition", "SegmentCondition", "segmentDimensions") if condition.get(member)]
     if len(given) != 1:
         raise BadRequest(f"{where} needs exactly one of EventCondition, SegmentCondition or SegmentDimensions")
+    if condition.get("segmentDimensions"):
+        validate_definition({"Dimensions": condition["segmentDimensions"]})
     event = condition.get("EventCondition")
     if event:
         source = event.get("MessageActivity")

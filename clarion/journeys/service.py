@@ -25,6 +25,7 @@ from clarion.journeys.definition import (
     JourneyState,
     kinds_of,
 )
+from clarion.journeys.engine import first_entry_ms
 from clarion.journeys.rules import validate_journey
 from clarion.projects.service import require_app
 from clarion.store import journeys as journey_store
@@ -120,6 +121,8 @@ async def create_journey(
         require_app(tx, app_id)
         _check_references(tx, app_id, request)
         journey_store.insert(tx, app_id, journey_id, request["Name"], state, created_at, _definition(request))
+        if state == JourneyState.ACTIVE:
+            journey_store.set_next_entry(tx, app_id, journey_id, first_entry_ms(request, ctx.now))
         tx.record(JourneyChanged(app_id, journey_id, Change.CREATED))
         return _response(require_journey(tx, app_id, journey_id), {})
 
@@ -187,6 +190,8 @@ async def update_journey(
         )
         _check_references(tx, app_id, merged)
         journey_store.replace(tx, app_id, journey_id, merged["Name"], state, modified_at, _definition(merged))
+        if current.state == JourneyState.DRAFT and state == JourneyState.ACTIVE:
+            journey_store.set_next_entry(tx, app_id, journey_id, first_entry_ms(merged, ctx.now))
         tx.record(JourneyChanged(app_id, journey_id, Change.UPDATED))
         return _response(require_journey(tx, app_id, journey_id), tag_store.get(tx, resource_path(app_id, journey_id)))
 
@@ -227,6 +232,14 @@ async def update_journey_state(
         row = require_journey(tx, app_id, journey_id, lock=True)
         paused_at = _state_change(row, requested, now_ms)
         journey_store.set_state(tx, app_id, journey_id, requested, paused_at)
+        if requested == JourneyState.ACTIVE and row.paused_at is not None:  # waits were frozen for the pause
+            journey_store.shift_waits(tx, app_id, journey_id, now_ms - row.paused_at)
+        elif requested == JourneyState.CANCELLED:
+            at = iso_millis(ctx.now)
+            for run_id, count in journey_store.cancel_participants(tx, app_id, journey_id).items():
+                journey_store.add_metrics(tx, app_id, journey_id, run_id, "", {"CANCELLED": count})
+            journey_store.set_next_entry(tx, app_id, journey_id, None)
+            journey_store.set_runs_status(tx, app_id, journey_id, "CANCELLED", at, only="RUNNING")
         tx.record(JourneyChanged(app_id, journey_id, Change.UPDATED))
         return _response(require_journey(tx, app_id, journey_id), tag_store.get(tx, resource_path(app_id, journey_id)))
 

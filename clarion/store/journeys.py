@@ -19,9 +19,10 @@ class JourneyRow:
     modified_at: str
     definition: str  # JSON of the WriteJourneyRequest members other than Name, State and tags
     paused_at: int | None  # epoch ms of the last pause (resuming waits at least five minutes after it)
+    next_entry_at: int | None  # epoch ms segment members are next let in
 
 
-_COLUMNS = "seq, app_id, id, name, state, created_at, modified_at, definition, paused_at"
+_COLUMNS = "seq, app_id, id, name, state, created_at, modified_at, definition, paused_at, next_entry_at"
 
 
 def insert(
@@ -134,3 +135,224 @@ def active_participants(tx: Transaction, app_id: str, journey_id: str, run_id: s
             params,
         )
     )
+
+
+def insert_run(tx: Transaction, app_id: str, journey_id: str, run_id: str, status: str, at: str) -> None:
+    tx.execute(
+        "INSERT INTO journey_runs (app_id, journey_id, run_id, status, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (app_id, journey_id, run_id, status, at, at),
+    )
+
+
+def set_runs_status(tx: Transaction, app_id: str, journey_id: str, status: str, at: str, only: str | None) -> None:
+    """Every run of the journey (or only those in status `only`) moves to `status`."""
+    which = "" if only is None else " AND status = ?"
+    tx.execute(
+        f"UPDATE journey_runs SET status = ?, updated_at = ? WHERE app_id = ? AND journey_id = ?{which}",
+        (status, at, app_id, journey_id) + (() if only is None else (only,)),
+    )
+
+
+def latest_run(tx: Transaction, app_id: str, journey_id: str) -> str | None:
+    return tx.scalar("SELECT max(run_id) FROM journey_runs WHERE app_id = ? AND journey_id = ?", (app_id, journey_id))
+
+
+def touch_run(tx: Transaction, app_id: str, journey_id: str, run_id: str, at: str) -> None:
+    tx.execute(
+        "UPDATE journey_runs SET updated_at = ? WHERE app_id = ? AND journey_id = ? AND run_id = ?",
+        (at, app_id, journey_id, run_id),
+    )
+
+
+def add_metrics(
+    tx: Transaction, app_id: str, journey_id: str, run_id: str, activity_id: str, counts: dict[str, int]
+) -> None:
+    """Add to a run's counters of one activity ('' for the journey's own)."""
+    rows = [(app_id, journey_id, run_id, activity_id, name, value) for name, value in counts.items() if value]
+    tx.insert_rows(
+        "INSERT INTO journey_metrics (app_id, journey_id, run_id, activity_id, name, value)",
+        rows,
+        "ON CONFLICT (app_id, journey_id, run_id, activity_id, name) "
+        "DO UPDATE SET value = journey_metrics.value + excluded.value",
+    )
+
+
+# The engine -----------------------------------------------------------------------------------------------------
+
+
+def set_next_entry(tx: Transaction, app_id: str, journey_id: str, at_ms: int | None) -> None:
+    tx.execute("UPDATE journeys SET next_entry_at = ? WHERE app_id = ? AND id = ?", (at_ms, app_id, journey_id))
+
+
+def entries_due(tx: Transaction, now_ms: int, limit: int) -> list[tuple[str, str]]:
+    """(app id, journey id) of ACTIVE journeys whose segment members are due to be let in."""
+    return [
+        (row[0], row[1])
+        for row in tx.fetchall(
+            "SELECT app_id, id FROM journeys WHERE next_entry_at <= ? AND state = 'ACTIVE' "
+            "ORDER BY next_entry_at LIMIT ?",
+            (now_ms, limit),
+        )
+    ]
+
+
+def active_of_app(tx: Transaction, app_id: str) -> list[JourneyRow]:
+    rows = tx.fetchall(f"SELECT {_COLUMNS} FROM journeys WHERE app_id = ? AND state = 'ACTIVE'", (app_id,))
+    return [JourneyRow(*row) for row in rows]
+
+
+def closing(tx: Transaction, limit: int) -> list[tuple[str, str]]:
+    """(app id, journey id) of CLOSED journeys with nobody left in them: they are COMPLETED."""
+    return [
+        (row[0], row[1])
+        for row in tx.fetchall(
+            "SELECT j.app_id, j.id FROM journeys j WHERE j.state = 'CLOSED' AND NOT EXISTS (SELECT 1 FROM "
+            "journey_participants p WHERE p.app_id = j.app_id AND p.journey_id = j.id AND p.activity_id IS NOT NULL) "
+            "LIMIT ?",
+            (limit,),
+        )
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantRow:
+    app_id: str
+    journey_id: str
+    endpoint_key: str
+    entry: int
+    endpoint_id: str
+    run_id: str
+    activity_id: str
+    waited: bool
+
+
+_PARTICIPANT = "p.app_id, p.journey_id, p.endpoint_key, p.entry, p.endpoint_id, p.run_id, p.activity_id, p.waited"
+
+
+def entries_of(tx: Transaction, app_id: str, journey_id: str, keys: list[str]) -> dict[str, tuple[int, int, bool]]:
+    """Endpoint key -> (its latest entry number, when it entered, whether that entry is still in the journey)."""
+    wanted, params = tx.dialect.one_of("endpoint_key", keys)
+    rows = tx.fetchall(
+        "SELECT endpoint_key, entry, entered_at, activity_id IS NOT NULL FROM journey_participants "
+        f"WHERE app_id = ? AND journey_id = ? AND {wanted}",
+        (app_id, journey_id, *params),
+    )
+    latest: dict[str, tuple[int, int, bool]] = {}
+    for key, entry, entered_at, active in rows:
+        if key not in latest or entry > latest[key][0]:
+            latest[key] = (entry, entered_at, bool(active))
+    return latest
+
+
+def add_participants(
+    tx: Transaction,
+    app_id: str,
+    journey_id: str,
+    run_id: str,
+    activity_id: str,
+    due_at: int,
+    entrants: list[tuple[str, int, str]],  # (endpoint key, entry number, endpoint id)
+) -> None:
+    tx.insert_rows(
+        "INSERT INTO journey_participants (app_id, journey_id, endpoint_key, entry, endpoint_id, run_id, "
+        "activity_id, due_at, waited, entered_at)",
+        [(app_id, journey_id, key, entry, eid, run_id, activity_id, due_at, 0, due_at) for key, entry, eid in entrants],
+    )
+
+
+def claim_due(tx: Transaction, now_ms: int, limit: int, token: str, lease_until: int) -> list[ParticipantRow]:
+    """Participants whose timer is due, of journeys that run (not PAUSED), leased to `token` until `lease_until`;
+    a lease that ran out (its stepper died) is due again like any timer."""
+    skip = " FOR UPDATE OF p SKIP LOCKED" if tx.dialect.name == "postgresql" else ""
+    rows = tx.fetchall(
+        f"SELECT {_PARTICIPANT} FROM journey_participants p JOIN journeys j ON j.app_id = p.app_id AND "
+        "j.id = p.journey_id WHERE p.due_at <= ? AND p.activity_id IS NOT NULL "
+        f"AND j.state IN ('ACTIVE', 'CLOSED', 'CANCELLED') ORDER BY p.due_at LIMIT ?{skip}",
+        (now_ms, limit),
+    )
+    claimed = [ParticipantRow(*row[:7], bool(row[7])) for row in rows]
+    for p in claimed:
+        tx.execute(
+            "UPDATE journey_participants SET lease_token = ?, due_at = ? "
+            "WHERE app_id = ? AND journey_id = ? AND endpoint_key = ? AND entry = ?",
+            (token, lease_until, p.app_id, p.journey_id, p.endpoint_key, p.entry),
+        )
+    return claimed
+
+
+def move(
+    tx: Transaction, p: ParticipantRow, token: str, activity_id: str | None, due_at: int | None, waited: bool
+) -> bool:
+    """Move a leased participant on (activity None: it leaves); False if the lease was lost, or the journey deleted."""
+    return (
+        tx.execute(
+            "UPDATE journey_participants SET activity_id = ?, due_at = ?, waited = ?, lease_token = NULL "
+            "WHERE app_id = ? AND journey_id = ? AND endpoint_key = ? AND entry = ? AND lease_token = ?",
+            (activity_id, due_at, int(waited), p.app_id, p.journey_id, p.endpoint_key, p.entry, token),
+        )
+        == 1
+    )
+
+
+def cancel_participants(tx: Transaction, app_id: str, journey_id: str) -> dict[str, int]:
+    """Everyone not in the middle of a step leaves (a leased step finishes, then leaves); run id -> how many."""
+    rows = tx.fetchall(
+        "SELECT run_id, count(*) FROM journey_participants WHERE app_id = ? AND journey_id = ? "
+        "AND activity_id IS NOT NULL AND lease_token IS NULL GROUP BY run_id",
+        (app_id, journey_id),
+    )
+    tx.execute(
+        "UPDATE journey_participants SET activity_id = NULL, due_at = NULL WHERE app_id = ? AND journey_id = ? "
+        "AND activity_id IS NOT NULL AND lease_token IS NULL",
+        (app_id, journey_id),
+    )
+    return {run_id: int(count) for run_id, count in rows}
+
+
+def shift_waits(tx: Transaction, app_id: str, journey_id: str, by_ms: int) -> None:
+    """Resuming a paused journey: its timers move on by the length of the pause (a pause freezes waits)."""
+    tx.execute(
+        "UPDATE journey_participants SET due_at = due_at + ? WHERE app_id = ? AND journey_id = ? "
+        "AND activity_id IS NOT NULL AND waited = 1 AND lease_token IS NULL",
+        (by_ms, app_id, journey_id),
+    )
+
+
+def add_messages(
+    tx: Transaction, app_id: str, journey_id: str, activity_id: str, sent: list[tuple[str, int, str]]
+) -> None:
+    """(endpoint key, entry, message id) of the messages this activity sent; a redelivered step's repeat is kept
+    once."""
+    tx.insert_rows(
+        "INSERT INTO journey_messages (app_id, journey_id, endpoint_key, entry, activity_id, message_id)",
+        [(app_id, journey_id, key, entry, activity_id, message_id) for key, entry, message_id in sent],
+        "ON CONFLICT (app_id, journey_id, endpoint_key, entry, activity_id) DO NOTHING",
+    )
+
+
+def messages_of(
+    tx: Transaction, app_id: str, journey_id: str, activity_id: str, keys: list[str]
+) -> dict[tuple[str, int], str]:
+    """(endpoint key, entry) -> the message id one message activity sent them."""
+    wanted, params = tx.dialect.one_of("endpoint_key", keys)
+    rows = tx.fetchall(
+        "SELECT endpoint_key, entry, message_id FROM journey_messages WHERE app_id = ? AND journey_id = ? "
+        f"AND activity_id = ? AND {wanted}",
+        (app_id, journey_id, activity_id, *params),
+    )
+    return {(key, entry): message_id for key, entry, message_id in rows}
+
+
+def events_of(
+    tx: Transaction, app_id: str, keys: list[str], event_types: list[str], since_ms: int
+) -> list[tuple[str, str, str]]:
+    """(endpoint key, event type, event document) of these endpoints' events of these types since a time."""
+    endpoints, endpoint_params = tx.dialect.one_of("lower(endpoint_id)", keys)
+    types, type_params = tx.dialect.one_of("event_type", event_types)
+    rows = tx.fetchall(
+        f"SELECT lower(endpoint_id), event_type, doc FROM events WHERE app_id = ? AND {endpoints} AND {types} "
+        "AND event_at >= ?",
+        (app_id, *endpoint_params, *type_params, since_ms),
+    )
+    return [(key, event_type, doc) for key, event_type, doc in rows]

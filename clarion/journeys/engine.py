@@ -1,0 +1,373 @@
+"""The journey engine: who enters, and the durable timers that move participants through the activities.
+
+State lives in the store, not in memory: each participant is a row of `journey_participants` holding the activity
+it is at and when it is due there (a Wait's end, a split's evaluation time, now for a message). A pass
+(`tick`, every `journeys.poll_seconds` and whenever a journey or an event wakes it):
+
+1. **Segment entry**: an ACTIVE journey whose `next_entry_at` is due lets in its segment's members that never
+   entered (a new run each time; `RefreshFrequency` sets the next one), then is CLOSED if it will not refresh.
+2. **Steps**: due participants are leased (a lease that runs out makes them due again), grouped by journey and
+   activity, stepped (clarion/journeys/steps.py) and moved on in one commit per group that also adds the metrics.
+   A move commits only under its lease, so each step of each participant is committed exactly once; messages carry
+   a trace key, so a step computed again after a crash re-sends only what was in flight.
+3. **Completion**: a CLOSED journey with nobody left in it is COMPLETED.
+
+Event entry is a subscriber on PutEvents (`events_ingested`): matching endpoints enter at once, due now, within
+the re-entry rules, and the pass that it wakes steps them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from clarion.campaigns.events import filter_matches
+from clarion.campaigns.members import SegmentMembers
+from clarion.campaigns.rules import parse_instant
+from clarion.clock import Clock, epoch_millis, iso_millis
+from clarion.domain_events import Change, EventsIngested, JourneyChanged, SegmentChanged
+from clarion.endpoints.service import endpoint_key
+from clarion.errors import NotFound
+from clarion.journeys.config import JourneySettings
+from clarion.journeys.definition import JourneyState
+from clarion.journeys.rules import parse_duration
+from clarion.journeys.steps import Journey, Move, Steps
+from clarion.logs import get_logger
+from clarion.outbound.client import OutboundClient, OutboundError
+from clarion.projects.service import stored_settings
+from clarion.store import journeys as store
+from clarion.store.database import Database, Transaction
+from clarion.store.journeys import ParticipantRow
+
+DUE_PER_PASS = 20
+log = get_logger("clarion.journeys")
+
+
+def new_run_id(now: datetime) -> str:
+    """32 hex digits that sort in creation order (GetJourneyRuns lists runs so)."""
+    return f"{epoch_millis(now):012x}{uuid.uuid4().hex[:20]}"
+
+
+def first_entry_ms(definition: dict[str, Any], now: datetime) -> int | None:
+    """When a journey made ACTIVE first lets its segment in: its StartTime, or now; None for an event start."""
+    if not (definition.get("StartCondition") or {}).get("SegmentStartCondition"):
+        return None
+    start = (definition.get("Schedule") or {}).get("StartTime")
+    return max(epoch_millis(now), epoch_millis(parse_instant(start, "Schedule.StartTime")) if start else 0)
+
+
+class JourneyEngine:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        steps: Steps,
+        members: SegmentMembers,
+        outbound: OutboundClient,
+        settings: JourneySettings,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.steps = steps
+        self.members = members
+        self.outbound = outbound
+        self.settings = settings
+        self._wakeup = asyncio.Event()
+
+    def journey_changed(self, _: JourneyChanged) -> None:
+        self._wakeup.set()
+
+    async def segment_changed(self, event: SegmentChanged) -> None:
+        """RefreshOnSegmentUpdate: journeys starting from this segment let its new members in at once."""
+        now_ms = epoch_millis(self.clock.now())
+
+        def work(tx: Transaction) -> None:
+            for row in store.active_of_app(tx, event.app_id):
+                definition = msgspec.json.decode(row.definition)
+                start = (definition.get("StartCondition") or {}).get("SegmentStartCondition") or {}
+                if definition.get("RefreshOnSegmentUpdate") and start.get("SegmentId") == event.segment_id:
+                    store.set_next_entry(tx, row.app_id, row.id, now_ms)
+
+        await self.db.write(work)
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Forever (until cancelled): the loop `Services.background` runs."""
+        while True:
+            try:
+                await self.tick()
+            except Exception:  # a failing pass must not stop journeys; the next pass retries
+                log.exception("journey engine pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self.settings.poll_seconds)
+            self._wakeup.clear()
+
+    async def tick(self) -> int:
+        """One pass: due segment entries, then due steps until none is due, then completions; steps committed."""
+        now = self.clock.now()
+        due = await self.db.read(lambda tx: store.entries_due(tx, epoch_millis(now), DUE_PER_PASS))
+        for app_id, journey_id in due:
+            await self._enter_segment(app_id, journey_id, now)
+        stepped = 0
+        while moved := await self._step_due(now):
+            stepped += moved
+        await self.db.write(lambda tx: self._complete(tx, now))
+        return stepped
+
+    # Entry --------------------------------------------------------------------------------------------------
+
+    async def _enter_segment(self, app_id: str, journey_id: str, now: datetime) -> None:
+        now_ms, at = epoch_millis(now), iso_millis(now)
+        run_id = new_run_id(now)
+
+        def begin(tx: Transaction) -> dict[str, Any] | None:
+            row = store.get(tx, app_id, journey_id, lock=True)
+            if row is None or row.state != JourneyState.ACTIVE or row.next_entry_at is None:
+                return None
+            if row.next_entry_at > now_ms:
+                return None
+            # Held for a minute: a process that dies mid-entry leaves it to the next pass after that.
+            store.set_next_entry(tx, app_id, journey_id, now_ms + 60_000)
+            store.set_runs_status(tx, app_id, journey_id, "COMPLETED", at, only="RUNNING")
+            store.insert_run(tx, app_id, journey_id, run_id, "RUNNING", at)
+            return msgspec.json.decode(row.definition)
+
+        definition = await self.db.write(begin)
+        if definition is None:
+            return
+        ends = (definition.get("Schedule") or {}).get("EndTime")
+        if ends is None or now <= parse_instant(ends, "Schedule.EndTime"):
+            segment_id = definition["StartCondition"]["SegmentStartCondition"]["SegmentId"]
+            try:
+                async for page in self.members.pages(app_id, segment_id, None, 1000):
+                    await self.db.write(
+                        lambda tx, ids=page: self._admit_once(tx, app_id, journey_id, run_id, definition, ids, now)
+                    )
+            except NotFound:
+                log.warning("journey segment is gone", app_id=app_id, journey=journey_id, segment=segment_id)
+        refresh = definition.get("RefreshFrequency")
+        following = epoch_millis(now + parse_duration(refresh, "RefreshFrequency")) if refresh else None
+        if following is not None and ends and following > epoch_millis(parse_instant(ends, "Schedule.EndTime")):
+            following = None
+
+        def finish(tx: Transaction) -> None:
+            row = store.get(tx, app_id, journey_id, lock=True)
+            if row is None or row.state != JourneyState.ACTIVE:
+                return
+            store.set_next_entry(tx, app_id, journey_id, following)
+            if following is None:  # no first-time entrants any more: running, but closed to new ones
+                store.set_state(tx, app_id, journey_id, JourneyState.CLOSED, None)
+                tx.record(JourneyChanged(app_id, journey_id, Change.UPDATED))
+
+        await self.db.write(finish)
+        self._wakeup.set()
+
+    def _admit_once(
+        self,
+        tx: Transaction,
+        app_id: str,
+        journey_id: str,
+        run_id: str,
+        definition: dict[str, Any],
+        endpoint_ids: list[str],
+        now: datetime,
+    ) -> None:
+        """Segment members who never entered the journey enter it (a refresh lets in only new ones)."""
+        keys = {endpoint_key(e): e for e in endpoint_ids}
+        known = store.entries_of(tx, app_id, journey_id, list(keys))
+        entrants = [(key, 1, endpoint_id) for key, endpoint_id in keys.items() if key not in known]
+        start = definition["StartActivity"]
+        store.add_participants(tx, app_id, journey_id, run_id, start, epoch_millis(now), entrants)
+        store.add_metrics(tx, app_id, journey_id, run_id, "", {"ENDPOINT_ENTERED": len(entrants)})
+        store.touch_run(tx, app_id, journey_id, run_id, iso_millis(now))
+
+    async def events_ingested(self, ingested: EventsIngested) -> None:
+        """Event starts: each endpoint whose event matches an ACTIVE journey's EventStartCondition enters it."""
+        app_id = ingested.app_id
+        journeys = await self.db.read(lambda tx: store.active_of_app(tx, app_id))
+        now = self.clock.now()
+        entered = False
+        for row in journeys:
+            definition = msgspec.json.decode(row.definition)
+            start = (definition.get("StartCondition") or {}).get("EventStartCondition")
+            if not start or not _in_schedule(definition, now):
+                continue
+            matching = list(
+                dict.fromkeys(i.endpoint_id for i in ingested.events if filter_matches(start["EventFilter"], i.event))
+            )
+            if matching and start.get("SegmentId"):
+                found = await self.members.holds(app_id, start["SegmentId"], None, matching, sendable_only=False)
+                matching = [e for e in matching if e in found]
+            if matching:
+                await self.db.write(lambda tx, r=row, d=definition, m=matching: self._admit_event(tx, r, d, m, now))
+                entered = True
+        if entered:
+            self._wakeup.set()
+
+    def _admit_event(
+        self, tx: Transaction, row: store.JourneyRow, definition: dict[str, Any], endpoint_ids: list[str], now: datetime
+    ) -> None:
+        """Enter within the limits: never while still in the journey, at most EndpointReentryCap times (0 or unset:
+        no cap), and no sooner than EndpointReentryInterval after the last entry."""
+        app_id, journey_id, now_ms = row.app_id, row.id, epoch_millis(now)
+        limits = definition.get("Limits") or {}
+        cap = limits.get("EndpointReentryCap") or 0
+        interval = limits.get("EndpointReentryInterval")
+        gap = int(parse_duration(interval, "EndpointReentryInterval").total_seconds() * 1000) if interval else 0
+        run_id = store.latest_run(tx, app_id, journey_id)
+        if run_id is None:
+            run_id = new_run_id(now)
+            store.insert_run(tx, app_id, journey_id, run_id, "RUNNING", iso_millis(now))
+        keys = {endpoint_key(e): e for e in endpoint_ids}
+        known = store.entries_of(tx, app_id, journey_id, list(keys))
+        counts: dict[str, int] = defaultdict(int)
+        entrants = []
+        for key, endpoint_id in keys.items():
+            entry, entered_at, active = known.get(key, (0, 0, False))
+            if active:
+                counts["ACTIVE_ENDPOINT_REJECTED"] += 1
+            elif (cap and entry >= cap) or (entry and now_ms - entered_at < gap):
+                counts["REENTRY_CAP_EXCEEDED"] += 1
+            else:
+                entrants.append((key, entry + 1, endpoint_id))
+        counts["ENDPOINT_ENTERED"] = len(entrants)
+        store.add_participants(tx, app_id, journey_id, run_id, definition["StartActivity"], now_ms, entrants)
+        store.add_metrics(tx, app_id, journey_id, run_id, "", counts)
+        store.touch_run(tx, app_id, journey_id, run_id, iso_millis(now))
+
+    # Steps --------------------------------------------------------------------------------------------------
+
+    async def _step_due(self, now: datetime) -> int:
+        """Lease the due participants, step them by journey and activity, commit each group; how many moved."""
+        now_ms = epoch_millis(now)
+        token = uuid.uuid4().hex
+        lease_ms = int(self.settings.lease_seconds * 1000)
+        claimed = await self.db.write(
+            lambda tx: store.claim_due(tx, now_ms, self.settings.step_batch, token, now_ms + lease_ms)
+        )
+        if not claimed:
+            return 0
+        groups: dict[tuple[str, str, str], list[ParticipantRow]] = defaultdict(list)
+        for participant in claimed:
+            groups[(participant.app_id, participant.journey_id, participant.activity_id)].append(participant)
+        journeys: dict[tuple[str, str], Journey | None] = {}
+        moved = 0
+        for (app_id, journey_id, activity_id), group in groups.items():
+            if (app_id, journey_id) not in journeys:
+                journeys[(app_id, journey_id)] = await self._journey(app_id, journey_id)
+            journey = journeys[(app_id, journey_id)]
+            if journey is None:
+                continue  # deleted meanwhile: its participants went with it
+            if journey.state == JourneyState.CANCELLED:
+                moves = [Move(p, None, None) for p in group]  # in flight at the cancel: it leaves now
+            else:
+                try:
+                    moves = await self._run_activity(journey, activity_id, group, now)
+                except Exception:  # one activity's failure must not stop the others; its lease runs out, it retries
+                    log.exception("journey step failed", app_id=app_id, journey=journey_id, activity=activity_id)
+                    continue
+            moved += await self.db.write(lambda tx, j=journey, a=activity_id, m=moves: _commit(tx, j, a, m, token, now))
+        return moved
+
+    async def _journey(self, app_id: str, journey_id: str) -> Journey | None:
+        def read(tx: Transaction) -> Journey | None:
+            row = store.get(tx, app_id, journey_id)
+            if row is None:
+                return None
+            defaults = stored_settings(tx, app_id).get("JourneyLimits") or {}
+            return Journey(app_id, journey_id, row.state, msgspec.json.decode(row.definition), defaults)
+
+        return await self.db.read(read)
+
+    async def _run_activity(
+        self, journey: Journey, activity_id: str, group: Sequence[ParticipantRow], now: datetime
+    ) -> list[Move]:
+        activity = journey.definition["Activities"][activity_id]
+        if "ContactCenter" not in activity:
+            return await self.steps.run(journey, activity_id, group, now)
+        return await self._contact_center(journey, activity_id, activity["ContactCenter"], group, now)
+
+    async def _contact_center(
+        self,
+        journey: Journey,
+        activity_id: str,
+        body: dict[str, Any],
+        group: Sequence[ParticipantRow],
+        now: datetime,
+    ) -> list[Move]:
+        """The stand-in for Amazon Connect: the participants are POSTed to `journeys.contact_center_url`."""
+        url = self.settings.contact_center_url
+        payload = {
+            "ApplicationId": journey.app_id,
+            "JourneyId": journey.id,
+            "JourneyActivityId": activity_id,
+            "JourneyChannelSettings": journey.definition.get("JourneyChannelSettings") or {},
+            "Participants": [{"EndpointId": p.endpoint_id, "RunId": p.run_id} for p in group],
+        }
+        outcome = "FAILED"
+        if url:
+            try:
+                async with self.outbound.open(
+                    "POST",
+                    url,
+                    timeout=15,
+                    max_bytes=65_536,
+                    body=json.dumps(payload).encode(),
+                    headers={"Content-Type": "application/json"},
+                ) as response:
+                    outcome = "SUCCESSFUL" if 200 <= response.status < 300 else "FAILED"
+            except OutboundError as error:
+                log.warning("contact center webhook failed", journey=journey.id, error=str(error))
+        now_ms = epoch_millis(now)
+        return [Move(p, body.get("NextActivity"), now_ms, counts={"ENTERED": 1, outcome: 1}) for p in group]
+
+    def _complete(self, tx: Transaction, now: datetime) -> None:
+        for app_id, journey_id in store.closing(tx, DUE_PER_PASS):
+            store.set_state(tx, app_id, journey_id, JourneyState.COMPLETED, None)
+            store.set_runs_status(tx, app_id, journey_id, "COMPLETED", iso_millis(now), only="RUNNING")
+            tx.record(JourneyChanged(app_id, journey_id, Change.UPDATED))
+
+
+def _commit(tx: Transaction, journey: Journey, activity_id: str, moves: list[Move], token: str, now: datetime) -> int:
+    """Move each participant under its lease, with the metrics and the message links of the moves that held."""
+    activity_counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    journey_counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    messages: list[tuple[str, int, str]] = []
+    moved = 0
+    cancelled = journey.state == JourneyState.CANCELLED
+    for move in moves:
+        p = move.participant
+        if not store.move(tx, p, token, move.activity, move.due_at, move.waited):
+            continue  # the lease was lost (another stepper took over) or the journey was deleted
+        moved += 1
+        for name, value in move.counts.items():
+            activity_counts[p.run_id][name] += value
+        if move.activity is None:
+            journey_counts[p.run_id]["CANCELLED" if cancelled else "ENDPOINT_LEFT"] += 1
+        if move.message_id:
+            messages.append((p.endpoint_key, p.entry, move.message_id))
+    at = iso_millis(now)
+    for run_id, counts in activity_counts.items():
+        store.add_metrics(tx, journey.app_id, journey.id, run_id, activity_id, counts)
+    for run_id, counts in journey_counts.items():
+        store.add_metrics(tx, journey.app_id, journey.id, run_id, "", counts)
+    for run_id in {m.participant.run_id for m in moves}:
+        store.touch_run(tx, journey.app_id, journey.id, run_id, at)
+    store.add_messages(tx, journey.app_id, journey.id, activity_id, messages)
+    return moved
+
+
+def _in_schedule(definition: dict[str, Any], now: datetime) -> bool:
+    schedule = definition.get("Schedule") or {}
+    starts, ends = schedule.get("StartTime"), schedule.get("EndTime")
+    if starts and now < parse_instant(starts, "Schedule.StartTime"):
+        return False
+    return not (ends and now > parse_instant(ends, "Schedule.EndTime"))

@@ -1,0 +1,341 @@
+"""What one activity does to the participants due at it: the moves a step commits (docs/journeys.md, Activities).
+
+A step is computed first and committed after (clarion/journeys/engine.py): a `Move` per participant says where it
+goes next, when it is due there, what the activity counts and which message it got. Nothing here writes; messages
+go out through the one send path, with a trace key per (journey, activity, entry), so a step computed again after a
+crash does not send again what was logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from clarion.campaigns.members import SegmentMembers
+from clarion.campaigns.rules import parse_instant
+from clarion.clock import epoch_millis
+from clarion.endpoints.service import endpoint_timezone
+from clarion.journeys.rules import parse_duration
+from clarion.messages.delivery import Attribution, CustomDelivery, Delivery, Send, load_templates
+from clarion.messages.policy import Limits, QuietTime, SendPolicy, parse_clock, zone_of
+from clarion.messages.rendering import PUSH_CHANNELS, MessageBuilder
+from clarion.segments.engine import SegmentEngine
+from clarion.store import endpoints as endpoint_store
+from clarion.store import journeys as store
+from clarion.store.database import Database, Transaction
+from clarion.store.endpoints import EndpointRow
+from clarion.store.journeys import ParticipantRow
+
+# Message events a condition can test, as Clarion records them (outcome reports, the send, the app's PutEvents).
+MESSAGE_EVENT_TYPES = frozenset(
+    {
+        "_email.send",
+        "_email.delivered",
+        "_email.rejected",
+        "_email.hardbounce",
+        "_email.softbounce",
+        "_email.complaint",
+        "_email.open",
+        "_email.click",
+        "_email.unsubscribe",
+        "_SMS.BUFFERED",
+        "_SMS.SUCCESS",
+        "_SMS.FAILURE",
+        "_SMS.OPTOUT",
+        "_journey.send",
+        "_journey.opened_notification",
+        "_journey.received_foreground",
+        "_journey.received_background",
+    }
+)
+TEMPLATE_MEMBERS = {"EMAIL": "EmailTemplate", "SMS": "SMSTemplate", "PUSH": "PushTemplate"}
+
+
+@dataclass(slots=True)
+class Move:
+    """Where one participant goes: `activity` None leaves the journey; `waited`: the timer of `activity` is set."""
+
+    participant: ParticipantRow
+    activity: str | None
+    due_at: int | None
+    waited: bool = False
+    counts: dict[str, int] = field(default_factory=dict)  # the activity's metrics this move adds
+    message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Journey:
+    app_id: str
+    id: str
+    state: str
+    definition: dict[str, Any]
+    defaults: dict[str, Any]  # the project's JourneyLimits
+
+
+def bucket(*parts: object) -> int:
+    """A participant's stable number from 0 to 99 for one activity: a step computed again draws the same."""
+    digest = hashlib.sha256("\0".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 100
+
+
+def wait_due(wait: dict[str, Any], now: datetime) -> int:
+    if "WaitFor" in wait:
+        return epoch_millis(now + parse_duration(wait["WaitFor"], "WaitFor"))
+    return max(epoch_millis(now), epoch_millis(parse_instant(wait["WaitUntil"], "WaitUntil")))
+
+
+def quiet_time_ends(now: datetime, quiet: QuietTime, zone_name: str | None) -> datetime:
+    """The next moment the endpoint's local clock reads the quiet time's End."""
+    zone = zone_of(zone_name)
+    if zone is None or quiet.end is None:
+        return now
+    local = now.astimezone(zone)
+    end = parse_clock(quiet.end)
+    ends = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+    if ends <= local:
+        ends = (local + timedelta(days=1)).replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+    return ends
+
+
+class Steps:
+    def __init__(self, db: Database, delivery: Delivery, members: SegmentMembers, segments: SegmentEngine) -> None:
+        self.db = db
+        self.delivery = delivery
+        self.members = members
+        self.segments = segments
+
+    async def run(
+        self, journey: Journey, activity_id: str, group: Sequence[ParticipantRow], now: datetime
+    ) -> list[Move]:
+        activity = journey.definition["Activities"][activity_id]
+        kind = next(k for k in activity if k != "Description")
+        body: dict[str, Any] = activity[kind]
+        now_ms = epoch_millis(now)
+        if kind in ("EMAIL", "SMS", "PUSH", "CUSTOM"):
+            return await self._message(journey, activity_id, kind, body, group, now)
+        if kind == "Holdout":
+            return [self._holdout(journey.id, activity_id, body, p, now_ms) for p in group]
+        if kind == "RandomSplit":
+            return [self._random(journey.id, activity_id, body, p, now_ms) for p in group]
+        # Wait, ConditionalSplit, MultiCondition: a participant arriving sets its timer; when it fires, it moves on.
+        wait = body.get("WaitTime") if kind == "Wait" else body.get("EvaluationWaitTime")
+        arriving = [p for p in group if wait and not p.waited]
+        moves = [Move(p, activity_id, wait_due(wait, now), True, {"ENTERED": 1}) for p in arriving]  # type: ignore[arg-type]
+        ready = [p for p in group if p not in arriving]
+        if kind == "Wait":
+            return moves + [Move(p, body.get("NextActivity"), now_ms, counts={"COMPLETED": 1}) for p in ready]
+        return moves + await self._split(journey, kind, body, ready, now_ms, counted=bool(wait))
+
+    @staticmethod
+    def _holdout(journey_id: str, activity_id: str, body: dict[str, Any], p: ParticipantRow, now_ms: int) -> Move:
+        """That percentage of participants leave here; the draw is the participant's own, so a repeat agrees."""
+        if bucket(journey_id, p.endpoint_key, p.entry, activity_id) < body["Percentage"]:
+            return Move(p, None, None, counts={"ENTERED": 1, "HELD_OUT": 1})
+        return Move(p, body.get("NextActivity"), now_ms, counts={"ENTERED": 1, "PASSED": 1})
+
+    @staticmethod
+    def _random(journey_id: str, activity_id: str, body: dict[str, Any], p: ParticipantRow, now_ms: int) -> Move:
+        draw, floor = bucket(journey_id, p.endpoint_key, p.entry, activity_id), 0
+        branches = body["Branches"]
+        for number, branch in enumerate(branches, start=1):
+            floor += branch["Percentage"]
+            if draw < floor:
+                return Move(p, branch.get("NextActivity"), now_ms, counts={"ENTERED": 1, f"Branch_{number}": 1})
+        return Move(p, branches[-1].get("NextActivity"), now_ms, counts={"ENTERED": 1, f"Branch_{len(branches)}": 1})
+
+    # Splits ---------------------------------------------------------------------------------------------------
+
+    async def _split(
+        self,
+        journey: Journey,
+        kind: str,
+        body: dict[str, Any],
+        group: Sequence[ParticipantRow],
+        now_ms: int,
+        counted: bool,
+    ) -> list[Move]:
+        """Evaluate now; `counted`: ENTERED was counted when the evaluation timer was set."""
+        if not group:
+            return []
+        entered = {} if counted else {"ENTERED": 1}
+        if kind == "ConditionalSplit":
+            condition = body.get("Condition") or {}
+            results = [await self._holds(journey, c, group) for c in condition.get("Conditions") or []]
+            combine = any if condition.get("Operator") == "ANY" else all
+            moves = []
+            for index, p in enumerate(group):
+                passed = combine(result[index] for result in results)
+                target = body.get("TrueActivity") if passed else body.get("FalseActivity")
+                moves.append(Move(p, target, now_ms, counts={**entered, "Branch_1" if passed else "Branch_2": 1}))
+            return moves
+        branches = body.get("Branches") or []
+        results = [await self._holds(journey, branch.get("Condition") or {}, group) for branch in branches]
+        moves = []
+        for index, p in enumerate(group):
+            # The first branch whose condition holds wins; none: the default path, counted after the branches.
+            number = next((n for n, result in enumerate(results, start=1) if result[index]), len(branches) + 1)
+            chosen = branches[number - 1] if number <= len(branches) else {"NextActivity": body.get("DefaultActivity")}
+            target = chosen.get("NextActivity")
+            moves.append(Move(p, target, now_ms, counts={**entered, f"Branch_{number}": 1}))
+        return moves
+
+    async def _holds(self, journey: Journey, condition: dict[str, Any], group: Sequence[ParticipantRow]) -> list[bool]:
+        """One SimpleCondition, for each participant in order."""
+        app_id = journey.app_id
+        ids = [p.endpoint_id for p in group]
+        if condition.get("SegmentCondition"):
+            found = await self.members.holds(
+                app_id, condition["SegmentCondition"]["SegmentId"], None, ids, sendable_only=False
+            )
+            return [p.endpoint_id in found for p in group]
+        if condition.get("segmentDimensions"):
+            node = await self.segments.definition_plan(app_id, {"Dimensions": condition["segmentDimensions"]})
+            found = await self.members.among(app_id, node, ids, sendable_only=False)
+            return [p.endpoint_id in found for p in group]
+        event = condition.get("EventCondition") or {}
+        return await self._message_events(journey, event, group)
+
+    async def _message_events(
+        self, journey: Journey, event: dict[str, Any], group: Sequence[ParticipantRow]
+    ) -> list[bool]:
+        """Whether the message an earlier activity sent each participant had one of these events: an outcome of
+        that very message, or an app's event naming the journey and the activity (push opens)."""
+        source = event["MessageActivity"]
+        dimension = (event.get("Dimensions") or {}).get("EventType") or {}
+        types = [t for t in dimension.get("Values") or [] if t in MESSAGE_EVENT_TYPES]
+        keys = [p.endpoint_key for p in group]
+
+        def read(tx: Transaction) -> tuple[dict[tuple[str, int], str], list[tuple[str, str, str]]]:
+            sent = store.messages_of(tx, journey.app_id, journey.id, source, keys)
+            return sent, store.events_of(tx, journey.app_id, keys, types, 0) if types else []
+
+        sent, events = await self.db.read(read)
+        seen: set[tuple[str, str]] = set()  # (endpoint key, message id or "run:" + run id)
+        for key, _event_type, doc in events:
+            attributes = msgspec.json.decode(doc).get("Attributes") or {}
+            if attributes.get("message_id"):
+                seen.add((key, attributes["message_id"]))
+            if attributes.get("journey_id") == journey.id and attributes.get("journey_activity_id") == source:
+                seen.add((key, f"run:{attributes.get('journey_run_id', '')}"))
+        held = (dimension.get("DimensionType") or "INCLUSIVE") == "INCLUSIVE"
+        results = []
+        for p in group:
+            message_id = sent.get((p.endpoint_key, p.entry))
+            happened = (p.endpoint_key, message_id) in seen or (p.endpoint_key, f"run:{p.run_id}") in seen
+            results.append(happened if held else not happened)
+        return results
+
+    # Messages -------------------------------------------------------------------------------------------------
+
+    async def _message(
+        self,
+        journey: Journey,
+        activity_id: str,
+        kind: str,
+        body: dict[str, Any],
+        group: Sequence[ParticipantRow],
+        now: datetime,
+    ) -> list[Move]:
+        definition, app_id = journey.definition, journey.app_id
+        next_activity, now_ms = body.get("NextActivity"), epoch_millis(now)
+        keys = [p.endpoint_key for p in group]
+
+        def read(tx: Transaction) -> tuple[dict[str, EndpointRow], dict[str, dict[str, Any]]]:
+            member = TEMPLATE_MEMBERS.get(kind)
+            reference = {"Name": body["TemplateName"], "Version": body.get("TemplateVersion")} if member else None
+            config = {member: {k: v for k, v in reference.items() if v}} if member and reference else {}
+            return endpoint_store.fetch(tx, app_id, keys), load_templates(tx, config)
+
+        rows, templates = await self.db.read(read)
+        moves: list[Move] = []
+        sendable: list[tuple[ParticipantRow, EndpointRow]] = []
+        custom_types = set(body.get("EndpointTypes") or [])
+        quiet = QuietTime(**{k.lower(): v for k, v in (definition.get("QuietTime") or {}).items()})
+        for p in group:
+            row = rows.get(p.endpoint_key)
+            channel = row.channel_type if row else None
+            if row is None:
+                moves.append(Move(p, next_activity, now_ms, counts={"ENDPOINT_MISSING": 1}))
+            elif not _channel_fits(kind, channel, custom_types):
+                moves.append(Move(p, next_activity, now_ms, counts={"ENDPOINT_CHANNEL_MISMATCH": 1}))
+            elif quiet.is_set and quiet.covers(now, endpoint_timezone(row)):
+                if definition.get("WaitForQuietTime"):
+                    due = epoch_millis(quiet_time_ends(now, quiet, endpoint_timezone(row)))
+                    moves.append(Move(p, activity_id, due, counts={"QUIET_TIME_WAIT": 1}))
+                else:
+                    moves.append(Move(p, next_activity, now_ms, counts={"QUIET_TIME": 1}))
+            else:
+                sendable.append((p, row))
+        limits = definition.get("Limits") or {}
+        policy = SendPolicy(
+            Limits(
+                daily=limits.get("DailyCap") or journey.defaults.get("DailyCap") or None,
+                total=limits.get("TotalCap") or journey.defaults.get("TotalCap") or None,
+            )
+        )
+        by_entry: dict[int, list[tuple[ParticipantRow, EndpointRow]]] = {}
+        for p, row in sendable:
+            by_entry.setdefault(p.entry, []).append((p, row))
+        attribution = Attribution(journey_id=journey.id)
+        for entry, pairs in by_entry.items():
+            audience = await self.delivery.audience(
+                app_id, [row for _, row in pairs], policy, attribution, now, now, request_id=pairs[0][0].run_id
+            )
+            targets = [t for slot in audience.targets.values() for t in slot]
+            kept = {t.endpoint_id for t in targets}
+            for p, row in pairs:
+                if row.id not in kept:
+                    moves.append(Move(p, next_activity, now_ms, counts={"LIMIT_REACHED": 1}))
+            if not targets:
+                continue
+            context = {
+                "journey_run_id": pairs[0][0].run_id,
+                "journey_activity_id": activity_id,
+                "journey_activity_type": kind,
+            }
+            send = Send(
+                app_id,
+                targets,
+                MessageBuilder(_message_configuration(kind, body), templates),
+                now,
+                context=context,
+                trace_key=f"journey:{journey.id}:{activity_id}:{entry}",
+                attribution=attribution,
+                custom_delivery=CustomDelivery(body["DeliveryUri"], tuple(custom_types)) if kind == "CUSTOM" else None,
+                messages_per_second=limits.get("MessagesPerSecond"),
+            )
+            sent = await self.delivery.send(send)
+            participants = {row.id: p for p, row in pairs}
+            for target in targets:
+                result = sent.results[target.message_id]
+                p = participants[target.endpoint_id]  # type: ignore[index]
+                moves.append(
+                    Move(p, next_activity, now_ms, counts={result["DeliveryStatus"]: 1}, message_id=result["MessageId"])
+                )
+        return moves
+
+
+def _channel_fits(kind: str, channel: str | None, custom_types: set[str]) -> bool:
+    """Which endpoints a message activity sends to; the others pass through to its next activity."""
+    if kind == "PUSH":
+        return channel in PUSH_CHANNELS
+    if kind == "CUSTOM":
+        return not custom_types or channel in custom_types
+    return channel == kind
+
+
+def _message_configuration(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    """An activity's MessageConfig as the send path's message configuration (the template supplies the content)."""
+    config = body.get("MessageConfig") or {}
+    if kind == "EMAIL" and config.get("FromAddress"):
+        return {"EmailMessage": {"FromAddress": config["FromAddress"]}}
+    if kind == "SMS":
+        return {"SMSMessage": {k: v for k, v in config.items() if v}}
+    if kind == "CUSTOM":
+        return {"CustomMessage": {"Data": config.get("Data") or ""}}
+    return {}

@@ -1,0 +1,344 @@
+"""The journey engine end to end: boto3 writes journeys, the engine runs them, a real SMTP server receives them.
+
+The engine does not run in the background here: each test drives it (`tick`) and moves the server's clock instead
+of sleeping, so every wait, split and entry is deterministic, and counts show that each step happened once. Every
+test runs on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from conftest import RunningServer
+from smtp_relay import Relay
+
+from clarion.api.extensions.recording import record_outcomes
+from clarion.campaigns.config import CampaignSettings
+from clarion.channels.config import DeliverySettings, SmtpSettings
+from clarion.channels.delivery import ProviderReport
+from clarion.config import Settings
+from clarion.journeys.config import JourneySettings
+from clarion.queue.config import QueueSettings
+
+
+@pytest.fixture
+def engine_server(settings: Settings, relay: tuple[Relay, int]) -> Iterator[RunningServer]:
+    _, port = relay
+    tuned = settings.model_copy(
+        update={
+            "queue": QueueSettings(workers=0),
+            "max_clock_skew_seconds": 40 * 86_400,  # the tests move the server's clock by days
+            "campaigns": CampaignSettings(scheduler=False),
+            "journeys": JourneySettings(engine=False),
+            "delivery": DeliverySettings(smtp=SmtpSettings(host="127.0.0.1", port=port, security="none")),
+        }
+    )
+    with RunningServer(tuned) as running:
+        yield running
+
+
+@pytest.fixture
+def pinpoint(engine_server: RunningServer) -> Any:
+    return engine_server.client()
+
+
+@pytest.fixture
+def project(pinpoint: Any) -> str:
+    app_id = pinpoint.create_app(CreateApplicationRequest={"Name": "journeys"})["ApplicationResponse"]["Id"]
+    pinpoint.update_email_channel(
+        ApplicationId=app_id, EmailChannelRequest={"FromAddress": "news@example.com", "Identity": "example.com"}
+    )
+    for name, subject in (("first-mail", "Hello {{Attributes.name}}"), ("second-mail", "Still there?")):
+        pinpoint.create_email_template(TemplateName=name, EmailTemplateRequest={"Subject": subject, "TextPart": "Hi"})
+    return app_id
+
+
+def tick(server: RunningServer) -> int:
+    return server.run(lambda services: services.journey_engine.tick())
+
+
+def add_endpoints(pinpoint: Any, app_id: str, count: int, **extra: Any) -> list[str]:
+    ids = [f"ep-{n}" for n in range(count)]
+    items = [
+        {"Id": e, "ChannelType": "EMAIL", "Address": f"{e}@example.org", "Attributes": {"name": [e]}, **extra}
+        for e in ids
+    ]
+    pinpoint.update_endpoints_batch(ApplicationId=app_id, EndpointBatchRequest={"Item": items})
+    return ids
+
+
+def everyone(pinpoint: Any, app_id: str) -> str:
+    return pinpoint.create_segment(ApplicationId=app_id, WriteSegmentRequest={"Name": "all"})["SegmentResponse"]["Id"]
+
+
+def create(pinpoint: Any, app_id: str, activities: dict[str, Any], start: str, **members: Any) -> str:
+    body = {"Name": "j", "Activities": activities, "StartActivity": start, "State": "ACTIVE", **members}
+    return pinpoint.create_journey(ApplicationId=app_id, WriteJourneyRequest=body)["JourneyResponse"]["Id"]
+
+
+def segment_start(segment_id: str) -> dict[str, Any]:
+    return {"SegmentStartCondition": {"SegmentId": segment_id}}
+
+
+def journey_metrics(pinpoint: Any, app_id: str, journey_id: str) -> dict[str, str]:
+    response = pinpoint.get_journey_execution_metrics(ApplicationId=app_id, JourneyId=journey_id)
+    return response["JourneyExecutionMetricsResponse"]["Metrics"]
+
+
+def activity_metrics(pinpoint: Any, app_id: str, journey_id: str, activity_id: str) -> dict[str, str]:
+    response = pinpoint.get_journey_execution_activity_metrics(
+        ApplicationId=app_id, JourneyId=journey_id, JourneyActivityId=activity_id
+    )
+    return response["JourneyExecutionActivityMetricsResponse"]["Metrics"]
+
+
+def state(pinpoint: Any, app_id: str, journey_id: str) -> str:
+    return pinpoint.get_journey(ApplicationId=app_id, JourneyId=journey_id)["JourneyResponse"]["State"]
+
+
+def sent_messages(server: RunningServer, journey_id: str) -> dict[str, list[str]]:
+    """Endpoint id -> the message ids the journey sent it, from the message log."""
+
+    def read(tx: Any) -> list[tuple[str, str]]:
+        sql = "SELECT endpoint_id, message_id FROM messages WHERE journey_id = ? ORDER BY created_at"
+        return tx.fetchall(sql, (journey_id,))
+
+    found: dict[str, list[str]] = {}
+    for endpoint_id, message_id in server.run(lambda services: services.db.read(read)):
+        found.setdefault(endpoint_id, []).append(message_id)
+    return found
+
+
+def opened(endpoint: str, ids: dict[str, list[str]]) -> ProviderReport:
+    return ProviderReport("_email.open", "EMAIL", message_id=ids[endpoint][0])
+
+
+OPEN = {"EventType": {"DimensionType": "INCLUSIVE", "Values": ["_email.open"]}}
+
+
+def test_mail_wait_and_a_split_on_opens_step_each_participant_once(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    sink, _ = relay
+    ids = add_endpoints(pinpoint, project, 6)
+    pinpoint.update_endpoint(
+        ApplicationId=project, EndpointId="texter", EndpointRequest={"ChannelType": "SMS", "Address": "+4915112345678"}
+    )
+    activities = {
+        "mail": {"EMAIL": {"TemplateName": "first-mail", "NextActivity": "hour"}},
+        "hour": {"Wait": {"WaitTime": {"WaitFor": "PT1H"}, "NextActivity": "opened"}},
+        "opened": {
+            "ConditionalSplit": {
+                "Condition": {"Conditions": [{"EventCondition": {"Dimensions": OPEN, "MessageActivity": "mail"}}]},
+                "TrueActivity": "done",
+                "FalseActivity": "again",
+            }
+        },
+        "done": {"Holdout": {"Percentage": 100}},
+        "again": {"EMAIL": {"TemplateName": "second-mail"}},
+    }
+    journey_id = create(
+        pinpoint, project, activities, "mail", StartCondition=segment_start(everyone(pinpoint, project))
+    )
+    tick(engine_server)
+    assert sorted(sink.recipients()) == sorted(f"{e}@example.org" for e in ids)
+    assert next(r for r in sink.received if r.rcpt_tos == ["ep-0@example.org"]).message()["Subject"] == "Hello ep-0"
+    assert state(pinpoint, project, journey_id) == "CLOSED"  # no refresh: closed to new entrants, still running
+    assert journey_metrics(pinpoint, project, journey_id) == {"ENDPOINT_ACTIVE": "7", "ENDPOINT_ENTERED": "7"}
+    assert tick(engine_server) == 0 and len(sink.received) == 6  # the wait holds them: nothing due, nothing sent
+
+    messages = sent_messages(engine_server, journey_id)
+    engine_server.run(lambda services: record_outcomes(services, [opened("ep-0", messages), opened("ep-1", messages)]))
+    engine_server.clock.offset += timedelta(minutes=61)
+    tick(engine_server)
+    assert Counter(sink.recipients()) == {
+        **{f"{e}@example.org": 1 for e in ids[:2]},
+        **{f"{e}@example.org": 2 for e in ids[2:]},
+    }
+    assert tick(engine_server) == 0 and len(sink.received) == 10  # each step happened once
+    assert activity_metrics(pinpoint, project, journey_id, "mail") == {
+        "ENDPOINT_CHANNEL_MISMATCH": "1",
+        "SUCCESSFUL": "6",
+    }
+    assert activity_metrics(pinpoint, project, journey_id, "hour") == {"COMPLETED": "7", "ENTERED": "7"}
+    assert activity_metrics(pinpoint, project, journey_id, "opened") == {
+        "Branch_1": "2",
+        "Branch_2": "5",
+        "ENTERED": "7",
+    }
+    assert activity_metrics(pinpoint, project, journey_id, "done") == {"ENTERED": "2", "HELD_OUT": "2"}
+    assert journey_metrics(pinpoint, project, journey_id) == {
+        "ENDPOINT_ACTIVE": "0",
+        "ENDPOINT_ENTERED": "7",
+        "ENDPOINT_LEFT": "7",
+    }
+    assert state(pinpoint, project, journey_id) == "COMPLETED"
+    [run] = pinpoint.get_journey_runs(ApplicationId=project, JourneyId=journey_id)["JourneyRunsResponse"]["Item"]
+    assert run["Status"] == "COMPLETED"
+    run_metrics = pinpoint.get_journey_run_execution_activity_metrics(
+        ApplicationId=project, JourneyId=journey_id, RunId=run["RunId"], JourneyActivityId="again"
+    )["JourneyRunExecutionActivityMetricsResponse"]
+    assert run_metrics["Metrics"] == {"ENDPOINT_CHANNEL_MISMATCH": "1", "SUCCESSFUL": "4"}
+
+    def journey_sends(tx: Any) -> list[dict[str, Any]]:
+        rows = tx.fetchall("SELECT doc FROM events WHERE app_id = ? AND event_type = '_journey.send'", (project,))
+        return [json.loads(doc)["Attributes"] for (doc,) in rows]
+
+    sends = engine_server.run(lambda services: services.db.read(journey_sends))
+    assert len(sends) == 10
+    assert {(s["journey_id"], s["journey_run_id"], s["journey_activity_type"]) for s in sends} == {
+        (journey_id, run["RunId"], "EMAIL")
+    }
+    assert Counter(s["journey_activity_id"] for s in sends) == {"mail": 6, "again": 4}
+
+
+def test_random_split_and_multi_condition_on_endpoint_dimensions(
+    engine_server: RunningServer, pinpoint: Any, project: str
+) -> None:
+    ios = add_endpoints(pinpoint, project, 12, Demographic={"Platform": "ios"})
+    items = [{"Id": f"droid-{n}", "ChannelType": "EMAIL", "Address": f"d{n}@example.org"} for n in range(8)]
+    pinpoint.update_endpoints_batch(ApplicationId=project, EndpointBatchRequest={"Item": items})
+    platform = {"SegmentDimensions": {"Demographic": {"Platform": {"Values": ["ios"]}}}}
+    until = "2030-01-01T00:00:00Z"
+    activities = {
+        "coin": {"RandomSplit": {"Branches": [{"Percentage": 50, "NextActivity": "which"}, {"Percentage": 50}]}},
+        "which": {
+            "MultiCondition": {
+                "Branches": [{"Condition": platform, "NextActivity": "later"}],
+                "DefaultActivity": "later",
+                "EvaluationWaitTime": {"WaitFor": "PT10M"},
+            }
+        },
+        "later": {"Wait": {"WaitTime": {"WaitUntil": until}}},
+    }
+    journey_id = create(
+        pinpoint, project, activities, "coin", StartCondition=segment_start(everyone(pinpoint, project))
+    )
+    tick(engine_server)
+    coin = activity_metrics(pinpoint, project, journey_id, "coin")
+    assert int(coin["Branch_1"]) + int(coin["Branch_2"]) == 20 and coin["ENTERED"] == "20"
+    assert 3 <= int(coin["Branch_1"]) <= 17  # about half
+    assert activity_metrics(pinpoint, project, journey_id, "which") == {"ENTERED": coin["Branch_1"]}
+    engine_server.clock.offset += timedelta(minutes=11)
+    tick(engine_server)
+    which = activity_metrics(pinpoint, project, journey_id, "which")
+    assert int(which.get("Branch_1", "0")) + int(which.get("Branch_2", "0")) == int(coin["Branch_1"])
+
+    def chosen(tx: Any) -> list[str]:
+        sql = "SELECT endpoint_id FROM journey_participants WHERE journey_id = ? AND activity_id = 'later'"
+        return [row[0] for row in tx.fetchall(sql, (journey_id,))]
+
+    waiting = engine_server.run(lambda services: services.db.read(chosen))
+    assert len(waiting) == int(coin["Branch_1"])
+    assert int(which.get("Branch_1", "0")) == len([e for e in waiting if e in ios])  # the first match wins
+    assert journey_metrics(pinpoint, project, journey_id)["ENDPOINT_ACTIVE"] == coin["Branch_1"]
+
+
+def test_event_entry_and_re_entry_limits(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    sink, _ = relay
+    add_endpoints(pinpoint, project, 2)
+    event_filter = {"FilterType": "ENDPOINT", "Dimensions": {"EventType": {"Values": ["purchase"]}}}
+    activities = {
+        "day": {"Wait": {"WaitTime": {"WaitFor": "P1D"}, "NextActivity": "thanks"}},
+        "thanks": {"EMAIL": {"TemplateName": "second-mail"}},
+    }
+    journey_id = create(
+        pinpoint,
+        project,
+        activities,
+        "day",
+        StartCondition={"EventStartCondition": {"EventFilter": event_filter}},
+        Limits={"EndpointReentryCap": 2},
+    )
+
+    def purchase(endpoint_id: str, event_id: str) -> None:
+        event = {"EventType": "purchase", "Timestamp": "2026-11-23T10:00:00Z"}
+        batch = {endpoint_id: {"Endpoint": {}, "Events": {event_id: event}}}
+        pinpoint.put_events(ApplicationId=project, EventsRequest={"BatchItem": batch})
+
+    purchase("ep-0", "p1")
+    purchase("ep-0", "p2")  # still in the journey: rejected
+    tick(engine_server)
+    assert journey_metrics(pinpoint, project, journey_id) == {
+        "ACTIVE_ENDPOINT_REJECTED": "1",
+        "ENDPOINT_ACTIVE": "1",
+        "ENDPOINT_ENTERED": "1",
+    }
+    engine_server.clock.offset += timedelta(days=1, minutes=1)
+    tick(engine_server)
+    assert sink.recipients() == ["ep-0@example.org"]
+    purchase("ep-0", "p3")  # left: may enter a second time
+    tick(engine_server)
+    engine_server.clock.offset += timedelta(days=1, minutes=1)
+    tick(engine_server)
+    purchase("ep-0", "p4")  # the cap is two entries
+    purchase("ep-1", "p5")
+    tick(engine_server)
+    assert sink.recipients() == ["ep-0@example.org"] * 2
+    metrics = journey_metrics(pinpoint, project, journey_id)
+    assert (metrics["ENDPOINT_ENTERED"], metrics["REENTRY_CAP_EXCEEDED"], metrics["ENDPOINT_ACTIVE"]) == ("3", "1", "1")
+    assert state(pinpoint, project, journey_id) == "ACTIVE"
+
+
+def test_pause_freezes_waits_refresh_lets_in_new_members_cancel_and_delete(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    sink, _ = relay
+    add_endpoints(pinpoint, project, 3)
+    activities = {
+        "two": {"Wait": {"WaitTime": {"WaitFor": "PT2H"}, "NextActivity": "mail"}},
+        "mail": {"EMAIL": {"TemplateName": "second-mail", "NextActivity": "week"}},
+        "week": {"Wait": {"WaitTime": {"WaitFor": "P7D"}}},
+    }
+    journey_id = create(
+        pinpoint,
+        project,
+        activities,
+        "two",
+        StartCondition=segment_start(everyone(pinpoint, project)),
+        RefreshFrequency="PT1H",
+    )
+
+    def move(state_name: str) -> None:
+        pinpoint.update_journey_state(
+            ApplicationId=project, JourneyId=journey_id, JourneyStateRequest={"State": state_name}
+        )
+
+    tick(engine_server)
+    move("PAUSED")
+    engine_server.clock.offset += timedelta(hours=3)
+    tick(engine_server)
+    assert sink.received == []  # paused: the waits are frozen, nobody enters
+    move("ACTIVE")  # three hours after the pause: the 2-hour waits end two hours from now
+    pinpoint.update_endpoint(
+        ApplicationId=project, EndpointId="late", EndpointRequest={"ChannelType": "EMAIL", "Address": "l@example.org"}
+    )
+    tick(engine_server)  # the refresh is overdue: only the new member enters
+    assert sink.received == []
+    assert journey_metrics(pinpoint, project, journey_id)["ENDPOINT_ENTERED"] == "4"
+    engine_server.clock.offset += timedelta(hours=2, minutes=1)
+    tick(engine_server)
+    assert sorted(sink.recipients()) == ["ep-0@example.org", "ep-1@example.org", "ep-2@example.org", "l@example.org"]
+    assert (
+        len(pinpoint.get_journey_runs(ApplicationId=project, JourneyId=journey_id)["JourneyRunsResponse"]["Item"]) >= 2
+    )
+    move("CANCELLED")
+    metrics = journey_metrics(pinpoint, project, journey_id)
+    assert (metrics["CANCELLED"], metrics["ENDPOINT_ACTIVE"]) == ("4", "0")
+    runs = pinpoint.get_journey_runs(ApplicationId=project, JourneyId=journey_id)["JourneyRunsResponse"]["Item"]
+    assert {run["Status"] for run in runs} <= {"CANCELLED", "COMPLETED"} and runs[-1]["Status"] == "CANCELLED"
+    engine_server.clock.offset += timedelta(days=8)
+    assert tick(engine_server) == 0 and len(sink.received) == 4
+    pinpoint.delete_journey(ApplicationId=project, JourneyId=journey_id)
+
+    def left(tx: Any) -> int:
+        return tx.scalar("SELECT count(*) FROM journey_participants WHERE journey_id = ?", (journey_id,))
+
+    assert engine_server.run(lambda services: services.db.read(left)) == 0
