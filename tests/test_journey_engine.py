@@ -17,7 +17,6 @@ import pytest
 from conftest import RunningServer
 from smtp_relay import Relay
 
-from clarion.api.extensions.recording import record_outcomes
 from clarion.campaigns.config import CampaignSettings
 from clarion.channels.config import DeliverySettings, SmtpSettings
 from clarion.channels.delivery import ProviderReport
@@ -153,7 +152,7 @@ def test_mail_wait_and_a_split_on_opens_step_each_participant_once(
     assert tick(engine_server) == 0 and len(sink.received) == 6  # the wait holds them: nothing due, nothing sent
 
     messages = sent_messages(engine_server, journey_id)
-    engine_server.run(lambda services: record_outcomes(services, [opened("ep-0", messages), opened("ep-1", messages)]))
+    engine_server.run(lambda services: services.record_outcomes([opened("ep-0", messages), opened("ep-1", messages)]))
     engine_server.clock.offset += timedelta(minutes=61)
     tick(engine_server)
     assert Counter(sink.recipients()) == {
