@@ -9,6 +9,11 @@ decoding and error shape as every Pinpoint operation:
 - `SegmentDimensions.ClarionEngagement` (engagement scores, docs/analytics.md): the same subclasses carry it.
 - `WriteCampaignRequest.ClarionChannelOrder` (channel fallback, docs/campaigns.md): CreateCampaign and
   UpdateCampaign decode their body with a subclass that adds it.
+- `EmailMessage.ClarionTracking` (SendMessages, SendUsersMessages) and `EmailTemplateRequest.ClarionTracking`
+  (Create/UpdateEmailTemplate): `OpenTracking`, `ClickTracking`, `ListUnsubscribe`, each false to leave it out of
+  transactional mail (docs/messages.md). GetEmailTemplate answers the member as stored.
+- `WriteApplicationSettingsRequest.ClarionUnsubscribePage` (UpdateApplicationSettings; GetApplicationSettings
+  answers it once set): `BrandName`, `LogoUrl`, `Language` of the page behind the project's unsubscribe links.
 - `ClarionPreviewSegment` (`POST /v1/apps/{application-id}/clarion/segment-preview`): the size, per-channel counts
   and a sample of a saved segment or of an unsaved definition.
 - `EventStream.ClarionDelivery` (docs/event-streams.md): GetEventStream's answer adds where the records go, how
@@ -90,6 +95,46 @@ class ExtendedWriteCampaignRequest(shapes.WriteCampaignRequest, kw_only=True, om
     """`ClarionChannelOrder`: reach each person on the first of these channels they can receive."""
 
     clarion_channel_order: list[shapes.ChannelType] | None = field(default=None, name="ClarionChannelOrder")
+
+
+class TrackingSwitch(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+    """`ClarionTracking`: what Clarion may add to an email for tracking; each member left out stays on."""
+
+    open_tracking: bool | None = field(default=None, name="OpenTracking")
+    click_tracking: bool | None = field(default=None, name="ClickTracking")
+    list_unsubscribe: bool | None = field(default=None, name="ListUnsubscribe")
+
+
+class ExtendedEmailMessage(shapes.EmailMessage, kw_only=True, omit_defaults=True):
+    clarion_tracking: TrackingSwitch | None = field(default=None, name="ClarionTracking")
+
+
+class ExtendedDirectMessageConfiguration(shapes.DirectMessageConfiguration, kw_only=True, omit_defaults=True):
+    email_message: ExtendedEmailMessage | None = field(default=None, name="EmailMessage")
+
+
+class ExtendedMessageRequest(shapes.MessageRequest, kw_only=True, omit_defaults=True):
+    message_configuration: ExtendedDirectMessageConfiguration = field(name="MessageConfiguration")
+
+
+class ExtendedSendUsersMessageRequest(shapes.SendUsersMessageRequest, kw_only=True, omit_defaults=True):
+    message_configuration: ExtendedDirectMessageConfiguration = field(name="MessageConfiguration")
+
+
+class ExtendedEmailTemplateRequest(shapes.EmailTemplateRequest, kw_only=True, omit_defaults=True):
+    clarion_tracking: TrackingSwitch | None = field(default=None, name="ClarionTracking")
+
+
+class UnsubscribePage(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+    """`ClarionUnsubscribePage`: the project's brand and language on the page behind its emails' unsubscribe links."""
+
+    brand_name: str | None = field(default=None, name="BrandName")
+    logo_url: str | None = field(default=None, name="LogoUrl")
+    language: str | None = field(default=None, name="Language")
+
+
+class ExtendedWriteApplicationSettingsRequest(shapes.WriteApplicationSettingsRequest, kw_only=True, omit_defaults=True):
+    clarion_unsubscribe_page: UnsubscribePage | None = field(default=None, name="ClarionUnsubscribePage")
 
 
 class SegmentPreviewRequest(Struct, kw_only=True, omit_defaults=True):
@@ -286,6 +331,17 @@ ROUTED_OPERATIONS: dict[str, Operation] = {
     **{
         name: dataclasses.replace(OPERATIONS[name], input_type=ExtendedWriteCampaignRequest)
         for name in ("CreateCampaign", "UpdateCampaign")
+    },
+    "UpdateApplicationSettings": dataclasses.replace(
+        OPERATIONS["UpdateApplicationSettings"], input_type=ExtendedWriteApplicationSettingsRequest
+    ),
+    "SendMessages": dataclasses.replace(OPERATIONS["SendMessages"], input_type=ExtendedMessageRequest),
+    "SendUsersMessages": dataclasses.replace(
+        OPERATIONS["SendUsersMessages"], input_type=ExtendedSendUsersMessageRequest
+    ),
+    **{
+        name: dataclasses.replace(OPERATIONS[name], input_type=ExtendedEmailTemplateRequest)
+        for name in ("CreateEmailTemplate", "UpdateEmailTemplate")
     },
     "GetEventStream": dataclasses.replace(OPERATIONS["GetEventStream"], output_type=ExtendedEventStream),
     **EXTENSION_OPERATIONS,

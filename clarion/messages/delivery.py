@@ -349,7 +349,8 @@ class Delivery:
         except Undeliverable as error:
             return _not_sent(DeliveryStatus.PERMANENT_FAILURE, str(error))
         if isinstance(content, EmailContent) and content.html:
-            content = replace(content, html=self.tracker.rewrite_html(content.html, target.message_id))
+            html = self.tracker.rewrite_html(content.html, target.message_id, builder.email_tracking)
+            content = replace(content, html=html)
         target.sent_as = content_summary(content, target.address)
         outbound = Outbound(
             channel=target.channel,

@@ -35,6 +35,7 @@ from clarion.channels.delivery import (
 from clarion.channels.email.raw import InvalidRawEmail, check_raw_email, from_header
 from clarion.errors import BadRequest
 from clarion.logs import get_logger
+from clarion.messages.tracking import TrackingChoice
 from clarion.templates.email_html import sending_html
 from clarion.templates.handlebars import (
     BudgetExceeded,
@@ -58,6 +59,7 @@ PUSH_CHANNELS = {
 MESSAGE_MEMBER = {EMAIL: "EmailMessage", SMS: "SMSMessage", VOICE: "VoiceMessage"}
 TEMPLATE_MEMBER = {EMAIL: "EmailTemplate", SMS: "SMSTemplate", VOICE: "VoiceTemplate", PUSH: "PushTemplate"}
 MAX_EMAIL_HEADERS = 15
+UNSUBSCRIBE_VARIABLE = "UnsubscribeUrl"  # an email's template variable for its one-click unsubscribe page
 Render = Callable[[str | None], str | None]  # one recipient's renderer
 # Rendering the event loop does back to back before other work gets a turn (a batch of heavy messages, for instance).
 SLICE_SECONDS = 0.01
@@ -154,6 +156,10 @@ class MessageBuilder:
         self.templates = templates  # template family (EMAIL, SMS, PUSH, VOICE) -> the version's stored body
         email = config.get("EmailMessage") or {}
         self.raw_email = _raw_email(email) if "RawEmail" in email else None  # decoded once for every recipient
+        # What an email may carry for tracking: the send's ClarionTracking over its template's.
+        self.email_tracking = TrackingChoice.of(
+            email.get("ClarionTracking"), (templates.get(EMAIL) or {}).get("ClarionTracking")
+        )
 
     def recommender_for(self, channel_type: str) -> str | None:
         """The RecommenderId of the template this channel's messages render, if it names one."""
@@ -179,6 +185,8 @@ class MessageBuilder:
         template = self.templates.get(kind) or {}
         layers = self._layers(recipient.channel_type, template)
         variables = _with_substitutions(recipient.variables, layers, recipient.overrides)
+        if kind == EMAIL and unsubscribe_url:  # {{UnsubscribeUrl}}: the recipient's own unsubscribe page
+            variables = {**variables, UNSUBSCRIBE_VARIABLE: unsubscribe_url}
         context = apply_defaults(variables, template.get("DefaultSubstitutions"))
         state = new_state()  # one budget for all the parts of this message
 
@@ -248,7 +256,8 @@ class MessageBuilder:
             raise Undeliverable(
                 "No FromAddress: set EmailMessage.FromAddress, the email channel's FromAddress or a From header"
             )
-        return RawEmailContent(data=data, from_address=sender, unsubscribe_url=unsubscribe_url)
+        header_url = unsubscribe_url if self.email_tracking.list_unsubscribe else None
+        return RawEmailContent(data=data, from_address=sender, unsubscribe_url=header_url)
 
     def _email(
         self,
@@ -287,7 +296,7 @@ class MessageBuilder:
             text=render(text),
             reply_to=tuple(email.get("ReplyToAddresses") or ()),
             headers=headers,
-            unsubscribe_url=unsubscribe_url,
+            unsubscribe_url=unsubscribe_url if self.email_tracking.list_unsubscribe else None,
             charset=charset,
         )
 

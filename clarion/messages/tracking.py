@@ -11,8 +11,10 @@ import base64
 import hashlib
 import hmac
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape, unescape
+from typing import Any
 
 import msgspec
 
@@ -24,6 +26,25 @@ PATH_PREFIX = "/t"
 _HREF = re.compile(r"""(<a\b[^>]*?\bhref\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL)
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 _NO_TRACK = re.compile(r"\bdata-clarion-no-track\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingChoice:
+    """What the sender lets Clarion add to one message (the Clarion extension member `ClarionTracking`, on a send's
+    EmailMessage or an email template): each is on unless turned off, as transactional mail often needs."""
+
+    opens: bool = True
+    clicks: bool = True
+    list_unsubscribe: bool = True
+
+    @classmethod
+    def of(cls, *choices: Mapping[str, Any] | None) -> TrackingChoice:
+        """The choice from ClarionTracking members, the most specific first (a send's over its template's)."""
+
+        def chosen(member: str) -> bool:
+            return next((c[member] for c in choices if c and c.get(member) is not None), True)
+
+        return cls(chosen("OpenTracking"), chosen("ClickTracking"), chosen("ListUnsubscribe"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,24 +101,29 @@ class Tracker:
     def unsubscribe_url(self, message_id: str) -> str | None:
         return self.url(Link(UNSUBSCRIBE, message_id)) if self.enabled else None
 
-    def rewrite_html(self, html: str, message_id: str) -> str:
-        """Send http(s) links through the click redirect and add the open pixel, as the settings ask.
+    def rewrite_html(self, html: str, message_id: str, choice: TrackingChoice = TrackingChoice()) -> str:
+        """Send http(s) links through the click redirect and add the open pixel, as the settings and the message's
+        own choice ask.
 
-        Links marked `data-clarion-no-track` and other schemes (mailto:, tel:, #anchors) are left alone.
+        Links marked `data-clarion-no-track`, Clarion's own links ({{UnsubscribeUrl}}) and other schemes (mailto:,
+        tel:, #anchors) are left alone.
         """
         if not self.enabled:
             return html
-        if self.settings.click_tracking:
+        own = f"{self.base_url}{PATH_PREFIX}/"
+        if self.settings.click_tracking and choice.clicks:
 
             def replace(match: re.Match[str]) -> str:
                 head, quote, target = match.group(1), match.group(2), unescape(match.group(3)).strip()
                 if _NO_TRACK.search(match.group(0)) or not target.lower().startswith(("http://", "https://")):
                     return match.group(0)
+                if target.startswith(own):
+                    return match.group(0)
                 tracked = escape(self.url(Link(CLICK, message_id, target)), quote=True)
                 return f"{head}{quote}{tracked}{quote}"
 
             html = _HREF.sub(replace, html)
-        if self.settings.open_tracking:
+        if self.settings.open_tracking and choice.opens:
             pixel = (
                 f'<img src="{escape(self.url(Link(OPEN, message_id)))}" width="1" height="1" alt="" '
                 'style="display:none;border:0" />'

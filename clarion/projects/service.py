@@ -12,6 +12,8 @@ from clarion.clock import iso_millis
 from clarion.context import CallContext
 from clarion.domain_events import AppChanged, AppSettingsChanged, Change
 from clarion.errors import BadRequest, NotFound
+from clarion.projects.unsubscribe_page import MEMBER as UNSUBSCRIBE_PAGE
+from clarion.projects.unsubscribe_page import check_page_settings
 from clarion.store import apps as app_store
 from clarion.store import tags as tag_store
 from clarion.store.database import Database, Transaction
@@ -103,6 +105,8 @@ def _settings_response(row: app_store.AppRow) -> dict[str, Any]:
     response: dict[str, Any] = {"ApplicationId": row.id, "LastModifiedDate": row.settings_modified_at}
     for member in ECHOED_SETTINGS:
         response[member] = stored.get(member, {})
+    if UNSUBSCRIBE_PAGE in stored:  # a Clarion extension member, echoed only when set
+        response[UNSUBSCRIBE_PAGE] = stored[UNSUBSCRIBE_PAGE]
     return response
 
 
@@ -150,6 +154,7 @@ def _check_range(value: int | None, low: int, high: int | None, where: str) -> N
 def validate_settings(request: dict[str, Any]) -> None:
     """The documented bounds (API Reference, "Settings"): caps ≤100, 1–20,000 messages/s, duration ≥60 s, HH:MM
     quiet time."""
+    check_page_settings(request.get(UNSUBSCRIBE_PAGE))
     quiet = request.get("QuietTime") or {}
     _check_hhmm(quiet.get("Start"), "QuietTime.Start")
     _check_hhmm(quiet.get("End"), "QuietTime.End")

@@ -36,6 +36,7 @@ BODY_MEMBERS: dict[str, tuple[str, ...]] = {
         "DefaultSubstitutions",
         "RecommenderId",
         "TemplateDescription",
+        "ClarionTracking",  # a Clarion extension member (clarion/api/extended.py)
     ),
     "SMS": ("Body", "DefaultSubstitutions", "RecommenderId", "TemplateDescription"),
     "PUSH": (

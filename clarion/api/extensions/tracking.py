@@ -3,7 +3,8 @@
 Public (no SigV4): the HMAC signature in each link is the authority (clarion/messages/tracking.py). A link that
 does not verify answers 404 and records nothing; a click only ever redirects to the URL that was signed.
 Unsubscribe follows RFC 8058: mail clients POST `List-Unsubscribe=One-Click`; a GET (a person clicking the link,
-or a scanner prefetching it) gets a confirmation page whose button POSTs, so prefetching never unsubscribes. The
+or a scanner prefetching it) gets a confirmation page whose button POSTs, so prefetching never unsubscribes. Both
+pages carry the project's brand and speak the recipient's language (clarion/projects/unsubscribe_page.py). The
 pages refuse to be framed, so no other site can overlay them and trick a click.
 
 The routes exist only while tracking is configured; otherwise their paths answer 404. A replayed pixel or link
@@ -22,6 +23,7 @@ from starlette.routing import BaseRoute, Route
 from clarion.channels.delivery import ProviderReport
 from clarion.config import Settings
 from clarion.messages.tracking import CLICK, OPEN, PATH_PREFIX, UNSUBSCRIBE, Link, Tracker
+from clarion.projects import unsubscribe_page
 from clarion.services import Services
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")  # 1x1 transparent GIF
@@ -39,13 +41,14 @@ def _not_found() -> Response:
     return Response("Not found", status_code=404, media_type="text/plain")
 
 
-def _page(title: str, body: str) -> HTMLResponse:
+def _page(title: str, body: str, language: str) -> HTMLResponse:
     html = (
-        f'<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">'
-        f'<title>{escape(title)}</title></head><body style="font-family:sans-serif;max-width:32em;margin:4em auto">'
-        f"<h1>{escape(title)}</h1>{body}</body></html>"
+        f'<!doctype html><html lang="{language}"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width"><title>{escape(title)}</title></head>'
+        f'<body style="font-family:sans-serif;max-width:32em;margin:4em auto"><h1>{escape(title)}</h1>{body}</body>'
+        "</html>"
     )
-    return HTMLResponse(html, headers={**NO_STORE, **NOT_FRAMED})
+    return HTMLResponse(html, headers={**NO_STORE, **NOT_FRAMED, "Content-Language": language})
 
 
 def _client(request: Request) -> dict[str, str]:
@@ -83,19 +86,15 @@ async def unsubscribe(request: Request) -> Response:
     if found is None:
         return _not_found()
     services, link = found
+    style = await unsubscribe_page.style_of_message(services.db, link.message_id)
+    language = unsubscribe_page.choose_language(style, request.headers.get("accept-language", ""))
     if request.method == "GET":
-        action = escape(str(request.url), quote=True)
-        return _page(
-            "Unsubscribe",
-            f'<p>Stop receiving these emails?</p><form method="post" action="{action}">'
-            '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
-            '<button type="submit">Unsubscribe</button></form>',
-        )
+        return _page(*unsubscribe_page.page(style, language, done=False, action=str(request.url)), language)
     event = ProviderReport(
         "_email.unsubscribe", "EMAIL", message_id=link.message_id, attributes=_client(request), opt_out=True
     )
     await services.record_outcomes([event])
-    return _page("Unsubscribed", "<p>You will not receive these emails any more.</p>")
+    return _page(*unsubscribe_page.page(style, language, done=True), language)
 
 
 def routes(settings: Settings) -> list[BaseRoute]:
