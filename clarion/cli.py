@@ -40,6 +40,8 @@ jobs_app = typer.Typer(help="Follow import and export jobs.", no_args_is_help=Tr
 app.add_typer(jobs_app, name="jobs")
 campaigns_app = typer.Typer(help="Follow campaigns as they run.", no_args_is_help=True)
 app.add_typer(campaigns_app, name="campaigns")
+analytics_app = typer.Typer(help="Export the who/when/what dataset for analysis.", no_args_is_help=True)
+app.add_typer(analytics_app, name="analytics")
 queue_app = typer.Typer(help="Look at the background work queue of a running server.", no_args_is_help=True)
 app.add_typer(queue_app, name="queue")
 console = Console(stderr=True, soft_wrap=True)
@@ -652,6 +654,60 @@ def costs(
 def _bill_total(bill: dict[str, Any]) -> str:
     """The total, flagged when some lines had no price."""
     return bill["Total"] if bill["Complete"] else f"{bill['Total']} + unpriced"
+
+
+@analytics_app.command("export")
+def analytics_export(
+    folder: Annotated[Path, typer.Argument(help="Where the Parquet files go (created if missing).")],
+    day: Annotated[
+        str | None, typer.Option(help="One day (YYYY-MM-DD, UTC). Default: yesterday.", show_default=False)
+    ] = None,
+    first_day: Annotated[str | None, typer.Option("--from", help="First day of a range (YYYY-MM-DD).")] = None,
+    last_day: Annotated[str | None, typer.Option("--to", help="Last day of a range (YYYY-MM-DD), inclusive.")] = None,
+    application_id: Annotated[list[str] | None, typer.Option(help="Only this project (repeatable).")] = None,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Write people, events, messages and outcomes as Parquet, partitioned by project and day, from the store
+    (a running server may keep running); docs/analytics.md lists the tables and their columns."""
+    from datetime import UTC, date, datetime, timedelta
+
+    from rich.table import Table
+
+    from clarion.analytics.dataset import export_dataset
+    from clarion.clock import SystemClock
+    from clarion.services import open_database
+    from clarion.store.migrations import migrate as run_migrations
+
+    settings = load_settings(config, data_dir=data_dir, database_url=database_url)
+    try:
+        yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+        first = date.fromisoformat(day or first_day or yesterday)
+        last = date.fromisoformat(day or last_day or yesterday)
+    except ValueError as error:
+        console.print(f"[red]Days are written YYYY-MM-DD: {error}[/red]")
+        raise typer.Exit(2) from None
+    if last < first:
+        console.print(f"[red]--to {last} is before --from {first}[/red]")
+        raise typer.Exit(2)
+
+    async def run() -> Any:
+        db = open_database(settings)
+        try:
+            await db.write(run_migrations)
+            return await export_dataset(
+                db, folder, first, last, SystemClock(), application_id or None, settings.analytics.threads
+            )
+        finally:
+            db.close()
+
+    report = asyncio.run(run())
+    table = Table("Table", "Rows", title=f"Exported {first} to {last} into {folder}")
+    for name, rows in report.rows.items():
+        table.add_row(name, f"{rows:,}")
+    Console(stderr=False, soft_wrap=True).print(table)
+    typer.echo(f"{report.files:,} Parquet files, {report.bytes:,} bytes, {report.seconds:.1f} s")
 
 
 @app.command()

@@ -11,7 +11,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from clarion.analytics.dataset import EXPORT_KIND, ScheduledExport
 from clarion.analytics.engine import open_segment_engine
 from clarion.analytics.kpis import KpiRunner
 from clarion.analytics.retention import RetentionPruner
@@ -209,6 +211,14 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
     services.queue_handlers[BATCH] = campaign_delivery.deliver_batch
     queue.on_buried(PLAN, count_buried)
     queue.on_buried(BATCH, count_buried)
+    if settings.analytics.export_dir:  # the scheduled Parquet export (docs/analytics.md)
+        analytics = settings.analytics
+        folder = Path(analytics.export_dir)
+        export = ScheduledExport(
+            db, queue, clock, folder, analytics.export_hour, analytics.export_days, analytics.threads
+        )
+        services.queue_handlers[EXPORT_KIND] = export.handle
+        services.background.append(export.run)
     services.background.extend(segments.background)
     # Campaign batches have workers of their own that hold one batch at a time: a crash can then re-send at most
     # one batch per worker (docs/campaigns.md), whatever the general workers' concurrency.

@@ -23,6 +23,11 @@ class AnalyticsSettings(SettingsModel):
     memory_limit: str = ""
     # How often the background loop pulls changes; evaluations also pull them first, so this only keeps it warm.
     sync_seconds: float = 5.0
+    # The scheduled Parquet export of the who/when/what dataset (docs/analytics.md): a folder turns it on. Once a day,
+    # after export_hour UTC, the last export_days full days are written again (late events join their day).
+    export_dir: str = ""
+    export_hour: int = Field(default=1, ge=0, le=23)
+    export_days: int = Field(default=3, ge=1, le=90)
 
 
 class ProviderPrices(SettingsModel):

@@ -30,7 +30,7 @@ class QueueSettings(SettingsModel):
     # download within this.
     item_timeout_seconds: float = Field(default=600.0, gt=0)
     kind_timeout_seconds: dict[str, float] = Field(
-        default_factory=lambda: {"import.piece": 3600.0, "export.run": 3600.0}
+        default_factory=lambda: {"import.piece": 3600.0, "export.run": 3600.0, "analytics.export": 3600.0}
     )
 
     def timeout_for(self, kind: str) -> float:

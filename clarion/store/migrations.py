@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from clarion import __version__
 from clarion.clock import SystemClock, iso_millis
+from clarion.store import dataset
 from clarion.store.database import Dialect, Transaction
 
 SERIAL = {
@@ -20,6 +21,10 @@ SERIAL = {
 }
 
 Statement = str | Callable[[Dialect], str]
+
+
+def _dataset_view(table: dataset.Table) -> Callable[[Dialect], str]:
+    return lambda dialect: dataset.view_sql(table, dialect)
 
 
 def _endpoints_by_country_platform(dialect: Dialect) -> str:
@@ -579,6 +584,17 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             "CREATE INDEX change_tombstones_by_time ON change_tombstones (recorded_at)",
             # The highest change_seq of a pruned tombstone: a replica behind it rebuilds (clarion/analytics/sync.py).
             "INSERT INTO change_feed (name, seq) VALUES ('pruned', 0)",
+        ],
+    ),
+    (
+        18,
+        "the who/when/what dataset: analytics_* views for BI tools, and the days the scheduled export has done",
+        [
+            # One view per table of the dataset (clarion/store/dataset.py states the columns; docs/analytics.md
+            # documents them), so a BI tool reads stable names and types instead of the store's own tables.
+            *(_dataset_view(table) for table in dataset.TABLES),
+            # One row per day the scheduled Parquet export has written (clarion/analytics/dataset.py).
+            "CREATE TABLE analytics_exports (run_day TEXT PRIMARY KEY, exported_at TEXT NOT NULL)",
         ],
     ),
 ]

@@ -1,0 +1,245 @@
+"""The who/when/what dataset: five stable tables over the store's own, for analysis outside Clarion.
+
+`endpoints` and `users` (people), `events` (what they did, when), `messages` (what was sent to whom, with the send's
+outcome) and `outcomes` (what happened to each message afterwards: deliveries, opens, clicks, bounces, opt-outs...).
+The columns are stated once, here: the `analytics_*` views (created by a migration, on SQLite and PostgreSQL alike,
+for BI tools) and the Parquet export (clarion/analytics/dataset.py) both come from these definitions.
+docs/analytics.md documents every column; a change here is a change of a published contract.
+
+Times are kept two ways: epoch milliseconds as stored (`*_ms`), and a time column (timestamptz on PostgreSQL and in
+Parquet, ISO-8601 text on SQLite). `day` is the UTC date of the row's time, what the export partitions by.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from clarion.store.database import Dialect, Transaction
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    kind: str  # text, integer, ms (epoch milliseconds), iso (ISO-8601 text), json (a JSON document as text)
+    source: Callable[[Dialect], str]  # the expression over the base row (alias `b`)
+
+
+def _plain(column: str) -> Callable[[Dialect], str]:
+    return lambda dialect: f"b.{column}"
+
+
+def _doc(*path: str) -> Callable[[Dialect], str]:
+    return lambda dialect: dialect.json_text("b.doc", path)
+
+
+def _json(document: str, member: str | None) -> Callable[[Dialect], str]:
+    """A JSON member (or the whole document) as JSON text, `{}` when absent."""
+
+    def spell(dialect: Dialect) -> str:
+        if dialect.name == "postgresql":
+            value = f"b.{document}::jsonb" + (f" -> '{member}'" if member else "")
+            return f"coalesce(({value})::text, '{{}}')"
+        path = f"'$.{member}'" if member else "'$'"
+        return f"coalesce(json_extract(b.{document}, {path}), '{{}}')"
+
+    return spell
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    name: str
+    base: str  # the store table read
+    columns: tuple[Column, ...]
+    time: str | None  # the base column `day` and export ranges go by; None: a snapshot of current state
+    keys: tuple[str, ...]  # base columns that order the rows uniquely, for keyset pages
+    where: Callable[[Dialect], str] | None = None
+    time_column: str | None = None  # the dataset's column for `time`, when its name differs
+
+    @property
+    def timed(self) -> Column | None:
+        """The dataset column holding the row's time."""
+        name = self.time_column or self.time
+        return next((column for column in self.columns if column.name == name), None)
+
+    def select(self, dialect: Dialect) -> str:
+        return ", ".join(f"{column.source(dialect)} AS {column.name}" for column in self.columns)
+
+
+ENDPOINTS = Table(
+    "endpoints",
+    "endpoints",
+    (
+        Column("app_id", "text", _plain("app_id")),
+        Column("endpoint_id", "text", _plain("id")),
+        Column("channel_type", "text", _plain("channel_type")),
+        Column("address", "text", _plain("address")),
+        Column("endpoint_status", "text", _plain("endpoint_status")),
+        Column("opt_out", "text", _plain("opt_out")),
+        Column("user_id", "text", _plain("user_id")),
+        Column("created_at", "iso", _plain("created_at")),
+        Column("effective_at", "text", _plain("effective_at")),  # as the client wrote it: not always an instant
+        Column("platform", "text", _doc("Demographic", "Platform")),
+        Column("platform_version", "text", _doc("Demographic", "PlatformVersion")),
+        Column("make", "text", _doc("Demographic", "Make")),
+        Column("model", "text", _doc("Demographic", "Model")),
+        Column("app_version", "text", _doc("Demographic", "AppVersion")),
+        Column("locale", "text", _doc("Demographic", "Locale")),
+        Column("timezone", "text", _doc("Demographic", "Timezone")),
+        Column("country", "text", _doc("Location", "Country")),
+        Column("region", "text", _doc("Location", "Region")),
+        Column("city", "text", _doc("Location", "City")),
+        Column("postal_code", "text", _doc("Location", "PostalCode")),
+        Column("attributes", "json", _json("doc", "Attributes")),
+        Column("metrics", "json", _json("doc", "Metrics")),
+    ),
+    None,
+    ("endpoint_key",),
+)
+USERS = Table(
+    "users",
+    "users",
+    (
+        Column("app_id", "text", _plain("app_id")),
+        Column("user_id", "text", _plain("user_id")),
+        Column("attributes", "json", _json("attributes", None)),
+    ),
+    None,
+    ("user_id",),
+)
+EVENTS = Table(
+    "events",
+    "events",
+    (
+        Column("app_id", "text", _plain("app_id")),
+        Column("event_id", "text", _plain("event_id")),
+        Column("endpoint_id", "text", _plain("endpoint_id")),
+        Column("event_type", "text", _plain("event_type")),
+        Column("event_at", "ms", _plain("event_at")),
+        Column("arrival_at", "ms", _plain("arrival_at")),
+        Column("session_id", "text", _plain("session_id")),
+        Column("attributes", "json", _json("doc", "Attributes")),
+        Column("metrics", "json", _json("doc", "Metrics")),
+    ),
+    "event_at",
+    ("event_at", "seq"),
+)
+MESSAGES = Table(
+    "messages",
+    "messages",
+    (
+        Column("app_id", "text", _plain("app_id")),
+        Column("message_id", "text", _plain("message_id")),
+        Column("endpoint_id", "text", _plain("endpoint_id")),
+        Column("user_id", "text", _plain("user_id")),
+        Column("channel", "text", _plain("channel")),
+        Column("address", "text", _plain("address")),
+        Column("campaign_id", "text", _plain("campaign_id")),
+        Column("treatment_id", "text", _plain("treatment_id")),
+        Column("journey_id", "text", _plain("journey_id")),
+        Column("status", "text", _plain("status")),
+        Column("status_code", "integer", _plain("status_code")),
+        Column("status_message", "text", _plain("status_message")),
+        Column("created_at", "iso", _plain("created_at")),
+    ),
+    "created_at",
+    ("created_at", "message_id"),
+)
+
+
+def _message_of_event(dialect: Dialect) -> str:
+    return dialect.json_text("b.doc", ("Attributes", "message_id"))
+
+
+OUTCOMES = Table(
+    "outcomes",
+    "events",
+    (
+        Column("app_id", "text", _plain("app_id")),
+        Column("message_id", "text", _message_of_event),
+        Column("endpoint_id", "text", _plain("endpoint_id")),
+        Column("outcome", "text", _plain("event_type")),
+        Column("occurred_at", "ms", _plain("event_at")),
+        Column("attributes", "json", _json("doc", "Attributes")),
+    ),
+    "event_at",
+    ("event_at", "seq"),
+    where=lambda dialect: f"{_message_of_event(dialect)} IS NOT NULL",
+    time_column="occurred_at",
+)
+TABLES = (ENDPOINTS, USERS, EVENTS, MESSAGES, OUTCOMES)
+
+
+def _time(column: Column, dialect: Dialect) -> str:
+    """The column as a time: timestamptz on PostgreSQL, ISO text on SQLite."""
+    source = column.source(dialect)
+    if column.kind == "ms":
+        if dialect.name == "postgresql":
+            return f"to_timestamp({source} / 1000.0)"
+        return f"strftime('%Y-%m-%dT%H:%M:%fZ', {source} / 1000.0, 'unixepoch')"
+    return f"CAST({source} AS timestamptz)" if dialect.name == "postgresql" else source
+
+
+def view_sql(table: Table, dialect: Dialect) -> str:
+    """`CREATE VIEW analytics_<name>`: every column, `<name>_ms` beside each millisecond time, and `day`."""
+    selected = []
+    for column in table.columns:
+        if column.kind in ("ms", "iso"):
+            if column.kind == "ms":
+                selected.append(f"{column.source(dialect)} AS {column.name}_ms")
+            selected.append(f"{_time(column, dialect)} AS {column.name}")
+        else:
+            selected.append(f"{column.source(dialect)} AS {column.name}")
+    time = table.timed
+    if time is not None:
+        if dialect.name == "postgresql":
+            day = f"to_char({_time(time, dialect)} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+        else:
+            day = f"substr({_time(time, dialect)}, 1, 10)"
+        selected.append(f"{day} AS day")
+    where = f" WHERE {table.where(dialect)}" if table.where else ""
+    return f"CREATE VIEW analytics_{table.name} AS SELECT {', '.join(selected)} FROM {table.base} b{where}"
+
+
+def page(
+    tx: Transaction,
+    table: Table,
+    app_id: str,
+    after: Sequence[Any] | None,
+    limit: int,
+    start: Any = None,
+    end: Any = None,
+) -> tuple[list[tuple[Any, ...]], Sequence[Any] | None]:
+    """Up to `limit` rows of one project (times in [start, end) for tables with a time), after the keyset position
+    `after`; returns the rows (the table's columns, in order) and the position to continue from (None: done)."""
+    dialect = tx.dialect
+    where, params = ["b.app_id = ?"], [app_id]
+    if table.time is not None and start is not None:
+        where.append(f"b.{table.time} >= ? AND b.{table.time} < ?")
+        params += [start, end]
+    if table.where is not None:
+        where.append(table.where(dialect))
+    keys = ", ".join(f"b.{key}" for key in table.keys)
+    if after is not None:
+        where.append(f"({keys}) > ({', '.join('?' * len(table.keys))})")
+        params += list(after)
+    rows = tx.fetchall(
+        f"SELECT {table.select(dialect)}, {keys} FROM {table.base} b WHERE {' AND '.join(where)} "
+        f"ORDER BY {keys} LIMIT ?",
+        (*params, limit),
+    )
+    width = len(table.columns)
+    position = tuple(rows[-1][width:]) if len(rows) == limit else None
+    return [tuple(row[:width]) for row in rows], position
+
+
+def export_done(tx: Transaction, run_day: str) -> bool:
+    return tx.fetchone("SELECT 1 FROM analytics_exports WHERE run_day = ?", (run_day,)) is not None
+
+
+def record_export(tx: Transaction, run_day: str, exported_at: str) -> None:
+    tx.execute(
+        "INSERT INTO analytics_exports (run_day, exported_at) VALUES (?, ?) ON CONFLICT (run_day) DO NOTHING",
+        (run_day, exported_at),
+    )
