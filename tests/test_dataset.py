@@ -15,10 +15,10 @@ from typing import Any
 
 import duckdb
 import pytest
+from clarion.api.extensions.recording import record_outcomes
 from conftest import RunningServer
 
 from clarion.analytics.config import AnalyticsSettings
-from clarion.api.extensions.recording import record_outcomes
 from clarion.channels.config import DeliverySettings
 from clarion.channels.delivery import ProviderReport
 from clarion.config import Settings

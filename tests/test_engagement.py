@@ -5,6 +5,7 @@ tests/test_segment_engine.py and tests/test_segment_duckdb.py hold both engines 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,8 @@ import pytest
 from conftest import RunningServer
 
 from clarion.config import Settings
+from clarion.store import events as event_store
+from clarion.store.events import EventRow
 
 
 @pytest.fixture(params=["store", "duckdb"])
@@ -133,3 +136,23 @@ def test_bad_requests_name_the_field(server: RunningServer) -> None:
     assert engagement_of(server, app_id, "user-id=nobody")[0] == 404
     status, answer = engagement_of(server, app_id, "endpoint-id=a&user-id=b")
     assert status == 400 and "exactly one" in answer["Message"]
+
+
+def test_events_past_retention_leave_the_scores_in_both_engines(server: RunningServer) -> None:
+    """What the prune removes stops counting: the replica works its running totals out again from what it keeps."""
+    client = server.client()
+    app_id = client.create_app(CreateApplicationRequest={"Name": "shop"})["ApplicationResponse"]["Id"]
+    client.update_endpoint(ApplicationId=app_id, EndpointId="p", EndpointRequest={"ChannelType": "GCM", "Address": "t"})
+    now = server.clock.now()
+    put(client, app_id, "p", [("level.done", now - timedelta(days=2), {})])
+    # Two purchases that happened and arrived 120 days ago, as the store holds them.
+    at = int((now - timedelta(days=120)).timestamp() * 1000)
+    doc = json.dumps({"EventType": "_monetization.purchase", "Metrics": {"_item_price": 600.0}})
+    old = [EventRow(app_id, "p", f"old-{n}", "_monetization.purchase", at, at, None, doc) for n in range(2)]
+    server.run(lambda services: services.db.write(lambda tx: event_store.append(tx, old)))
+    _, before = engagement_of(server, app_id, "endpoint-id=p")
+    assert (before["Events"], before["Revenue"], before["Monetary"]) == (3, 1200.0, 5)
+    server.run(lambda services: services.retention.prune_once())
+    _, after = engagement_of(server, app_id, "endpoint-id=p")
+    assert (after["Events"], after["Revenue"], after["Recency"], after["Monetary"]) == (1, 0.0, 4, 0)
+    assert members(server, app_id, {"Monetary": {"Minimum": 1}}) == set()

@@ -304,10 +304,25 @@ class Round:
         self.con.execute("INSERT INTO engagement SELECT * FROM engaged")
 
     def prune_events(self, before_ms: int) -> int:
-        """Drop events that happened and arrived before `before_ms`, as retention does in the store."""
-        row = self.con.execute(
-            "DELETE FROM events WHERE event_at < ? AND arrival_at < ? RETURNING 1", [before_ms, before_ms]
-        ).fetchall()
+        """Drop events that happened and arrived before `before_ms`, as retention does in the store; the endpoints
+        that lose events have their engagement totals worked out again from the events they keep."""
+        old = "event_at < ? AND arrival_at < ?"
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT app_id, event_key FROM events WHERE {old}",
+            [before_ms, before_ms],
+        )
+        row = self.con.execute(f"DELETE FROM events WHERE {old} RETURNING 1", [before_ms, before_ms]).fetchall()
+        self.con.execute(
+            "DELETE FROM engagement g USING touched t WHERE g.app_id = t.app_id AND g.event_key = t.event_key"
+        )
+        purchase = "coalesce(ev.metrics['_item_price'], 0) * coalesce(ev.metrics['_quantity'], 1)"
+        self.con.execute(
+            f"""INSERT INTO engagement
+                SELECT ev.app_id, ev.event_key, max(ev.event_at), count(*),
+                       sum(CASE WHEN ev.event_type = '{PURCHASE}' THEN {purchase} ELSE 0 END)
+                FROM events ev JOIN touched t ON t.app_id = ev.app_id AND t.event_key = ev.event_key
+                WHERE {app_event_sql("ev.event_type")} GROUP BY 1, 2"""
+        )
         return len(row)
 
     def segment_members(self, text: str) -> None:
