@@ -234,7 +234,7 @@ def test_openapi_command() -> None:
     document = json.loads(result.stdout)
     assert document["openapi"] == "3.1.0"
     operations = [op["operationId"] for item in document["paths"].values() for op in item.values()]
-    assert len(set(operations)) == len(operations) == 124  # the 122 Pinpoint operations and two Clarion extensions
+    assert len(set(operations)) == len(operations) == 126  # the 122 Pinpoint operations and four Clarion extensions
     assert document["info"]["version"] == __version__
 
 

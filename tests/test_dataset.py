@@ -15,7 +15,6 @@ from typing import Any
 
 import duckdb
 import pytest
-from clarion.api.extensions.recording import record_outcomes
 from conftest import RunningServer
 
 from clarion.analytics.config import AnalyticsSettings
@@ -87,7 +86,7 @@ def traffic(server: RunningServer) -> tuple[str, str]:
             },
         },
     )["MessageResponse"]["EndpointResult"]["mail-1"]["MessageId"]
-    server.run(lambda services: record_outcomes(services, [ProviderReport("_email.open", "EMAIL", message_id=sent)]))
+    server.run(lambda services: services.record_outcomes([ProviderReport("_email.open", "EMAIL", message_id=sent)]))
     return app_id, sent
 
 
