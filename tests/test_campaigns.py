@@ -156,6 +156,22 @@ def test_invalid_requests_name_the_member(
     assert expected in bad_request(client, app_id, request(segment_id, **members))
 
 
+def test_inline_template_errors_are_refused_when_the_campaign_is_written(
+    client: Any, app_id: str, segment_id: str
+) -> None:
+    broken = {"EmailMessage": {"Title": "Hi {{Name}}", "HtmlBody": "<p>{{#if Name}}unclosed</p>"}}
+    message = bad_request(client, app_id, request(segment_id, MessageConfiguration=broken))
+    assert message.startswith("MessageConfiguration.EmailMessage.HtmlBody: ")
+    unknown_helper = {"SMSMessage": {"Body": "{{shout Name}}"}}
+    treatments = [{"SizePercent": 10, "MessageConfiguration": unknown_helper}]
+    message = bad_request(client, app_id, request(segment_id, AdditionalTreatments=treatments))
+    assert "AdditionalTreatments[0].MessageConfiguration.SMSMessage.Body" in message and "not a helper" in message
+    campaign = create(client, app_id, request(segment_id))
+    with pytest.raises(client.exceptions.BadRequestException, match=r"MessageConfiguration\.EmailMessage\.HtmlBody"):
+        update(client, app_id, campaign["Id"], MessageConfiguration=broken)
+    assert get(client, app_id, campaign["Id"])["Version"] == 1  # nothing was written
+
+
 def test_a_campaign_needs_something_to_send(client: Any, app_id: str, segment_id: str) -> None:
     body = request(segment_id)
     del body["MessageConfiguration"]

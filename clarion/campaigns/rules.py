@@ -14,6 +14,7 @@ from typing import Any
 
 from clarion.campaigns.definition import EVENT_FREQUENCIES, IMMEDIATE
 from clarion.errors import BadRequest
+from clarion.messages.rendering import check_texts
 
 MAX_ADDITIONAL_TREATMENTS = 4  # plus the default treatment: five in all
 MAX_EMAIL_HEADERS = 15
@@ -145,6 +146,17 @@ def check_channel_order(order: list[str]) -> None:
     for channel in order:
         if channel not in SENDING_CHANNELS:
             raise BadRequest(f"ClarionChannelOrder: campaigns cannot send on {channel}")
+
+
+def check_message_texts(request: dict[str, Any]) -> None:
+    """Every inline text of the default and additional treatments' messages compiles, so that a campaign with a
+    template syntax error is refused when written rather than failing each recipient when it runs. In-app content
+    is not rendered and not checked. Slow for large parts: services call it beside the event loop."""
+    treatments = request.get("AdditionalTreatments") or []
+    owners = [(request, ""), *((t, f"AdditionalTreatments[{i}].") for i, t in enumerate(treatments))]
+    for owner, where in owners:
+        config = {k: v for k, v in (owner.get("MessageConfiguration") or {}).items() if k != "InAppMessage"}
+        check_texts(config, f"{where}MessageConfiguration")
 
 
 def validate_campaign(request: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ campaign withdraws its in-app messages in the same transaction.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -16,7 +17,7 @@ import msgspec
 from clarion import paging
 from clarion.campaigns import schedule as timing
 from clarion.campaigns.definition import CampaignState, parse_schedule
-from clarion.campaigns.rules import TEMPLATE_TYPES, validate_campaign
+from clarion.campaigns.rules import TEMPLATE_TYPES, check_message_texts, validate_campaign
 from clarion.campaigns.runs import set_state
 from clarion.clock import iso_millis
 from clarion.context import CallContext
@@ -136,6 +137,7 @@ def _split(request: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 async def create_campaign(db: Database, ctx: CallContext, app_id: str, request: dict[str, Any]) -> dict[str, Any]:
     validate_campaign(request)
+    await asyncio.to_thread(check_message_texts, request)
     tags = request.get("tags") or {}
     validate_tags(tags)
     name, definition = _split(request)
@@ -166,6 +168,7 @@ async def update_campaign(
     Pausing and resuming are updates of IsPaused; a new SegmentId without SegmentVersion pins that segment's latest.
     """
     modified_at = iso_millis(ctx.now)
+    await asyncio.to_thread(check_message_texts, request)  # the messages this update writes
 
     def work(tx: Transaction) -> dict[str, Any]:
         current = require_campaign(tx, app_id, campaign_id, lock=True)

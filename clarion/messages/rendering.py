@@ -130,7 +130,8 @@ def check_configuration(config: Mapping[str, Any]) -> None:
     """Compile every inline text once up front: a syntax error fails the request, naming where it is.
 
     Stored templates were checked when written; compiled sources are cached by text, so this costs nothing
-    per recipient.
+    per recipient. Senders run it beside the event loop: compiling a large inline part would stall every other
+    request for as long.
     """
     email = config.get("EmailMessage") or {}
     if "RawEmail" in email:
@@ -141,11 +142,17 @@ def check_configuration(config: Mapping[str, Any]) -> None:
     headers = (email.get("SimpleEmail") or {}).get("Headers") or []
     if len(headers) > MAX_EMAIL_HEADERS:
         raise BadRequest(f"SimpleEmail.Headers holds {len(headers)} headers; an email has at most {MAX_EMAIL_HEADERS}")
-    for where, text in _texts(config, "MessageConfiguration"):
+    check_texts(config, "MessageConfiguration")
+
+
+def check_texts(node: Any, where: str) -> None:
+    """Compile every text in a message configuration that holds template syntax, naming the first that fails
+    (a BadRequest). Compiling a large part takes a while: call it beside the event loop (asyncio.to_thread)."""
+    for path, text in _texts(node, where):
         try:
             compile_template(text)
         except TemplateSyntaxError as error:
-            raise BadRequest(f"{where}: {error}") from None
+            raise BadRequest(f"{path}: {error}") from None
 
 
 class MessageBuilder:
