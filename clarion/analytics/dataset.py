@@ -77,6 +77,16 @@ def _output(table: Table, snapshot_day: str) -> str:
     return f"SELECT {', '.join(columns)}, {day} AS day FROM staged"
 
 
+# The outcomes table (clarion/store/dataset.py, OUTCOMES: the events that name a message), from staged events, so the
+# export reads the events once for both tables.
+_MESSAGE = "json_extract_string(attributes, '$.message_id')"
+_OUTCOMES_FROM_EVENTS = (
+    f"SELECT app_id, {_MESSAGE} AS message_id, endpoint_id, event_type AS outcome, event_at AS occurred_at_ms, "
+    "epoch_ms(event_at)::TIMESTAMPTZ AS occurred_at, attributes, strftime(epoch_ms(event_at), '%Y-%m-%d') AS day "
+    f"FROM staged WHERE {_MESSAGE} IS NOT NULL"
+)
+
+
 class _Writer:
     """One table's staging table in DuckDB, flushed into partitioned Parquet files under `root`."""
 
@@ -112,13 +122,17 @@ class _Writer:
     def flush(self) -> None:
         if not self.held:
             return
-        target = self.root / self.table.name
-        self.con.execute(
-            f"COPY ({self.output}) TO '{target}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (app_id, day), "
-            "OVERWRITE_OR_IGNORE, FILENAME_PATTERN 'part-{uuid}')"
-        )
+        self._copy(self.output, self.table.name)
+        if self.table is dataset.EVENTS:  # outcomes are events about a message: written from the same rows
+            self._copy(_OUTCOMES_FROM_EVENTS, dataset.OUTCOMES.name)
         self.con.execute("DELETE FROM staged")
         self.held = 0
+
+    def _copy(self, query: str, name: str) -> None:
+        self.con.execute(
+            f"COPY ({query}) TO '{self.root / name}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (app_id, day), "
+            "OVERWRITE_OR_IGNORE, FILENAME_PATTERN 'part-{uuid}')"
+        )
 
 
 def _bounds(table: Table, first_day: date, last_day: date) -> tuple[Any, Any]:
@@ -157,6 +171,9 @@ async def export_dataset(
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET preserve_insertion_order = false")
         for table in dataset.TABLES:
+            if table is dataset.OUTCOMES:
+                report.rows[table.name] = outcomes_written(con, staging)
+                continue
             writer = _Writer(con, table, staging, snapshot_day)
             start, end = _bounds(table, first_day, last_day) if table.time else (None, None)
             for app_id in apps:
@@ -184,6 +201,14 @@ async def export_dataset(
         seconds=round(report.seconds, 3),
     )
     return report
+
+
+def outcomes_written(con: duckdb.DuckDBPyConnection, staging: Path) -> int:
+    files = staging / dataset.OUTCOMES.name
+    if not any(files.glob("*/*/*.parquet")):
+        return 0
+    row = con.execute(f"SELECT count(*) FROM read_parquet('{files}/*/*/*.parquet')").fetchone()
+    return int(row[0]) if row else 0
 
 
 async def _pages(db: Database, table: Table, app_id: str, start: Any, end: Any) -> AsyncIterator[list[tuple[Any, ...]]]:
