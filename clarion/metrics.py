@@ -132,6 +132,13 @@ class Metrics:
             ["channel", "status"],
             registry=self.registry,
         )
+        self.message_outcomes = Counter(
+            "clarion_message_outcomes",
+            "What providers and recipients reported about messages afterwards, by event: deliveries, bounces, "
+            "complaints, opens, clicks, unsubscribes, inbound STOP/START",
+            ["event_type"],
+            registry=self.registry,
+        )
         self.provider_seconds = Histogram(
             "clarion_provider_seconds",
             "Time a transport took to hand one message to its provider (SMTP relay, SMS gateway, APNs, ...)",

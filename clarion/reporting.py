@@ -1,5 +1,6 @@
 """What the process tells its operator about the work it did: one log line and a metric for each campaign run that
-starts or ends, each job that ends and each send's outcomes, taken from the domain events those writes recorded.
+starts or ends and each job that ends, and metrics of each send's outcomes and of what providers and recipients
+reported later (bounces, complaints, ...), taken from the domain events those writes recorded.
 
 Reporting after the commit, from the events, means a line or a count is never written for something that rolled
 back, and the code that runs campaigns and jobs stays free of it. Subscribed in clarion/services.py.
@@ -9,7 +10,13 @@ from __future__ import annotations
 
 from collections import Counter
 
-from clarion.domain_events import CampaignRunFinished, CampaignRunStarted, JobFinished, MessagesSent
+from clarion.domain_events import (
+    CampaignRunFinished,
+    CampaignRunStarted,
+    JobFinished,
+    MessagesSent,
+    OutcomesReported,
+)
 from clarion.logs import get_logger
 from clarion.metrics import Metrics
 
@@ -49,3 +56,7 @@ class WorkReports:
     def messages_sent(self, event: MessagesSent) -> None:
         for (channel, status), count in Counter((m.channel, m.status) for m in event.messages).items():
             self.metrics.messages.labels(channel or "NONE", status).inc(count)
+
+    def outcomes_reported(self, event: OutcomesReported) -> None:
+        for event_type, count in Counter(outcome.event_type for outcome in event.outcomes).items():
+            self.metrics.message_outcomes.labels(event_type).inc(count)

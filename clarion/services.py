@@ -200,6 +200,7 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
     subscriptions.on(CampaignRunFinished, reports.run_finished)
     subscriptions.on(JobFinished, reports.job_finished)
     subscriptions.on(MessagesSent, reports.messages_sent)
+    subscriptions.on(OutcomesReported, reports.outcomes_reported)
 
     if settings.delivery.bounces.port:  # bounces and complaints by mail (clarion/channels/email/bounces.py)
         bounces = BounceListener(settings.delivery.bounces, services.record_outcomes)

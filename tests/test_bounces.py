@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 import pytest
+import urllib3
 from conftest import RunningServer, free_port
 from smtp_relay import Relay
 
@@ -156,6 +157,8 @@ def test_a_dsn_bounce_to_the_verp_address_opts_the_address_out(
     code, reply = mail_report(mail_server, return_path, dsn("gone@example.org", "failed", "5.1.1", "unrelated"))
     assert code == 250 and b"Recorded" in reply
     assert opt_out(mail_server, app_id) == "ALL"
+    metrics = urllib3.request("GET", f"{mail_server.url}/metrics").data.decode()
+    assert 'clarion_message_outcomes_total{event_type="_email.hardbounce"} 1.0' in metrics
     bounce = events_of(mail_server, app_id)[-1]
     assert bounce["EventType"] == "_email.hardbounce"
     assert bounce["Attributes"]["message_id"] == message_id and bounce["Attributes"]["status"] == "5.1.1"

@@ -196,6 +196,7 @@ def test_the_dashboard_and_alert_rules_use_only_metrics_the_server_has(server: R
         "clarion_queue_oldest_age_seconds",
         "clarion_campaign_runs_total",
         "clarion_jobs_total",
+        "clarion_message_outcomes_total",
         "process_resident_memory_bytes",
     ):
         assert wanted in used | used_by_alerts
