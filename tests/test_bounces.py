@@ -57,6 +57,11 @@ def send_to(server: RunningServer, relay: Relay, address: str) -> tuple[str, str
     return app_id, result["e1"]["MessageId"], received.mail_from
 
 
+def original_headers(recipient: str, message_id: str) -> str:
+    """The headers of the message a report is about, as reports quote them."""
+    return f"From: news@example.com\r\nTo: {recipient}\r\nSubject: Hi\r\nMessage-ID: <{message_id}@example.com>\r\n"
+
+
 def dsn(recipient: str, action: str, status: str, original_message_id: str) -> bytes:
     """A delivery status notification as Postfix writes one."""
     return (
@@ -85,10 +90,7 @@ def dsn(recipient: str, action: str, status: str, original_message_id: str) -> b
         "--B1\r\n"
         "Content-Type: text/rfc822-headers\r\n"
         "\r\n"
-        "From: news@example.com\r\n"
-        f"To: {recipient}\r\n"
-        "Subject: Hi\r\n"
-        f"Message-ID: <{original_message_id}@example.com>\r\n"
+        f"{original_headers(recipient, original_message_id)}"
         "\r\n"
         "--B1--\r\n"
     ).encode()
@@ -119,10 +121,7 @@ def arf(recipient: str, original_message_id: str, feedback_type: str = "abuse") 
         "--F1\r\n"
         "Content-Type: message/rfc822\r\n"
         "\r\n"
-        "From: news@example.com\r\n"
-        f"To: {recipient}\r\n"
-        "Subject: Hi\r\n"
-        f"Message-ID: <{original_message_id}@example.com>\r\n"
+        f"{original_headers(recipient, original_message_id)}"
         "\r\n"
         "x\r\n"
         "--F1--\r\n"

@@ -21,12 +21,12 @@ from pinpoint_calls import folder_of, import_job, wait_job
 from prometheus_client.parser import text_string_to_metric_families
 from smtp_relay import Relay, start_relay
 from structlog.testing import capture_logs
+from test_event_streams import drive_campaigns
 
 from clarion.campaigns.config import CampaignSettings
 from clarion.channels.config import DeliverySettings, SmtpSettings
 from clarion.config import Settings
 from clarion.queue.config import QueueSettings
-from clarion.queue.worker import Worker
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 EMAIL = {"EmailMessage": {"Title": "Hi", "Body": "Hello {{Attributes.name}}"}}
@@ -71,18 +71,6 @@ def relay_down_server(settings: Settings) -> Iterator[RunningServer]:
         yield running
 
 
-def drive(server: RunningServer) -> None:
-    """One scheduler pass, then the queue worked until nothing is due."""
-
-    async def work(services: Any) -> None:
-        worker = Worker(services.queue, services.queue_handlers, services.settings.queue)
-        await services.campaign_scheduler.tick()
-        while await worker.run_once():
-            pass
-
-    server.run(work)
-
-
 def test_a_campaign_whose_relay_is_down_ends_fail_and_says_so(relay_down_server: RunningServer) -> None:
     server, pinpoint = relay_down_server, relay_down_server.client()
     app_id = pinpoint.create_app(CreateApplicationRequest={"Name": "down"})["ApplicationResponse"]["Id"]
@@ -103,9 +91,9 @@ def test_a_campaign_whose_relay_is_down_ends_fail_and_says_so(relay_down_server:
     }
     campaign_id = pinpoint.create_campaign(ApplicationId=app_id, WriteCampaignRequest=body)["CampaignResponse"]["Id"]
     with capture_logs() as logs:
-        drive(server)  # the first attempt fails and the three recipients are queued again
+        drive_campaigns(server)  # the first attempt fails and the three recipients are queued again
         server.clock.offset += timedelta(seconds=3)
-        drive(server)  # the retry fails too: given up, and the run ends
+        drive_campaigns(server)  # the retry fails too: given up, and the run ends
 
     [activity] = pinpoint.get_campaign_activities(ApplicationId=app_id, CampaignId=campaign_id)["ActivitiesResponse"][
         "Item"
