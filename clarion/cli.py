@@ -1,5 +1,6 @@
 """The `clarion` command: run the server, check and show its settings, manage access keys, migrate, back up and
-restore the store, follow jobs and campaigns on a server, print the OpenAPI document."""
+restore the store, follow jobs, campaigns and journeys on a server, create journeys from blueprints, print the
+OpenAPI document."""
 
 from __future__ import annotations
 
@@ -42,6 +43,8 @@ campaigns_app = typer.Typer(help="Follow campaigns as they run.", no_args_is_hel
 app.add_typer(campaigns_app, name="campaigns")
 analytics_app = typer.Typer(help="Export the who/when/what dataset for analysis.", no_args_is_help=True)
 app.add_typer(analytics_app, name="analytics")
+journeys_app = typer.Typer(help="Create journeys from blueprints and follow them as they run.", no_args_is_help=True)
+app.add_typer(journeys_app, name="journeys")
 queue_app = typer.Typer(help="Look at the background work queue of a running server.", no_args_is_help=True)
 app.add_typer(queue_app, name="queue")
 console = Console(stderr=True, soft_wrap=True)
@@ -524,6 +527,53 @@ def campaigns_watch(
 
     client = _server_client(config, endpoint_url, region, profile, refused_status=CANNOT_WATCH)
     _follow(campaign_reader(client, application_id, campaign_id), interval)
+
+
+@journeys_app.command("watch")
+def journeys_watch(
+    application_id: str,
+    journey_id: str,
+    interval: IntervalOption = 1.0,
+    endpoint_url: EndpointOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Follow a journey's participants per activity until it is COMPLETED or CANCELLED; exit 0 if it COMPLETED."""
+    from clarion.watching import CANNOT_WATCH, journey_reader
+
+    client = _server_client(config, endpoint_url, region, profile, refused_status=CANNOT_WATCH)
+    _follow(journey_reader(client, application_id, journey_id), interval)
+
+
+@journeys_app.command("create-cascade")
+def journeys_create_cascade(
+    application_id: str,
+    segment_id: Annotated[
+        str | None, typer.Option(help="Enter this segment's members instead of creating the blueprint's segment.")
+    ] = None,
+    activate: Annotated[bool, typer.Option(help="Create the journey ACTIVE (it starts at once), not DRAFT.")] = False,
+    endpoint_url: EndpointOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Create the re-engagement cascade (push → 1 day → not opened → email → 2 days → not clicked → SMS) with its
+    "active users" segment and templates, from clarion/journeys/blueprints/re-engagement.json."""
+    from clarion.blueprints import CASCADE, create_from_blueprint, load_blueprint
+    from clarion.client import ApiError, Unreachable
+
+    client = _server_client(config, endpoint_url, region, profile, refused_status=1)
+    try:
+        created = create_from_blueprint(
+            client, application_id, load_blueprint(CASCADE), segment_id=segment_id, activate=activate
+        )
+    except (ApiError, Unreachable) as error:
+        console.print(str(error), style="red", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    journey = created.journey
+    typer.echo(f"Journey {journey['Id']} ({journey['Name']}) is {journey['State']}")
+    typer.echo(f"  segment {created.segment_id}; templates created: {', '.join(created.templates) or 'none'}")
 
 
 def _follow(reader: Reader, interval: float) -> None:

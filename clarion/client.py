@@ -74,14 +74,32 @@ class ApiClient:
 
     def get(self, *segments: str, query: dict[str, str] | None = None) -> dict[str, Any]:
         """GET the resource at /v1/<segments...> (each segment quoted) and return its JSON body."""
+        return self.call("GET", segments, query=query)
+
+    def post(self, *segments: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST a JSON body to /v1/<segments...> and return the JSON answer."""
+        return self.call("POST", segments, body=body)
+
+    def call(
+        self,
+        method: str,
+        segments: tuple[str, ...],
+        *,
+        query: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         url = f"{self.endpoint_url}/v1/" + "/".join(quote(segment, safe="") for segment in segments)
         if query:
             url += "?" + urlencode(query)
-        headers = sign_request(
-            "GET",
+        data = json.dumps(body).encode() if body is not None else b""
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        signed = sign_request(
+            method,
             url,
-            {"Accept": "application/json"},
-            b"",
+            headers,
+            data,
             access_key_id=self.credentials.access_key_id,
             secret_access_key=self.credentials.secret_access_key,
             session_token=self.credentials.session_token,
@@ -89,14 +107,14 @@ class ApiClient:
             service=SERVICE,
             now=datetime.now(UTC),
         )
-        request = urllib.request.Request(url, headers=headers, method="GET")
+        request = urllib.request.Request(url, data=data if body is not None else None, headers=signed, method=method)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as error:
-            body = _json_or_empty(error.read())
+            answer = _json_or_empty(error.read())
             error_type = error.headers.get("x-amzn-ErrorType", "").split(":")[0] or "HTTPError"
-            message = str(body.get("Message") or body.get("message") or error.reason)
+            message = str(answer.get("Message") or answer.get("message") or error.reason)
             raise ApiError(error.code, error_type, message) from None
         except (urllib.error.URLError, OSError, ValueError) as error:
             reason = getattr(error, "reason", error)

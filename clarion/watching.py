@@ -1,4 +1,5 @@
-"""Follow long work on a Clarion server (an import or export job, a campaign's run) from the CLI, over the API.
+"""Follow long work on a Clarion server (an import or export job, a campaign's run, a journey) from the CLI, over
+the API.
 
 Each command supplies how to read one snapshot through the API (clarion/client.py), so it works from any machine
 with an access key and never opens a store. This module owns the loop, the display and the exit codes, so every
@@ -21,6 +22,7 @@ from clarion.client import ApiClient, ApiError, Unreachable
 SUCCEEDED, FAILED, CANNOT_WATCH = 0, 1, 2  # exit statuses
 JOB_FINISHED = frozenset({"COMPLETED", "FAILED"})
 CAMPAIGN_GOING = frozenset({"SCHEDULED", "EXECUTING"})
+JOURNEY_FINISHED = frozenset({"COMPLETED", "CANCELLED"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,45 @@ def campaign_reader(client: ApiClient, app_id: str, campaign_id: str) -> Reader:
             finished=finished,
             succeeded=state != "DELETED" and not failed_run,
             notes=notes,
+        )
+
+    return read
+
+
+def journey_reader(client: ApiClient, app_id: str, journey_id: str) -> Reader:
+    """A journey's participants (GetJourney, GetJourneyExecutionMetrics and each activity's metrics): how many
+    entered and left, and what each activity counted, until it is COMPLETED or CANCELLED."""
+
+    def read() -> Snapshot:
+        try:
+            journey = client.get("apps", app_id, "journeys", journey_id)
+            metrics = client.get("apps", app_id, "journeys", journey_id, "execution-metrics").get("Metrics", {})
+            per_activity = {
+                activity_id: client.get(
+                    "apps", app_id, "journeys", journey_id, "activities", activity_id, "execution-metrics"
+                ).get("Metrics", {})
+                for activity_id in journey.get("Activities") or {}
+            }
+        except ApiError as error:
+            if error.status == 404:
+                raise NotThere(f"No journey {journey_id!r} in application {app_id!r}") from None
+            raise
+        state = journey.get("State", "")
+        entered, active = int(metrics.get("ENDPOINT_ENTERED", 0)), int(metrics.get("ENDPOINT_ACTIVE", 0))
+        steps = [
+            f"{activity_id} " + " ".join(f"{name}={value}" for name, value in sorted(counts.items()))
+            for activity_id, counts in per_activity.items()
+            if counts
+        ]
+        return Snapshot(
+            description=f"journey {state}",
+            completed=entered - active,
+            total=entered or None,
+            unit="participants done",
+            detail=f"{active:,} in the journey" + (" · " + " · ".join(steps) if steps else ""),
+            finished=state in JOURNEY_FINISHED,
+            succeeded=state == "COMPLETED",
+            notes=[f"{name}: {value}" for name, value in sorted(metrics.items())],
         )
 
     return read

@@ -21,7 +21,14 @@ from clarion.campaigns.rules import parse_instant
 from clarion.clock import epoch_millis
 from clarion.endpoints.service import endpoint_timezone
 from clarion.journeys.rules import parse_duration
-from clarion.messages.delivery import Attribution, CustomDelivery, Delivery, Send, load_templates
+from clarion.messages.delivery import (
+    Attribution,
+    CustomDelivery,
+    Delivery,
+    Send,
+    load_templates,
+    why_not_sendable,
+)
 from clarion.messages.policy import Limits, QuietTime, SendPolicy, parse_clock, zone_of
 from clarion.messages.rendering import PUSH_CHANNELS, MessageBuilder
 from clarion.segments.engine import SegmentEngine
@@ -210,23 +217,26 @@ class Steps:
         types = [t for t in dimension.get("Values") or [] if t in MESSAGE_EVENT_TYPES]
         keys = [p.endpoint_key for p in group]
 
-        def read(tx: Transaction) -> tuple[dict[tuple[str, int], str], list[tuple[str, str, str]]]:
+        def read(tx: Transaction) -> tuple[dict[tuple[str, int], str], dict[str, str], list[tuple[str, str, str]]]:
             sent = store.messages_of(tx, journey.app_id, journey.id, source, keys)
-            return sent, store.events_of(tx, journey.app_id, keys, types, 0) if types else []
+            to = store.recipients_of(tx, sorted(set(sent.values())))
+            watched = sorted(set(keys) | set(to.values()))
+            return sent, to, store.events_of(tx, journey.app_id, watched, types, 0) if types else []
 
-        sent, events = await self.db.read(read)
+        sent, to, events = await self.db.read(read)
         seen: set[tuple[str, str]] = set()  # (endpoint key, message id or "run:" + run id)
         for key, _event_type, doc in events:
             attributes = msgspec.json.decode(doc).get("Attributes") or {}
             if attributes.get("message_id"):
                 seen.add((key, attributes["message_id"]))
             if attributes.get("journey_id") == journey.id and attributes.get("journey_activity_id") == source:
-                seen.add((key, f"run:{attributes.get('journey_run_id', '')}"))
+                seen.add((key, f"run:{attributes.get('journey_run_id') or '*'}"))  # no run id: any run
         held = (dimension.get("DimensionType") or "INCLUSIVE") == "INCLUSIVE"
         results = []
         for p in group:
-            message_id = sent.get((p.endpoint_key, p.entry))
-            happened = (p.endpoint_key, message_id) in seen or (p.endpoint_key, f"run:{p.run_id}") in seen
+            message_id = sent.get((p.endpoint_key, p.entry), "")
+            recipient = to.get(message_id, p.endpoint_key)
+            happened = bool({(recipient, message_id), (recipient, f"run:{p.run_id}"), (recipient, "run:*")} & seen)
             results.append(happened if held else not happened)
         return results
 
@@ -243,26 +253,20 @@ class Steps:
     ) -> list[Move]:
         definition, app_id = journey.definition, journey.app_id
         next_activity, now_ms = body.get("NextActivity"), epoch_millis(now)
-        keys = [p.endpoint_key for p in group]
-
-        def read(tx: Transaction) -> tuple[dict[str, EndpointRow], dict[str, dict[str, Any]]]:
-            member = TEMPLATE_MEMBERS.get(kind)
-            reference = {"Name": body["TemplateName"], "Version": body.get("TemplateVersion")} if member else None
-            config = {member: {k: v for k, v in reference.items() if v}} if member and reference else {}
-            return endpoint_store.fetch(tx, app_id, keys), load_templates(tx, config)
-
-        rows, templates = await self.db.read(read)
+        custom_types = set(body.get("EndpointTypes") or [])
+        recipients, templates = await self.db.read(
+            lambda tx: (_recipients(tx, app_id, kind, custom_types, group), _templates(tx, kind, body))
+        )
         moves: list[Move] = []
         sendable: list[tuple[ParticipantRow, EndpointRow]] = []
-        custom_types = set(body.get("EndpointTypes") or [])
+        taken: set[str] = set()
         quiet = QuietTime(**{k.lower(): v for k, v in (definition.get("QuietTime") or {}).items()})
         for p in group:
-            row = rows.get(p.endpoint_key)
-            channel = row.channel_type if row else None
+            row = recipients.get(p.endpoint_key)
             if row is None:
-                moves.append(Move(p, next_activity, now_ms, counts={"ENDPOINT_MISSING": 1}))
-            elif not _channel_fits(kind, channel, custom_types):
                 moves.append(Move(p, next_activity, now_ms, counts={"ENDPOINT_CHANNEL_MISMATCH": 1}))
+            elif row.id in taken:  # two participants of one user: the message goes once
+                moves.append(Move(p, next_activity, now_ms, counts={"DUPLICATE": 1}))
             elif quiet.is_set and quiet.covers(now, endpoint_timezone(row)):
                 if definition.get("WaitForQuietTime"):
                     due = epoch_millis(quiet_time_ends(now, quiet, endpoint_timezone(row)))
@@ -270,6 +274,7 @@ class Steps:
                 else:
                     moves.append(Move(p, next_activity, now_ms, counts={"QUIET_TIME": 1}))
             else:
+                taken.add(row.id)
                 sendable.append((p, row))
         limits = definition.get("Limits") or {}
         policy = SendPolicy(
@@ -283,18 +288,20 @@ class Steps:
             by_entry.setdefault(p.entry, []).append((p, row))
         attribution = Attribution(journey_id=journey.id)
         for entry, pairs in by_entry.items():
+            run_id = pairs[0][0].run_id
             audience = await self.delivery.audience(
-                app_id, [row for _, row in pairs], policy, attribution, now, now, request_id=pairs[0][0].run_id
+                app_id, [row for _, row in pairs], policy, attribution, now, now, request_id=run_id
             )
             targets = [t for slot in audience.targets.values() for t in slot]
             kept = {t.endpoint_id for t in targets}
-            for p, row in pairs:
-                if row.id not in kept:
-                    moves.append(Move(p, next_activity, now_ms, counts={"LIMIT_REACHED": 1}))
+            moves += [
+                Move(p, next_activity, now_ms, counts={"LIMIT_REACHED": 1}) for p, row in pairs if row.id not in kept
+            ]
             if not targets:
                 continue
             context = {
-                "journey_run_id": pairs[0][0].run_id,
+                "journey_id": journey.id,
+                "journey_run_id": run_id,
                 "journey_activity_id": activity_id,
                 "journey_activity_type": kind,
             }
@@ -314,10 +321,44 @@ class Steps:
             for target in targets:
                 result = sent.results[target.message_id]
                 p = participants[target.endpoint_id]  # type: ignore[index]
-                moves.append(
-                    Move(p, next_activity, now_ms, counts={result["DeliveryStatus"]: 1}, message_id=result["MessageId"])
-                )
+                counts = {result["DeliveryStatus"]: 1}
+                moves.append(Move(p, next_activity, now_ms, counts=counts, message_id=result["MessageId"]))
         return moves
+
+
+def _templates(tx: Transaction, kind: str, body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    member = TEMPLATE_MEMBERS.get(kind)
+    if member is None:
+        return {}
+    reference = {
+        "Name": body["TemplateName"],
+        **({"Version": body["TemplateVersion"]} if "TemplateVersion" in body else {}),
+    }
+    return load_templates(tx, {member: reference})
+
+
+def _recipients(
+    tx: Transaction, app_id: str, kind: str, custom_types: set[str], group: Sequence[ParticipantRow]
+) -> dict[str, EndpointRow]:
+    """Participant endpoint key -> the endpoint its message goes to: itself when it is of the activity's channel,
+    else the first (by id) sendable endpoint of its user that is; none when neither is."""
+    rows = endpoint_store.fetch(tx, app_id, [p.endpoint_key for p in group])
+    users = {
+        row.user_id for row in rows.values() if row.user_id and not _channel_fits(kind, row.channel_type, custom_types)
+    }
+    by_user = endpoint_store.of_users(tx, app_id, sorted(users))
+    recipients = {}
+    for key, row in rows.items():
+        if _channel_fits(kind, row.channel_type, custom_types):
+            recipients[key] = row
+            continue
+        others = sorted(by_user.get(row.user_id or "", []), key=lambda e: e.id)
+        fitting = [
+            e for e in others if _channel_fits(kind, e.channel_type, custom_types) and why_not_sendable(e) is None
+        ]
+        if fitting:
+            recipients[key] = fitting[0]
+    return recipients
 
 
 def _channel_fits(kind: str, channel: str | None, custom_types: set[str]) -> bool:

@@ -356,3 +356,12 @@ def events_of(
         (app_id, *endpoint_params, *type_params, since_ms),
     )
     return [(key, event_type, doc) for key, event_type, doc in rows]
+
+
+def recipients_of(tx: Transaction, message_ids: list[str]) -> dict[str, str]:
+    """Message id -> the endpoint key it went to (a participant's own endpoint, or another of its user's)."""
+    if not message_ids:
+        return {}
+    wanted, params = tx.dialect.one_of("message_id", message_ids)
+    rows = tx.fetchall(f"SELECT message_id, lower(endpoint_id) FROM messages WHERE {wanted}", params)
+    return {message_id: key for message_id, key in rows if key}
