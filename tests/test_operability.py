@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -190,3 +192,14 @@ def test_the_dashboard_and_alert_rules_use_only_metrics_the_server_has(server: R
         assert wanted in used | used_by_alerts
     assert {"process_cpu_seconds_total", "process_open_fds", "python_info", "python_gc_collections_total"} <= exposed
     assert all(rule["alert"] and rule["annotations"]["summary"] for rule in alerts)
+
+
+@pytest.mark.skipif(
+    shutil.which("promtool") is None,
+    reason="promtool (Prometheus's rule checker, Debian package prometheus) is not installed",
+)
+def test_the_alert_rules_pass_promtool_and_their_unit_tests() -> None:
+    rules = DEPLOY / "prometheus"
+    for command in (["check", "rules", "alerts.yml"], ["test", "rules", "alerts_test.yml"]):
+        checked = subprocess.run(["promtool", *command], cwd=rules, capture_output=True, text=True, timeout=60)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
