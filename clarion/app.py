@@ -22,7 +22,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from clarion import __version__
-from clarion.access_keys.service import AccessKeys, KeyRing
 from clarion.api import extensions
 from clarion.api.auth import Authenticator
 from clarion.api.openapi import openapi_document
@@ -104,7 +103,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         app.state.services = services  # for embedding code and tests, which run work on this loop
         app.state.loop = asyncio.get_running_loop()
         # Keys from the settings, and those `clarion keys create` stores, followed while the server runs.
-        keys = KeyRing(settings.all_access_keys(), AccessKeys(services.db, services.channel_secrets, services.clock))
+        keys = services.key_ring
         await keys.refresh()
         app.state.access_keys = keys  # embedding code and tests refresh it at once instead of waiting a second
         authenticator = Authenticator(
@@ -118,7 +117,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         # Everything built so far lives as long as the process: keep it out of every later full collection.
         gc.collect()
         gc.freeze()
-        tasks = [asyncio.create_task(loop()) for loop in [*services.background, keys.follow]]
+        tasks = [asyncio.create_task(loop()) for loop in services.background]
         try:
             yield
         finally:

@@ -29,6 +29,7 @@ from pydantic_settings import (
 from clarion.analytics.config import AnalyticsSettings, CostSettings, RetentionSettings
 from clarion.campaigns.config import CampaignSettings
 from clarion.channels.config import DeliverySettings
+from clarion.coordination.config import CoordinationSettings
 from clarion.jobs.config import JobSettings
 from clarion.journeys.config import JourneySettings
 from clarion.otp.config import OtpSettings
@@ -120,6 +121,8 @@ class Settings(BaseSettings):
     retention: RetentionSettings = Field(
         default_factory=RetentionSettings
     )  # how long rows are kept (docs/analytics.md)
+    # Processes sharing a store: leader leases, shared rate buckets (docs/operations.md#several-processes)
+    coordination: CoordinationSettings = Field(default_factory=CoordinationSettings)
 
     @field_validator("trusted_proxies")
     @classmethod

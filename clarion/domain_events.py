@@ -215,20 +215,75 @@ class EventStreamChanged:
     change: Change
 
 
+@dataclass(frozen=True, slots=True)
+class AccessKeysChanged:
+    """`clarion keys create` or `revoke` stored or revoked a key: every process's key ring reads the keys again."""
+
+    access_key_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class NamesAdded:
+    """A write used custom names (attributes, metrics, event types) new to the project, which its quotas count."""
+
+    app_id: str
+    kind: str
+
+
+# What other processes' caches follow: written in one process, these reach the others' subscribers registered
+# `everywhere` (on PostgreSQL, as notifications committed with the write: clarion/store/notices.py).
+SHARED_EVENTS: tuple[type, ...] = (
+    AppChanged,
+    CampaignChanged,
+    ChannelChanged,
+    EventStreamChanged,
+    AccessKeysChanged,
+    NamesAdded,
+)
+
+
 class Subscriptions:
     """Who reacts to which domain event, in the order they subscribed."""
 
     def __init__(self, failures: Counter) -> None:
         self.failures = failures  # by event type (clarion_subscriber_failures_total)
         self._subscribers: dict[type, list[Subscriber[Any]]] = defaultdict(list)
+        self._everywhere: dict[type, list[Subscriber[Any]]] = defaultdict(list)
+        self._on_missed: list[Callable[[], Awaitable[None] | None]] = []
 
-    def on(self, kind: type[E], subscriber: Subscriber[E]) -> None:
+    def on(self, kind: type[E], subscriber: Subscriber[E], *, everywhere: bool = False) -> None:
+        """`everywhere`: also for the events other processes' writes record (a cache every process keeps); only
+        for the kinds in SHARED_EVENTS."""
         self._subscribers[kind].append(subscriber)
+        if everywhere:
+            if kind not in SHARED_EVENTS:
+                raise ValueError(f"{kind.__name__} does not reach other processes")
+            self._everywhere[kind].append(subscriber)
 
     async def dispatch(self, events: Sequence[object]) -> None:
         """Hand each event of a committed write to its subscribers; a failing subscriber costs only itself."""
+        await self._hand_over(events, self._subscribers)
+
+    async def dispatch_elsewhere(self, events: Sequence[object]) -> None:
+        """Events another process's committed write recorded: only the subscribers registered `everywhere`."""
+        await self._hand_over(events, self._everywhere)
+
+    def on_missed(self, reset: Callable[[], Awaitable[None] | None]) -> None:
+        """What drops a cache whole when other processes' events may have been missed (a lost connection)."""
+        self._on_missed.append(reset)
+
+    async def missed(self) -> None:
+        for reset in self._on_missed:
+            try:
+                outcome = reset()
+                if inspect.isawaitable(outcome):
+                    await outcome
+            except Exception:
+                log.exception("cache reset failed", subscriber=_name_of(reset))
+
+    async def _hand_over(self, events: Sequence[object], registered: dict[type, list[Subscriber[Any]]]) -> None:
         for event in events:
-            subscribers = self._subscribers.get(type(event))
+            subscribers = registered.get(type(event))
             if not subscribers:
                 continue
             name = type(event).__name__

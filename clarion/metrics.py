@@ -184,6 +184,12 @@ class Metrics:
         self.retention_failures = Counter(
             "clarion_retention_failures", "Retention prune passes that failed", registry=self.registry
         )
+        self.leader = Gauge(
+            "clarion_leader",
+            "1 while this process holds the role's leader lease (one process of a group at a time)",
+            ["role"],
+            registry=self.registry,
+        )
 
     def count_template_budgets(self, exceeded: Tally[str]) -> None:
         """Report the template engine's budget stops (clarion/templates/budget.py) as a counter family."""

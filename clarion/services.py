@@ -8,11 +8,14 @@ planner and delivery. This is also the one place where domain event subscribers 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from clarion.access_keys.service import AccessKeys, KeyRing
 from clarion.analytics.dataset import EXPORT_KIND, ScheduledExport
 from clarion.analytics.engine import open_segment_engine
 from clarion.analytics.kpis import KpiRunner
@@ -35,7 +38,10 @@ from clarion.channels.service import channel_config, reseal_channels
 from clarion.clock import Clock, SystemClock
 from clarion.config import Settings
 from clarion.context import CallContext
+from clarion.coordination.buckets import open_buckets
+from clarion.coordination.leader import Leadership, process_name
 from clarion.domain_events import (
+    AccessKeysChanged,
     AppChanged,
     CampaignChanged,
     CampaignRunFinished,
@@ -46,6 +52,7 @@ from clarion.domain_events import (
     JobFinished,
     JourneyChanged,
     MessagesSent,
+    NamesAdded,
     OutcomesReported,
     SegmentChanged,
     Subscriptions,
@@ -92,6 +99,8 @@ class Services:
     locations: Locations  # where import and export jobs read and write files (clarion/jobs/locations.py)
     campaign_scheduler: CampaignScheduler  # starts due campaign runs (clarion/campaigns/scheduler.py)
     journey_engine: JourneyEngine  # lets participants in and moves them on (clarion/journeys/engine.py)
+    scheduler_leadership: Leadership  # runs the scheduler in one process of the group at a time
+    key_ring: KeyRing  # the access keys requests are checked against (clarion/access_keys/service.py)
     stream_shipper: StreamShipper  # ships events to their projects' stream sinks (clarion/streams/shipper.py)
     # Long-running loops (job runners, senders, schedulers) the process runs beside the API; the app starts
     # each as a task once the store is open and cancels them at shutdown.
@@ -130,6 +139,7 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
     metrics.count_template_budgets(EXCEEDED)
     subscriptions = Subscriptions(metrics.subscriber_failures)
     db.dispatch_events(subscriptions.dispatch)
+    _hear_other_processes(db, subscriptions)
     names = NameRegistry()
     writer = EndpointWriter(names)
     outbound = OutboundClient(settings.outbound, metrics)  # every request to a tenant-supplied URL
@@ -145,10 +155,15 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
     secret = settings.delivery.webhook.signing_secret
     signing_secret = secret.get_secret_value() if secret else None
     recommendations = Recommendations(db, outbound, settings.recommenders, clock, metrics, signing_secret)
-    delivery = Delivery(db, transports, tracker, recommendations, metrics)
+    buckets = open_buckets(settings.coordination, db, clock)
+    delivery = Delivery(db, transports, tracker, recommendations, metrics, buckets, clock)
     hooks = CampaignHooks(settings.campaigns, signing_secret, outbound)
     members = SegmentMembers(segments.engine)
     scheduler = CampaignScheduler(db, clock, queue, settings.campaigns)
+    leadership = Leadership(
+        db, clock, metrics, "campaign-scheduler", settings.coordination.leader_lease_seconds, process_name()
+    )
+    key_ring = KeyRing(settings.all_access_keys(), AccessKeys(db, channel_secrets, clock))
     planner = CampaignPlanner(db, clock, queue, members, settings.campaigns)
     campaign_delivery = CampaignDelivery(db, clock, queue, delivery, members, hooks, settings.campaigns, metrics)
     triggers = EventTriggers(db, clock, queue, members)
@@ -175,19 +190,27 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
         locations=locations,
         campaign_scheduler=scheduler,
         journey_engine=journeys,
+        scheduler_leadership=leadership,
+        key_ring=key_ring,
         stream_shipper=shipper,
-        closers=[transports.close, outbound.close, locations.aclose, *segments.closers],
+        closers=[transports.close, outbound.close, locations.aclose, buckets.aclose, *segments.closers],
     )
 
     def forget_deleted_project(event: AppChanged) -> None:
         if event.change is Change.DELETED:
             names.forget(event.app_id)
 
-    # Domain event subscribers: what follows a committed write.
-    subscriptions.on(CampaignChanged, scheduler.campaign_changed)
-    subscriptions.on(CampaignChanged, triggers.campaign_changed)
+    # Domain event subscribers: what follows a committed write. Those registered `everywhere` keep a cache or wake
+    # a loop in every process, so they also hear what other processes' writes record.
+    subscriptions.on(CampaignChanged, scheduler.campaign_changed, everywhere=True)
+    subscriptions.on(CampaignChanged, triggers.campaign_changed, everywhere=True)
     subscriptions.on(EventsIngested, triggers.events_ingested)
-    subscriptions.on(AppChanged, forget_deleted_project)
+    subscriptions.on(AppChanged, forget_deleted_project, everywhere=True)
+    subscriptions.on(NamesAdded, names.names_added, everywhere=True)
+    subscriptions.on(AccessKeysChanged, key_ring.keys_changed, everywhere=True)
+    subscriptions.on_missed(names.clear)
+    subscriptions.on_missed(triggers.clear)
+    subscriptions.on_missed(key_ring.refresh)
     subscriptions.on(JourneyChanged, journeys.journey_changed)
     subscriptions.on(EventsIngested, journeys.events_ingested)
     subscriptions.on(SegmentChanged, journeys.segment_changed)
@@ -229,11 +252,30 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
         services.background.append(Worker(queue, general, settings.queue).run)
     for _ in range(settings.campaigns.delivery_workers if settings.queue.workers else 0):
         services.background.append(Worker(queue, {BATCH: campaign_delivery.deliver_batch}, one_at_a_time).run)
-    if settings.campaigns.scheduler:
-        services.background.append(scheduler.run)
+    if settings.campaigns.scheduler:  # one process of the group schedules at a time; the others stand by
+        services.background.append(lambda: leadership.run(scheduler.run))
+    services.background.append(key_ring.follow)
     if settings.journeys.engine:
         services.background.append(journeys.run)
     if settings.streams.shipper:
         services.background.append(shipper.run)
     services.background.append(services.retention.run)
     return services
+
+
+def _hear_other_processes(db: Database, subscriptions: Subscriptions) -> None:
+    """Other processes' shared events (clarion/store/notices.py) reach this process's subscribers on its loop."""
+    loop = asyncio.get_running_loop()
+    pending: set[asyncio.Task[None]] = set()
+
+    def dispatch(event: object | None) -> None:
+        work = subscriptions.dispatch_elsewhere([event]) if event is not None else subscriptions.missed()
+        task = loop.create_task(work)
+        pending.add(task)  # keep a reference until it finishes
+        task.add_done_callback(pending.discard)
+
+    def heard(event: object | None) -> None:  # on the listener's thread
+        with contextlib.suppress(RuntimeError):  # the loop closed: the process is stopping
+            loop.call_soon_threadsafe(dispatch, event)
+
+    db.listen_elsewhere(heard)

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from clarion.channels.secrets import SecretBox, SecretKeyError
 from clarion.clock import Clock, iso_millis
 from clarion.config import AccessKey
+from clarion.domain_events import AccessKeysChanged
 from clarion.logs import get_logger
 from clarion.store import access_keys as key_store
 from clarion.store import apps as app_store
@@ -85,6 +86,7 @@ class AccessKeys:
                 if project != "*" and app_store.get(tx, project) is None:
                     raise KeyRefused(f"No project {project!r} in this store; `aws pinpoint get-apps` lists them")
             key_store.insert(tx, row)
+            tx.record(AccessKeysChanged(key.access_key_id))
 
         await self.db.write(work)
         return key
@@ -96,6 +98,7 @@ class AccessKeys:
                 raise KeyRefused(f"No stored access key {access_key_id!r}; `clarion keys list` shows them")
             if not key_store.revoke(tx, access_key_id, iso_millis(self.clock.now())):
                 raise KeyRefused(f"Access key {access_key_id} was already revoked at {found.revoked_at}")
+            tx.record(AccessKeysChanged(access_key_id))
 
         await self.db.write(work)
 
@@ -160,7 +163,10 @@ class KeyRing:
     """The keys requests are checked against: the configured ones, then the live stored ones.
 
     `version` changes whenever `keys` does, so the authenticator rebuilds what it derives from them only then; a
-    request costs one integer comparison. `follow` polls the store's version once a second.
+    request costs one integer comparison. A key stored or revoked by any process reaches `refresh` at once (an
+    AccessKeysChanged event; on PostgreSQL from other processes too), and `follow` polls the store's version once a
+    second for the writes no event announces here (`clarion keys` on the embedded store, another process's write
+    on it).
     """
 
     def __init__(self, configured: list[AccessKey], stored: AccessKeys | None = None) -> None:
@@ -169,6 +175,9 @@ class KeyRing:
         self._seen: tuple[int, int] | None = None
         self.keys: dict[str, AccessKey] = dict(self._configured)
         self.version = 0
+
+    async def keys_changed(self, _: AccessKeysChanged) -> None:
+        await self.refresh()
 
     async def refresh(self) -> None:
         if self._stored is None:

@@ -2,8 +2,8 @@
 campaigns once they are committed (a subscriber of EventsIngested), and each match by a sendable segment member
 queues a one-endpoint batch on the campaign's running `:events` run, keyed by the event (docs/campaigns.md).
 
-The project's EVENT campaigns are cached for a second per process (another process may write one); a campaign
-written in this process drops the cache at once (a subscriber of CampaignChanged).
+The project's EVENT campaigns are cached for a second per process; a campaign written in this process, or in
+another one sharing a PostgreSQL store, drops the cache at once (a subscriber of CampaignChanged, everywhere).
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ class EventTriggers:
 
     def campaign_changed(self, event: CampaignChanged) -> None:
         self._cached.pop(event.app_id, None)
+
+    def clear(self) -> None:
+        self._cached.clear()
 
     async def events_ingested(self, ingested: EventsIngested) -> None:
         """Queue a send per event that matches one of the project's EVENT campaigns."""

@@ -37,7 +37,8 @@ from clarion.channels.outcomes import send_events
 from clarion.channels.phone_numbers import country_of
 from clarion.channels.registry import ChannelUnavailable, TransportRegistry
 from clarion.channels.sms.parts import message_parts
-from clarion.clock import iso_millis
+from clarion.clock import Clock, epoch_millis, iso_millis
+from clarion.coordination.buckets import Buckets, pace
 from clarion.domain_events import MessageSent, MessagesSent
 from clarion.endpoints.service import endpoint_key, endpoint_response, user_attributes_by_id
 from clarion.errors import BadRequest, NotFound
@@ -47,6 +48,7 @@ from clarion.messages.rendering import CUSTOM, EMAIL, TEMPLATE_MEMBER, MessageBu
 from clarion.messages.tracking import Tracker
 from clarion.metrics import Metrics
 from clarion.recommenders.engine import NotRecommended, Recommendations
+from clarion.store import coordination as coordination_store
 from clarion.store import endpoints as endpoint_store
 from clarion.store import events as event_store
 from clarion.store import messages as message_store
@@ -57,6 +59,11 @@ from clarion.store.messages import MessageRow
 from clarion.versions import parse_version
 
 NOT_SENT = 400  # StatusCode for recipients Clarion decided not to send to
+# A claimed send whose outcome is not logged this long after its claim was abandoned (its process died): a retry
+# may take it over. Longer than any transport's timeout, so a slow send is never taken over while it runs.
+CLAIM_STALE_SECONDS = 120.0
+CLAIM_WAIT_SECONDS = 10.0  # how long a concurrent duplicate waits for the claimant's outcome
+CLAIM_POLL_SECONDS = 0.05
 
 log = get_logger("clarion.messages")
 
@@ -120,7 +127,11 @@ class Send:
     trace_key: str | None = None  # each (trace key, recipient) is sent at most once
     attribution: Attribution = Attribution()
     custom_delivery: CustomDelivery | None = None
-    messages_per_second: int | None = None  # per campaign or journey, in this process
+    messages_per_second: int | None = None  # per campaign or journey, across every process of the group
+    # Two callers may send this trace key at once (a client's TraceId): each recipient is claimed in the store
+    # before it is sent, so that one of them sends and the other answers its outcome. A campaign batch needs no
+    # claim: its queue lease already makes it the only sender.
+    claim: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +140,19 @@ class Sent:
     sent: int  # messages handed to a transport by this call (not decided beforehand, not logged by an earlier one)
     successful: int
     retryable: list[str]  # endpoint ids whose message may yet go through (THROTTLED, TEMPORARY_FAILURE)
+
+
+def _busy_result(target: Target) -> dict[str, Any]:
+    """A recipient a concurrent send with the same TraceId is still sending to: not sent here, and not logged."""
+    result: dict[str, Any] = {
+        "DeliveryStatus": DeliveryStatus.TEMPORARY_FAILURE.value,
+        "MessageId": target.message_id,
+        "StatusCode": 409,
+        "StatusMessage": "Another request with this TraceId is sending to this recipient; retry to read its outcome",
+    }
+    if target.endpoint_id is None:
+        result["Address"] = target.address
+    return result
 
 
 def _not_sent(status: DeliveryStatus, message: str, code: int = NOT_SENT) -> DeliveryResult:
@@ -176,25 +200,6 @@ def _dedupe_key(channel: str, address: str) -> tuple[str, str]:
     return channel, address.casefold() if channel == EMAIL else address
 
 
-class RateLimiter:
-    """MessagesPerSecond for one campaign or journey in this process: a token bucket refilled continuously."""
-
-    def __init__(self, per_second: int) -> None:
-        self.per_second = per_second
-        self.tokens = float(per_second)
-        self.updated = time.monotonic()
-
-    async def take(self, count: int) -> None:
-        while True:
-            now = time.monotonic()
-            self.tokens = min(self.per_second, self.tokens + (now - self.updated) * self.per_second)
-            self.updated = now
-            if self.tokens >= min(count, self.per_second):
-                self.tokens -= count
-                return
-            await asyncio.sleep((min(count, self.per_second) - self.tokens) / self.per_second)
-
-
 class Delivery:
     def __init__(
         self,
@@ -203,13 +208,16 @@ class Delivery:
         tracker: Tracker,
         recommendations: Recommendations,
         metrics: Metrics,
+        buckets: Buckets,
+        clock: Clock,
     ) -> None:
         self.db = db
         self.transports = transports
         self.tracker = tracker
         self.recommendations = recommendations  # what templates naming a RecommenderId render
         self.metrics = metrics  # provider latency here; outcomes are counted from MessagesSent (clarion/reporting.py)
-        self._limiters: dict[str, RateLimiter] = {}
+        self.buckets = buckets  # MessagesPerSecond, shared by every process of the group
+        self.clock = clock
 
     async def audience(
         self,
@@ -245,9 +253,8 @@ class Delivery:
             _hand_to_custom_channel(targets, send.custom_delivery)
         if send.messages_per_second and targets:
             owner = send.attribution.owner()
-            key = owner[1] if owner else send.app_id
-            limiter = self._limiters.setdefault(key, RateLimiter(send.messages_per_second))
-            await limiter.take(len(targets))
+            bucket = f"mps:{owner[1] if owner else send.app_id}"
+            await pace(self.buckets, bucket, send.messages_per_second, len(targets))
         app_id = send.app_id
         _mark_duplicates(targets)
         if send.trace_key:
@@ -258,6 +265,9 @@ class Delivery:
         keys = [target.request_key for target in targets if target.request_key]
         earlier = await self.db.read(lambda tx: message_store.by_request_keys(tx, keys)) if keys else {}
         fresh = [target for target in targets if target.request_key not in earlier]
+        busy: list[Target] = []  # claimed by a concurrent send that has not logged its outcome in time
+        if send.claim:
+            fresh, busy = await self._claim(app_id, fresh, earlier)
         await self._recommend(app_id, fresh, send.builder)
         results = await asyncio.gather(*(self._send_one(app_id, t, send.builder, send.context) for t in fresh))
 
@@ -288,6 +298,8 @@ class Delivery:
 
         def record(tx: Transaction) -> None:
             message_store.insert(tx, rows)
+            if send.claim:
+                coordination_store.claims_done(tx, [row.request_key for row in rows if row.request_key])
             event_store.append(tx, send_events(rows, send.now, {t.message_id: t.sent_as for t in fresh}))
             tx.record(MessagesSent(app_id, tuple(_sent(row) for row in rows)))
 
@@ -304,12 +316,35 @@ class Delivery:
                 row = earlier[target.request_key]
                 shaped[target.message_id] = _message_result(row, target.endpoint_id is not None)
                 statuses.append((target, DeliveryStatus(row.status)))
+        for target in busy:
+            shaped[target.message_id] = _busy_result(target)
+            statuses.append((target, DeliveryStatus.TEMPORARY_FAILURE))
         return Sent(
             shaped,
             sent=sum(1 for target in fresh if target.decided is None),
             successful=sum(1 for _, status in statuses if status is DeliveryStatus.SUCCESSFUL),
             retryable=[t.endpoint_id for t, status in statuses if t.endpoint_id and status.retryable],
         )
+
+    async def _claim(
+        self, app_id: str, targets: list[Target], earlier: dict[str, MessageRow]
+    ) -> tuple[list[Target], list[Target]]:
+        """Claim each target's request key; (the claimed targets and those without a key, the targets a concurrent
+        send claimed and did not log in time). The outcomes a concurrent send logged meanwhile join `earlier`."""
+        keyed = [target.request_key for target in targets if target.request_key]
+        now = epoch_millis(self.clock.now())
+        stale = now - int(CLAIM_STALE_SECONDS * 1000)
+        claimed = await self.db.write(lambda tx: coordination_store.claim_sends(tx, app_id, keyed, now, stale))
+        waiting = {key for key in keyed if key not in claimed}
+        deadline = time.monotonic() + CLAIM_WAIT_SECONDS
+        while waiting and time.monotonic() < deadline:
+            await asyncio.sleep(CLAIM_POLL_SECONDS)
+            asked = sorted(waiting)
+            found = await self.db.read(lambda tx, asked=asked: message_store.by_request_keys(tx, asked))
+            earlier.update(found)
+            waiting -= found.keys()
+        mine = [target for target in targets if not target.request_key or target.request_key in claimed]
+        return mine, [target for target in targets if target.request_key in waiting]
 
     async def _recommend(self, app_id: str, targets: Sequence[Target], builder: MessageBuilder) -> None:
         """Recipients of a template naming a RecommenderId get its recommendations among their variables, asked

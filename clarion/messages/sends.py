@@ -46,7 +46,8 @@ def _context(request: Mapping[str, Any]) -> dict[str, str]:
 def _send(
     ctx: CallContext, app_id: str, request: Mapping[str, Any], targets: list[Target], builder: MessageBuilder
 ) -> Send:
-    return Send(app_id, targets, builder, ctx.now, _context(request), trace_key=request.get("TraceId"))
+    trace = request.get("TraceId")
+    return Send(app_id, targets, builder, ctx.now, _context(request), trace_key=trace, claim=bool(trace))
 
 
 async def send_messages(

@@ -10,9 +10,10 @@ from clarion.settings_model import SettingsModel
 class QueueSettings(SettingsModel):
     # Worker loops this process runs; 0 makes an API-only process (another process does the work).
     workers: int = 1
-    # How long a leased item stays invisible to other workers; a worker that dies mid-item makes it ready again
-    # after this long. Long work extends its lease as it commits progress.
-    visibility_seconds: float = 60.0
+    # How long a leased item stays invisible to other workers unless its holder renews the lease: the worker
+    # renews the leases of the items it runs every third of this (a heartbeat), so a worker that dies or freezes
+    # mid-item leaves it ready for another process within this long.
+    visibility_seconds: float = Field(default=10.0, gt=0.5)
     # How often an idle worker looks for due items (items enqueued by this process wake it at once).
     poll_seconds: float = 1.0
     # Items one worker loop runs at once; it takes the next ready item as soon as any one finishes.

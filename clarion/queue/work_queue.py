@@ -164,6 +164,19 @@ class StoreQueue:
     async def extend(self, lease: Lease, visibility: float | None = None) -> None:
         await self.db.write(lambda tx: self.hold_in(tx, lease, visibility))
 
+    async def renew(self, leases: Sequence[Lease]) -> list[Lease]:
+        """The heartbeat: extend each lease by its visibility, in one write; the leases that had run out."""
+
+        def work(tx: Transaction) -> list[Lease]:
+            lost = []
+            for lease in leases:
+                until = _millis(self.clock, lease.visibility)
+                if lease.acked or not queue_store.extend(tx, lease.id, lease.token, until):
+                    lost.append(lease)
+            return lost
+
+        return await self.db.write(work) if leases else []
+
     async def ack(self, lease: Lease) -> bool:
         """Done: remove the item. False if the lease had run out (the item may have been redelivered)."""
         try:

@@ -5,7 +5,9 @@ A slot that frees is filled at once, so one slow item never holds back the rest,
 failing or timing out — or that was handed out `max_attempts` times without ever finishing, because the process
 died or froze each time — is buried with its reason instead of coming back forever.
 
-Delivery is at least once (a worker killed mid-item leaves it to be redelivered when its lease runs out), so
+While an item runs, the worker renews its lease (a heartbeat every third of `visibility_seconds`). Delivery is at
+least once (a worker killed mid-item leaves it to be redelivered when its lease runs out, within
+`visibility_seconds`), so
 handlers must be idempotent: commit progress with `StoreQueue.hold_in` in the same transaction, and a second
 delivery resumes instead of repeating. A handler whose last commit must remove the item with its effects acks it
 there (`StoreQueue.ack_in`); the worker acks every other item whose handler returned.
@@ -42,6 +44,7 @@ class Worker:
 
     async def run(self) -> None:
         """Forever (until cancelled): the loop `Services.background` runs."""
+        heartbeat = asyncio.create_task(self._heartbeat())
         try:
             while True:
                 await self._fill()
@@ -54,6 +57,7 @@ class Worker:
                 if idle is not None:
                     idle.cancel()
         finally:
+            heartbeat.cancel()
             running = list(self._running)
             if running:
                 kinds = sorted({lease.kind for lease in self._running.values()})
@@ -61,6 +65,20 @@ class Worker:
             for task in running:
                 task.cancel()  # each hands its item straight back (`_run`)
             await asyncio.gather(*running, return_exceptions=True)
+
+    async def _heartbeat(self) -> None:
+        """Renew the leases of the running items every third of their visibility, so that only a worker that
+        stopped (killed, frozen) lets its items go, and they are ready again soon after."""
+        while True:
+            await asyncio.sleep(self.settings.visibility_seconds / 3)
+            try:
+                lost = await self.queue.renew([lease for lease in self._running.values() if not lease.acked])
+            except Exception:  # the store is unreachable now; the next beat tries again
+                log.exception("queue_heartbeat_failed")
+                continue
+            for lease in lost:
+                if not lease.acked:
+                    log.warning("queue_lease_lost", item=lease.id, kind=lease.kind, reason="heartbeat found it gone")
 
     async def _fill(self) -> None:
         """Lease items one at a time into the free slots, skipping projects that hold their share of slots."""

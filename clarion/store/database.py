@@ -27,6 +27,7 @@ from typing import Any, Protocol, TypeVar
 
 from clarion.instants import instant_ms
 from clarion.private_files import private_file, tighten
+from clarion.store import notices
 
 T = TypeVar("T")
 Row = tuple[Any, ...]
@@ -121,6 +122,10 @@ class Transaction:
         if self._recorded is None:
             raise RuntimeError("domain events are recorded by writes; this transaction only reads")
         self._recorded.append(event)
+        if self.dialect.name == "postgresql":  # other processes hear of it with the commit (store/notices.py)
+            payload = notices.encode(event)
+            if payload is not None:
+                self._conn.execute("SELECT pg_notify(%s, %s)", (notices.CHANNEL, payload))
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         cursor = self._conn.execute(self.dialect.sql(sql), params)
@@ -168,6 +173,10 @@ class Database(Protocol):
 
     async def read_long(self, work: Callable[[Transaction], T]) -> T:
         """A read that may take long (segment evaluation): never on the event loop."""
+        ...
+
+    def listen_elsewhere(self, heard: notices.Heard) -> None:
+        """Hand `heard` (from another thread) the shared events other processes' writes record, until closed."""
         ...
 
     def close(self) -> None: ...
@@ -328,6 +337,9 @@ class SqliteDatabase:
         """A WAL reader of its own in a worker thread: a long scan does not stall every other request."""
         return await asyncio.get_running_loop().run_in_executor(self._long_readers, self._read_long_in_thread, work)
 
+    def listen_elsewhere(self, heard: notices.Heard) -> None:
+        """The embedded store serves one process: nothing is written elsewhere to hear of."""
+
     def _read_long_in_thread(self, work: Callable[[Transaction], T]) -> T:
         conn = getattr(self._long_local, "conn", None)
         if conn is None:
@@ -368,6 +380,7 @@ class PostgresDatabase:
         self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="clarion-reader")
         self._reader_conns: list[Any] = []
         self._writer = GroupCommitWriter(lambda: connect_postgres(url), POSTGRESQL)
+        self._listener: notices.Listener | None = None
 
     def _reader_conn(self) -> Any:
         conn = getattr(self._local, "conn", None)
@@ -394,7 +407,13 @@ class PostgresDatabase:
     async def read_long(self, work: Callable[[Transaction], T]) -> T:
         return await self.read(work)  # reads already run on the reader threads
 
+    def listen_elsewhere(self, heard: notices.Heard) -> None:
+        self._listener = notices.Listener(lambda: connect_postgres(self.url), heard)
+        self._listener.listening.wait(timeout=10)
+
     def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
         self._writer.close()
         self._readers.shutdown(wait=True)
         for conn in self._reader_conns:

@@ -597,6 +597,33 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             "CREATE TABLE analytics_exports (run_day TEXT PRIMARY KEY, exported_at TEXT NOT NULL)",
         ],
     ),
+    (
+        19,
+        "processes acting as one: leader leases, shared rate buckets, claims on trace-keyed sends",
+        [
+            # One row per role only one process may hold (the campaign scheduler): who holds it, until when (ms).
+            """CREATE TABLE leases (
+                name TEXT PRIMARY KEY,
+                holder TEXT NOT NULL,
+                until_ms BIGINT NOT NULL
+            )""",
+            # Token buckets every process draws from (MessagesPerSecond): tokens as of updated_ms.
+            """CREATE TABLE rate_buckets (
+                key TEXT PRIMARY KEY,
+                tokens DOUBLE PRECISION NOT NULL,
+                updated_ms BIGINT NOT NULL
+            )""",
+            # A direct send's (trace key, recipient) claimed before it is sent, so that concurrent duplicates send
+            # once; `done` once its outcome is in the message log.
+            """CREATE TABLE send_claims (
+                request_key TEXT PRIMARY KEY,
+                app_id TEXT NOT NULL,
+                claimed_at BIGINT NOT NULL,
+                done INTEGER NOT NULL DEFAULT 0
+            )""",
+            "CREATE INDEX send_claims_by_app ON send_claims (app_id)",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]
