@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -142,7 +142,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         if services is None:
             return Response(status_code=503)
         await services.queue.measure()
-        return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(services.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     async def openapi(_: Request) -> Response:
         return JSONResponse(openapi_document(__version__))

@@ -8,6 +8,7 @@ import asyncio
 import ipaddress
 import json
 import os
+import shutil
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -186,11 +187,29 @@ def serve(
     # The workers read the settings from a private file: secrets never pass through their environment.
     worker_settings = write_worker_settings(settings)
     os.environ[WORKER_SETTINGS_ENV] = str(worker_settings)
-    console.print(f"  {workers} worker processes")
+    metrics_dir = _group_metrics_dir(settings)
+    console.print(f"  {workers} worker processes; /metrics reports them together")
     try:
         uvicorn.run("clarion.app:create_app_from_worker_settings", factory=True, workers=workers, **options)
     finally:
         worker_settings.unlink(missing_ok=True)
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _group_metrics_dir(settings: Settings) -> Path | None:
+    """A fresh private folder where the workers write their metrics for any of them to sum (clarion/metrics.py);
+    None when the operator named one (PROMETHEUS_MULTIPROC_DIR), which is then theirs to empty between runs."""
+    from clarion.metrics import GROUP_DIR_ENV
+    from clarion.private_files import private_folder
+
+    if os.environ.get(GROUP_DIR_ENV):
+        return None
+    folder = settings.data_dir / f".metrics-{os.getpid()}"
+    shutil.rmtree(folder, ignore_errors=True)
+    private_folder(folder)
+    os.environ[GROUP_DIR_ENV] = str(folder)
+    return folder
 
 
 async def _first_key(settings: Settings, keys: AccessKeys) -> tuple[AccessKey | None, bool]:

@@ -1,9 +1,17 @@
-"""Prometheus metrics, one registry per process (tests build their own)."""
+"""Prometheus metrics, one registry per process (tests build their own).
+
+A process group started by `clarion serve --workers N` reports as one: the command points every worker at one
+folder (prometheus_client's multiprocess mode, `PROMETHEUS_MULTIPROC_DIR`), each worker writes its values there,
+and whichever worker answers /metrics sums them all (docs/operations.md#health-metrics-logs).
+"""
 
 from __future__ import annotations
 
+import os
+import re
 from collections import Counter as Tally
 from collections.abc import Iterator
+from pathlib import Path
 
 from prometheus_client import (
     CollectorRegistry,
@@ -13,8 +21,14 @@ from prometheus_client import (
     Histogram,
     PlatformCollector,
     ProcessCollector,
+    generate_latest,
+    multiprocess,
 )
 from prometheus_client.core import CounterMetricFamily, Metric
+
+# Where the workers of one `clarion serve --workers N` keep their values (prometheus_client reads it at import).
+GROUP_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_LIVE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db")
 
 
 class _TemplateBudgets:
@@ -36,8 +50,10 @@ class _TemplateBudgets:
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self.group_dir = os.environ.get(GROUP_DIR_ENV) or None
         # What every Prometheus client reports of its process: CPU, memory, open files (process_*), the Python
-        # version (python_info) and garbage collections (python_gc_*).
+        # version (python_info) and garbage collections (python_gc_*). A group's /metrics sums what the workers
+        # wrote, and per-process figures do not sum: a group reports them per worker only through its own logs.
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
@@ -117,12 +133,14 @@ class Metrics:
             "Age of the oldest event its stream's sink has not acknowledged (0: caught up)",
             ["application_id"],
             registry=self.registry,
+            multiprocess_mode="mostrecent",  # the worker shipping the stream now
         )
         self.stream_lag_records = Gauge(
             "clarion_event_stream_lag_records",
             "Events committed but not yet acknowledged by their stream's sink",
             ["application_id"],
             registry=self.registry,
+            multiprocess_mode="mostrecent",
         )
 
         # The send path and what it leads to (clarion/reporting.py counts most of these from domain events).
@@ -164,16 +182,25 @@ class Metrics:
         )
         # Read from the store when /metrics is scraped: the queue's state, the same from every process sharing it.
         self.queue_depth = Gauge(
-            "clarion_queue_depth", "Queue items waiting or running, by kind", ["kind"], registry=self.registry
+            "clarion_queue_depth",
+            "Queue items waiting or running, by kind",
+            ["kind"],
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
         )
         self.queue_oldest_seconds = Gauge(
             "clarion_queue_oldest_age_seconds",
             "How long the longest-waiting due item of each kind has waited since it became due",
             ["kind"],
             registry=self.registry,
+            multiprocess_mode="mostrecent",
         )
         self.queue_buried_now = Gauge(
-            "clarion_queue_buried_items", "Queue items given up on and kept, by kind", ["kind"], registry=self.registry
+            "clarion_queue_buried_items",
+            "Queue items given up on and kept, by kind",
+            ["kind"],
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
         )
         self.retention_pruned = Counter(
             "clarion_retention_pruned",
@@ -189,8 +216,37 @@ class Metrics:
             "1 while this process holds the role's leader lease (one process of a group at a time)",
             ["role"],
             registry=self.registry,
+            multiprocess_mode="livesum",  # a group's /metrics: how many live workers hold it (1)
         )
 
     def count_template_budgets(self, exceeded: Tally[str]) -> None:
         """Report the template engine's budget stops (clarion/templates/budget.py) as a counter family."""
-        self.registry.register(_TemplateBudgets(exceeded))
+        self._budgets = _TemplateBudgets(exceeded)
+        self.registry.register(self._budgets)
+
+    def exposition(self) -> bytes:
+        """What /metrics answers: this process's metrics, or in a group every worker's summed (counters and
+        histograms add up; the leader gauge counts live holders; stream lags are the latest value written)."""
+        if self.group_dir is None:
+            return generate_latest(self.registry)
+        _forget_dead_workers(Path(self.group_dir))
+        group = CollectorRegistry()
+        multiprocess.MultiProcessCollector(group, path=self.group_dir)
+        if getattr(self, "_budgets", None) is not None:
+            group.register(self._budgets)  # kept by the template engine in memory: this worker's only
+        return generate_latest(group)
+
+
+def _forget_dead_workers(folder: Path) -> None:
+    """A worker killed without a clean stop leaves its live gauges behind; drop those of processes gone."""
+    for file in folder.glob("gauge_live*.db"):
+        found = _LIVE_FILE.fullmatch(file.name)
+        if found is None:
+            continue
+        pid = int(found.group(1))
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, str(folder))
+        except PermissionError:  # alive, another user's
+            continue

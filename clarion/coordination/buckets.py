@@ -1,8 +1,10 @@
 """Token buckets that pace sends (MessagesPerSecond) across every process of a group.
 
 A take reserves its tokens at once, even ahead of the refill, and answers how long the caller waits before
-sending: one round trip per batch, no retry loop, and the group as a whole never runs ahead of the rate (beyond a
-full bucket, one second's worth, at the start). Three homes for the buckets, one contract:
+sending: one round trip per batch, no retry loop, and the group as a whole never runs ahead of the rate by more
+than a full bucket. A bucket holds a tenth of a second's worth: a limit is a rate, so time the senders spent
+behind (a slow provider, a busy machine) is not made up later in a burst above it. Three homes for the buckets,
+one contract:
 
 - `LocalBuckets`: in the process, for the embedded store's one process;
 - `StoreBuckets`: a row per bucket in the store (PostgreSQL), one upsert per take;
@@ -24,8 +26,8 @@ from clarion.store.database import Database
 
 class Buckets(Protocol):
     async def reserve(self, key: str, per_second: float, count: int) -> float:
-        """Take `count` tokens of the bucket `key` (refilled at `per_second`, holding one second's worth); the
-        seconds the caller must wait before using them."""
+        """Take `count` tokens of the bucket `key` (refilled at `per_second`, holding `capacity(per_second)`);
+        the seconds the caller must wait before using them."""
         ...
 
     async def aclose(self) -> None: ...
@@ -38,6 +40,11 @@ async def pace(buckets: Buckets, key: str, per_second: float, count: int) -> Non
         await asyncio.sleep(wait)
 
 
+def capacity(per_second: float) -> float:
+    """What a bucket holds: a tenth of a second's sends, at least one."""
+    return max(1.0, per_second / 10)
+
+
 def _wait(tokens_left: float, per_second: float) -> float:
     return -tokens_left / per_second if tokens_left < 0 else 0.0
 
@@ -48,8 +55,9 @@ class LocalBuckets:
 
     async def reserve(self, key: str, per_second: float, count: int) -> float:
         now = time.monotonic()
-        tokens, updated = self._buckets.get(key, (per_second, now))
-        tokens = min(per_second, tokens + (now - updated) * per_second) - count
+        full = capacity(per_second)
+        tokens, updated = self._buckets.get(key, (full, now))
+        tokens = min(full, tokens + (now - updated) * per_second) - count
         self._buckets[key] = (tokens, now)
         return _wait(tokens, per_second)
 
@@ -64,7 +72,8 @@ class StoreBuckets:
 
     async def reserve(self, key: str, per_second: float, count: int) -> float:
         now = epoch_millis(self.clock.now())
-        tokens = await self.db.write(lambda tx: store.take_tokens(tx, key, per_second, per_second, count, now))
+        full = capacity(per_second)
+        tokens = await self.db.write(lambda tx: store.take_tokens(tx, key, per_second, full, count, now))
         return _wait(tokens, per_second)
 
     async def aclose(self) -> None:
@@ -103,7 +112,7 @@ class RedisBuckets:
         self._take = self._client.register_script(_TAKE)
 
     async def reserve(self, key: str, per_second: float, count: int) -> float:
-        left = await self._take(keys=[self.PREFIX + key], args=[per_second, per_second, count])
+        left = await self._take(keys=[self.PREFIX + key], args=[per_second, capacity(per_second), count])
         return _wait(float(left), per_second)
 
     async def aclose(self) -> None:
