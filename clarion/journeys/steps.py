@@ -322,6 +322,8 @@ class Steps:
                 result = sent.results[target.message_id]
                 p = participants[target.endpoint_id]  # type: ignore[index]
                 counts = {result["DeliveryStatus"]: 1}
+                if p.retried and result["MessageId"] == target.message_id:
+                    counts["POSSIBLE_DUPLICATE"] = 1  # sent again: the stepper that died may have sent it already
                 moves.append(Move(p, next_activity, now_ms, counts=counts, message_id=result["MessageId"]))
         return moves
 

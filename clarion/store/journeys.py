@@ -225,9 +225,13 @@ class ParticipantRow:
     run_id: str
     activity_id: str
     waited: bool
+    retried: bool = False  # its last lease ran out: a stepper died with this step in hand, and it is stepped again
 
 
-_PARTICIPANT = "p.app_id, p.journey_id, p.endpoint_key, p.entry, p.endpoint_id, p.run_id, p.activity_id, p.waited"
+_PARTICIPANT = (
+    "p.app_id, p.journey_id, p.endpoint_key, p.entry, p.endpoint_id, p.run_id, p.activity_id, p.waited, "
+    "p.lease_token IS NOT NULL"
+)
 
 
 def entries_of(tx: Transaction, app_id: str, journey_id: str, keys: list[str]) -> dict[str, tuple[int, int, bool]]:
@@ -271,7 +275,7 @@ def claim_due(tx: Transaction, now_ms: int, limit: int, token: str, lease_until:
         f"AND j.state IN ('ACTIVE', 'CLOSED', 'CANCELLED') ORDER BY p.due_at LIMIT ?{skip}",
         (now_ms, limit),
     )
-    claimed = [ParticipantRow(*row[:7], bool(row[7])) for row in rows]
+    claimed = [ParticipantRow(*row[:7], bool(row[7]), bool(row[8])) for row in rows]
     for p in claimed:
         tx.execute(
             "UPDATE journey_participants SET lease_token = ?, due_at = ? "
