@@ -107,6 +107,10 @@ def test_scores_from_known_events_select_segments_and_move_with_new_events(serve
     assert members(server, app_id, {"Recency": {"Maximum": 2}}) == {"lapsed", "mail-only", "silent"}
     assert members(server, app_id, {"Monetary": {"Minimum": 3}, "Frequency": {"Minimum": 3, "Maximum": 5}}) == {"Buyer"}
     assert members(server, app_id, {"Score": {"Minimum": 0, "Maximum": 0}}) == {"mail-only", "silent"}
+    # Measured for the user, lapsed shares Buyer's activity; endpoints without a user are measured alone.
+    assert members(server, app_id, {"Score": {"Minimum": 10}}) == {"Buyer"}
+    assert members(server, app_id, {"Of": "USER", "Score": {"Minimum": 10}}) == {"Buyer", "lapsed"}
+    assert members(server, app_id, {"Of": "USER", "Score": {"Maximum": 0}}) == {"mail-only", "silent"}
 
     # A purchase today: lapsed is recent again, and has revenue.
     put(client, app_id, "LAPSED", [("_monetization.purchase", now, {"_item_price": 9.5})])

@@ -302,6 +302,9 @@ def engagement(draw: st.DrawFn) -> dict[str, Any]:
             st.sampled_from([{"Minimum": low}, {"Maximum": low}, {"Minimum": low, "Maximum": min(top, low + 2)}])
         )
         result[measure] = bounds
+    of = draw(st.sampled_from([None, "ENDPOINT", "USER", "USER"]))
+    if of:
+        result["Of"] = of
     return result
 
 

@@ -64,14 +64,27 @@ class _Compiler(ConditionCompiler):
             case plan.EventCount():
                 return self.event_count(node)
             case plan.EngagementWithin():
-                measure = engagement_measure(node, "g.last_ms", "g.events", "g.revenue", self.bind)
-                where = f"g.app_id = {self.bind(self.app_id)} AND g.event_key = e.event_key"
-                bounds = f"{self.bind(node.minimum)} AND {self.bind(node.maximum)}"
-                return f"coalesce((SELECT {measure} FROM engagement g WHERE {where}), 0) BETWEEN {bounds}"
+                return self.engagement(node)
             case plan.InImport(segment_id):
                 members = "m.app_id = " + self.bind(self.app_id) + " AND m.segment_id = " + self.bind(segment_id)
                 return f"e.endpoint_key IN (SELECT m.endpoint_key FROM segment_members m WHERE {members})"
         raise TypeError(f"not a plan node: {node!r}")
+
+    def engagement(self, node: plan.EngagementWithin) -> str:
+        """The measure over the replica's running totals of the endpoint (or of every endpoint of its user)."""
+        measure = engagement_measure(node, "g.last_ms", "g.events", "g.revenue", self.bind)
+        where = f"g.app_id = {self.bind(self.app_id)} AND g.event_key = e.event_key"
+        own = f"coalesce((SELECT {measure} FROM engagement g WHERE {where}), 0)"
+        if node.of_user:
+            measure = engagement_measure(node, "g.last_ms", "g.events", "g.revenue", self.bind)
+            keys = "SELECT u2.event_key FROM endpoints u2 WHERE u2.app_id = e.app_id AND u2.user_id = e.user_id"
+            totals = (
+                "SELECT max(last_ms) AS last_ms, coalesce(sum(events), 0) AS events, "
+                "coalesce(sum(revenue), 0) AS revenue "
+                f"FROM engagement WHERE app_id = {self.bind(self.app_id)} AND event_key IN ({keys})"
+            )
+            own = f"(CASE WHEN e.user_id IS NULL THEN {own} ELSE (SELECT {measure} FROM ({totals}) g) END)"
+        return f"{own} BETWEEN {self.bind(node.minimum)} AND {self.bind(node.maximum)}"
 
     def attribute(self, node: plan.AttributeCondition) -> str:
         row = "e"

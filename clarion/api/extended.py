@@ -35,7 +35,7 @@ botocore validates parameters against its model, so SDK clients cannot send thes
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Literal
 
 from msgspec import Struct, field
 
@@ -62,6 +62,7 @@ class EngagementBounds(Struct, kw_only=True, omit_defaults=True, forbid_unknown_
 class EngagementCondition(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """ClarionEngagement: bounds on an endpoint's engagement measures (docs/analytics.md), all of which must hold."""
 
+    of: Literal["ENDPOINT", "USER"] | None = field(default=None, name="Of")
     score: EngagementBounds | None = field(default=None, name="Score")
     recency: EngagementBounds | None = field(default=None, name="Recency")
     frequency: EngagementBounds | None = field(default=None, name="Frequency")

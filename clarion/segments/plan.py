@@ -70,6 +70,8 @@ events matched to the endpoint as above.
   50, 250, 1000 give 2, 3, 4, 5 (0 for none or a negative sum).
 - Score (0-15): the sum of the three. `EngagementWithin(measure, minimum, maximum, ...)` holds when
   `minimum <= measure <= maximum`.
+- With `of_user`, the activity is that of every endpoint with the endpoint's user id (their app events together);
+  an endpoint without a user is measured alone.
 
 The ClarionBehavior extension: `SegmentDimensions.ClarionBehavior` is a list; each item must hold (AND):
 `{"EventType": str, "Minimum"?: int >= 1 (default 1), "WithinDays"?: int >= 1 | "Since"?: instant,
@@ -77,8 +79,9 @@ The ClarionBehavior extension: `SegmentDimensions.ClarionBehavior` is a list; ea
 `{"EventType", "NotSince": instant, "Attributes"?}` → `Not(EventCount(minimum=1, start=NotSince))` (has not performed
 it since). `rules.validate_definition` checks the shape.
 
-The ClarionEngagement extension: `SegmentDimensions.ClarionEngagement` is `{"Score"?, "Recency"?, "Frequency"?,
-"Monetary"?}`, each `{"Minimum"?: int, "Maximum"?: int}`; every measure given must hold (AND).
+The ClarionEngagement extension: `SegmentDimensions.ClarionEngagement` is `{"Of"?: "ENDPOINT" | "USER", "Score"?,
+"Recency"?, "Frequency"?, "Monetary"?}`, each measure `{"Minimum"?: int, "Maximum"?: int}`; every measure given must
+hold (AND), measured for the endpoint or (`"Of": "USER"`) its user.
 """
 
 from __future__ import annotations
@@ -225,6 +228,7 @@ class EngagementWithin:
     minimum: int
     maximum: int
     recency_starts: tuple[int, int, int, int]  # epoch ms of now - 1, 7, 30 and 90 days
+    of_user: bool = False  # measure the endpoint's user (all their endpoints) rather than the endpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,9 +342,12 @@ class _Planner:
         for item in dimensions.get(BEHAVIOR_MEMBER) or []:
             parts.append(self.behavior(item))
         starts = recency_starts(self.now_ms)
-        for measure, bounds in (dimensions.get(ENGAGEMENT_MEMBER) or {}).items():
+        engagement_condition = dict(dimensions.get(ENGAGEMENT_MEMBER) or {})
+        of_user = engagement_condition.pop("Of", "ENDPOINT") == "USER"
+        for measure, bounds in engagement_condition.items():
             low, high = ENGAGEMENT_RANGES[measure]
-            parts.append(EngagementWithin(measure, bounds.get("Minimum", low), bounds.get("Maximum", high), starts))
+            minimum, maximum = bounds.get("Minimum", low), bounds.get("Maximum", high)
+            parts.append(EngagementWithin(measure, minimum, maximum, starts, of_user))
         return _all(parts)
 
     def behavior(self, item: dict[str, Any]) -> Node:

@@ -66,13 +66,22 @@ def holds(node: Node, endpoint: dict[str, Any], world: World) -> bool:
             return last is not None and last >= start_ms
         case plan.EventCount():
             return _event_count(node, endpoint, world)
-        case plan.EngagementWithin(measure, minimum, maximum, starts):
-            return minimum <= plan.engagement(activity(world.events_of(endpoint)), starts)[measure] <= maximum
+        case plan.EngagementWithin(measure, minimum, maximum, starts, of_user):
+            user = _user(endpoint)
+            if of_user and user:
+                events = [e for other in world.endpoints if _user(other) == user for e in world.events_of(other)]
+            else:
+                events = list(world.events_of(endpoint))
+            return minimum <= plan.engagement(activity(events), starts)[measure] <= maximum
         case plan.InSegment(_, _, inner):
             return holds(inner, endpoint, world)
         case plan.InImport(segment_id):
             return _fold(endpoint["Id"]) in world.imports.get(segment_id, set())
     raise TypeError(f"not a plan node: {node!r}")
+
+
+def _user(endpoint: dict[str, Any]) -> str | None:
+    return (endpoint.get("User") or {}).get("UserId")
 
 
 def _fold(endpoint_id: str) -> str:

@@ -169,6 +169,7 @@ def _behavior(item: dict[str, Any], where: str) -> None:
 
 def _engagement(measures: dict[str, Any], where: str) -> int:
     """ClarionEngagement: at least one measure, each with bounds inside the measure's range."""
+    measures = {name: bounds for name, bounds in measures.items() if name != "Of"}
     if not measures:
         raise BadRequest(f"{where} must name at least one of {', '.join(ENGAGEMENT_RANGES)}")
     for measure, bounds in measures.items():

@@ -280,7 +280,20 @@ class _Compiler(ConditionCompiler):
         )
 
     def engagement(self, node: plan.EngagementWithin) -> str:
-        """The measure over the endpoint's app events, aggregated by one probe of events_by_endpoint_key."""
+        """The measure over the endpoint's app events, aggregated by one probe of events_by_endpoint_key per
+        endpoint (per endpoint of its user, `of_user`)."""
+        own = self.activity_measure(node, _EVENT_OF_ENDPOINT)
+        if node.of_user:
+            endpoints_of_user = (
+                "SELECT u2.endpoint_key FROM endpoints u2 WHERE u2.app_id = e.app_id AND u2.user_id = e.user_id"
+            )
+            users = self.activity_measure(node, f"ev.app_id = ? AND lower(ev.endpoint_id) IN ({endpoints_of_user})")
+            own = f"(CASE WHEN e.user_id IS NULL THEN {own} ELSE {users} END)"
+        self.bind(node.minimum, node.maximum)
+        return f"{own} BETWEEN ? AND ?"
+
+    def activity_measure(self, node: plan.EngagementWithin, events_of: str) -> str:
+        """The measure over the app events `events_of` selects (its one `?` is the project)."""
 
         def placeholder(value: Any) -> str:
             self.bind(value)
@@ -288,11 +301,8 @@ class _Compiler(ConditionCompiler):
 
         value = purchase_value_sql(self.dialect, "ev")
         measure = engagement_measure(node, "max(ev.event_at)", "count(*)", f"sum({value})", placeholder)
-        self.bind(self.app_id, node.minimum, node.maximum)
-        return (
-            f"(SELECT {measure} FROM events ev WHERE {_EVENT_OF_ENDPOINT} AND {app_event_sql('ev.event_type')}) "
-            "BETWEEN ? AND ?"
-        )
+        self.bind(self.app_id)
+        return f"(SELECT {measure} FROM events ev WHERE {events_of} AND {app_event_sql('ev.event_type')})"
 
     def event_attribute(self, name: str, values: tuple[str, ...]) -> str:
         self.bind(name)
