@@ -110,10 +110,11 @@ class Services:
     # What the queue's workers run, by item kind; register handlers here before the app starts.
     queue_handlers: dict[str, Handler] = field(default_factory=dict)
 
-    async def record_outcomes(self, reports: Sequence[ProviderReport]) -> None:
-        """Record what providers and recipients reported: webhooks, tracking links, the bounce listener."""
+    async def record_outcomes(self, reports: Sequence[ProviderReport]) -> int:
+        """Record what providers and recipients reported (webhooks, tracking links, the bounce listener); the number
+        of reports that found their message."""
         ctx = CallContext(str(uuid.uuid4()), self.settings.region, self.settings.account_id, self.clock.now())
-        await report(self.db, self.endpoint_writer, ctx, reports)
+        return await report(self.db, self.endpoint_writer, ctx, reports)
 
     async def aclose(self) -> None:
         for closer in reversed(self.closers):

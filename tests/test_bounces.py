@@ -186,6 +186,9 @@ def test_soft_bounces_delays_and_other_mail_do_not_opt_out(
     assert mail_report(mail_server, return_path, dsn("full@example.org", "failed", "4.2.2", message_id))[0] == 250
     not_spam = arf("full@example.org", message_id, feedback_type="not-spam")
     assert mail_report(mail_server, "complaints@example.com", not_spam)[0] == 250
+    unknown = dsn("full@example.org", "failed", "5.1.1", "x")
+    code, reply = mail_report(mail_server, f"bounce+never-sent@{BOUNCE_DOMAIN}", unknown)
+    assert code == 250 and b"No message sent by Clarion matches" in reply
     plain = b"From: someone@example.net\r\nSubject: hello\r\n\r\nJust a note.\r\n"
     code, reply = mail_report(mail_server, return_path, plain)
     assert code == 250 and b"nothing recorded" in reply

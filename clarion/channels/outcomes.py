@@ -135,12 +135,14 @@ def _event_id(report: ProviderReport, message: MessageRow | None, endpoint_id: s
     return uuid.uuid5(_EVENTS_NAMESPACE, f"{subject}/{kind}").hex
 
 
-async def report(db: Database, writer: EndpointWriter, ctx: CallContext, reports: Sequence[ProviderReport]) -> None:
+async def report(db: Database, writer: EndpointWriter, ctx: CallContext, reports: Sequence[ProviderReport]) -> int:
     """Record what providers reported and opt out (or back in) the addresses they said to, in one write; `ctx` is the
-    call that brought the reports (a provider's webhook, a recipient's click). Unmatched reports are dropped."""
+    call that brought the reports (a provider's webhook, a recipient's click). Unmatched reports are dropped; the
+    number of reports that found their message (or address) is returned."""
     now = ctx.now
 
-    def work(tx: Transaction) -> None:
+    def work(tx: Transaction) -> int:
+        matched = 0
         rows: list[EventRow] = []
         outcomes: list[OutcomeReported] = []
         latest: dict[tuple[str, str], tuple[int, str]] = {}  # (app, endpoint id) -> (when, OptOut): the latest wins
@@ -164,6 +166,7 @@ async def report(db: Database, writer: EndpointWriter, ctx: CallContext, reports
                 targets = {(row.app_id, row.id) for row in found if row.channel_type == item.channel}
             else:
                 continue
+            matched += 1
             attributes = _attributes(message, {**_carried(tx, message), **item.attributes})
             for app_id, endpoint_id in sorted(targets):
                 event_id = _event_id(item, message, endpoint_id)
@@ -182,8 +185,9 @@ async def report(db: Database, writer: EndpointWriter, ctx: CallContext, reports
             writer.apply(tx, ctx, app_id, items, all_or_nothing=True)
         if outcomes:
             tx.record(OutcomesReported(tuple(outcomes)))
+        return matched
 
-    await db.write(work)
+    return await db.write(work)
 
 
 # What an SMS's later events repeat from its send event: the units it is priced and counted in.

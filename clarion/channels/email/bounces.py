@@ -21,7 +21,7 @@ from clarion.channels.delivery import ProviderReport
 from clarion.channels.email import feedback
 from clarion.logs import get_logger
 
-Record = Callable[[Sequence[ProviderReport]], Awaitable[None]]
+Record = Callable[[Sequence[ProviderReport]], Awaitable[int]]  # how many reports found their message
 
 log = get_logger("clarion.bounces")
 
@@ -66,10 +66,13 @@ class BounceListener:
             log.info("bounce_ignored", mail_from=envelope.mail_from, recipients=recipients)
             return "250 2.0.0 No bounce or complaint found; nothing recorded"
         try:
-            await self.record(reports)
+            matched = await self.record(reports)
         except Exception:
             log.exception("bounce_not_recorded", recipients=recipients)
             return "451 4.3.0 The report could not be recorded; try again later"
+        if not matched:  # a message id no message of this store has: another system's, or pruned
+            log.info("bounce_unmatched", message_ids=[report.message_id for report in reports])
+            return "250 2.0.0 No message sent by Clarion matches; nothing recorded"
         for report in reports:
             log.info("bounce_recorded", event_type=report.event_type, message_id=report.message_id)
         return "250 2.0.0 Recorded"
