@@ -343,7 +343,8 @@ async def date_range_kpi(
     await db.read(lambda tx: _require(tx, level, request.app_id, scope_id))
     kpi = KPIS[level].get(request.kpi_name)
     if kpi is None:
-        raise BadRequest(f"KpiName {request.kpi_name!r} is not a {level} KPI (docs/analytics.md lists them)")
+        scope = {"app": "an application", "campaign": "a campaign", "journey": "a journey"}[level]
+        raise BadRequest(f"KpiName {request.kpi_name!r} is not {scope} KPI (docs/analytics.md lists them)")
     window = date_range(request.start, request.end, now, kept_days)
     size = page_size(request.page_size)
     position = decode_token(request.next_token)
