@@ -24,6 +24,8 @@ from starlette.routing import Mount, Route
 from clarion import __version__
 from clarion.api import extensions
 from clarion.api.auth import Authenticator
+from clarion.api.console_site import PREFIX, ConsoleSite, redirect_to_console
+from clarion.api.extended import ROUTED_OPERATIONS
 from clarion.api.openapi import openapi_document
 from clarion.api.pinpoint import PinpointAPI, error_response
 from clarion.clock import Clock
@@ -112,6 +114,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
             max_skew=timedelta(seconds=settings.max_clock_skew_seconds),
             rate_limit=settings.rate_limit,
             accept_any_credentials=settings.insecure_any_credentials,
+            console=services.console,
+            operation_names=ROUTED_OPERATIONS,
         )
         pinpoint.app = PinpointAPI(services, authenticator)
         # Everything built so far lives as long as the process: keep it out of every later full collection.
@@ -152,6 +156,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
             Route("/health", health),
             Route("/metrics", metrics),
             Route("/openapi.json", openapi),
+            Route("/", redirect_to_console),
+            Route(PREFIX, redirect_to_console),
+            Mount(PREFIX, app=ConsoleSite()),
             *extensions.routes(settings),
             Mount("", app=pinpoint),
         ],

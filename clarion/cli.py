@@ -26,6 +26,7 @@ from clarion.store.migrations import SchemaTooNew
 if TYPE_CHECKING:
     from clarion.access_keys.service import AccessKeys
     from clarion.client import ApiClient
+    from clarion.console.accounts import ConsoleAccounts
     from clarion.watching import Reader
 
 T = TypeVar("T")
@@ -46,6 +47,8 @@ analytics_app = typer.Typer(help="Export the who/when/what dataset for analysis.
 app.add_typer(analytics_app, name="analytics")
 journeys_app = typer.Typer(help="Create journeys from blueprints and follow them as they run.", no_args_is_help=True)
 app.add_typer(journeys_app, name="journeys")
+users_app = typer.Typer(help="Manage the web console's users and their roles.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 queue_app = typer.Typer(help="Look at the background work queue of a running server.", no_args_is_help=True)
 app.add_typer(queue_app, name="queue")
 console = Console(stderr=True, soft_wrap=True)
@@ -125,6 +128,33 @@ async def _with_keys(settings: Settings, work: Callable[[AccessKeys], Awaitable[
         db.close()
 
 
+async def _with_console(settings: Settings, work: Callable[[ConsoleAccounts], Awaitable[T]]) -> T:
+    """Run `work` on the store's console users (the store is created or migrated first)."""
+    from clarion.clock import SystemClock
+    from clarion.console.accounts import ConsoleAccounts
+    from clarion.services import open_database
+    from clarion.store.migrations import migrate as run_migrations
+
+    db = open_database(settings)
+    try:
+        await db.write(run_migrations)
+        return await work(ConsoleAccounts(db, SystemClock()))
+    finally:
+        db.close()
+
+
+async def _first_admin(accounts: ConsoleAccounts) -> str | None:
+    """With no console user yet, make the admin `admin` and return its password (shown this once)."""
+    from clarion.console.accounts import generate_password
+    from clarion.console.roles import Role
+
+    if await accounts.any_users():
+        return None
+    password = generate_password()
+    await accounts.create_user("admin", Role.ADMIN, password)
+    return password
+
+
 @app.command()
 def serve(
     config: ConfigOption = None,
@@ -159,6 +189,7 @@ def serve(
     created = False
     if not settings.insecure_any_credentials:
         first_key, created = asyncio.run(_with_keys(settings, lambda keys: _first_key(settings, keys)))
+    admin_password = asyncio.run(_with_console(settings, _first_admin))
     configure_logging(settings.log_level)
     url = f"http://{settings.host}:{settings.port}"
     console.print(
@@ -167,6 +198,14 @@ def serve(
     for line in _summary(settings, workers):
         console.print(f"  {line}", markup=False, highlight=False)
     console.print(f"  health {url}/health · metrics {url}/metrics · OpenAPI {url}/openapi.json")
+    console.print(f"  web console {url}/console/")
+    if admin_password is not None:
+        console.print(
+            f"  Created the console user admin with password {admin_password} (shown only this once; "
+            "`clarion users create` adds more)",
+            markup=False,
+            highlight=False,
+        )
     if settings.insecure_any_credentials:
         console.print("  [yellow]INSECURE: any credentials are accepted (development mode)[/yellow]")
     elif first_key is not None:
@@ -284,6 +323,57 @@ def _edge(settings: Settings) -> str:
 
 def _count(number: int, one: str, many: str = "") -> str:
     return f"{number} {one if number == 1 else many or one + 's'}"
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Argument(help="The name the person signs in with.")],
+    role: Annotated[
+        str, typer.Option(help="admin (everything), marketer (audiences, templates, campaigns) or analyst (read-only).")
+    ] = "admin",
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Add a console user with a generated password, printed this once."""
+    from clarion.console.accounts import generate_password, parse_role
+    from clarion.errors import PinpointError
+
+    settings = load_settings(config, data_dir=data_dir, database_url=database_url)
+    password = generate_password()
+    try:
+        user = asyncio.run(
+            _with_console(settings, lambda accounts: accounts.create_user(username, parse_role(role), password))
+        )
+    except PinpointError as refused:
+        console.print(f"[red]{refused.message}[/red]")
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps({"username": user.username, "role": user.role.value, "password": password}, indent=2))
+
+
+@users_app.command("list")
+def users_list(
+    config: ConfigOption = None, data_dir: DataDirOption = None, database_url: DatabaseOption = None
+) -> None:
+    """List console users and their roles."""
+    settings = load_settings(config, data_dir=data_dir, database_url=database_url)
+    for user in asyncio.run(_with_console(settings, lambda accounts: accounts.users())):
+        typer.echo(f"{user.username}\t{user.role.value}\t{user.created_at}")
+
+
+@users_app.command("delete")
+def users_delete(
+    username: str, config: ConfigOption = None, data_dir: DataDirOption = None, database_url: DatabaseOption = None
+) -> None:
+    """Remove a console user; their sessions end at once in every server process."""
+    from clarion.errors import PinpointError
+
+    settings = load_settings(config, data_dir=data_dir, database_url=database_url)
+    try:
+        asyncio.run(_with_console(settings, lambda accounts: accounts.delete_user(username)))
+    except PinpointError as refused:
+        console.print(f"[red]{refused.message}[/red]")
+        raise typer.Exit(2) from None
 
 
 @keys_app.command("create")

@@ -88,6 +88,11 @@ class Metrics:
             ["event"],
             registry=self.registry,
         )
+        self.console_audit_failures = Counter(
+            "clarion_console_audit_failures",
+            "Console changes done but not written to the audit log (the server log has each one)",
+            registry=self.registry,
+        )
         self.outbound_refused = Counter(
             "clarion_outbound_refused",
             "Requests to tenant-supplied URLs refused before connecting, by kind of address",

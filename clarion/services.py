@@ -37,6 +37,7 @@ from clarion.channels.secrets import SecretBox, load_secret_box
 from clarion.channels.service import channel_config, reseal_channels
 from clarion.clock import Clock, SystemClock
 from clarion.config import Settings
+from clarion.console.accounts import ConsoleAccounts
 from clarion.context import CallContext
 from clarion.coordination.buckets import open_buckets
 from clarion.coordination.leader import Leadership, process_name
@@ -102,6 +103,7 @@ class Services:
     scheduler_leadership: Leadership  # runs the scheduler in one process of the group at a time
     key_ring: KeyRing  # the access keys requests are checked against (clarion/access_keys/service.py)
     stream_shipper: StreamShipper  # ships events to their projects' stream sinks (clarion/streams/shipper.py)
+    console: ConsoleAccounts  # web console users and sessions (clarion/console/)
     # Long-running loops (job runners, senders, schedulers) the process runs beside the API; the app starts
     # each as a task once the store is open and cancels them at shutdown.
     background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -194,6 +196,7 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
         scheduler_leadership=leadership,
         key_ring=key_ring,
         stream_shipper=shipper,
+        console=ConsoleAccounts(db, clock),
         closers=[transports.close, outbound.close, locations.aclose, buckets.aclose, *segments.closers],
     )
 

@@ -38,8 +38,10 @@ def test_the_built_wheel_installs_and_serves(tmp_path: Path) -> None:
         "clarion/api/model/NOTICE",
         f"{info}/licenses/LICENSE",
         f"{info}/licenses/clarion/api/model/NOTICE",
+        "clarion/console/static/index.html",  # the built web console: running it never needs Node
     ):
-        assert name in names, f"{name} is not in the wheel"
+        assert name in names, f"{name} is not in the wheel (the console is built by scripts/build_console.sh)"
+    assert any(name.startswith("clarion/console/static/assets/") and name.endswith(".js") for name in names)
     assert not any(name.startswith("tests/") for name in names)
 
     venv = tmp_path / "venv"
@@ -69,6 +71,8 @@ def test_the_built_wheel_installs_and_serves(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, "the installed server never answered /health"
                 time.sleep(0.1)
         assert health == {"status": "ok", "store": "sqlite", "version": __version__}
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/console/segments", timeout=5) as response:
+            assert b'<div id="root">' in response.read()  # the console, served from the installed package
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -7,25 +7,49 @@ peer's; the server takes it from X-Forwarded-For only when the peer is one of `t
 
 `authenticate` is the one step the request pipeline calls: it returns a Principal or raises AuthError, and reads
 the body itself only once the checks that need no body have passed, so a request that cannot verify is refused
-before its body is read. Another way to authenticate (a console session) is another such step.
+before its body is read. A web console session is the other way in: an HttpOnly cookie naming a session in the
+store, with the session's CSRF token in a header on every change; its principal may call what the user's role
+allows (clarion/console/roles.py). Signing in is the one call taken without credentials, rate limited per address.
 """
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from starlette.requests import cookie_parser
+
 from clarion.access_keys.service import KeyRing
+from clarion.api.extended_console import SESSION_PATH
 from clarion.api.rate_limits import RateLimit
 from clarion.api.sigv4 import UNKNOWN_KEY_MESSAGE, SignatureError, check_signature, read_claims
 from clarion.config import AccessKey, RateLimitSettings
+from clarion.console.accounts import ConsoleAccounts, Session
+from clarion.console.roles import Role, allowed_operations
 from clarion.errors import Forbidden
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 BodyReader = Callable[[], Awaitable[bytes]]
+
+SESSION_COOKIE = "clarion_session"
+CSRF_HEADER = b"x-clarion-csrf"
+SIGN_IN_OPERATION = "ClarionSignIn"
+# Sign-in attempts per client address, in each process (each user's failures are also throttled in the store).
+SIGN_IN_RATE = RateLimit(requests_per_second=1.0, burst=10)
+_SAFE_METHODS = frozenset({"GET", "HEAD"})
+_SESSION_CHECK = frozenset({"ClarionGetSession"})
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleIdentity:
+    """The console session a request carries: its cookie value (to end it) and the session."""
+
+    token: str
+    session: Session
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +59,7 @@ class Principal:
     projects: frozenset[str] | None  # None: every project, and may create projects
     operations: frozenset[str] | None  # None: every operation
     rate_limit: RateLimit | None = None  # None: unlimited
+    console: ConsoleIdentity | None = None  # set when the caller is a signed-in console user
 
     def may_call(self, operation: str) -> bool:
         return self.operations is None or operation in self.operations
@@ -79,8 +104,12 @@ class Authenticator:
         max_skew: timedelta,
         rate_limit: RateLimitSettings | None = None,
         accept_any_credentials: bool = False,
+        console: ConsoleAccounts | None = None,
+        operation_names: Collection[str] = (),
     ) -> None:
         self._ring = keys
+        self._console = console
+        self._role_operations = {role: allowed_operations(role, operation_names) for role in Role}
         self._rate_limit = rate_limit or RateLimitSettings()
         self._keys: dict[str, _Key] = {}
         self._keys_version = -1
@@ -105,6 +134,22 @@ class Authenticator:
         return self._keys
 
     async def authenticate(self, scope: dict[str, Any], body: BodyReader, now: datetime) -> Principal:
+        if self._console is not None:
+            client = (scope.get("client") or ("",))[0]
+            if scope["method"] == "POST" and scope["path"] == SESSION_PATH:
+                return Principal(
+                    f"sign-in@{client}", self._default_region, None, frozenset({SIGN_IN_OPERATION}), SIGN_IN_RATE
+                )
+            token = _session_cookie(scope)
+            if _header(scope, b"authorization") is None:
+                session = await self._console.session(token) if token is not None else None
+                if session is not None:
+                    return self._session_principal(scope, token or "", session)
+                if scope["method"] == "GET" and scope["path"] == SESSION_PATH:
+                    # Asking whether one is signed in is not an error: the answer says SignedIn false.
+                    return Principal(f"visitor@{client}", self._default_region, None, _SESSION_CHECK, SIGN_IN_RATE)
+                if token is not None:
+                    raise AuthError("session", "The console session has ended or is unknown; sign in again")
         if self._accept_any:
             return self._anyone(scope)
         try:
@@ -129,6 +174,21 @@ class Authenticator:
             )
         return Principal(claims.access_key_id, claims.region, key.projects, key.operations, key.rate_limit)
 
+    def _session_principal(self, scope: dict[str, Any], token: str, session: Session) -> Principal:
+        if scope["method"] not in _SAFE_METHODS:
+            sent = _header(scope, CSRF_HEADER) or b""
+            if not hmac.compare_digest(sent, session.csrf_token.encode()):
+                raise AuthError("csrf", "The X-Clarion-CSRF header is missing or does not match this session")
+        defaults = self._rate_limit
+        return Principal(
+            f"console:{session.username}",
+            self._default_region,
+            None,
+            self._role_operations[session.role],
+            RateLimit(defaults.requests_per_second, defaults.burst) if defaults.requests_per_second > 0 else None,
+            ConsoleIdentity(token, session),
+        )
+
     def _anyone(self, scope: dict[str, Any]) -> Principal:
         """Development mode: take the region and key id from the header, check nothing."""
         region, key_id = self._default_region, "anonymous"
@@ -138,6 +198,20 @@ class Authenticator:
                 if len(credential) >= 3:
                     key_id, region = credential[0], credential[2]
         return Principal(key_id, region, None, None)
+
+
+def _header(scope: dict[str, Any], name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return None
+
+
+def _session_cookie(scope: dict[str, Any]) -> str | None:
+    cookie = _header(scope, b"cookie")
+    if cookie is None:
+        return None
+    return cookie_parser(cookie.decode("latin-1")).get(SESSION_COOKIE) or None
 
 
 def _allowed_from(client: str, networks: tuple[Network, ...]) -> bool:

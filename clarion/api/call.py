@@ -22,6 +22,8 @@ class Call:
     params: dict[str, Any]  # path and query members, by model member name (ApplicationId, PageSize, ...)
     payload: msgspec.Struct | None  # the validated body, typed
     services: Services  # the process's parts (clarion/services.py); a project is `params["ApplicationId"]`
+    https: bool = False  # the request came over TLS (console cookies are then marked Secure)
+    response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)  # sent with a successful answer
     _body: dict[str, Any] | None = field(default=None, repr=False)
 
     @property

@@ -28,6 +28,7 @@ decoding and error shape as every Pinpoint operation:
 
 - `ClarionGetEngagement` (`GET /v1/apps/{application-id}/clarion/engagement?endpoint-id=...` or `?user-id=...`):
   an endpoint's engagement (recency, frequency, monetary and their sum), or a user's over all their endpoints.
+- The web console's operations (sessions, console users, access keys, the audit log): api/extended_console.py.
 
 botocore validates parameters against its model, so SDK clients cannot send these; call them over signed HTTP.
 """
@@ -40,6 +41,7 @@ from typing import Any, Literal
 from msgspec import Struct, field
 
 from clarion import shapes
+from clarion.api.extended_console import CONSOLE_OPERATIONS, CONSOLE_SUMMARIES
 from clarion.api.operations import OPERATIONS, Operation, QueryParam
 
 
@@ -315,12 +317,14 @@ EXTENSION_OPERATIONS: dict[str, Operation] = {
         output_type=EngagementResponse,
         errors=("BadRequestException", "ForbiddenException", "InternalServerErrorException", "NotFoundException"),
     ),
+    **CONSOLE_OPERATIONS,
 }
 EXTENSION_SUMMARIES = {
     "ClarionPreviewSegment": "Clarion extension: the size, channel counts and a sample of a segment or a definition",
     "ClarionGetBuriedWork": "Clarion extension: background work given up on (buried queue items) and why",
     "ClarionGetEngagement": "Clarion extension: an endpoint's or a user's engagement (recency, frequency, revenue)",
     "ClarionGetCosts": "Clarion extension: a month's usage per project, priced as Pinpoint would and as it is now",
+    **CONSOLE_SUMMARIES,
 }
 
 ROUTED_OPERATIONS: dict[str, Operation] = {

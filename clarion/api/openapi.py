@@ -80,10 +80,11 @@ def openapi_document(version: str = "dev") -> dict[str, Any]:
             "title": "Clarion — Amazon Pinpoint API (2016-12-01)",
             "version": version,
             "description": "Pinpoint's REST API as Clarion serves it. Requests are signed with AWS SigV4 "
-            "(service name mobiletargeting). Operations marked x-clarion-status: not-built answer "
-            "MethodNotAllowedException; operations marked x-clarion-extension are Clarion's own additions.",
+            "(service name mobiletargeting) or carry a web console session. Operations marked "
+            "x-clarion-status: not-built answer MethodNotAllowedException; operations marked "
+            "x-clarion-extension are Clarion's own additions.",
         },
-        "security": [{"sigv4": []}],
+        "security": [{"sigv4": []}, {"consoleSession": []}],
         "components": {
             "schemas": components,
             "securitySchemes": {
@@ -92,7 +93,13 @@ def openapi_document(version: str = "dev") -> dict[str, Any]:
                     "in": "header",
                     "name": "Authorization",
                     "description": "AWS Signature Version 4, service mobiletargeting",
-                }
+                },
+                "consoleSession": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "clarion_session",
+                    "description": "A web console session (ClarionSignIn); changes also need the X-Clarion-CSRF header",
+                },
             },
         },
         "paths": paths,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -25,6 +26,7 @@ from clarion.api.handlers import HANDLERS
 from clarion.api.operations import Operation
 from clarion.api.rate_limits import RateLimiter
 from clarion.api.routing import Router
+from clarion.console import audit
 from clarion.context import CallContext
 from clarion.errors import (
     BadRequest,
@@ -69,6 +71,8 @@ class PinpointAPI:
         started = time.perf_counter()
         operation_name = "Unrouted"
         principal: Principal | None = None
+        params: dict[str, Any] = {}
+        extra_headers: list[tuple[bytes, bytes]] = []
         try:
             body = _Body(scope, receive, MAX_BODY_BYTES)
             now = self.services.clock.now()
@@ -110,21 +114,56 @@ class PinpointAPI:
                 params=params,
                 payload=self._payload(operation, raw_body),
                 services=self.services,
+                https=scope.get("scheme") == "https",
             )
             result = await handler(call)
             status, payload = _success(operation, result, request_id)
+            extra_headers = call.response_headers
         except PinpointError as error:
+            await self._audit(scope, principal, operation_name, params, error.status, request_id)
             await _send(send, error.status, _error_body(error, request_id), request_id, error.code)
             self._observe(operation_name, error.status, started, request_id, principal)
             return
         except Exception:
             log.exception("internal_error", request_id=request_id, operation=operation_name)
             error = InternalServerError(f"Clarion failed to answer; the server log has request id {request_id}")
+            await self._audit(scope, principal, operation_name, params, error.status, request_id)
             await _send(send, error.status, _error_body(error, request_id), request_id, error.code)
             self._observe(operation_name, error.status, started, request_id, principal)
             return
-        await _send(send, status, payload, request_id)
+        await self._audit(scope, principal, operation_name, params, status, request_id)
+        await _send(send, status, payload, request_id, extra_headers=extra_headers)
         self._observe(operation_name, status, started, request_id, principal)
+
+    async def _audit(
+        self,
+        scope: Scope,
+        principal: Principal | None,
+        operation: str,
+        params: dict[str, Any],
+        status: int,
+        request_id: str,
+    ) -> None:
+        """Every change a console session asks for goes in the audit log, refused ones too (clarion/console/audit.py),
+        before the answer: a change the console was told about is in the log. Sign-ins are recorded by their
+        handler, which knows the name tried."""
+        if principal is None or principal.console is None or scope["method"] in ("GET", "HEAD"):
+            return
+        try:
+            await audit.record(
+                self.services.db,
+                self.services.clock,
+                username=principal.console.session.username,
+                action=operation,
+                app_id=params.get("ApplicationId"),
+                target=f"{scope['method']} {scope['path']}",
+                status=status,
+                request_id=request_id,
+            )
+        except Exception:
+            # The change itself is done and answered; a lost audit entry is logged loudly and counted.
+            log.exception("console_audit_failed", request_id=request_id, operation=operation)
+            self.services.metrics.console_audit_failures.inc()
 
     def _payload(self, operation: Operation, body: bytes) -> msgspec.Struct | None:
         if operation.input_type is None:
@@ -256,8 +295,15 @@ class _Body:
         return self._body
 
 
-async def _send(send: Any, status: int, body: bytes | None, request_id: str, error_code: str | None = None) -> None:
-    headers = [(b"x-amzn-requestid", request_id.encode())]
+async def _send(
+    send: Any,
+    status: int,
+    body: bytes | None,
+    request_id: str,
+    error_code: str | None = None,
+    extra_headers: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
+    headers = [(b"x-amzn-requestid", request_id.encode()), *extra_headers]
     if body is not None:
         headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     else:

@@ -624,6 +624,41 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             "CREATE INDEX send_claims_by_app ON send_claims (app_id)",
         ],
     ),
+    (
+        20,
+        "web console: users, sessions and the audit log",
+        [
+            # password_hash is argon2id (clarion/console/accounts.py); failed_logins and throttled_until (epoch ms)
+            # throttle guessing per user, in the store so every server process counts the same attempts.
+            """CREATE TABLE console_users (
+                username TEXT PRIMARY KEY,
+                password_hash TEXT NOT NULL,
+                role TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                failed_logins INTEGER NOT NULL DEFAULT 0,
+                throttled_until BIGINT NOT NULL DEFAULT 0
+            )""",
+            # A session is known by the SHA-256 of its cookie value; the cookie itself is never stored.
+            """CREATE TABLE console_sessions (
+                token_hash TEXT PRIMARY KEY,
+                username TEXT NOT NULL,
+                csrf_token TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL
+            )""",
+            "CREATE INDEX console_sessions_by_user ON console_sessions (username)",
+            """CREATE TABLE console_audit (
+                seq {serial},
+                at TEXT NOT NULL,
+                username TEXT NOT NULL,
+                action TEXT NOT NULL,
+                app_id TEXT,
+                target TEXT NOT NULL,
+                status INTEGER NOT NULL,
+                request_id TEXT NOT NULL
+            )""",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

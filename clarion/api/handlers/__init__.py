@@ -10,6 +10,7 @@ from clarion.api.call import Handler
 from clarion.api.handlers import (
     campaigns,
     channels,
+    console,
     costs,
     endpoints,
     engagement,
@@ -49,4 +50,5 @@ HANDLERS: dict[str, Handler] = {
     **costs.HANDLERS,
     **kpis.HANDLERS,
     **engagement.HANDLERS,
+    **console.HANDLERS,
 }

@@ -1,0 +1,197 @@
+"""Clarion's extension operations for the web console: sessions, console users, access keys and the audit log.
+
+Pinpoint has no operation for these, so they are Clarion's own, all under `/v1/clarion/` (docs/console.md), and go
+through the same pipeline as every Pinpoint operation: authentication (a SigV4 key or a console session), the
+caller's scope, decoding, and Pinpoint's error shape. Only ClarionSignIn, and ClarionGetSession (which then answers
+SignedIn false), are taken without credentials.
+"""
+
+from __future__ import annotations
+
+from msgspec import Struct, field
+
+from clarion.api.operations import Operation, QueryParam
+
+SESSION_PATH = "/v1/clarion/session"
+
+
+class SignInRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+    username: str = field(name="Username")
+    password: str = field(name="Password")
+
+
+class SessionResponse(Struct, kw_only=True, omit_defaults=True):
+    """Who is signed in, the token to send back in X-Clarion-CSRF on changes, and what the role may call; only
+    SignedIn (false) when the request carries no live session."""
+
+    signed_in: bool = field(name="SignedIn")
+    username: str | None = field(default=None, name="Username")
+    role: str | None = field(default=None, name="Role")
+    csrf_token: str | None = field(default=None, name="CsrfToken")
+    expiration_date: str | None = field(default=None, name="ExpirationDate")
+    operations: list[str] | None = field(default=None, name="Operations")
+
+
+class ConsoleUser(Struct, kw_only=True, omit_defaults=True):
+    username: str = field(name="Username")
+    role: str = field(name="Role")
+    creation_date: str = field(name="CreationDate")
+    password: str | None = field(default=None, name="Password")  # only in CreateUser's answer, when generated
+
+
+class ConsoleUsersResponse(Struct, kw_only=True, omit_defaults=True):
+    item: list[ConsoleUser] = field(name="Item")
+
+
+class CreateConsoleUserRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+    """Without Password, the server makes one and answers it once."""
+
+    username: str = field(name="Username")
+    role: str = field(name="Role")
+    password: str | None = field(default=None, name="Password")
+
+
+class AccessKeyItem(Struct, kw_only=True, omit_defaults=True):
+    access_key_id: str = field(name="AccessKeyId")
+    description: str = field(name="Description")
+    projects: list[str] = field(name="Projects")
+    operations: list[str] = field(name="Operations")
+    allow_networks: list[str] = field(name="AllowNetworks")
+    creation_date: str | None = field(default=None, name="CreationDate")
+    source: str = field(name="Source")  # "store" (revocable here) or "settings"
+    secret_access_key: str | None = field(default=None, name="SecretAccessKey")  # only when just created
+
+
+class AccessKeysResponse(Struct, kw_only=True, omit_defaults=True):
+    item: list[AccessKeyItem] = field(name="Item")
+
+
+class CreateAccessKeyRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+    """Empty or absent lists mean every project / operation / network, as `clarion keys create` does."""
+
+    description: str | None = field(default=None, name="Description")
+    projects: list[str] | None = field(default=None, name="Projects")
+    operations: list[str] | None = field(default=None, name="Operations")
+    allow_networks: list[str] | None = field(default=None, name="AllowNetworks")
+
+
+class AuditEvent(Struct, kw_only=True, omit_defaults=True):
+    date: str = field(name="Date")
+    username: str = field(name="Username")
+    action: str = field(name="Action")
+    application_id: str | None = field(default=None, name="ApplicationId")
+    target: str = field(name="Target")
+    status: int = field(name="Status")
+    request_id: str = field(name="RequestId")
+
+
+class AuditEventsResponse(Struct, kw_only=True, omit_defaults=True):
+    item: list[AuditEvent] = field(name="Item")
+    next_token: str | None = field(default=None, name="NextToken")
+
+
+_ERRORS = ("BadRequestException", "ForbiddenException", "InternalServerErrorException", "TooManyRequestsException")
+
+
+def _op(
+    name: str,
+    method: str,
+    uri: str,
+    *,
+    status: int = 200,
+    path: tuple[tuple[str, str], ...] = (),
+    query: tuple[QueryParam, ...] = (),
+    body: tuple[str, type[Struct]] | None = None,
+    output: tuple[str, type[Struct]] | None = None,
+    errors: tuple[str, ...] = (),
+) -> Operation:
+    return Operation(
+        name=name,
+        method=method,
+        uri=uri,
+        status=status,
+        path_params=path,
+        query_params=query,
+        input_member=body[0] if body else None,
+        input_type=body[1] if body else None,
+        input_required=body is not None,
+        output_member=output[0] if output else None,
+        output_type=output[1] if output else None,
+        errors=_ERRORS + errors,
+    )
+
+
+CONSOLE_OPERATIONS: dict[str, Operation] = {
+    op.name: op
+    for op in (
+        _op(
+            "ClarionSignIn",
+            "POST",
+            SESSION_PATH,
+            body=("SignInRequest", SignInRequest),
+            output=("SessionResponse", SessionResponse),
+        ),
+        _op("ClarionGetSession", "GET", SESSION_PATH, output=("SessionResponse", SessionResponse)),
+        _op("ClarionSignOut", "DELETE", SESSION_PATH, status=204),
+        _op("ClarionListUsers", "GET", "/v1/clarion/users", output=("ConsoleUsersResponse", ConsoleUsersResponse)),
+        _op(
+            "ClarionCreateUser",
+            "POST",
+            "/v1/clarion/users",
+            status=201,
+            body=("CreateConsoleUserRequest", CreateConsoleUserRequest),
+            output=("ConsoleUser", ConsoleUser),
+            errors=("ConflictException",),
+        ),
+        _op(
+            "ClarionDeleteUser",
+            "DELETE",
+            "/v1/clarion/users/{username}",
+            status=204,
+            path=(("Username", "username"),),
+            errors=("NotFoundException",),
+        ),
+        _op(
+            "ClarionListAccessKeys",
+            "GET",
+            "/v1/clarion/access-keys",
+            output=("AccessKeysResponse", AccessKeysResponse),
+        ),
+        _op(
+            "ClarionCreateAccessKey",
+            "POST",
+            "/v1/clarion/access-keys",
+            status=201,
+            body=("CreateAccessKeyRequest", CreateAccessKeyRequest),
+            output=("AccessKeyItem", AccessKeyItem),
+        ),
+        _op(
+            "ClarionRevokeAccessKey",
+            "DELETE",
+            "/v1/clarion/access-keys/{access-key-id}",
+            status=204,
+            path=(("AccessKeyId", "access-key-id"),),
+            errors=("NotFoundException",),
+        ),
+        _op(
+            "ClarionListAuditEvents",
+            "GET",
+            "/v1/clarion/audit-events",
+            query=(QueryParam("PageSize", "page-size", "str"), QueryParam("Token", "token", "str")),
+            output=("AuditEventsResponse", AuditEventsResponse),
+        ),
+    )
+}
+
+CONSOLE_SUMMARIES = {
+    "ClarionSignIn": "Clarion extension: sign a console user in (sets the session cookie)",
+    "ClarionGetSession": "Clarion extension: the signed-in console user, their CSRF token and allowed operations",
+    "ClarionSignOut": "Clarion extension: end the console session",
+    "ClarionListUsers": "Clarion extension: the console users and their roles",
+    "ClarionCreateUser": "Clarion extension: add a console user (a password is generated when none is given)",
+    "ClarionDeleteUser": "Clarion extension: remove a console user and end their sessions",
+    "ClarionListAccessKeys": "Clarion extension: the access keys and their scopes (never their secrets)",
+    "ClarionCreateAccessKey": "Clarion extension: make an access key limited to projects, operations and networks",
+    "ClarionRevokeAccessKey": "Clarion extension: revoke a stored access key, in every server process at once",
+    "ClarionListAuditEvents": "Clarion extension: the audit log of changes made through the console, newest first",
+}

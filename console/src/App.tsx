@@ -1,0 +1,52 @@
+import { useQuery } from "@tanstack/react-query";
+import { lazy } from "react";
+import { createBrowserRouter, Navigate, RouterProvider } from "react-router";
+import { api, call, setCsrfToken } from "./api/client";
+import { Failure, Loading } from "./components/States";
+import { Layout } from "./pages/Layout";
+import { Projects } from "./pages/Projects";
+import { SignIn } from "./pages/SignIn";
+import { SessionProvider, type Session } from "./session";
+
+const Send = lazy(() => import("./pages/Send"));
+const Users = lazy(() => import("./pages/Users"));
+const Audit = lazy(() => import("./pages/Audit"));
+
+const router = createBrowserRouter(
+  [
+    {
+      path: "/",
+      element: <Layout />,
+      children: [
+        { index: true, element: <Navigate to="/apps" replace /> },
+        { path: "apps", element: <Projects /> },
+        { path: "apps/:appId", element: <Navigate to="send" replace /> },
+        { path: "apps/:appId/send", element: <Send /> },
+        { path: "users", element: <Users /> },
+        { path: "audit", element: <Audit /> },
+        { path: "*", element: <Navigate to="/apps" replace /> },
+      ],
+    },
+  ],
+  { basename: "/console" },
+);
+
+export function App() {
+  const session = useQuery({
+    queryKey: ["session"],
+    queryFn: async () => {
+      const found = await call(api.GET("/v1/clarion/session"));
+      if (!found.SignedIn) return null;
+      setCsrfToken(found.CsrfToken ?? "");
+      return found as Session;
+    },
+  });
+  if (session.isPending) return <Loading />;
+  if (session.error) return <Failure error={session.error} />;
+  if (!session.data) return <SignIn />;
+  return (
+    <SessionProvider session={session.data}>
+      <RouterProvider router={router} />
+    </SessionProvider>
+  );
+}

@@ -1,0 +1,104 @@
+"""Helpers for the console's browser tests: one Clarion server per test module, Debian's Chromium through Playwright
+(never a downloaded browser), sign-in, and screenshots kept under test-artifacts/console/ (CLARION_TEST_ARTIFACTS
+moves them)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ADMIN, RunningServer, free_port
+
+from clarion.api.console_site import STATIC_DIR
+from clarion.config import Settings
+from clarion.console.roles import Role
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(os.environ.get("CLARION_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
+PASSWORD = "console test password"
+USERS = {"ada": Role.ADMIN, "mark": Role.MARKETER, "ann": Role.ANALYST}
+
+
+def require_browser() -> Any:
+    """Playwright's sync API, or a skip that says what is missing."""
+    if not (STATIC_DIR / "index.html").is_file():
+        pytest.skip("the console is not built in this checkout: bash scripts/build_console.sh")
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's Chromium is not installed (apt-get install chromium; scripts/test.sh does it as root)")
+    return pytest.importorskip("playwright.sync_api", reason="playwright (the test extra) drives the browser")
+
+
+@contextmanager
+def console_server(tmp: Path, **settings: Any) -> Iterator[RunningServer]:
+    values: dict[str, Any] = {
+        "data_dir": tmp / "data",
+        "port": free_port(),
+        "access_keys": [ADMIN],
+        "access_log": False,
+        **settings,
+    }
+    server = RunningServer(Settings(**values)).start()
+    try:
+        for username, role in USERS.items():
+            server.run(lambda services, u=username, r=role: services.console.create_user(u, r, PASSWORD))
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    sync_api = require_browser()
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class ConsolePage:
+    """One browser context (its own cookies) on the console, recording console errors as it goes."""
+
+    def __init__(self, browser: Any, server: RunningServer, locale: str = "en-US") -> None:
+        self.server = server
+        self.context = browser.new_context(viewport={"width": 1280, "height": 860}, locale=locale)
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(8000)
+        self.errors: list[str] = []
+        self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+
+    def open(self, path: str = "") -> None:
+        self.page.goto(f"{self.server.url}/console/{path}")
+
+    def sign_in(self, username: str, path: str = "") -> None:
+        self.open(path)
+        self.page.get_by_label("Username").fill(username)
+        self.page.get_by_role("textbox", name="Password").fill(PASSWORD)
+        self.page.get_by_role("button", name="Sign in").click()
+        self.page.get_by_test_id("who").wait_for()
+
+    def screenshot(self, name: str) -> None:
+        folder = ARTIFACTS / "console"
+        folder.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def keep_for_docs(name: str, docs_name: str) -> None:
+    """Copy a screenshot into docs/images when CLARION_UPDATE_DOC_SCREENSHOTS is set (the README shows a few)."""
+    if os.environ.get("CLARION_UPDATE_DOC_SCREENSHOTS"):
+        target = Path(__file__).resolve().parent.parent / "docs" / "images"
+        target.mkdir(exist_ok=True)
+        shutil.copy(ARTIFACTS / "console" / f"{name}.png", target / docs_name)
