@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import RunningServer
@@ -341,3 +342,86 @@ def test_pause_freezes_waits_refresh_lets_in_new_members_cancel_and_delete(
         return tx.scalar("SELECT count(*) FROM journey_participants WHERE journey_id = ?", (journey_id,))
 
     assert engine_server.run(lambda services: services.db.read(left)) == 0
+
+
+def offset_to(server: RunningServer, zone: str, weekday: int, hour: int) -> None:
+    """Move the server's clock to the next `weekday` (0 Monday) at `hour`:00 local time in `zone`."""
+    local = datetime.now(UTC).astimezone(ZoneInfo(zone))
+    days = (weekday - local.weekday()) % 7 or 7
+    target = (local + timedelta(days=days)).replace(hour=hour, minute=0, second=0, microsecond=0)
+    server.clock.offset = target - datetime.now(UTC)
+
+
+def test_sending_schedule_quiet_time_by_phone_number_and_timeframe_cap(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    sink, _ = relay
+    pinpoint.update_endpoint(
+        ApplicationId=project,
+        EndpointId="ny",
+        EndpointRequest={
+            "ChannelType": "EMAIL",
+            "Address": "ny@example.org",
+            "Demographic": {"Timezone": "America/New_York"},
+        },
+    )
+    pinpoint.update_endpoint(  # no time zone of its own: the number is German
+        ApplicationId=project, EndpointId="de", EndpointRequest={"ChannelType": "SMS", "Address": "+4915112345678"}
+    )
+    pinpoint.create_sms_template(TemplateName="night-sms", SMSTemplateRequest={"Body": "Hi"})
+    weekdays = {day: [{"StartTime": "09:00", "EndTime": "17:00"}] for day in ("MONDAY", "TUESDAY")}
+    activities = {
+        "mail": {"EMAIL": {"TemplateName": "second-mail", "NextActivity": "again"}},
+        "again": {"EMAIL": {"TemplateName": "second-mail", "NextActivity": "text"}},
+        "text": {"SMS": {"TemplateName": "night-sms"}},
+    }
+    journey_id = create(
+        pinpoint,
+        project,
+        activities,
+        "mail",
+        StartCondition=segment_start(everyone(pinpoint, project)),
+        SendingSchedule=True,
+        OpenHours={"EMAIL": weekdays},
+        QuietTime={"Start": "22:00", "End": "07:00"},
+        WaitForQuietTime=True,
+        TimezoneEstimationMethods=["PHONE_NUMBER"],
+        Limits={"TimeframeCap": {"Cap": 1, "Days": 7}},
+    )
+    offset_to(engine_server, "America/New_York", 6, 12)  # Sunday noon in New York (18:00 in Berlin)
+    tick(engine_server)
+    assert sink.received == []  # Sunday: no open hours for email
+    assert activity_metrics(pinpoint, project, journey_id, "mail") == {
+        "ENDPOINT_CHANNEL_MISMATCH": "1",
+        "SENDING_SCHEDULE_WAIT": "1",
+    }
+    engine_server.clock.offset += timedelta(hours=21, minutes=1)  # Monday 09:01 in New York, 15:01 in Berlin
+    tick(engine_server)
+    assert sink.recipients() == ["ny@example.org"]  # sent once: the second email is over the timeframe cap
+    assert activity_metrics(pinpoint, project, journey_id, "again") == {
+        "ENDPOINT_CHANNEL_MISMATCH": "1",
+        "LIMIT_REACHED": "1",
+    }
+    # The SMS waited for nothing at 15:00 in Berlin; a second journey entering at 23:00 Berlin time waits.
+    assert "QUIET_TIME_WAIT" not in activity_metrics(pinpoint, project, journey_id, "text")
+    night = create(
+        pinpoint,
+        project,
+        {"text": {"SMS": {"TemplateName": "night-sms"}}},
+        "text",
+        StartCondition=segment_start(everyone(pinpoint, project)),
+        QuietTime={"Start": "22:00", "End": "07:00"},
+        WaitForQuietTime=True,
+        TimezoneEstimationMethods=["PHONE_NUMBER"],
+    )
+    offset_to(engine_server, "Europe/Berlin", 2, 23)
+    tick(engine_server)
+    assert activity_metrics(pinpoint, project, night, "text") == {
+        "ENDPOINT_CHANNEL_MISMATCH": "1",
+        "QUIET_TIME_WAIT": "1",
+    }
+    engine_server.clock.offset += timedelta(hours=8, minutes=1)  # 07:01 in Berlin
+    tick(engine_server)
+    texted = activity_metrics(pinpoint, project, night, "text")
+    assert texted["QUIET_TIME_WAIT"] == "1" and sum(int(v) for v in texted.values()) == 3  # then sent (or failed)
+    assert journey_metrics(pinpoint, project, night)["ENDPOINT_ACTIVE"] == "0"

@@ -18,9 +18,9 @@ import msgspec
 
 from clarion.campaigns.members import SegmentMembers
 from clarion.campaigns.rules import parse_instant
-from clarion.clock import epoch_millis
-from clarion.endpoints.service import endpoint_timezone
+from clarion.clock import epoch_millis, iso_millis
 from clarion.journeys.rules import parse_duration
+from clarion.journeys.sending import endpoint_zone, next_sending_time, quiet_time_ends
 from clarion.messages.delivery import (
     Attribution,
     CustomDelivery,
@@ -29,11 +29,12 @@ from clarion.messages.delivery import (
     load_templates,
     why_not_sendable,
 )
-from clarion.messages.policy import Limits, QuietTime, SendPolicy, parse_clock, zone_of
+from clarion.messages.policy import Limits, QuietTime, SendPolicy
 from clarion.messages.rendering import PUSH_CHANNELS, MessageBuilder
 from clarion.segments.engine import SegmentEngine
 from clarion.store import endpoints as endpoint_store
 from clarion.store import journeys as store
+from clarion.store import messages as message_store
 from clarion.store.database import Database, Transaction
 from clarion.store.endpoints import EndpointRow
 from clarion.store.journeys import ParticipantRow
@@ -94,19 +95,6 @@ def wait_due(wait: dict[str, Any], now: datetime) -> int:
     if "WaitFor" in wait:
         return epoch_millis(now + parse_duration(wait["WaitFor"], "WaitFor"))
     return max(epoch_millis(now), epoch_millis(parse_instant(wait["WaitUntil"], "WaitUntil")))
-
-
-def quiet_time_ends(now: datetime, quiet: QuietTime, zone_name: str | None) -> datetime:
-    """The next moment the endpoint's local clock reads the quiet time's End."""
-    zone = zone_of(zone_name)
-    if zone is None or quiet.end is None:
-        return now
-    local = now.astimezone(zone)
-    end = parse_clock(quiet.end)
-    ends = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
-    if ends <= local:
-        ends = (local + timedelta(days=1)).replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
-    return ends
 
 
 class Steps:
@@ -261,15 +249,26 @@ class Steps:
         sendable: list[tuple[ParticipantRow, EndpointRow]] = []
         taken: set[str] = set()
         quiet = QuietTime(**{k.lower(): v for k, v in (definition.get("QuietTime") or {}).items()})
+        methods = definition.get("TimezoneEstimationMethods") or []
+        scheduled = bool(definition.get("SendingSchedule"))
+        open_hours = (definition.get("OpenHours") or {}).get(kind) if scheduled else None
+        closed = ((definition.get("ClosedDays") or {}).get(kind) or []) if scheduled else []
+        capped = await self._over_timeframe_cap(journey, recipients, now)
         for p in group:
             row = recipients.get(p.endpoint_key)
+            zone = endpoint_zone(row, methods) if row is not None else None
+            opens = next_sending_time(now, zone, open_hours, closed) if row is not None and scheduled else None
             if row is None:
                 moves.append(Move(p, next_activity, now_ms, counts={"ENDPOINT_CHANNEL_MISMATCH": 1}))
             elif row.id in taken:  # two participants of one user: the message goes once
                 moves.append(Move(p, next_activity, now_ms, counts={"DUPLICATE": 1}))
-            elif quiet.is_set and quiet.covers(now, endpoint_timezone(row)):
+            elif row.id in capped:
+                moves.append(Move(p, next_activity, now_ms, counts={"LIMIT_REACHED": 1}))
+            elif opens is not None:  # outside open hours, or on a closed day: it waits here for the opening
+                moves.append(Move(p, activity_id, epoch_millis(opens), counts={"SENDING_SCHEDULE_WAIT": 1}))
+            elif quiet.is_set and quiet.covers(now, zone):
                 if definition.get("WaitForQuietTime"):
-                    due = epoch_millis(quiet_time_ends(now, quiet, endpoint_timezone(row)))
+                    due = epoch_millis(quiet_time_ends(now, quiet, zone))
                     moves.append(Move(p, activity_id, due, counts={"QUIET_TIME_WAIT": 1}))
                 else:
                     moves.append(Move(p, next_activity, now_ms, counts={"QUIET_TIME": 1}))
@@ -326,6 +325,23 @@ class Steps:
                     counts["POSSIBLE_DUPLICATE"] = 1  # sent again: the stepper that died may have sent it already
                 moves.append(Move(p, next_activity, now_ms, counts=counts, message_id=result["MessageId"]))
         return moves
+
+    async def _over_timeframe_cap(
+        self, journey: Journey, recipients: dict[str, EndpointRow], now: datetime
+    ) -> set[str]:
+        """Endpoint ids this journey already sent TimeframeCap.Cap messages in the last TimeframeCap.Days days (the
+        project's JourneyLimits filling what the journey leaves unset)."""
+        limits = journey.definition.get("Limits") or {}
+        timeframe = limits.get("TimeframeCap") or journey.defaults.get("TimeframeCap") or {}
+        cap, days = timeframe.get("Cap"), timeframe.get("Days")
+        if not cap or not days or not recipients:
+            return set()
+        ids = sorted({row.id for row in recipients.values()})
+        since = iso_millis(now - timedelta(days=days))
+        sent = await self.db.read(
+            lambda tx: message_store.sent_per_endpoint(tx, journey.app_id, "journey_id", journey.id, ids, since)
+        )
+        return {endpoint_id for endpoint_id, count in sent.items() if count >= cap}
 
 
 def _templates(tx: Transaction, kind: str, body: dict[str, Any]) -> dict[str, dict[str, Any]]:
