@@ -12,6 +12,7 @@ their journey and activity ids in the message Context, as the journey engine's s
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +22,8 @@ from botocore.exceptions import ClientError
 from conftest import RunningServer, running
 from test_event_streams import drive_campaigns
 
-from clarion.analytics import kpis
+from clarion.analytics import kpi_duckdb, kpis
+from clarion.analytics.replica import Replica
 from clarion.campaigns.config import CampaignSettings
 from clarion.channels.config import DeliverySettings
 from clarion.channels.delivery import ProviderReport
@@ -467,3 +469,69 @@ def test_times_at_the_edge_of_the_calendar_are_bad_requests() -> None:
     for start, end in ((None, datetime.min), (datetime.max, None), (datetime.min, datetime.max)):
         with pytest.raises(BadRequest):
             kpis.date_range(start, end, now)
+
+
+def test_the_hourly_rollup_answers_exactly_what_the_events_do() -> None:
+    """Ranges that start and end anywhere inside an hour: the rollup (whole hours) plus the edge hours' events give
+    the figures a scan of every event gives."""
+    hour = 3_600_000
+    base = (int(datetime.now(UTC).timestamp() * 1000) // hour - 30) * hour
+    kinds = ["_campaign.send", "_email.open", "_SMS.SUCCESS", "_SMS.FAILURE", "_email.send"]
+    events = []
+    for n in range(600):
+        attributes = {
+            "campaign_id": f"c{n % 3}" if n % 4 else None,
+            "ActivityId": f"a{n % 5}",
+            "delivery_status": "SUCCESSFUL" if n % 7 else "PERMANENT_FAILURE",
+            "channel_type": ["EMAIL", "SMS", "GCM"][n % 3],
+            "iso_country_code": ["DE", "US"][n % 2],
+            "number_of_message_parts": str(1 + n % 3),
+        }
+        events.append(
+            {
+                "app_id": "app",
+                "endpoint_id": f"e{n % 50}",
+                "event_type": kinds[n % len(kinds)],
+                "event_at": base + n * 173_000 + n % 997,
+                "arrival_at": base + n * 173_000,
+                "session_id": None,
+                "change_seq": 1,
+                "seq": n,
+                "doc": {
+                    "Attributes": {k: v for k, v in attributes.items() if v is not None},
+                    "Metrics": {"price_in_millicents_usd": float(n % 11)},
+                },
+            }
+        )
+    replica = Replica(None)
+    with replica.round() as round_:
+        round_.events(json.dumps(events[:250]))
+        round_.events(json.dumps(events[250:]))  # a second batch adds to the same hours
+    counters = tuple(
+        counter
+        for kpi in (*kpis.KPIS["app"].values(), *kpis.KPIS["campaign"].values())
+        for counter in kpi.metric.counters
+        if counter.aggregate is not kpi_sql.Aggregate.RECIPIENTS
+    )
+    con = replica.cursor()
+    answered = 0
+    for start, end in (
+        (base + 1, base + 10 * hour - 1),
+        (base + 90_001, base + 29 * hour + 5),
+        (base + 865_000, base + 865_010),
+    ):
+        for scope, group in (
+            (kpi_sql.Scope.CAMPAIGNS, kpi_sql.Group.DATE),
+            (kpi_sql.Scope.TRANSACTIONAL, kpi_sql.Group.COUNTRY),
+            (kpi_sql.Scope.CAMPAIGN, kpi_sql.Group.ACTIVITY),
+        ):
+            query = kpi_sql.KpiQuery("app", start, end, scope, "c1", group, counters)
+            assert kpi_duckdb.rolls_up(query)
+            rolled = sorted(kpi_duckdb.run(con, query))
+            sql, params = kpi_sql.compile_kpi(query, kpi_duckdb.ReplicaColumns())
+            scanned = sorted(tuple(row) for row in con.execute(sql, params).fetchall())
+            assert rolled == scanned, (start, end, scope)
+            answered += bool(rolled)
+    assert answered >= 6
+    con.close()
+    replica.close()

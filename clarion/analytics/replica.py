@@ -49,6 +49,39 @@ def attribute_pair(name: str, value: str) -> str:
     return f"{len(name.encode())}:{name}{value}"
 
 
+HOUR_MS = 3_600_000
+# The rollup's key columns and the event attributes each is read from (the first present wins).
+ROLLUP_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "campaign_id": ("campaign_id",),
+    "activity_id": ("campaign_activity_id", "ActivityId"),
+    "journey_id": ("journey_id",),
+    "journey_activity_id": ("journey_activity_id",),
+    "channel_type": ("channel_type",),
+    "delivery_status": ("delivery_status",),
+    "record_status": ("record_status",),
+    "country": ("iso_country_code",),
+}
+ROLLUP_KEYS = tuple(ROLLUP_ATTRIBUTES)
+# An event's SMS parts and price, as KPIs count them ({0}: its attributes MAP, {1}: its metrics MAP).
+EVENT_PARTS = "coalesce(TRY_CAST({0}['number_of_message_parts'] AS INTEGER), 1)"
+EVENT_PRICE = "coalesce({1}['price_in_millicents_usd'], 0)"
+
+
+def rollup_columns(attributes: str, metrics: str) -> str:
+    """The rollup's key columns, parts and price of one event row, named and in table order (after app_id, hour,
+    event_type); `attributes` and `metrics` are the row's MAP expressions."""
+    columns = []
+    for column, names in ROLLUP_ATTRIBUTES.items():
+        found = ", ".join(attributes + "['" + name + "']" for name in names)
+        columns.append(f"coalesce({found}, '') AS {column}")
+    columns.append(f"{EVENT_PARTS.format(attributes, metrics)} AS parts")
+    columns.append(f"{EVENT_PRICE.format(attributes, metrics)} AS price")
+    return ", ".join(columns)
+
+
+_ROLLUP_KEY_COLUMNS = ", ".join(name + " VARCHAR NOT NULL" for name in ROLLUP_KEYS)
+_ROLLUP_KEY_LIST = ", ".join(ROLLUP_KEYS)
+
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS endpoints (
         app_id VARCHAR, endpoint_key VARCHAR, id VARCHAR, event_key VARCHAR, channel_type VARCHAR,
@@ -74,14 +107,23 @@ _SCHEMA = (
     # (clarion/segments/plan.py, "Engagement"), moved forward with every batch of events.
     "CREATE TABLE IF NOT EXISTS engagement (app_id VARCHAR, event_key VARCHAR, last_ms BIGINT, events BIGINT, "
     "revenue DOUBLE)",
+    # KPI counters per project, hour and the attributes KPIs filter and group by ('' when absent), kept with every
+    # batch of events: a KPI over a month reads a few thousand rows instead of every event (clarion/analytics/
+    # kpi_duckdb.py). Distinct recipients cannot be added up, so those KPIs still read `events`.
+    f"""CREATE TABLE IF NOT EXISTS kpi_hourly (
+        app_id VARCHAR NOT NULL, hour BIGINT NOT NULL, event_type VARCHAR NOT NULL,
+        {_ROLLUP_KEY_COLUMNS},
+        n BIGINT NOT NULL, parts BIGINT NOT NULL, price DOUBLE NOT NULL,
+        PRIMARY KEY (app_id, hour, event_type, {_ROLLUP_KEY_LIST})
+    )""",
     # The members import jobs gave IMPORT segments (the row store's segment_imports).
     "CREATE TABLE IF NOT EXISTS segment_members (app_id VARCHAR, segment_id VARCHAR, endpoint_key VARCHAR, "
     "change_seq BIGINT)",
 )
-_TABLES = ("endpoints", "users", "events", "activity", "engagement", "segment_members")
+_TABLES = ("endpoints", "users", "events", "activity", "engagement", "kpi_hourly", "segment_members")
 _STATE = "CREATE TABLE IF NOT EXISTS replica_state (name VARCHAR PRIMARY KEY, value BIGINT)"
 # The shape of the tables above: a replica of another layout (an older Clarion's file) is emptied and rebuilt.
-LAYOUT = 3
+LAYOUT = 4
 
 # How each feed's JSON is typed on read; members the documents carry beyond these are ignored.
 _ENDPOINT_JSON = {
@@ -284,6 +326,21 @@ class Round:
             "WHERE e.app_id = l.app_id AND e.event_key = l.event_key"
         )
         self._engagement()
+        self._roll_up()
+
+    def _roll_up(self) -> None:
+        """Add the staged events to the hourly KPI rollup."""
+        keys = ", ".join(ROLLUP_KEYS)
+        self.con.execute(
+            f"""INSERT INTO kpi_hourly
+                SELECT app_id, hour, event_type, {keys}, count(*), sum(parts), sum(price) FROM (
+                    SELECT app_id, event_at // {HOUR_MS} AS hour, event_type,
+                        {rollup_columns("doc.Attributes", "doc.Metrics")}
+                    FROM staged)
+                GROUP BY ALL
+                ON CONFLICT DO UPDATE SET n = n + excluded.n, parts = parts + excluded.parts,
+                    price = price + excluded.price"""
+        )
 
     def _engagement(self) -> None:
         """Add the staged app events to each endpoint's activity (latest app event, app events, revenue)."""
@@ -323,6 +380,7 @@ class Round:
                 FROM events ev JOIN touched t ON t.app_id = ev.app_id AND t.event_key = ev.event_key
                 WHERE {app_event_sql("ev.event_type")} GROUP BY 1, 2"""
         )
+        self.con.execute("DELETE FROM kpi_hourly WHERE hour < ?", [before_ms // HOUR_MS])
         return len(row)
 
     def segment_members(self, text: str) -> None:
@@ -357,3 +415,4 @@ class Round:
             self.con.execute("DELETE FROM events WHERE app_id = ?", [app_id])
             self.con.execute("DELETE FROM activity WHERE app_id = ?", [app_id])
             self.con.execute("DELETE FROM engagement WHERE app_id = ?", [app_id])
+            self.con.execute("DELETE FROM kpi_hourly WHERE app_id = ?", [app_id])

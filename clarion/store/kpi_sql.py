@@ -70,6 +70,7 @@ class KpiColumns(ABC):
     """How one engine spells what the compiler reads. Attribute names come from code, never from a client."""
 
     table: str
+    table_params: Sequence[Any] = ()  # parameters of `table` when it is a subquery
 
     @abstractmethod
     def attribute(self, name: str) -> str: ...
@@ -128,6 +129,7 @@ def compile_kpi(query: KpiQuery, columns: KpiColumns) -> tuple[str, list[Any]]:
                 selected.append(f"sum(CASE WHEN {condition} THEN {columns.parts()} ELSE 0 END)")
             case Aggregate.PRICE:
                 selected.append(f"sum(CASE WHEN {condition} THEN {columns.price()} ELSE 0 END)")
+    params.extend(columns.table_params)
     types = query.event_types
     where = f"app_id = ? AND event_type IN ({', '.join('?' for _ in types)}) AND event_at BETWEEN ? AND ?"
     params.extend([query.app_id, *types, query.start_ms, query.end_ms])
