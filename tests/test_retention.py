@@ -191,28 +191,33 @@ def test_kpis_follow_a_shorter_retention(settings: Settings) -> None:
 def test_prune_under_concurrent_writes(retained: RunningServer) -> None:
     client = retained.client()
     app_id = client.create_app(CreateApplicationRequest={"Name": "busy"})["ApplicationResponse"]["Id"]
-    write(retained, lambda tx: event_store.append(tx, old_events(app_id, 3000)))
+    write(retained, lambda tx: event_store.append(tx, old_events(app_id, 5000)))
     done_at: list[float] = []
     failures: list[BaseException] = []
+    writing, stop = threading.Event(), threading.Event()
 
     def writer() -> None:
         try:
             own = retained.client()  # a client of this thread's own
-            for round_ in range(30):
-                put_events(own, app_id, f"w{round_}", 20)
+            while not stop.is_set() or len(done_at) < 3:
+                put_events(own, app_id, f"w{len(done_at)}", 20)
                 done_at.append(time.monotonic())
+                writing.set()
         except BaseException as error:  # reported below
             failures.append(error)
+            writing.set()
 
     thread = threading.Thread(target=writer)
     thread.start()
+    assert writing.wait(timeout=30)
     started = time.monotonic()
     removed = prune(retained)
     finished = time.monotonic()
+    stop.set()
     thread.join(timeout=60)
-    assert not failures and len(done_at) == 30
-    assert removed["events"] == 3000
+    assert not failures
+    assert removed["events"] == 5000
     # Writes committed while the prune was under way: it never held the store for its whole run.
     assert any(started < at < finished for at in done_at)
     kept = read(retained, lambda tx: event_store.count(tx, app_id))
-    assert kept == 30 * 20
+    assert kept == len(done_at) * 20
