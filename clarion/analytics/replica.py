@@ -306,6 +306,10 @@ class Round:
         No de-duplication: a round commits together with the feed position, so no batch is applied twice.
         """
         self._staged(text, _EVENT_JSON)
+        self.apply_events()
+
+    def apply_events(self) -> None:
+        """Apply the events in the temporary table `staged` (typed as _EVENT_JSON reads them)."""
         self.con.execute(
             f"""INSERT INTO events SELECT app_id, {ASCII_FOLD.format("endpoint_id")}, event_type, event_at,
                 arrival_at, session_id, doc.Attributes, doc.Metrics, seq FROM staged"""

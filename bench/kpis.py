@@ -1,0 +1,270 @@
+"""KPI latency: 31-day KPIs grouped by date and by campaign activity over many events, on the embedded default (the
+DuckDB replica) and on PostgreSQL's row store, each against a raw scan of the same rows measured in the same run.
+
+    .venv/bin/python bench/kpis.py [--events 5000000] [--pg-events 1000000] [--campaigns 20] [--repeat 7]
+
+1. DuckDB: a replica file in a temporary folder, --events events loaded through the replica's own path
+   (`Round.apply_events`: the events table, endpoint activity, engagement and the hourly KPI rollup), generated in
+   DuckDB in batches of 1,000,000 and spread over 40 days: campaign sends on email, SMS and push with their
+   outcomes (opens, clicks, bounces, SMS receipts with prices) for --campaigns campaigns of 4 activities each, and
+   app events (sessions) for the rest. Each KPI runs as the API runs it (`clarion/analytics/kpi_duckdb.py`).
+   Baseline: `SELECT day, count(*) ... GROUP BY day` over the same project and 31 days of the `events` table.
+2. PostgreSQL (skipped with --pg-events 0): the same mix, --pg-events events, in a fresh database on the local
+   server, KPIs by SQL on the row store (`clarion/store/kpi_sql.py`); baseline the same raw count by day.
+
+Prints a table (median of --repeat after one warm-up) and saves bench/results/kpis.json.
+"""
+
+# ruff: noqa: E402  (sys.path is set before the imports; see below)
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from clarion.analytics import kpi_duckdb
+from clarion.analytics.kpis import KPIS, Kpi
+from clarion.analytics.replica import Replica
+from clarion.clock import epoch_millis
+from clarion.store import kpi_sql
+from clarion.store.database import POSTGRESQL, Transaction, connect_postgres
+from clarion.store.kpi_sql import KpiQuery
+from clarion.store.migrations import migrate
+
+APP_ID = "bench"
+DAY_MS = 86_400_000
+SPREAD_DAYS = 40
+BATCH = 1_000_000
+POSTGRES_URL = os.environ.get("CLARION_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+# What each measured KPI is: (level, kpi-name, scope id). c0 is one campaign of --campaigns.
+MEASURED = (
+    ("campaign", "successful-delivery-rate-grouped-by-date", "c0"),
+    ("campaign", "attempted-deliveries-grouped-by-campaign-activity", "c0"),
+    ("app", "successful-delivery-rate-grouped-by-date", None),
+    ("app", "txn-sms-total-price-grouped-by-country", None),
+    ("campaign", "unique-deliveries-grouped-by-date", "c0"),
+)
+# Event kinds by i % 10: six campaign-message events, four app events.
+KINDS = (
+    "_campaign.send",
+    "_campaign.send",
+    "_campaign.send",
+    "_email.open",
+    "_email.hardbounce",
+    "_SMS.SUCCESS",
+    "_session.start",
+    "_session.stop",
+    "level.done",
+    "_session.start",
+)
+
+
+def duckdb_batch(start: int, count: int, events: int, now_ms: int, campaigns: int) -> str:
+    """A SELECT producing `count` staged events from number `start` on, typed as the replica's feed reads them.
+
+    Events arrive in time order over the 40 days, as a live project's do; each hour one campaign sends (its
+    activity changes daily), to email, SMS and push endpoints in four countries."""
+    kinds = "[" + ", ".join(f"'{kind}'" for kind in KINDS) + "]"
+    first = now_ms - SPREAD_DAYS * DAY_MS
+    return f"""
+        SELECT '{APP_ID}' AS app_id, 'e' || (i * 7919 % 500000) AS endpoint_id, {kinds}[i % 10 + 1] AS event_type,
+               ts AS event_at, ts AS arrival_at, NULL::VARCHAR AS session_id, 1::BIGINT AS change_seq, i AS seq,
+               CASE WHEN i % 10 < 6 THEN {{
+                   'Attributes': MAP {{
+                       'campaign_id': 'c' || (ts // 3600000 % {campaigns}),
+                       'ActivityId': 'c' || (ts // 3600000 % {campaigns}) || '-a' || (ts // {DAY_MS} % 4),
+                       'channel_type': ['EMAIL', 'SMS', 'GCM'][i // 10 % 3 + 1],
+                       'delivery_status': CASE WHEN i % 97 = 0 THEN 'PERMANENT_FAILURE' ELSE 'SUCCESSFUL' END,
+                       'iso_country_code': ['US', 'DE', 'FR', 'BR'][i // 3 % 4 + 1]}},
+                   'Metrics': MAP {{'price_in_millicents_usd': (i % 900)::DOUBLE}}}}
+               ELSE {{'Attributes': MAP {{'level': '3'}}, 'Metrics': MAP {{'score': 1.0}}}} END AS doc
+        FROM (SELECT i, {first} + i * {SPREAD_DAYS * DAY_MS} // {max(events, 1)} AS ts
+              FROM range({start}, {start + count}) t(i))"""
+
+
+def load_duckdb(replica: Replica, events: int, now_ms: int, campaigns: int) -> float:
+    started = time.perf_counter()
+    with replica.round() as round_:
+        for start in range(0, events, BATCH):
+            count = min(BATCH, events - start)
+            round_.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE staged AS {duckdb_batch(start, count, events, now_ms, campaigns)}"
+            )
+            round_.apply_events()
+            round_.commit()
+            print(f"  duckdb: {start + count:,} events loaded", flush=True)
+    return time.perf_counter() - started
+
+
+def query_of(kpi: Kpi, scope_id: str | None, start_ms: int, end_ms: int) -> KpiQuery:
+    return KpiQuery(APP_ID, start_ms, end_ms, kpi.scope, scope_id, kpi.group, kpi.metric.counters)
+
+
+def median_ms(work: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    result = work()  # warm-up
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = work()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times), result
+
+
+def time_duckdb(replica: Replica, window: tuple[int, int], repeat: int) -> dict[str, Any]:
+    con = replica.cursor()
+    baseline_sql = (
+        f"SELECT event_at // {DAY_MS}, count(*) FROM events WHERE app_id = ? AND event_at BETWEEN ? AND ? GROUP BY 1"
+    )
+    base_ms, _ = median_ms(lambda: con.execute(baseline_sql, [APP_ID, *window]).fetchall(), repeat)
+    rows: dict[str, Any] = {"baseline_ms": base_ms, "kpis": {}}
+    for level, name, scope_id in MEASURED:
+        query = query_of(KPIS[level][name], scope_id, *window)
+        took, result = median_ms(lambda q=query: kpi_duckdb.run(con, q), repeat)
+        entry = {"ms": took, "rows": len(result), "rollup": kpi_duckdb.rolls_up(query)}
+        if entry["rollup"]:  # the same KPI scanning every event, as before the rollup
+            sql, params = kpi_sql.compile_kpi(query, kpi_duckdb.ReplicaColumns())
+            scanned_ms, scanned = median_ms(lambda s=sql, p=params: con.execute(s, p).fetchall(), max(1, repeat // 2))
+            assert sorted(map(tuple, scanned)) == sorted(result), name  # the rollup answers exactly the same
+            entry["scan_ms"] = scanned_ms
+        rows["kpis"][f"{level}:{name}"] = entry
+    con.close()
+    return rows
+
+
+def load_postgres(url: str, events: int, now_ms: int, campaigns: int) -> float:
+    started = time.perf_counter()
+    conn = connect_postgres(url)
+    kinds = "ARRAY[" + ", ".join(f"'{kind}'" for kind in KINDS) + "]"
+    for start in range(0, events, BATCH):
+        count = min(BATCH, events - start)
+        conn.execute(
+            f"""INSERT INTO events (app_id, endpoint_id, event_id, event_type, event_at, arrival_at, doc, change_seq)
+            SELECT '{APP_ID}', 'e' || (i * 7919 % 500000), i::text, ({kinds})[i % 10 + 1], ts, ts,
+                   CASE WHEN i % 10 < 6 THEN json_build_object('Attributes', json_build_object(
+                       'campaign_id', 'c' || (ts / 3600000 % {campaigns}),
+                       'ActivityId', 'c' || (ts / 3600000 % {campaigns}) || '-a' || (ts / {DAY_MS} % 4),
+                       'channel_type', (ARRAY['EMAIL', 'SMS', 'GCM'])[i / 10 % 3 + 1],
+                       'delivery_status', CASE WHEN i % 97 = 0 THEN 'PERMANENT_FAILURE' ELSE 'SUCCESSFUL' END,
+                       'iso_country_code', (ARRAY['US', 'DE', 'FR', 'BR'])[i / 3 % 4 + 1]),
+                       'Metrics', json_build_object('price_in_millicents_usd', i % 900))::text
+                   ELSE '{{"Attributes": {{"level": "3"}}, "Metrics": {{"score": 1}}}}' END, 1
+            FROM (SELECT i, {now_ms - SPREAD_DAYS * DAY_MS} + i * {SPREAD_DAYS * DAY_MS} / {max(events, 1)} AS ts
+                  FROM generate_series({start}::bigint, {start + count - 1}::bigint) i) g"""
+        )
+        print(f"  postgres: {start + count:,} events loaded", flush=True)
+    conn.execute("ANALYZE events")
+    conn.close()
+    return time.perf_counter() - started
+
+
+def time_postgres(url: str, window: tuple[int, int], repeat: int) -> dict[str, Any]:
+    conn = connect_postgres(url)
+    tx = Transaction(conn, POSTGRESQL)
+
+    def read(work: Callable[[Transaction], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            with conn.transaction():  # as the server reads: one transaction (SET LOCAL applies to it)
+                return work(tx)
+
+        return run
+
+    baseline_sql = (
+        f"SELECT event_at / {DAY_MS}, count(*) FROM events WHERE app_id = ? AND event_at BETWEEN ? AND ? GROUP BY 1"
+    )
+    base_ms, _ = median_ms(read(lambda t: t.fetchall(baseline_sql, (APP_ID, *window))), repeat)
+    rows: dict[str, Any] = {"baseline_ms": base_ms, "kpis": {}}
+    for level, name, scope_id in MEASURED:
+        query = query_of(KPIS[level][name], scope_id, *window)
+        took, result = median_ms(read(lambda t, q=query: kpi_sql.run(t, q)), repeat)
+        rows["kpis"][f"{level}:{name}"] = {"ms": took, "rows": len(result)}
+    conn.close()
+    return rows
+
+
+def report(result: dict[str, Any]) -> str:
+    lines = [
+        f"{'engine':<9} {'events':>12}  {'KPI':<58} {'ms':>9} {'× baseline':>11} {'scan ms':>9}",
+    ]
+    for engine in ("duckdb", "postgres"):
+        measured = result.get(engine)
+        if not measured:
+            continue
+        base = measured["baseline_ms"]
+        lines.append(f"{engine:<9} {measured['events']:>12,}  {'baseline: raw count by day':<58} {base:>9.1f}")
+        for name, entry in measured["kpis"].items():
+            scan = f"{entry['scan_ms']:>9.1f}" if "scan_ms" in entry else f"{'':>9}"
+            ratio = entry["ms"] / base if base else float("nan")
+            lines.append(
+                f"{engine:<9} {measured['events']:>12,}  {name:<58} {entry['ms']:>9.1f} {ratio:>10.2f}× {scan}"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=5_000_000, help="events in the DuckDB replica")
+    parser.add_argument("--pg-events", type=int, default=1_000_000, help="events in PostgreSQL (0: skip)")
+    parser.add_argument("--campaigns", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=2, help="DuckDB threads (analytics.threads)")
+    args = parser.parse_args()
+    now = datetime.now(UTC)
+    now_ms = epoch_millis(now)
+    window = (epoch_millis(now - timedelta(days=31)), now_ms)
+    result: dict[str, Any] = {
+        "measured_at": now.isoformat(),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load": os.getloadavg()},
+        "args": vars(args),
+    }
+    with tempfile.TemporaryDirectory(prefix="clarion-kpis-") as folder:
+        replica = Replica(Path(folder) / "analytics.duckdb", threads=args.threads)
+        print(f"loading {args.events:,} events into the DuckDB replica", flush=True)
+        load_s = load_duckdb(replica, args.events, now_ms, args.campaigns)
+        result["duckdb"] = {"events": args.events, "load_seconds": load_s, **time_duckdb(replica, window, args.repeat)}
+        result["duckdb"]["rollup_rows"] = replica.counts()["kpi_hourly"]
+        replica.close()
+    if args.pg_events:
+        name = f"clarion_kpis_{uuid.uuid4().hex[:8]}"
+        admin = psycopg.connect(POSTGRES_URL, autocommit=True)
+        admin.execute(f"CREATE DATABASE {name}")
+        url = f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
+        try:
+            conn = connect_postgres(url)
+            with conn.transaction():
+                migrate(Transaction(conn, POSTGRESQL))
+            conn.close()
+            print(f"loading {args.pg_events:,} events into PostgreSQL", flush=True)
+            load_s = load_postgres(url, args.pg_events, now_ms, args.campaigns)
+            result["postgres"] = {
+                "events": args.pg_events,
+                "load_seconds": load_s,
+                **time_postgres(url, window, args.repeat),
+            }
+        finally:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            admin.close()
+    result["machine"]["load_after"] = os.getloadavg()
+    print(report(result))
+    out = Path(__file__).parent / "results" / "kpis.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"saved {out}")
+
+
+if __name__ == "__main__":
+    main()
