@@ -17,25 +17,39 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import RunningServer
 from smtp_relay import Relay
+from web_recorder import WebRecorder
 
 from clarion.campaigns.config import CampaignSettings
 from clarion.channels.config import DeliverySettings, SmtpSettings
 from clarion.channels.delivery import ProviderReport
 from clarion.config import Settings
 from clarion.journeys.config import JourneySettings
+from clarion.outbound.config import OutboundSettings
 from clarion.queue.config import QueueSettings
 
 
 @pytest.fixture
-def engine_server(settings: Settings, relay: tuple[Relay, int]) -> Iterator[RunningServer]:
+def recorder() -> Iterator[WebRecorder]:
+    """A webhook that answers 200 to everything: the custom channel and the contact-center stand-in."""
+    hooks = WebRecorder(lambda body: (200, {}))
+    try:
+        yield hooks
+    finally:
+        hooks.close()
+
+
+@pytest.fixture
+def engine_server(settings: Settings, relay: tuple[Relay, int], recorder: WebRecorder) -> Iterator[RunningServer]:
     _, port = relay
     tuned = settings.model_copy(
         update={
             "queue": QueueSettings(workers=0),
             "max_clock_skew_seconds": 40 * 86_400,  # the tests move the server's clock by days
             "campaigns": CampaignSettings(scheduler=False),
-            "journeys": JourneySettings(engine=False),
+            "journeys": JourneySettings(engine=False, contact_center_url=recorder.url + "/dial"),
             "delivery": DeliverySettings(smtp=SmtpSettings(host="127.0.0.1", port=port, security="none")),
+            # The custom channel's and the contact center's webhooks run on 127.0.0.1 here.
+            "outbound": OutboundSettings(allow_networks=["127.0.0.0/8"]),
         }
     )
     with RunningServer(tuned) as running:
@@ -425,3 +439,45 @@ def test_sending_schedule_quiet_time_by_phone_number_and_timeframe_cap(
     texted = activity_metrics(pinpoint, project, night, "text")
     assert texted["QUIET_TIME_WAIT"] == "1" and sum(int(v) for v in texted.values()) == 3  # then sent (or failed)
     assert journey_metrics(pinpoint, project, night)["ENDPOINT_ACTIVE"] == "0"
+
+
+def test_custom_activity_passes_other_endpoint_types_through_and_the_contact_center_stand_in_is_called(
+    engine_server: RunningServer, pinpoint: Any, project: str, recorder: WebRecorder
+) -> None:
+    add_endpoints(pinpoint, project, 2)
+    pinpoint.update_endpoint(
+        ApplicationId=project, EndpointId="texter", EndpointRequest={"ChannelType": "SMS", "Address": "+4915112345678"}
+    )
+    activities = {
+        "hook": {
+            "CUSTOM": {
+                "DeliveryUri": recorder.url + "/hook",
+                "EndpointTypes": ["SMS"],
+                "MessageConfig": {"Data": "hello"},
+                "NextActivity": "call",
+            }
+        },
+        "call": {"ContactCenter": {}},
+    }
+    journey_id = create(
+        pinpoint,
+        project,
+        activities,
+        "hook",
+        StartCondition=segment_start(everyone(pinpoint, project)),
+        JourneyChannelSettings={"ConnectCampaignArn": "arn:aws:connect:eu-west-1:1:instance/x/campaign/y"},
+    )
+    tick(engine_server)
+    hooks = [body for path, _, body in recorder.requests if path == "/hook"]
+    assert len(hooks) == 1 and hooks[0]["Data"] == "hello" and list(hooks[0]["Endpoints"]) == ["texter"]
+    assert (hooks[0]["JourneyId"], hooks[0]["ActivityId"]) == (journey_id, "hook")
+    [dial] = [body for path, _, body in recorder.requests if path == "/dial"]
+    assert dial["JourneyId"] == journey_id and dial["JourneyActivityId"] == "call"
+    assert sorted(p["EndpointId"] for p in dial["Participants"]) == ["ep-0", "ep-1", "texter"]
+    assert dial["JourneyChannelSettings"]["ConnectCampaignArn"].endswith("campaign/y")
+    assert activity_metrics(pinpoint, project, journey_id, "hook") == {
+        "ENDPOINT_CHANNEL_MISMATCH": "2",
+        "SUCCESSFUL": "1",
+    }
+    assert activity_metrics(pinpoint, project, journey_id, "call") == {"ENTERED": "3", "SUCCESSFUL": "3"}
+    assert state(pinpoint, project, journey_id) == "COMPLETED"

@@ -273,6 +273,7 @@ class JourneyEngine:
                     moves = await self._run_activity(journey, activity_id, group, now)
                 except Exception:  # one activity's failure must not stop the others; its lease runs out, it retries
                     log.exception("journey step failed", app_id=app_id, journey=journey_id, activity=activity_id)
+                    await self.db.write(lambda tx, g=group, a=activity_id: _count_failure(tx, g, a))
                     continue
             moved += await self.db.write(lambda tx, j=journey, a=activity_id, m=moves: _commit(tx, j, a, m, token, now))
         return moved
@@ -363,6 +364,16 @@ def _commit(tx: Transaction, journey: Journey, activity_id: str, moves: list[Mov
         store.touch_run(tx, journey.app_id, journey.id, run_id, at)
     store.add_messages(tx, journey.app_id, journey.id, activity_id, messages)
     return moved
+
+
+def _count_failure(tx: Transaction, group: list[ParticipantRow], activity_id: str) -> None:
+    """A step that raised is counted on its activity (STEP_FAILED), so the API shows it as well as the log."""
+    runs: dict[str, int] = defaultdict(int)
+    for participant in group:
+        runs[participant.run_id] += 1
+    first = group[0]
+    for run_id, count in runs.items():
+        store.add_metrics(tx, first.app_id, first.journey_id, run_id, activity_id, {"STEP_FAILED": count})
 
 
 def _in_schedule(definition: dict[str, Any], now: datetime) -> bool:

@@ -304,6 +304,8 @@ class Steps:
                 "journey_activity_id": activity_id,
                 "journey_activity_type": kind,
             }
+            if kind == "CUSTOM":  # the custom channel's webhook event names the journey as Pinpoint's does
+                context |= {"JourneyId": journey.id, "ActivityId": activity_id}
             send = Send(
                 app_id,
                 targets,
@@ -312,7 +314,9 @@ class Steps:
                 context=context,
                 trace_key=f"journey:{journey.id}:{activity_id}:{entry}",
                 attribution=attribution,
-                custom_delivery=CustomDelivery(body["DeliveryUri"], tuple(custom_types)) if kind == "CUSTOM" else None,
+                custom_delivery=CustomDelivery(delivery_uri=body["DeliveryUri"], endpoint_types=tuple(custom_types))
+                if kind == "CUSTOM"
+                else None,
                 messages_per_second=limits.get("MessagesPerSecond"),
             )
             sent = await self.delivery.send(send)
