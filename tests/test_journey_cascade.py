@@ -170,6 +170,7 @@ def test_the_re_engagement_cascade_reaches_each_user_once_on_the_next_channel(
     pushes = {request.json()["message"]["token"]: request.json()["message"] for request in fcm.stub.delivered}
     assert sorted(pushes) == ["device-token-1", "device-token-2", "device-token-3"]
     assert pushes["device-token-1"]["notification"]["title"] == "We kept your place"
+    assert pushes["device-token-1"]["android"]["ttl"] == "43200s"  # the blueprint's PUSH.MessageConfig.TimeToLive
     # user-1's app reports that the notification was opened, naming the journey as its push data did.
     data = pushes["device-token-1"]["data"]
     opened = {

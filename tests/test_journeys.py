@@ -512,3 +512,23 @@ def test_contact_center_with_a_stand_in(settings: Settings) -> None:
             pinpoint.create_journey, ApplicationId=app_id, WriteJourneyRequest={"Name": "calls", "Activities": four}
         )
         assert "at most 3 ContactCenter" in message
+
+
+def test_at_most_twenty_event_journeys_are_active(pinpoint: Any, project: str) -> None:
+    event_filter = {"FilterType": "ENDPOINT", "Dimensions": {"EventType": {"Values": ["purchase"]}}}
+    body = {
+        "Activities": {"w": {"Wait": {"WaitTime": {"WaitFor": "PT1H"}}}},
+        "StartActivity": "w",
+        "StartCondition": {"EventStartCondition": {"EventFilter": event_filter}},
+    }
+    ids = [create(pinpoint, project, {**body, "Name": f"e{n}", "State": "ACTIVE"})["Id"] for n in range(20)]
+    message = bad_request(
+        pinpoint.create_journey, ApplicationId=project, WriteJourneyRequest={**body, "Name": "e20", "State": "ACTIVE"}
+    )
+    assert "at most 20" in message
+    draft = create(pinpoint, project, {**body, "Name": "later"})  # a DRAFT does not count
+    pinpoint.update_journey_state(ApplicationId=project, JourneyId=ids[0], JourneyStateRequest={"State": "CANCELLED"})
+    published = pinpoint.update_journey(
+        ApplicationId=project, JourneyId=draft["Id"], WriteJourneyRequest={**body, "Name": "later", "State": "ACTIVE"}
+    )["JourneyResponse"]
+    assert published["State"] == "ACTIVE"  # the cancelled one freed its place

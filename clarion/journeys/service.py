@@ -35,6 +35,7 @@ from clarion.store import templates as template_store
 from clarion.store.database import Database, Transaction
 from clarion.versions import parse_version
 
+MAX_ACTIVE_EVENT_JOURNEYS = 20  # per account ("Amazon Pinpoint quotas")
 RESUME_AFTER_MS = 5 * 60 * 1000  # a paused journey resumes no sooner than five minutes after the pause
 FIXED_ONCE_PUBLISHED = ("Activities", "StartActivity")
 # Members the response states itself rather than echoing what the request said (the dates are the server's).
@@ -105,6 +106,17 @@ def _check_references(tx: Transaction, app_id: str, request: dict[str, Any]) -> 
             raise BadRequest(f"{where}: a journey that starts on an event needs a dynamic segment, not an imported one")
 
 
+def _check_event_quota(tx: Transaction, request: dict[str, Any]) -> None:
+    """At most 20 journeys that start on an event are ACTIVE at once, across all projects."""
+    if not (request.get("StartCondition") or {}).get("EventStartCondition"):
+        return
+    active = sum(1 for text in journey_store.active_definitions(tx) if '"EventStartCondition"' in text)
+    if active >= MAX_ACTIVE_EVENT_JOURNEYS:
+        raise BadRequest(
+            f"State: at most {MAX_ACTIVE_EVENT_JOURNEYS} journeys that start on an event can be ACTIVE at once"
+        )
+
+
 def _definition(request: dict[str, Any]) -> str:
     return msgspec.json.encode({k: v for k, v in request.items() if k not in NOT_STORED}).decode()
 
@@ -120,6 +132,8 @@ async def create_journey(
     def work(tx: Transaction) -> dict[str, Any]:
         require_app(tx, app_id)
         _check_references(tx, app_id, request)
+        if state == JourneyState.ACTIVE:
+            _check_event_quota(tx, request)
         journey_store.insert(tx, app_id, journey_id, request["Name"], state, created_at, _definition(request))
         if state == JourneyState.ACTIVE:
             journey_store.set_next_entry(tx, app_id, journey_id, first_entry_ms(request, ctx.now))
@@ -189,6 +203,8 @@ async def update_journey(
             contact_center=bool(settings.contact_center_url),
         )
         _check_references(tx, app_id, merged)
+        if current.state == JourneyState.DRAFT and state == JourneyState.ACTIVE:
+            _check_event_quota(tx, merged)
         journey_store.replace(tx, app_id, journey_id, merged["Name"], state, modified_at, _definition(merged))
         if current.state == JourneyState.DRAFT and state == JourneyState.ACTIVE:
             journey_store.set_next_entry(tx, app_id, journey_id, first_entry_ms(merged, ctx.now))

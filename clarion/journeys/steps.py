@@ -401,4 +401,6 @@ def _message_configuration(kind: str, body: dict[str, Any]) -> dict[str, Any]:
         return {"SMSMessage": {k: v for k, v in config.items() if v}}
     if kind == "CUSTOM":
         return {"CustomMessage": {"Data": config.get("Data") or ""}}
+    if kind == "PUSH" and config.get("TimeToLive"):  # over the template's members: only how long it may wait
+        return {"DefaultPushNotificationMessage": {"TimeToLive": int(config["TimeToLive"])}}
     return {}

@@ -197,6 +197,11 @@ def entries_due(tx: Transaction, now_ms: int, limit: int) -> list[tuple[str, str
     ]
 
 
+def active_definitions(tx: Transaction) -> list[str]:
+    """The definitions of every ACTIVE journey of every project (the account-wide quota of event journeys)."""
+    return [row[0] for row in tx.fetchall("SELECT definition FROM journeys WHERE state = 'ACTIVE'")]
+
+
 def active_of_app(tx: Transaction, app_id: str) -> list[JourneyRow]:
     rows = tx.fetchall(f"SELECT {_COLUMNS} FROM journeys WHERE app_id = ? AND state = 'ACTIVE'", (app_id,))
     return [JourneyRow(*row) for row in rows]
