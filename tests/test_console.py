@@ -5,13 +5,18 @@ console's API is tested on both stores in test_console_api.py."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from conftest import RunningServer
 from console_browser import ConsolePage, chromium, console_server, keep_for_docs
+
+from clarion.config import AccessKey
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +97,93 @@ def test_signing_out_ends_the_session(console: ConsolePage) -> None:
     page.get_by_role("button", name="Sign in").wait_for()
     cookies = console.context.cookies()
     assert [c for c in cookies if c["name"] == "clarion_session"] == []
+
+
+def test_a_marketer_builds_a_segment_and_sees_its_size_as_the_rules_change(
+    console: ConsolePage, server: RunningServer
+) -> None:
+    client = server.client()
+    app_id = client.create_app(CreateApplicationRequest={"Name": "audience"})["ApplicationResponse"]["Id"]
+    people = {"seoul-1": "KR", "seoul-2": "KR", "busan-1": "KR", "boston-1": "US"}
+    client.update_endpoints_batch(
+        ApplicationId=app_id,
+        EndpointBatchRequest={
+            "Item": [
+                {"Id": key, "ChannelType": "EMAIL", "Address": f"{key}@example.com", "Location": {"Country": country}}
+                for key, country in people.items()
+            ]
+        },
+    )
+    console.sign_in("mark", f"apps/{app_id}/segments")
+    page = console.page
+    page.get_by_text("No segments yet.").wait_for()
+    page.get_by_text("Add a rule to see how many endpoints match.").wait_for()
+    page.get_by_role("button", name="Add rule").click()
+    page.locator(".rule-fields input").click()
+    page.get_by_role("option", name="Country").click()
+    page.locator(".rule-value input").fill("KR")
+    size = page.get_by_test_id("segment-size")
+    size.filter(has_text="Estimated size: 3 endpoints").wait_for()
+    page.locator(".rule-value input").fill("KR, US")
+    size.filter(has_text="Estimated size: 4 endpoints").wait_for()
+    page.get_by_label("Name").fill("Korea and US")
+    console.screenshot("segments-builder")
+    keep_for_docs("segments-builder", "console-segments.png")
+    page.get_by_role("button", name="Save segment").click()
+    page.get_by_test_id("segments").get_by_role("cell", name="Korea and US").wait_for()
+    [segment] = client.get_segments(ApplicationId=app_id)["SegmentsResponse"]["Item"]
+    assert segment["SegmentGroups"]["Groups"][0]["Dimensions"] == [
+        {"Location": {"Country": {"DimensionType": "INCLUSIVE", "Values": ["KR", "US"]}}}
+    ]
+
+
+def test_an_admin_makes_a_send_only_key_that_works_from_boto3_and_revokes_it(
+    console: ConsolePage, server: RunningServer
+) -> None:
+    client = server.client()
+    app_id = client.create_app(CreateApplicationRequest={"Name": "shop backend"})["ApplicationResponse"]["Id"]
+    console.sign_in("ada", "keys")
+    page = console.page
+    page.get_by_label("Description").fill("order mails from the shop")
+    page.get_by_role("combobox", name="Projects").click()
+    page.get_by_role("option", name="shop backend").click()
+    page.get_by_placeholder("203.0.113.0/24").fill("127.0.0.1/32")
+    page.get_by_placeholder("203.0.113.0/24").press("Enter")
+    page.get_by_role("button", name="Create key").click()
+    key_id = page.get_by_test_id("new-key-id").inner_text()
+    secret = page.get_by_test_id("new-key-secret").inner_text()
+    console.screenshot("keys")
+
+    sender = server.client(AccessKey(access_key_id=key_id, secret_access_key=secret))
+    send = {
+        "ApplicationId": app_id,
+        "MessageRequest": {
+            "Addresses": {"+15555550100": {"ChannelType": "SMS"}},
+            "MessageConfiguration": {"SMSMessage": {"Body": "Your order shipped"}},
+        },
+    }
+    # Every server process picks a new key up within about a second (it polls the store).
+    result = eventually(lambda: sender.send_messages(**send))
+    # Accepted and answered per address (no SMS channel is set up here, so the address's own result says so).
+    assert set(result["MessageResponse"]["Result"]) == {"+15555550100"}
+    with pytest.raises(sender.exceptions.ForbiddenException):
+        sender.get_apps()  # send-only
+    page.get_by_test_id("keys").get_by_role("row").filter(has_text=key_id).get_by_role("button", name="Revoke").click()
+    page.get_by_test_id("keys").get_by_role("row").filter(has_text=key_id).wait_for(state="detached")
+    eventually(lambda: _refused(sender, send))
+
+
+def _refused(sender: Any, send: dict[str, Any]) -> None:
+    with pytest.raises(sender.exceptions.ForbiddenException):
+        sender.send_messages(**send)
+
+
+def eventually(work: Callable[[], T], seconds: float = 5.0) -> T:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return work()
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

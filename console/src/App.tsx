@@ -11,6 +11,8 @@ import { SessionProvider, type Session } from "./session";
 const Send = lazy(() => import("./pages/Send"));
 const Users = lazy(() => import("./pages/Users"));
 const Audit = lazy(() => import("./pages/Audit"));
+const Keys = lazy(() => import("./pages/Keys"));
+const Segments = lazy(() => import("./pages/Segments"));
 
 const router = createBrowserRouter(
   [
@@ -24,6 +26,8 @@ const router = createBrowserRouter(
         { path: "apps/:appId/send", element: <Send /> },
         { path: "users", element: <Users /> },
         { path: "audit", element: <Audit /> },
+        { path: "keys", element: <Keys /> },
+        { path: "apps/:appId/segments", element: <Segments /> },
         { path: "*", element: <Navigate to="/apps" replace /> },
       ],
     },

@@ -69,8 +69,10 @@ export function Layout() {
       </AppShell.Header>
       <AppShell.Navbar p="xs" aria-label={t("nav.menu")}>
         {link("/apps", t("nav.projects"))}
+        {appId && link(`/apps/${appId}/segments`, t("nav.segments"))}
         {appId && link(`/apps/${appId}/send`, t("nav.send"))}
         {can("ClarionListUsers") && link("/users", t("nav.users"))}
+        {can("ClarionListAccessKeys") && link("/keys", t("nav.keys"))}
         {can("ClarionListAuditEvents") && link("/audit", t("nav.audit"))}
       </AppShell.Navbar>
       <AppShell.Main>
