@@ -481,3 +481,58 @@ def test_custom_activity_passes_other_endpoint_types_through_and_the_contact_cen
     }
     assert activity_metrics(pinpoint, project, journey_id, "call") == {"ENTERED": "3", "SUCCESSFUL": "3"}
     assert state(pinpoint, project, journey_id) == "COMPLETED"
+
+
+def test_endpoint_conditions_are_ored_across_the_users_endpoints(
+    engine_server: RunningServer, pinpoint: Any, project: str
+) -> None:
+    items = [
+        {
+            "Id": "phone-1",
+            "ChannelType": "GCM",
+            "Address": "t1",
+            "Demographic": {"Platform": "android"},
+            "User": {"UserId": "u1"},
+        },
+        {
+            "Id": "tablet-1",
+            "ChannelType": "APNS",
+            "Address": "t2",
+            "Demographic": {"Platform": "ios"},
+            "User": {"UserId": "u1"},
+        },
+        {
+            "Id": "phone-2",
+            "ChannelType": "GCM",
+            "Address": "t3",
+            "Demographic": {"Platform": "android"},
+            "User": {"UserId": "u2"},
+        },
+        {"Id": "alone", "ChannelType": "GCM", "Address": "t4", "Demographic": {"Platform": "android"}},
+    ]
+    pinpoint.update_endpoints_batch(ApplicationId=project, EndpointBatchRequest={"Item": items})
+    androids = pinpoint.create_segment(
+        ApplicationId=project,
+        WriteSegmentRequest={"Name": "android", "Dimensions": {"Demographic": {"Platform": {"Values": ["android"]}}}},
+    )["SegmentResponse"]["Id"]
+    ios = {"SegmentDimensions": {"Demographic": {"Platform": {"Values": ["ios"]}}}}
+    activities = {
+        "apple": {
+            "ConditionalSplit": {"Condition": {"Conditions": [ios]}, "TrueActivity": "yes", "FalseActivity": "no"}
+        },
+        "yes": {"Wait": {"WaitTime": {"WaitFor": "P1D"}}},
+        "no": {"Wait": {"WaitTime": {"WaitFor": "P1D"}}},
+    }
+    journey_id = create(pinpoint, project, activities, "apple", StartCondition=segment_start(androids))
+    tick(engine_server)
+
+    def where(tx: Any) -> dict[str, str]:
+        sql = "SELECT endpoint_id, activity_id FROM journey_participants WHERE journey_id = ?"
+        return dict(tx.fetchall(sql, (journey_id,)))
+
+    # phone-1's user also has an iOS tablet: the condition holds for it; the others have no iOS endpoint.
+    assert engine_server.run(lambda services: services.db.read(where)) == {
+        "phone-1": "yes",
+        "phone-2": "no",
+        "alone": "no",
+    }

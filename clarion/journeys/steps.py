@@ -180,20 +180,19 @@ class Steps:
         return moves
 
     async def _holds(self, journey: Journey, condition: dict[str, Any], group: Sequence[ParticipantRow]) -> list[bool]:
-        """One SimpleCondition, for each participant in order."""
+        """One SimpleCondition, for each participant in order. A segment or endpoint-dimension condition holds for a
+        participant when it holds for its endpoint or for any other endpoint of its user (ORed across them)."""
         app_id = journey.app_id
-        ids = [p.endpoint_id for p in group]
+        if condition.get("EventCondition"):
+            return await self._message_events(journey, condition["EventCondition"], group)
         if condition.get("SegmentCondition"):
-            found = await self.members.holds(
-                app_id, condition["SegmentCondition"]["SegmentId"], None, ids, sendable_only=False
-            )
-            return [p.endpoint_id in found for p in group]
-        if condition.get("segmentDimensions"):
+            node = await self.segments.segment_plan(app_id, condition["SegmentCondition"]["SegmentId"])
+        else:
             node = await self.segments.definition_plan(app_id, {"Dimensions": condition["segmentDimensions"]})
-            found = await self.members.among(app_id, node, ids, sendable_only=False)
-            return [p.endpoint_id in found for p in group]
-        event = condition.get("EventCondition") or {}
-        return await self._message_events(journey, event, group)
+        people = await self.db.read(lambda tx: _people(tx, app_id, group))
+        every = sorted({endpoint_id for ids in people.values() for endpoint_id in ids})
+        found = await self.members.among(app_id, node, every, sendable_only=False)
+        return [bool(found & people[p.endpoint_key]) for p in group]
 
     async def _message_events(
         self, journey: Journey, event: dict[str, Any], group: Sequence[ParticipantRow]
@@ -346,6 +345,16 @@ class Steps:
             lambda tx: message_store.sent_per_endpoint(tx, journey.app_id, "journey_id", journey.id, ids, since)
         )
         return {endpoint_id for endpoint_id, count in sent.items() if count >= cap}
+
+
+def _people(tx: Transaction, app_id: str, group: Sequence[ParticipantRow]) -> dict[str, set[str]]:
+    """Participant endpoint key -> the endpoint ids that stand for it: its own, and its user's others."""
+    rows = endpoint_store.fetch(tx, app_id, [p.endpoint_key for p in group])
+    users = endpoint_store.of_users(tx, app_id, sorted({row.user_id for row in rows.values() if row.user_id}))
+    people = {p.endpoint_key: {p.endpoint_id} for p in group}
+    for key, row in rows.items():
+        people[key] |= {other.id for other in users.get(row.user_id or "", [])}
+    return people
 
 
 def _templates(tx: Transaction, kind: str, body: dict[str, Any]) -> dict[str, dict[str, Any]]:
