@@ -536,3 +536,24 @@ def test_endpoint_conditions_are_ored_across_the_users_endpoints(
         "phone-2": "no",
         "alone": "no",
     }
+
+
+def test_a_temporary_failure_is_tried_again_at_the_same_activity(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    sink, _ = relay
+    add_endpoints(pinpoint, project, 2)
+    sink.rcpt_replies["ep-0@example.org"] = "451 4.3.0 mailbox busy, try later"
+    activities = {"mail": {"EMAIL": {"TemplateName": "second-mail"}}}
+    journey_id = create(
+        pinpoint, project, activities, "mail", StartCondition=segment_start(everyone(pinpoint, project))
+    )
+    tick(engine_server)
+    assert sink.recipients() == ["ep-1@example.org"]
+    assert activity_metrics(pinpoint, project, journey_id, "mail") == {"RETRIED": "1", "SUCCESSFUL": "1"}
+    del sink.rcpt_replies["ep-0@example.org"]
+    engine_server.clock.offset += timedelta(seconds=3)  # the first retry is 2 s later
+    tick(engine_server)
+    assert sorted(sink.recipients()) == ["ep-0@example.org", "ep-1@example.org"]
+    assert activity_metrics(pinpoint, project, journey_id, "mail") == {"RETRIED": "1", "SUCCESSFUL": "2"}
+    assert state(pinpoint, project, journey_id) == "COMPLETED"

@@ -346,7 +346,7 @@ def _commit(tx: Transaction, journey: Journey, activity_id: str, moves: list[Mov
     cancelled = journey.state == JourneyState.CANCELLED
     for move in moves:
         p = move.participant
-        if not store.move(tx, p, token, move.activity, move.due_at, move.waited):
+        if not store.move(tx, p, token, move.activity, move.due_at, move.waited, move.attempts):
             continue  # the lease was lost (another stepper took over) or the journey was deleted
         moved += 1
         for name, value in move.counts.items():

@@ -62,6 +62,8 @@ MESSAGE_EVENT_TYPES = frozenset(
     }
 )
 TEMPLATE_MEMBERS = {"EMAIL": "EmailTemplate", "SMS": "SMSTemplate", "PUSH": "PushTemplate"}
+RETRYABLE = ("THROTTLED", "TEMPORARY_FAILURE")
+MAX_RETRIES = 3  # then the last outcome is counted and the participant moves on
 
 
 @dataclass(slots=True)
@@ -74,6 +76,7 @@ class Move:
     waited: bool = False
     counts: dict[str, int] = field(default_factory=dict)  # the activity's metrics this move adds
     message_id: str | None = None
+    attempts: int = 0  # sends tried at `activity` (a retried message stays there with its count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,11 +284,11 @@ class Steps:
                 total=limits.get("TotalCap") or journey.defaults.get("TotalCap") or None,
             )
         )
-        by_entry: dict[int, list[tuple[ParticipantRow, EndpointRow]]] = {}
+        by_entry: dict[tuple[int, int], list[tuple[ParticipantRow, EndpointRow]]] = {}
         for p, row in sendable:
-            by_entry.setdefault(p.entry, []).append((p, row))
+            by_entry.setdefault((p.entry, p.attempts), []).append((p, row))
         attribution = Attribution(journey_id=journey.id)
-        for entry, pairs in by_entry.items():
+        for (entry, attempts), pairs in by_entry.items():
             run_id = pairs[0][0].run_id
             audience = await self.delivery.audience(
                 app_id, [row for _, row in pairs], policy, attribution, now, now, request_id=run_id
@@ -311,7 +314,8 @@ class Steps:
                 MessageBuilder(_message_configuration(kind, body), templates),
                 now,
                 context=context,
-                trace_key=f"journey:{journey.id}:{activity_id}:{entry}",
+                # Each try of a retried message has its own key: the send path would answer the first outcome.
+                trace_key=f"journey:{journey.id}:{activity_id}:{entry}" + (f"#retry{attempts}" if attempts else ""),
                 attribution=attribution,
                 custom_delivery=CustomDelivery(delivery_uri=body["DeliveryUri"], endpoint_types=tuple(custom_types))
                 if kind == "CUSTOM"
@@ -326,6 +330,10 @@ class Steps:
                 counts = {result["DeliveryStatus"]: 1}
                 if p.retried and result["MessageId"] == target.message_id:
                     counts["POSSIBLE_DUPLICATE"] = 1  # sent again: the stepper that died may have sent it already
+                if result["DeliveryStatus"] in RETRYABLE and attempts < MAX_RETRIES:
+                    due = now_ms + 1000 * 2 ** (attempts + 1)  # 2, 4, 8 s: the participant waits here to try again
+                    moves.append(Move(p, activity_id, due, counts={"RETRIED": 1}, attempts=attempts + 1))
+                    continue
                 moves.append(Move(p, next_activity, now_ms, counts=counts, message_id=result["MessageId"]))
         return moves
 

@@ -231,11 +231,12 @@ class ParticipantRow:
     activity_id: str
     waited: bool
     retried: bool = False  # its last lease ran out: a stepper died with this step in hand, and it is stepped again
+    attempts: int = 0  # sends of this activity's message already tried and answered THROTTLED or TEMPORARY_FAILURE
 
 
 _PARTICIPANT = (
     "p.app_id, p.journey_id, p.endpoint_key, p.entry, p.endpoint_id, p.run_id, p.activity_id, p.waited, "
-    "p.lease_token IS NOT NULL"
+    "p.lease_token IS NOT NULL, p.attempts"
 )
 
 
@@ -280,7 +281,7 @@ def claim_due(tx: Transaction, now_ms: int, limit: int, token: str, lease_until:
         f"AND j.state IN ('ACTIVE', 'CLOSED', 'CANCELLED') ORDER BY p.due_at LIMIT ?{skip}",
         (now_ms, limit),
     )
-    claimed = [ParticipantRow(*row[:7], bool(row[7]), bool(row[8])) for row in rows]
+    claimed = [ParticipantRow(*row[:7], bool(row[7]), bool(row[8]), row[9]) for row in rows]
     for p in claimed:
         tx.execute(
             "UPDATE journey_participants SET lease_token = ?, due_at = ? "
@@ -291,14 +292,20 @@ def claim_due(tx: Transaction, now_ms: int, limit: int, token: str, lease_until:
 
 
 def move(
-    tx: Transaction, p: ParticipantRow, token: str, activity_id: str | None, due_at: int | None, waited: bool
+    tx: Transaction,
+    p: ParticipantRow,
+    token: str,
+    activity_id: str | None,
+    due_at: int | None,
+    waited: bool,
+    attempts: int = 0,
 ) -> bool:
     """Move a leased participant on (activity None: it leaves); False if the lease was lost, or the journey deleted."""
     return (
         tx.execute(
-            "UPDATE journey_participants SET activity_id = ?, due_at = ?, waited = ?, lease_token = NULL "
+            "UPDATE journey_participants SET activity_id = ?, due_at = ?, waited = ?, attempts = ?, lease_token = NULL "
             "WHERE app_id = ? AND journey_id = ? AND endpoint_key = ? AND entry = ? AND lease_token = ?",
-            (activity_id, due_at, int(waited), p.app_id, p.journey_id, p.endpoint_key, p.entry, token),
+            (activity_id, due_at, int(waited), attempts, p.app_id, p.journey_id, p.endpoint_key, p.entry, token),
         )
         == 1
     )

@@ -659,6 +659,14 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             )""",
         ],
     ),
+    (
+        21,
+        "journeys: how many times a participant's message was tried at its activity",
+        [
+            # THROTTLED and TEMPORARY_FAILURE sends are tried again 2, 4, 8 s later; 0 once the participant moves on.
+            "ALTER TABLE journey_participants ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]
