@@ -557,3 +557,42 @@ def test_a_temporary_failure_is_tried_again_at_the_same_activity(
     assert sorted(sink.recipients()) == ["ep-0@example.org", "ep-1@example.org"]
     assert activity_metrics(pinpoint, project, journey_id, "mail") == {"RETRIED": "1", "SUCCESSFUL": "2"}
     assert state(pinpoint, project, journey_id) == "COMPLETED"
+
+
+def test_local_time_starts_each_participant_at_the_start_time_on_its_own_clock(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    sink, _ = relay
+    for endpoint_id, zone in (("tokyo", "Asia/Tokyo"), ("newyork", "America/New_York")):
+        pinpoint.update_endpoint(
+            ApplicationId=project,
+            EndpointId=endpoint_id,
+            EndpointRequest={
+                "ChannelType": "EMAIL",
+                "Address": f"{endpoint_id}@example.org",
+                "Demographic": {"Timezone": zone},
+            },
+        )
+    start = (datetime.now(UTC) + timedelta(days=3)).replace(hour=9, minute=0, second=0, microsecond=0)
+    journey_id = create(
+        pinpoint,
+        project,
+        {"mail": {"EMAIL": {"TemplateName": "second-mail"}}},
+        "mail",
+        StartCondition=segment_start(everyone(pinpoint, project)),
+        Schedule={"StartTime": start.isoformat(), "Timezone": "UTC"},
+        LocalTime=True,
+    )
+
+    def at(moment: datetime) -> None:
+        engine_server.clock.offset = moment - datetime.now(UTC)
+        tick(engine_server)
+
+    at(start - timedelta(hours=14, minutes=1))
+    assert journey_metrics(pinpoint, project, journey_id) == {}  # 09:00 has come nowhere yet
+    at(start - timedelta(hours=13, minutes=59))  # 09:00 has come in UTC+14: the segment enters
+    assert journey_metrics(pinpoint, project, journey_id)["ENDPOINT_ENTERED"] == "2" and sink.received == []
+    at(start - timedelta(hours=8, minutes=59))  # 09:01 in Tokyo
+    assert sink.recipients() == ["tokyo@example.org"]
+    at(start + timedelta(hours=5, minutes=1))  # 09:01 in New York (EST)
+    assert sink.recipients() == ["tokyo@example.org", "newyork@example.org"]

@@ -24,7 +24,7 @@ import json
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -32,6 +32,7 @@ import msgspec
 from clarion.campaigns.events import filter_matches
 from clarion.campaigns.members import SegmentMembers
 from clarion.campaigns.rules import parse_instant
+from clarion.campaigns.schedule import LOCAL_TIME_LEAD, endpoint_send_time
 from clarion.clock import Clock, epoch_millis, iso_millis
 from clarion.domain_events import Change, EventsIngested, JourneyChanged, SegmentChanged
 from clarion.endpoints.service import endpoint_key
@@ -39,12 +40,15 @@ from clarion.errors import NotFound
 from clarion.journeys.config import JourneySettings
 from clarion.journeys.definition import JourneyState
 from clarion.journeys.rules import parse_duration
+from clarion.journeys.sending import endpoint_zone
 from clarion.journeys.steps import Journey, Move, Steps
 from clarion.logs import get_logger
 from clarion.outbound.client import OutboundClient, OutboundError
 from clarion.projects.service import stored_settings
+from clarion.store import endpoints as endpoint_store
 from clarion.store import journeys as store
 from clarion.store.database import Database, Transaction
+from clarion.store.endpoints import EndpointRow
 from clarion.store.journeys import ParticipantRow
 
 DUE_PER_PASS = 20
@@ -57,11 +61,29 @@ def new_run_id(now: datetime) -> str:
 
 
 def first_entry_ms(definition: dict[str, Any], now: datetime) -> int | None:
-    """When a journey made ACTIVE first lets its segment in: its StartTime, or now; None for an event start."""
+    """When a journey made ACTIVE first lets its segment in: its StartTime (with LocalTime, where that wall-clock
+    time comes first, UTC+14), or now; None for an event start."""
     if not (definition.get("StartCondition") or {}).get("SegmentStartCondition"):
         return None
     start = (definition.get("Schedule") or {}).get("StartTime")
-    return max(epoch_millis(now), epoch_millis(parse_instant(start, "Schedule.StartTime")) if start else 0)
+    if not start:
+        return epoch_millis(now)
+    starts = parse_instant(start, "Schedule.StartTime") - (
+        LOCAL_TIME_LEAD if definition.get("LocalTime") else timedelta()
+    )
+    return max(epoch_millis(now), epoch_millis(starts))
+
+
+def _start_due(definition: dict[str, Any], rows: dict[str, EndpointRow], key: str, now: datetime) -> int:
+    """When an entrant takes its first step: now, or with LocalTime the StartTime's wall-clock time in its own zone
+    (its Demographic.Timezone or one estimated, else the schedule's Timezone) when that is still to come."""
+    schedule = definition.get("Schedule") or {}
+    row = rows.get(key)
+    if not definition.get("LocalTime") or not schedule.get("StartTime") or row is None:
+        return epoch_millis(now)
+    zone = endpoint_zone(row, definition.get("TimezoneEstimationMethods") or [])
+    start = parse_instant(schedule["StartTime"], "Schedule.StartTime")
+    return max(epoch_millis(now), epoch_millis(endpoint_send_time(start, True, schedule.get("Timezone"), zone)))
 
 
 class JourneyEngine:
@@ -185,7 +207,12 @@ class JourneyEngine:
         known = store.entries_of(tx, app_id, journey_id, list(keys))
         entrants = [(key, 1, endpoint_id) for key, endpoint_id in keys.items() if key not in known]
         start = definition["StartActivity"]
-        store.add_participants(tx, app_id, journey_id, run_id, start, epoch_millis(now), entrants)
+        rows = endpoint_store.fetch(tx, app_id, [key for key, _, _ in entrants]) if definition.get("LocalTime") else {}
+        by_due: dict[int, list[tuple[str, int, str]]] = defaultdict(list)
+        for entrant in entrants:
+            by_due[_start_due(definition, rows, entrant[0], now)].append(entrant)
+        for due_at, group in by_due.items():
+            store.add_participants(tx, app_id, journey_id, run_id, start, due_at, group)
         store.add_metrics(tx, app_id, journey_id, run_id, "", {"ENDPOINT_ENTERED": len(entrants)})
         store.touch_run(tx, app_id, journey_id, run_id, iso_millis(now))
 
