@@ -153,7 +153,7 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
     )
     queue = StoreQueue(db, clock, metrics)
     locations = Locations(settings.jobs, settings.data_dir, clock, outbound)
-    segments = open_segment_engine(settings, db, clock)
+    segments = open_segment_engine(settings, db, clock, metrics)
     tracker = Tracker(settings.delivery.tracking)
     secret = settings.delivery.webhook.signing_secret
     signing_secret = secret.get_secret_value() if secret else None

@@ -40,7 +40,7 @@ from clarion.store.database import PostgresDatabase
 
 pytestmark = pytest.mark.postgres
 
-ROLE = 'clarion_leader{role="campaign-scheduler"}'
+SCHEDULER = "campaign-scheduler"
 BATCH = 20
 SIMPLE = {"Subject": {"Data": "s"}, "TextPart": {"Data": "t"}}
 
@@ -54,14 +54,14 @@ class Member:
     def client(self) -> Any:
         return pinpoint(self.settings.port)
 
-    def leads(self) -> bool:
-        """Whether this process runs the campaign scheduler now, by its own /metrics."""
+    def leads(self, role: str = SCHEDULER) -> bool:
+        """Whether this process holds the role (the campaign scheduler unless told) now, by its own /metrics."""
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.settings.port}/metrics", timeout=2) as response:
                 text = response.read().decode()
         except OSError:
             return False
-        found = re.search(re.escape(ROLE) + r" (\S+)", text)
+        found = re.search(re.escape(f'clarion_leader{{role="{role}"}}') + r" (\S+)", text)
         return found is not None and float(found.group(1)) == 1.0
 
 
@@ -158,6 +158,11 @@ def _campaign(client: Any, app_id: str, segment_id: str, per_second: int) -> str
 
 def _arrivals(relay: Relay, name: str) -> list[float]:
     return sorted(item.at for item in relay.received if item.rcpt_tos[0].startswith(name))
+
+
+def test_one_process_of_the_group_keeps_the_segment_replica(group: Group) -> None:
+    # The others answer segment reads on the row store: the same answers, without N copies of the replica.
+    eventually(lambda: sum(m.leads("analytics") for m in group.members) == 1, 10, "one replica holder", step=0.2)
 
 
 def test_messages_per_second_holds_across_three_processes(group: Group) -> None:

@@ -16,11 +16,15 @@ class AnalyticsSettings(SettingsModel):
     # "store", SQL over the row store (no replica kept; fine for small projects).
     segment_engine: Literal["duckdb", "store"] = "duckdb"
     # The replica's DuckDB file. Empty: data_dir/analytics.duckdb on SQLite; in memory on PostgreSQL, where several
-    # processes share one data_dir and each keeps its own replica. "memory" forces memory.
+    # processes share one data_dir. "memory" forces memory.
     replica_path: str = ""
-    # DuckDB worker threads, and its memory ceiling (e.g. "4GB"; empty: DuckDB's default, 80% of RAM).
+    # On PostgreSQL, which processes of a group keep a replica: "one", the holder of the analytics lease (the others
+    # answer segment and KPI reads on the row store); "every", each its own copy in memory.
+    replica_holders: Literal["one", "every"] = "one"
+    # DuckDB worker threads, and its memory ceiling (e.g. "4GB"; empty: DuckDB's default, 80% of RAM). Past the
+    # ceiling DuckDB evicts to the replica file or spills to data_dir/analytics.tmp.
     threads: int = 2
-    memory_limit: str = ""
+    memory_limit: str = "256MB"
     # How often the background loop pulls changes; evaluations also pull them first, so this only keeps it warm.
     sync_seconds: float = 5.0
     # The scheduled Parquet export of the who/when/what dataset (docs/analytics.md): a folder turns it on. Once a day,

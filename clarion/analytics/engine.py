@@ -23,6 +23,8 @@ from clarion.analytics.replica import ASCII_FOLD, Replica
 from clarion.analytics.sync import ReplicaSync
 from clarion.clock import Clock
 from clarion.config import Settings
+from clarion.coordination.leader import Leadership, process_name
+from clarion.metrics import Metrics
 from clarion.segments.engine import DEFAULT_PAGE_SIZE, SegmentEngine
 from clarion.segments.plan import Activity, Node
 from clarion.store import kpi_sql
@@ -133,7 +135,7 @@ class SegmentEngineSetup:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
-def open_segment_engine(settings: Settings, db: Database, clock: Clock) -> SegmentEngineSetup:
+def open_segment_engine(settings: Settings, db: Database, clock: Clock, metrics: Metrics) -> SegmentEngineSetup:
     analytics = settings.analytics
     if analytics.segment_engine == "store":
         return SegmentEngineSetup(SegmentEngine(db, clock), lambda query: db.read(lambda tx: kpi_sql.run(tx, query)))
@@ -143,19 +145,33 @@ def open_segment_engine(settings: Settings, db: Database, clock: Clock) -> Segme
     else:
         path = Path(analytics.replica_path) if analytics.replica_path else settings.data_dir / "analytics.duckdb"
 
+    spill = settings.data_dir / "analytics.tmp"
+
     def open_replica() -> Replica:
         try:
-            return Replica(path, analytics.threads, analytics.memory_limit)
+            return Replica(path, analytics.threads, analytics.memory_limit, spill)
         except duckdb.Error as error:
             if path is None or "lock" in str(error):  # another process holds the file: a second server on this dir
                 log.warning("analytics replica %s unavailable (%s); keeping one in memory", path, error)
-                return Replica(None, analytics.threads, analytics.memory_limit)
+                return Replica(None, analytics.threads, analytics.memory_limit, spill)
             # Unreadable (a damaged file): the replica is derived data, so start it over from the store.
             log.warning("analytics replica %s unreadable (%s); rebuilding it", path, error)
             for stale in (path, path.with_name(path.name + ".wal")):
                 stale.unlink(missing_ok=True)
-            return Replica(path, analytics.threads, analytics.memory_limit)
+            return Replica(path, analytics.threads, analytics.memory_limit, spill)
 
+    if settings.uses_postgres and analytics.replica_holders == "one":
+        shared = SharedReplicaEngine(db, clock, open_replica)
+        leadership = Leadership(
+            db, clock, metrics, "analytics", settings.coordination.leader_lease_seconds, process_name()
+        )
+        return SegmentEngineSetup(
+            shared,
+            shared.kpi_rows,
+            shared.prune_events,
+            [lambda: leadership.run(lambda: shared.hold(analytics.sync_seconds))],
+            [shared.aclose],
+        )
     engine = ColumnarSegmentEngine(db, clock, open_replica)
     return SegmentEngineSetup(
         engine,
@@ -164,3 +180,65 @@ def open_segment_engine(settings: Settings, db: Database, clock: Clock) -> Segme
         [lambda: engine.keep_synced(analytics.sync_seconds)],
         [engine.aclose],
     )
+
+
+class SharedReplicaEngine(ColumnarSegmentEngine):
+    """Several processes on PostgreSQL keep one replica between them, not one each: the process holding the
+    analytics lease builds and follows it (`hold`) and answers segment and KPI reads from it once it has caught up;
+    until then, and in every other process, the same reads are answered on the row store (the base engine's SQL,
+    the same answers). A process that loses the lease closes its replica and frees its memory."""
+
+    def __init__(self, db: Database, clock: Clock, open_replica: Callable[[], Replica]) -> None:
+        super().__init__(db, clock, open_replica)
+        self.ready = False  # this process holds the lease and its replica has caught up with the store
+
+    async def hold(self, interval_seconds: float) -> None:
+        """While holding the analytics lease (clarion/coordination/leader.py): build, then follow the replica."""
+        try:
+            await self.sync.sync()
+            self.ready = True
+            await self.keep_synced(interval_seconds)
+        finally:
+            self.ready = False
+            await self.aclose()
+            self._sync = None
+
+    async def count(self, app_id: str, node: Node, *, sendable_only: bool = False) -> int:
+        if self.ready:
+            return await super().count(app_id, node, sendable_only=sendable_only)
+        return await SegmentEngine.count(self, app_id, node, sendable_only=sendable_only)
+
+    async def channel_counts(self, app_id: str, node: Node, *, sendable_only: bool = False) -> dict[str, int]:
+        if self.ready:
+            return await super().channel_counts(app_id, node, sendable_only=sendable_only)
+        return await SegmentEngine.channel_counts(self, app_id, node, sendable_only=sendable_only)
+
+    async def sample(self, app_id: str, node: Node, size: int, *, sendable_only: bool = False) -> list[str]:
+        if self.ready:
+            return await super().sample(app_id, node, size, sendable_only=sendable_only)
+        return await SegmentEngine.sample(self, app_id, node, size, sendable_only=sendable_only)
+
+    async def activity(self, app_id: str, endpoint_ids: list[str]) -> Activity:
+        if self.ready:
+            return await super().activity(app_id, endpoint_ids)
+        return await SegmentEngine.activity(self, app_id, endpoint_ids)
+
+    async def member_pages(
+        self, app_id: str, node: Node, *, page_size: int = DEFAULT_PAGE_SIZE, sendable_only: bool = False
+    ) -> AsyncIterator[list[str]]:
+        pages = (
+            super().member_pages(app_id, node, page_size=page_size, sendable_only=sendable_only)
+            if self.ready
+            else SegmentEngine.member_pages(self, app_id, node, page_size=page_size, sendable_only=sendable_only)
+        )
+        async for page in pages:
+            yield page
+
+    async def kpi_rows(self, query: KpiQuery) -> list[tuple[Any, ...]]:
+        if self.ready:
+            return await super().kpi_rows(query)
+        return await self.db.read(lambda tx: kpi_sql.run(tx, query))
+
+    async def prune_events(self, before_ms: int) -> int:
+        """Only the holder's replica has events to prune."""
+        return await super().prune_events(before_ms) if self.ready else 0

@@ -180,7 +180,11 @@ class Replica:
     committed round (DuckDB's MVCC), never a half-applied one.
     """
 
-    def __init__(self, path: Path | None, threads: int = 2, memory_limit: str = "") -> None:
+    def __init__(
+        self, path: Path | None, threads: int = 2, memory_limit: str = "", spill_dir: Path | None = None
+    ) -> None:
+        """`spill_dir`: where a replica in memory spills past `memory_limit` (a file replica evicts to its file and
+        spills beside it); without one DuckDB would use `.tmp` in the working directory."""
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
@@ -188,6 +192,8 @@ class Replica:
         self._con.execute(f"SET threads = {int(threads)}")
         if memory_limit:
             self._con.execute("SET memory_limit = ?", [memory_limit])
+        if path is None and spill_dir is not None:
+            self._con.execute("SET temp_directory = ?", [str(spill_dir)])
         self._con.execute("SET TimeZone = 'UTC'")
         self._con.execute(_STATE)
         layout = self._con.execute("SELECT value FROM replica_state WHERE name = 'layout'").fetchone()
