@@ -1,6 +1,8 @@
 """Push sending throughput: messages/s through the APNs and FCM transports to local HTTP/2 stubs, against the same
-requests made directly on Clarion's HTTP/2 client (no payload building, no auth, no result mapping), and the FCM
-transport's work over aiohttp's HTTP/1.1 instead, to weigh the protocol choice.
+requests made directly on Clarion's HTTP/2 client (no payload building, no auth, no result mapping), the FCM
+transport's work over aiohttp's HTTP/1.1 instead, to weigh the protocol choice, and the bare APNs request on the
+candidate clients: pycurl (libcurl multiplexing streams on one HTTP/2 connection, driven by its multi interface)
+and httpx (HTTP/2 through the same h2 library), when installed (`pip install pycurl 'httpx[http2]'`).
 
     .venv/bin/python bench/push.py [--messages 20000] [--concurrency 200] [--rounds 3]
 
@@ -196,15 +198,96 @@ async def measure(
         "FCM transport (HTTP/2)": via(fcm_transport, "GCM"),
         "FCM over aiohttp (HTTP/1.1)": fcm_over_http1,
     }
+    closers: list[Callable[[], Awaitable[None]]] = [bare.close, apns_transport.close, fcm_transport.close, http1.close]
+    try:
+        import httpx
+    except ImportError:
+        print("httpx not installed: its row is left out")
+    else:
+        client = httpx.AsyncClient(http2=True, verify=ssl.create_default_context(cafile=ca_file))
+        closers.append(client.aclose)
+
+        async def httpx_send(number: int) -> None:
+            response = await client.post(f"{apns_url}/3/device/{device}", headers=dict(headers), content=body)
+            assert response.status_code == 200 and response.http_version == "HTTP/2"
+
+        cases["httpx (HTTP/2), APNs request"] = httpx_send
+    curl = CurlDriver.open(f"{apns_url}/3/device/{device}", headers, body, ca_file, args.concurrency)
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
+    if curl is not None:
+        results["pycurl multi (HTTP/2), APNs request"] = []
     for send in cases.values():
         await drive(send, min(500, args.messages), args.concurrency)  # connect, sign, fetch the token, warm up
+    if curl is not None:
+        curl.run(min(500, args.messages))
     for _ in range(args.rounds):
         for name, send in cases.items():
             results[name].append(await drive(send, args.messages, args.concurrency))
-    for closable in (bare, apns_transport, fcm_transport, http1):
-        await closable.close()
+        if curl is not None:
+            results["pycurl multi (HTTP/2), APNs request"].append(curl.run(args.messages))
+    for close in closers:
+        await close()
     return results
+
+
+class CurlDriver:
+    """libcurl's multi interface with `concurrency` easy handles multiplexed as streams on one HTTP/2 connection,
+    each re-added as soon as its response is in; run on its own (blocking) loop, as a sender thread would."""
+
+    def __init__(self, pycurl: Any, url: str, headers: list[str], body: bytes, ca_file: str, concurrency: int):
+        self.pycurl = pycurl
+        self.multi = pycurl.CurlMulti()
+        self.multi.setopt(pycurl.M_PIPELINING, pycurl.PIPE_MULTIPLEX)
+        self.multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, 1)
+        self.handles = []
+        for _ in range(concurrency):
+            handle = pycurl.Curl()
+            handle.setopt(pycurl.URL, url)
+            handle.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_2TLS)
+            handle.setopt(pycurl.PIPEWAIT, 1)  # wait for the one connection rather than open another
+            handle.setopt(pycurl.CAINFO, ca_file)
+            handle.setopt(pycurl.HTTPHEADER, headers)
+            handle.setopt(pycurl.POSTFIELDS, body)
+            handle.setopt(pycurl.WRITEFUNCTION, lambda data: None)
+            self.handles.append(handle)
+
+    @classmethod
+    def open(
+        cls, url: str, headers: list[tuple[str, str]], body: bytes, ca_file: str, concurrency: int
+    ) -> CurlDriver | None:
+        try:
+            import pycurl
+        except ImportError:
+            print("pycurl not installed: its row is left out")
+            return None
+        lines = [f"{name}: {value}" for name, value in headers] + ["content-type: application/json"]
+        return cls(pycurl, url, lines, body, ca_file, concurrency)
+
+    def run(self, messages: int) -> tuple[float, float]:
+        """messages/s and CPU µs per message, like `drive`."""
+        pycurl = self.pycurl
+        started, cpu = time.perf_counter(), time.process_time()
+        queued = done = 0
+        for handle in self.handles[:messages]:
+            self.multi.add_handle(handle)
+            queued += 1
+        while done < messages:
+            self.multi.select(1.0)
+            while self.multi.perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
+                pass
+            _, finished, failed = self.multi.info_read()
+            if failed:
+                raise RuntimeError(f"pycurl: {failed[0][2]}")
+            for handle in finished:
+                assert handle.getinfo(pycurl.RESPONSE_CODE) == 200
+                assert handle.getinfo(pycurl.INFO_HTTP_VERSION) == pycurl.CURL_HTTP_VERSION_2
+                self.multi.remove_handle(handle)
+                done += 1
+                if queued < messages:
+                    self.multi.add_handle(handle)
+                    queued += 1
+        elapsed, cpu_used = time.perf_counter() - started, time.process_time() - cpu
+        return messages / elapsed, cpu_used / messages * 1e6
 
 
 def main() -> None:
@@ -239,13 +322,13 @@ def main() -> None:
         f"sender on {where}, stubs on the other CPU; {args.messages} messages x {args.rounds} rounds, "
         f"{args.concurrency} in flight, one HTTP/2 connection per origin\n"
     )
-    print(f"| {'path':<30} | {'messages/s (median)':>19} | {'the runs':<26} | {'sender CPU µs/message':>21} |")
-    print(f"|{'-' * 32}|{'-' * 20}:|{'-' * 28}|{'-' * 22}:|")
+    print(f"| {'path':<36} | {'messages/s (median)':>19} | {'the runs':<26} | {'sender CPU µs/message':>21} |")
+    print(f"|{'-' * 38}|{'-' * 20}:|{'-' * 28}|{'-' * 22}:|")
     for name, runs in results.items():
         rates = [rate for rate, _ in runs]
         cpu = statistics.median(cost for _, cost in runs)
         listed = " / ".join(f"{rate:,.0f}" for rate in rates)
-        print(f"| {name:<30} | {statistics.median(rates):>19,.0f} | {listed:<26} | {cpu:>21,.0f} |")
+        print(f"| {name:<36} | {statistics.median(rates):>19,.0f} | {listed:<26} | {cpu:>21,.0f} |")
 
 
 if __name__ == "__main__":
