@@ -147,11 +147,15 @@ async def _first_admin(accounts: ConsoleAccounts) -> str | None:
     """With no console user yet, make the admin `admin` and return its password (shown this once)."""
     from clarion.console.accounts import generate_password
     from clarion.console.roles import Role
+    from clarion.errors import Conflict
 
     if await accounts.any_users():
         return None
     password = generate_password()
-    await accounts.create_user("admin", Role.ADMIN, password)
+    try:
+        await accounts.create_user("admin", Role.ADMIN, password)
+    except Conflict:  # another process of the group, started at the same moment, made it first
+        return None
     return password
 
 

@@ -99,7 +99,9 @@ def serve_processes(cwd: Path) -> Iterator[Callable[..., ServerProcess]]:
             process.wait(timeout=10)
 
 
-def start_server(settings: Settings, log: Path, **env_overrides: str) -> subprocess.Popen[bytes]:
+def start_server(
+    settings: Settings, log: Path, *, timeout: float = 30, **env_overrides: str
+) -> subprocess.Popen[bytes]:
     """Start `clarion serve` on the settings' port, data dir and database; CLARION_* overrides go in the env."""
     env = {
         **os.environ,
@@ -121,7 +123,7 @@ def start_server(settings: Settings, log: Path, **env_overrides: str) -> subproc
     if settings.database_url:
         args += ["--database-url", settings.database_url]
     process = subprocess.Popen(args, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"clarion serve exited: {log.read_text()[-2000:]}")

@@ -108,7 +108,9 @@ def group(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     def start(number: int) -> None:
         settings = Settings(data_dir=folder / f"p{number}", port=free_port(), database_url=postgres_url)
         try:
-            members.append(Member(settings, start_server(settings, folder / f"p{number}.log", **shared)))
+            # Three processes start at once (migrations take turns): allow a busy machine time for it.
+            process = start_server(settings, folder / f"p{number}.log", timeout=120, **shared)
+            members.append(Member(settings, process))
         except BaseException as error:
             errors.append(error)
 
