@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -78,6 +78,65 @@ _decode = msgspec.json.Decoder(dict[str, Any]).decode
 _encode = msgspec.json.Encoder().encode
 
 
+# App events are most of a stream and all of one shape, so they skip dicts: the stored event is decoded straight
+# into the fields a record uses, and the record is encoded from a Struct whose parts that repeat across a batch
+# (application, device, session) are encoded once per batch and embedded as raw JSON.
+
+
+class _Session(msgspec.Struct, rename="pascal"):
+    id: str | None = None
+    start_timestamp: str | None = None
+    stop_timestamp: str | None = None
+
+
+class _AppEvent(msgspec.Struct, rename="pascal"):
+    """The parts of a stored app event (an event of PutEvents, shapes.Event) its record uses."""
+
+    attributes: dict[str, str] | None = None
+    metrics: dict[str, float] | None = None
+    app_package_name: str | None = None
+    app_title: str | None = None
+    app_version_code: str | None = None
+    sdk_name: str | None = None
+    client_sdk_version: str | None = None
+    session: _Session | None = None
+
+
+class _Client(msgspec.Struct):
+    client_id: str
+
+
+class _AppRecord(msgspec.Struct):
+    """An app event's record, its fields in the order Pinpoint writes them."""
+
+    event_type: str
+    event_timestamp: int
+    arrival_timestamp: int
+    event_version: str
+    client: _Client
+    aws_account_id: str = msgspec.field(name="awsAccountId")
+    application: msgspec.Raw
+    device: msgspec.Raw
+    session: msgspec.Raw
+    attributes: dict[str, str]
+    metrics: dict[str, float]
+
+
+_decode_app_event = msgspec.json.Decoder(_AppEvent).decode
+
+
+def _app_event(doc: str) -> _AppEvent:
+    """The stored event; one whose attributes or metrics are not PutEvents' types (written by hand into the store,
+    or by an older version) has them turned into strings and numbers the way Pinpoint's records carry them."""
+    try:
+        return _decode_app_event(doc)
+    except msgspec.ValidationError:
+        loose = _decode(doc)
+        loose["Attributes"] = {str(k): str(v) for k, v in (loose.get("Attributes") or {}).items()}
+        loose["Metrics"] = {str(k): float(v) for k, v in (loose.get("Metrics") or {}).items()}
+        return msgspec.convert(loose, _AppEvent, strict=False)
+
+
 def needs_endpoint(event_type: str) -> bool:
     """App events describe the device; campaign and journey sends carry the endpoint."""
     return not event_type.startswith(("_email.", "_SMS."))
@@ -87,8 +146,7 @@ def needs_message(event_type: str) -> bool:
     return event_type.startswith(("_email.", "_SMS."))
 
 
-@dataclass(frozen=True, slots=True)
-class StreamRecord:
+class StreamRecord(NamedTuple):  # a tuple: thousands are made per batch
     id: str  # unique and stable per event ("<application id>/<store sequence>"): what receivers drop duplicates by
     data: bytes  # the record's JSON
     arrival_at: int  # epoch ms the event arrived: how far behind a sink is
@@ -108,17 +166,55 @@ class Lookups:
     endpoints: Mapping[str, tuple[str, str, str, str]] = field(default_factory=dict)  # key -> doc, status, opt, date
     messages: Mapping[str, SentMessage] = field(default_factory=dict)
     sends: Mapping[str, str] = field(default_factory=dict)  # message id -> send event doc
-    # Each endpoint's device and app version, worked out once per batch (most batches repeat endpoints).
-    _devices: dict[str, tuple[dict[str, Any], str | None]] = field(default_factory=dict)
 
-    def device(self, endpoint_id: str) -> tuple[dict[str, Any], str | None]:
-        key = endpoint_id.lower()
-        found = self._devices.get(key)
+
+class _Parts:
+    """The encoded parts of app records, worked out once and reused (most events repeat an endpoint, an app and
+    a session): each endpoint's device and app version by the endpoint's stored document (so an endpoint that
+    changed is worked out anew), the application object, the session object. Each is emptied when it reaches
+    `limit` entries."""
+
+    def __init__(self, app_id: str, limit: int = 10_000) -> None:
+        self.app_id = app_id
+        self.limit = limit
+        self._devices: dict[str, tuple[msgspec.Raw, str | None]] = {}
+        self._applications: dict[tuple[str | None, ...], msgspec.Raw] = {}
+        self._sessions: dict[tuple[str | None, ...], msgspec.Raw] = {}
+
+    def device(self, endpoint_doc: str) -> tuple[msgspec.Raw, str | None]:
+        found = self._devices.get(endpoint_doc)
         if found is None:
-            stored = self.endpoints.get(key)
-            demographic = (_decode(stored[0]).get("Demographic") or {}) if stored else {}
-            found = self._devices[key] = (_device(demographic), demographic.get("AppVersion"))
+            demographic = (_decode(endpoint_doc).get("Demographic") or {}) if endpoint_doc else {}
+            found = (msgspec.Raw(_encode(_device(demographic))), demographic.get("AppVersion"))
+            self._keep(self._devices)[endpoint_doc] = found
         return found
+
+    def application(self, event: _AppEvent, version_name: str | None) -> msgspec.Raw:
+        key = (
+            version_name,
+            event.app_package_name,
+            event.app_title,
+            event.app_version_code,
+            event.sdk_name,
+            event.client_sdk_version,
+        )
+        found = self._applications.get(key)
+        if found is None:
+            found = msgspec.Raw(_encode(_application(self.app_id, event, version_name)))
+            self._keep(self._applications)[key] = found
+        return found
+
+    def session(self, session: _Session | None) -> msgspec.Raw:
+        key = (session.id, session.start_timestamp, session.stop_timestamp) if session else ()
+        found = self._sessions.get(key)
+        if found is None:
+            found = self._keep(self._sessions)[key] = msgspec.Raw(_encode(_session(session)))
+        return found
+
+    def _keep(self, cache: dict[Any, Any]) -> dict[Any, Any]:
+        if len(cache) >= self.limit:
+            cache.clear()
+        return cache
 
 
 def message_id_of(doc: Mapping[str, Any]) -> str | None:
@@ -131,9 +227,10 @@ def read_records(tx: Transaction, builder: RecordBuilder, after: tuple[int, int]
     events = stream_store.events_after(tx, builder.app_id, after, limit)
     if not events:
         return RecordBatch([], False)
-    docs = [_decode(event.doc) for event in events]
+    # Server events' documents are read as dicts (several shapes); app events are decoded as they are built.
+    docs = [_decode(event.doc) if is_server_event(event.event_type) else None for event in events]
     keys = sorted({e.endpoint_id.lower() for e in events if e.endpoint_id and needs_endpoint(e.event_type)})
-    about = [(event, message_id_of(doc)) for event, doc in zip(events, docs, strict=True)]
+    about = [(event, message_id_of(doc)) for event, doc in zip(events, docs, strict=True) if doc is not None]
     about = [(event, message_id) for event, message_id in about if message_id and needs_message(event.event_type)]
     messages = stream_store.sent_messages(tx, sorted({message_id for _, message_id in about}))
     # Outcome records repeat what the send recorded; a send event (its id is the message's) is its own source.
@@ -159,14 +256,16 @@ class RecordBuilder:
     def __init__(self, app_id: str, account_id: str) -> None:
         self.app_id = app_id
         self.account_id = account_id
+        self._parts = _Parts(app_id)
 
-    def encode(self, event: StreamEvent, doc: Mapping[str, Any], lookups: Lookups) -> bytes:
-        return _encode(self.record(event, doc, lookups))
+    def encode(self, event: StreamEvent, doc: Mapping[str, Any] | None, lookups: Lookups) -> bytes:
+        """The event's record as JSON; `doc` is a server event's document (None for an app event)."""
+        if doc is None:
+            return _encode(self._app_record(event, lookups))
+        return _encode(self._server_record(event, doc, lookups))
 
-    def record(self, event: StreamEvent, doc: Mapping[str, Any], lookups: Lookups) -> dict[str, Any]:
+    def _server_record(self, event: StreamEvent, doc: Mapping[str, Any], lookups: Lookups) -> dict[str, Any]:
         kind = event.event_type
-        if not is_server_event(kind):
-            return self._app_record(event, doc, lookups)
         attributes = {str(k): str(v) for k, v in (doc.get("Attributes") or {}).items()}
         record = self._envelope(event, SERVER_VERSION, event.endpoint_id or self.account_id)
         record["application"] = {"app_id": self.app_id, "sdk": {}}
@@ -192,24 +291,23 @@ class RecordBuilder:
 
     # App events -----------------------------------------------------------------------------------------------
 
-    def _app_record(self, event: StreamEvent, doc: Mapping[str, Any], lookups: Lookups) -> dict[str, Any]:
-        record = self._envelope(event, APP_VERSION, event.endpoint_id)
-        device, app_version = lookups.device(event.endpoint_id)
-        sdk = {"name": doc.get("SdkName"), "version": doc.get("ClientSdkVersion")}
-        application = {
-            "app_id": self.app_id,
-            "package_name": doc.get("AppPackageName"),
-            "sdk": {key: value for key, value in sdk.items() if value},
-            "title": doc.get("AppTitle"),
-            "version_name": app_version,
-            "version_code": doc.get("AppVersionCode"),
-        }
-        record["application"] = {key: value for key, value in application.items() if value is not None}
-        record["device"] = device
-        record["session"] = _session(doc.get("Session"))
-        record["attributes"] = {str(k): str(v) for k, v in (doc.get("Attributes") or {}).items()}
-        record["metrics"] = {str(k): float(v) for k, v in (doc.get("Metrics") or {}).items()}
-        return record
+    def _app_record(self, event: StreamEvent, lookups: Lookups) -> _AppRecord:
+        stored = _app_event(event.doc)
+        endpoint = lookups.endpoints.get(event.endpoint_id.lower())
+        device, app_version = self._parts.device(endpoint[0] if endpoint else "")
+        return _AppRecord(
+            event.event_type,
+            event.event_at,
+            event.arrival_at,
+            APP_VERSION,
+            _Client(event.endpoint_id),
+            self.account_id,
+            self._parts.application(stored, app_version),
+            device,
+            self._parts.session(stored.session),
+            stored.attributes or {},
+            stored.metrics or {},
+        )
 
     # Campaign and journey sends -------------------------------------------------------------------------------
 
@@ -378,13 +476,27 @@ def _device(demographic: Mapping[str, Any]) -> dict[str, Any]:
     return device
 
 
-def _session(session: Mapping[str, Any] | None) -> dict[str, Any]:
-    if not session or not session.get("Id"):
+def _application(app_id: str, event: _AppEvent, version_name: str | None) -> dict[str, Any]:
+    sdk = {"name": event.sdk_name, "version": event.client_sdk_version}
+    application = {
+        "app_id": app_id,
+        "package_name": event.app_package_name,
+        "sdk": {key: value for key, value in sdk.items() if value},
+        "title": event.app_title,
+        "version_name": version_name,
+        "version_code": event.app_version_code,
+    }
+    return {key: value for key, value in application.items() if value is not None}
+
+
+def _session(session: _Session | None) -> dict[str, Any]:
+    if session is None or not session.id:
         return {}
-    record: dict[str, Any] = {"session_id": session["Id"]}
-    for key, name in (("start_timestamp", "StartTimestamp"), ("stop_timestamp", "StopTimestamp")):
-        if session.get(name):
-            record[key] = _millis(session[name])
+    record: dict[str, Any] = {"session_id": session.id}
+    if session.start_timestamp:
+        record["start_timestamp"] = _millis(session.start_timestamp)
+    if session.stop_timestamp:
+        record["stop_timestamp"] = _millis(session.stop_timestamp)
     return record
 
 
