@@ -1,7 +1,8 @@
-"""Event stream throughput on the embedded store: records/s a stream ships to a JSON-lines file and to Redis Streams,
-and how far behind the sink is, as a ratio of each sink's raw write rate measured in the same run.
+"""Event stream throughput on each store: records/s a stream ships to a JSON-lines file and to Redis Streams, and
+how far behind the sink is, as a ratio of each sink's raw write rate measured in the same run.
 
     .venv/bin/python bench/streams.py [--backlog 300000] [--rate 50000] [--seconds 20] [--sinks file,redis]
+                                      [--store sqlite|postgres|both]
 
 For each sink:
 1. raw: the sink itself (clarion/streams/json_lines.py, redis_streams.py) writing ready-made records in batches of
@@ -12,8 +13,13 @@ For each sink:
    API does) for --seconds while the stream ships; records/s acknowledged over the window, and each record's lag
    (the sink's acknowledgement minus the event's arrival), whose p99 is the goal's second half.
 
+Beside the rates, the CPU time this process spent per record (raw writes, and the backlog drain: reading, building,
+encoding, writing and moving the cursor), and the load average before and after each run: on a shared machine the
+rates say what the run got of the cores, the CPU time what a record costs whatever the load.
+
 The sink is wrapped only to stamp when each batch was acknowledged. Prints a table and saves
-bench/results/streams.json. Redis: 127.0.0.1:6379 (a key of its own, deleted at the end).
+bench/results/streams.json. Redis: 127.0.0.1:6379 (a key of its own, deleted at the end). PostgreSQL: a throw-away
+database on CLARION_BENCH_POSTGRES_URL (default the local server), dropped at the end.
 """
 
 # ruff: noqa: E402  (sys.path is set before the imports; see below)
@@ -27,13 +33,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,7 +55,7 @@ from clarion.store import apps as app_store
 from clarion.store import endpoints as endpoint_store
 from clarion.store import events as event_store
 from clarion.store import streams as stream_store
-from clarion.store.database import SqliteDatabase, Transaction
+from clarion.store.database import Database, PostgresDatabase, SqliteDatabase, Transaction
 from clarion.store.endpoints import EndpointRow
 from clarion.store.events import EventRow
 from clarion.store.migrations import migrate
@@ -63,6 +70,8 @@ from clarion.streams.sink import Sink, SinkContext
 APP = "b" * 32
 ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/bench"
 ENDPOINTS = 1000
+POSTGRES_URL = os.environ.get("CLARION_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+STORE_NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 
 
 class Stamped:
@@ -96,7 +105,8 @@ def sink_settings(kind: str, folder: Path, key: str, batch: int) -> dict[str, An
 
 
 def event_doc(n: int) -> str:
-    return json.dumps(
+    """An app event as PutEvents stores it (encoded the same way, with msgspec)."""
+    return msgspec.json.encode(
         {
             "EventType": "level.done",
             "Timestamp": "2026-11-23T10:00:00.000Z",
@@ -108,7 +118,7 @@ def event_doc(n: int) -> str:
             "ClientSdkVersion": "6.0",
             "Session": {"Id": f"s-{n // 20}", "StartTimestamp": "2026-11-23T09:58:00.000Z"},
         }
-    )
+    ).decode()
 
 
 def event_rows(start: int, count: int) -> list[EventRow]:
@@ -161,9 +171,37 @@ async def raw_rate(kind: str, settings: SinkSettings, context: SinkContext, reco
     return len(records) / elapsed
 
 
-async def measure(kind: str, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+@contextlib.asynccontextmanager
+async def database(store: str, folder: Path) -> AsyncIterator[Database]:
+    if store == "sqlite":
+        sqlite = SqliteDatabase(folder / "clarion.sqlite3")
+        try:
+            yield sqlite
+        finally:
+            sqlite.close()
+        return
+    import psycopg
+
+    name = f"clarion_bench_streams_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+        postgres = PostgresDatabase(f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}")
+        try:
+            yield postgres
+        finally:
+            postgres.close()
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+async def measure(store: str, kind: str, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    load_before = os.getloadavg()[0]
+    async with database(store, folder) as db:
+        result = await measure_on(db, kind, args, folder)
+    return {"store": store, **result, "load_before": load_before, "load_after": os.getloadavg()[0]}
+
+
+async def measure_on(db: Database, kind: str, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     key = f"clarion:bench:{uuid.uuid4().hex}"
-    db = SqliteDatabase(folder / "clarion.sqlite3")
     await db.write(prepare)
     settings = StreamSettings(
         sinks=[sink_settings(kind, folder, key, args.batch)], read_batch=args.batch, poll_seconds=0.05
@@ -175,7 +213,9 @@ async def measure(kind: str, args: argparse.Namespace, folder: Path) -> dict[str
         StreamRecord(f"{APP}/{n}", msgspec.json.encode(json.loads(event_doc(n))) * 2, 0, (0, n))
         for n in range(args.batch * 20)
     ]  # records of about the size the shipper writes
+    cpu_started = time.process_time()
     raw = await raw_rate(kind, sink, context, sample)
+    raw_cpu = (time.process_time() - cpu_started) / len(sample)
 
     lags: list[int] = []
     stamped: list[Stamped] = []
@@ -192,11 +232,12 @@ async def measure(kind: str, args: argparse.Namespace, folder: Path) -> dict[str
     )
     parts = ShipperParts(db, settings, "123456789012", SystemClock(), Metrics(), context, open_sink=stamping)
     shipper = StreamShipper(parts)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     task = asyncio.create_task(shipper.run())
     while sum(s.acknowledged for s in stamped) < args.backlog:
         await asyncio.sleep(0.01)
     backlog_rate = args.backlog / (time.perf_counter() - started)
+    backlog_cpu = (time.process_time() - cpu_started) / args.backlog
 
     lags.clear()
     before = sum(s.acknowledged for s in stamped)
@@ -216,7 +257,6 @@ async def measure(kind: str, args: argparse.Namespace, folder: Path) -> dict[str
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await outbound.close()
-    db.close()
     if kind == "redis":
         import redis
 
@@ -227,7 +267,9 @@ async def measure(kind: str, args: argparse.Namespace, folder: Path) -> dict[str
     return {
         "sink": kind,
         "raw_records_per_s": round(raw),
+        "raw_cpu_us_per_record": round(raw_cpu * 1e6, 1),
         "backlog_records_per_s": round(backlog_rate),
+        "backlog_cpu_us_per_record": round(backlog_cpu * 1e6, 1),
         "offered_events_per_s": round(offered),
         "sustained_records_per_s": round(sustained),
         "lag_p50_s": lags[len(lags) // 2] / 1000,
@@ -244,20 +286,24 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--batch", type=int, default=2000)
     parser.add_argument("--sinks", default="file,redis")
+    parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both")
     args = parser.parse_args()
     results = []
-    for kind in args.sinks.split(","):
-        with tempfile.TemporaryDirectory(prefix="clarion-bench-streams-") as folder:
-            results.append(await measure(kind, args, Path(folder)))
+    for store in ["sqlite", "postgres"] if args.store == "both" else [args.store]:
+        for kind in args.sinks.split(","):
+            with tempfile.TemporaryDirectory(prefix="clarion-bench-streams-") as folder:
+                results.append(await measure(store, kind, args, Path(folder)))
     print(
-        f"{'sink':6} {'raw/s':>9} {'backlog/s':>10} {'ratio':>6} {'offered/s':>10} {'shipped/s':>10} {'ratio':>6} "
-        f"{'lag p50':>8} {'lag p99':>8}"
+        f"{'store':10} {'sink':6} {'raw/s':>9} {'backlog/s':>10} {'ratio':>6} {'offered/s':>10} {'shipped/s':>10} "
+        f"{'ratio':>6} {'lag p50':>8} {'lag p99':>8} {'raw cpu':>8} {'drain cpu':>10} {'load':>11}"
     )
     for r in results:
         print(
-            f"{r['sink']:6} {r['raw_records_per_s']:>9,} {r['backlog_records_per_s']:>10,} {r['backlog_ratio']:>6} "
-            f"{r['offered_events_per_s']:>10,} {r['sustained_records_per_s']:>10,} {r['sustained_ratio']:>6} "
-            f"{r['lag_p50_s']:>7.2f}s {r['lag_p99_s']:>7.2f}s"
+            f"{STORE_NAMES[r['store']]:10} {r['sink']:6} {r['raw_records_per_s']:>9,} "
+            f"{r['backlog_records_per_s']:>10,} {r['backlog_ratio']:>6} {r['offered_events_per_s']:>10,} "
+            f"{r['sustained_records_per_s']:>10,} {r['sustained_ratio']:>6} {r['lag_p50_s']:>7.2f}s "
+            f"{r['lag_p99_s']:>7.2f}s {r['raw_cpu_us_per_record']:>6.1f}µs {r['backlog_cpu_us_per_record']:>8.1f}µs "
+            f"{r['load_before']:>5.1f}→{r['load_after']:<5.1f}"
         )
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "load": os.getloadavg()}
     out = Path(__file__).parent / "results" / "streams.json"
