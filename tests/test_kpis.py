@@ -31,6 +31,7 @@ from clarion.channels.sms.generic_webhooks import reports_from
 from clarion.channels.sms.parts import message_parts
 from clarion.config import Settings
 from clarion.errors import BadRequest
+from clarion.journeys.config import JourneySettings
 from clarion.queue.config import QueueSettings
 from clarion.store import kpi_sql
 
@@ -50,6 +51,7 @@ def kpi_server(settings: Settings) -> Iterator[RunningServer]:
             "delivery": DeliverySettings(dry_run=True),
             "queue": QueueSettings(workers=0),
             "campaigns": CampaignSettings(scheduler=False, batch_size=10),
+            "journeys": JourneySettings(engine=False),  # journeys step when a test ticks the engine
         }
     )
     with running(quiet) as server:
@@ -535,3 +537,51 @@ def test_the_hourly_rollup_answers_exactly_what_the_events_do() -> None:
     assert answered >= 6
     con.close()
     replica.close()
+
+
+def test_journey_kpis_count_what_the_journey_engine_sends(kpi_server: RunningServer) -> None:
+    client = kpi_server.client()
+    app_id = client.create_app(CreateApplicationRequest={"Name": "journeys"})["ApplicationResponse"]["Id"]
+    client.update_email_channel(
+        ApplicationId=app_id, EmailChannelRequest={"FromAddress": "news@example.com", "Identity": "example.com"}
+    )
+    client.create_email_template(TemplateName="kpi-welcome", EmailTemplateRequest={"Subject": "Hi", "TextPart": "Hi"})
+    items = [{"Id": f"ep-{n}", "ChannelType": "EMAIL", "Address": f"ep-{n}@example.org"} for n in range(3)]
+    client.update_endpoints_batch(ApplicationId=app_id, EndpointBatchRequest={"Item": items})
+    segment_id = client.create_segment(ApplicationId=app_id, WriteSegmentRequest={"Name": "all"})["SegmentResponse"][
+        "Id"
+    ]
+    body = {
+        "Name": "welcome",
+        "Activities": {"mail": {"EMAIL": {"TemplateName": "kpi-welcome"}}},
+        "StartActivity": "mail",
+        "State": "ACTIVE",
+        "StartCondition": {"SegmentStartCondition": {"SegmentId": segment_id}},
+    }
+    journey_id = client.create_journey(ApplicationId=app_id, WriteJourneyRequest=body)["JourneyResponse"]["Id"]
+    kpi_server.run(lambda services: services.journey_engine.tick())
+
+    def sent(tx: Any) -> dict[str, str]:
+        rows = tx.fetchall("SELECT endpoint_id, message_id FROM messages WHERE journey_id = ?", (journey_id,))
+        return dict(rows)
+
+    messages = kpi_server.run(lambda services: services.db.read(sent))
+    assert sorted(messages) == ["ep-0", "ep-1", "ep-2"]
+    now = datetime.now(UTC)
+    reports = [
+        report("_email.open", "EMAIL", messages["ep-0"], now),
+        report("_email.hardbounce", "EMAIL", messages["ep-1"], now),
+    ]
+    kpi_server.run(lambda services: services.record_outcomes(reports))
+    ids = {"app_id": app_id, "j1": journey_id}
+    figures = {
+        "journey-emails-sent": [(None, 3.0)],
+        "journey-emails-delivered": [(None, 2.0)],
+        "journey-emails-opened": [(None, 1.0)],
+        "journey-emails-hardbounced": [(None, 1.0)],
+        "journey-emails-clicked": [],
+        "emails-sent-grouped-by-journey-activity": [("mail", 3.0)],
+        "emails-opened-grouped-by-journey-activity": [("mail", 1.0)],
+    }
+    for name, rows in figures.items():
+        assert rows_of(api_kpi(client, "journey", ids, name, **WINDOW)["KpiResult"]) == rows, name
