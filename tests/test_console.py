@@ -187,3 +187,39 @@ def eventually(work: Callable[[], T], seconds: float = 5.0) -> T:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def test_a_marketer_writes_a_template_and_sees_the_server_render_it_for_an_endpoint(
+    console: ConsolePage, server: RunningServer
+) -> None:
+    client = server.client()
+    app_id = client.create_app(CreateApplicationRequest={"Name": "templates"})["ApplicationResponse"]["Id"]
+    client.update_endpoint(
+        ApplicationId=app_id,
+        EndpointId="jane-mail",
+        EndpointRequest={
+            "ChannelType": "EMAIL",
+            "Address": "jane@example.com",
+            "Attributes": {"Plan": ["gold"]},
+            "User": {"UserId": "jane", "UserAttributes": {"FirstName": ["Jane"]}},
+        },
+    )
+    console.sign_in("mark", f"apps/{app_id}/templates")
+    page = console.page
+    page.get_by_text("No templates yet.").wait_for()
+    page.get_by_label("Template name").fill("order-shipped")
+    page.get_by_role("button", name="New template").click()
+    page.get_by_label("Subject").fill("Hi {{User.UserAttributes.FirstName}}")
+    page.get_by_label("HTML or MJML body").fill("<p>Your {{Attributes.Plan}} order is on its way</p>")
+    preview = page.get_by_test_id("template-preview")
+    preview.get_by_text("Hi ", exact=True).wait_for()  # rendered for no one in particular: no first name
+    preview.get_by_label("Preview for endpoint ID").fill("jane-mail")
+    preview.get_by_text("Hi Jane").wait_for()
+    preview.frame_locator("iframe").get_by_text("Your gold order is on its way").wait_for()
+    console.screenshot("templates")
+    keep_for_docs("templates", "console-templates.png")
+    page.get_by_role("button", name="Create template").click()
+    page.get_by_text("Saved.").wait_for()
+    page.get_by_test_id("templates").get_by_text("order-shipped").wait_for()
+    stored = client.get_email_template(TemplateName="order-shipped")["EmailTemplateResponse"]
+    assert stored["Subject"] == "Hi {{User.UserAttributes.FirstName}}"

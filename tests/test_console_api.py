@@ -191,3 +191,55 @@ def test_sessions_expire(server: RunningServer) -> None:
     server.clock.offset = timedelta(hours=12, seconds=1)
     status, refused = browser.call("GET", "/v1/apps")
     assert status == 403 and "sign in again" in refused["Message"]
+
+
+def test_template_preview_renders_drafts_and_stored_templates_for_an_endpoint(server: RunningServer) -> None:
+    add_user(server, "ann", Role.ANALYST)
+    client = server.client()
+    app_id = client.create_app(CreateApplicationRequest={"Name": "p"})["ApplicationResponse"]["Id"]
+    client.update_endpoint(
+        ApplicationId=app_id,
+        EndpointId="jane-mail",
+        EndpointRequest={
+            "ChannelType": "EMAIL",
+            "Address": "jane@example.com",
+            "Attributes": {"Plan": ["gold"]},
+            "User": {"UserId": "jane", "UserAttributes": {"FirstName": ["Jane"]}},
+        },
+    )
+    client.create_email_template(
+        TemplateName="welcome",
+        EmailTemplateRequest={
+            "Subject": "Hi {{User.UserAttributes.FirstName}}",
+            "HtmlPart": "<p style='x'>{{Attributes.Plan}} plan, {{Promo}}</p>",
+            "DefaultSubstitutions": '{"Promo": "no promo"}',
+        },
+    )
+    analyst = Browser(server)  # previews change nothing: an analyst may ask for them
+    analyst.sign_in("ann")
+    path = f"/v1/apps/{app_id}/clarion/template-preview"
+    status, stored = analyst.call(
+        "POST", path, {"TemplateType": "EMAIL", "TemplateName": "welcome", "EndpointId": "jane-mail"}
+    )
+    assert status == 200, stored
+    assert stored["Subject"] == "Hi Jane" and "gold plan, no promo" in stored["HtmlPart"]
+    status, draft = analyst.call(
+        "POST",
+        path,
+        {
+            "TemplateType": "SMS",
+            "Template": {"Body": "{{Promo}} for {{User.UserId}}"},
+            "EndpointId": "jane-mail",
+            "Substitutions": {"Promo": ["20% off"]},
+        },
+    )
+    assert (status, draft) == (200, {"Body": "20% off for jane"})
+    # A draft being written answers what keeps it from rendering, naming the part.
+    status, unfinished = analyst.call("POST", path, {"TemplateType": "SMS", "Template": {"Body": "{{#if}}"}})
+    assert status == 200 and list(unfinished) == ["Problem"] and unfinished["Problem"].startswith("Template.Body")
+    status, unfinished = analyst.call("POST", path, {"TemplateType": "EMAIL", "Template": {"HtmlPart": "<p>hi</p>"}})
+    assert status == 200 and "no subject" in unfinished["Problem"]
+    status, refused = analyst.call(
+        "POST", path, {"TemplateType": "EMAIL", "TemplateName": "welcome", "EndpointId": "x"}
+    )
+    assert status == 404 and "'x'" in refused["Message"]

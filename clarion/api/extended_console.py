@@ -1,12 +1,15 @@
 """Clarion's extension operations for the web console: sessions, console users, access keys and the audit log.
 
-Pinpoint has no operation for these, so they are Clarion's own, all under `/v1/clarion/` (docs/console.md), and go
+Pinpoint has no operation for these, so they are Clarion's own, under `/v1/clarion/` (the template preview, which
+belongs to a project, under `/v1/apps/{application-id}/clarion/` like the segment preview; docs/console.md), and go
 through the same pipeline as every Pinpoint operation: authentication (a SigV4 key or a console session), the
 caller's scope, decoding, and Pinpoint's error shape. Only ClarionSignIn, and ClarionGetSession (which then answers
 SignedIn false), are taken without credentials.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from msgspec import Struct, field
 
@@ -73,6 +76,28 @@ class CreateAccessKeyRequest(Struct, kw_only=True, omit_defaults=True, forbid_un
     projects: list[str] | None = field(default=None, name="Projects")
     operations: list[str] | None = field(default=None, name="Operations")
     allow_networks: list[str] | None = field(default=None, name="AllowNetworks")
+
+
+class TemplatePreviewRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+    """A stored template (TemplateName, Version: the active one when absent) or a draft's parts (Template: the
+    members of an EmailTemplateRequest, SMSTemplateRequest, VoiceTemplateRequest or PushNotificationTemplateRequest),
+    rendered for EndpointId (or for no one) with Substitutions on top."""
+
+    template_type: str = field(name="TemplateType")
+    template_name: str | None = field(default=None, name="TemplateName")
+    version: str | None = field(default=None, name="Version")
+    template: dict[str, Any] | None = field(default=None, name="Template")
+    endpoint_id: str | None = field(default=None, name="EndpointId")
+    substitutions: dict[str, list[str]] | None = field(default=None, name="Substitutions")
+
+
+class TemplatePreviewResponse(Struct, kw_only=True, omit_defaults=True):
+    subject: str | None = field(default=None, name="Subject")
+    html_part: str | None = field(default=None, name="HtmlPart")
+    text_part: str | None = field(default=None, name="TextPart")
+    title: str | None = field(default=None, name="Title")
+    body: str | None = field(default=None, name="Body")
+    problem: str | None = field(default=None, name="Problem")  # why the template does not render (nothing else)
 
 
 class AuditEvent(Struct, kw_only=True, omit_defaults=True):
@@ -183,7 +208,18 @@ CONSOLE_OPERATIONS: dict[str, Operation] = {
     )
 }
 
+CONSOLE_OPERATIONS["ClarionPreviewTemplate"] = _op(
+    "ClarionPreviewTemplate",
+    "POST",
+    "/v1/apps/{application-id}/clarion/template-preview",
+    path=(("ApplicationId", "application-id"),),
+    body=("TemplatePreviewRequest", TemplatePreviewRequest),
+    output=("TemplatePreviewResponse", TemplatePreviewResponse),
+    errors=("NotFoundException",),
+)
+
 CONSOLE_SUMMARIES = {
+    "ClarionPreviewTemplate": "Clarion extension: a stored template or a draft rendered for an endpoint, not sent",
     "ClarionSignIn": "Clarion extension: sign a console user in (sets the session cookie)",
     "ClarionGetSession": "Clarion extension: the signed-in console user, their CSRF token and allowed operations",
     "ClarionSignOut": "Clarion extension: end the console session",

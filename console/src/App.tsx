@@ -13,6 +13,7 @@ const Users = lazy(() => import("./pages/Users"));
 const Audit = lazy(() => import("./pages/Audit"));
 const Keys = lazy(() => import("./pages/Keys"));
 const Segments = lazy(() => import("./pages/Segments"));
+const Templates = lazy(() => import("./pages/Templates"));
 
 const router = createBrowserRouter(
   [
@@ -28,6 +29,7 @@ const router = createBrowserRouter(
         { path: "audit", element: <Audit /> },
         { path: "keys", element: <Keys /> },
         { path: "apps/:appId/segments", element: <Segments /> },
+        { path: "apps/:appId/templates", element: <Templates /> },
         { path: "*", element: <Navigate to="/apps" replace /> },
       ],
     },

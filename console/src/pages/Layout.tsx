@@ -70,6 +70,7 @@ export function Layout() {
       <AppShell.Navbar p="xs" aria-label={t("nav.menu")}>
         {link("/apps", t("nav.projects"))}
         {appId && link(`/apps/${appId}/segments`, t("nav.segments"))}
+        {appId && link(`/apps/${appId}/templates`, t("nav.templates"))}
         {appId && link(`/apps/${appId}/send`, t("nav.send"))}
         {can("ClarionListUsers") && link("/users", t("nav.users"))}
         {can("ClarionListAccessKeys") && link("/keys", t("nav.keys"))}
