@@ -55,9 +55,11 @@ def old_events(app_id: str, count: int, at: datetime = OLD) -> list[EventRow]:
     ]
 
 
-def message(app_id: str, created: datetime, campaign_id: str | None = None) -> MessageRow:
+def message(
+    app_id: str, created: datetime, campaign_id: str | None = None, journey_id: str | None = None
+) -> MessageRow:
     return MessageRow(
-        str(uuid.uuid4()), app_id, None, "dev", None, "EMAIL", "a@example.com", None, campaign_id, None, None,
+        str(uuid.uuid4()), app_id, None, "dev", None, "EMAIL", "a@example.com", None, campaign_id, None, journey_id,
         "SUCCESSFUL", 200, "ok", iso_millis(created), "{}",
     )  # fmt: skip
 
@@ -97,6 +99,7 @@ def test_prune_keeps_what_it_must_and_kpis_stop_at_retention(retained: RunningSe
             "MessageConfiguration": {"SMSMessage": {"Body": "hi"}},
         },
     )["CampaignResponse"]["Id"]
+    journey = client.create_journey(ApplicationId=app_id, WriteJourneyRequest={"Name": "live"})["JourneyResponse"]["Id"]
     put_events(client, app_id, "new", 3)
     write(retained, lambda tx: event_store.append(tx, old_events(app_id, 150)))
     # The replica has the old events before the prune.
@@ -106,6 +109,8 @@ def test_prune_keeps_what_it_must_and_kpis_stop_at_retention(retained: RunningSe
         message(app_id, OLD, campaign_id="deleted-campaign"),
         message(app_id, OLD, campaign_id=live),
         message(app_id, datetime.now(UTC)),
+        message(app_id, OLD, journey_id="deleted-journey"),
+        message(app_id, OLD, journey_id=journey),
     ]
     write(retained, lambda tx: message_store.insert(tx, messages))
     client.update_endpoint(ApplicationId=app_id, EndpointId="gone", EndpointRequest={"Address": "g@example.com"})
@@ -120,7 +125,7 @@ def test_prune_keeps_what_it_must_and_kpis_stop_at_retention(retained: RunningSe
     write(retained, lambda tx: event_store.append(tx, unshipped))
 
     removed = prune(retained)
-    assert removed == {"events": 150, "messages": 2, "tombstones": 1}
+    assert removed == {"events": 150, "messages": 3, "tombstones": 1}
 
     def left(tx: Any) -> dict[str, Any]:
         return {
@@ -132,7 +137,7 @@ def test_prune_keeps_what_it_must_and_kpis_stop_at_retention(retained: RunningSe
 
     after = read(retained, left)
     assert after["events"] == sorted(["new-0", "new-1", "new-2", *(row.event_id for row in unshipped)])
-    assert after["messages"] == {messages[2].message_id, messages[3].message_id}
+    assert after["messages"] == {messages[2].message_id, messages[3].message_id, messages[5].message_id}
     assert after["tombstones"] == 0 and after["pruned"] > 0
     counts = retained.run(lambda services: services.segments_engine.sync.sync())
     assert counts.position >= after["pruned"]
@@ -165,7 +170,7 @@ def test_prune_keeps_what_it_must_and_kpis_stop_at_retention(retained: RunningSe
     assert "90 days" in raised.value.response["Error"]["Message"]
     registry = retained.services.metrics.registry
     assert registry.get_sample_value("clarion_retention_pruned_total", {"kind": "events"}) == 155
-    assert registry.get_sample_value("clarion_retention_pruned_total", {"kind": "messages"}) == 2
+    assert registry.get_sample_value("clarion_retention_pruned_total", {"kind": "messages"}) == 3
 
 
 def test_kpis_follow_a_shorter_retention(settings: Settings) -> None:

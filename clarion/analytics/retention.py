@@ -3,7 +3,7 @@ background prune, in batches of `batch_rows` rows, one short write each, pausing
 batch at most, never for a whole prune.
 
 What stays however old: events the project's event stream has not shipped yet (they go once shipped), and messages
-of live campaigns and of journeys (their message limits count them). The DuckDB replica drops the same events; a
+of live campaigns and journeys (their message limits count them). The DuckDB replica drops the same events; a
 replica positioned before a pruned tombstone rebuilds from the store (clarion/analytics/sync.py).
 """
 

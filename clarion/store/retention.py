@@ -29,12 +29,15 @@ def prune_events(tx: Transaction, app_id: str, before_ms: int, limit: int) -> in
 
 def prune_messages(tx: Transaction, app_id: str, before_iso: str, limit: int) -> int:
     """Up to `limit` of the project's logged messages created before `before_iso`: direct sends, and messages of
-    campaigns that no longer exist. A live campaign's messages stay, because its message limits (Limits.Total)
-    count them; so do journeys' for the same reason."""
+    campaigns and journeys that no longer exist. A live campaign's or journey's messages stay, because its message
+    limits (a campaign's Limits.Total, a journey's TotalCap) count them."""
     return tx.execute(
         "DELETE FROM messages WHERE message_id IN (SELECT m.message_id FROM messages m "
-        "WHERE m.app_id = ? AND m.created_at < ? AND m.journey_id IS NULL AND (m.campaign_id IS NULL OR NOT EXISTS "
+        "WHERE m.app_id = ? AND m.created_at < ? "
+        "AND (m.campaign_id IS NULL OR NOT EXISTS "
         "(SELECT 1 FROM campaigns c WHERE c.app_id = m.app_id AND c.id = m.campaign_id)) "
+        "AND (m.journey_id IS NULL OR NOT EXISTS "
+        "(SELECT 1 FROM journeys j WHERE j.app_id = m.app_id AND j.id = m.journey_id)) "
         "ORDER BY m.created_at LIMIT ?)",
         (app_id, before_iso, limit),
     )
