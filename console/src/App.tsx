@@ -14,6 +14,8 @@ const Audit = lazy(() => import("./pages/Audit"));
 const Keys = lazy(() => import("./pages/Keys"));
 const Segments = lazy(() => import("./pages/Segments"));
 const Templates = lazy(() => import("./pages/Templates"));
+const Dashboard = lazy(() => import("./pages/Dashboard"));
+const Costs = lazy(() => import("./pages/Costs"));
 
 const router = createBrowserRouter(
   [
@@ -25,6 +27,8 @@ const router = createBrowserRouter(
         { path: "apps", element: <Projects /> },
         { path: "apps/:appId", element: <Navigate to="send" replace /> },
         { path: "apps/:appId/send", element: <Send /> },
+        { path: "apps/:appId/dashboard", element: <Dashboard /> },
+        { path: "apps/:appId/costs", element: <Costs /> },
         { path: "users", element: <Users /> },
         { path: "audit", element: <Audit /> },
         { path: "keys", element: <Keys /> },

@@ -40,3 +40,16 @@ export function formatNumber(value: number): string {
 }
 
 export default i18n;
+
+export function formatPercent(value: number): string {
+  return new Intl.NumberFormat(i18n.language, { style: "percent", maximumFractionDigits: 1 }).format(value);
+}
+
+/** An amount in a currency (an ISO code; another label is shown after a plain number). */
+export function formatMoney(amount: number, currency: string): string {
+  try {
+    return new Intl.NumberFormat(i18n.language, { style: "currency", currency, maximumFractionDigits: 6 }).format(amount);
+  } catch {
+    return `${new Intl.NumberFormat(i18n.language, { maximumFractionDigits: 6 }).format(amount)} ${currency}`;
+  }
+}

@@ -71,7 +71,9 @@ export function Layout() {
         {link("/apps", t("nav.projects"))}
         {appId && link(`/apps/${appId}/segments`, t("nav.segments"))}
         {appId && link(`/apps/${appId}/templates`, t("nav.templates"))}
+        {appId && link(`/apps/${appId}/dashboard`, t("nav.dashboard"))}
         {appId && link(`/apps/${appId}/send`, t("nav.send"))}
+        {appId && can("ClarionGetCosts") && link(`/apps/${appId}/costs`, t("nav.costs"))}
         {can("ClarionListUsers") && link("/users", t("nav.users"))}
         {can("ClarionListAccessKeys") && link("/keys", t("nav.keys"))}
         {can("ClarionListAuditEvents") && link("/audit", t("nav.audit"))}

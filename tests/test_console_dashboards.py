@@ -1,0 +1,153 @@
+"""The console's Dashboard and Costs pages in a real browser (Debian's Chromium through Playwright) against a real
+Clarion server that has sent known traffic: the figures the pages show are the KPI and cost operations' own, formatted
+for the reader, and the Korean pages show no English left untranslated."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import RunningServer
+from console_browser import PASSWORD, ConsolePage, chromium, console_server, keep_for_docs
+from test_costs import send
+
+from clarion.analytics.config import CostSettings, ProviderPrices
+from clarion.channels.config import DeliverySettings
+from clarion.queue.config import QueueSettings
+
+CATALOG = Path(__file__).resolve().parent.parent / "console" / "src" / "i18n" / "en.ts"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    costs = CostSettings(
+        provider=ProviderPrices(currency="EUR", email=Decimal("0.0002"), sms={"default": Decimal("0.0075")}),
+        pinpoint_sms={"US": Decimal("0.00581")},
+    )
+    settings = {"delivery": DeliverySettings(dry_run=True), "queue": QueueSettings(workers=0), "costs": costs}
+    with console_server(Path(tmp_path_factory.mktemp("dashboards")), **settings) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def app_id(server: RunningServer) -> str:
+    """A project that sent three emails and two SMS to the US directly (a dry run: every one handed over)."""
+    client = server.client()
+    app = client.create_app(CreateApplicationRequest={"Name": "Spring sale"})["ApplicationResponse"]["Id"]
+    send(client, app, {"ana@example.com": "EMAIL", "bo@example.com": "EMAIL", "+14255550100": "SMS"})
+    send(client, app, {"cy@example.com": "EMAIL", "+14255550101": "SMS"})
+    return app
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def console(browser: Any, server: RunningServer) -> Iterator[ConsolePage]:
+    page = ConsolePage(browser, server)
+    yield page
+    page.close()
+    assert page.errors == []
+
+
+def kpi(server: RunningServer, app_id: str, name: str) -> float:
+    """A single-value application KPI over the last 31 days, as boto3 reads it."""
+    rows = server.client().get_application_date_range_kpi(ApplicationId=app_id, KpiName=name)[
+        "ApplicationDateRangeKpiResponse"
+    ]["KpiResult"]["Rows"]
+    return float(rows[0]["Values"][0]["Value"]) if rows else 0.0
+
+
+def percent(value: float) -> str:
+    """Intl.NumberFormat('en-US', {style: 'percent', maximumFractionDigits: 1})."""
+    return f"{round(value * 100, 1):g}%"
+
+
+def money(amount: str, symbol: str) -> str:
+    """Intl.NumberFormat('en-US', {style: 'currency', maximumFractionDigits: 6}): at least two decimals."""
+    exact = Decimal(amount).quantize(Decimal("0.000001")).normalize()
+    return f"{symbol}{max(exact, exact.quantize(Decimal('0.01')), key=lambda d: -d.as_tuple().exponent):f}"
+
+
+def test_the_dashboard_shows_the_projects_kpis(console: ConsolePage, server: RunningServer, app_id: str) -> None:
+    sent = kpi(server, app_id, "txn-emails-sent")
+    delivered = kpi(server, app_id, "txn-emails-delivered")
+    sms_sent = kpi(server, app_id, "txn-sms-sent")
+    assert (sent, sms_sent) == (3, 2)  # the traffic the fixture sent, so the page has something to show
+    console.sign_in("ann", f"apps/{app_id}/dashboard")  # an analyst reads dashboards
+    page = console.page
+    expected = {
+        "emails-sent": f"{sent:g}",
+        "email-delivery-rate": percent(delivered / sent),
+        "email-open-rate": percent(kpi(server, app_id, "txn-emails-unique-opens") / delivered),
+        "sms-sent": f"{sms_sent:g}",
+        "sms-delivery-rate": percent(kpi(server, app_id, "txn-sms-delivered") / sms_sent),
+        "campaign-deliveries": f"{kpi(server, app_id, 'unique-deliveries'):g}",
+    }
+    for test_id, text in expected.items():
+        page.get_by_test_id(test_id).filter(has_text=re.compile(f"^{re.escape(text)}$")).wait_for()
+    page.get_by_text("This project has no journeys.").wait_for()
+    page.locator(".recharts-surface").first.wait_for()  # the charts drew
+    console.screenshot("dashboard")
+    keep_for_docs("dashboard", "console-dashboard.png")
+
+    page.get_by_text("Last 7 days").click()  # today's traffic is in the last 7 days too
+    assert page.get_by_role("radio", name="Last 7 days").is_checked()
+    page.get_by_test_id("emails-sent").filter(has_text=re.compile("^3$")).wait_for()
+
+
+def test_the_costs_page_shows_the_cost_view(console: ConsolePage, server: RunningServer, app_id: str) -> None:
+    status, answer = server.signed_request("GET", f"/v1/clarion/costs?application-id={app_id}", {})
+    assert status == 200
+    project = answer["Projects"][0]
+    console.sign_in("ada", f"apps/{app_id}/costs")
+    page = console.page
+    lines = page.get_by_test_id("cost-lines")
+    lines.wait_for()
+    assert page.get_by_test_id("pinpoint-total").inner_text() == money(project["Pinpoint"]["Total"], "$")
+    assert page.get_by_test_id("provider-total").inner_text() == money(project["Provider"]["Total"], "€")
+    email = next(line for line in project["Pinpoint"]["Lines"] if line["Meter"] == "Email")
+    row = page.get_by_test_id("cost-Email").get_by_role("cell")
+    assert row.all_inner_texts()[2:4] == [str(email["Quantity"]), money(email["Amount"], "$")]
+    assert page.get_by_test_id("cost-SMS-US").get_by_role("cell").nth(2).inner_text() == "2"  # parts
+    page.locator(".recharts-bar-rectangle").last.wait_for()  # this month's bars
+    console.screenshot("costs")
+    keep_for_docs("costs", "console-costs.png")
+
+
+def english_strings(*areas: str) -> list[str]:
+    """The English catalog's messages of these areas (without placeholders), to find any left on a Korean page."""
+    found = re.findall(r'^\s+"([\w.]+)": "([^"]+)",$', CATALOG.read_text(), re.MULTILINE)
+    return [text for key, text in found if key.split(".")[0] in areas and "{{" not in text]
+
+
+def test_the_korean_dashboard_and_costs_pages_are_translated(browser: Any, server: RunningServer, app_id: str) -> None:
+    console = ConsolePage(browser, server, locale="ko-KR")
+    try:
+        english = english_strings("dashboard", "costs", "nav")
+        console.open()
+        signed_in = console.page.evaluate(
+            """async (password) => (await fetch('/v1/clarion/session', {method: 'POST',
+                headers: {'content-type': 'application/json'},
+                body: JSON.stringify({Username: 'ada', Password: password})})).status""",
+            PASSWORD,
+        )
+        assert signed_in == 200
+        for path, ready in (("dashboard", "emails-sent"), ("costs", "cost-lines")):
+            console.open(f"apps/{app_id}/{path}")
+            console.page.get_by_test_id(ready).wait_for()
+            console.page.locator(".recharts-surface").first.wait_for()
+            shown = console.page.locator("body").inner_text()
+            assert [text for text in english if text in shown] == []
+            assert "대시보드" in shown
+            console.screenshot(f"{path}-ko")
+        assert console.errors == []
+    finally:
+        console.close()
