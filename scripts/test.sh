@@ -28,10 +28,12 @@ if ! pg_ready; then
   fi
 fi
 
-# The console's browser tests drive Debian's Chromium through Playwright (never a downloaded browser).
-if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "Installing Chromium from Debian's packages for the console's browser tests..." >&2
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || true
+# The console's browser tests drive Debian's Chromium through Playwright (never a downloaded browser); a Korean
+# font makes the Korean pages' screenshots readable.
+if { [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/truetype/nanum ]; } && [ "$(id -u)" = 0 ] \
+    && command -v apt-get >/dev/null; then
+  echo "Installing Chromium and a Korean font from Debian's packages for the console's browser tests..." >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-nanum >/dev/null || true
 fi
 # The console: generated API types, typecheck, lint, unit tests, then the build the server and the wheel serve.
 bash "$ROOT/scripts/build_console.sh" --check

@@ -25,7 +25,8 @@ export function Failure({ error }: { error: unknown }) {
   const message = error instanceof Error ? error.message : String(error);
   return (
     <Alert color="red" title={t("state.failed")} role="alert">
-      {message}
+      {/* The server's own message, in English: marked so, for screen readers and the translation check. */}
+      <span lang="en">{message}</span>
     </Alert>
   );
 }

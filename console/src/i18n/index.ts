@@ -21,6 +21,12 @@ void i18n.use(initReactI18next).init({
   fallbackLng: false,
   interpolation: { escapeValue: false },
   returnNull: false,
+  // A key missing from the chosen language is recorded where the browser tests look for it.
+  saveMissing: true,
+  missingKeyHandler: (languages, _namespace, key) => {
+    const w = window as unknown as { clarionMissingTranslations?: string[] };
+    (w.clarionMissingTranslations ??= []).push(`${languages.join(",")}:${key}`);
+  },
 });
 document.documentElement.lang = i18n.language;
 

@@ -45,7 +45,7 @@ export function Layout() {
     onSettled: () => queryClient.setQueryData(["session"], null),
   });
   const link = (to: string, label: string) => (
-    <NavLink key={to} component={RouterLink} to={to} label={label} onClick={() => opened && toggle()} />
+    <NavLink key={to} component={RouterLink} to={to} end label={label} onClick={() => opened && toggle()} />
   );
   return (
     <AppShell header={{ height: 56 }} navbar={{ width: 220, breakpoint: "sm", collapsed: { mobile: !opened } }} padding="md">

@@ -28,7 +28,7 @@ export function SignIn() {
           <Title order={2}>{t("signIn.title")}</Title>
           {signIn.error && (
             <Alert color="red" role="alert">
-              {signIn.error.message}
+              <span lang="en">{signIn.error.message}</span>
             </Alert>
           )}
           <TextInput

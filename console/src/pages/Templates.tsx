@@ -50,7 +50,7 @@ function Preview({ appId, type, fields }: { appId: string; type: TemplateType; f
           <Failure error={preview.error} />
         ) : preview.data?.Problem ? (
           <Alert color="yellow" data-testid="preview-problem">
-            {preview.data.Problem}
+            <span lang="en">{preview.data.Problem}</span>
           </Alert>
         ) : preview.data ? (
           <Stack gap="xs">
