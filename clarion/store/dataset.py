@@ -4,7 +4,8 @@
 outcome) and `outcomes` (what happened to each message afterwards: deliveries, opens, clicks, bounces, opt-outs...).
 The columns are stated once, here: the `analytics_*` views (created by a migration, on SQLite and PostgreSQL alike,
 for BI tools) and the Parquet export (clarion/analytics/dataset.py) both come from these definitions.
-docs/analytics.md documents every column; a change here is a change of a published contract.
+docs/analytics.md documents every column; a change here is a change of a published contract, and comes with a
+migration that recreates the views (migration 18 created them from these definitions).
 
 Times are kept two ways: epoch milliseconds as stored (`*_ms`), and a time column (timestamptz on PostgreSQL and in
 Parquet, ISO-8601 text on SQLite). `day` is the UTC date of the row's time, what the export partitions by.
