@@ -40,7 +40,10 @@ from clarion.streams.sink import Sink, SinkContext, SinkError
 log = get_logger("clarion.streams")
 
 Sleep = Callable[[float], Awaitable[None]]
-LAG_REFRESH_SECONDS = 1.0  # how often a pump that is behind counts what is waiting
+LAG_REFRESH_SECONDS = 1.0  # how often a pump that is behind counts what is waiting (at most)
+# Counting a long backlog is a scan of it: the count waits this many times as long as the last one took, so a
+# pump far behind spends its time shipping rather than measuring how far behind it is.
+LAG_COUNT_SHARE = 10
 
 
 class LeaseLost(Exception):
@@ -76,6 +79,7 @@ class StreamPump:
         self.sink_type = self.sink_settings.type if self.sink_settings else "none"
         self._sink: Sink | None = None
         self._lag_checked = 0.0
+        self._lag_every = LAG_REFRESH_SECONDS
 
     async def run(self) -> None:
         pending: list[StreamRecord] = []
@@ -228,13 +232,15 @@ class StreamPump:
         self.parts.metrics.stream_lag_seconds.labels(self.app_id).set(0)
 
     async def _refresh_lag(self, force: bool) -> None:
-        """Count what is waiting behind the cursor (at most once a second unless `force`)."""
+        """Count what is waiting behind the cursor: at most once a second (less often while a count is slow) unless
+        `force`."""
         now = time.monotonic()
-        if not force and now - self._lag_checked < LAG_REFRESH_SECONDS:
+        if not force and now - self._lag_checked < self._lag_every:
             return
-        self._lag_checked = now
         cursor = self.acknowledged
         waiting, oldest = await self.parts.db.read_long(lambda tx: stream_store.backlog(tx, self.app_id, cursor))
+        self._lag_checked = time.monotonic()
+        self._lag_every = max(LAG_REFRESH_SECONDS, LAG_COUNT_SHARE * (self._lag_checked - now))
         behind = 0.0 if oldest is None else max(0.0, (epoch_millis(self.parts.clock.now()) - oldest) / 1000)
         self.parts.metrics.stream_lag_records.labels(self.app_id).set(waiting)
         self.parts.metrics.stream_lag_seconds.labels(self.app_id).set(behind)
