@@ -33,7 +33,7 @@ from clarion.store.streams import StreamRow
 from clarion.streams.config import Sink as SinkSettings
 from clarion.streams.config import StreamSettings
 from clarion.streams.destinations import Destination, missing_library, parse_destination, sink_for
-from clarion.streams.records import RecordBuilder, StreamRecord, read_records
+from clarion.streams.records import RecordBatch, RecordBuilder, StreamRecord, read_records
 from clarion.streams.registry import open_sink
 from clarion.streams.sink import Sink, SinkContext, SinkError
 
@@ -84,13 +84,14 @@ class StreamPump:
     async def run(self) -> None:
         pending: list[StreamRecord] = []
         oldest_read = 0.0  # monotonic time the oldest pending record was read
+        # While a pump is behind, its next read (building records) runs while the sink writes the last batch.
+        ahead: asyncio.Future[RecordBatch] | None = None
         try:
             while True:
                 full = False
                 if not self._holds_a_batch(pending):
-                    batch = await self.parts.db.read_long(
-                        lambda tx: read_records(tx, self.builder, self.read_to, self.parts.settings.read_batch)
-                    )
+                    batch = await (ahead if ahead is not None else self._read())
+                    ahead = None
                     if batch.records:
                         if not pending:
                             oldest_read = time.monotonic()
@@ -99,6 +100,8 @@ class StreamPump:
                     full = batch.full
                 while self._holds_a_batch(pending):
                     chunk = self._take(pending)
+                    if full and ahead is None and not self._holds_a_batch(pending):
+                        ahead = asyncio.ensure_future(self._read())
                     await self._deliver(chunk)
                     oldest_read = time.monotonic()
                 waited = time.monotonic() - oldest_read
@@ -114,8 +117,17 @@ class StreamPump:
                     timeout = min(timeout, max(0.0, self.sink_settings_batch_seconds - waited))
                 await self._wait(timeout)
         finally:
+            if ahead is not None:  # a read has no effect: what it read is read again by the next pump
+                ahead.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await ahead
             await self._close_sink()
             self._forget_lag()
+
+    def _read(self) -> Awaitable[RecordBatch]:
+        """The records after those read so far (from where `read_to` is now)."""
+        after, limit = self.read_to, self.parts.settings.read_batch
+        return self.parts.db.read_long(lambda tx: read_records(tx, self.builder, after, limit))
 
     @property
     def sink_settings_batch_seconds(self) -> float:
