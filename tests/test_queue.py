@@ -203,6 +203,36 @@ def test_a_worker_stopped_mid_item_hands_it_back(settings: Settings) -> None:
     run(settings, scenario)
 
 
+def test_the_heartbeat_keeps_a_long_item_leased_past_its_visibility(settings: Settings) -> None:
+    async def scenario(queue: StoreQueue, clock: FixedClock) -> None:
+        halfway, resume = asyncio.Event(), asyncio.Event()
+
+        async def long(lease: Lease) -> None:
+            # Runs through three lease lengths of (test) time while the heartbeat renews it every 0.2 s.
+            for _ in range(9):
+                await asyncio.sleep(0.25)
+                clock.at += timedelta(seconds=0.2)
+            halfway.set()
+            await resume.wait()
+
+        settings = QueueSettings(poll_seconds=0.01, visibility_seconds=0.6)
+        await queue.enqueue("long", {})
+        task = asyncio.create_task(Worker(queue, {"long": long}, settings).run())
+        await halfway.wait()
+        assert await queue.lease(["long"], 1, visibility=30) == []  # still its holder's, 1.8 s of leases later
+        resume.set()
+        for _ in range(100):  # finished and acked (a holder that stops renewing: the tests above)
+            if await queue.counts() == {}:
+                break
+            await asyncio.sleep(0.05)
+        assert await queue.counts() == {}
+
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    run(settings, scenario)
+
+
 class AckCountingQueue(StoreQueue):
     """The store's queue, counting the acks the worker makes on its own."""
 

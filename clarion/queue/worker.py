@@ -105,7 +105,15 @@ class Worker:
             list(self.handlers), self.settings.concurrency, self.settings.visibility_seconds
         )
         runnable = [lease for lease in leases if not await self._bury_if_never_finished(lease)]
-        await asyncio.gather(*(self._run(lease) for lease in runnable))
+        tasks = [asyncio.create_task(self._run(lease)) for lease in runnable]
+        self._running.update(zip(tasks, runnable, strict=True))
+        heartbeat = asyncio.create_task(self._heartbeat())  # long items keep their leases here too
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            heartbeat.cancel()
+            for task in tasks:
+                self._running.pop(task, None)
         return len(leases)
 
     async def _bury_if_never_finished(self, lease: Lease) -> bool:
