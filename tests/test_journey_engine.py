@@ -596,3 +596,34 @@ def test_local_time_starts_each_participant_at_the_start_time_on_its_own_clock(
     assert sink.recipients() == ["tokyo@example.org"]
     at(start + timedelta(hours=5, minutes=1))  # 09:01 in New York (EST)
     assert sink.recipients() == ["tokyo@example.org", "newyork@example.org"]
+
+
+def test_an_event_journey_closes_at_its_end_and_completes_when_empty(
+    engine_server: RunningServer, pinpoint: Any, project: str
+) -> None:
+    add_endpoints(pinpoint, project, 1)
+    ends = datetime.now(UTC) + timedelta(hours=1)
+    event_filter = {"FilterType": "ENDPOINT", "Dimensions": {"EventType": {"Values": ["visit"]}}}
+    journey_id = create(
+        pinpoint,
+        project,
+        {"hour": {"Wait": {"WaitTime": {"WaitFor": "PT2H"}}}},
+        "hour",
+        StartCondition={"EventStartCondition": {"EventFilter": event_filter}},
+        Schedule={"EndTime": ends.isoformat()},
+    )
+    event = {"EventType": "visit", "Timestamp": "2026-11-23T10:00:00Z"}
+    pinpoint.put_events(
+        ApplicationId=project, EventsRequest={"BatchItem": {"ep-0": {"Endpoint": {}, "Events": {"v": event}}}}
+    )
+    tick(engine_server)
+    engine_server.clock.offset += timedelta(hours=1, minutes=1)
+    tick(engine_server)
+    assert state(pinpoint, project, journey_id) == "CLOSED"  # past its end: ep-0 still waits inside
+    pinpoint.put_events(
+        ApplicationId=project, EventsRequest={"BatchItem": {"ep-0": {"Endpoint": {}, "Events": {"w": event}}}}
+    )
+    engine_server.clock.offset += timedelta(hours=1)
+    tick(engine_server)
+    assert state(pinpoint, project, journey_id) == "COMPLETED"
+    assert journey_metrics(pinpoint, project, journey_id)["ENDPOINT_ENTERED"] == "1"

@@ -64,7 +64,9 @@ def first_entry_ms(definition: dict[str, Any], now: datetime) -> int | None:
     """When a journey made ACTIVE first lets its segment in: its StartTime (with LocalTime, where that wall-clock
     time comes first, UTC+14), or now; None for an event start."""
     if not (definition.get("StartCondition") or {}).get("SegmentStartCondition"):
-        return None
+        # An event start has no segment to let in; its timer is its end, when it closes to new entrants.
+        ends = (definition.get("Schedule") or {}).get("EndTime")
+        return epoch_millis(parse_instant(ends, "Schedule.EndTime")) if ends else None
     start = (definition.get("Schedule") or {}).get("StartTime")
     if not start:
         return epoch_millis(now)
@@ -150,17 +152,27 @@ class JourneyEngine:
         now_ms, at = epoch_millis(now), iso_millis(now)
         run_id = new_run_id(now)
 
+        def close(tx: Transaction) -> None:
+            """Running, but closed to new first-time entrants; COMPLETED once nobody is left (`_complete`)."""
+            store.set_next_entry(tx, app_id, journey_id, None)
+            store.set_state(tx, app_id, journey_id, JourneyState.CLOSED, None)
+            tx.record(JourneyChanged(app_id, journey_id, Change.UPDATED))
+
         def begin(tx: Transaction) -> dict[str, Any] | None:
             row = store.get(tx, app_id, journey_id, lock=True)
             if row is None or row.state != JourneyState.ACTIVE or row.next_entry_at is None:
                 return None
             if row.next_entry_at > now_ms:
                 return None
+            definition = msgspec.json.decode(row.definition)
+            if not (definition.get("StartCondition") or {}).get("SegmentStartCondition"):
+                close(tx)  # an event start past its EndTime: no more entrants
+                return None
             # Held for a minute: a process that dies mid-entry leaves it to the next pass after that.
             store.set_next_entry(tx, app_id, journey_id, now_ms + 60_000)
             store.set_runs_status(tx, app_id, journey_id, "COMPLETED", at, only="RUNNING")
             store.insert_run(tx, app_id, journey_id, run_id, "RUNNING", at)
-            return msgspec.json.decode(row.definition)
+            return definition
 
         definition = await self.db.write(begin)
         if definition is None:
@@ -185,9 +197,8 @@ class JourneyEngine:
             if row is None or row.state != JourneyState.ACTIVE:
                 return
             store.set_next_entry(tx, app_id, journey_id, following)
-            if following is None:  # no first-time entrants any more: running, but closed to new ones
-                store.set_state(tx, app_id, journey_id, JourneyState.CLOSED, None)
-                tx.record(JourneyChanged(app_id, journey_id, Change.UPDATED))
+            if following is None:  # no first-time entrants any more
+                close(tx)
 
         await self.db.write(finish)
         self._wakeup.set()
