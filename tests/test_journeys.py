@@ -23,8 +23,9 @@ ISO_MILLIS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 @pytest.fixture
 def journey_server(settings: Settings) -> Iterator[RunningServer]:
-    # The tests move the server's clock by minutes; signatures are made with the real one.
-    tuned = settings.model_copy(update={"max_clock_skew_seconds": 86_400})
+    # The tests move the server's clock by minutes; signatures are made with the real one. The engine stays off:
+    # these tests look at the resource, whose state it would move (a journey without refresh becomes CLOSED).
+    tuned = settings.model_copy(update={"max_clock_skew_seconds": 86_400, "journeys": JourneySettings(engine=False)})
     with RunningServer(tuned) as running:
         yield running
 
@@ -501,7 +502,9 @@ def test_value_rules_name_the_member(
 
 
 def test_contact_center_with_a_stand_in(settings: Settings) -> None:
-    tuned = settings.model_copy(update={"journeys": JourneySettings(contact_center_url="http://127.0.0.1:9/dial")})
+    tuned = settings.model_copy(
+        update={"journeys": JourneySettings(engine=False, contact_center_url="http://127.0.0.1:9/dial")}
+    )
     with RunningServer(tuned) as running:
         pinpoint = running.client()
         app_id = pinpoint.create_app(CreateApplicationRequest={"Name": "cc"})["ApplicationResponse"]["Id"]
