@@ -1,6 +1,6 @@
-"""The console's Dashboard and Costs pages in a real browser (Debian's Chromium through Playwright) against a real
-Clarion server that has sent known traffic: the figures the pages show are the KPI and cost operations' own, formatted
-for the reader, and the Korean pages show no English left untranslated."""
+"""The console's Dashboard, Costs and Journeys pages in a real browser (Debian's Chromium through Playwright) against
+a real Clarion server that has sent known traffic: the figures the pages show are the KPI, cost and journey metric
+operations' own, formatted for the reader, and the Korean pages show no English left untranslated."""
 
 from __future__ import annotations
 
@@ -122,16 +122,76 @@ def test_the_costs_page_shows_the_cost_view(console: ConsolePage, server: Runnin
     keep_for_docs("costs", "console-costs.png")
 
 
+@pytest.fixture(scope="module")
+def journey_id(server: RunningServer, app_id: str) -> str:
+    """A draft journey: an email, a day's wait, then a yes/no split on whether it was opened."""
+    request = {
+        "Name": "Welcome",
+        "StartActivity": "welcome",
+        "Activities": {
+            "welcome": {"EMAIL": {"NextActivity": "wait"}, "Description": "Welcome mail"},
+            "wait": {"Wait": {"WaitTime": {"WaitFor": "P1D"}, "NextActivity": "opened"}},
+            "opened": {
+                "ConditionalSplit": {
+                    "Condition": {
+                        "Conditions": [
+                            {
+                                "EventCondition": {
+                                    "MessageActivity": "welcome",
+                                    "Dimensions": {
+                                        "EventType": {"DimensionType": "INCLUSIVE", "Values": ["_email.open"]}
+                                    },
+                                }
+                            }
+                        ],
+                        "Operator": "ALL",
+                    },
+                    "EvaluationWaitTime": {"WaitFor": "PT1H"},
+                    "TrueActivity": "thanks",
+                    "FalseActivity": "reminder",
+                }
+            },
+            "thanks": {"EMAIL": {}},
+            "reminder": {"EMAIL": {}},
+        },
+    }
+    answer = server.client().create_journey(ApplicationId=app_id, WriteJourneyRequest=request)
+    return str(answer["JourneyResponse"]["Id"])
+
+
+def test_a_journey_is_drawn_with_its_activities_and_their_counts(
+    console: ConsolePage, server: RunningServer, app_id: str, journey_id: str
+) -> None:
+    client = server.client()
+    console.sign_in("mark", f"apps/{app_id}/journeys")
+    page = console.page
+    page.get_by_role("link", name="Welcome").click()
+    page.get_by_test_id("journey-canvas").wait_for()
+    for activity in ("welcome", "wait", "opened", "thanks", "reminder"):
+        node = page.get_by_test_id(f"activity-{activity}")
+        node.wait_for()
+        metrics = client.get_journey_execution_activity_metrics(
+            ApplicationId=app_id, JourneyId=journey_id, JourneyActivityId=activity
+        )["JourneyExecutionActivityMetricsResponse"]["Metrics"]
+        for name, value in metrics.items():
+            assert page.get_by_test_id(f"metric-{activity}-{name}").inner_text().endswith(f": {int(value):,}")
+        assert node.get_by_test_id(re.compile(f"^metric-{activity}-")).count() == len(metrics)
+    assert page.get_by_test_id("activity-welcome").inner_text().split() == ["Send", "an", "email", "Welcome", "mail"]
+    assert page.locator(".react-flow__edge").count() == 4
+    assert page.get_by_text("Yes", exact=True).count() == 1 and page.get_by_text("No", exact=True).count() == 1
+    console.screenshot("journey")
+
+
 def english_strings(*areas: str) -> list[str]:
     """The English catalog's messages of these areas (without placeholders), to find any left on a Korean page."""
     found = re.findall(r'^\s+"([\w.]+)": "([^"]+)",$', CATALOG.read_text(), re.MULTILINE)
     return [text for key, text in found if key.split(".")[0] in areas and "{{" not in text]
 
 
-def test_the_korean_dashboard_and_costs_pages_are_translated(browser: Any, server: RunningServer, app_id: str) -> None:
+def test_the_korean_pages_are_translated(browser: Any, server: RunningServer, app_id: str, journey_id: str) -> None:
     console = ConsolePage(browser, server, locale="ko-KR")
     try:
-        english = english_strings("dashboard", "costs", "nav")
+        english = english_strings("dashboard", "costs", "journeys", "nav")
         console.open()
         signed_in = console.page.evaluate(
             """async (password) => (await fetch('/v1/clarion/session', {method: 'POST',
@@ -140,14 +200,20 @@ def test_the_korean_dashboard_and_costs_pages_are_translated(browser: Any, serve
             PASSWORD,
         )
         assert signed_in == 200
-        for path, ready in (("dashboard", "emails-sent"), ("costs", "cost-lines")):
+        pages = {
+            "dashboard": ("emails-sent", ".recharts-surface"),
+            "costs": ("cost-lines", ".recharts-surface"),
+            "journeys": ("journeys", "a"),
+            f"journeys/{journey_id}": ("activity-welcome", ".react-flow__node"),
+        }
+        for path, (ready, drawn) in pages.items():
             console.open(f"apps/{app_id}/{path}")
             console.page.get_by_test_id(ready).wait_for()
-            console.page.locator(".recharts-surface").first.wait_for()
+            console.page.locator(drawn).first.wait_for()
             shown = console.page.locator("body").inner_text()
             assert [text for text in english if text in shown] == []
             assert "대시보드" in shown
-            console.screenshot(f"{path}-ko")
+            console.screenshot(f"{path.split('/')[0]}-ko")
         assert console.errors == []
     finally:
         console.close()

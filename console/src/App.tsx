@@ -16,6 +16,8 @@ const Segments = lazy(() => import("./pages/Segments"));
 const Templates = lazy(() => import("./pages/Templates"));
 const Dashboard = lazy(() => import("./pages/Dashboard"));
 const Costs = lazy(() => import("./pages/Costs"));
+const Journeys = lazy(() => import("./pages/Journeys"));
+const JourneyCanvas = lazy(() => import("./pages/JourneyCanvas"));
 
 const router = createBrowserRouter(
   [
@@ -29,6 +31,8 @@ const router = createBrowserRouter(
         { path: "apps/:appId/send", element: <Send /> },
         { path: "apps/:appId/dashboard", element: <Dashboard /> },
         { path: "apps/:appId/costs", element: <Costs /> },
+        { path: "apps/:appId/journeys", element: <Journeys /> },
+        { path: "apps/:appId/journeys/:journeyId", element: <JourneyCanvas /> },
         { path: "users", element: <Users /> },
         { path: "audit", element: <Audit /> },
         { path: "keys", element: <Keys /> },
