@@ -250,6 +250,7 @@ def test_the_korean_console_shows_no_untranslated_string(browser: Any, server: R
             "projects": ("apps", "프로젝트 만들기"),
             "segments": (f"apps/{app_id}/segments", "세그먼트 저장"),
             "templates": (f"apps/{app_id}/templates", "새 템플릿"),
+            "campaigns": (f"apps/{app_id}/campaigns", "캠페인 이름"),
             "send": (f"apps/{app_id}/send", "테스트 메시지 보내기"),
             "keys": ("keys", "키 만들기"),
             "users": ("users", "사용자 추가"),

@@ -14,6 +14,7 @@ const Audit = lazy(() => import("./pages/Audit"));
 const Keys = lazy(() => import("./pages/Keys"));
 const Segments = lazy(() => import("./pages/Segments"));
 const Templates = lazy(() => import("./pages/Templates"));
+const Campaigns = lazy(() => import("./pages/Campaigns"));
 const Dashboard = lazy(() => import("./pages/Dashboard"));
 const Costs = lazy(() => import("./pages/Costs"));
 const Journeys = lazy(() => import("./pages/Journeys"));
@@ -38,6 +39,7 @@ const router = createBrowserRouter(
         { path: "keys", element: <Keys /> },
         { path: "apps/:appId/segments", element: <Segments /> },
         { path: "apps/:appId/templates", element: <Templates /> },
+        { path: "apps/:appId/campaigns", element: <Campaigns /> },
         { path: "*", element: <Navigate to="/apps" replace /> },
       ],
     },

@@ -72,6 +72,7 @@ export function Layout() {
         {appId && link(`/apps/${appId}/segments`, t("nav.segments"))}
         {appId && link(`/apps/${appId}/templates`, t("nav.templates"))}
         {appId && link(`/apps/${appId}/dashboard`, t("nav.dashboard"))}
+        {appId && link(`/apps/${appId}/campaigns`, t("nav.campaigns"))}
         {appId && link(`/apps/${appId}/journeys`, t("nav.journeys"))}
         {appId && link(`/apps/${appId}/send`, t("nav.send"))}
         {appId && can("ClarionGetCosts") && link(`/apps/${appId}/costs`, t("nav.costs"))}
