@@ -31,7 +31,9 @@ from clarion.queue.config import QueueSettings
 from clarion.queue.worker import Worker
 from clarion.store import events as event_store
 from clarion.store.events import EventRow
+from clarion.store.streams import StreamEvent
 from clarion.streams.config import StreamSettings
+from clarion.streams.records import Lookups, RecordBuilder
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "docs" / "event-streams.schema.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
@@ -541,3 +543,27 @@ def test_files_rotate_and_a_restarted_server_resumes_from_the_cursor(settings: S
         put_events(client, app_id, "d1", custom_events(10, start=40))
         records = wait_for(lambda: len(records_in(folder)) == 50 and records_in(folder), "50 records")
     assert sorted(int(r["attributes"]["n"]) for r in records) == list(range(50))
+
+
+def test_an_app_event_stored_with_loose_types_is_recorded_as_pinpoint_writes_it() -> None:
+    """A stored event whose attributes are not strings or whose metrics are integers (PutEvents never stores one;
+    an older or hand-made document may) still gives strings and numbers; an endpoint not stored, an empty device."""
+    doc = {
+        "EventType": "level.done",
+        "Timestamp": "2026-11-23T10:00:00.000Z",
+        "Attributes": {"level": 5, "ranked": True},
+        "Metrics": {"score": 3},
+        "Session": {
+            "Id": "s-1",
+            "StartTimestamp": "2026-11-23T09:58:00Z",
+            "StopTimestamp": "2026-11-23T10:58:00+02:00",
+        },
+    }
+    event = StreamEvent(1, 7, "device-1", "e-1", "level.done", 1000, 2000, json.dumps(doc))
+    record = json.loads(RecordBuilder("a" * 32, "123456789012").encode(event, None, Lookups()))
+    VALIDATOR.validate(record)
+    assert record["attributes"] == {"level": "5", "ranked": "True"}
+    assert record["metrics"] == {"score": 3.0}
+    assert record["session"] == {"session_id": "s-1", "start_timestamp": 1795427880000, "stop_timestamp": 1795424280000}
+    assert record["device"] == {"platform": {}}
+    assert record["application"] == {"app_id": "a" * 32, "sdk": {}}

@@ -172,9 +172,10 @@ class _Parts:
     """The encoded parts of app records, worked out once and reused (most events repeat an endpoint, an app and
     a session): each endpoint's device and app version by the endpoint's stored document (so an endpoint that
     changed is worked out anew), the application object, the session object. Each is emptied when it reaches
-    `limit` entries."""
+    `limit` entries: the devices keep endpoint documents alive, so a pump holds about as many as one batch of
+    records would, whatever its project's endpoints are like."""
 
-    def __init__(self, app_id: str, limit: int = 10_000) -> None:
+    def __init__(self, app_id: str, limit: int = 4096) -> None:
         self.app_id = app_id
         self.limit = limit
         self._devices: dict[str, tuple[msgspec.Raw, str | None]] = {}
