@@ -251,6 +251,7 @@ def test_the_korean_console_shows_no_untranslated_string(browser: Any, server: R
             "segments": (f"apps/{app_id}/segments", "세그먼트 저장"),
             "templates": (f"apps/{app_id}/templates", "새 템플릿"),
             "campaigns": (f"apps/{app_id}/campaigns", "캠페인 이름"),
+            "channels": (f"apps/{app_id}/channels", "채널 저장"),
             "send": (f"apps/{app_id}/send", "테스트 메시지 보내기"),
             "keys": ("keys", "키 만들기"),
             "users": ("users", "사용자 추가"),
@@ -282,3 +283,27 @@ def test_the_korean_console_shows_no_untranslated_string(browser: Any, server: R
     finally:
         console.close()
     assert console.errors == []
+
+
+def test_an_admin_sets_up_channels_whose_credentials_are_write_only(
+    console: ConsolePage, server: RunningServer
+) -> None:
+    client = server.client()
+    app_id = client.create_app(CreateApplicationRequest={"Name": "channels"})["ApplicationResponse"]["Id"]
+    console.sign_in("ada", f"apps/{app_id}/channels")
+    page = console.page
+    page.get_by_label("From address").fill("news@example.com")
+    page.get_by_label("Identity (domain or address)").fill("example.com")
+    page.get_by_role("button", name="Save channel").first.click()
+    page.get_by_text("Saved.").wait_for()
+    email = client.get_email_channel(ApplicationId=app_id)["EmailChannelResponse"]
+    assert (email["FromAddress"], email["Identity"], email["Enabled"]) == ("news@example.com", "example.com", True)
+    # A refused credential shows the server's own reason; credentials are never read back into the page.
+    page.get_by_label("Service account JSON").fill("not a service account")
+    page.get_by_role("button", name="Save channel").last.click()
+    page.get_by_role("alert", name="Something went wrong").wait_for()
+    console.errors.clear()  # the browser logs the refused call itself
+    page.get_by_text("No credentials yet.").wait_for()
+    console.screenshot("channels")
+    page.reload()
+    page.get_by_label("From address").and_(page.locator("[value='news@example.com']")).wait_for()

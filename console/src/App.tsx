@@ -15,6 +15,7 @@ const Keys = lazy(() => import("./pages/Keys"));
 const Segments = lazy(() => import("./pages/Segments"));
 const Templates = lazy(() => import("./pages/Templates"));
 const Campaigns = lazy(() => import("./pages/Campaigns"));
+const Channels = lazy(() => import("./pages/Channels"));
 const Dashboard = lazy(() => import("./pages/Dashboard"));
 const Costs = lazy(() => import("./pages/Costs"));
 const Journeys = lazy(() => import("./pages/Journeys"));
@@ -40,6 +41,7 @@ const router = createBrowserRouter(
         { path: "apps/:appId/segments", element: <Segments /> },
         { path: "apps/:appId/templates", element: <Templates /> },
         { path: "apps/:appId/campaigns", element: <Campaigns /> },
+        { path: "apps/:appId/channels", element: <Channels /> },
         { path: "*", element: <Navigate to="/apps" replace /> },
       ],
     },

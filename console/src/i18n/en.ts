@@ -297,6 +297,15 @@ export const en = {
   "campaigns.state.PAUSED": "Paused",
   "campaigns.state.PENDING_NEXT_RUN": "Waiting for the next run",
   "campaigns.state.SCHEDULED": "Scheduled",
+  "nav.channels": "Channels",
+  "channels.title": "Channels",
+  "channels.fromAddress": "From address",
+  "channels.identity": "Identity (domain or address)",
+  "channels.enabled": "Enabled",
+  "channels.save": "Save channel",
+  "channels.serviceJson": "Service account JSON",
+  "channels.credentialsStored": "Credentials are stored and never shown; enter new ones to replace them.",
+  "channels.credentialsNone": "No credentials yet.",
 } as const;
 
 export type Catalog = { [K in keyof typeof en]: string };

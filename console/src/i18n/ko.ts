@@ -298,4 +298,13 @@ export const ko: Catalog = {
   "campaigns.state.PAUSED": "일시 중지됨",
   "campaigns.state.PENDING_NEXT_RUN": "다음 실행 대기 중",
   "campaigns.state.SCHEDULED": "예약됨",
+  "nav.channels": "채널",
+  "channels.title": "채널",
+  "channels.fromAddress": "보내는 주소",
+  "channels.identity": "발신 ID(도메인 또는 주소)",
+  "channels.enabled": "사용",
+  "channels.save": "채널 저장",
+  "channels.serviceJson": "서비스 계정 JSON",
+  "channels.credentialsStored": "자격 증명은 저장되어 있으며 표시되지 않습니다. 바꾸려면 새로 입력하세요.",
+  "channels.credentialsNone": "아직 자격 증명이 없습니다.",
 };
