@@ -252,6 +252,7 @@ def test_the_korean_console_shows_no_untranslated_string(browser: Any, server: R
             "templates": (f"apps/{app_id}/templates", "새 템플릿"),
             "campaigns": (f"apps/{app_id}/campaigns", "캠페인 이름"),
             "channels": (f"apps/{app_id}/channels", "채널 저장"),
+            "settings": (f"apps/{app_id}/settings", "설정 저장"),
             "send": (f"apps/{app_id}/send", "테스트 메시지 보내기"),
             "keys": ("keys", "키 만들기"),
             "users": ("users", "사용자 추가"),
@@ -307,3 +308,18 @@ def test_an_admin_sets_up_channels_whose_credentials_are_write_only(
     console.screenshot("channels")
     page.reload()
     page.get_by_label("From address").and_(page.locator("[value='news@example.com']")).wait_for()
+
+
+def test_an_admin_sets_the_projects_quiet_time_and_limits(console: ConsolePage, server: RunningServer) -> None:
+    client = server.client()
+    app_id = client.create_app(CreateApplicationRequest={"Name": "settings"})["ApplicationResponse"]["Id"]
+    console.sign_in("ada", f"apps/{app_id}/settings")
+    page = console.page
+    page.get_by_label("Quiet time from").fill("22:00")
+    page.get_by_label("Quiet time until").fill("08:00")
+    page.get_by_label("Messages per endpoint per day").fill("3")
+    page.get_by_role("button", name="Save settings").click()
+    page.get_by_text("Saved.").wait_for()
+    stored = client.get_application_settings(ApplicationId=app_id)["ApplicationSettingsResource"]
+    assert stored["QuietTime"] == {"Start": "22:00", "End": "08:00"} and stored["Limits"]["Daily"] == 3
+    console.screenshot("settings")

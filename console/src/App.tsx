@@ -16,6 +16,7 @@ const Segments = lazy(() => import("./pages/Segments"));
 const Templates = lazy(() => import("./pages/Templates"));
 const Campaigns = lazy(() => import("./pages/Campaigns"));
 const Channels = lazy(() => import("./pages/Channels"));
+const Settings = lazy(() => import("./pages/Settings"));
 const Dashboard = lazy(() => import("./pages/Dashboard"));
 const Costs = lazy(() => import("./pages/Costs"));
 const Journeys = lazy(() => import("./pages/Journeys"));
@@ -42,6 +43,7 @@ const router = createBrowserRouter(
         { path: "apps/:appId/templates", element: <Templates /> },
         { path: "apps/:appId/campaigns", element: <Campaigns /> },
         { path: "apps/:appId/channels", element: <Channels /> },
+        { path: "apps/:appId/settings", element: <Settings /> },
         { path: "*", element: <Navigate to="/apps" replace /> },
       ],
     },

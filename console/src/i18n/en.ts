@@ -306,6 +306,10 @@ export const en = {
   "channels.serviceJson": "Service account JSON",
   "channels.credentialsStored": "Credentials are stored and never shown; enter new ones to replace them.",
   "channels.credentialsNone": "No credentials yet.",
+  "nav.settings": "Settings",
+  "settings.title": "Project settings",
+  "settings.totalLimit": "Messages per endpoint per campaign",
+  "settings.save": "Save settings",
 } as const;
 
 export type Catalog = { [K in keyof typeof en]: string };

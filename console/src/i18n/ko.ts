@@ -307,4 +307,8 @@ export const ko: Catalog = {
   "channels.serviceJson": "서비스 계정 JSON",
   "channels.credentialsStored": "자격 증명은 저장되어 있으며 표시되지 않습니다. 바꾸려면 새로 입력하세요.",
   "channels.credentialsNone": "아직 자격 증명이 없습니다.",
+  "nav.settings": "설정",
+  "settings.title": "프로젝트 설정",
+  "settings.totalLimit": "캠페인당 엔드포인트별 메시지 수",
+  "settings.save": "설정 저장",
 };

@@ -75,6 +75,7 @@ export function Layout() {
         {appId && link(`/apps/${appId}/campaigns`, t("nav.campaigns"))}
         {appId && link(`/apps/${appId}/journeys`, t("nav.journeys"))}
         {appId && link(`/apps/${appId}/channels`, t("nav.channels"))}
+        {appId && link(`/apps/${appId}/settings`, t("nav.settings"))}
         {appId && link(`/apps/${appId}/send`, t("nav.send"))}
         {appId && can("ClarionGetCosts") && link(`/apps/${appId}/costs`, t("nav.costs"))}
         {can("ClarionListUsers") && link("/users", t("nav.users"))}
