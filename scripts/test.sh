@@ -36,7 +36,7 @@ if { [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/truetype/nanum ]; } &
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-nanum >/dev/null || true
 fi
 # The console: generated API types, typecheck, lint, unit tests, then the build the server and the wheel serve.
-bash "$ROOT/scripts/build_console.sh" --check
+CLARION_EXTRAS="$CLARION_EXTRAS" bash "$ROOT/scripts/build_console.sh" --check
 
 cd "$ROOT"
 "$VENV/bin/ruff" check clarion tests tools bench
