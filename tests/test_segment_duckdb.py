@@ -8,6 +8,7 @@ corner cases once for every engine.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,8 +56,14 @@ imported_ids = st.one_of(endpoint_ids, endpoint_ids.map(str.upper), st.sampled_f
 
 
 def engine(server: RunningServer) -> ColumnarSegmentEngine:
+    """The server's columnar engine once its replica is built: on PostgreSQL the process builds it in the background
+    after taking the analytics lease, and answers on the row store until then."""
     found = server.services.segments_engine
     assert isinstance(found, ColumnarSegmentEngine)
+    deadline = time.monotonic() + 30
+    while not getattr(found, "ready", True):
+        assert time.monotonic() < deadline, "the analytics replica was not built within 30 s"
+        time.sleep(0.05)
     return found
 
 
