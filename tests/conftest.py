@@ -7,6 +7,7 @@ database on the local service (CLARION_TEST_POSTGRES_URL); they skip, saying why
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import socket
@@ -47,10 +48,30 @@ class OffsetClock:
         return datetime.now(UTC) + self.offset
 
 
+_EPHEMERAL_FLOOR = 32768  # Linux's default ip_local_port_range starts here
+_BLOCK = 250
+_next_port = itertools.count()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port below the ephemeral range, from a block of this xdist worker's own.
+
+    A port the kernel hands out (bind to 0) is free only until the next outgoing connection of any test process
+    takes it as its source port; ports below the ephemeral range are never taken that way, and each worker
+    drawing from its own block keeps two workers from picking the same one.
+    """
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    base = _EPHEMERAL_FLOOR - _BLOCK * (worker + 1)
+    for _ in range(_BLOCK):
+        port = base + next(_next_port) % _BLOCK
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {base}..{base + _BLOCK - 1}")
 
 
 @pytest.fixture(scope="session")

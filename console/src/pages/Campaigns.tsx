@@ -1,5 +1,5 @@
 import { Badge, Button, Checkbox, Group, NumberInput, Paper, Progress, Select, Stack, Stepper, Table, Text, TextInput, Textarea, Title } from "@mantine/core";
-import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { keepPreviousData, useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { useTranslation } from "react-i18next";
 import { useParams } from "react-router";
@@ -180,12 +180,15 @@ function Progress_({ appId, campaignId }: { appId: string; campaignId: string })
     queryFn: () => call(api.GET("/v1/apps/{application-id}/campaigns/{campaign-id}", { params: { path } })),
     refetchInterval: (query) => (query.state.data?.State?.CampaignStatus === "COMPLETED" ? false : 1000),
   });
-  const activities = useQuery({
-    queryKey: ["campaign-activities", appId, campaignId],
-    queryFn: () => call(api.GET("/v1/apps/{application-id}/campaigns/{campaign-id}/activities", { params: { path } })),
-    refetchInterval: campaign.data?.State?.CampaignStatus === "COMPLETED" ? false : 1000,
-  });
   const status = campaign.data?.State?.CampaignStatus ?? "";
+  // The status is part of the key so that the counts are fetched once more after the campaign completes: the
+  // last poll before that may have read them mid-run.
+  const activities = useQuery({
+    queryKey: ["campaign-activities", appId, campaignId, status],
+    queryFn: () => call(api.GET("/v1/apps/{application-id}/campaigns/{campaign-id}/activities", { params: { path } })),
+    refetchInterval: status === "COMPLETED" ? false : 1000,
+    placeholderData: keepPreviousData,
+  });
   return (
     <Paper withBorder p="md" data-testid="campaign-progress">
       <Stack>
