@@ -26,20 +26,27 @@ def page_size(raw: str | None) -> int:
     return size
 
 
-def encode_token(position: int) -> str:
+def encode_token(position: int | str) -> str:
     return base64.urlsafe_b64encode(f"v1:{position}".encode()).decode().rstrip("=")
+
+
+def decode_text_token(token: str) -> str:
+    """The position an `encode_token` token holds, as text (for keyset positions that are not numbers)."""
+    try:
+        prefix, position = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode().split(":", 1)
+        if prefix != "v1":
+            raise ValueError(prefix)
+        return position
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest(f"The page token {token!r} is not one Clarion issued") from None
 
 
 def decode_token(token: str | None) -> int:
     if not token:
         return 0
     try:
-        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        prefix, position = text.split(":")
-        if prefix != "v1":
-            raise ValueError(prefix)
-        return int(position)
-    except (ValueError, UnicodeDecodeError):
+        return int(decode_text_token(token))
+    except ValueError:
         raise BadRequest(f"The page token {token!r} is not one Clarion issued") from None
 
 

@@ -5,6 +5,7 @@ moves them)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from clarion.console.roles import Role
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("CLARION_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
 PASSWORD = "console test password"
+CATALOG = Path(__file__).resolve().parent.parent / "console" / "src" / "i18n" / "en.ts"
 USERS = {"ada": Role.ADMIN, "mark": Role.MARKETER, "ann": Role.ANALYST}
 
 
@@ -102,3 +104,9 @@ def keep_for_docs(name: str, docs_name: str) -> None:
         target = Path(__file__).resolve().parent.parent / "docs" / "images"
         target.mkdir(exist_ok=True)
         shutil.copy(ARTIFACTS / "console" / f"{name}.png", target / docs_name)
+
+
+def english_strings(*areas: str) -> list[str]:
+    """The English catalog's messages of these areas (without placeholders), to find any left on a Korean page."""
+    found = re.findall(r'^\s+"([\w.]+)": "([^"]+)",$', CATALOG.read_text(), re.MULTILINE)
+    return [text for key, text in found if key.split(".")[0] in areas and "{{" not in text]

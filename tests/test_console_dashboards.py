@@ -12,14 +12,12 @@ from typing import Any
 
 import pytest
 from conftest import RunningServer
-from console_browser import PASSWORD, ConsolePage, chromium, console_server, keep_for_docs
+from console_browser import PASSWORD, ConsolePage, chromium, console_server, english_strings, keep_for_docs
 from test_costs import send
 
 from clarion.analytics.config import CostSettings, ProviderPrices
 from clarion.channels.config import DeliverySettings
 from clarion.queue.config import QueueSettings
-
-CATALOG = Path(__file__).resolve().parent.parent / "console" / "src" / "i18n" / "en.ts"
 
 
 @pytest.fixture(scope="module")
@@ -180,12 +178,6 @@ def test_a_journey_is_drawn_with_its_activities_and_their_counts(
     assert page.locator(".react-flow__edge").count() == 4
     assert page.get_by_text("Yes", exact=True).count() == 1 and page.get_by_text("No", exact=True).count() == 1
     console.screenshot("journey")
-
-
-def english_strings(*areas: str) -> list[str]:
-    """The English catalog's messages of these areas (without placeholders), to find any left on a Korean page."""
-    found = re.findall(r'^\s+"([\w.]+)": "([^"]+)",$', CATALOG.read_text(), re.MULTILINE)
-    return [text for key, text in found if key.split(".")[0] in areas and "{{" not in text]
 
 
 def test_the_korean_pages_are_translated(browser: Any, server: RunningServer, app_id: str, journey_id: str) -> None:

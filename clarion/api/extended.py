@@ -28,6 +28,11 @@ decoding and error shape as every Pinpoint operation:
 
 - `ClarionGetEngagement` (`GET /v1/apps/{application-id}/clarion/engagement?endpoint-id=...` or `?user-id=...`):
   an endpoint's engagement (recency, frequency, monetary and their sum), or a user's over all their endpoints.
+- `ClarionListEndpoints` (`GET /v1/apps/{application-id}/clarion/endpoints[?search=...]`): the project's endpoints
+  in id order, paged; `search` is an endpoint id, an address, a user id or `name=value` for an endpoint or user
+  attribute (docs/console.md, "Audience").
+- `ClarionGetTimeline` (`GET /v1/apps/{application-id}/clarion/timeline?endpoint-id=...` or `?user-id=...`): a
+  person's events and messages with their delivery status, newest first, paged.
 - The web console's operations (sessions, console users, access keys, the audit log): api/extended_console.py.
 
 botocore validates parameters against its model, so SDK clients cannot send these; call them over signed HTTP.
@@ -251,6 +256,46 @@ class EngagementResponse(Struct, kw_only=True, omit_defaults=True):
     score: int = field(name="Score")
 
 
+class EndpointSummary(Struct, kw_only=True, omit_defaults=True):
+    id: str = field(name="Id")
+    channel_type: str | None = field(default=None, name="ChannelType")
+    address: str | None = field(default=None, name="Address")
+    endpoint_status: str = field(name="EndpointStatus")
+    opt_out: str = field(name="OptOut")
+    user_id: str | None = field(default=None, name="UserId")
+    creation_date: str = field(name="CreationDate")
+
+
+class EndpointSearchResponse(Struct, kw_only=True, omit_defaults=True):
+    item: list[EndpointSummary] = field(name="Item")
+    next_token: str | None = field(default=None, name="NextToken")
+
+
+class TimelineEntry(Struct, kw_only=True, omit_defaults=True):
+    """Kind EVENT (EventType, Attributes: an app event, or an outcome Clarion recorded about a message) or
+    MESSAGE (a send, with its channel, address, DeliveryStatus and the campaign or journey that sent it)."""
+
+    kind: Literal["EVENT", "MESSAGE"] = field(name="Kind")
+    date: str = field(name="Date")
+    endpoint_id: str | None = field(default=None, name="EndpointId")
+    event_type: str | None = field(default=None, name="EventType")
+    attributes: dict[str, str] | None = field(default=None, name="Attributes")
+    message_id: str | None = field(default=None, name="MessageId")
+    channel: str | None = field(default=None, name="Channel")
+    address: str | None = field(default=None, name="Address")
+    delivery_status: str | None = field(default=None, name="DeliveryStatus")
+    status_message: str | None = field(default=None, name="StatusMessage")
+    campaign_id: str | None = field(default=None, name="CampaignId")
+    journey_id: str | None = field(default=None, name="JourneyId")
+
+
+class TimelineResponse(Struct, kw_only=True, omit_defaults=True):
+    item: list[TimelineEntry] = field(name="Item")
+    next_token: str | None = field(default=None, name="NextToken")
+
+
+_PAGE = (QueryParam("PageSize", "page-size", "str"), QueryParam("Token", "token", "str"))
+
 EXTENSION_OPERATIONS: dict[str, Operation] = {
     "ClarionPreviewSegment": Operation(
         name="ClarionPreviewSegment",
@@ -317,6 +362,34 @@ EXTENSION_OPERATIONS: dict[str, Operation] = {
         output_type=EngagementResponse,
         errors=("BadRequestException", "ForbiddenException", "InternalServerErrorException", "NotFoundException"),
     ),
+    "ClarionListEndpoints": Operation(
+        name="ClarionListEndpoints",
+        method="GET",
+        uri="/v1/apps/{application-id}/clarion/endpoints",
+        status=200,
+        path_params=(("ApplicationId", "application-id"),),
+        query_params=(QueryParam("Search", "search", "str"), *_PAGE),
+        input_member=None,
+        input_type=None,
+        input_required=False,
+        output_member="EndpointSearchResponse",
+        output_type=EndpointSearchResponse,
+        errors=("BadRequestException", "ForbiddenException", "InternalServerErrorException", "NotFoundException"),
+    ),
+    "ClarionGetTimeline": Operation(
+        name="ClarionGetTimeline",
+        method="GET",
+        uri="/v1/apps/{application-id}/clarion/timeline",
+        status=200,
+        path_params=(("ApplicationId", "application-id"),),
+        query_params=(QueryParam("EndpointId", "endpoint-id", "str"), QueryParam("UserId", "user-id", "str"), *_PAGE),
+        input_member=None,
+        input_type=None,
+        input_required=False,
+        output_member="TimelineResponse",
+        output_type=TimelineResponse,
+        errors=("BadRequestException", "ForbiddenException", "InternalServerErrorException", "NotFoundException"),
+    ),
     **CONSOLE_OPERATIONS,
 }
 EXTENSION_SUMMARIES = {
@@ -324,6 +397,8 @@ EXTENSION_SUMMARIES = {
     "ClarionGetBuriedWork": "Clarion extension: background work given up on (buried queue items) and why",
     "ClarionGetEngagement": "Clarion extension: an endpoint's or a user's engagement (recency, frequency, revenue)",
     "ClarionGetCosts": "Clarion extension: a month's usage per project, priced as Pinpoint would and as it is now",
+    "ClarionListEndpoints": "Clarion extension: a project's endpoints, all or found by id, address, user or attribute",
+    "ClarionGetTimeline": "Clarion extension: an endpoint's or a user's events and messages, newest first",
     **CONSOLE_SUMMARIES,
 }
 

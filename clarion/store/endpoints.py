@@ -57,6 +57,25 @@ def fetch(tx: Transaction, app_id: str, keys: Sequence[str]) -> dict[str, Endpoi
     return {row[1]: EndpointRow(*row) for row in rows}
 
 
+def page(
+    tx: Transaction, app_id: str, after_key: str, limit: int, matching: str | None = None, keys: Sequence[str] = ()
+) -> list[EndpointRow]:
+    """Endpoints after `after_key` in key order (a keyset page over the primary key). With `matching`, only those
+    whose id (folded), address or user id it is; with `keys`, only those keys."""
+    where, params = ["app_id = ?", "endpoint_key > ?"], [app_id, after_key]
+    if matching is not None:
+        where.append("(endpoint_key = ? OR address = ? OR user_id = ?)")
+        params += [matching.lower(), matching, matching]
+    if keys:
+        listed, key_params = tx.dialect.one_of("endpoint_key", keys)
+        where.append(listed)
+        params += key_params
+    rows = tx.fetchall(
+        f"SELECT {_COLUMNS} FROM endpoints WHERE {' AND '.join(where)} ORDER BY endpoint_key LIMIT ?", (*params, limit)
+    )
+    return [EndpointRow(*row) for row in rows]
+
+
 def exists(tx: Transaction, app_id: str, key: str) -> bool:
     return tx.fetchone("SELECT 1 FROM endpoints WHERE app_id = ? AND endpoint_key = ?", (app_id, key)) is not None
 

@@ -45,6 +45,23 @@ def activity(tx: Transaction, app_id: str, endpoint_keys: Sequence[str]) -> tupl
     return last, int(events), float(revenue or 0)
 
 
+def of_endpoints(
+    tx: Transaction, app_id: str, endpoint_keys: Sequence[str], until_ms: int | None, limit: int
+) -> list[tuple[int, int, str, str, str]]:
+    """(event_at, seq, endpoint id, event type, doc) of these endpoints' events (keys: folded ids) at or before
+    `until_ms` (or ever), newest first."""
+    if not endpoint_keys:
+        return []
+    listed, params = tx.dialect.one_of("lower(endpoint_id)", endpoint_keys)
+    window = " AND event_at <= ?" if until_ms is not None else ""
+    rows = tx.fetchall(
+        f"SELECT event_at, seq, endpoint_id, event_type, doc FROM events WHERE app_id = ? AND {listed}{window} "
+        "ORDER BY event_at DESC, seq DESC LIMIT ?",
+        [app_id, *params, *([until_ms] if until_ms is not None else []), limit],
+    )
+    return [(int(at), int(seq), endpoint_id, event_type, doc) for at, seq, endpoint_id, event_type, doc in rows]
+
+
 def app_event_sql(column: str) -> str:
     """`column` (an event type) names an app event, in SQL that SQLite, PostgreSQL and DuckDB all read."""
     tests = [f"substr({column}, 1, {len(prefix)}) <> '{prefix}'" for prefix in SERVER_EVENT_PREFIXES]

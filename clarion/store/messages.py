@@ -116,6 +116,22 @@ def recent(tx: Transaction, app_id: str, limit: int) -> list[MessageRow]:
     return [MessageRow(*row) for row in rows]
 
 
+def of_endpoints(
+    tx: Transaction, app_id: str, endpoint_ids: Sequence[str], until: str | None, limit: int
+) -> list[MessageRow]:
+    """These endpoints' messages created at or before the ISO instant `until` (or ever), newest first."""
+    if not endpoint_ids:
+        return []
+    listed, params = tx.dialect.one_of("endpoint_id", endpoint_ids)
+    window = " AND created_at <= ?" if until else ""
+    rows = tx.fetchall(
+        f"SELECT {_COLUMNS} FROM messages WHERE app_id = ? AND {listed}{window} "
+        "ORDER BY created_at DESC, message_id DESC LIMIT ?",
+        [app_id, *params, *([until] if until else []), limit],
+    )
+    return [MessageRow(*row) for row in rows]
+
+
 # In-app messages ------------------------------------------------------------------------------------------------
 
 

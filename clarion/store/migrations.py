@@ -667,6 +667,11 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             "ALTER TABLE journey_participants ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
         ],
     ),
+    (
+        22,
+        "a person's messages, newest first, for the console's audience timeline",
+        ["CREATE INDEX messages_by_endpoint ON messages (app_id, endpoint_id, created_at)"],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -21,6 +21,8 @@ const Dashboard = lazy(() => import("./pages/Dashboard"));
 const Costs = lazy(() => import("./pages/Costs"));
 const Journeys = lazy(() => import("./pages/Journeys"));
 const JourneyCanvas = lazy(() => import("./pages/JourneyCanvas"));
+const AudienceSearch = lazy(() => import("./pages/Audience").then((m) => ({ default: m.AudienceSearch })));
+const PersonPage = lazy(() => import("./pages/Audience").then((m) => ({ default: m.PersonPage })));
 
 const router = createBrowserRouter(
   [
@@ -39,6 +41,9 @@ const router = createBrowserRouter(
         { path: "users", element: <Users /> },
         { path: "audit", element: <Audit /> },
         { path: "keys", element: <Keys /> },
+        { path: "apps/:appId/audience", element: <AudienceSearch /> },
+        { path: "apps/:appId/audience/endpoints/:personId", element: <PersonPage kind="endpoints" /> },
+        { path: "apps/:appId/audience/users/:personId", element: <PersonPage kind="users" /> },
         { path: "apps/:appId/segments", element: <Segments /> },
         { path: "apps/:appId/templates", element: <Templates /> },
         { path: "apps/:appId/campaigns", element: <Campaigns /> },

@@ -3,6 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from clarion.api.call import Call, Handler
+from clarion.paging import page_size
+from clarion.segments import audience
 
 
 async def get_engagement(call: Call) -> Any:
@@ -13,4 +15,29 @@ async def get_engagement(call: Call) -> Any:
     )
 
 
-HANDLERS: dict[str, Handler] = {"ClarionGetEngagement": get_engagement}
+async def list_endpoints(call: Call) -> Any:
+    """Clarion extension: the project's endpoints, all or those a search finds."""
+    p = call.params
+    return await audience.find_endpoints(
+        call.services.db, p["ApplicationId"], p.get("Search"), page_size(p.get("PageSize")), p.get("Token")
+    )
+
+
+async def get_timeline(call: Call) -> Any:
+    """Clarion extension: a person's events and messages, newest first."""
+    p = call.params
+    return await audience.timeline(
+        call.services.db,
+        p["ApplicationId"],
+        p.get("EndpointId"),
+        p.get("UserId"),
+        page_size(p.get("PageSize")),
+        p.get("Token"),
+    )
+
+
+HANDLERS: dict[str, Handler] = {
+    "ClarionGetEngagement": get_engagement,
+    "ClarionListEndpoints": list_endpoints,
+    "ClarionGetTimeline": get_timeline,
+}

@@ -69,6 +69,7 @@ export function Layout() {
       </AppShell.Header>
       <AppShell.Navbar p="xs" aria-label={t("nav.menu")}>
         {link("/apps", t("nav.projects"))}
+        {appId && link(`/apps/${appId}/audience`, t("nav.audience"))}
         {appId && link(`/apps/${appId}/segments`, t("nav.segments"))}
         {appId && link(`/apps/${appId}/templates`, t("nav.templates"))}
         {appId && link(`/apps/${appId}/dashboard`, t("nav.dashboard"))}

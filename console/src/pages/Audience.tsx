@@ -1,0 +1,333 @@
+// Audience: find endpoints (by id, address, user id or name=value attribute) and open a person's page — their
+// endpoints, attributes, engagement score and timeline. Search and timeline are Clarion extensions
+// (ClarionListEndpoints, ClarionGetTimeline); the rest is Pinpoint's GetEndpoint / GetUserEndpoints.
+import { Anchor, Badge, Button, Group, Paper, SimpleGrid, Stack, Table, Text, TextInput, Title } from "@mantine/core";
+import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
+import { useState, type FormEvent } from "react";
+import { useTranslation } from "react-i18next";
+import { Link, useParams, useSearchParams } from "react-router";
+import { api, call, type Schemas } from "../api/client";
+import { QueryState } from "../components/States";
+import { formatDate, formatNumber } from "../i18n";
+
+const PAGE = "25";
+
+function personPath(appId: string, kind: "endpoints" | "users", id: string) {
+  return `/apps/${appId}/audience/${kind}/${encodeURIComponent(id)}`;
+}
+
+export function AudienceSearch() {
+  const { t } = useTranslation();
+  const { appId = "" } = useParams();
+  const [params, setParams] = useSearchParams();
+  const search = params.get("q") ?? "";
+  const [text, setText] = useState(search);
+  const endpoints = useInfiniteQuery({
+    queryKey: ["audience", appId, search],
+    queryFn: ({ pageParam }) =>
+      call(
+        api.GET("/v1/apps/{application-id}/clarion/endpoints", {
+          params: { path: { "application-id": appId }, query: { search: search || undefined, "page-size": PAGE, token: pageParam } },
+        }),
+      ),
+    initialPageParam: undefined as string | undefined,
+    getNextPageParam: (page) => page.NextToken ?? undefined,
+  });
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    setParams(text.trim() ? { q: text.trim() } : {});
+  };
+  const items = endpoints.data?.pages.flatMap((page) => page.Item);
+  return (
+    <Stack>
+      <Title order={2}>{t("audience.title")}</Title>
+      <Group component="form" onSubmit={submit} align="end" role="search">
+        <TextInput
+          label={t("audience.search")}
+          description={t("audience.searchHint")}
+          value={text}
+          onChange={(e) => setText(e.currentTarget.value)}
+          w={420}
+        />
+        <Button type="submit">{t("common.search")}</Button>
+      </Group>
+      <QueryState
+        query={{ isPending: endpoints.isPending, error: endpoints.error, data: items }}
+        isEmpty={(data) => data.length === 0}
+        empty={search ? t("audience.noMatch") : t("audience.empty")}
+      >
+        {(data) => (
+          <Table striped data-testid="endpoints">
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th>{t("audience.endpoint")}</Table.Th>
+                <Table.Th>{t("audience.channel")}</Table.Th>
+                <Table.Th>{t("audience.address")}</Table.Th>
+                <Table.Th>{t("audience.user")}</Table.Th>
+                <Table.Th>{t("audience.status")}</Table.Th>
+                <Table.Th>{t("common.created")}</Table.Th>
+              </Table.Tr>
+            </Table.Thead>
+            <Table.Tbody>
+              {data.map((endpoint) => (
+                <Table.Tr key={endpoint.Id}>
+                  <Table.Td>
+                    <Anchor component={Link} to={personPath(appId, "endpoints", endpoint.Id)}>
+                      {endpoint.Id}
+                    </Anchor>
+                  </Table.Td>
+                  <Table.Td>{endpoint.ChannelType && t(`channel.${endpoint.ChannelType}`, { defaultValue: endpoint.ChannelType })}</Table.Td>
+                  <Table.Td>{endpoint.Address}</Table.Td>
+                  <Table.Td>
+                    {endpoint.UserId && (
+                      <Anchor component={Link} to={personPath(appId, "users", endpoint.UserId)}>
+                        {endpoint.UserId}
+                      </Anchor>
+                    )}
+                  </Table.Td>
+                  <Table.Td>{status(t, endpoint.EndpointStatus, endpoint.OptOut)}</Table.Td>
+                  <Table.Td>{formatDate(endpoint.CreationDate)}</Table.Td>
+                </Table.Tr>
+              ))}
+            </Table.Tbody>
+          </Table>
+        )}
+      </QueryState>
+      {endpoints.hasNextPage && (
+        <Button variant="light" onClick={() => void endpoints.fetchNextPage()} loading={endpoints.isFetchingNextPage}>
+          {t("common.more")}
+        </Button>
+      )}
+    </Stack>
+  );
+}
+
+function status(t: (key: string) => string, endpointStatus?: string | null, optOut?: string | null) {
+  return (
+    <Group gap={4}>
+      <Badge variant="light" color={endpointStatus === "ACTIVE" ? "green" : "gray"}>
+        {endpointStatus === "ACTIVE" ? t("audience.active") : t("audience.inactive")}
+      </Badge>
+      {optOut === "ALL" && (
+        <Badge variant="light" color="red">
+          {t("audience.optedOut")}
+        </Badge>
+      )}
+    </Group>
+  );
+}
+
+function Engagement({ appId, person }: { appId: string; person: Person }) {
+  const { t } = useTranslation();
+  const engagement = useQuery({
+    queryKey: ["engagement", appId, person],
+    queryFn: () =>
+      call(
+        api.GET("/v1/apps/{application-id}/clarion/engagement", {
+          params: { path: { "application-id": appId }, query: query(person) },
+        }),
+      ),
+  });
+  return (
+    <QueryState query={engagement} isEmpty={() => false} empty={null}>
+      {(data) => (
+        <SimpleGrid cols={{ base: 2, sm: 4 }} data-testid="engagement">
+          {(
+            [
+              ["score", formatNumber(data.Score)],
+              ["recency", formatNumber(data.Recency)],
+              ["frequency", formatNumber(data.Frequency)],
+              ["monetary", formatNumber(data.Monetary)],
+              ["events", formatNumber(data.Events)],
+              ["revenue", formatNumber(data.Revenue)],
+              ["lastActive", data.LastActiveDate ? formatDate(data.LastActiveDate) : t("audience.never")],
+              ["endpoints", formatNumber(data.Endpoints)],
+            ] as const
+          ).map(([key, value]) => (
+            <Paper withBorder p="sm" key={key}>
+              <Text size="xs" c="dimmed">
+                {t(`audience.engagement.${key}`)}
+              </Text>
+              <Text fw={600} size="lg">
+                {value}
+              </Text>
+            </Paper>
+          ))}
+        </SimpleGrid>
+      )}
+    </QueryState>
+  );
+}
+
+type Endpoint = Schemas["EndpointResponse"];
+
+function Endpoints({ appId, person }: { appId: string; person: Person }) {
+  const { t } = useTranslation();
+  const endpoints = useQuery({
+    queryKey: ["person-endpoints", appId, person],
+    queryFn: async (): Promise<Endpoint[]> => {
+      const path = { "application-id": appId };
+      if (person.kind === "users") {
+        const found = await call(api.GET("/v1/apps/{application-id}/users/{user-id}", { params: { path: { ...path, "user-id": person.id } } }));
+        return found.Item ?? [];
+      }
+      return [await call(api.GET("/v1/apps/{application-id}/endpoints/{endpoint-id}", { params: { path: { ...path, "endpoint-id": person.id } } }))];
+    },
+  });
+  return (
+    <QueryState query={endpoints} isEmpty={(data) => data.length === 0} empty={t("audience.empty")}>
+      {(data) => (
+        <Table data-testid="person-endpoints">
+          <Table.Thead>
+            <Table.Tr>
+              <Table.Th>{t("audience.endpoint")}</Table.Th>
+              <Table.Th>{t("audience.channel")}</Table.Th>
+              <Table.Th>{t("audience.address")}</Table.Th>
+              <Table.Th>{t("audience.status")}</Table.Th>
+              <Table.Th>{t("audience.attributes")}</Table.Th>
+            </Table.Tr>
+          </Table.Thead>
+          <Table.Tbody>
+            {data.map((endpoint) => (
+              <Table.Tr key={endpoint.Id}>
+                <Table.Td>{endpoint.Id}</Table.Td>
+                <Table.Td>{endpoint.ChannelType && t(`channel.${endpoint.ChannelType}`, { defaultValue: endpoint.ChannelType })}</Table.Td>
+                <Table.Td>{endpoint.Address}</Table.Td>
+                <Table.Td>{status(t, endpoint.EndpointStatus, endpoint.OptOut)}</Table.Td>
+                <Table.Td>
+                  <Attributes values={{ ...endpoint.Attributes, ...endpoint.User?.UserAttributes }} />
+                </Table.Td>
+              </Table.Tr>
+            ))}
+          </Table.Tbody>
+        </Table>
+      )}
+    </QueryState>
+  );
+}
+
+function Attributes({ values }: { values: Record<string, string[] | undefined> }) {
+  return (
+    <Group gap={4}>
+      {Object.entries(values).map(([name, list]) => (
+        <Badge key={name} variant="outline" tt="none">
+          {name}: {(list ?? []).join(", ")}
+        </Badge>
+      ))}
+    </Group>
+  );
+}
+
+type Entry = Schemas["TimelineEntry"];
+
+function What({ entry }: { entry: Entry }) {
+  const { t } = useTranslation();
+  if (entry.Kind === "EVENT") return <Text size="sm">{entry.EventType}</Text>;
+  const channel = t(`channel.${entry.Channel}`, { defaultValue: entry.Channel ?? "" });
+  return <Text size="sm">{t("audience.sent", { channel, address: entry.Address })}</Text>;
+}
+
+function Outcome({ entry }: { entry: Entry }) {
+  const { t } = useTranslation();
+  if (entry.Kind === "MESSAGE") {
+    const ok = entry.DeliveryStatus === "SUCCESSFUL";
+    return (
+      <Badge variant="light" color={ok ? "green" : "red"} title={entry.StatusMessage ?? undefined}>
+        {t(`audience.delivery.${entry.DeliveryStatus}`, { defaultValue: entry.DeliveryStatus ?? "" })}
+      </Badge>
+    );
+  }
+  const message = entry.Attributes?.message_id;
+  return message ? <Text size="xs" c="dimmed">{t("audience.aboutMessage", { id: message })}</Text> : null;
+}
+
+function Timeline({ appId, person }: { appId: string; person: Person }) {
+  const { t } = useTranslation();
+  const timeline = useInfiniteQuery({
+    queryKey: ["timeline", appId, person],
+    queryFn: ({ pageParam }) =>
+      call(
+        api.GET("/v1/apps/{application-id}/clarion/timeline", {
+          params: { path: { "application-id": appId }, query: { ...query(person), "page-size": PAGE, token: pageParam } },
+        }),
+      ),
+    initialPageParam: undefined as string | undefined,
+    getNextPageParam: (page) => page.NextToken ?? undefined,
+  });
+  const items = timeline.data?.pages.flatMap((page) => page.Item);
+  return (
+    <Stack>
+      <QueryState
+        query={{ isPending: timeline.isPending, error: timeline.error, data: items }}
+        isEmpty={(data) => data.length === 0}
+        empty={t("audience.noHistory")}
+      >
+        {(data) => (
+          <Table striped data-testid="timeline">
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th>{t("audience.when")}</Table.Th>
+                <Table.Th>{t("audience.who")}</Table.Th>
+                <Table.Th>{t("audience.what")}</Table.Th>
+                <Table.Th>{t("audience.outcome")}</Table.Th>
+                <Table.Th>{t("audience.source")}</Table.Th>
+              </Table.Tr>
+            </Table.Thead>
+            <Table.Tbody>
+              {data.map((entry, index) => (
+                <Table.Tr key={`${entry.Date}-${index}`}>
+                  <Table.Td>{formatDate(entry.Date)}</Table.Td>
+                  <Table.Td>{entry.EndpointId}</Table.Td>
+                  <Table.Td>
+                    <What entry={entry} />
+                  </Table.Td>
+                  <Table.Td>
+                    <Outcome entry={entry} />
+                  </Table.Td>
+                  <Table.Td>
+                    {entry.CampaignId && t("audience.campaign", { id: entry.CampaignId })}
+                    {entry.JourneyId && t("audience.journey", { id: entry.JourneyId })}
+                  </Table.Td>
+                </Table.Tr>
+              ))}
+            </Table.Tbody>
+          </Table>
+        )}
+      </QueryState>
+      {timeline.hasNextPage && (
+        <Button variant="light" onClick={() => void timeline.fetchNextPage()} loading={timeline.isFetchingNextPage}>
+          {t("common.more")}
+        </Button>
+      )}
+    </Stack>
+  );
+}
+
+interface Person {
+  kind: "endpoints" | "users";
+  id: string;
+}
+
+function query(person: Person) {
+  return person.kind === "users" ? { "user-id": person.id } : { "endpoint-id": person.id };
+}
+
+export function PersonPage({ kind }: { kind: Person["kind"] }) {
+  const { t } = useTranslation();
+  const { appId = "", personId = "" } = useParams();
+  const person: Person = { kind, id: personId };
+  return (
+    <Stack>
+      <Anchor component={Link} to={`/apps/${appId}/audience`} size="sm">
+        {t("audience.back")}
+      </Anchor>
+      <Title order={2}>{t(kind === "users" ? "audience.userTitle" : "audience.endpointTitle", { id: personId })}</Title>
+      <Title order={4}>{t("audience.engagementTitle")}</Title>
+      <Engagement appId={appId} person={person} />
+      <Title order={4}>{t("audience.endpointsTitle")}</Title>
+      <Endpoints appId={appId} person={person} />
+      <Title order={4}>{t("audience.timelineTitle")}</Title>
+      <Timeline appId={appId} person={person} />
+    </Stack>
+  );
+}

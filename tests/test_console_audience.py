@@ -1,0 +1,134 @@
+"""The console's Audience pages in a real browser: endpoints paged and found by address or attribute, and a person's
+page with their endpoints, attributes, engagement score and timeline (events and message outcomes), in English and
+in Korean. One server and one browser for the module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import RunningServer
+from console_browser import ConsolePage, chromium, console_server, english_strings, keep_for_docs
+
+from clarion.store import messages as message_store
+from clarion.store.messages import MessageRow
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    with console_server(Path(tmp_path_factory.mktemp("audience"))) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture(scope="module")
+def app_id(server: RunningServer) -> str:
+    """26 endpoints (one more than a page): ana's phone and mail, and 24 readers; ana has an event and a message."""
+    client = server.client()
+    app_id = client.create_app(CreateApplicationRequest={"Name": "people"})["ApplicationResponse"]["Id"]
+    ana = [
+        {"Id": "ana-phone", "ChannelType": "SMS", "Address": "+821012345678", "Attributes": {"plan": ["gold"]}},
+        {"Id": "ana-mail", "ChannelType": "EMAIL", "Address": "ana@example.com"},
+    ]
+    readers = [{"Id": f"reader-{n:02}", "ChannelType": "EMAIL", "Address": f"r{n}@example.org"} for n in range(24)]
+    client.update_endpoints_batch(
+        ApplicationId=app_id,
+        EndpointBatchRequest={
+            "Item": [{**item, "User": {"UserId": "ana", "UserAttributes": {"city": ["Seoul"]}}} for item in ana]
+            + readers
+        },
+    )
+    client.put_events(
+        ApplicationId=app_id,
+        EventsRequest={
+            "BatchItem": {
+                "ana-phone": {
+                    "Endpoint": {},
+                    "Events": {"e1": {"EventType": "app.open", "Timestamp": "2026-03-01T10:00:00.000Z"}},
+                }
+            }
+        },
+    )
+    refused = MessageRow(
+        "m-1", app_id, None, "ana-mail", "ana", "EMAIL", "ana@example.com", None, "camp-1", None, None,
+        "PERMANENT_FAILURE", 550, "mailbox unavailable", "2026-03-02T08:00:00.000Z", "{}",
+    )  # fmt: skip
+    server.run(lambda services: services.db.write(lambda tx: message_store.insert(tx, [refused])))
+    return app_id
+
+
+@pytest.fixture
+def console(browser: Any, server: RunningServer) -> Iterator[ConsolePage]:
+    page = ConsolePage(browser, server)
+    yield page
+    page.close()
+    assert page.errors == []
+
+
+def cells(row: Any) -> list[str]:
+    return [text.strip() for text in row.locator("td").all_inner_texts()]
+
+
+def test_an_analyst_finds_a_person_and_reads_their_timeline(console: ConsolePage, app_id: str) -> None:
+    console.sign_in("ann", f"apps/{app_id}/audience")
+    page = console.page
+    rows = page.get_by_test_id("endpoints").locator("tbody tr")
+    rows.nth(24).wait_for()
+    assert rows.count() == 25
+    page.get_by_role("button", name="Load more").click()
+    rows.nth(25).wait_for()
+    assert page.get_by_role("button", name="Load more").count() == 0
+
+    search = page.get_by_role("textbox", name="Find endpoints")
+    search.fill("nobody@example.com")
+    search.press("Enter")
+    page.get_by_text("No endpoint matches this search.").wait_for()
+    search.fill("plan=gold")
+    page.get_by_role("button", name="Search").click()
+    page.get_by_test_id("endpoints").get_by_role("link", name="ana-phone").wait_for()
+    assert rows.count() == 1
+    console.screenshot("audience")
+
+    page.get_by_test_id("endpoints").get_by_role("link", name="ana", exact=True).click()
+    page.get_by_role("heading", name="User ana").wait_for()
+    endpoints = page.get_by_test_id("person-endpoints")
+    endpoints.get_by_text("plan: gold").wait_for()
+    assert endpoints.get_by_text("city: Seoul").count() == 2
+    page.get_by_test_id("engagement").get_by_text("Engagement score").wait_for()
+    timeline = page.get_by_test_id("timeline").locator("tbody tr")
+    timeline.nth(1).wait_for()
+    assert cells(timeline.nth(0))[1:] == [
+        "ana-mail",
+        "Email message to ana@example.com",
+        "PERMANENT FAILURE",  # a badge, in capitals
+        "Campaign camp-1",
+    ]
+    assert cells(timeline.nth(1))[1:3] == ["ana-phone", "app.open"]
+    console.screenshot("audience-person")
+    keep_for_docs("audience-person", "console-audience.png")
+
+
+def test_the_audience_pages_in_korean(browser: Any, app_id: str, server: RunningServer) -> None:
+    console = ConsolePage(browser, server, locale="ko-KR")
+    try:
+        english = english_strings("audience", "nav")
+        console.open(f"apps/{app_id}/audience/users/ana")
+        console.page.get_by_label("사용자 이름").fill("ann")
+        console.page.get_by_role("textbox", name="비밀번호").fill("console test password")
+        console.page.get_by_role("button", name="로그인").click()
+        console.page.get_by_test_id("timeline").locator("tbody tr").nth(1).wait_for()
+        console.page.get_by_test_id("engagement").wait_for()
+        shown = console.page.locator("body").inner_text()
+        assert "영구 실패" in shown and "타임라인" in shown
+        assert [text for text in english if text in shown] == []
+        console.screenshot("audience-person-ko")
+        assert console.errors == []
+    finally:
+        console.close()
