@@ -141,6 +141,14 @@ class JourneyChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class JourneyEntriesHeld:
+    """PutEvents kept events that start a journey (journey_inbox): the engine, in whichever process runs it, lets
+    their endpoints in."""
+
+    app_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class SegmentChanged:
     app_id: str
     segment_id: str
@@ -235,6 +243,8 @@ class NamesAdded:
 SHARED_EVENTS: tuple[type, ...] = (
     AppChanged,
     CampaignChanged,
+    JourneyChanged,
+    JourneyEntriesHeld,
     ChannelChanged,
     EventStreamChanged,
     AccessKeysChanged,

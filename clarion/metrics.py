@@ -179,6 +179,12 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.journey_step_failures = Counter(
+            "clarion_journey_step_failures",
+            "Journey participants whose step raised: to be tried again later (retried) or given up on (gave_up)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.jobs = Counter(
             "clarion_jobs",
             "Import and export jobs ended, by type and status",

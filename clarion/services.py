@@ -52,6 +52,7 @@ from clarion.domain_events import (
     EventStreamChanged,
     JobFinished,
     JourneyChanged,
+    JourneyEntriesHeld,
     MessagesSent,
     NamesAdded,
     OutcomesReported,
@@ -171,7 +172,10 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
     campaign_delivery = CampaignDelivery(db, clock, queue, delivery, members, hooks, settings.campaigns, metrics)
     triggers = EventTriggers(db, clock, queue, members)
     steps = Steps(db, delivery, members, segments.engine)
-    journeys = JourneyEngine(db, clock, steps, members, outbound, settings.journeys)
+    journeys = JourneyEngine(db, clock, steps, members, outbound, settings.journeys, metrics)
+    journey_leadership = Leadership(
+        db, clock, metrics, "journey-engine", settings.coordination.leader_lease_seconds, process_name()
+    )
     sink_context = SinkContext(outbound, clock, settings.data_dir, settings.jobs.s3)
     shipper = StreamShipper(ShipperParts(db, settings.streams, settings.account_id, clock, metrics, sink_context))
     services = Services(
@@ -215,8 +219,8 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
     subscriptions.on_missed(names.clear)
     subscriptions.on_missed(triggers.clear)
     subscriptions.on_missed(key_ring.refresh)
-    subscriptions.on(JourneyChanged, journeys.journey_changed)
-    subscriptions.on(EventsIngested, journeys.events_ingested)
+    subscriptions.on(JourneyChanged, journeys.wake, everywhere=True)
+    subscriptions.on(JourneyEntriesHeld, journeys.wake, everywhere=True)
     subscriptions.on(SegmentChanged, journeys.segment_changed)
     subscriptions.on(EventsIngested, shipper.events_ingested)
     subscriptions.on(MessagesSent, shipper.messages_sent)
@@ -259,8 +263,8 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
     if settings.campaigns.scheduler:  # one process of the group schedules at a time; the others stand by
         services.background.append(lambda: leadership.run(scheduler.run))
     services.background.append(key_ring.follow)
-    if settings.journeys.engine:
-        services.background.append(journeys.run)
+    if settings.journeys.engine:  # one process of the group runs journeys at a time, like the scheduler
+        services.background.append(lambda: journey_leadership.run(journeys.run))
     if settings.streams.shipper:
         services.background.append(shipper.run)
     services.background.append(services.retention.run)

@@ -46,7 +46,9 @@ def engine_server(settings: Settings, relay: tuple[Relay, int], recorder: WebRec
             "queue": QueueSettings(workers=0),
             "max_clock_skew_seconds": 40 * 86_400,  # the tests move the server's clock by days
             "campaigns": CampaignSettings(scheduler=False),
-            "journeys": JourneySettings(engine=False, contact_center_url=recorder.url + "/dial"),
+            "journeys": JourneySettings(
+                engine=False, contact_center_url=recorder.url + "/dial", step_retries=2, step_retry_seconds=1
+            ),
             "delivery": DeliverySettings(smtp=SmtpSettings(host="127.0.0.1", port=port, security="none")),
             # The custom channel's and the contact center's webhooks run on 127.0.0.1 here.
             "outbound": OutboundSettings(allow_networks=["127.0.0.0/8"]),
@@ -325,12 +327,21 @@ def test_pause_freezes_waits_refresh_lets_in_new_members_cancel_and_delete(
             ApplicationId=project, JourneyId=journey_id, JourneyStateRequest={"State": state_name}
         )
 
+    def timers(tx: Any) -> tuple[int, int]:
+        """(timers in the due-time index the engine scans, segment entries due) of this journey."""
+        due = "SELECT count(*) FROM journey_participants WHERE journey_id = ? AND due_at IS NOT NULL"
+        entry = "SELECT count(*) FROM journeys WHERE id = ? AND next_entry_at IS NOT NULL"
+        return int(tx.scalar(due, (journey_id,))), int(tx.scalar(entry, (journey_id,)))
+
     tick(engine_server)
+    assert engine_server.run(lambda services: services.db.read(timers)) == (3, 1)
     move("PAUSED")
+    assert engine_server.run(lambda services: services.db.read(timers)) == (0, 0)  # a paused journey costs no pass
     engine_server.clock.offset += timedelta(hours=3)
     tick(engine_server)
     assert sink.received == []  # paused: the waits are frozen, nobody enters
     move("ACTIVE")  # three hours after the pause: the 2-hour waits end two hours from now
+    assert engine_server.run(lambda services: services.db.read(timers)) == (3, 1)
     pinpoint.update_endpoint(
         ApplicationId=project, EndpointId="late", EndpointRequest={"ChannelType": "EMAIL", "Address": "l@example.org"}
     )
@@ -557,6 +568,53 @@ def test_a_temporary_failure_is_tried_again_at_the_same_activity(
     assert sorted(sink.recipients()) == ["ep-0@example.org", "ep-1@example.org"]
     assert activity_metrics(pinpoint, project, journey_id, "mail") == {"RETRIED": "1", "SUCCESSFUL": "2"}
     assert state(pinpoint, project, journey_id) == "COMPLETED"
+
+
+def test_a_step_that_keeps_failing_is_retried_with_backoff_then_marked_failed(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    sink, _ = relay
+    add_endpoints(pinpoint, project, 3)
+    pinpoint.create_email_template(TemplateName="doomed", EmailTemplateRequest={"Subject": "s", "TextPart": "t"})
+    activities = {
+        "hour": {"Wait": {"WaitTime": {"WaitFor": "PT1H"}, "NextActivity": "mail"}},
+        "mail": {"EMAIL": {"TemplateName": "doomed"}},
+    }
+    journey_id = create(
+        pinpoint, project, activities, "hour", StartCondition=segment_start(everyone(pinpoint, project))
+    )
+    tick(engine_server)
+    pinpoint.delete_email_template(TemplateName="doomed")  # the message step now raises
+    failures = engine_server.services.metrics.journey_step_failures
+
+    def failed(outcome: str) -> float:
+        return failures.labels(outcome)._value.get()
+
+    before = failed("retried"), failed("gave_up")
+    engine_server.clock.offset += timedelta(hours=1, seconds=1)
+    tick(engine_server)
+    assert activity_metrics(pinpoint, project, journey_id, "mail") == {"STEP_RETRIED": "3"}
+    assert tick(engine_server) == 0  # backing off: the retry is a second away, then two
+    engine_server.clock.offset += timedelta(seconds=1)
+    tick(engine_server)
+    assert tick(engine_server) == 0
+    engine_server.clock.offset += timedelta(seconds=1)
+    assert tick(engine_server) == 0  # two seconds after the second try, not one
+    engine_server.clock.offset += timedelta(seconds=1)
+    tick(engine_server)
+    assert activity_metrics(pinpoint, project, journey_id, "mail") == {"STEP_FAILED": "3", "STEP_RETRIED": "6"}
+    metrics = journey_metrics(pinpoint, project, journey_id)
+    assert (metrics["ENDPOINT_FAILED"], metrics["ENDPOINT_ACTIVE"]) == ("3", "0") and "ENDPOINT_LEFT" not in metrics
+    assert (failed("retried") - before[0], failed("gave_up") - before[1]) == (6, 3)
+    assert sink.received == []
+    engine_server.clock.offset += timedelta(days=1)
+    assert tick(engine_server) == 0  # given up: never tried again
+
+    def marked(tx: Any) -> list[tuple[str, str | None]]:
+        sql = "SELECT failed_activity, activity_id FROM journey_participants WHERE journey_id = ?"
+        return tx.fetchall(sql, (journey_id,))
+
+    assert engine_server.run(lambda services: services.db.read(marked)) == [("mail", None)] * 3
 
 
 def test_local_time_starts_each_participant_at_the_start_time_on_its_own_clock(

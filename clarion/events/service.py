@@ -2,7 +2,8 @@
 
 Pinpoint answers 202 for the request and reports every endpoint and event on its own (API Reference, "Events"), so a
 bad event costs only itself. Limits are the documented ones ("Amazon Pinpoint quotas"). The accepted events are
-recorded as an EventsIngested domain event, which event-triggered campaigns subscribe to.
+recorded as an EventsIngested domain event, which event-triggered campaigns subscribe to; those of a type that
+starts one of the project's journeys are also kept for the journey engine in the same transaction.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import msgspec
 
 from clarion.clock import epoch_millis
 from clarion.context import CallContext
-from clarion.domain_events import EventsIngested, IngestedEvent
+from clarion.domain_events import EventsIngested, IngestedEvent, JourneyEntriesHeld
 from clarion.endpoints import rules as endpoint_rules
 from clarion.endpoints.service import EndpointWriter
 from clarion.errors import BadRequest, PinpointError
 from clarion.projects.service import require_app
 from clarion.store import events as event_store
+from clarion.store import journeys as journey_store
 from clarion.store.database import Database, Transaction
 from clarion.store.events import EventRow
 from clarion.store.names import NameRegistry
@@ -196,6 +198,9 @@ async def put_events(
         event_store.append(tx, rows)
         if ingested:
             tx.record(EventsIngested(app_id, tuple(ingested)))
+        starting = [(row.endpoint_id, row.event_type, row.doc) for row in rows]
+        if starting and journey_store.hold_event_entries(tx, app_id, starting, arrival):
+            tx.record(JourneyEntriesHeld(app_id))
 
     with writer.names.undone_on_error(app_id):
         await db.write(work)

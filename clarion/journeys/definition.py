@@ -46,6 +46,13 @@ def kinds_of(activity: dict[str, Any]) -> list[str]:
     return [key for key in ACTIVITY_TYPES if activity.get(key) is not None]
 
 
+def start_event(definition: dict[str, Any]) -> str | None:
+    """The one event type an event-started journey starts on; None for a segment start (or none yet)."""
+    event = (definition.get("StartCondition") or {}).get("EventStartCondition") or {}
+    values = (((event.get("EventFilter") or {}).get("Dimensions") or {}).get("EventType") or {}).get("Values") or []
+    return values[0] if values else None
+
+
 def next_activities(body: dict[str, Any]) -> list[str]:
     """Every activity id one activity (the body under its type key) can lead to, in the order of its branches."""
     found = [body[member] for member in ("NextActivity", "TrueActivity", "FalseActivity") if body.get(member)]

@@ -12,8 +12,14 @@ it is at and when it is due there (a Wait's end, a split's evaluation time, now 
    a trace key, so a step computed again after a crash re-sends only what was in flight.
 3. **Completion**: a CLOSED journey with nobody left in it is COMPLETED.
 
-Event entry is a subscriber on PutEvents (`events_ingested`): matching endpoints enter at once, due now, within
-the re-entry rules, and the pass that it wakes steps them.
+Event entry: PutEvents keeps the events that start one of the project's journeys in `journey_inbox`, in the
+transaction that stores them, and wakes the engine; a pass lets the matching endpoints in (within the re-entry
+rules) and removes the held events in one commit, so an accepted event starts its journey exactly once whatever
+happens to either process.
+
+A step that raises is tried again later (`journeys.step_retries` times, backing off from
+`journeys.step_retry_seconds`), then given up: the participant leaves with its step marked failed, counted
+(`STEP_FAILED`, `ENDPOINT_FAILED`), logged and in `clarion_journey_step_failures_total`.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from clarion.campaigns.members import SegmentMembers
 from clarion.campaigns.rules import parse_instant
 from clarion.campaigns.schedule import LOCAL_TIME_LEAD, endpoint_send_time
 from clarion.clock import Clock, epoch_millis, iso_millis
-from clarion.domain_events import Change, EventsIngested, JourneyChanged, SegmentChanged
+from clarion.domain_events import Change, JourneyChanged, JourneyEntriesHeld, SegmentChanged
 from clarion.endpoints.service import endpoint_key
 from clarion.errors import NotFound
 from clarion.journeys.config import JourneySettings
@@ -43,6 +49,7 @@ from clarion.journeys.rules import parse_duration
 from clarion.journeys.sending import endpoint_zone
 from clarion.journeys.steps import Journey, Move, Steps
 from clarion.logs import get_logger
+from clarion.metrics import Metrics
 from clarion.outbound.client import OutboundClient, OutboundError
 from clarion.projects.service import stored_settings
 from clarion.store import endpoints as endpoint_store
@@ -52,6 +59,7 @@ from clarion.store.endpoints import EndpointRow
 from clarion.store.journeys import ParticipantRow
 
 DUE_PER_PASS = 20
+HELD_PER_PASS = 1000  # held events read per round of event entry
 log = get_logger("clarion.journeys")
 
 
@@ -97,6 +105,7 @@ class JourneyEngine:
         members: SegmentMembers,
         outbound: OutboundClient,
         settings: JourneySettings,
+        metrics: Metrics,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -104,9 +113,11 @@ class JourneyEngine:
         self.members = members
         self.outbound = outbound
         self.settings = settings
+        self.metrics = metrics
         self._wakeup = asyncio.Event()
 
-    def journey_changed(self, _: JourneyChanged) -> None:
+    def wake(self, _: JourneyChanged | JourneyEntriesHeld) -> None:
+        """A journey was written, or PutEvents held events that start one (in any process of the group)."""
         self._wakeup.set()
 
     async def segment_changed(self, event: SegmentChanged) -> None:
@@ -135,11 +146,14 @@ class JourneyEngine:
             self._wakeup.clear()
 
     async def tick(self) -> int:
-        """One pass: due segment entries, then due steps until none is due, then completions; steps committed."""
+        """One pass: due segment entries, held event entries, then due steps until none is due, then completions;
+        steps committed."""
         now = self.clock.now()
         due = await self.db.read(lambda tx: store.entries_due(tx, epoch_millis(now), DUE_PER_PASS))
         for app_id, journey_id in due:
             await self._enter_segment(app_id, journey_id, now)
+        while await self._enter_held(now):
+            pass
         stepped = 0
         while moved := await self._step_due(now):
             stepped += moved
@@ -165,8 +179,10 @@ class JourneyEngine:
             if row.next_entry_at > now_ms:
                 return None
             definition = msgspec.json.decode(row.definition)
-            if not (definition.get("StartCondition") or {}).get("SegmentStartCondition"):
-                close(tx)  # an event start past its EndTime: no more entrants
+            ends = (definition.get("Schedule") or {}).get("EndTime")
+            over = ends is not None and now > parse_instant(ends, "Schedule.EndTime")
+            if over or not (definition.get("StartCondition") or {}).get("SegmentStartCondition"):
+                close(tx)  # past its EndTime (an event start's timer is its end): no more entrants
                 return None
             # Held for a minute: a process that dies mid-entry leaves it to the next pass after that.
             store.set_next_entry(tx, app_id, journey_id, now_ms + 60_000)
@@ -177,27 +193,32 @@ class JourneyEngine:
         definition = await self.db.write(begin)
         if definition is None:
             return
+        segment_id = definition["StartCondition"]["SegmentStartCondition"]["SegmentId"]
+        try:
+            async for page in self.members.pages(app_id, segment_id, None, 1000):
+                await self.db.write(
+                    lambda tx, ids=page: self._admit_once(tx, app_id, journey_id, run_id, definition, ids, now)
+                )
+        except NotFound:
+            log.warning("journey segment is gone", app_id=app_id, journey=journey_id, segment=segment_id)
         ends = (definition.get("Schedule") or {}).get("EndTime")
-        if ends is None or now <= parse_instant(ends, "Schedule.EndTime"):
-            segment_id = definition["StartCondition"]["SegmentStartCondition"]["SegmentId"]
-            try:
-                async for page in self.members.pages(app_id, segment_id, None, 1000):
-                    await self.db.write(
-                        lambda tx, ids=page: self._admit_once(tx, app_id, journey_id, run_id, definition, ids, now)
-                    )
-            except NotFound:
-                log.warning("journey segment is gone", app_id=app_id, journey=journey_id, segment=segment_id)
+        ends_ms = epoch_millis(parse_instant(ends, "Schedule.EndTime")) if ends else None
         refresh = definition.get("RefreshFrequency")
         following = epoch_millis(now + parse_duration(refresh, "RefreshFrequency")) if refresh else None
-        if following is not None and ends and following > epoch_millis(parse_instant(ends, "Schedule.EndTime")):
+        if following is not None and ends_ms is not None and following > ends_ms:
             following = None
+        # RefreshOnSegmentUpdate keeps the journey open to the segment's new members (segment_changed lets them in)
+        # until its EndTime, when the pass that this timer makes due closes it.
+        on_update = bool(definition.get("RefreshOnSegmentUpdate"))
+        if following is None and on_update and ends_ms is not None:
+            following = ends_ms + 1
 
         def finish(tx: Transaction) -> None:
             row = store.get(tx, app_id, journey_id, lock=True)
             if row is None or row.state != JourneyState.ACTIVE:
                 return
             store.set_next_entry(tx, app_id, journey_id, following)
-            if following is None:  # no first-time entrants any more
+            if following is None and not on_update:  # no first-time entrants any more
                 close(tx)
 
         await self.db.write(finish)
@@ -227,34 +248,67 @@ class JourneyEngine:
         store.add_metrics(tx, app_id, journey_id, run_id, "", {"ENDPOINT_ENTERED": len(entrants)})
         store.touch_run(tx, app_id, journey_id, run_id, iso_millis(now))
 
-    async def events_ingested(self, ingested: EventsIngested) -> None:
-        """Event starts: each endpoint whose event matches an ACTIVE journey's EventStartCondition enters it."""
-        app_id = ingested.app_id
+    async def _enter_held(self, now: datetime) -> int:
+        """Event starts: the endpoints of held events that match an ACTIVE journey's EventStartCondition enter it,
+        and the events are released in the same commit; how many events were taken."""
+        held = await self.db.read(lambda tx: store.held_events(tx, HELD_PER_PASS))
+        by_app: dict[str, list[store.HeldEvent]] = defaultdict(list)
+        for item in held:
+            by_app[item.app_id].append(item)
+        for app_id, items in by_app.items():
+            plans = await self._event_entries(app_id, items)
+            seqs = [item.seq for item in items]
+            with contextlib.suppress(_TakenElsewhere):
+                await self.db.write(lambda tx, s=seqs, p=plans: self._admit_held(tx, s, p, now))
+        return len(held)
+
+    async def _event_entries(
+        self, app_id: str, items: list[store.HeldEvent]
+    ) -> list[tuple[store.JourneyRow, dict[str, Any], list[str]]]:
+        """(journey, definition, endpoint ids in the order of their events) for each ACTIVE event journey that
+        some of these events start: the event passes its filter, arrived within its Schedule, and its endpoint is
+        in its segment when one is named."""
         journeys = await self.db.read(lambda tx: store.active_of_app(tx, app_id))
-        now = self.clock.now()
-        entered = False
+        events = [(item, msgspec.json.decode(item.event)) for item in items]
+        plans = []
         for row in journeys:
             definition = msgspec.json.decode(row.definition)
             start = (definition.get("StartCondition") or {}).get("EventStartCondition")
-            if not start or not _in_schedule(definition, now):
+            if not start:
                 continue
-            matching = list(
-                dict.fromkeys(i.endpoint_id for i in ingested.events if filter_matches(start["EventFilter"], i.event))
-            )
+            matching = [
+                item.endpoint_id
+                for item, event in events
+                if _in_schedule(definition, item.arrived_at) and filter_matches(start["EventFilter"], event)
+            ]
             if matching and start.get("SegmentId"):
-                found = await self.members.holds(app_id, start["SegmentId"], None, matching, sendable_only=False)
+                unique = list(dict.fromkeys(matching))
+                found = await self.members.holds(app_id, start["SegmentId"], None, unique, sendable_only=False)
                 matching = [e for e in matching if e in found]
             if matching:
-                await self.db.write(lambda tx, r=row, d=definition, m=matching: self._admit_event(tx, r, d, m, now))
-                entered = True
-        if entered:
-            self._wakeup.set()
+                plans.append((row, definition, matching))
+        return plans
+
+    def _admit_held(
+        self,
+        tx: Transaction,
+        seqs: list[int],
+        plans: list[tuple[store.JourneyRow, dict[str, Any], list[str]]],
+        now: datetime,
+    ) -> None:
+        if store.release_events(tx, seqs) != len(seqs):
+            raise _TakenElsewhere  # another engine let them in meanwhile (a leader that lost its lease): roll back
+        for row, definition, endpoint_ids in plans:
+            current = store.get(tx, row.app_id, row.id, lock=True)
+            if current is not None and current.state == JourneyState.ACTIVE:
+                self._admit_event(tx, row, definition, endpoint_ids, now)
 
     def _admit_event(
         self, tx: Transaction, row: store.JourneyRow, definition: dict[str, Any], endpoint_ids: list[str], now: datetime
     ) -> None:
         """Enter within the limits: never while still in the journey, at most EndpointReentryCap times (0 or unset:
-        no cap), and no sooner than EndpointReentryInterval after the last entry."""
+        no cap), and no sooner than EndpointReentryInterval after the last entry. Endpoint ids in the order of their
+        events: a second event of an endpoint that just entered finds it in the journey."""
         app_id, journey_id, now_ms = row.app_id, row.id, epoch_millis(now)
         limits = definition.get("Limits") or {}
         cap = limits.get("EndpointReentryCap") or 0
@@ -264,11 +318,11 @@ class JourneyEngine:
         if run_id is None:
             run_id = new_run_id(now)
             store.insert_run(tx, app_id, journey_id, run_id, "RUNNING", iso_millis(now))
-        keys = {endpoint_key(e): e for e in endpoint_ids}
-        known = store.entries_of(tx, app_id, journey_id, list(keys))
+        known = store.entries_of(tx, app_id, journey_id, sorted({endpoint_key(e) for e in endpoint_ids}))
         counts: dict[str, int] = defaultdict(int)
         entrants = []
-        for key, endpoint_id in keys.items():
+        for endpoint_id in endpoint_ids:
+            key = endpoint_key(endpoint_id)
             entry, entered_at, active = known.get(key, (0, 0, False))
             if active:
                 counts["ACTIVE_ENDPOINT_REJECTED"] += 1
@@ -276,6 +330,7 @@ class JourneyEngine:
                 counts["REENTRY_CAP_EXCEEDED"] += 1
             else:
                 entrants.append((key, entry + 1, endpoint_id))
+                known[key] = (entry + 1, now_ms, True)
         counts["ENDPOINT_ENTERED"] = len(entrants)
         store.add_participants(tx, app_id, journey_id, run_id, definition["StartActivity"], now_ms, entrants)
         store.add_metrics(tx, app_id, journey_id, run_id, "", counts)
@@ -306,15 +361,65 @@ class JourneyEngine:
                 continue  # deleted meanwhile: its participants went with it
             if journey.state == JourneyState.CANCELLED:
                 moves = [Move(p, None, None) for p in group]  # in flight at the cancel: it leaves now
+            elif journey.state == JourneyState.PAUSED:  # a lease that ran out during the pause: set aside again
+                moves = [Move(p, p.activity_id, now_ms, p.waited, attempts=p.attempts) for p in group]
             else:
                 try:
                     moves = await self._run_activity(journey, activity_id, group, now)
-                except Exception:  # one activity's failure must not stop the others; its lease runs out, it retries
-                    log.exception("journey step failed", app_id=app_id, journey=journey_id, activity=activity_id)
-                    await self.db.write(lambda tx, g=group, a=activity_id: _count_failure(tx, g, a))
+                except Exception as error:  # one activity's failure must not stop the others
+                    log.exception("journey_step_failed", app_id=app_id, journey=journey_id, activity=activity_id)
+                    await self._failed(journey, activity_id, group, token, now, error)
                     continue
             moved += await self.db.write(lambda tx, j=journey, a=activity_id, m=moves: _commit(tx, j, a, m, token, now))
         return moved
+
+    async def _failed(
+        self,
+        journey: Journey,
+        activity_id: str,
+        group: list[ParticipantRow],
+        token: str,
+        now: datetime,
+        error: Exception,
+    ) -> None:
+        """A step that raised: its participants try it again later, backing off, until `step_retries` retries have
+        failed too; then they leave the journey with the step marked failed, counted, logged and measured."""
+        now_ms, retries = epoch_millis(now), self.settings.step_retries
+        base_ms = int(self.settings.step_retry_seconds * 1000)
+
+        def work(tx: Transaction) -> tuple[int, int]:
+            paused = _paused(tx, journey)
+            activity_counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+            left: dict[str, int] = defaultdict(int)
+            retried = gave_up = 0
+            for p in group:
+                if p.failures >= retries:
+                    if store.fail_step(tx, p, token, None):
+                        gave_up += 1
+                        activity_counts[p.run_id]["STEP_FAILED"] += 1
+                        left[p.run_id] += 1
+                elif store.fail_step(tx, p, token, now_ms + base_ms * 2**p.failures, paused=paused):
+                    retried += 1
+                    activity_counts[p.run_id]["STEP_RETRIED"] += 1
+            for run_id, counts in activity_counts.items():
+                store.add_metrics(tx, journey.app_id, journey.id, run_id, activity_id, counts)
+            for run_id, count in left.items():
+                store.add_metrics(tx, journey.app_id, journey.id, run_id, "", {"ENDPOINT_FAILED": count})
+            return retried, gave_up
+
+        retried, gave_up = await self.db.write(work)
+        self.metrics.journey_step_failures.labels("retried").inc(retried)
+        self.metrics.journey_step_failures.labels("gave_up").inc(gave_up)
+        if gave_up:
+            log.error(
+                "journey_step_gave_up",
+                app_id=journey.app_id,
+                journey=journey.id,
+                activity=activity_id,
+                participants=gave_up,
+                tries=retries + 1,
+                error=repr(error)[:500],
+            )
 
     async def _journey(self, app_id: str, journey_id: str) -> Journey | None:
         def read(tx: Transaction) -> Journey | None:
@@ -375,8 +480,16 @@ class JourneyEngine:
             tx.record(JourneyChanged(app_id, journey_id, Change.UPDATED))
 
 
+def _paused(tx: Transaction, journey: Journey) -> bool:
+    """Whether the journey is PAUSED now (the row locked, so a pause commits before this write or after it)."""
+    row = store.get(tx, journey.app_id, journey.id, lock=True)
+    return row is not None and row.state == JourneyState.PAUSED
+
+
 def _commit(tx: Transaction, journey: Journey, activity_id: str, moves: list[Move], token: str, now: datetime) -> int:
-    """Move each participant under its lease, with the metrics and the message links of the moves that held."""
+    """Move each participant under its lease, with the metrics and the message links of the moves that held; a
+    journey paused while the step ran has its participants' next timers set aside."""
+    paused = _paused(tx, journey)
     activity_counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     journey_counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     messages: list[tuple[str, int, str]] = []
@@ -384,7 +497,7 @@ def _commit(tx: Transaction, journey: Journey, activity_id: str, moves: list[Mov
     cancelled = journey.state == JourneyState.CANCELLED
     for move in moves:
         p = move.participant
-        if not store.move(tx, p, token, move.activity, move.due_at, move.waited, move.attempts):
+        if not store.move(tx, p, token, move.activity, move.due_at, move.waited, move.attempts, paused=paused):
             continue  # the lease was lost (another stepper took over) or the journey was deleted
         moved += 1
         for name, value in move.counts.items():
@@ -404,19 +517,13 @@ def _commit(tx: Transaction, journey: Journey, activity_id: str, moves: list[Mov
     return moved
 
 
-def _count_failure(tx: Transaction, group: list[ParticipantRow], activity_id: str) -> None:
-    """A step that raised is counted on its activity (STEP_FAILED), so the API shows it as well as the log."""
-    runs: dict[str, int] = defaultdict(int)
-    for participant in group:
-        runs[participant.run_id] += 1
-    first = group[0]
-    for run_id, count in runs.items():
-        store.add_metrics(tx, first.app_id, first.journey_id, run_id, activity_id, {"STEP_FAILED": count})
-
-
-def _in_schedule(definition: dict[str, Any], now: datetime) -> bool:
+def _in_schedule(definition: dict[str, Any], at_ms: int) -> bool:
     schedule = definition.get("Schedule") or {}
     starts, ends = schedule.get("StartTime"), schedule.get("EndTime")
-    if starts and now < parse_instant(starts, "Schedule.StartTime"):
+    if starts and at_ms < epoch_millis(parse_instant(starts, "Schedule.StartTime")):
         return False
-    return not (ends and now > parse_instant(ends, "Schedule.EndTime"))
+    return not (ends and at_ms > epoch_millis(parse_instant(ends, "Schedule.EndTime")))
+
+
+class _TakenElsewhere(Exception):
+    """Held events another engine released first: this write rolls back and admits nobody."""

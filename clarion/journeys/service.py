@@ -24,6 +24,7 @@ from clarion.journeys.definition import (
     TEMPLATE_TYPES,
     JourneyState,
     kinds_of,
+    start_event,
 )
 from clarion.journeys.engine import first_entry_ms
 from clarion.journeys.rules import validate_journey
@@ -134,7 +135,9 @@ async def create_journey(
         _check_references(tx, app_id, request)
         if state == JourneyState.ACTIVE:
             _check_event_quota(tx, request)
-        journey_store.insert(tx, app_id, journey_id, request["Name"], state, created_at, _definition(request))
+        journey_store.insert(
+            tx, app_id, journey_id, request["Name"], state, created_at, _definition(request), start_event(request)
+        )
         if state == JourneyState.ACTIVE:
             journey_store.set_next_entry(tx, app_id, journey_id, first_entry_ms(request, ctx.now))
         tx.record(JourneyChanged(app_id, journey_id, Change.CREATED))
@@ -205,7 +208,9 @@ async def update_journey(
         _check_references(tx, app_id, merged)
         if current.state == JourneyState.DRAFT and state == JourneyState.ACTIVE:
             _check_event_quota(tx, merged)
-        journey_store.replace(tx, app_id, journey_id, merged["Name"], state, modified_at, _definition(merged))
+        journey_store.replace(
+            tx, app_id, journey_id, merged["Name"], state, modified_at, _definition(merged), start_event(merged)
+        )
         if current.state == JourneyState.DRAFT and state == JourneyState.ACTIVE:
             journey_store.set_next_entry(tx, app_id, journey_id, first_entry_ms(merged, ctx.now))
         tx.record(JourneyChanged(app_id, journey_id, Change.UPDATED))
@@ -248,8 +253,10 @@ async def update_journey_state(
         row = require_journey(tx, app_id, journey_id, lock=True)
         paused_at = _state_change(row, requested, now_ms)
         journey_store.set_state(tx, app_id, journey_id, requested, paused_at)
-        if requested == JourneyState.ACTIVE and row.paused_at is not None:  # waits were frozen for the pause
-            journey_store.shift_waits(tx, app_id, journey_id, now_ms - row.paused_at)
+        if requested == JourneyState.PAUSED:
+            journey_store.freeze(tx, app_id, journey_id)
+        elif requested == JourneyState.ACTIVE and row.paused_at is not None:  # waits were frozen for the pause
+            journey_store.thaw(tx, app_id, journey_id, now_ms - row.paused_at)
         elif requested == JourneyState.CANCELLED:
             at = iso_millis(ctx.now)
             for run_id, count in journey_store.cancel_participants(tx, app_id, journey_id).items():

@@ -35,6 +35,7 @@ PROJECT_TABLES = (
     "journey_participants",
     "journey_messages",
     "journey_metrics",
+    "journey_inbox",
     "send_claims",
 )
 

@@ -26,21 +26,37 @@ _COLUMNS = "seq, app_id, id, name, state, created_at, modified_at, definition, p
 
 
 def insert(
-    tx: Transaction, app_id: str, journey_id: str, name: str, state: str, created_at: str, definition: str
+    tx: Transaction,
+    app_id: str,
+    journey_id: str,
+    name: str,
+    state: str,
+    created_at: str,
+    definition: str,
+    start_event: str | None,
 ) -> None:
+    """`start_event`: the event type an event-started journey starts on (PutEvents holds those events for it)."""
     tx.execute(
-        "INSERT INTO journeys (app_id, id, name, state, created_at, modified_at, definition) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (app_id, journey_id, name, state, created_at, created_at, definition),
+        "INSERT INTO journeys (app_id, id, name, state, created_at, modified_at, definition, start_event) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (app_id, journey_id, name, state, created_at, created_at, definition, start_event),
     )
 
 
 def replace(
-    tx: Transaction, app_id: str, journey_id: str, name: str, state: str, modified_at: str, definition: str
+    tx: Transaction,
+    app_id: str,
+    journey_id: str,
+    name: str,
+    state: str,
+    modified_at: str,
+    definition: str,
+    start_event: str | None,
 ) -> None:
     tx.execute(
-        "UPDATE journeys SET name = ?, state = ?, modified_at = ?, definition = ? WHERE app_id = ? AND id = ?",
-        (name, state, modified_at, definition, app_id, journey_id),
+        "UPDATE journeys SET name = ?, state = ?, modified_at = ?, definition = ?, start_event = ? "
+        "WHERE app_id = ? AND id = ?",
+        (name, state, modified_at, definition, start_event, app_id, journey_id),
     )
 
 
@@ -220,6 +236,51 @@ def closing(tx: Transaction, limit: int) -> list[tuple[str, str]]:
     ]
 
 
+# Event entry -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HeldEvent:
+    seq: int
+    app_id: str
+    endpoint_id: str
+    event: str  # the event's wire fields, JSON
+    arrived_at: int  # epoch ms PutEvents accepted it
+
+
+def hold_event_entries(tx: Transaction, app_id: str, events: list[tuple[str, str, str]], arrived_at: int) -> int:
+    """PutEvents, in its own transaction: keep the (endpoint id, event type, event JSON) whose type starts one of
+    the project's ACTIVE journeys, for the engine to let their endpoints in; how many were kept. So an accepted
+    event that should start a journey starts it, whatever happens to the process after the commit."""
+    starting = {
+        row[0]
+        for row in tx.fetchall(
+            "SELECT DISTINCT start_event FROM journeys WHERE app_id = ? AND state = 'ACTIVE' "
+            "AND start_event IS NOT NULL",
+            (app_id,),
+        )
+    }
+    kept = [(app_id, endpoint_id, doc, arrived_at) for endpoint_id, kind, doc in events if kind in starting]
+    tx.insert_rows("INSERT INTO journey_inbox (app_id, endpoint_id, event, arrived_at)", kept)
+    return len(kept)
+
+
+def held_events(tx: Transaction, limit: int) -> list[HeldEvent]:
+    rows = tx.fetchall(
+        "SELECT seq, app_id, endpoint_id, event, arrived_at FROM journey_inbox ORDER BY seq LIMIT ?", (limit,)
+    )
+    return [HeldEvent(*row) for row in rows]
+
+
+def release_events(tx: Transaction, seqs: list[int]) -> int:
+    """Remove held events once their entries are committed (in that same transaction); how many were still held."""
+    wanted, params = tx.dialect.one_of("seq", seqs)
+    return tx.execute(f"DELETE FROM journey_inbox WHERE {wanted}", params)
+
+
+# Participants --------------------------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True, slots=True)
 class ParticipantRow:
     app_id: str
@@ -232,11 +293,12 @@ class ParticipantRow:
     waited: bool
     retried: bool = False  # its last lease ran out: a stepper died with this step in hand, and it is stepped again
     attempts: int = 0  # sends of this activity's message already tried and answered THROTTLED or TEMPORARY_FAILURE
+    failures: int = 0  # times this step raised so far
 
 
 _PARTICIPANT = (
     "p.app_id, p.journey_id, p.endpoint_key, p.entry, p.endpoint_id, p.run_id, p.activity_id, p.waited, "
-    "p.lease_token IS NOT NULL, p.attempts"
+    "p.lease_token IS NOT NULL, p.attempts, p.failures"
 )
 
 
@@ -272,16 +334,16 @@ def add_participants(
 
 
 def claim_due(tx: Transaction, now_ms: int, limit: int, token: str, lease_until: int) -> list[ParticipantRow]:
-    """Participants whose timer is due, of journeys that run (not PAUSED), leased to `token` until `lease_until`;
-    a lease that ran out (its stepper died) is due again like any timer."""
-    skip = " FOR UPDATE OF p SKIP LOCKED" if tx.dialect.name == "postgresql" else ""
+    """Participants whose timer is due, leased to `token` until `lease_until`; a lease that ran out (its stepper
+    died) is due again like any timer. A range of the due-time index and nothing else: the timers of a PAUSED
+    journey are set aside (`freeze`), and those of finished journeys are gone, so they cost no pass anything."""
+    skip = " FOR UPDATE SKIP LOCKED" if tx.dialect.name == "postgresql" else ""
     rows = tx.fetchall(
-        f"SELECT {_PARTICIPANT} FROM journey_participants p JOIN journeys j ON j.app_id = p.app_id AND "
-        "j.id = p.journey_id WHERE p.due_at <= ? AND p.activity_id IS NOT NULL "
-        f"AND j.state IN ('ACTIVE', 'CLOSED', 'CANCELLED') ORDER BY p.due_at LIMIT ?{skip}",
+        f"SELECT {_PARTICIPANT} FROM journey_participants p WHERE p.due_at <= ? AND p.activity_id IS NOT NULL "
+        f"ORDER BY p.due_at LIMIT ?{skip}",
         (now_ms, limit),
     )
-    claimed = [ParticipantRow(*row[:7], bool(row[7]), bool(row[8]), row[9]) for row in rows]
+    claimed = [ParticipantRow(*row[:7], bool(row[7]), bool(row[8]), row[9], row[10]) for row in rows]
     for p in claimed:
         tx.execute(
             "UPDATE journey_participants SET lease_token = ?, due_at = ? "
@@ -299,13 +361,47 @@ def move(
     due_at: int | None,
     waited: bool,
     attempts: int = 0,
+    *,
+    paused: bool = False,
 ) -> bool:
-    """Move a leased participant on (activity None: it leaves); False if the lease was lost, or the journey deleted."""
+    """Move a leased participant on (activity None: it leaves); False if the lease was lost, or the journey deleted.
+    `paused`: the journey was paused meanwhile, so its next timer is set aside until it resumes."""
+    timer = "due_at = NULL, paused_due = ?" if paused else "due_at = ?"
     return (
         tx.execute(
-            "UPDATE journey_participants SET activity_id = ?, due_at = ?, waited = ?, attempts = ?, lease_token = NULL "
+            f"UPDATE journey_participants SET activity_id = ?, {timer}, waited = ?, attempts = ?, failures = 0, "
+            "lease_token = NULL WHERE app_id = ? AND journey_id = ? AND endpoint_key = ? AND entry = ? "
+            "AND lease_token = ?",
+            (
+                activity_id,
+                due_at if activity_id is not None else None,  # one who left has no timer
+                int(waited),
+                attempts,
+                p.app_id,
+                p.journey_id,
+                p.endpoint_key,
+                p.entry,
+                token,
+            ),
+        )
+        == 1
+    )
+
+
+def fail_step(tx: Transaction, p: ParticipantRow, token: str, retry_at: int | None, *, paused: bool = False) -> bool:
+    """A leased participant whose step raised: tried again at `retry_at`, or (None) given up on, leaving the journey
+    with its step marked failed. False if the lease was lost."""
+    if retry_at is None:
+        change = "failed_activity = activity_id, activity_id = NULL, due_at = NULL"
+        params: tuple[int, ...] = ()
+    else:
+        change = "due_at = NULL, paused_due = ?" if paused else "due_at = ?"
+        params = (retry_at,)
+    return (
+        tx.execute(
+            f"UPDATE journey_participants SET {change}, failures = failures + 1, lease_token = NULL "
             "WHERE app_id = ? AND journey_id = ? AND endpoint_key = ? AND entry = ? AND lease_token = ?",
-            (activity_id, due_at, int(waited), attempts, p.app_id, p.journey_id, p.endpoint_key, p.entry, token),
+            (*params, p.app_id, p.journey_id, p.endpoint_key, p.entry, token),
         )
         == 1
     )
@@ -319,19 +415,38 @@ def cancel_participants(tx: Transaction, app_id: str, journey_id: str) -> dict[s
         (app_id, journey_id),
     )
     tx.execute(
-        "UPDATE journey_participants SET activity_id = NULL, due_at = NULL WHERE app_id = ? AND journey_id = ? "
-        "AND activity_id IS NOT NULL AND lease_token IS NULL",
+        "UPDATE journey_participants SET activity_id = NULL, due_at = NULL, paused_due = NULL "
+        "WHERE app_id = ? AND journey_id = ? AND activity_id IS NOT NULL AND lease_token IS NULL",
         (app_id, journey_id),
     )
     return {run_id: int(count) for run_id, count in rows}
 
 
-def shift_waits(tx: Transaction, app_id: str, journey_id: str, by_ms: int) -> None:
-    """Resuming a paused journey: its timers move on by the length of the pause (a pause freezes waits)."""
+def freeze(tx: Transaction, app_id: str, journey_id: str) -> None:
+    """Pausing: the journey's timers and its next segment entry are set aside, out of the indexes the engine scans
+    (a participant in the middle of a step is set aside when its step commits)."""
     tx.execute(
-        "UPDATE journey_participants SET due_at = due_at + ? WHERE app_id = ? AND journey_id = ? "
-        "AND activity_id IS NOT NULL AND waited = 1 AND lease_token IS NULL",
+        "UPDATE journey_participants SET paused_due = due_at, due_at = NULL WHERE app_id = ? AND journey_id = ? "
+        "AND due_at IS NOT NULL AND lease_token IS NULL",
+        (app_id, journey_id),
+    )
+    tx.execute(
+        "UPDATE journeys SET paused_entry_at = next_entry_at, next_entry_at = NULL WHERE app_id = ? AND id = ?",
+        (app_id, journey_id),
+    )
+
+
+def thaw(tx: Transaction, app_id: str, journey_id: str, by_ms: int) -> None:
+    """Resuming: the timers come back, waits moved on by the length of the pause (a pause freezes them), and the
+    segment entry that was next (overdue ones happen at once)."""
+    tx.execute(
+        "UPDATE journey_participants SET due_at = paused_due + CASE WHEN waited = 1 THEN ? ELSE 0 END, "
+        "paused_due = NULL WHERE app_id = ? AND journey_id = ? AND paused_due IS NOT NULL",
         (by_ms, app_id, journey_id),
+    )
+    tx.execute(
+        "UPDATE journeys SET next_entry_at = paused_entry_at, paused_entry_at = NULL WHERE app_id = ? AND id = ?",
+        (app_id, journey_id),
     )
 
 

@@ -33,6 +33,14 @@ def _endpoints_by_country_platform(dialect: Dialect) -> str:
     return f"CREATE INDEX endpoints_by_country_platform ON endpoints (app_id, upper({country}), {platform})"
 
 
+def _journeys_start_event(dialect: Dialect) -> str:
+    """Fills journeys.start_event for the journeys written before it existed."""
+    path = ("StartCondition", "EventStartCondition", "EventFilter", "Dimensions", "EventType", "Values")
+    if dialect.name == "postgresql":
+        return f"UPDATE journeys SET start_event = definition::jsonb #>> '{{{','.join(path)},0}}'"
+    return f"UPDATE journeys SET start_event = json_extract(definition, '$.{'.'.join(path)}[0]')"
+
+
 MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
     (
         1,
@@ -671,6 +679,31 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
         22,
         "a person's messages, newest first, for the console's audience timeline",
         ["CREATE INDEX messages_by_endpoint ON messages (app_id, endpoint_id, created_at)"],
+    ),
+    (
+        23,
+        "journeys: event entries held with their events, steps that fail for good, timers set aside while paused",
+        [
+            # The one event type an event-started journey starts on (NULL for a segment start): PutEvents holds the
+            # events of that type in journey_inbox, in its own transaction, for the engine to let their endpoints in.
+            "ALTER TABLE journeys ADD COLUMN start_event TEXT",
+            _journeys_start_event,
+            """CREATE TABLE journey_inbox (
+                seq {serial},
+                app_id TEXT NOT NULL,
+                endpoint_id TEXT NOT NULL,
+                event TEXT NOT NULL,
+                arrived_at BIGINT NOT NULL
+            )""",
+            # failures: times the current step raised (it is tried again later, then given up: failed_activity).
+            "ALTER TABLE journey_participants ADD COLUMN failures INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE journey_participants ADD COLUMN failed_activity TEXT",
+            # While a journey is PAUSED its timers wait here, out of the due-time index the engine scans.
+            "ALTER TABLE journey_participants ADD COLUMN paused_due BIGINT",
+            "ALTER TABLE journeys ADD COLUMN paused_entry_at BIGINT",
+            # Participants who left kept the time of their last step; a due time now means a timer to fire.
+            "UPDATE journey_participants SET due_at = NULL WHERE activity_id IS NULL",
+        ],
     ),
 ]
 
