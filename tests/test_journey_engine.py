@@ -685,3 +685,158 @@ def test_an_event_journey_closes_at_its_end_and_completes_when_empty(
     tick(engine_server)
     assert state(pinpoint, project, journey_id) == "COMPLETED"
     assert journey_metrics(pinpoint, project, journey_id)["ENDPOINT_ENTERED"] == "1"
+
+
+def test_daily_and_total_caps_with_the_projects_journey_limits(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    sink, _ = relay
+    add_endpoints(pinpoint, project, 2)
+    # The project's JourneyLimits fill what a journey leaves unset: here its daily cap.
+    pinpoint.update_application_settings(
+        ApplicationId=project, WriteApplicationSettingsRequest={"JourneyLimits": {"DailyCap": 1}}
+    )
+    day = {"WaitTime": {"WaitFor": "P1D"}}
+    activities = {
+        "m1": {"EMAIL": {"TemplateName": "first-mail", "NextActivity": "m2"}},
+        "m2": {"EMAIL": {"TemplateName": "second-mail", "NextActivity": "d1"}},
+        "d1": {"Wait": {**day, "NextActivity": "m3"}},
+        "m3": {"EMAIL": {"TemplateName": "second-mail", "NextActivity": "d2"}},
+        "d2": {"Wait": {**day, "NextActivity": "m4"}},
+        "m4": {"EMAIL": {"TemplateName": "second-mail"}},
+    }
+    journey_id = create(
+        pinpoint,
+        project,
+        activities,
+        "m1",
+        StartCondition=segment_start(everyone(pinpoint, project)),
+        Limits={"TotalCap": 2},
+    )
+    tick(engine_server)
+    assert len(sink.received) == 2  # the first email; the second, the same day, is over the daily cap
+    assert activity_metrics(pinpoint, project, journey_id, "m2") == {"LIMIT_REACHED": "2"}
+    engine_server.clock.offset += timedelta(days=1, minutes=1)
+    tick(engine_server)
+    assert len(sink.received) == 4  # a day later: under both caps
+    assert activity_metrics(pinpoint, project, journey_id, "m3") == {"SUCCESSFUL": "2"}
+    engine_server.clock.offset += timedelta(days=1, minutes=1)
+    tick(engine_server)
+    assert len(sink.received) == 4  # two emails ever: the total cap
+    assert activity_metrics(pinpoint, project, journey_id, "m4") == {"LIMIT_REACHED": "2"}
+    assert Counter(sink.recipients()) == {"ep-0@example.org": 2, "ep-1@example.org": 2}
+
+
+class RecordingBuckets:
+    """The server's own MessagesPerSecond buckets, noting each reservation (key, rate, count)."""
+
+    def __init__(self, buckets: Any) -> None:
+        self.buckets = buckets
+        self.reserved: list[tuple[str, float, int]] = []
+
+    async def reserve(self, key: str, per_second: float, count: int) -> float:
+        self.reserved.append((key, per_second, count))
+        return float(await self.buckets.reserve(key, per_second, count))
+
+    async def aclose(self) -> None:
+        await self.buckets.aclose()
+
+
+def test_messages_per_second_paces_the_journeys_own_bucket(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    sink, _ = relay
+    add_endpoints(pinpoint, project, 3)
+    delivery = engine_server.services.delivery
+    recording = RecordingBuckets(delivery.buckets)
+    delivery.buckets = recording
+    try:
+        activities = {"mail": {"EMAIL": {"TemplateName": "second-mail"}}}
+        segment = segment_start(everyone(pinpoint, project))
+        paced = create(pinpoint, project, activities, "mail", StartCondition=segment, Limits={"MessagesPerSecond": 5})
+        free = create(pinpoint, project, activities, "mail", StartCondition=segment)
+        tick(engine_server)
+    finally:
+        delivery.buckets = recording.buckets
+    assert len(sink.received) == 6
+    # Only the journey with a rate draws, from a bucket of its own (every process of a group shares it), for
+    # each message it sends.
+    assert recording.reserved == [(f"mps:{paced}", 5, 3)]
+    assert f"mps:{free}" not in {key for key, _, _ in recording.reserved}
+
+
+def test_reentry_interval_keeps_an_endpoint_out_until_it_has_passed(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    sink, _ = relay
+    add_endpoints(pinpoint, project, 1)
+    event_filter = {"FilterType": "ENDPOINT", "Dimensions": {"EventType": {"Values": ["purchase"]}}}
+    journey_id = create(
+        pinpoint,
+        project,
+        {"thanks": {"EMAIL": {"TemplateName": "second-mail"}}},
+        "thanks",
+        StartCondition={"EventStartCondition": {"EventFilter": event_filter}},
+        Limits={"EndpointReentryInterval": "PT12H"},
+    )
+
+    def purchase(event_id: str) -> None:
+        event = {"EventType": "purchase", "Timestamp": "2026-11-23T10:00:00Z"}
+        batch = {"ep-0": {"Endpoint": {}, "Events": {event_id: event}}}
+        pinpoint.put_events(ApplicationId=project, EventsRequest={"BatchItem": batch})
+
+    purchase("p1")
+    tick(engine_server)
+    engine_server.clock.offset += timedelta(hours=11)
+    purchase("p2")  # left the journey, but entered 11 hours ago
+    tick(engine_server)
+    assert len(sink.received) == 1
+    assert journey_metrics(pinpoint, project, journey_id)["REENTRY_CAP_EXCEEDED"] == "1"
+    engine_server.clock.offset += timedelta(hours=1, minutes=1)
+    purchase("p3")  # 12 hours on: no cap, so it enters again
+    tick(engine_server)
+    assert sink.recipients() == ["ep-0@example.org"] * 2
+    metrics = journey_metrics(pinpoint, project, journey_id)
+    assert (metrics["ENDPOINT_ENTERED"], metrics["REENTRY_CAP_EXCEEDED"]) == ("2", "1")
+
+
+def test_refresh_on_segment_update_lets_new_members_in_until_the_end(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    sink, _ = relay
+    gold = {"Attributes": {"plan": {"Values": ["gold"]}}}
+    add_endpoints(pinpoint, project, 1, Attributes={"plan": ["gold"]})
+    segment = {"Name": "gold", "Dimensions": gold}
+    segment_id = pinpoint.create_segment(ApplicationId=project, WriteSegmentRequest=segment)["SegmentResponse"]["Id"]
+    ends = (engine_server.clock.now() + timedelta(days=2)).isoformat()
+    activities = {"mail": {"EMAIL": {"TemplateName": "second-mail"}}}
+    refreshed = create(
+        pinpoint,
+        project,
+        activities,
+        "mail",
+        StartCondition=segment_start(segment_id),
+        RefreshOnSegmentUpdate=True,
+        Schedule={"EndTime": ends},
+    )
+    once = create(pinpoint, project, activities, "mail", StartCondition=segment_start(segment_id))
+    tick(engine_server)
+    assert (state(pinpoint, project, refreshed), state(pinpoint, project, once)) == ("ACTIVE", "COMPLETED")
+    pinpoint.update_endpoint(
+        ApplicationId=project,
+        EndpointId="late",
+        EndpointRequest={"ChannelType": "EMAIL", "Address": "late@example.org", "Attributes": {"plan": ["gold"]}},
+    )
+    tick(engine_server)
+    assert len(sink.received) == 2  # a new member, but the segment itself has not been updated
+    pinpoint.update_segment(ApplicationId=project, SegmentId=segment_id, WriteSegmentRequest=segment)
+    tick(engine_server)
+    assert Counter(sink.recipients()) == {"ep-0@example.org": 2, "late@example.org": 1}  # only the new member
+    assert journey_metrics(pinpoint, project, refreshed)["ENDPOINT_ENTERED"] == "2"
+    assert (
+        len(pinpoint.get_journey_runs(ApplicationId=project, JourneyId=refreshed)["JourneyRunsResponse"]["Item"]) == 2
+    )
+    engine_server.clock.offset += timedelta(days=2, minutes=1)
+    tick(engine_server)
+    tick(engine_server)
+    assert state(pinpoint, project, refreshed) == "COMPLETED"  # closed at its end, and nobody is left
