@@ -7,6 +7,7 @@ database on the local service (CLARION_TEST_POSTGRES_URL); they skip, saying why
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -28,8 +29,9 @@ from botocore.config import Config
 
 from clarion.app import create_app, server_options
 from clarion.config import AccessKey, Settings
-from clarion.services import Services
+from clarion.services import Services, open_database
 from clarion.store.apps import PROJECT_TABLES
+from clarion.store.migrations import migrate
 
 T = TypeVar("T")
 
@@ -95,11 +97,68 @@ def postgres_url() -> Iterator[str]:
 
 
 def reset_postgres(url: str) -> None:
+    """An empty schema: nothing migrated (tests of migrations themselves, and of several processes sharing it)."""
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP SCHEMA public CASCADE")
         conn.execute("CREATE SCHEMA public")
+
+
+# What a freshly migrated schema holds, per database: its shape, the rows the migrations wrote, its sequences.
+_MIGRATED: dict[str, tuple[str, dict[str, list[tuple[Any, ...]]], dict[str, tuple[int, bool]]]] = {}
+_SHAPE_SQL = """
+    SELECT md5(coalesce(string_agg(c.relname || ':' || c.relkind::text || ':' || coalesce(a.attname, '') || ':'
+                                   || coalesce(a.atttypid::text, ''), ',' ORDER BY c.relname, a.attnum), ''))
+    FROM pg_class c LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+    WHERE c.relnamespace = 'public'::regnamespace"""
+
+
+def migrated_postgres(url: str) -> None:
+    """A schema as `migrate` leaves an empty store, without migrating again for every test.
+
+    Migrating takes about 0.4 s on PostgreSQL and most tests start a server on it. The first call migrates an empty
+    schema and remembers what that left; later calls find the same tables and only put their rows and sequences
+    back. A schema of another shape (a test reset or changed it) is rebuilt from empty.
+    """
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        shape = conn.execute(_SHAPE_SQL).fetchone()[0]
+        known = _MIGRATED.get(url)
+        if known is not None and known[0] == shape:
+            _, rows, sequences = known
+            with conn.transaction():
+                for table, seed in rows.items():
+                    conn.execute(f'DELETE FROM "{table}"')
+                    if seed:
+                        marks = ", ".join(["%s"] * len(seed[0]))
+                        conn.cursor().executemany(f'INSERT INTO "{table}" VALUES ({marks})', seed)
+                for sequence, (value, called) in sequences.items():
+                    conn.execute("SELECT setval(%s::regclass, %s, %s)", (f'"{sequence}"', value, called))
+            return
+    reset_postgres(url)
+
+    async def apply() -> None:
+        db = open_database(Settings(database_url=url))
+        try:
+            await db.write(migrate)
+        finally:
+            db.close()
+
+    asyncio.run(apply())
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = conn.execute(
+            "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'"
+        ).fetchall()
+        rows = {name: conn.execute(f'SELECT * FROM "{name}"').fetchall() for (name,) in tables}
+        sequences = {
+            name: tuple(conn.execute(f'SELECT last_value, is_called FROM "{name}"').fetchone())
+            for (name,) in conn.execute(
+                "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'S'"
+            ).fetchall()
+        }
+        _MIGRATED[url] = (conn.execute(_SHAPE_SQL).fetchone()[0], rows, sequences)
 
 
 @pytest.fixture
@@ -127,9 +186,46 @@ def settings(store: str, tmp_path: Path, request: pytest.FixtureRequest) -> Sett
     }
     if store == "postgres":
         url = request.getfixturevalue("postgres_url")
-        reset_postgres(url)
+        # A test that starts the `server` gets the schema that server would migrate to; others start from empty.
+        if "server" in request.fixturenames:
+            migrated_postgres(url)
+        else:
+            reset_postgres(url)
         values["database_url"] = url
     return Settings(**values)
+
+
+class _PromptServer(uvicorn.Server):
+    """uvicorn's server, stopping as soon as it is told: uvicorn notices `should_exit` at its next 0.1 s tick and
+    then pauses 0.1 s for connections to close; over a thousand server starts that is minutes of the suite."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._told: asyncio.Event | None = None
+
+    def tell(self) -> None:
+        """Wake the main loop (called on the server's loop once `should_exit` is set)."""
+        if self._told is not None:
+            self._told.set()
+
+    async def main_loop(self) -> None:
+        self._told = asyncio.Event()
+        counter = 0
+        while not await self.on_tick(counter):  # the date header once a second, should_exit, request limits
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._told.wait(), 0.1)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()  # idle ones close now, busy ones after their response
+        while self.server_state.connections or self.server_state.tasks:
+            await asyncio.sleep(0.005)
+        for server in self.servers:
+            await server.wait_closed()
+        await self.lifespan.shutdown()
 
 
 class RunningServer:
@@ -142,7 +238,7 @@ class RunningServer:
         self.url = f"http://[{host}]:{settings.port}" if ":" in host else f"http://{host}:{settings.port}"
         # The options `clarion serve` uses (proxy headers believed only from trusted proxies), on this host.
         options = {**server_options(settings), "host": host}
-        self._server = uvicorn.Server(uvicorn.Config(self.app, lifespan="on", **options))
+        self._server = _PromptServer(uvicorn.Config(self.app, lifespan="on", **options))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     def start(self) -> RunningServer:
@@ -156,6 +252,10 @@ class RunningServer:
 
     def stop(self) -> None:
         self._server.should_exit = True
+        loop = getattr(self.app.state, "loop", None)
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop has just finished
+                loop.call_soon_threadsafe(self._server.tell)
         self._thread.join(timeout=20)
 
     def __enter__(self) -> RunningServer:

@@ -60,6 +60,9 @@ class Listener:
         self._connect = connect
         self._heard = heard
         self._stopping = threading.Event()
+        # close() notifies this listener alone on a channel of its own, so it stops at once rather than at its
+        # next poll.
+        self._wake = f"{CHANNEL}_stop_{uuid.uuid4().hex[:12]}"
         self.listening = threading.Event()  # set once the first LISTEN is in place
         self._thread = threading.Thread(target=self._run, name="clarion-notices", daemon=True)
         self._thread.start()
@@ -75,12 +78,15 @@ class Listener:
                 continue
             try:
                 conn.execute(f"LISTEN {CHANNEL}")
+                conn.execute(f"LISTEN {self._wake}")
                 self.listening.set()
                 if not first:
                     self._heard(None)  # what was written while nobody listened is unknown
                 first = False
                 while not self._stopping.is_set():
                     for notice in conn.notifies(timeout=0.5):
+                        if notice.channel == self._wake:
+                            break
                         event = decode(notice.payload)
                         if event is not None:
                             self._heard(event)
@@ -93,4 +99,10 @@ class Listener:
 
     def close(self) -> None:
         self._stopping.set()
+        if self.listening.is_set():
+            try:
+                with self._connect() as conn:
+                    conn.execute(f"NOTIFY {self._wake}")
+            except Exception as error:  # it stops at its next poll instead
+                log.warning("notices_wake_failed", error=str(error))
         self._thread.join(timeout=5)
