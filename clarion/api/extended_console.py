@@ -1,7 +1,8 @@
 """Clarion's extension operations for the web console: sessions, console users, access keys and the audit log.
 
-Pinpoint has no operation for these, so they are Clarion's own, under `/v1/clarion/` (the template preview, which
-belongs to a project, under `/v1/apps/{application-id}/clarion/` like the segment preview; docs/console.md), and go
+Pinpoint has no operation for these, so they are Clarion's own, under `/v1/clarion/` (the template preview and
+the import file upload, which belong to a project, under `/v1/apps/{application-id}/clarion/` like the segment
+preview; docs/console.md), and go
 through the same pipeline as every Pinpoint operation: authentication (a SigV4 key or a console session), the
 caller's scope, decoding, and Pinpoint's error shape. Only ClarionSignIn, and ClarionGetSession (which then answers
 SignedIn false), are taken without credentials.
@@ -98,6 +99,18 @@ class TemplatePreviewResponse(Struct, kw_only=True, omit_defaults=True):
     title: str | None = field(default=None, name="Title")
     body: str | None = field(default=None, name="Body")
     problem: str | None = field(default=None, name="Problem")  # why the template does not render (nothing else)
+
+
+class ImportFileRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+    """A CSV or JSON-lines file's text (a request holds at most 7 MB; larger files go through S3 or https)."""
+
+    file_name: str = field(name="FileName")
+    content: str = field(name="Content")
+
+
+class ImportFileResponse(Struct, kw_only=True, omit_defaults=True):
+    s3_url: str = field(name="S3Url")  # what CreateImportJob's S3Url takes
+    size: int = field(name="Size")
 
 
 class AuditEvent(Struct, kw_only=True, omit_defaults=True):
@@ -218,7 +231,19 @@ CONSOLE_OPERATIONS["ClarionPreviewTemplate"] = _op(
     errors=("NotFoundException",),
 )
 
+CONSOLE_OPERATIONS["ClarionUploadImportFile"] = _op(
+    "ClarionUploadImportFile",
+    "POST",
+    "/v1/apps/{application-id}/clarion/import-files",
+    status=201,
+    path=(("ApplicationId", "application-id"),),
+    body=("ImportFileRequest", ImportFileRequest),
+    output=("ImportFileResponse", ImportFileResponse),
+    errors=("NotFoundException", "PayloadTooLargeException"),
+)
+
 CONSOLE_SUMMARIES = {
+    "ClarionUploadImportFile": "Clarion extension: keep an uploaded CSV or JSON file where the project's imports read",
     "ClarionPreviewTemplate": "Clarion extension: a stored template or a draft rendered for an endpoint, not sent",
     "ClarionSignIn": "Clarion extension: sign a console user in (sets the session cookie)",
     "ClarionGetSession": "Clarion extension: the signed-in console user, their CSRF token and allowed operations",

@@ -55,4 +55,8 @@ class JobSettings(SettingsModel):
     transfer_timeout_seconds: float = Field(default=1800.0, gt=0)
     # Largest import file read, in bytes (after gunzip for http(s) answers sent compressed).
     max_file_bytes: int = Field(default=5 << 30, gt=0)
+    # Files uploaded through the console are kept in the project's first import folder (uploads/) for this many
+    # days, and together may hold at most this many bytes per project: an upload past it is refused.
+    upload_days: int = Field(default=7, gt=0)
+    upload_bytes_per_project: int = Field(default=256 << 20, gt=0)
     s3: S3Settings = Field(default_factory=S3Settings)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from pathlib import Path
 import aiohttp
 
 from clarion.clock import Clock
-from clarion.errors import BadRequest, Forbidden
+from clarion.errors import BadRequest, Forbidden, PayloadTooLarge
 from clarion.jobs.config import JobSettings
 from clarion.jobs.s3 import CHUNK, S3Client
 from clarion.jobs.scope import BadLocation, OutsideScope, StorageScope
@@ -159,6 +160,21 @@ class Locations:
                 async for chunk in response.chunks():
                     yield chunk
 
+    async def keep_upload(self, app_id: str, name: str, body: bytes) -> str:
+        """Keep a file sent through the console in the project's first import folder (`uploads/`, a fresh name
+        each time); return its file:// URL, which an import job then reads like any other local file."""
+        folder = self.scope.folders(app_id, export=False)[0] / "uploads"
+        kept = await asyncio.to_thread(_prune, folder, self.clock.now().timestamp() - self.settings.upload_days * 86400)
+        limit = self.settings.upload_bytes_per_project
+        if kept + len(body) > limit:
+            raise PayloadTooLarge(
+                f"The project's uploaded files hold {kept} bytes; with this one they would pass the {limit} allowed "
+                f"(uploads are kept {self.settings.upload_days} days)"
+            )
+        target = folder / f"{uuid.uuid4().hex}-{name}"
+        await asyncio.to_thread(_write_file, target, body)
+        return target.as_uri()
+
     async def write(self, app_id: str, prefix: str, name: str, body: bytes) -> str:
         """Store `body` as `name` under an export prefix; return the URL written."""
         path = self._local(app_id, prefix, export=True)
@@ -185,6 +201,18 @@ def _check_answer(method: str, url: str, status: int) -> None:
     if status >= 500 or status == 429:
         raise TransferError(f"{method} {url} answered {status}")
     raise SourceError(f"{method} {url} answered {status}")
+
+
+def _prune(folder: Path, older_than: float) -> int:
+    """Remove the files last written before `older_than` (epoch seconds); the bytes the others hold."""
+    kept = 0
+    for path in folder.glob("*") if folder.is_dir() else ():
+        stat = path.stat()
+        if stat.st_mtime < older_than:
+            path.unlink(missing_ok=True)
+        else:
+            kept += stat.st_size
+    return kept
 
 
 def _write_file(target: Path, body: bytes) -> None:

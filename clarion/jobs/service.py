@@ -6,6 +6,7 @@ queue item in one transaction, so a job is never created without the work that w
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -140,6 +141,28 @@ async def create_export_job(
     response = await db.write(work)
     queue.wake()
     return response
+
+
+# A name kept in a file path: plain characters only, and one of the text formats an import reads (no gzip: the
+# content arrives as text).
+UPLOAD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.(csv|json|jsonl|ndjson)", re.IGNORECASE)
+
+
+async def upload_import_file(
+    db: Database, locations: Locations, app_id: str, request: dict[str, Any]
+) -> dict[str, Any]:
+    """ClarionUploadImportFile: a CSV or JSON file's text, kept where the project's import jobs may read it."""
+    name = request["FileName"]
+    if not UPLOAD_NAME.fullmatch(name):
+        raise BadRequest(
+            f"FileName {name!r} must be letters, digits, '.', '_' or '-' (at most 100) ending in .csv, .json, "
+            ".jsonl or .ndjson"
+        )
+    content = request["Content"].encode()
+    if not content.strip():
+        raise BadRequest(f"The file {name!r} is empty")
+    await db.read(lambda tx: require_app(tx, app_id))
+    return {"S3Url": await locations.keep_upload(app_id, name, content), "Size": len(content)}
 
 
 def _require(tx: Transaction, app_id: str, job_id: str, job_type: str) -> JobRow:

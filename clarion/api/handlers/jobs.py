@@ -21,6 +21,12 @@ async def create_export_job(call: Call) -> Any:
     )
 
 
+async def upload_import_file(call: Call) -> Any:
+    """Clarion extension: the console's file upload, which an import job then reads."""
+    services = call.services
+    return await service.upload_import_file(services.db, services.locations, call.params["ApplicationId"], call.body)
+
+
 async def get_import_job(call: Call) -> Any:
     return await service.get_job(call.services.db, call.params["ApplicationId"], call.params["JobId"], IMPORT)
 
@@ -46,6 +52,7 @@ async def get_export_jobs(call: Call) -> Any:
 
 HANDLERS: dict[str, Handler] = {
     "CreateImportJob": create_import_job,
+    "ClarionUploadImportFile": upload_import_file,
     "GetImportJob": get_import_job,
     "GetImportJobs": get_import_jobs,
     "GetSegmentImportJobs": get_import_jobs,

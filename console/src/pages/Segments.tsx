@@ -1,5 +1,5 @@
 import "react-querybuilder/dist/query-builder.css";
-import { Alert, Badge, Button, Group, Paper, Stack, Table, Text, TextInput, Title } from "@mantine/core";
+import { Alert, Badge, Button, Group, Paper, Stack, Table, Tabs, Text, TextInput, Title } from "@mantine/core";
 import { useDebouncedValue } from "@mantine/hooks";
 import { QueryBuilderMantine } from "@react-querybuilder/mantine";
 import { keepPreviousData, useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
@@ -11,6 +11,7 @@ import { api, call } from "../api/client";
 import { Failure, QueryState } from "../components/States";
 import { formatDate, formatNumber } from "../i18n";
 import { DEMOGRAPHIC, DURATIONS, RuleError, toDefinition, type Definition } from "../segments/definition";
+import { ImportsAndExports } from "../segments/Jobs";
 import { useCan } from "../session";
 
 const START: RuleGroupType = { combinator: "and", rules: [] };
@@ -195,42 +196,55 @@ export default function Segments() {
   return (
     <Stack>
       <Title order={2}>{t("segments.title")}</Title>
-      {can("CreateSegment") && (
-        <Builder appId={appId} onSaved={() => void queryClient.invalidateQueries({ queryKey: ["segments", appId] })} />
-      )}
-      <QueryState
-        query={{ isPending: segments.isPending, error: segments.error, data: items }}
-        isEmpty={(data) => data.length === 0}
-        empty={t("segments.empty")}
-      >
-        {(data) => (
-          <Table striped data-testid="segments">
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th>{t("segments.name")}</Table.Th>
-                <Table.Th>{t("segments.type")}</Table.Th>
-                <Table.Th>{t("segments.version")}</Table.Th>
-                <Table.Th>{t("common.modified")}</Table.Th>
-              </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {data.map((segment) => (
-                <Table.Tr key={segment.Id}>
-                  <Table.Td>{segment.Name}</Table.Td>
-                  <Table.Td>{t(`segments.kind.${segment.SegmentType}`)}</Table.Td>
-                  <Table.Td>{segment.Version}</Table.Td>
-                  <Table.Td>{formatDate(segment.LastModifiedDate ?? segment.CreationDate)}</Table.Td>
-                </Table.Tr>
-              ))}
-            </Table.Tbody>
-          </Table>
-        )}
-      </QueryState>
-      {segments.hasNextPage && (
-        <Button variant="light" onClick={() => void segments.fetchNextPage()} loading={segments.isFetchingNextPage}>
-          {t("common.more")}
-        </Button>
-      )}
+      <Tabs defaultValue="segments" keepMounted={false}>
+        <Tabs.List>
+          <Tabs.Tab value="segments">{t("segments.tab.segments")}</Tabs.Tab>
+          <Tabs.Tab value="jobs">{t("segments.tab.jobs")}</Tabs.Tab>
+        </Tabs.List>
+        <Tabs.Panel value="segments" pt="md">
+          <Stack>
+            {can("CreateSegment") && (
+              <Builder appId={appId} onSaved={() => void queryClient.invalidateQueries({ queryKey: ["segments", appId] })} />
+            )}
+            <QueryState
+              query={{ isPending: segments.isPending, error: segments.error, data: items }}
+              isEmpty={(data) => data.length === 0}
+              empty={t("segments.empty")}
+            >
+              {(data) => (
+                <Table striped data-testid="segments">
+                  <Table.Thead>
+                    <Table.Tr>
+                      <Table.Th>{t("segments.name")}</Table.Th>
+                      <Table.Th>{t("segments.type")}</Table.Th>
+                      <Table.Th>{t("segments.version")}</Table.Th>
+                      <Table.Th>{t("common.modified")}</Table.Th>
+                    </Table.Tr>
+                  </Table.Thead>
+                  <Table.Tbody>
+                    {data.map((segment) => (
+                      <Table.Tr key={segment.Id}>
+                        <Table.Td>{segment.Name}</Table.Td>
+                        <Table.Td>{t(`segments.kind.${segment.SegmentType}`)}</Table.Td>
+                        <Table.Td>{segment.Version}</Table.Td>
+                        <Table.Td>{formatDate(segment.LastModifiedDate ?? segment.CreationDate)}</Table.Td>
+                      </Table.Tr>
+                    ))}
+                  </Table.Tbody>
+                </Table>
+              )}
+            </QueryState>
+            {segments.hasNextPage && (
+              <Button variant="light" onClick={() => void segments.fetchNextPage()} loading={segments.isFetchingNextPage}>
+                {t("common.more")}
+              </Button>
+            )}
+          </Stack>
+        </Tabs.Panel>
+        <Tabs.Panel value="jobs" pt="md">
+          <ImportsAndExports appId={appId} />
+        </Tabs.Panel>
+      </Tabs>
     </Stack>
   );
 }
