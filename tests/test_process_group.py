@@ -1,7 +1,8 @@
 """Three `clarion serve` processes on one PostgreSQL store acting as one system (docs/operations.md#several-
-processes): a campaign's MessagesPerSecond holds for the group, a revoked key is refused by every process within a
-second, concurrent duplicate TraceIds send once, a killed delivery process's batch is picked up again within 15 s,
-and when the scheduler's leader dies another process takes the role within 10 s.
+processes): one of them runs the journey engine for the others' writes and events, a campaign's MessagesPerSecond
+holds for the group, a revoked key is refused by every process within a second, concurrent duplicate TraceIds send
+once, a killed delivery process's batch is picked up again within 15 s, and when the scheduler's leader dies
+another process takes the role within 10 s.
 
 The processes are started once for the module and share an SMTP relay in this process, which records when each
 message arrived. The tests run in file order: the last one kills processes.
@@ -165,6 +166,36 @@ def _arrivals(relay: Relay, name: str) -> list[float]:
 def test_one_process_of_the_group_keeps_the_segment_replica(group: Group) -> None:
     # The others answer segment reads on the row store: the same answers, without N copies of the replica.
     eventually(lambda: sum(m.leads("analytics") for m in group.members) == 1, 10, "one replica holder", step=0.2)
+
+
+def test_one_process_runs_journeys_and_hears_the_others_events(group: Group) -> None:
+    eventually(lambda: sum(m.leads("journey-engine") for m in group.members) == 1, 10, "one engine", step=0.2)
+    others = [member for member in group.members if not member.leads("journey-engine")]
+    client = others[0].client  # the journey is written on one process that does not run the engine ...
+    app_id, _ = _project_with_email(client, "journey", 20)
+    client.create_email_template(TemplateName="journey-thanks", EmailTemplateRequest={"Subject": "s", "TextPart": "t"})
+    event_filter = {"FilterType": "ENDPOINT", "Dimensions": {"EventType": {"Values": ["purchase"]}}}
+    journey_id = client.create_journey(
+        ApplicationId=app_id,
+        WriteJourneyRequest={
+            "Name": "thanks",
+            "Activities": {"thanks": {"EMAIL": {"TemplateName": "journey-thanks"}}},
+            "StartActivity": "thanks",
+            "StartCondition": {"EventStartCondition": {"EventFilter": event_filter}},
+            "State": "ACTIVE",
+        },
+    )["JourneyResponse"]["Id"]
+    event = {"EventType": "purchase", "Timestamp": "2026-11-23T10:00:00Z"}
+    batch = {f"e{n}": {"Endpoint": {}, "Events": {"buy": event}} for n in range(20)}
+    others[1].client.put_events(ApplicationId=app_id, EventsRequest={"BatchItem": batch})  # ... and PutEvents another
+    addresses = {f"journey{n}@example.org" for n in range(20)}
+    eventually(
+        lambda: {to for to in group.relay.recipients() if to.startswith("journey")} >= addresses, 15, "every email"
+    )
+    metrics = client.get_journey_execution_metrics(ApplicationId=app_id, JourneyId=journey_id)
+    assert metrics["JourneyExecutionMetricsResponse"]["Metrics"]["ENDPOINT_ENTERED"] == "20"
+    time.sleep(0.5)  # nothing more arrives: one engine let each endpoint in once
+    assert Counter(to for to in group.relay.recipients() if to.startswith("journey")) == dict.fromkeys(addresses, 1)
 
 
 def test_messages_per_second_holds_across_three_processes(group: Group) -> None:
