@@ -250,7 +250,12 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
             db, queue, clock, folder, analytics.export_hour, analytics.export_days, analytics.threads
         )
         services.queue_handlers[EXPORT_KIND] = export.handle
-        services.background.append(export.run)
+        # One process of the group looks for the day's export (any worker runs it): the others would only find it
+        # enqueued already.
+        exporting = Leadership(
+            db, clock, metrics, "dataset-export", settings.coordination.leader_lease_seconds, process_name()
+        )
+        services.background.append(lambda: exporting.run(export.run))
     services.background.extend(segments.background)
     # Campaign batches have workers of their own that hold one batch at a time: a crash can then re-send at most
     # one batch per worker (docs/campaigns.md), whatever the general workers' concurrency.
