@@ -4,7 +4,7 @@ an email campaign into a local SMTP sink, and the PutEvents-to-inbox latency of 
     .venv/bin/python -m bench.campaigns [--push 100000] [--email 20000] [--events 300] [--delivery-workers 4]
 
 Each figure has its baseline measured in the same run, against the same local service:
-- push: the FCM transport alone (Clarion's HTTP/2 client, no campaign, no store) sending the same number of messages;
+- push: the FCM transport alone (the guarded client, no campaign, no store) sending the same number of messages;
 - email: a bare aiosmtplib loop on one connection to the same sink (bench/smtp_send.py's loop);
 - events: none (the goal is absolute: p99 ≤ 1 s from PutEvents answered to the message arriving).
 The server runs on CPU 0, the stubs and this driver on CPU 1 (2-core machine). Server peak RSS is VmHWM.
@@ -46,8 +46,11 @@ from bench.smtp_send import bare_loop, free_port, start_sink  # noqa: E402
 from clarion.channels.config import DeliverySettings  # noqa: E402
 from clarion.channels.delivery import Outbound, PushContent  # noqa: E402
 from clarion.channels.push import fcm  # noqa: E402
+from clarion.outbound.client import OutboundClient  # noqa: E402
+from clarion.outbound.config import OutboundSettings  # noqa: E402
 
 KEY_ID, SECRET = "AKIDCLARIONBENCH0001", "bench-secret"
+LOOPBACK = ["127.0.0.0/8", "::1/128"]  # where the local providers listen, which the outbound client must be allowed
 
 
 class CountingFcm(FcmStub):
@@ -195,13 +198,14 @@ class FcmStubProcess:
             "CLARION_DELIVERY__PUSH__FCM_URL": self.url,
             "CLARION_DELIVERY__PUSH__FCM_TOKEN_URI": self.token_uri,
             "CLARION_DELIVERY__PUSH__CA_FILE": self.ca_file,
+            "CLARION_OUTBOUND__ALLOW_NETWORKS": json.dumps(LOOPBACK),  # the stub is a local server
         }
 
-    def transport(self) -> Any:
+    def transport(self, outbound: OutboundClient) -> Any:
         settings = DeliverySettings.model_validate(
             {"push": {"fcm_url": self.url, "fcm_token_uri": self.token_uri, "ca_file": self.ca_file}}
         )
-        return fcm.open_transport(settings, {"Platform": "GCM", "ServiceJson": self.service_json})
+        return fcm.open_transport(settings, {"Platform": "GCM", "ServiceJson": self.service_json}, outbound)
 
     def stop(self) -> None:
         self.process.kill()
@@ -238,7 +242,8 @@ def push_case(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     counter, last = stub.delivered, stub.last
 
     async def transport_alone() -> float:
-        transport = stub.transport()
+        outbound = OutboundClient(OutboundSettings(allow_networks=LOOPBACK))
+        transport = stub.transport(outbound)
         content = PushContent(title="Hello", body="World")
 
         async def one(number: int) -> None:
@@ -246,7 +251,7 @@ def push_case(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
         await drive(one, 500, 200)
         rate, _ = await drive(one, min(args.push, 50_000), 400)
-        await transport.close()
+        await outbound.close()
         return rate
 
     try:

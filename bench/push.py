@@ -1,8 +1,8 @@
 """Push sending throughput: messages/s through the APNs and FCM transports to local HTTP/2 stubs, against the same
-requests made directly on Clarion's HTTP/2 client (no payload building, no auth, no result mapping), the FCM
-transport's work over aiohttp's HTTP/1.1 instead, to weigh the protocol choice, and the bare APNs request on the
-candidate clients: pycurl (libcurl multiplexing streams on one HTTP/2 connection, driven by its multi interface)
-and httpx (HTTP/2 through the same h2 library), when installed (`pip install pycurl 'httpx[http2]'`).
+requests made directly on the guarded outbound client (libcurl's multi interface on the event loop; no payload
+building, no auth, no result mapping), the FCM transport's work over aiohttp's HTTP/1.1 instead, and the bare APNs
+request on other clients: pycurl driven by its own blocking loop (libcurl without the event loop: the floor) and
+httpx (HTTP/2 through the pure-Python h2 library), when installed (`pip install 'httpx[http2]'`).
 
     .venv/bin/python bench/push.py [--messages 20000] [--concurrency 200] [--rounds 3]
 
@@ -52,7 +52,9 @@ from push_stubs import (  # noqa: E402
 from clarion.channels.config import DeliverySettings  # noqa: E402
 from clarion.channels.delivery import Outbound, PushContent, Transport  # noqa: E402
 from clarion.channels.push import apns, fcm  # noqa: E402
-from clarion.channels.push.h2client import H2Client, H2Response, client_ssl_context  # noqa: E402
+from clarion.outbound.client import Answer, OutboundClient, Tls  # noqa: E402
+from clarion.outbound.config import OutboundSettings  # noqa: E402
+from clarion.outbound.curl import Headers  # noqa: E402
 
 BUNDLE = "com.example.bench"
 START = datetime.now(UTC)
@@ -144,6 +146,7 @@ async def measure(
         {"push": {"apns_url": apns_url, "fcm_url": fcm_url, "fcm_token_uri": token_uri, "ca_file": ca_file}}
     )
     token_key = ec.generate_private_key(ec.SECP256R1())
+    outbound = OutboundClient(OutboundSettings(allow_networks=["127.0.0.0/8", "::1/128"]))  # the local stubs
     apns_transport = apns.open_transport(
         settings,
         {
@@ -155,9 +158,10 @@ async def measure(
             "TeamId": "BENCHTEAM1",
             "BundleId": BUNDLE,
         },
+        outbound,
     )
-    fcm_transport = fcm.open_transport(settings, {"Platform": "GCM", "ServiceJson": service_json(google_key)})
-    bare = H2Client(apns_url, client_ssl_context(ca_file))
+    fcm_transport = fcm.open_transport(settings, {"Platform": "GCM", "ServiceJson": service_json(google_key)}, outbound)
+    tls = Tls(ca_file=ca_file)
     body = b'{"aps":{"alert":{"title":"Hello","body":"World"}}}'
     headers = [("apns-topic", BUNDLE), ("apns-push-type", "alert"), ("apns-priority", "10")]
     device = "ab" * 32
@@ -167,7 +171,9 @@ async def measure(
         return Outbound(channel, device if channel == "APNS" else f"token-{number}", str(uuid.uuid4()), "app", content)
 
     async def bare_send(number: int) -> None:
-        response = await bare.request("POST", f"/3/device/{device}", headers, body)
+        response = await outbound.request(
+            "POST", f"{apns_url}/3/device/{device}", headers=headers, body=body, timeout=30, max_bytes=1 << 16, tls=tls
+        )
         assert response.status == 200
 
     def via(transport: Transport, channel: str) -> Callable[[int], Awaitable[None]]:
@@ -188,17 +194,22 @@ async def measure(
         token = await fcm_transport.tokens.token()  # type: ignore[attr-defined]
         headers = {"authorization": f"Bearer {token}", "content-type": "application/json; charset=UTF-8"}
         async with http1.post(f"{fcm_http1_url}/v1/projects/{PROJECT}/messages:send", data=body, headers=headers) as r:
-            answer = H2Response(r.status, {k.lower(): v for k, v in r.headers.items()}, await r.read())
+            answer = Answer(r.status, Headers({k.lower(): v for k, v in r.headers.items()}), await r.read())
         result = fcm.fcm_result(answer, START)
         assert result.status == "SUCCESSFUL", result
 
     cases = {
-        "h2 client only (APNs request)": bare_send,
+        "guarded client only (APNs request)": bare_send,
         "APNs transport": via(apns_transport, "APNS"),
         "FCM transport (HTTP/2)": via(fcm_transport, "GCM"),
         "FCM over aiohttp (HTTP/1.1)": fcm_over_http1,
     }
-    closers: list[Callable[[], Awaitable[None]]] = [bare.close, apns_transport.close, fcm_transport.close, http1.close]
+    closers: list[Callable[[], Awaitable[None]]] = [
+        apns_transport.close,
+        fcm_transport.close,
+        http1.close,
+        outbound.close,
+    ]
     try:
         import httpx
     except ImportError:
@@ -215,7 +226,7 @@ async def measure(
     curl = CurlDriver.open(f"{apns_url}/3/device/{device}", headers, body, ca_file, args.concurrency)
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
     if curl is not None:
-        results["pycurl multi (HTTP/2), APNs request"] = []
+        results["pycurl, own blocking loop, APNs request"] = []
     for send in cases.values():
         await drive(send, min(500, args.messages), args.concurrency)  # connect, sign, fetch the token, warm up
     if curl is not None:
@@ -224,7 +235,7 @@ async def measure(
         for name, send in cases.items():
             results[name].append(await drive(send, args.messages, args.concurrency))
         if curl is not None:
-            results["pycurl multi (HTTP/2), APNs request"].append(curl.run(args.messages))
+            results["pycurl, own blocking loop, APNs request"].append(curl.run(args.messages))
     for close in closers:
         await close()
     return results

@@ -21,18 +21,21 @@ from typing import Any
 
 import aiohttp
 
-from bench.campaigns import KEY_ID, SECRET, FcmStubProcess, client, peak_rss_mb, push_project, start_server
+from bench.campaigns import KEY_ID, LOOPBACK, SECRET, FcmStubProcess, client, peak_rss_mb, push_project, start_server
 from bench.load import Client, Tally, closed_loop, latency_summary, ok, open_loop
 from bench.push import pin
 from bench.smtp_send import free_port
 from clarion.channels.delivery import Outbound, PushContent
+from clarion.outbound.client import OutboundClient
+from clarion.outbound.config import OutboundSettings
 
 MESSAGE = {"GCMMessage": {"Title": "Your code", "Body": "Your one-time code is 123456", "Action": "OPEN_APP"}}
 
 
 async def transport_phases(stub: FcmStubProcess, rates: list[int], seconds: float) -> dict[str, Any]:
     """The baseline: the FCM transport alone, open loop at the same rates."""
-    transport = stub.transport()
+    outbound = OutboundClient(OutboundSettings(allow_networks=LOOPBACK))
+    transport = stub.transport(outbound)
     content = PushContent(title="Your code", body="Your one-time code is 123456")
     await transport.send(Outbound("GCM", "token-warm", "warm", "app", content))
     results = {}
@@ -53,7 +56,7 @@ async def transport_phases(stub: FcmStubProcess, rates: list[int], seconds: floa
             tasks.append(asyncio.create_task(fire(number, scheduled)))
         await asyncio.gather(*tasks)
         results[str(rate)] = latency_summary(latencies)
-    await transport.close()
+    await outbound.close()
     return results
 
 

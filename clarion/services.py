@@ -28,7 +28,6 @@ from clarion.campaigns.planner import CampaignPlanner
 from clarion.campaigns.runs import BATCH, PLAN
 from clarion.campaigns.scheduler import CampaignScheduler
 from clarion.campaigns.triggers import EventTriggers
-from clarion.channels import custom
 from clarion.channels.delivery import ProviderReport
 from clarion.channels.email.bounces import BounceListener
 from clarion.channels.outcomes import report
@@ -146,11 +145,12 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
     _hear_other_processes(db, subscriptions)
     names = NameRegistry()
     writer = EndpointWriter(names)
-    outbound = OutboundClient(settings.outbound, metrics)  # every request to a tenant-supplied URL
+    outbound = OutboundClient(settings.outbound, metrics)  # every request to a tenant URL or a message provider
     transports = TransportRegistry(
         settings.delivery,
-        {**TRANSPORTS, "CUSTOM": custom.transport_opener(outbound)},
+        TRANSPORTS,
         lambda app_id, kind: channel_config(db, app_id, kind, channel_secrets),
+        outbound,
     )
     queue = StoreQueue(db, clock, metrics)
     locations = Locations(settings.jobs, settings.data_dir, clock, outbound)

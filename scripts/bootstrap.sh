@@ -25,10 +25,19 @@ fi
 stamp="$VENV/.installed-$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)-${CLARION_EXTRAS:-none}"
 if [ ! -e "$stamp" ]; then
   "$VENV/bin/python" -m pip install -q --upgrade pip
-  if [ -n "${CLARION_EXTRAS:-}" ]; then
-    "$VENV/bin/python" -m pip install -q -e "$ROOT[$CLARION_EXTRAS]"
-  else
-    "$VENV/bin/python" -m pip install -q -e "$ROOT"
+  target="$ROOT${CLARION_EXTRAS:+[$CLARION_EXTRAS]}"
+  if ! "$VENV/bin/python" -m pip install -q -e "$target"; then
+    # Where PyPI has no pycurl wheel for this machine it is built from source, against libcurl's headers.
+    if ! command -v curl-config >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "Installing libcurl's headers to build pycurl (Debian: libcurl4-openssl-dev libssl-dev)..." >&2
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        libcurl4-openssl-dev libssl-dev gcc python3-dev >/dev/null
+      "$VENV/bin/python" -m pip install -q -e "$target"
+    else
+      echo "Installing Clarion failed; if pycurl did not build, install libcurl's headers" \
+        "(Debian: sudo apt-get install libcurl4-openssl-dev libssl-dev) and run this again." >&2
+      exit 1
+    fi
   fi
   touch "$stamp"
 fi

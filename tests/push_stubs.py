@@ -18,8 +18,9 @@ import jwt
 from aiohttp import web
 from h2.config import H2Configuration
 from h2.connection import ConnectionState, H2Connection
+from h2.errors import ErrorCodes
 from h2.events import ConnectionTerminated, DataReceived, RequestReceived, StreamEnded, StreamReset
-from h2.settings import SettingCodes
+from h2.settings import SettingCodes, Settings
 
 
 @dataclass
@@ -69,6 +70,7 @@ class H2Stub:
         self.requests: list[StubRequest] = []
         self.connections = 0
         self.peak_concurrent_streams = 0
+        self.refused_streams = 0
         self.goaway_sent = False
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -91,8 +93,14 @@ class H2Stub:
         number = self.connections
         peer = writer.get_extra_info("peercert")
         conn = H2Connection(H2Configuration(client_side=False, header_encoding="utf-8"))
+        # The stream limit goes in the first SETTINGS frame, as providers announce theirs. A client may open streams
+        # before that frame arrives (RFC 9113 §6.5.2): those beyond the limit are refused with REFUSED_STREAM, as a
+        # server may (§5.1.2), by the stub itself, since h2's own check raises and loses the rest of the read.
+        conn.local_settings = Settings(
+            client=False, initial_values={SettingCodes.MAX_CONCURRENT_STREAMS: self.max_concurrent_streams}
+        )
         conn.initiate_connection()
-        conn.update_settings({SettingCodes.MAX_CONCURRENT_STREAMS: self.max_concurrent_streams})
+        conn.local_settings = Settings(client=False, initial_values={SettingCodes.MAX_CONCURRENT_STREAMS: 2**31 - 1})
         writer.write(conn.data_to_send())
         partial: dict[int, StubRequest] = {}
         held: list[StubRequest] = []
@@ -125,6 +133,10 @@ class H2Stub:
                     if isinstance(event, RequestReceived):
                         if last_processed is not None:
                             continue  # opened after our GOAWAY: never processed
+                        if conn.open_inbound_streams > self.max_concurrent_streams:
+                            conn.reset_stream(event.stream_id, ErrorCodes.REFUSED_STREAM)
+                            self.refused_streams += 1
+                            continue
                         headers = dict(event.headers)
                         partial[event.stream_id] = StubRequest(
                             number,

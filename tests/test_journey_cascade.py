@@ -32,6 +32,7 @@ from clarion.channels.config import DeliverySettings
 from clarion.channels.delivery import ProviderReport
 from clarion.config import Settings
 from clarion.journeys.config import JourneySettings
+from clarion.outbound.config import OutboundSettings
 from clarion.queue.config import QueueSettings
 
 
@@ -103,6 +104,7 @@ def cascade_server(
             "campaigns": CampaignSettings(scheduler=False),
             "journeys": JourneySettings(engine=False),
             "delivery": delivery,
+            "outbound": OutboundSettings(allow_networks=["127.0.0.0/8"]),  # where the providers listen
         }
     )
     with RunningServer(tuned) as running:

@@ -44,8 +44,12 @@ from clarion.channels.config import (
 from clarion.channels.delivery import ProviderReport
 from clarion.config import AccessKey, Settings
 from clarion.messages.inapp import put_in_app_message
+from clarion.outbound.config import OutboundSettings
 from clarion.store import events as event_store
 from clarion.store import messages as message_store
+
+# Where the local providers listen: the guarded client reaches it only where the settings allow it.
+LOOPBACK = OutboundSettings(allow_networks=["127.0.0.0/8"])
 
 
 @contextmanager
@@ -518,7 +522,7 @@ def test_real_delivery_over_smtp_and_an_sms_gateway(settings: Settings) -> None:
     )
     smtp = SmtpSettings(host="127.0.0.1", port=relay.port, security="none")
     try:
-        with running(settings, smtp=smtp, sms=sms) as server:
+        with running(settings.model_copy(update={"outbound": LOOPBACK}), smtp=smtp, sms=sms) as server:
             client = server.client()
             app_id = new_app(client)
             client.update_email_channel(
@@ -587,7 +591,7 @@ def test_push_through_apns(settings: Settings, tmp_path: Path) -> None:
     stub = ApnsStub(key.public_key(), "KEY7654321", "TEAM123456", "com.example.shop")
     with apns_provider(stub, ca) as url:
         push = PushSettings(apns_url=url, apns_sandbox_url=url, ca_file=str(ca_file))
-        with running(settings, push=push) as server:
+        with running(settings.model_copy(update={"outbound": LOOPBACK}), push=push) as server:
             client = server.client()
             app_id = new_app(client)
             pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()

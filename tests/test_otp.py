@@ -20,6 +20,7 @@ from clarion.channels.config import DeliverySettings, GenericHttpSettings, SmsSe
 from clarion.config import Settings
 from clarion.otp.config import OtpSettings
 from clarion.otp.texts import LANGUAGES, TEXTS
+from clarion.outbound.config import OutboundSettings
 from clarion.store import events as event_store
 
 PHONE = "+14255550100"
@@ -40,6 +41,7 @@ def otp_server(settings: Settings, **otp: Any) -> Iterator[tuple[RunningServer, 
         update={
             "delivery": DeliverySettings(sms=sms),
             "otp": OtpSettings(**otp),
+            "outbound": OutboundSettings(allow_networks=["127.0.0.0/8"]),  # where the gateway listens
             "max_clock_skew_seconds": 86_400,  # the tests move the server's clock; boto3 signs with the real one
         }
     )

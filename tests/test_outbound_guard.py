@@ -1,15 +1,14 @@
 """The guarded client for tenant-supplied URLs (clarion/outbound/), then the places that use it, through a server.
 
-Names resolve through a stub resolver (the client takes any aiohttp resolver), so "a public name that resolves
-to a private address" needs no DNS; the receivers are local aiohttp servers on 127.0.0.1 and 127.0.0.2. Nothing
-here reaches another machine: a refused address is refused before a socket is connected.
+Names resolve through a stub resolver (the client takes any function from a name to addresses), so "a public name
+that resolves to a private address" needs no DNS; the receivers are local aiohttp servers on 127.0.0.1 and
+127.0.0.2. Nothing here reaches another machine: a refused address is refused before a socket is connected.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -18,7 +17,6 @@ from typing import Any, ClassVar, TypeVar
 
 import pytest
 from aiohttp import web
-from aiohttp.abc import AbstractResolver, ResolveResult
 from conftest import ADMIN, RunningServer, free_port
 from pinpoint_calls import ROLE, email_project, immediate_campaign, wait_job
 from web_recorder import serving
@@ -42,31 +40,24 @@ def run(scenario: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(scenario())
 
 
-class StubResolver(AbstractResolver):
+class StubResolver:
     """DNS as the test says: each name answers the next address of its list (the last one again when used up)."""
 
     def __init__(self, answers: dict[str, list[str]]) -> None:
         self.answers = {name: list(addresses) for name, addresses in answers.items()}
 
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
+    async def __call__(self, host: str) -> list[str]:
         addresses = self.answers.get(host)
         if not addresses:
             raise OSError(f"{host} does not resolve here")
-        address = addresses.pop(0) if len(addresses) > 1 else addresses[0]
-        kind = socket.AF_INET6 if ":" in address else socket.AF_INET
-        return [ResolveResult(hostname=host, host=address, port=port, family=kind, proto=0, flags=0)]
-
-    async def close(self) -> None:
-        return None
+        return [addresses.pop(0) if len(addresses) > 1 else addresses[0]]
 
 
 @asynccontextmanager
 async def web_server(routes: list[web.RouteDef], host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[int]:
     app = web.Application()
     app.add_routes(routes)
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, handler_cancellation=True)  # a handler left waiting ends with its client
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -284,6 +275,126 @@ def test_answers_are_read_with_a_cap_and_within_one_deadline() -> None:
     assert too_large == ["127.0.0.1 answered more than 4,000 bytes"] * 2
     assert late == "127.0.0.1 did not finish answering within 0.5s" and SECRET not in late
     assert took < 10
+
+
+def test_whole_answers_are_capped_and_redirects_are_returned_not_followed() -> None:
+    """`request` (providers, webhooks): the body is cut at its cap, and a redirect is the answer, never a hop."""
+    inside_reads: list[str] = []
+
+    async def big(request: web.Request) -> web.Response:
+        return web.Response(body=b"z" * 5000)
+
+    async def inside(request: web.Request) -> web.Response:
+        inside_reads.append(request.path)
+        return web.Response(text=SECRET)
+
+    async def scenario() -> tuple[str, int, str | None]:
+        async with web_server([web.get("/inside", inside)], host="127.0.0.1") as inside_port:
+
+            async def moved(request: web.Request) -> web.Response:
+                raise web.HTTPFound(f"http://127.0.0.1:{inside_port}/inside")
+
+            async with web_server([web.post("/big", big), web.post("/moved", moved)], host="127.0.0.2") as port:
+                client = OutboundClient(OutboundSettings(allow_networks=["127.0.0.2/32"]))
+                try:
+                    with pytest.raises(ResponseTooLarge) as too_large:
+                        await client.request(
+                            "POST", f"http://127.0.0.2:{port}/big", body=b"{}", timeout=5, max_bytes=4000
+                        )
+                    answer = await client.request(
+                        "POST", f"http://127.0.0.2:{port}/moved", body=b"{}", timeout=5, max_bytes=4000
+                    )
+                    return str(too_large.value), answer.status, answer.headers.get("LOCATION")
+                finally:
+                    await client.close()
+
+    too_large, status, location = run(scenario)
+    assert too_large == "127.0.0.2 answered more than 4,000 bytes"
+    assert status == 302 and location is not None and location.endswith("/inside")
+    assert inside_reads == []
+
+
+def test_one_project_at_its_limit_does_not_hold_up_another() -> None:
+    """A project's slow receiver holds its own `max_requests_per_project` requests; another project's go at once."""
+    release = asyncio.Event()
+    waiting: list[str] = []
+
+    async def receiver(request: web.Request) -> web.Response:
+        if request.path == "/slow":
+            waiting.append(request.path)
+            await release.wait()
+        return web.Response(text="ok")
+
+    async def scenario() -> tuple[int, list[int], float]:
+        client = OutboundClient(OutboundSettings(allow_networks=["127.0.0.0/8"], max_requests_per_project=3))
+        try:
+            async with web_server([web.post("/slow", receiver), web.post("/fast", receiver)]) as port:
+
+                def post(path: str, project: str) -> Awaitable[Any]:
+                    url = f"http://127.0.0.1:{port}/{path}"
+                    return client.request("POST", url, body=b"{}", timeout=30, max_bytes=100, project=project)
+
+                slow = [asyncio.ensure_future(post("slow", "noisy")) for _ in range(5)]
+                while len(waiting) < 3:
+                    await asyncio.sleep(0.01)
+                started = time.monotonic()
+                fast = await asyncio.gather(*(post("fast", "quiet") for _ in range(5)))
+                took = time.monotonic() - started
+                in_flight_while_held = len(waiting)
+                release.set()
+                answers = await asyncio.gather(*slow)
+                return in_flight_while_held, [a.status for a in [*fast, *answers]], took
+        finally:
+            await client.close()
+
+    held, statuses, took = run(scenario)
+    assert held == 3  # the noisy project's other two waited their turn
+    assert statuses == [200] * 10
+    assert took < 10  # the quiet project's sends did not wait for the held ones
+
+
+def test_provider_addresses_are_guarded_like_tenant_urls(tmp_path: Any) -> None:
+    """An SMS gateway or a push provider configured at an inside address is refused unless the operator allows that
+    network, and nothing reaches it."""
+    from clarion.channels import sms
+    from clarion.channels.config import DeliverySettings
+    from clarion.channels.delivery import Outbound, SmsContent
+
+    calls: list[str] = []
+
+    async def gateway(request: web.Request) -> web.Response:
+        calls.append(request.path)
+        return web.json_response({"id": "gw-1"})
+
+    async def scenario() -> tuple[Any, Any]:
+        async with web_server([web.post("/send", gateway)]) as port:
+            settings = DeliverySettings.model_validate(
+                {
+                    "sms": {
+                        "provider": "http",
+                        "http": {
+                            "url": f"http://127.0.0.1:{port}/send",
+                            "body": {"to": "{to}"},
+                            "message_id_path": "id",
+                        },
+                    }
+                }
+            )
+            message = Outbound("SMS", "+12065550100", "m1", "app1", SmsContent("hi"))
+            guarded = OutboundClient(OutboundSettings())
+            allowed = OutboundClient(OutboundSettings(allow_networks=["127.0.0.1/32"]))
+            try:
+                refused = await sms.open_transport(settings, {}, guarded).send(message)
+                sent = await sms.open_transport(settings, {}, allowed).send(message)
+            finally:
+                await guarded.close()
+                await allowed.close()
+            return refused, sent
+
+    refused, sent = run(scenario)
+    assert refused.status == "TEMPORARY_FAILURE" and refused.message.endswith("127.0.0.1 is a loopback address")
+    assert sent.status == "SUCCESSFUL" and sent.provider_message_id == "gw-1"
+    assert calls == ["/send"]  # only the allowed send arrived
 
 
 # --- Through the server --------------------------------------------------------------------------------------------

@@ -43,6 +43,8 @@ from clarion.channels.delivery import DeliveryResult, DeliveryStatus, Outbound, 
 from clarion.channels.sms import generic_webhooks, twilio_webhooks
 from clarion.channels.sms.keywords import Keyword, inbound_report, keyword_of
 from clarion.config import Settings
+from clarion.outbound.client import OutboundClient
+from clarion.outbound.config import OutboundSettings
 
 OK = "+12065550100"
 THROTTLED = "+12065550101"
@@ -53,6 +55,8 @@ BROKEN = "+12065550105"
 QUOTA = "+12065550106"
 DENIED = "+12065550107"
 CLARION_NUMBER = "+12065550199"
+# The guarded client every transport sends through, allowed onto the loopback network where the providers listen.
+PROVIDERS = OutboundClient(OutboundSettings(allow_networks=["127.0.0.0/8", "::1/128"]))
 
 
 @dataclass
@@ -175,7 +179,7 @@ def test_twilio_sms_request_and_statuses_over_tls(tls: tuple[ssl.SSLContext, str
     async def scenario() -> tuple[list[DeliveryResult], list[Seen]]:
         async with FakeProvider(twilio_api, context) as provider:
             settings = twilio_settings(provider.url, ca_file, webhook_base_url="https://clarion.example.com/")
-            transport = sms.open_transport(settings, {"ShortCode": "12345", "SenderId": "CLARION"})
+            transport = sms.open_transport(settings, {"ShortCode": "12345", "SenderId": "CLARION"}, PROVIDERS)
             messages = [outbound(OK, SmsContent("Your code is 42 & more"), message_id="m-1")]
             messages += [outbound(to, SmsContent("x")) for to in (THROTTLED, INVALID, OPTED_OUT, NOT_MOBILE, BROKEN)]
             return await send_all(transport, messages), provider.seen
@@ -208,7 +212,7 @@ def test_twilio_sender_choice_and_bad_credentials(tls: tuple[ssl.SSLContext, str
     async def scenario() -> tuple[list[DeliveryResult], list[Seen]]:
         async with FakeProvider(twilio_api, context) as provider:
             settings = twilio_settings(provider.url, ca_file)
-            good = sms.open_transport(settings, {"SenderId": "CLARION"})
+            good = sms.open_transport(settings, {"SenderId": "CLARION"}, PROVIDERS)
             results = await send_all(
                 good,
                 [
@@ -219,7 +223,7 @@ def test_twilio_sender_choice_and_bad_credentials(tls: tuple[ssl.SSLContext, str
             )
             wrong = settings.model_copy(deep=True)
             wrong.sms.twilio.auth_token = "not-the-token"
-            results += await send_all(sms.open_transport(wrong, {}), [outbound(OK, SmsContent("d"))])
+            results += await send_all(sms.open_transport(wrong, {}, PROVIDERS), [outbound(OK, SmsContent("d"))])
             return results, provider.seen
 
     results, seen = asyncio.run(scenario())
@@ -236,7 +240,7 @@ def test_twilio_voice_call_says_the_message(tls: tuple[ssl.SSLContext, str]) -> 
 
     async def scenario() -> tuple[list[DeliveryResult], list[Seen]]:
         async with FakeProvider(twilio_api, context) as provider:
-            transport = voice.open_transport(twilio_settings(provider.url, ca_file), {"Enabled": True})
+            transport = voice.open_transport(twilio_settings(provider.url, ca_file), {"Enabled": True}, PROVIDERS)
             ssml = '<speak>Your code is <say-as interpret-as="digits">1234</say-as></speak>'
             return await send_all(
                 transport,
@@ -322,7 +326,7 @@ def test_aws_text_message_is_signed_and_shaped_like_boto3() -> None:
     async def scenario() -> tuple[list[DeliveryResult], list[Seen], dict[str, Any]]:
         async with FakeProvider(lambda seen: web.Response(status=500)) as provider:
             provider.answer = aws_api(provider)
-            transport = sms.open_transport(aws_settings(provider.url), {"SenderId": "CLARION"})
+            transport = sms.open_transport(aws_settings(provider.url), {"SenderId": "CLARION"}, PROVIDERS)
             content = SmsContent("Olá, código 42", message_type="PROMOTIONAL", keyword="JOIN", entity_id="E1")
             results = await send_all(transport, [outbound(OK, content, message_id="m-9")])
             client = boto3.client(
@@ -363,7 +367,7 @@ def test_aws_errors_map_to_delivery_statuses_and_read_like_botocore() -> None:
     async def scenario() -> tuple[list[DeliveryResult], list[str]]:
         async with FakeProvider(lambda seen: web.Response(status=500)) as provider:
             provider.answer = aws_api(provider)
-            transport = sms.open_transport(aws_settings(provider.url), {})
+            transport = sms.open_transport(aws_settings(provider.url), {}, PROVIDERS)
             results = await send_all(transport, [outbound(to, SmsContent("x")) for to in failing])
             client = boto3.client(
                 "pinpoint-sms-voice-v2",
@@ -402,15 +406,17 @@ def test_aws_voice_message_and_wrong_secret() -> None:
             provider.answer = aws_api(provider)
             settings = aws_settings(provider.url)
             results = await send_all(
-                voice.open_transport(settings, {}),
+                voice.open_transport(settings, {}, PROVIDERS),
                 [outbound(OK, VoiceContent("<speak>Hi</speak>", voice_id="Joanna", origination_number="+12065550198"))],
             )
             temporary = settings.model_copy(deep=True)
             temporary.voice.aws.session_token = "session/token=="  # temporary credentials sign their token too
-            results += await send_all(voice.open_transport(temporary, {}), [outbound(OK, VoiceContent("Hi"))])
+            results += await send_all(
+                voice.open_transport(temporary, {}, PROVIDERS), [outbound(OK, VoiceContent("Hi"))]
+            )
             wrong = settings.model_copy(deep=True)
             wrong.voice.aws.secret_access_key = "guessed"
-            results += await send_all(voice.open_transport(wrong, {}), [outbound(OK, VoiceContent("Hi"))])
+            results += await send_all(voice.open_transport(wrong, {}, PROVIDERS), [outbound(OK, VoiceContent("Hi"))])
             return results, provider.seen
 
     (spoken, with_token, refused), seen = asyncio.run(scenario())
@@ -465,7 +471,7 @@ def generic_settings(origin: str, **http: Any) -> DeliverySettings:
 def test_generic_http_json_template_and_status_mapping() -> None:
     async def scenario() -> tuple[list[DeliveryResult], list[Seen]]:
         async with FakeProvider(gateway) as provider:
-            transport = sms.open_transport(generic_settings(provider.url), {})
+            transport = sms.open_transport(generic_settings(provider.url), {}, PROVIDERS)
             messages = [outbound(OK, SmsContent('Say "hi" & {to}', sender_id="SHOP"), message_id="m-7")]
             messages += [outbound(to, SmsContent("x")) for to in (THROTTLED, INVALID, BROKEN, QUOTA)]
             return await send_all(transport, messages), provider.seen
@@ -511,9 +517,11 @@ def test_generic_http_form_and_query_bodies_and_voice() -> None:
                     },
                 }
             )
-            await send_all(sms.open_transport(form, {}), [outbound(OK, SmsContent("a&b=c"))])
-            await send_all(sms.open_transport(query, {}), [outbound(OK, SmsContent("a&b c/é"))])
-            await send_all(voice.open_transport(spoken, {}), [outbound(OK, VoiceContent("Hi", "de-DE", "Vicki"))])
+            await send_all(sms.open_transport(form, {}, PROVIDERS), [outbound(OK, SmsContent("a&b=c"))])
+            await send_all(sms.open_transport(query, {}, PROVIDERS), [outbound(OK, SmsContent("a&b c/é"))])
+            await send_all(
+                voice.open_transport(spoken, {}, PROVIDERS), [outbound(OK, VoiceContent("Hi", "de-DE", "Vicki"))]
+            )
             return provider.seen
 
     form, query, call = asyncio.run(scenario())
@@ -535,14 +543,20 @@ def test_unreachable_slow_and_unconfigured_providers() -> None:
             await release.wait()
             return web.Response(status=200)
 
-        results = await send_all(sms.open_transport(generic_settings(refused_url), {}), [outbound(OK, SmsContent("x"))])
+        results = await send_all(
+            sms.open_transport(generic_settings(refused_url), {}, PROVIDERS), [outbound(OK, SmsContent("x"))]
+        )
         async with FakeProvider(hang) as provider:
             slow = generic_settings(provider.url).model_copy(deep=True)
             slow.sms.timeout_seconds = 0.3
-            results += await send_all(sms.open_transport(slow, {}), [outbound(OK, SmsContent("x"))])
+            results += await send_all(sms.open_transport(slow, {}, PROVIDERS), [outbound(OK, SmsContent("x"))])
             release.set()
-        results += await send_all(sms.open_transport(DeliverySettings(), {}), [outbound(OK, SmsContent("x"))])
-        results += await send_all(voice.open_transport(DeliverySettings(), {}), [outbound(OK, VoiceContent("x"))])
+        results += await send_all(
+            sms.open_transport(DeliverySettings(), {}, PROVIDERS), [outbound(OK, SmsContent("x"))]
+        )
+        results += await send_all(
+            voice.open_transport(DeliverySettings(), {}, PROVIDERS), [outbound(OK, VoiceContent("x"))]
+        )
         return results
 
     refused, slow, no_sms, no_voice = asyncio.run(scenario())
@@ -557,7 +571,7 @@ def test_destinations_must_be_e164_and_no_provider_is_called() -> None:
     async def scenario() -> tuple[list[DeliveryResult], list[Seen]]:
         async with FakeProvider(gateway) as provider:
             addresses = ["2065550100", "+1 206 555 0100", "+1206555", "+44770090012", "jane@example.com"]
-            transport = sms.open_transport(generic_settings(provider.url), {})
+            transport = sms.open_transport(generic_settings(provider.url), {}, PROVIDERS)
             return await send_all(
                 transport, [outbound(address, SmsContent("x")) for address in addresses]
             ), provider.seen
@@ -779,6 +793,7 @@ def test_send_messages_through_the_generic_gateway_and_its_receipt(settings: Set
             webhook_secret="gw-webhook-secret",
         ),
     )
+    settings.outbound = OutboundSettings(allow_networks=["127.0.0.0/8"])  # where the gateway listens
     server = RunningServer(settings).start()
     try:
         client = server.client()

@@ -116,7 +116,7 @@ class PhoneProviderSettings(SettingsModel):
     provider: Literal["", "http", "twilio", "aws"] = ""  # empty: the channel has no provider
     default_origination: str = ""  # sender when neither the message nor the channel names one
     timeout_seconds: float = 10.0
-    ca_file: str = ""  # trust this CA bundle instead of the system store (private gateways, tests)
+    ca_file: str = ""  # trust this CA bundle as well as the system store (private gateways, tests)
     http: GenericHttpSettings = Field(default_factory=GenericHttpSettings)
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)
     aws: AwsSmsVoiceSettings = Field(default_factory=AwsSmsVoiceSettings)

@@ -25,7 +25,6 @@ from clarion.channels.delivery import (
     CustomContent,
     DeliveryResult,
     DeliveryStatus,
-    OpenTransport,
     Outbound,
     Transport,
 )
@@ -107,6 +106,7 @@ class WebhookTransport:
                 headers=headers,
                 timeout=self.settings.timeout,
                 max_bytes=ANSWER_BYTES,
+                project=message.app_id,
             ) as response:
                 code = response.status
                 retry_after = retry_after_seconds(response.headers.get("Retry-After"), self.clock.now())
@@ -133,10 +133,6 @@ class WebhookTransport:
         """The guarded client is shared by the whole process, which closes it."""
 
 
-def transport_opener(outbound: OutboundClient) -> OpenTransport:
+def open_transport(settings: DeliverySettings, channel: Mapping[str, Any], outbound: OutboundClient) -> Transport:
     """Webhooks need no per-project credentials: the URL comes with each message, the secret from the operator."""
-
-    def open_transport(settings: DeliverySettings, channel: Mapping[str, Any]) -> Transport:
-        return WebhookTransport(settings.webhook, outbound, SystemClock())
-
-    return open_transport
+    return WebhookTransport(settings.webhook, outbound, SystemClock())

@@ -14,6 +14,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from clarion.outbound.client import OutboundClient
+
 
 class DeliveryStatus(StrEnum):
     """Pinpoint's per-address outcome values (MessageResult.DeliveryStatus)."""
@@ -138,7 +140,9 @@ class Transport(Protocol):
 
 
 class OpenTransport(Protocol):
-    def __call__(self, settings: Any, channel: Mapping[str, Any]) -> Transport: ...
+    """Opens a channel's transport; those that speak HTTP send through the process's one guarded client."""
+
+    def __call__(self, settings: Any, channel: Mapping[str, Any], outbound: OutboundClient) -> Transport: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,5 +38,5 @@ class LogTransport:
         return None
 
 
-def open_transport(settings: Any, channel: Mapping[str, Any]) -> LogTransport:
+def open_transport(settings: Any, channel: Mapping[str, Any], outbound: Any = None) -> LogTransport:
     return LogTransport(str(channel.get("Platform") or channel.get("ChannelType") or ""))

@@ -12,20 +12,21 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from clarion.channels import email, log, push, sms, voice
+from clarion.channels import custom, email, log, push, sms, voice
 from clarion.channels.config import DeliverySettings
 from clarion.channels.delivery import OpenTransport, Transport
+from clarion.outbound.client import OutboundClient
 
 # Reads a project's stored, decrypted channel record (None when the project never configured the channel).
 ChannelLoader = Callable[[str, str], Awaitable[Mapping[str, Any] | None]]
 
 
-# Each channel type's transport module. CUSTOM joins when the process is wired (clarion/services.py): its
-# addresses come from tenants, so it is opened with the process's guarded outbound client.
+# Each channel type's transport module.
 TRANSPORTS: dict[str, OpenTransport] = {
     "EMAIL": email.open_transport,
     "SMS": sms.open_transport,
     "VOICE": voice.open_transport,
+    "CUSTOM": custom.open_transport,
     **push.OPENERS,
 }
 
@@ -44,8 +45,10 @@ class TransportRegistry:
         settings: DeliverySettings,
         openers: Mapping[str, OpenTransport],
         load_channel: ChannelLoader | None,
+        outbound: OutboundClient,
     ) -> None:
         self.settings = settings
+        self.outbound = outbound  # the client every HTTP transport sends through
         self.openers = dict(openers)  # channel type (EMAIL, SMS, GCM, APNS, ...) -> the module's open_transport
         self.load_channel = load_channel
         self._open: dict[tuple[str, str], tuple[Any, Transport]] = {}  # (app, channel) -> (version, transport)
@@ -77,7 +80,7 @@ class TransportRegistry:
             if cached is not None and cached[0] == version:
                 return cached[1], channel
             try:
-                transport = opener(self.settings, channel)
+                transport = opener(self.settings, channel, self.outbound)
             except Exception as error:  # a bad channel record fails its sends, not the process
                 raise ChannelUnavailable(f"The {channel_type} channel cannot be used: {error}") from error
             if cached is not None:

@@ -17,9 +17,12 @@ from clarion.channels.email.smtp import SmtpTransport
 from clarion.clock import Clock
 
 
-def open_transport(settings: DeliverySettings, channel: Mapping[str, Any], clock: Clock | None = None) -> Transport:
-    """SMTP when a relay host is configured, else the configured HTTP provider. Neither raises, and the registry
-    answers the project's email sends as the channel being unusable, with this message."""
+def open_transport(
+    settings: DeliverySettings, channel: Mapping[str, Any], outbound: Any = None, clock: Clock | None = None
+) -> Transport:
+    """SMTP when a relay host is configured, else the configured HTTP provider (on its own session: the sending
+    API is the operator's, not a tenant URL). Neither raises, and the registry answers the project's email sends as
+    the channel being unusable, with this message."""
     if settings.smtp.host:
         return SmtpTransport(settings.smtp, clock)
     if settings.email_api.provider == "sendgrid":

@@ -1,6 +1,6 @@
-"""Push delivery: APNs and FCM over Clarion's own HTTP/2 client (h2client.py).
+"""Push delivery: APNs and FCM over HTTP/2, through the process's guarded client (libcurl, clarion/outbound/).
 
-`OPENERS` maps each Pinpoint push channel type to its `open_transport(settings, channel)`; the channel record
+`OPENERS` maps each Pinpoint push channel type to its `open_transport(settings, channel, outbound)`; the channel record
 is the project's stored, decrypted channel (Pinpoint member names: ServiceJson, TokenKey, Certificate, ...).
 """
 

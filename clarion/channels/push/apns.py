@@ -1,4 +1,5 @@
-"""Apple Push Notification service over HTTP/2: `POST /3/device/<token>` on one multiplexed connection per channel.
+"""Apple Push Notification service over HTTP/2: `POST /3/device/<token>`, streams multiplexed on one connection
+(one per client certificate) by the guarded client.
 
 Two ways to authenticate, as the Pinpoint APNs channels offer (API Reference, "APNs Channel"): a provider token (an
 ES256 JWT signed with the channel's TokenKey, `kid` = TokenKeyId, `iss` = TeamId), or a client TLS certificate
@@ -8,10 +9,7 @@ ES256 JWT signed with the channel's TokenKey, `kid` = TokenKeyId, `iss` = TeamId
 from __future__ import annotations
 
 import json
-import os
 import re
-import ssl
-import tempfile
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -25,10 +23,11 @@ from cryptography.x509.oid import NameOID
 
 from clarion.channels.config import DeliverySettings
 from clarion.channels.delivery import DeliveryResult, DeliveryStatus, Outbound, PushContent, Transport
-from clarion.channels.push.h2client import H2Client, H2Error, H2Response, H2Timeout, client_ssl_context
+from clarion.channels.push.provider import PushProvider
 from clarion.channels.push.unusable import UnusableChannel
 from clarion.channels.retry_after import retry_after_seconds
 from clarion.clock import Clock, SystemClock
+from clarion.outbound.client import Answer, OutboundClient, Tls
 
 DEVICE_TOKEN = re.compile(r"[0-9A-Fa-f]{16,200}")
 # Reasons that will not change by sending again (Apple's "Handling notification responses" table).
@@ -72,9 +71,17 @@ class ApnsTokenSigner:
 
 class ApnsTransport:
     def __init__(
-        self, client: H2Client, topic: str, *, signer: ApnsTokenSigner | None, voip: bool, clock: Clock
+        self,
+        provider: PushProvider,
+        base_url: str,
+        topic: str,
+        *,
+        signer: ApnsTokenSigner | None,
+        voip: bool,
+        clock: Clock,
     ) -> None:
-        self.client = client
+        self.provider = provider
+        self.base_url = base_url.rstrip("/")
         self.topic = topic
         self.signer = signer
         self.voip = voip
@@ -88,16 +95,13 @@ class ApnsTransport:
             return DeliveryResult(DeliveryStatus.PERMANENT_FAILURE, 400, "BadDeviceToken: not a hexadecimal token")
         body = apns_payload(content, message.context)
         headers = self._headers(content, message.message_id)
-        path = f"/3/device/{message.address}"
+        url = f"{self.base_url}/3/device/{message.address}"
         for _ in range(2):
             token = self.signer.token() if self.signer else None
             request_headers = [("authorization", f"bearer {token}"), *headers] if token else headers
-            try:
-                response = await self.client.request("POST", path, request_headers, body)
-            except H2Timeout as error:
-                return DeliveryResult(DeliveryStatus.TEMPORARY_FAILURE, 504, f"APNs: {error}")
-            except H2Error as error:
-                return DeliveryResult(DeliveryStatus.TEMPORARY_FAILURE, 503, f"APNs: {error}")
+            response = await self.provider.post(url, request_headers, body, message.app_id)
+            if isinstance(response, DeliveryResult):
+                return response
             if token and response.status == 403 and _reason(response) == "ExpiredProviderToken":
                 self.signer.expire(token)  # type: ignore[union-attr]
                 continue
@@ -125,7 +129,7 @@ class ApnsTransport:
         return headers
 
     async def close(self) -> None:
-        await self.client.close()
+        """The guarded client is the process's, which closes it."""
 
 
 def apns_payload(content: PushContent, context: Mapping[str, str]) -> bytes:
@@ -165,7 +169,7 @@ def apns_payload(content: PushContent, context: Mapping[str, str]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def apns_result(response: H2Response, now: datetime) -> DeliveryResult:
+def apns_result(response: Answer, now: datetime) -> DeliveryResult:
     if response.status == 200:
         return DeliveryResult(DeliveryStatus.SUCCESSFUL, 200, provider_message_id=response.headers.get("apns-id"))
     reason = _reason(response) or "no reason given"
@@ -184,7 +188,7 @@ def apns_result(response: H2Response, now: datetime) -> DeliveryResult:
     )
 
 
-def _reason(response: H2Response) -> str | None:
+def _reason(response: Answer) -> str | None:
     try:
         reason = json.loads(response.body).get("reason")
     except (ValueError, AttributeError):
@@ -199,7 +203,9 @@ def _is_uuid(value: str) -> bool:
         return False
 
 
-def open_transport(settings: DeliverySettings, channel: Mapping[str, Any], clock: Clock | None = None) -> Transport:
+def open_transport(
+    settings: DeliverySettings, channel: Mapping[str, Any], outbound: OutboundClient, clock: Clock | None = None
+) -> Transport:
     """A transport for one project's APNS, APNS_SANDBOX, APNS_VOIP or APNS_VOIP_SANDBOX channel record."""
     clock = clock or SystemClock()
     push = settings.push
@@ -214,30 +220,29 @@ def open_transport(settings: DeliverySettings, channel: Mapping[str, Any], clock
             signer: ApnsTokenSigner | None = ApnsTokenSigner(
                 channel["TokenKey"], channel["TokenKeyId"], channel["TeamId"], clock, push.apns_token_refresh_seconds
             )
-            context = client_ssl_context(push.ca_file)
+            tls = Tls(ca_file=push.ca_file)
             topic = str(channel["BundleId"])
         else:
             if not channel.get("Certificate") or not channel.get("PrivateKey"):
                 raise ValueError(f"the {platform} channel has neither a token key nor a Certificate and PrivateKey")
             signer = None
-            context = certificate_context(channel["Certificate"], channel["PrivateKey"], push.ca_file)
+            tls = certificate_tls(channel["Certificate"], channel["PrivateKey"], push.ca_file)
             topic = str(channel.get("BundleId") or certificate_topic(channel["Certificate"]))
-    except (ValueError, ssl.SSLError) as error:
+    except ValueError as error:
         return UnusableChannel(f"{platform} channel cannot be used: {error}")
-    client = H2Client(base_url, context, connect_timeout=push.connect_timeout, request_timeout=push.request_timeout)
-    return ApnsTransport(client, topic, signer=signer, voip="VOIP" in platform, clock=clock)
+    provider = PushProvider("APNs", outbound, tls, push.request_timeout, push.connect_timeout)
+    return ApnsTransport(provider, base_url, topic, signer=signer, voip="VOIP" in platform, clock=clock)
 
 
-def certificate_context(certificate_pem: str, key_pem: str, ca_file: str | None) -> ssl.SSLContext:
-    """TLS presenting the channel's certificate. `ssl` loads client certificates only from files, so the PEM
-    pair passes through a private temporary file that is removed at once."""
-    descriptor, path = tempfile.mkstemp(suffix=".pem")
+def certificate_tls(certificate_pem: str, key_pem: str, ca_file: str | None) -> Tls:
+    """TLS presenting the channel's certificate, handed to libcurl from memory (never written to a file). A pair
+    that does not load fails here, when the channel is opened, rather than at each send."""
     try:
-        with os.fdopen(descriptor, "w") as file:
-            file.write(certificate_pem.strip() + "\n" + key_pem.strip() + "\n")
-        return client_ssl_context(ca_file, cert_file=path)
-    finally:
-        os.unlink(path)
+        x509.load_pem_x509_certificate(certificate_pem.encode())
+        load_pem_private_key(key_pem.encode(), password=None)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"the Certificate and PrivateKey are not a PEM certificate and key: {error}") from None
+    return Tls(ca_file=ca_file, certificate_pem=certificate_pem.encode(), key_pem=key_pem.encode())
 
 
 def certificate_topic(certificate_pem: str) -> str:

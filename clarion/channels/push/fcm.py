@@ -1,5 +1,5 @@
-"""Firebase Cloud Messaging HTTP v1 for the GCM channel: `POST /v1/projects/<project>/messages:send` over the
-shared HTTP/2 client, authorised by an OAuth2 access token the channel's service account obtains itself.
+"""Firebase Cloud Messaging HTTP v1 for the GCM channel: `POST /v1/projects/<project>/messages:send` over HTTP/2
+through the process's guarded client, authorised by an OAuth2 access token the channel's service account obtains itself.
 
 The token comes from Google's token endpoint in exchange for an RS256 JWT assertion signed with the service
 account's private key (RFC 7523 grant). It is cached until a minute before it expires and fetched anew at once
@@ -11,22 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
-import aiohttp
 import jwt
 
 from clarion.channels.config import DeliverySettings
 from clarion.channels.delivery import DeliveryResult, DeliveryStatus, Outbound, PushContent, Transport
-from clarion.channels.push.h2client import H2Client, H2Error, H2Response, H2Timeout, client_ssl_context
+from clarion.channels.push.provider import ANSWER_BYTES, PushProvider
 from clarion.channels.push.unusable import UnusableChannel
 from clarion.channels.retry_after import retry_after_seconds
 from clarion.clock import Clock, SystemClock
+from clarion.outbound.client import Answer, OutboundClient, OutboundError, Tls
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -92,18 +91,21 @@ class TokenError(Exception):
 
 
 class GoogleAccessToken:
-    """The service account's OAuth2 access token, fetched once and shared by concurrent sends."""
+    """The service account's OAuth2 access token, fetched once and shared by concurrent sends. The token URI can
+    come from the tenant's ServiceJson, so it is fetched through the guarded client like any tenant URL."""
 
-    def __init__(self, account: ServiceAccount, token_uri: str, clock: Clock, context: ssl.SSLContext) -> None:
+    def __init__(
+        self, account: ServiceAccount, token_uri: str, clock: Clock, outbound: OutboundClient, tls: Tls
+    ) -> None:
         self.account = account
         self.token_uri = token_uri
         self.clock = clock
-        self.context = context
+        self.outbound = outbound
+        self.tls = tls
         self.fetched = 0
         self._token: str | None = None
         self._expires: datetime | None = None
         self._lock = asyncio.Lock()
-        self._session: aiohttp.ClientSession | None = None
 
     async def token(self) -> str:
         async with self._lock:
@@ -127,41 +129,39 @@ class GoogleAccessToken:
         }
         headers = {"kid": self.account.private_key_id} if self.account.private_key_id else None
         assertion = jwt.encode(claims, self.account.private_key, algorithm="RS256", headers=headers)
-        if self._session is None:
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self.context))
         try:
-            async with self._session.post(
+            response = await self.outbound.request(
+                "POST",
                 self.token_uri,
-                data={"grant_type": JWT_BEARER, "assertion": assertion},
-                timeout=aiohttp.ClientTimeout(total=30),
-            ) as response:
-                text = await response.text()
-                if response.status != 200:
-                    status = (
-                        DeliveryStatus.TEMPORARY_FAILURE if response.status >= 500 else DeliveryStatus.PERMANENT_FAILURE
-                    )
-                    raise TokenError(
-                        DeliveryResult(status, response.status, f"OAuth token for FCM refused: {text[:300]}")
-                    )
-                answer = json.loads(text)
-                return answer["access_token"], now + timedelta(seconds=int(answer.get("expires_in", 3600)))
-        except (aiohttp.ClientError, TimeoutError, ValueError, KeyError) as error:
+                body=urlencode({"grant_type": JWT_BEARER, "assertion": assertion}).encode(),
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+                timeout=30,
+                max_bytes=ANSWER_BYTES,  # the token endpoint's answer is as small as FCM's
+                tls=self.tls,
+            )
+            if response.status != 200:
+                status = (
+                    DeliveryStatus.TEMPORARY_FAILURE if response.status >= 500 else DeliveryStatus.PERMANENT_FAILURE
+                )
+                text = response.body[:300].decode(errors="replace")
+                raise TokenError(DeliveryResult(status, response.status, f"OAuth token for FCM refused: {text}"))
+            answer = json.loads(response.body)
+            return answer["access_token"], now + timedelta(seconds=int(answer.get("expires_in", 3600)))
+        except (OutboundError, ValueError, KeyError, TypeError) as error:
             raise TokenError(
                 DeliveryResult(DeliveryStatus.TEMPORARY_FAILURE, 503, f"OAuth token for FCM unavailable: {error!r}")
             ) from error
 
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-
 
 class FcmTransport:
-    def __init__(self, client: H2Client, account: ServiceAccount, tokens: GoogleAccessToken, clock: Clock) -> None:
-        self.client = client
+    def __init__(
+        self, provider: PushProvider, base_url: str, account: ServiceAccount, tokens: GoogleAccessToken, clock: Clock
+    ) -> None:
+        self.provider = provider
         self.account = account
         self.tokens = tokens
         self.clock = clock
-        self.path = f"/v1/projects/{quote(account.project_id, safe='')}/messages:send"
+        self.url = f"{base_url.rstrip('/')}/v1/projects/{quote(account.project_id, safe='')}/messages:send"
 
     async def send(self, message: Outbound) -> DeliveryResult:
         content = message.content
@@ -177,12 +177,9 @@ class FcmTransport:
             except TokenError as error:
                 return error.result
             headers = [("authorization", f"Bearer {token}"), ("content-type", "application/json; charset=UTF-8")]
-            try:
-                response = await self.client.request("POST", self.path, headers, body)
-            except H2Timeout as error:
-                return DeliveryResult(DeliveryStatus.TEMPORARY_FAILURE, 504, f"FCM: {error}")
-            except H2Error as error:
-                return DeliveryResult(DeliveryStatus.TEMPORARY_FAILURE, 503, f"FCM: {error}")
+            response = await self.provider.post(self.url, headers, body, message.app_id)
+            if isinstance(response, DeliveryResult):
+                return response
             if response.status == 401 and _error_code(response) == "UNAUTHENTICATED":
                 self.tokens.expire(token)  # revoked or expired early: one more try with a fresh token
                 continue
@@ -190,8 +187,7 @@ class FcmTransport:
         return fcm_result(response, self.clock.now())
 
     async def close(self) -> None:
-        await self.client.close()
-        await self.tokens.close()
+        """The guarded client is the process's, which closes it."""
 
 
 def fcm_message(token: str, content: PushContent, context: Mapping[str, str]) -> dict[str, Any]:
@@ -254,7 +250,7 @@ def _present(values: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None and value != ""}
 
 
-def fcm_result(response: H2Response, now: datetime) -> DeliveryResult:
+def fcm_result(response: Answer, now: datetime) -> DeliveryResult:
     if response.status == 200:
         try:
             name = json.loads(response.body).get("name")
@@ -281,7 +277,7 @@ def fcm_result(response: H2Response, now: datetime) -> DeliveryResult:
     )
 
 
-def _error(response: H2Response) -> dict[str, Any]:
+def _error(response: Answer) -> dict[str, Any]:
     try:
         error = json.loads(response.body).get("error")
     except (ValueError, AttributeError):
@@ -289,7 +285,7 @@ def _error(response: H2Response) -> dict[str, Any]:
     return error if isinstance(error, dict) else {}
 
 
-def _error_code(response: H2Response) -> str | None:
+def _error_code(response: Answer) -> str | None:
     error = _error(response)
     for detail in error.get("details") or []:
         if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("google.firebase.fcm.v1.FcmError"):
@@ -297,11 +293,13 @@ def _error_code(response: H2Response) -> str | None:
     return error.get("status")
 
 
-def _error_message(response: H2Response) -> str:
+def _error_message(response: Answer) -> str:
     return str(_error(response).get("message") or response.body[:200].decode(errors="replace"))
 
 
-def open_transport(settings: DeliverySettings, channel: Mapping[str, Any], clock: Clock | None = None) -> Transport:
+def open_transport(
+    settings: DeliverySettings, channel: Mapping[str, Any], outbound: OutboundClient, clock: Clock | None = None
+) -> Transport:
     """A transport for one project's GCM channel record (ServiceJson; a lone ApiKey gets the shutdown notice)."""
     clock = clock or SystemClock()
     push = settings.push
@@ -314,7 +312,7 @@ def open_transport(settings: DeliverySettings, channel: Mapping[str, Any], clock
     token_uri = push.fcm_token_uri or account.token_uri
     if not (push.fcm_token_uri or token_uri.startswith("https://")):
         return UnusableChannel(f"GCM channel cannot be used: ServiceJson token_uri {token_uri!r} is not https")
-    context = client_ssl_context(push.ca_file)
-    tokens = GoogleAccessToken(account, token_uri, clock, ssl.create_default_context(cafile=push.ca_file))
-    client = H2Client(push.fcm_url, context, connect_timeout=push.connect_timeout, request_timeout=push.request_timeout)
-    return FcmTransport(client, account, tokens, clock)
+    tls = Tls(ca_file=push.ca_file)
+    tokens = GoogleAccessToken(account, token_uri, clock, outbound, tls)
+    provider = PushProvider("FCM", outbound, tls, push.request_timeout, push.connect_timeout)
+    return FcmTransport(provider, push.fcm_url, account, tokens, clock)

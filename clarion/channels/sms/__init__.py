@@ -13,10 +13,11 @@ from clarion.channels.config import DeliverySettings
 from clarion.channels.delivery import Transport
 from clarion.channels.sms.transport import open_phone_transport
 from clarion.channels.sms.twilio_webhooks import STATUS_PATH
+from clarion.outbound.client import OutboundClient
 
 
-def open_transport(settings: DeliverySettings, channel: Mapping[str, Any]) -> Transport:
+def open_transport(settings: DeliverySettings, channel: Mapping[str, Any], outbound: OutboundClient) -> Transport:
     sms = settings.sms
     origination = channel.get("ShortCode") or channel.get("SenderId") or sms.default_origination or None
     callback = f"{sms.webhook_base_url.rstrip('/')}{STATUS_PATH}" if sms.webhook_base_url else ""
-    return open_phone_transport(sms, "delivery.sms", origination, status_callback=callback)
+    return open_phone_transport(sms, "delivery.sms", origination, outbound, status_callback=callback)

@@ -1,21 +1,20 @@
 """One HTTP request to a phone provider and its answer, kept apart from what the request means.
 
-Providers (generic HTTP, Twilio, AWS) build a ProviderRequest and read a ProviderResponse; `ProviderHttp` owns the
-aiohttp session that carries them, so provider modules are plain functions of data and easy to check.
+Providers (generic HTTP, Twilio, AWS) build a ProviderRequest and read a ProviderResponse; `ProviderHttp` carries
+them over the process's guarded client, so provider modules are plain functions of data and easy to check.
 """
 
 from __future__ import annotations
 
 import json
-import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-
-from clarion import __version__
 from clarion.channels.delivery import DeliveryStatus
+from clarion.outbound.client import OutboundClient, OutboundError, OutboundTimeout, Tls
+
+ANSWER_BYTES = 1 << 20  # a provider's answer is a small JSON document; anything larger is not one
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +28,7 @@ class ProviderRequest:
 @dataclass(frozen=True, slots=True)
 class ProviderResponse:
     status: int
-    headers: Mapping[str, str]  # names in lower case
+    headers: Mapping[str, str]  # looked up in any case
     body: bytes
 
 
@@ -51,42 +50,33 @@ class ProviderUnreachable(Exception):
 
 
 class ProviderHttp:
-    """An aiohttp session opened on first use (it must belong to the running loop) and reused for every send."""
+    """One provider's requests through the guarded client: its time limit, its CA, answers read up to a cap."""
 
-    def __init__(self, timeout_seconds: float, ca_file: str = "") -> None:
-        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
-        self._ca_file = ca_file
-        self._session: aiohttp.ClientSession | None = None
+    def __init__(self, outbound: OutboundClient, timeout_seconds: float, ca_file: str = "") -> None:
+        self.outbound = outbound
+        self._timeout = timeout_seconds
+        self._tls = Tls(ca_file=ca_file or None)
 
-    async def exchange(self, request: ProviderRequest) -> ProviderResponse:
-        session = self._session_for_loop()
+    async def exchange(self, request: ProviderRequest, project: str) -> ProviderResponse:
         try:
-            async with session.request(
-                request.method, request.url, headers=dict(request.headers), data=request.body
-            ) as response:
-                body = await response.read()
-                headers = {name.lower(): value for name, value in response.headers.items()}
-                return ProviderResponse(response.status, headers, body)
-        except TimeoutError:
+            answer = await self.outbound.request(
+                request.method,
+                request.url,
+                body=request.body,
+                headers=request.headers,
+                timeout=self._timeout,
+                max_bytes=ANSWER_BYTES,
+                tls=self._tls,
+                project=project,
+            )
+        except OutboundTimeout:
             raise ProviderUnreachable(504, f"No answer from {_origin(request.url)} in time") from None
-        except aiohttp.ClientError as error:
+        except OutboundError as error:
             raise ProviderUnreachable(502, f"Could not reach {_origin(request.url)}: {error}") from None
+        return ProviderResponse(answer.status, answer.headers, answer.body)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _session_for_loop(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            context = ssl.create_default_context(cafile=self._ca_file or None)
-            self._session = aiohttp.ClientSession(
-                timeout=self._timeout,
-                connector=aiohttp.TCPConnector(ssl=context),
-                headers={"User-Agent": f"Clarion/{__version__}"},
-                cookie_jar=aiohttp.DummyCookieJar(),  # provider APIs are stateless; keep no cookies between sends
-            )
-        return self._session
+        """The guarded client is the process's, which closes it."""
 
 
 def status_for_http(status: int) -> DeliveryStatus:

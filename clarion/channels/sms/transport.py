@@ -24,6 +24,7 @@ from clarion.channels.sms.exchange import (
 from clarion.channels.sms.generic_http import GenericHttpProvider
 from clarion.channels.sms.twilio import TwilioProvider
 from clarion.clock import Clock, SystemClock
+from clarion.outbound.client import OutboundClient
 
 
 class PhoneProvider(Protocol):
@@ -62,7 +63,7 @@ class PhoneTransport:
         except UnsendableMessage as error:
             return DeliveryResult(DeliveryStatus.PERMANENT_FAILURE, 400, error.message)
         try:
-            response = await self.http.exchange(request)
+            response = await self.http.exchange(request, message.app_id)
         except ProviderUnreachable as error:
             return DeliveryResult(DeliveryStatus.TEMPORARY_FAILURE, error.status_code, error.message)
         result = self.provider.result_of(response)
@@ -98,6 +99,7 @@ def open_phone_transport(
     settings: PhoneProviderSettings,
     setting_name: str,
     default_origination: str | None,
+    outbound: OutboundClient,
     *,
     status_callback: str = "",
     clock: Clock | None = None,
@@ -113,5 +115,5 @@ def open_phone_transport(
         provider = AwsSmsVoiceProvider(settings.aws, clock)
     else:
         return UnconfiguredTransport(f"{setting_name}.provider")
-    http = ProviderHttp(settings.timeout_seconds, settings.ca_file)
+    http = ProviderHttp(outbound, settings.timeout_seconds, settings.ca_file)
     return PhoneTransport(provider, http, default_origination, clock)

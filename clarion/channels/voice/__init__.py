@@ -12,7 +12,9 @@ from typing import Any
 from clarion.channels.config import DeliverySettings
 from clarion.channels.delivery import Transport
 from clarion.channels.sms.transport import open_phone_transport
+from clarion.outbound.client import OutboundClient
 
 
-def open_transport(settings: DeliverySettings, channel: Mapping[str, Any]) -> Transport:
-    return open_phone_transport(settings.voice, "delivery.voice", settings.voice.default_origination or None)
+def open_transport(settings: DeliverySettings, channel: Mapping[str, Any], outbound: OutboundClient) -> Transport:
+    origination = settings.voice.default_origination or None
+    return open_phone_transport(settings.voice, "delivery.voice", origination, outbound)
