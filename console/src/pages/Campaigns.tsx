@@ -1,67 +1,170 @@
-import { Badge, Button, Checkbox, Group, NumberInput, Paper, Progress, Select, Stack, Stepper, Table, Text, TextInput, Textarea, Title } from "@mantine/core";
+import { Badge, Button, Checkbox, Fieldset, Group, MultiSelect, NumberInput, Paper, Progress, Select, Stack, Stepper, Table, Tabs, Text, TextInput, Textarea, Title } from "@mantine/core";
 import { keepPreviousData, useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { useTranslation } from "react-i18next";
 import { useParams } from "react-router";
 import { api, call } from "../api/client";
+import { CHANNELS, EMPTY, contentReady, defaultShare, request, type Channel, type Content, type Draft, type Treatment } from "../campaigns/request";
 import { Failure, QueryState } from "../components/States";
 import { formatDate, formatNumber } from "../i18n";
 import { useCan } from "../session";
 
-interface Draft {
-  name: string;
-  segmentId: string | null;
-  template: string | null;
-  subject: string;
-  html: string;
-  fromAddress: string;
-  when: "now" | "later";
-  startTime: string;
-  localTime: boolean;
-  quietStart: string;
-  quietEnd: string;
-  holdout: number;
-  dailyLimit: number | "";
+/** One treatment's message on each chosen channel: a template, or the message written here. */
+function ContentForm({ channels, content, onChange, templates }: {
+  channels: Channel[];
+  content: Content;
+  onChange: (content: Content) => void;
+  templates: { TemplateName: string; TemplateType: string }[];
+}) {
+  const { t } = useTranslation();
+  const set = (patch: Partial<Content>) => onChange({ ...content, ...patch });
+  const named = (type: string) => templates.filter((item) => item.TemplateType === type).map((item) => item.TemplateName);
+  const template = (type: string, value: string | null, change: (value: string | null) => void) => (
+    <Select
+      label={t("campaigns.template")}
+      placeholder={t("campaigns.noTemplate")}
+      data={named(type)}
+      value={value}
+      onChange={change}
+      clearable
+    />
+  );
+  return (
+    <Stack>
+      {channels.includes("EMAIL") && (
+        <Fieldset legend={t("channel.EMAIL")}>
+          {template("EMAIL", content.emailTemplate, (value) => set({ emailTemplate: value }))}
+          {!content.emailTemplate && (
+            <>
+              <TextInput label={t("templates.field.Subject")} value={content.subject} onChange={(e) => set({ subject: e.currentTarget.value })} />
+              <Textarea label={t("templates.field.HtmlPart")} value={content.html} onChange={(e) => set({ html: e.currentTarget.value })} autosize minRows={4} />
+              <TextInput label={t("campaigns.fromAddress")} description={t("campaigns.fromAddressHint")} value={content.fromAddress} onChange={(e) => set({ fromAddress: e.currentTarget.value })} />
+            </>
+          )}
+        </Fieldset>
+      )}
+      {channels.includes("SMS") && (
+        <Fieldset legend={t("channel.SMS")}>
+          {template("SMS", content.smsTemplate, (value) => set({ smsTemplate: value }))}
+          {!content.smsTemplate && (
+            <>
+              <Textarea label={t("campaigns.smsBody")} value={content.smsBody} onChange={(e) => set({ smsBody: e.currentTarget.value })} autosize minRows={2} />
+              <Select
+                label={t("campaigns.smsType")}
+                data={[
+                  { value: "PROMOTIONAL", label: t("campaigns.smsPromotional") },
+                  { value: "TRANSACTIONAL", label: t("campaigns.smsTransactional") },
+                ]}
+                value={content.smsType}
+                onChange={(value) => value && set({ smsType: value as Content["smsType"] })}
+                allowDeselect={false}
+              />
+            </>
+          )}
+        </Fieldset>
+      )}
+      {channels.includes("PUSH") && (
+        <Fieldset legend={t("channel.PUSH")}>
+          {template("PUSH", content.pushTemplate, (value) => set({ pushTemplate: value }))}
+          {!content.pushTemplate && (
+            <>
+              <TextInput label={t("campaigns.pushTitle")} value={content.pushTitle} onChange={(e) => set({ pushTitle: e.currentTarget.value })} />
+              <Textarea label={t("campaigns.pushBody")} value={content.pushBody} onChange={(e) => set({ pushBody: e.currentTarget.value })} autosize minRows={2} />
+              <TextInput label={t("campaigns.pushUrl")} description={t("campaigns.pushUrlHint")} value={content.pushUrl} onChange={(e) => set({ pushUrl: e.currentTarget.value })} />
+            </>
+          )}
+        </Fieldset>
+      )}
+      {channels.includes("CUSTOM") && (
+        <Fieldset legend={t("channel.CUSTOM")}>
+          <Textarea label={t("campaigns.customData")} value={content.customData} onChange={(e) => set({ customData: e.currentTarget.value })} autosize minRows={2} />
+        </Fieldset>
+      )}
+    </Stack>
+  );
 }
 
-const EMPTY: Draft = {
-  name: "",
-  segmentId: null,
-  template: null,
-  subject: "",
-  html: "",
-  fromAddress: "",
-  when: "now",
-  startTime: "",
-  localTime: false,
-  quietStart: "",
-  quietEnd: "",
-  holdout: 0,
-  dailyLimit: "",
-};
-
-/** The CreateCampaign request the wizard's answers make (an email campaign). */
-function request(draft: Draft) {
-  const quiet = draft.quietStart && draft.quietEnd ? { QuietTime: { Start: draft.quietStart, End: draft.quietEnd } } : {};
-  return {
-    Name: draft.name,
-    SegmentId: draft.segmentId ?? "",
-    HoldoutPercent: draft.holdout || undefined,
-    Limits: draft.dailyLimit ? { Daily: Number(draft.dailyLimit) } : undefined,
-    Schedule: {
-      StartTime: draft.when === "now" ? "IMMEDIATE" : draft.startTime,
-      Frequency: "ONCE" as const,
-      IsLocalTime: draft.localTime || undefined,
-      ...quiet,
-    },
-    ...(draft.template
-      ? { TemplateConfiguration: { EmailTemplate: { Name: draft.template } } }
-      : {
-          MessageConfiguration: {
-            EmailMessage: { Title: draft.subject, HtmlBody: draft.html, FromAddress: draft.fromAddress || undefined },
-          },
-        }),
-  };
+function MessageStep({ draft, set, templates }: { draft: Draft; set: (patch: Partial<Draft>) => void; templates: { TemplateName: string; TemplateType: string }[] }) {
+  const { t } = useTranslation();
+  const [tab, setTab] = useState<string | null>("A");
+  const letter = (index: number) => String.fromCharCode(66 + index); // B, C, ...
+  const updateTreatment = (index: number, patch: Partial<Treatment>) =>
+    set({ treatments: draft.treatments.map((treatment, i) => (i === index ? { ...treatment, ...patch } : treatment)) });
+  return (
+    <Stack maw={640}>
+      <MultiSelect
+        label={t("campaigns.channels")}
+        description={t("campaigns.channelsHint")}
+        data={CHANNELS.map((value) => ({ value, label: t(`channel.${value}`) }))}
+        value={draft.channels}
+        onChange={(value) => set({ channels: value as Channel[] })}
+      />
+      {draft.channels.length > 1 && (
+        <Checkbox
+          label={t("campaigns.fallback", { order: draft.channels.map((c) => t(`channel.${c}`)).join(" → ") })}
+          checked={draft.fallback}
+          onChange={(e) => set({ fallback: e.currentTarget.checked })}
+        />
+      )}
+      {draft.channels.includes("CUSTOM") && (
+        <TextInput label={t("campaigns.customUri")} placeholder="https://hooks.example.com/deliver" value={draft.customUri} onChange={(e) => set({ customUri: e.currentTarget.value })} />
+      )}
+      <Tabs value={tab} onChange={setTab} keepMounted={false}>
+        <Tabs.List>
+          <Tabs.Tab value="A">{t("campaigns.treatmentDefault")}</Tabs.Tab>
+          {draft.treatments.map((treatment) => (
+            <Tabs.Tab key={treatment.name} value={treatment.name}>
+              {t("campaigns.treatment", { name: treatment.name })}
+            </Tabs.Tab>
+          ))}
+          {draft.treatments.length < 4 && (
+            <Button
+              variant="subtle"
+              size="compact-sm"
+              onClick={() => {
+                const name = letter(draft.treatments.length);
+                set({ treatments: [...draft.treatments, { name, sizePercent: 10, content: draft.content }] });
+                setTab(name);
+              }}
+            >
+              {t("campaigns.addTreatment")}
+            </Button>
+          )}
+        </Tabs.List>
+        <Tabs.Panel value="A" pt="sm">
+          <ContentForm channels={draft.channels} content={draft.content} onChange={(content) => set({ content })} templates={templates} />
+        </Tabs.Panel>
+        {draft.treatments.map((treatment, index) => (
+          <Tabs.Panel key={treatment.name} value={treatment.name} pt="sm">
+            <Stack>
+              <Group align="end">
+                <NumberInput
+                  label={t("campaigns.treatmentSize")}
+                  min={1}
+                  max={99}
+                  value={treatment.sizePercent}
+                  onChange={(value) => updateTreatment(index, { sizePercent: Number(value) || 0 })}
+                />
+                {index === draft.treatments.length - 1 && (
+                  <Button
+                    variant="subtle"
+                    color="red"
+                    onClick={() => {
+                      set({ treatments: draft.treatments.slice(0, -1) });
+                      setTab("A");
+                    }}
+                  >
+                    {t("campaigns.removeTreatment")}
+                  </Button>
+                )}
+              </Group>
+              <ContentForm channels={draft.channels} content={treatment.content} onChange={(content) => updateTreatment(index, { content })} templates={templates} />
+            </Stack>
+          </Tabs.Panel>
+        ))}
+      </Tabs>
+    </Stack>
+  );
 }
 
 function Wizard({ appId, onCreated }: { appId: string; onCreated: (id: string) => void }) {
@@ -74,8 +177,8 @@ function Wizard({ appId, onCreated }: { appId: string; onCreated: (id: string) =
     queryFn: () => call(api.GET("/v1/apps/{application-id}/segments", { params: { path: { "application-id": appId } } })),
   });
   const templates = useQuery({
-    queryKey: ["email-templates"],
-    queryFn: () => call(api.GET("/v1/templates", { params: { query: { "template-type": "EMAIL" } } })),
+    queryKey: ["templates-all"],
+    queryFn: () => call(api.GET("/v1/templates", { params: { query: { "page-size": "100" } } })),
   });
   const create = useMutation({
     mutationFn: () =>
@@ -86,7 +189,11 @@ function Wizard({ appId, onCreated }: { appId: string; onCreated: (id: string) =
       onCreated(campaign.Id);
     },
   });
-  const ready = [draft.name && draft.segmentId, draft.template || (draft.subject && draft.html), draft.when === "now" || draft.startTime, true];
+  const share = defaultShare(draft);
+  const messagesReady =
+    draft.channels.length > 0 &&
+    [draft.content, ...draft.treatments.map((treatment) => treatment.content)].every((content) => contentReady(draft.channels, content, draft.customUri));
+  const ready = [draft.name && draft.segmentId, messagesReady, draft.when === "now" || draft.startTime, share > 0];
   return (
     <Paper withBorder p="md">
       <Stepper active={step} onStepClick={setStep} size="sm">
@@ -103,23 +210,7 @@ function Wizard({ appId, onCreated }: { appId: string; onCreated: (id: string) =
           </Stack>
         </Stepper.Step>
         <Stepper.Step label={t("campaigns.step.message")}>
-          <Stack maw={560}>
-            <Select
-              label={t("campaigns.template")}
-              placeholder={t("campaigns.noTemplate")}
-              data={(templates.data?.Item ?? []).map((item) => item.TemplateName)}
-              value={draft.template}
-              onChange={(value) => set({ template: value })}
-              clearable
-            />
-            {!draft.template && (
-              <>
-                <TextInput label={t("templates.field.Subject")} value={draft.subject} onChange={(e) => set({ subject: e.currentTarget.value })} />
-                <Textarea label={t("templates.field.HtmlPart")} value={draft.html} onChange={(e) => set({ html: e.currentTarget.value })} autosize minRows={4} />
-                <TextInput label={t("campaigns.fromAddress")} description={t("campaigns.fromAddressHint")} value={draft.fromAddress} onChange={(e) => set({ fromAddress: e.currentTarget.value })} />
-              </>
-            )}
-          </Stack>
+          <MessageStep draft={draft} set={set} templates={templates.data?.Item ?? []} />
         </Stepper.Step>
         <Stepper.Step label={t("campaigns.step.schedule")}>
           <Stack maw={480}>
@@ -147,6 +238,9 @@ function Wizard({ appId, onCreated }: { appId: string; onCreated: (id: string) =
           <Stack maw={480}>
             <NumberInput label={t("campaigns.holdout")} min={0} max={100} value={draft.holdout} onChange={(value) => set({ holdout: Number(value) || 0 })} />
             <NumberInput label={t("campaigns.dailyLimit")} min={1} value={draft.dailyLimit} onChange={(value) => set({ dailyLimit: value === "" ? "" : Number(value) })} />
+            <Text size="sm" c={share > 0 ? undefined : "red"} data-testid="default-share">
+              {t("campaigns.defaultShare", { percent: share })}
+            </Text>
           </Stack>
         </Stepper.Step>
       </Stepper>
