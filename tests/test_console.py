@@ -295,16 +295,17 @@ def test_an_admin_sets_up_channels_whose_credentials_are_write_only(
     page = console.page
     page.get_by_label("From address").fill("news@example.com")
     page.get_by_label("Identity (domain or address)").fill("example.com")
-    page.get_by_role("button", name="Save channel").first.click()
+    page.get_by_test_id("channel-email").get_by_role("button", name="Save channel").click()
     page.get_by_text("Saved.").wait_for()
     email = client.get_email_channel(ApplicationId=app_id)["EmailChannelResponse"]
     assert (email["FromAddress"], email["Identity"], email["Enabled"]) == ("news@example.com", "example.com", True)
     # A refused credential shows the server's own reason; credentials are never read back into the page.
-    page.get_by_label("Service account JSON").fill("not a service account")
-    page.get_by_role("button", name="Save channel").last.click()
-    page.get_by_role("alert", name="Something went wrong").wait_for()
+    fcm = page.get_by_test_id("channel-gcm")
+    fcm.get_by_label("Service account JSON").fill("not a service account")
+    fcm.get_by_role("button", name="Save channel").click()
+    fcm.get_by_role("alert", name="Something went wrong").wait_for()
     console.errors.clear()  # the browser logs the refused call itself
-    page.get_by_text("No credentials yet.").wait_for()
+    fcm.get_by_text("No credentials yet.").wait_for()
     console.screenshot("channels")
     page.reload()
     page.get_by_label("From address").and_(page.locator("[value='news@example.com']")).wait_for()

@@ -46,7 +46,7 @@ function EmailChannel({ appId }: { appId: string }) {
   };
   if (channel.isPending) return <Loading />;
   return (
-    <Paper withBorder p="md" component="form" onSubmit={submit}>
+    <Paper withBorder p="md" component="form" onSubmit={submit} data-testid="channel-email">
       <Stack maw={480}>
         <Title order={4}>{t("channel.EMAIL")}</Title>
         {channel.error && <Failure error={channel.error} />}
@@ -91,7 +91,7 @@ function FcmChannel({ appId }: { appId: string }) {
     save.mutate();
   };
   return (
-    <Paper withBorder p="md" component="form" onSubmit={submit}>
+    <Paper withBorder p="md" component="form" onSubmit={submit} data-testid="channel-gcm">
       <Stack maw={480}>
         <Title order={4}>{t("channel.GCM")}</Title>
         <PasswordInput
