@@ -545,6 +545,37 @@ def test_files_rotate_and_a_restarted_server_resumes_from_the_cursor(settings: S
     assert sorted(int(r["attributes"]["n"]) for r in records) == list(range(50))
 
 
+def test_records_describe_the_endpoint_as_it_is_when_they_are_built(settings: Settings) -> None:
+    """A pump keeps the endpoints it has read between batches: one updated or deleted since is read again, so the
+    next record shows it as it is (a device that changed, no device once it is gone)."""
+    with streaming(settings) as server:
+        client = server.client()
+        app_id = new_app(client)
+        put_stream(client, app_id)
+        folder = server.settings.data_dir / "streams"
+        phone = {"ChannelType": "GCM", "Address": "token-1", "Demographic": {"Make": "Google", "Platform": "android"}}
+        put_events(client, app_id, "d1", custom_events(2), **phone)
+        tablet = {"ChannelType": "GCM", "Address": "token-2", "Demographic": {"Make": "Apple"}}
+        put_events(client, app_id, "d2", custom_events(1, start=2), **tablet)
+        wait_for(lambda: len(records_in(folder)) == 3, "the first records")
+        client.update_endpoint(
+            ApplicationId=app_id, EndpointId="d1", EndpointRequest={"Demographic": {"Make": "Samsung"}}
+        )
+        put_events(client, app_id, "d1", custom_events(1, start=3))
+        client.delete_endpoint(ApplicationId=app_id, EndpointId="d2")
+        late = EventRow(app_id, "d2", "late", "level.done", 1000, 1000, None, json.dumps({"EventType": "level.done"}))
+        server.run(lambda services: services.db.write(lambda tx: event_store.append(tx, [late])))
+        records = wait_for(lambda: len(records_in(folder)) == 5 and records_in(folder), "the later records")
+    devices = [(r["client"]["client_id"], r["device"]) for r in records]
+    assert devices == [
+        ("d1", {"make": "Google", "platform": {"name": "android"}}),
+        ("d1", {"make": "Google", "platform": {"name": "android"}}),
+        ("d2", {"make": "Apple", "platform": {}}),
+        ("d1", {"make": "Samsung", "platform": {"name": "android"}}),
+        ("d2", {"platform": {}}),
+    ]
+
+
 def test_an_app_event_stored_with_loose_types_is_recorded_as_pinpoint_writes_it() -> None:
     """A stored event whose attributes are not strings or whose metrics are integers (PutEvents never stores one;
     an older or hand-made document may) still gives strings and numbers; an endpoint not stored, an empty device."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from clarion.store import changes
 from clarion.store.database import Transaction
@@ -168,8 +168,9 @@ def record_failure(tx: Transaction, app_id: str, owner: str, version: int, error
 # What a shipper reads ---------------------------------------------------------------------------------------------
 
 
-def events_after(tx: Transaction, app_id: str, after: tuple[int, int], limit: int) -> list[StreamEvent]:
-    """The project's next committed events after `after`, in commit order."""
+def events_after(tx: Transaction, app_id: str, after: tuple[int, int], limit: int) -> tuple[list[StreamEvent], int]:
+    """The project's next committed events after `after`, in commit order, and the feed's committed stamp they were
+    read up to. The rows are plain tuples in StreamEvent's order (a named tuple apiece costs more than using them)."""
     upto = changes.committed_seq(tx)
     rows = tx.fetchall(
         "SELECT change_seq, seq, endpoint_id, event_id, event_type, event_at, arrival_at, doc "
@@ -177,7 +178,7 @@ def events_after(tx: Transaction, app_id: str, after: tuple[int, int], limit: in
         "ORDER BY change_seq, seq LIMIT ?",
         (app_id, *after, upto, limit),
     )
-    return list(map(StreamEvent._make, rows))
+    return cast(list[StreamEvent], rows), upto
 
 
 def backlog(tx: Transaction, app_id: str, after: tuple[int, int]) -> tuple[int, int | None]:
@@ -202,6 +203,18 @@ def endpoint_docs(tx: Transaction, app_id: str, keys: Sequence[str]) -> dict[str
         (app_id, *params),
     )
     return {row[0]: (row[1], row[2], row[3], row[4]) for row in rows}
+
+
+def endpoints_changed(tx: Transaction, app_id: str, since: int, upto: int, limit: int) -> list[str] | None:
+    """The keys of the project's endpoints written or deleted with a feed stamp in (since, upto]; None when there
+    are more than `limit` (an import, say): a reader that keeps endpoints then forgets them all."""
+    rows = tx.fetchall(
+        "SELECT endpoint_key FROM endpoints WHERE change_seq > ? AND change_seq <= ? AND app_id = ? "
+        "UNION SELECT item_key FROM change_tombstones WHERE change_seq > ? AND change_seq <= ? AND app_id = ? "
+        "AND kind = 'endpoint' LIMIT ?",
+        (since, upto, app_id, since, upto, app_id, limit + 1),
+    )
+    return None if len(rows) > limit else [row[0] for row in rows]
 
 
 def sent_messages(tx: Transaction, message_ids: Sequence[str]) -> dict[str, SentMessage]:

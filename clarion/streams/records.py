@@ -18,7 +18,7 @@ Pinpoint never documented (send statuses, feedback words).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -80,16 +80,18 @@ _encode = msgspec.json.Encoder().encode
 
 # App events are most of a stream and all of one shape, so they skip dicts: the stored event is decoded straight
 # into the fields a record uses, and the record is encoded from a Struct whose parts that repeat across a batch
-# (application, device, session) are encoded once per batch and embedded as raw JSON.
+# (application, device, session) are encoded once per batch and embedded as raw JSON. None of these Structs can
+# be part of a reference cycle, so the garbage collector does not track them (gc=False): thousands are made per
+# batch, and tracked ones made collections walk them.
 
 
-class _Session(msgspec.Struct, rename="pascal"):
+class _Session(msgspec.Struct, rename="pascal", gc=False):
     id: str | None = None
     start_timestamp: str | None = None
     stop_timestamp: str | None = None
 
 
-class _AppEvent(msgspec.Struct, rename="pascal"):
+class _AppEvent(msgspec.Struct, rename="pascal", gc=False):
     """The parts of a stored app event (an event of PutEvents, shapes.Event) its record uses."""
 
     attributes: dict[str, str] | None = None
@@ -102,11 +104,11 @@ class _AppEvent(msgspec.Struct, rename="pascal"):
     session: _Session | None = None
 
 
-class _Client(msgspec.Struct):
+class _Client(msgspec.Struct, gc=False):
     client_id: str
 
 
-class _AppRecord(msgspec.Struct):
+class _AppRecord(msgspec.Struct, gc=False):
     """An app event's record, its fields in the order Pinpoint writes them."""
 
     event_type: str
@@ -137,6 +139,17 @@ def _app_event(doc: str) -> _AppEvent:
         return msgspec.convert(loose, _AppEvent, strict=False)
 
 
+_decode_app_events = msgspec.json.Decoder(list[_AppEvent]).decode
+
+
+def _app_events(docs: list[str]) -> list[_AppEvent]:
+    """The stored app events of a batch, decoded in one call (one by one when a document needs loosening)."""
+    try:
+        return _decode_app_events("[" + ",".join(docs) + "]")
+    except msgspec.ValidationError:
+        return [_app_event(doc) for doc in docs]
+
+
 def needs_endpoint(event_type: str) -> bool:
     """App events describe the device; campaign and journey sends carry the endpoint."""
     return not event_type.startswith(("_email.", "_SMS."))
@@ -163,7 +176,8 @@ class RecordBatch:
 class Lookups:
     """What a batch of records needs beyond the events: endpoints, messages and their send events."""
 
-    endpoints: Mapping[str, tuple[str, str, str, str]] = field(default_factory=dict)  # key -> doc, status, opt, date
+    # key -> doc, status, opt-out, effective date (None: no such endpoint)
+    endpoints: Mapping[str, tuple[str, str, str, str] | None] = field(default_factory=dict)
     messages: Mapping[str, SentMessage] = field(default_factory=dict)
     sends: Mapping[str, str] = field(default_factory=dict)  # message id -> send event doc
 
@@ -225,30 +239,55 @@ def message_id_of(doc: Mapping[str, Any]) -> str | None:
 def read_records(tx: Transaction, builder: RecordBuilder, after: tuple[int, int], limit: int) -> RecordBatch:
     """The project's next events after `after` as records, with the endpoints, messages and send events they
     need read in the same transaction."""
-    events = stream_store.events_after(tx, builder.app_id, after, limit)
+    events, upto = stream_store.events_after(tx, builder.app_id, after, limit)
     if not events:
         return RecordBatch([], False)
-    # Server events' documents are read as dicts (several shapes); app events are decoded as they are built.
-    docs = [_decode(event.doc) if is_server_event(event.event_type) else None for event in events]
-    keys = sorted({e.endpoint_id.lower() for e in events if e.endpoint_id and needs_endpoint(e.event_type)})
-    about = [(event, message_id_of(doc)) for event, doc in zip(events, docs, strict=True) if doc is not None]
-    about = [(event, message_id) for event, message_id in about if message_id and needs_message(event.event_type)]
+    # Server events' documents are read as dicts (several shapes); app events are decoded as a batch when built.
+    server = {i: _decode(event[7]) for i, event in enumerate(events) if is_server_event(event[4])}
+    keys = {event[2].lower() for event in events if event[2] and needs_endpoint(event[4])}
+    about = [(events[i], message_id_of(doc)) for i, doc in server.items()]
+    about = [(event, message_id) for event, message_id in about if message_id and needs_message(event[4])]
     messages = stream_store.sent_messages(tx, sorted({message_id for _, message_id in about}))
     # Outcome records repeat what the send recorded; a send event (its id is the message's) is its own source.
-    outcomes = {message_id for event, message_id in about if event.event_id != message_id}
+    outcomes = {message_id for event, message_id in about if event[3] != message_id}
     sends = [(m.endpoint_id or "", m.message_id) for m in messages.values() if m.message_id in outcomes]
     lookups = Lookups(
-        endpoints=stream_store.endpoint_docs(tx, builder.app_id, keys),
+        endpoints=builder.endpoints.lookup(tx, keys, upto),
         messages=messages,
         sends=stream_store.send_event_docs(tx, builder.app_id, sends),
     )
-    records = [
-        StreamRecord(
-            f"{builder.app_id}/{event.seq}", builder.encode(event, doc, lookups), event.arrival_at, event.position
-        )
-        for event, doc in zip(events, docs, strict=True)
-    ]
-    return RecordBatch(records, len(events) == limit)
+    return RecordBatch(builder.records(events, server, lookups), len(events) == limit)
+
+
+class EndpointCache:
+    """The project's endpoints as records describe them, kept from one batch to the next: a batch reads the
+    endpoints its events name that are not held yet, after dropping those written or deleted since the last batch
+    (their change-feed stamps say which), so a record still sees its endpoint as stored when it is built. Emptied
+    when it holds `limit` endpoints, or when more than that many changed at once."""
+
+    def __init__(self, app_id: str, limit: int = 20_000) -> None:
+        self.app_id = app_id
+        self.limit = limit
+        self._held: dict[str, tuple[str, str, str, str] | None] = {}
+        self._current_to: int | None = None  # the feed stamp the held endpoints are current to
+
+    def lookup(self, tx: Transaction, keys: set[str], upto: int) -> Mapping[str, tuple[str, str, str, str] | None]:
+        """The held endpoints, with `keys` among them (None: no such endpoint) as of feed stamp `upto`."""
+        held = self._held
+        if self._current_to is not None and upto > self._current_to:
+            changed = stream_store.endpoints_changed(tx, self.app_id, self._current_to, upto, self.limit)
+            if changed is None:
+                held.clear()
+            for key in changed or ():
+                held.pop(key, None)
+        if len(held) + len(keys) > self.limit:
+            held.clear()
+        missing = sorted(keys.difference(held))
+        found = stream_store.endpoint_docs(tx, self.app_id, missing)
+        for key in missing:
+            held[key] = found.get(key)
+        self._current_to = upto
+        return held
 
 
 class RecordBuilder:
@@ -257,13 +296,63 @@ class RecordBuilder:
     def __init__(self, app_id: str, account_id: str) -> None:
         self.app_id = app_id
         self.account_id = account_id
+        self.endpoints = EndpointCache(app_id)
         self._parts = _Parts(app_id)
 
+    def records(
+        self, events: Sequence[StreamEvent], server: Mapping[int, Mapping[str, Any]], lookups: Lookups
+    ) -> list[StreamRecord]:
+        """The events' records, in order; `server` holds the documents of the server events, by index. The app
+        events' documents are decoded in one call."""
+        built: list[_AppRecord | dict[str, Any]] = []
+        if not server:
+            built = self._app_records(events, lookups)
+        else:
+            app = [event for i, event in enumerate(events) if i not in server]
+            app_built = iter(self._app_records(app, lookups))
+            for i, event in enumerate(events):
+                doc = server.get(i)
+                if doc is None:
+                    built.append(next(app_built))
+                else:
+                    built.append(self._server_record(StreamEvent._make(event), doc, lookups))
+        prefix = self.app_id + "/"
+        return [
+            StreamRecord(prefix + str(event[1]), _encode(record), event[6], (event[0], event[1]))
+            for event, record in zip(events, built, strict=True)
+        ]
+
     def encode(self, event: StreamEvent, doc: Mapping[str, Any] | None, lookups: Lookups) -> bytes:
-        """The event's record as JSON; `doc` is a server event's document (None for an app event)."""
-        if doc is None:
-            return _encode(self._app_record(event, lookups))
-        return _encode(self._server_record(event, doc, lookups))
+        """One event's record as JSON; `doc` is a server event's document (None for an app event)."""
+        return self.records([event], {} if doc is None else {0: doc}, lookups)[0].data
+
+    # App events -----------------------------------------------------------------------------------------------
+
+    def _app_records(self, events: Sequence[StreamEvent], lookups: Lookups) -> list[_AppRecord]:
+        if not events:
+            return []
+        parts, endpoints, account = self._parts, lookups.endpoints, self.account_id
+        device_of, application_of, session_of = parts.device, parts.application, parts.session
+        built = []
+        for event, stored in zip(events, _app_events([event[7] for event in events]), strict=True):
+            endpoint = endpoints.get(event[2].lower())
+            device, app_version = device_of(endpoint[0] if endpoint else "")
+            built.append(
+                _AppRecord(
+                    event[4],
+                    event[5],
+                    event[6],
+                    APP_VERSION,
+                    _Client(event[2]),
+                    account,
+                    application_of(stored, app_version),
+                    device,
+                    session_of(stored.session),
+                    stored.attributes or {},
+                    stored.metrics or {},
+                )
+            )
+        return built
 
     def _server_record(self, event: StreamEvent, doc: Mapping[str, Any], lookups: Lookups) -> dict[str, Any]:
         kind = event.event_type
@@ -289,26 +378,6 @@ class RecordBuilder:
             "client": {"client_id": client_id},
             "awsAccountId": self.account_id,
         }
-
-    # App events -----------------------------------------------------------------------------------------------
-
-    def _app_record(self, event: StreamEvent, lookups: Lookups) -> _AppRecord:
-        stored = _app_event(event.doc)
-        endpoint = lookups.endpoints.get(event.endpoint_id.lower())
-        device, app_version = self._parts.device(endpoint[0] if endpoint else "")
-        return _AppRecord(
-            event.event_type,
-            event.event_at,
-            event.arrival_at,
-            APP_VERSION,
-            _Client(event.endpoint_id),
-            self.account_id,
-            self._parts.application(stored, app_version),
-            device,
-            self._parts.session(stored.session),
-            stored.attributes or {},
-            stored.metrics or {},
-        )
 
     # Campaign and journey sends -------------------------------------------------------------------------------
 

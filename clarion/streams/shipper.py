@@ -43,7 +43,7 @@ Sleep = Callable[[float], Awaitable[None]]
 LAG_REFRESH_SECONDS = 1.0  # how often a pump that is behind counts what is waiting (at most)
 # Counting a long backlog is a scan of it: the count waits this many times as long as the last one took, so a
 # pump far behind spends its time shipping rather than measuring how far behind it is.
-LAG_COUNT_SHARE = 10
+LAG_COUNT_SHARE = 50
 
 
 class LeaseLost(Exception):
