@@ -36,7 +36,7 @@ from clarion.jobs.s3 import S3Client
 from clarion.outbound.config import OutboundSettings
 from clarion.queue.config import QueueSettings
 
-ROUND_TRIP_ENDPOINTS = 100_000
+ROUND_TRIP_ENDPOINTS = 20_000  # two export parts; bench/imports.py weighs a million rows
 HEADER = [
     "Id",
     "ChannelType",
@@ -95,7 +95,7 @@ def expected_endpoint(row: list[str]) -> dict[str, Any]:
 
 
 def test_csv_round_trip_through_import_and_export(server: RunningServer, client: Any, app_id: str) -> None:
-    """100k endpoints: CSV in, gzip'd JSON lines out, every field as the file had it."""
+    """20k endpoints: CSV in, gzip'd JSON lines out (two parts), every field as the file had it."""
     imports = folder_of(server.settings, app_id)
     write_csv(imports / "endpoints.csv", HEADER, endpoint_rows(ROUND_TRIP_ENDPOINTS))
     created = import_job(client, app_id, (imports / "endpoints.csv").as_uri(), DefineSegment=True, SegmentName="all")
@@ -285,7 +285,7 @@ def test_a_user_id_file_defines_a_segment_of_their_endpoints(server: RunningServ
 
 def test_an_interrupted_import_resumes_without_counting_twice(settings: Settings) -> None:
     """Stop the server mid-job; a server without workers shows the committed progress; a third one finishes."""
-    rows = 30_000
+    rows = 12_000  # 60 batches: the server stops within a batch or two of the 400th row
     small_batches = settings.model_copy(update={"jobs": JobSettings(import_batch_rows=200)})
     first = RunningServer(small_batches).start()
     try:
@@ -446,7 +446,7 @@ def test_an_import_survives_a_killed_server(settings: Settings, monkeypatch: pyt
     process) and the restarted server resumes the piece after its last committed batch."""
     from processes import pinpoint, start_server
 
-    rows = 20_000
+    rows = 8_000  # 40 batches: SIGKILL comes within a batch of the 400th row
     monkeypatch.setenv("CLARION_QUEUE__VISIBILITY_SECONDS", "2")
     monkeypatch.setenv("CLARION_JOBS__IMPORT_BATCH_ROWS", "200")
     settings.data_dir.mkdir(parents=True)

@@ -39,6 +39,19 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServ
         server.stop()
 
 
+def can_be_invalid(operation: schemathesis.APIOperation, pinned: dict[str, str]) -> bool:
+    """Whether a request breaking the schema exists: it needs a body, a query or header parameter, or a path
+    parameter constrained beyond a string. Without one, hypothesis gives up only after some 460 draws
+    (Unsatisfiable): for the 50 operations taking nothing but ids in their path, that was four fifths of the run."""
+    if "requestBody" in operation.definition.raw:
+        return True
+    return any(
+        parameter["in"] != "path" or parameter.get("schema") != {"type": "string"}
+        for parameter in operation.definition.raw.get("parameters", [])
+        if parameter["name"] not in pinned or parameter["in"] != "path"
+    )
+
+
 def fuzz(
     operation: schemathesis.APIOperation,
     mode: schemathesis.GenerationMode,
@@ -65,8 +78,7 @@ def fuzz(
     try:
         send()
     except Unsatisfiable:
-        # Only when every request is valid: an operation that takes nothing, or only free-form strings in its path
-        # (DELETE /v1/clarion/users/{username}), has no invalid request to generate.
+        # Only when every request is valid, for an operation `can_be_invalid` did not foresee.
         if mode is not schemathesis.GenerationMode.NEGATIVE:
             raise
     return answers
@@ -85,7 +97,8 @@ def test_no_generated_request_gets_a_server_error(live: tuple[RunningServer, str
             known = {"application-id": app_id} if "{application-id}" in operation.path else {}
             if operation.label == DELETE_APP:
                 known = {}
-            for mode in MODES:
+            modes = MODES if can_be_invalid(operation, known) else (schemathesis.GenerationMode.POSITIVE,)
+            for mode in modes:
                 for status, body in fuzz(operation, mode, session, server.url, known):
                     answered[status // 100 * 100] += 1
                     if status >= 500:
