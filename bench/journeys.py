@@ -1,7 +1,10 @@
 """The journey engine at scale: participants through a 6-activity journey, timer lag under many pending waits, and
 event-start latency, on a real Clarion server in this process with an SMTP sink process for the emails.
 
-    .venv/bin/python -m bench.journeys [--participants 20000] [--store sqlite|postgres] [--out bench/results/x.json]
+    .venv/bin/python -m bench.journeys [--participants 20000] [--store sqlite|postgres|both] [--out x.json]
+    .venv/bin/python -m bench.journeys --scale 1000000 [--step-seconds 120] --store both [--out x.json]
+
+With emails (`--participants`):
 
 1. **Throughput**: N email endpoints enter from a segment: email → wait 1 minute → opened the email? → no: a second
    email → holdout 10 % (yes: they leave). The engine is driven pass after pass, the clock moved past the wait;
@@ -11,6 +14,10 @@ event-start latency, on a real Clarion server in this process with an SMTP sink 
    the engine runs its own loop on the real clock; lag = when a participant was picked up − when it was due.
 3. **Event start**: 200 PutEvents calls, each starting a journey for one endpoint; latency from the call to the
    participant's first step being picked up.
+
+At scale (`--scale N`, no sends: `measure_scale` says what it measures): timer lag with N participants waiting
+against none waiting, an idle pass, steps per second with N participants due against the store's own floor, and
+event start, each baseline measured in the same run.
 
 Peak RSS is this process's (the server, its store and the driver). PostgreSQL uses a throw-away database on
 CLARION_TEST_POSTGRES_URL's server.
@@ -49,6 +56,23 @@ from clarion.store import journeys as journey_store  # noqa: E402
 
 KEY = AccessKey(access_key_id="AKIDCLARIONBENCH0001", secret_access_key="bench-secret")
 OPEN = {"EventType": {"Values": ["_email.open"]}}
+# The 6-activity journey: an email, a minute's wait, a split on "opened the email", a second email, a 10 % holdout,
+# then a week's wait.
+ACTIVITIES = {
+    "first": {"EMAIL": {"TemplateName": "bench-first", "NextActivity": "minute"}},
+    "minute": {"Wait": {"WaitTime": {"WaitFor": "PT1M"}, "NextActivity": "opened"}},
+    "opened": {
+        "ConditionalSplit": {
+            "Condition": {"Conditions": [{"EventCondition": {"Dimensions": OPEN, "MessageActivity": "first"}}]},
+            "FalseActivity": "second",
+        }
+    },
+    "second": {"EMAIL": {"TemplateName": "bench-second", "NextActivity": "hold"}},
+    "hold": {"Holdout": {"Percentage": 10, "NextActivity": "week"}},
+    "week": {"Wait": {"WaitTime": {"WaitFor": "P7D"}}},
+}
+PLANT_ROWS = 20_000  # participants planted per commit
+FLOOR_ROWS = 200_000  # due rows the store-floor baseline may move
 
 
 @contextmanager
@@ -107,7 +131,8 @@ def add_endpoints(client: Any, app_id: str, count: int, prefix: str) -> None:
         client.update_endpoints_batch(ApplicationId=app_id, EndpointBatchRequest={"Item": items})
 
 
-def run(store: str, participants: int) -> dict[str, Any]:
+def run(store: str, participants: int, scale: int = 0, step_seconds: float = 120) -> dict[str, Any]:
+    """The email run at `participants`, or with `scale` the run at that many participants (`measure_scale`)."""
     sink_port = free_port()
     sink = start_sink(sink_port)
     try:
@@ -125,7 +150,7 @@ def run(store: str, participants: int) -> dict[str, Any]:
                 delivery=DeliverySettings(smtp=SmtpSettings(host="127.0.0.1", port=sink_port, security="none")),
             )
             with RunningServer(settings) as server:
-                return measure(server, participants)
+                return measure_scale(server, scale, step_seconds) if scale else measure(server, participants)
     finally:
         sink.kill()
 
@@ -159,24 +184,11 @@ def measure(server: RunningServer, participants: int) -> dict[str, Any]:
     segment_id = client.create_segment(ApplicationId=app_id, WriteSegmentRequest={"Name": "all"})["SegmentResponse"][
         "Id"
     ]
-    activities = {
-        "first": {"EMAIL": {"TemplateName": "bench-first", "NextActivity": "minute"}},
-        "minute": {"Wait": {"WaitTime": {"WaitFor": "PT1M"}, "NextActivity": "opened"}},
-        "opened": {
-            "ConditionalSplit": {
-                "Condition": {"Conditions": [{"EventCondition": {"Dimensions": OPEN, "MessageActivity": "first"}}]},
-                "FalseActivity": "second",
-            }
-        },
-        "second": {"EMAIL": {"TemplateName": "bench-second", "NextActivity": "hold"}},
-        "hold": {"Holdout": {"Percentage": 10, "NextActivity": "week"}},
-        "week": {"Wait": {"WaitTime": {"WaitFor": "P7D"}}},
-    }
     journey_id = client.create_journey(
         ApplicationId=app_id,
         WriteJourneyRequest={
             "Name": "bench",
-            "Activities": activities,
+            "Activities": ACTIVITIES,
             "StartActivity": "first",
             "StartCondition": {"SegmentStartCondition": {"SegmentId": segment_id}},
             "State": "ACTIVE",
@@ -199,67 +211,10 @@ def measure(server: RunningServer, participants: int) -> dict[str, Any]:
     messages = 2 * participants / elapsed
 
     # Timer lag: the N participants wait a week; 1,000 more wait for timers due over the next 5 seconds.
-    timers = min(1000, participants)
     server.clock.offset = timedelta()
-    lag_journey = client.create_journey(
-        ApplicationId=app_id,
-        WriteJourneyRequest={
-            "Name": "lag",
-            "Activities": {"soon": {"Holdout": {"Percentage": 0}}},
-            "StartActivity": "soon",
-            "StartCondition": {"SegmentStartCondition": {"SegmentId": segment_id}},
-            "State": "DRAFT",
-        },
-    )["JourneyResponse"]["Id"]
-    base = time.time() * 1000 + 2000
-
-    def plant(tx: Any) -> None:
-        entrants = [(f"e{n}", 1, f"e{n}") for n in range(timers)]
-        journey_store.insert_run(tx, app_id, lag_journey, "lag", "RUNNING", "2026-01-01T00:00:00.000Z")
-        for index, entrant in enumerate(entrants):
-            due = int(base + 5000 * index / timers)
-            journey_store.add_participants(tx, app_id, lag_journey, "lag", "soon", due, [entrant])
-        tx.execute("UPDATE journeys SET state = 'ACTIVE' WHERE id = ?", (lag_journey,))
-
-    with LagRecorder() as recorder:
-        for index in range(timers):
-            recorder.due[(lag_journey, f"e{index}")] = base + 5000 * index / timers
-        server.run(lambda services: services.db.write(plant))
-
-        async def loop(services: Any) -> None:
-            task = asyncio.create_task(services.journey_engine.run())
-            await asyncio.sleep(9)
-            task.cancel()
-
-        server.run(loop)
-        timer_lags = list(recorder.lags)
-
-    # Event start: PutEvents → the participant's first step picked up.
+    timer_lags = lag_of_timers(server, client, app_id, segment_id, min(1000, participants), "e")
     add_endpoints(client, app_id, 200, "v")
-    event_filter = {"FilterType": "ENDPOINT", "Dimensions": {"EventType": {"Values": ["visit"]}}}
-    event_journey = client.create_journey(
-        ApplicationId=app_id,
-        WriteJourneyRequest={
-            "Name": "visits",
-            "Activities": {"hold": {"Holdout": {"Percentage": 0}}},
-            "StartActivity": "hold",
-            "StartCondition": {"EventStartCondition": {"EventFilter": event_filter}},
-            "State": "ACTIVE",
-        },
-    )["JourneyResponse"]["Id"]
-    with LagRecorder() as recorder:
-        engine = server.run(lambda services: _start_engine(services))
-        for n in range(200):
-            recorder.due[(event_journey, f"v{n}")] = time.time() * 1000
-            event = {"EventType": "visit", "Timestamp": datetime.now(UTC).isoformat()}
-            client.put_events(
-                ApplicationId=app_id,
-                EventsRequest={"BatchItem": {f"v{n}": {"Endpoint": {}, "Events": {"e": event}}}},
-            )
-            time.sleep(0.05)
-        time.sleep(1)
-        server.run(lambda services: _stop_engine(engine))
-        event_lags = list(recorder.lags)
+    event_lags = event_start(server, client, app_id)
 
     return {
         "participants": participants,
@@ -289,6 +244,187 @@ def measure(server: RunningServer, participants: int) -> dict[str, Any]:
     }
 
 
+def measure_scale(server: RunningServer, participants: int, step_seconds: float) -> dict[str, Any]:
+    """The engine and its store at `participants`, without the send path (measured by `measure`): participants are
+    planted in the store, not let in from a segment, and have no endpoints, so the message activities pass them on
+    without a message (ENDPOINT_CHANNEL_MISMATCH) after the same reads.
+
+    1. Timer lag with no participant waiting (the baseline), then with `participants` waiting a week.
+    2. An idle pass (nothing due) with them waiting: what the due-time index costs a pass.
+    3. Steps: `participants` more, spread over the 6 activities and all due now, stepped by the engine for
+       `step_seconds`; baseline, same run: the store moving due rows of the same table in the same batches with
+       none of the engine's work (one UPDATE per row, a commit per `journeys.step_batch`), for half that time.
+    4. Event start, with 2 × `participants` rows in the store.
+    """
+    client = server.client(KEY)
+    app_id = client.create_app(CreateApplicationRequest={"Name": "scale"})["ApplicationResponse"]["Id"]
+    for name in ("bench-first", "bench-second"):
+        client.create_email_template(TemplateName=name, EmailTemplateRequest={"Subject": name, "TextPart": "Hello"})
+    segment_id = client.create_segment(ApplicationId=app_id, WriteSegmentRequest={"Name": "all"})["SegmentResponse"][
+        "Id"
+    ]
+    lag_before = lag_of_timers(server, client, app_id, segment_id, 1000, "b")
+
+    waiting = draft_journey(client, app_id, segment_id, "waiting", {"week": ACTIVITIES["week"]})
+    week_ms = int(time.time() * 1000) + 7 * 86_400_000
+    plant_seconds = plant(server, app_id, waiting, {"week": participants}, week_ms, "w")
+    lag_after = lag_of_timers(server, client, app_id, segment_id, 1000, "l")
+    idle_ms = idle_pass_ms(server)
+
+    flow = draft_journey(client, app_id, segment_id, "flow", ACTIVITIES)
+    share = participants // len(ACTIVITIES)
+    spread = {activity: share for activity in ACTIVITIES}
+    plant(server, app_id, flow, spread, int(time.time() * 1000), "f")
+    steps, step_elapsed = server_run(server, lambda services: _step_for(services, step_seconds))
+    server_run(server, lambda services: _park(services, flow))
+    floor = draft_journey(client, app_id, segment_id, "floor", {"week": ACTIVITIES["week"]})
+    # As many rows as it can move in the time (the table holds the 2 × participants planted before, like the
+    # engine's): planting more would only lengthen the run.
+    floor_rows = min(participants, FLOOR_ROWS)
+    plant(server, app_id, floor, {"week": floor_rows}, int(time.time() * 1000), "s", activate=False)
+    moved, move_elapsed = server_run(server, lambda services: _raw_moves(services, floor, step_seconds / 2))
+
+    add_endpoints(client, app_id, 200, "v")
+    event_lags = event_start(server, client, app_id)
+    return {
+        "participants": participants,
+        "plant_rows_per_second": round(participants / plant_seconds),
+        "timer_lag_ms_none_waiting": _spread(lag_before),
+        "timer_lag_ms": _spread(lag_after),
+        "idle_pass_ms": round(idle_ms, 2),
+        "steps": steps,
+        "step_seconds": round(step_elapsed, 1),
+        "steps_per_second": round(steps / step_elapsed),
+        "store_moves_per_second": round(moved / move_elapsed),
+        "ratio": round((steps / step_elapsed) / (moved / move_elapsed), 2),
+        "event_start_ms": _spread(event_lags),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "measured": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "commit": code_version(),
+        "load_average": os.getloadavg(),
+        "machine": machine(),
+    }
+
+
+def _spread(values: list[float]) -> dict[str, Any]:
+    return {
+        "count": len(values),
+        "p50": round(percentile(values, 0.5)),
+        "p99": round(percentile(values, 0.99)),
+        "max": round(max(values)) if values else None,
+    }
+
+
+def server_run(server: RunningServer, work: Any) -> Any:
+    """Run a coroutine on the server's loop without RunningServer.run's 30-second cap."""
+    return asyncio.run_coroutine_threadsafe(work(server.services), server.app.state.loop).result(timeout=7200)
+
+
+def plant(
+    server: RunningServer,
+    app_id: str,
+    journey_id: str,
+    at: dict[str, int],
+    due_ms: int,
+    prefix: str,
+    *,
+    activate: bool = True,
+) -> float:
+    """Participants straight into the store: `at` maps an activity to how many wait there, due at `due_ms`; the
+    journey then ACTIVE (unless told). Seconds taken."""
+    started = time.perf_counter()
+    run_id = f"{prefix}-run"
+    server.run(
+        lambda services: services.db.write(
+            lambda tx: journey_store.insert_run(tx, app_id, journey_id, run_id, "RUNNING", "2026-01-01T00:00:00.000Z")
+        )
+    )
+    number = 0
+    for activity, count in at.items():
+        for first in range(0, count, PLANT_ROWS):
+            entrants = [
+                (f"{prefix}{n}", 1, f"{prefix}{n}")
+                for n in range(number + first, number + min(count, first + PLANT_ROWS))
+            ]
+
+            def write(tx: Any, rows: list[tuple[str, int, str]] = entrants, activity: str = activity) -> None:
+                journey_store.add_participants(tx, app_id, journey_id, run_id, activity, due_ms, rows)
+
+            server_run(server, lambda services, w=write: services.db.write(w))
+        number += count
+    if activate:
+        server.run(
+            lambda services: services.db.write(
+                lambda tx: tx.execute("UPDATE journeys SET state = 'ACTIVE' WHERE id = ?", (journey_id,))
+            )
+        )
+    return time.perf_counter() - started
+
+
+def idle_pass_ms(server: RunningServer, passes: int = 20) -> float:
+    """Mean wall time of an engine pass that finds nothing due."""
+
+    async def work(services: Any) -> float:
+        started = time.perf_counter()
+        for _ in range(passes):
+            await services.journey_engine.tick()
+        return (time.perf_counter() - started) * 1000 / passes
+
+    return float(server_run(server, work))
+
+
+async def _step_for(services: Any, seconds: float) -> tuple[int, float]:
+    """The engine's steps (claim, step, commit; batch after batch) for `seconds`: (steps committed, seconds)."""
+    engine = services.journey_engine
+    started = time.perf_counter()
+    steps = 0
+    while time.perf_counter() - started < seconds:
+        moved = await engine._step_due(services.clock.now())
+        if not moved:
+            break
+        steps += moved
+    return steps, time.perf_counter() - started
+
+
+async def _raw_moves(services: Any, journey_id: str, seconds: float) -> tuple[int, float]:
+    """The store floor: due participants of the journey read and moved a week on, one UPDATE per row and a commit
+    per step batch, none of the engine's work. (rows moved, seconds)."""
+    batch = services.settings.journeys.step_batch
+    later = int(time.time() * 1000) + 7 * 86_400_000
+
+    def move(tx: Any) -> int:
+        rows = tx.fetchall(
+            "SELECT app_id, journey_id, endpoint_key, entry FROM journey_participants WHERE journey_id = ? "
+            "AND due_at <= ? ORDER BY due_at LIMIT ?",
+            (journey_id, int(time.time() * 1000), batch),
+        )
+        for row in rows:
+            tx.execute(
+                "UPDATE journey_participants SET due_at = ? WHERE app_id = ? AND journey_id = ? AND endpoint_key = ? "
+                "AND entry = ?",
+                (later, *row),
+            )
+        return len(rows)
+
+    started = time.perf_counter()
+    moved = 0
+    while time.perf_counter() - started < seconds:
+        count = await services.db.write(move)
+        if not count:
+            break
+        moved += count
+    elapsed = time.perf_counter() - started
+    await _park(services, journey_id)  # the journey is not ACTIVE: the engine must not step what is left
+    return moved, elapsed
+
+
+async def _park(services: Any, journey_id: str) -> None:
+    """Take a journey's participants out of the due-time index, so that the event-start measurement that follows
+    does not queue behind them."""
+    sql = "UPDATE journey_participants SET due_at = NULL WHERE journey_id = ?"
+    await services.db.write(lambda tx: tx.execute(sql, (journey_id,)))
+
+
 async def _start_engine(services: Any) -> asyncio.Task[None]:
     return asyncio.create_task(services.journey_engine.run())
 
@@ -297,13 +433,99 @@ async def _stop_engine(task: asyncio.Task[None]) -> None:
     task.cancel()
 
 
+def lag_of_timers(
+    server: RunningServer, client: Any, app_id: str, segment_id: str, timers: int, prefix: str
+) -> list[float]:
+    """Plant `timers` participants whose timers fall due over the next 5 seconds, let the engine run its own loop on
+    the real clock, and return how late each was picked up (ms)."""
+    lag_journey = draft_journey(client, app_id, segment_id, f"lag-{prefix}", {"soon": {"Holdout": {"Percentage": 0}}})
+    base = time.time() * 1000 + 2000
+
+    def plant(tx: Any) -> None:
+        journey_store.insert_run(tx, app_id, lag_journey, "lag", "RUNNING", "2026-01-01T00:00:00.000Z")
+        for index in range(timers):
+            due = int(base + 5000 * index / timers)
+            entrant = (f"{prefix}{index}", 1, f"{prefix}{index}")
+            journey_store.add_participants(tx, app_id, lag_journey, "lag", "soon", due, [entrant])
+        tx.execute("UPDATE journeys SET state = 'ACTIVE' WHERE id = ?", (lag_journey,))
+
+    with LagRecorder() as recorder:
+        for index in range(timers):
+            recorder.due[(lag_journey, f"{prefix}{index}")] = base + 5000 * index / timers
+        server.run(lambda services: services.db.write(plant))
+
+        async def loop(services: Any) -> None:
+            task = asyncio.create_task(services.journey_engine.run())
+            await asyncio.sleep(9)
+            task.cancel()
+
+        server.run(loop)
+        return list(recorder.lags)
+
+
+def event_start(server: RunningServer, client: Any, app_id: str) -> list[float]:
+    """200 PutEvents calls 50 ms apart, each starting an event journey for one of the endpoints v0...v199; how long
+    from each call until the participant's first step was picked up (ms)."""
+    event_filter = {"FilterType": "ENDPOINT", "Dimensions": {"EventType": {"Values": ["visit"]}}}
+    event_journey = client.create_journey(
+        ApplicationId=app_id,
+        WriteJourneyRequest={
+            "Name": "visits",
+            "Activities": {"hold": {"Holdout": {"Percentage": 0}}},
+            "StartActivity": "hold",
+            "StartCondition": {"EventStartCondition": {"EventFilter": event_filter}},
+            "State": "ACTIVE",
+        },
+    )["JourneyResponse"]["Id"]
+    with LagRecorder() as recorder:
+        engine = server.run(lambda services: _start_engine(services))
+        for n in range(200):
+            recorder.due[(event_journey, f"v{n}")] = time.time() * 1000
+            event = {"EventType": "visit", "Timestamp": datetime.now(UTC).isoformat()}
+            client.put_events(
+                ApplicationId=app_id,
+                EventsRequest={"BatchItem": {f"v{n}": {"Endpoint": {}, "Events": {"e": event}}}},
+            )
+            time.sleep(0.05)
+        time.sleep(1)
+        server.run(lambda services: _stop_engine(engine))
+        return list(recorder.lags)
+
+
+def draft_journey(client: Any, app_id: str, segment_id: str, name: str, activities: dict[str, Any]) -> str:
+    """A journey written as DRAFT (so that nobody enters from its segment); the bench plants its participants."""
+    return client.create_journey(
+        ApplicationId=app_id,
+        WriteJourneyRequest={
+            "Name": name,
+            "Activities": activities,
+            "StartActivity": next(iter(activities)),
+            "StartCondition": {"SegmentStartCondition": {"SegmentId": segment_id}},
+            "State": "DRAFT",
+        },
+    )["JourneyResponse"]["Id"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--participants", type=int, default=20_000)
-    parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument(
+        "--scale", type=int, default=0, help="run the engine and store at this many participants (no sends)"
+    )
+    parser.add_argument("--step-seconds", type=float, default=120, help="how long --scale steps participants")
+    parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="sqlite")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    result = {"store": args.store, **run(args.store, args.participants)}
+    stores = ["sqlite", "postgres"] if args.store == "both" else [args.store]
+    results = []
+    for store in stores:
+        results.append({"store": store, **run(store, args.participants, args.scale, args.step_seconds)})
+        print_scale(results[-1]) if args.scale else print_sends(results[-1])
+    if args.out:
+        args.out.write_text(json.dumps(results if len(results) > 1 else results[0], indent=1) + "\n")
+
+
+def print_sends(result: dict[str, Any]) -> None:
     print(f"{'participants':>14} {'steps/s':>9} {'journey msg/s':>14} {'SendMessages msg/s':>19} {'ratio':>6}")
     print(
         f"{result['participants']:>14,} {result['steps_per_second']:>9,} {result['journey_messages_per_second']:>14,}"
@@ -313,8 +535,23 @@ def main() -> None:
     print(f"timer lag: p50 {lag['p50']} ms, p99 {lag['p99']} ms, max {lag['max']} ms over {lag['count']} timers")
     print(f"event start: p50 {events['p50']} ms, p99 {events['p99']} ms over {events['count']} events")
     print(f"peak RSS {result['peak_rss_mb']} MB")
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+
+
+def print_scale(result: dict[str, Any]) -> None:
+    before, after, events = result["timer_lag_ms_none_waiting"], result["timer_lag_ms"], result["event_start_ms"]
+    n = f"{result['participants']:,}"
+    print(f"{result['store']}, {n} participants (load average {', '.join(f'{x:.1f}' for x in result['load_average'])})")
+    print(f"{'case':<44} {'measured':>22} {'baseline (same run)':>22} {'ratio':>6}")
+    print(
+        f"{'steps, ' + n + ' due in the journey':<44} {result['steps_per_second']:>16,} /s"
+        f" {result['store_moves_per_second']:>16,} /s {result['ratio']:>6}"
+    )
+    ratio = after["p99"] / before["p99"] if before["p99"] else float("nan")
+    print(f"{'timer lag p99, ' + n + ' waiting':<44} {after['p99']:>19} ms {before['p99']:>19} ms {ratio:>6.2f}")
+    print(f"{'idle pass, ' + n + ' waiting':<44} {result['idle_pass_ms']:>19} ms")
+    print(f"{'event start p99':<44} {events['p99']:>19} ms")
+    print(f"{'planted participants':<44} {result['plant_rows_per_second']:>16,} /s")
+    print(f"{'peak RSS':<44} {result['peak_rss_mb']:>19} MB")
 
 
 if __name__ == "__main__":

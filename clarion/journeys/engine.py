@@ -157,6 +157,9 @@ class JourneyEngine:
         stepped = 0
         while moved := await self._step_due(now):
             stepped += moved
+            # Events that arrive while a backlog is stepped let their endpoints in between batches, not after it.
+            while await self._enter_held(now):
+                pass
         await self.db.write(lambda tx: self._complete(tx, now))
         return stepped
 
