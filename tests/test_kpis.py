@@ -473,12 +473,13 @@ def test_times_at_the_edge_of_the_calendar_are_bad_requests() -> None:
             kpis.date_range(start, end, now)
 
 
-def test_the_hourly_rollup_answers_exactly_what_the_events_do() -> None:
-    """Ranges that start and end anywhere inside an hour: the rollup (whole hours) plus the edge hours' events give
-    the figures a scan of every event gives."""
+def test_the_hourly_rollups_answer_exactly_what_the_events_do() -> None:
+    """Ranges that start and end anywhere inside an hour: the rollups (whole hours) plus the edge hours' events give
+    the figures a scan of every event gives, counts and sums as well as distinct recipients (endpoints, and the
+    addresses of sends without one, seen in several hours and batches)."""
     hour = 3_600_000
     base = (int(datetime.now(UTC).timestamp() * 1000) // hour - 30) * hour
-    kinds = ["_campaign.send", "_email.open", "_SMS.SUCCESS", "_SMS.FAILURE", "_email.send"]
+    kinds = ["_campaign.send", "_email.open", "_SMS.SUCCESS", "_SMS.FAILURE", "_email.send", "_email.click"]
     events = []
     for n in range(600):
         attributes = {
@@ -488,11 +489,12 @@ def test_the_hourly_rollup_answers_exactly_what_the_events_do() -> None:
             "channel_type": ["EMAIL", "SMS", "GCM"][n % 3],
             "iso_country_code": ["DE", "US"][n % 2],
             "number_of_message_parts": str(1 + n % 3),
+            "destination": f"user{n % 40}@example.com",
         }
         events.append(
             {
                 "app_id": "app",
-                "endpoint_id": f"e{n % 50}",
+                "endpoint_id": f"E{n % 50}" if n % 9 else "",  # a send without an endpoint: its address counts
                 "event_type": kinds[n % len(kinds)],
                 "event_at": base + n * 173_000 + n % 997,
                 "arrival_at": base + n * 173_000,
@@ -509,12 +511,14 @@ def test_the_hourly_rollup_answers_exactly_what_the_events_do() -> None:
     with replica.round() as round_:
         round_.events(json.dumps(events[:250]))
         round_.events(json.dumps(events[250:]))  # a second batch adds to the same hours
-    counters = tuple(
+    every = {
         counter
         for kpi in (*kpis.KPIS["app"].values(), *kpis.KPIS["campaign"].values())
         for counter in kpi.metric.counters
-        if counter.aggregate is not kpi_sql.Aggregate.RECIPIENTS
-    )
+    }
+    counted = tuple(sorted((c for c in every if c.aggregate is not kpi_sql.Aggregate.RECIPIENTS), key=repr))
+    distinct = tuple(sorted((c for c in every if c.aggregate is kpi_sql.Aggregate.RECIPIENTS), key=repr))
+    assert len(distinct) == 3  # unique deliveries, opens, clicks
     con = replica.cursor()
     answered = 0
     for start, end in (
@@ -522,19 +526,23 @@ def test_the_hourly_rollup_answers_exactly_what_the_events_do() -> None:
         (base + 90_001, base + 29 * hour + 5),
         (base + 865_000, base + 865_010),
     ):
-        for scope, group in (
-            (kpi_sql.Scope.CAMPAIGNS, kpi_sql.Group.DATE),
-            (kpi_sql.Scope.TRANSACTIONAL, kpi_sql.Group.COUNTRY),
-            (kpi_sql.Scope.CAMPAIGN, kpi_sql.Group.ACTIVITY),
+        for scope, group, counters, rollup in (
+            (kpi_sql.Scope.CAMPAIGNS, kpi_sql.Group.DATE, counted, kpi_duckdb.RollupColumns),
+            (kpi_sql.Scope.TRANSACTIONAL, kpi_sql.Group.COUNTRY, counted, kpi_duckdb.RollupColumns),
+            (kpi_sql.Scope.CAMPAIGN, kpi_sql.Group.ACTIVITY, counted, kpi_duckdb.RollupColumns),
+            (kpi_sql.Scope.CAMPAIGNS, kpi_sql.Group.DATE, distinct, kpi_duckdb.RecipientColumns),
+            (kpi_sql.Scope.CAMPAIGNS, kpi_sql.Group.CAMPAIGN, distinct, kpi_duckdb.RecipientColumns),
+            (kpi_sql.Scope.TRANSACTIONAL, None, distinct, kpi_duckdb.RecipientColumns),
+            (kpi_sql.Scope.CAMPAIGN, kpi_sql.Group.ACTIVITY, distinct, kpi_duckdb.RecipientColumns),
         ):
             query = kpi_sql.KpiQuery("app", start, end, scope, "c1", group, counters)
-            assert kpi_duckdb.rolls_up(query)
+            assert isinstance(kpi_duckdb.columns_for(query), rollup)
             rolled = sorted(kpi_duckdb.run(con, query))
             sql, params = kpi_sql.compile_kpi(query, kpi_duckdb.ReplicaColumns())
             scanned = sorted(tuple(row) for row in con.execute(sql, params).fetchall())
             assert rolled == scanned, (start, end, scope)
             answered += bool(rolled)
-    assert answered >= 6
+    assert answered >= 14
     con.close()
     replica.close()
 

@@ -67,13 +67,27 @@ EVENT_PARTS = "coalesce(TRY_CAST({0}['number_of_message_parts'] AS INTEGER), 1)"
 EVENT_PRICE = "coalesce({1}['price_in_millicents_usd'], 0)"
 
 
+# Distinct recipients cannot be added up from counts, so the KPIs that count them (unique deliveries, opens and
+# clicks) have a rollup of their own: each hour's recipients of these event types, by the attributes those KPIs
+# filter and group on. A recipient is the event's endpoint, or the address of a send without one.
+RECIPIENT_EVENT_TYPES = ("_campaign.send", "_email.open", "_email.click")
+RECIPIENT_KEYS = ("campaign_id", "activity_id", "journey_id", "delivery_status")
+EVENT_RECIPIENT = "CASE WHEN {0} <> '' THEN {0} ELSE '@' || {1}['destination'] END"
+
+
+def rollup_keys(attributes: str, keys: tuple[str, ...] = ROLLUP_KEYS) -> list[str]:
+    """The rollup key columns `keys` of one event row, named; `attributes` is the row's attributes MAP."""
+    columns = []
+    for column in keys:
+        found = ", ".join(attributes + "['" + name + "']" for name in ROLLUP_ATTRIBUTES[column])
+        columns.append(f"coalesce({found}, '') AS {column}")
+    return columns
+
+
 def rollup_columns(attributes: str, metrics: str) -> str:
     """The rollup's key columns, parts and price of one event row, named and in table order (after app_id, hour,
     event_type); `attributes` and `metrics` are the row's MAP expressions."""
-    columns = []
-    for column, names in ROLLUP_ATTRIBUTES.items():
-        found = ", ".join(attributes + "['" + name + "']" for name in names)
-        columns.append(f"coalesce({found}, '') AS {column}")
+    columns = rollup_keys(attributes)
     columns.append(f"{EVENT_PARTS.format(attributes, metrics)} AS parts")
     columns.append(f"{EVENT_PRICE.format(attributes, metrics)} AS price")
     return ", ".join(columns)
@@ -109,21 +123,37 @@ _SCHEMA = (
     "revenue DOUBLE)",
     # KPI counters per project, hour and the attributes KPIs filter and group by ('' when absent), kept with every
     # batch of events: a KPI over a month reads a few thousand rows instead of every event (clarion/analytics/
-    # kpi_duckdb.py). Distinct recipients cannot be added up, so those KPIs still read `events`.
+    # kpi_duckdb.py). Distinct recipients cannot be added up: kpi_recipients keeps them.
     f"""CREATE TABLE IF NOT EXISTS kpi_hourly (
         app_id VARCHAR NOT NULL, hour BIGINT NOT NULL, event_type VARCHAR NOT NULL,
         {_ROLLUP_KEY_COLUMNS},
         n BIGINT NOT NULL, parts BIGINT NOT NULL, price DOUBLE NOT NULL,
         PRIMARY KEY (app_id, hour, event_type, {_ROLLUP_KEY_LIST})
     )""",
+    # Each hour's distinct recipients of RECIPIENT_EVENT_TYPES by RECIPIENT_KEYS ('' when absent), for the KPIs
+    # that count distinct recipients. A recipient may appear twice in an hour (added by two batches): a count of
+    # distinct recipients reads it once all the same.
+    f"""CREATE TABLE IF NOT EXISTS kpi_recipients (
+        app_id VARCHAR NOT NULL, hour BIGINT NOT NULL, event_type VARCHAR NOT NULL,
+        {", ".join(name + " VARCHAR NOT NULL" for name in RECIPIENT_KEYS)}, recipient VARCHAR NOT NULL
+    )""",
     # The members import jobs gave IMPORT segments (the row store's segment_imports).
     "CREATE TABLE IF NOT EXISTS segment_members (app_id VARCHAR, segment_id VARCHAR, endpoint_key VARCHAR, "
     "change_seq BIGINT)",
 )
-_TABLES = ("endpoints", "users", "events", "activity", "engagement", "kpi_hourly", "segment_members")
+_TABLES = (
+    "endpoints",
+    "users",
+    "events",
+    "activity",
+    "engagement",
+    "kpi_hourly",
+    "kpi_recipients",
+    "segment_members",
+)
 _STATE = "CREATE TABLE IF NOT EXISTS replica_state (name VARCHAR PRIMARY KEY, value BIGINT)"
 # The shape of the tables above: a replica of another layout (an older Clarion's file) is emptied and rebuilt.
-LAYOUT = 4
+LAYOUT = 5
 
 # How each feed's JSON is typed on read; members the documents carry beyond these are ignored.
 _ENDPOINT_JSON = {
@@ -337,6 +367,7 @@ class Round:
         )
         self._engagement()
         self._roll_up()
+        self._roll_up_recipients()
 
     def _roll_up(self) -> None:
         """Add the staged events to the hourly KPI rollup."""
@@ -350,6 +381,18 @@ class Round:
                 GROUP BY ALL
                 ON CONFLICT DO UPDATE SET n = n + excluded.n, parts = parts + excluded.parts,
                     price = price + excluded.price"""
+        )
+
+    def _roll_up_recipients(self) -> None:
+        """Add the staged events' recipients to the hourly recipients rollup."""
+        types = ", ".join(f"'{kind}'" for kind in RECIPIENT_EVENT_TYPES)
+        recipient = EVENT_RECIPIENT.format(ASCII_FOLD.format("endpoint_id"), "doc.Attributes")
+        self.con.execute(
+            f"""INSERT INTO kpi_recipients
+                SELECT DISTINCT app_id, event_at // {HOUR_MS}, event_type,
+                    {", ".join(rollup_keys("doc.Attributes", RECIPIENT_KEYS))}, recipient
+                FROM (SELECT *, {recipient} AS recipient FROM staged WHERE event_type IN ({types}))
+                WHERE recipient IS NOT NULL"""
         )
 
     def _engagement(self) -> None:
@@ -391,6 +434,7 @@ class Round:
                 WHERE {app_event_sql("ev.event_type")} GROUP BY 1, 2"""
         )
         self.con.execute("DELETE FROM kpi_hourly WHERE hour < ?", [before_ms // HOUR_MS])
+        self.con.execute("DELETE FROM kpi_recipients WHERE hour < ?", [before_ms // HOUR_MS])
         return len(row)
 
     def segment_members(self, text: str) -> None:
@@ -426,3 +470,4 @@ class Round:
             self.con.execute("DELETE FROM activity WHERE app_id = ?", [app_id])
             self.con.execute("DELETE FROM engagement WHERE app_id = ?", [app_id])
             self.con.execute("DELETE FROM kpi_hourly WHERE app_id = ?", [app_id])
+            self.con.execute("DELETE FROM kpi_recipients WHERE app_id = ?", [app_id])
