@@ -4,8 +4,8 @@ DuckDB replica) and on PostgreSQL's row store, each against a raw scan of the sa
     .venv/bin/python bench/kpis.py [--events 5000000] [--pg-events 1000000] [--campaigns 20] [--repeat 7]
 
 1. DuckDB: a replica file in a temporary folder, --events events loaded through the replica's own path
-   (`Round.apply_events`: the events table, endpoint activity, engagement and the hourly KPI rollup), generated in
-   DuckDB in batches of 1,000,000 and spread over 40 days: campaign sends on email, SMS and push with their
+   (`Round.apply_events`: the events table, endpoint activity, engagement and the hourly KPI rollups), generated in
+   DuckDB in batches of --batch (1,000,000) and spread over 40 days: campaign sends on email, SMS and push with their
    outcomes (opens, clicks, bounces, SMS receipts with prices) for --campaigns campaigns of 4 activities each, and
    app events (sessions) for the rest. Each KPI runs as the API runs it (`clarion/analytics/kpi_duckdb.py`).
    Baseline: `SELECT day, count(*) ... GROUP BY day` over the same project and 31 days of the `events` table.
@@ -98,11 +98,11 @@ def duckdb_batch(start: int, count: int, events: int, now_ms: int, campaigns: in
               FROM range({start}, {start + count}) t(i))"""
 
 
-def load_duckdb(replica: Replica, events: int, now_ms: int, campaigns: int) -> float:
+def load_duckdb(replica: Replica, events: int, now_ms: int, campaigns: int, batch: int) -> float:
     started = time.perf_counter()
     with replica.round() as round_:
-        for start in range(0, events, BATCH):
-            count = min(BATCH, events - start)
+        for start in range(0, events, batch):
+            count = min(batch, events - start)
             round_.con.execute(
                 f"CREATE OR REPLACE TEMP TABLE staged AS {duckdb_batch(start, count, events, now_ms, campaigns)}"
             )
@@ -136,8 +136,9 @@ def time_duckdb(replica: Replica, window: tuple[int, int], repeat: int) -> dict[
     for level, name, scope_id in MEASURED:
         query = query_of(KPIS[level][name], scope_id, *window)
         took, result = median_ms(lambda q=query: kpi_duckdb.run(con, q), repeat)
-        entry = {"ms": took, "rows": len(result), "rollup": kpi_duckdb.rolls_up(query)}
-        if entry["rollup"]:  # the same KPI scanning every event, as before the rollup
+        source = kpi_duckdb.columns_for(query)
+        entry = {"ms": took, "rows": len(result), "source": type(source).__name__}
+        if not isinstance(source, kpi_duckdb.ReplicaColumns):  # the same KPI scanning every event, as without rollups
             sql, params = kpi_sql.compile_kpi(query, kpi_duckdb.ReplicaColumns())
             scanned_ms, scanned = median_ms(lambda s=sql, p=params: con.execute(s, p).fetchall(), max(1, repeat // 2))
             assert sorted(map(tuple, scanned)) == sorted(result), name  # the rollup answers exactly the same
@@ -210,8 +211,9 @@ def report(result: dict[str, Any]) -> str:
         for name, entry in measured["kpis"].items():
             scan = f"{entry['scan_ms']:>9.1f}" if "scan_ms" in entry else f"{'':>9}"
             ratio = entry["ms"] / base if base else float("nan")
+            source = {"RollupColumns": "rollup", "RecipientColumns": "recipients rollup"}.get(entry.get("source"), "")
             lines.append(
-                f"{engine:<9} {measured['events']:>12,}  {name:<58} {entry['ms']:>9.1f} {ratio:>10.2f}× {scan}"
+                f"{engine:<9} {measured['events']:>12,}  {name:<58} {entry['ms']:>9.1f} {ratio:>10.2f}× {scan} {source}"
             )
     return "\n".join(lines)
 
@@ -223,6 +225,7 @@ def main() -> None:
     parser.add_argument("--campaigns", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2, help="DuckDB threads (analytics.threads)")
+    parser.add_argument("--batch", type=int, default=BATCH, help="events the replica takes in at once (DuckDB)")
     args = parser.parse_args()
     now = datetime.now(UTC)
     now_ms = epoch_millis(now)
@@ -235,9 +238,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="clarion-kpis-") as folder:
         replica = Replica(Path(folder) / "analytics.duckdb", threads=args.threads)
         print(f"loading {args.events:,} events into the DuckDB replica", flush=True)
-        load_s = load_duckdb(replica, args.events, now_ms, args.campaigns)
+        load_s = load_duckdb(replica, args.events, now_ms, args.campaigns, args.batch)
         result["duckdb"] = {"events": args.events, "load_seconds": load_s, **time_duckdb(replica, window, args.repeat)}
-        result["duckdb"]["rollup_rows"] = replica.counts()["kpi_hourly"]
+        counts = replica.counts()
+        result["duckdb"]["rollup_rows"] = counts["kpi_hourly"]
+        result["duckdb"]["recipient_rollup_rows"] = counts["kpi_recipients"]
         replica.close()
     if args.pg_events:
         name = f"clarion_kpis_{uuid.uuid4().hex[:8]}"
