@@ -840,3 +840,49 @@ def test_refresh_on_segment_update_lets_new_members_in_until_the_end(
     tick(engine_server)
     tick(engine_server)
     assert state(pinpoint, project, refreshed) == "COMPLETED"  # closed at its end, and nobody is left
+
+
+def test_a_user_with_several_endpoints_enters_once(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    sink, _ = relay
+    people = [
+        ("alice-mail", "EMAIL", "alice@example.org", "alice"),
+        ("alice-work", "EMAIL", "alice@work.example.org", "alice"),
+        ("solo", "EMAIL", "solo@example.org", None),
+    ]
+    items = [
+        {"Id": i, "ChannelType": c, "Address": a, **({"User": {"UserId": u}} if u else {})} for i, c, a, u in people
+    ]
+    pinpoint.update_endpoints_batch(ApplicationId=project, EndpointBatchRequest={"Item": items})
+    activities = {
+        "mail": {"EMAIL": {"TemplateName": "second-mail", "NextActivity": "day"}},
+        "day": {"Wait": {"WaitTime": {"WaitFor": "P1D"}}},
+    }
+    segment = segment_start(everyone(pinpoint, project))
+    journey_id = create(pinpoint, project, activities, "mail", StartCondition=segment)
+    tick(engine_server)
+    assert sorted(sink.recipients()) == ["alice@example.org", "solo@example.org"]  # alice by her first endpoint
+    [run] = pinpoint.get_journey_runs(ApplicationId=project, JourneyId=journey_id)["JourneyRunsResponse"]["Item"]
+    run_metrics = pinpoint.get_journey_run_execution_metrics(
+        ApplicationId=project, JourneyId=journey_id, RunId=run["RunId"]
+    )["JourneyRunExecutionMetricsResponse"]["Metrics"]
+    assert run_metrics == {"ENDPOINT_ACTIVE": "2", "ENDPOINT_ENTERED": "2", "ENDPOINT_PRODUCED": "3"}
+    assert journey_metrics(pinpoint, project, journey_id) == {"ENDPOINT_ACTIVE": "2", "ENDPOINT_ENTERED": "2"}
+
+    # An event journey: while one of a user's endpoints is in it, the user's other endpoints are kept out.
+    event_filter = {"FilterType": "ENDPOINT", "Dimensions": {"EventType": {"Values": ["purchase"]}}}
+    on_event = create(
+        pinpoint,
+        project,
+        activities,
+        "mail",
+        StartCondition={"EventStartCondition": {"EventFilter": event_filter}},
+    )
+    event = {"EventType": "purchase", "Timestamp": "2026-11-23T10:00:00Z"}
+    for endpoint_id in ("alice-mail", "alice-work"):
+        batch = {endpoint_id: {"Endpoint": {}, "Events": {"p": event}}}
+        pinpoint.put_events(ApplicationId=project, EventsRequest={"BatchItem": batch})
+    tick(engine_server)
+    metrics = journey_metrics(pinpoint, project, on_event)
+    assert (metrics["ENDPOINT_ENTERED"], metrics["ACTIVE_ENDPOINT_REJECTED"]) == ("1", "1")

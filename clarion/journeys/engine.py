@@ -237,18 +237,29 @@ class JourneyEngine:
         endpoint_ids: list[str],
         now: datetime,
     ) -> None:
-        """Segment members who never entered the journey enter it (a refresh lets in only new ones)."""
+        """Segment members who never entered the journey enter it (a refresh lets in only new ones); a user enters
+        once, by the first (by id) of its endpoints the segment holds, so participants are people."""
         keys = {endpoint_key(e): e for e in endpoint_ids}
         known = store.entries_of(tx, app_id, journey_id, list(keys))
-        entrants = [(key, 1, endpoint_id) for key, endpoint_id in keys.items() if key not in known]
+        fresh = [key for key in keys if key not in known]
+        rows = endpoint_store.fetch(tx, app_id, fresh)
+        inside = _users_inside(tx, app_id, journey_id, rows, only_active=False)
+        entrants = []
+        for key in sorted(fresh, key=lambda k: keys[k]):
+            user = rows[key].user_id if key in rows else None
+            if user and user in inside:
+                continue
+            if user:
+                inside.add(user)
+            entrants.append((key, 1, keys[key]))
         start = definition["StartActivity"]
-        rows = endpoint_store.fetch(tx, app_id, [key for key, _, _ in entrants]) if definition.get("LocalTime") else {}
         by_due: dict[int, list[tuple[str, int, str]]] = defaultdict(list)
         for entrant in entrants:
             by_due[_start_due(definition, rows, entrant[0], now)].append(entrant)
         for due_at, group in by_due.items():
             store.add_participants(tx, app_id, journey_id, run_id, start, due_at, group)
-        store.add_metrics(tx, app_id, journey_id, run_id, "", {"ENDPOINT_ENTERED": len(entrants)})
+        counts = {"ENDPOINT_PRODUCED": len(endpoint_ids), "ENDPOINT_ENTERED": len(entrants)}
+        store.add_metrics(tx, app_id, journey_id, run_id, "", counts)
         store.touch_run(tx, app_id, journey_id, run_id, iso_millis(now))
 
     async def _enter_held(self, now: datetime) -> int:
@@ -322,18 +333,23 @@ class JourneyEngine:
             run_id = new_run_id(now)
             store.insert_run(tx, app_id, journey_id, run_id, "RUNNING", iso_millis(now))
         known = store.entries_of(tx, app_id, journey_id, sorted({endpoint_key(e) for e in endpoint_ids}))
+        rows = endpoint_store.fetch(tx, app_id, sorted({endpoint_key(e) for e in endpoint_ids}))
+        inside = _users_inside(tx, app_id, journey_id, rows, only_active=True)
         counts: dict[str, int] = defaultdict(int)
         entrants = []
         for endpoint_id in endpoint_ids:
             key = endpoint_key(endpoint_id)
             entry, entered_at, active = known.get(key, (0, 0, False))
-            if active:
+            user = rows[key].user_id if key in rows else None
+            if active or (user and user in inside):  # it, or another endpoint of its user, is in the journey
                 counts["ACTIVE_ENDPOINT_REJECTED"] += 1
             elif (cap and entry >= cap) or (entry and now_ms - entered_at < gap):
                 counts["REENTRY_CAP_EXCEEDED"] += 1
             else:
                 entrants.append((key, entry + 1, endpoint_id))
                 known[key] = (entry + 1, now_ms, True)
+                if user:
+                    inside.add(user)
         counts["ENDPOINT_ENTERED"] = len(entrants)
         store.add_participants(tx, app_id, journey_id, run_id, definition["StartActivity"], now_ms, entrants)
         store.add_metrics(tx, app_id, journey_id, run_id, "", counts)
@@ -481,6 +497,20 @@ class JourneyEngine:
             store.set_state(tx, app_id, journey_id, JourneyState.COMPLETED, None)
             store.set_runs_status(tx, app_id, journey_id, "COMPLETED", iso_millis(now), only="RUNNING")
             tx.record(JourneyChanged(app_id, journey_id, Change.UPDATED))
+
+
+def _users_inside(
+    tx: Transaction, app_id: str, journey_id: str, rows: dict[str, EndpointRow], *, only_active: bool
+) -> set[str]:
+    """The users of these endpoints that entered the journey through another of their endpoints (and, with
+    `only_active`, are in it still)."""
+    users = sorted({row.user_id for row in rows.values() if row.user_id})
+    if not users:
+        return set()
+    owner = {e.endpoint_key: user for user, found in endpoint_store.of_users(tx, app_id, users).items() for e in found}
+    others = sorted(set(owner) - set(rows))
+    entered = store.entries_of(tx, app_id, journey_id, others) if others else {}
+    return {owner[key] for key, (_, _, active) in entered.items() if active or not only_active}
 
 
 def _paused(tx: Transaction, journey: Journey) -> bool:
