@@ -1,17 +1,66 @@
-// A project's journeys, searchable, each opening its read-only canvas (JourneyCanvas, loaded on demand).
-import { Anchor, Badge, Stack, Table, TextInput, Title } from "@mantine/core";
-import { useQuery } from "@tanstack/react-query";
-import { useState } from "react";
+// A project's journeys, searchable, each opening its canvas (JourneyCanvas, loaded on demand); a new one is made
+// here as a DRAFT and built on the canvas.
+import { Anchor, Badge, Button, Group, Paper, Select, Stack, Table, TextInput, Title } from "@mantine/core";
+import { useMutation, useQuery } from "@tanstack/react-query";
+import { useState, type FormEvent } from "react";
 import { useTranslation } from "react-i18next";
-import { Link, useParams } from "react-router";
+import { Link, useNavigate, useParams } from "react-router";
 import { api, call } from "../api/client";
-import { QueryState } from "../components/States";
+import { Failure, QueryState } from "../components/States";
 import { formatDate } from "../i18n";
+import { useCan } from "../session";
+
+/** A new DRAFT journey for a segment's members, opened on the canvas to be built. */
+function NewJourney({ appId }: { appId: string }) {
+  const { t } = useTranslation();
+  const navigate = useNavigate();
+  const [name, setName] = useState("");
+  const [segmentId, setSegmentId] = useState<string | null>(null);
+  const segments = useQuery({
+    queryKey: ["segments-all", appId],
+    queryFn: () => call(api.GET("/v1/apps/{application-id}/segments", { params: { path: { "application-id": appId } } })),
+  });
+  const create = useMutation({
+    mutationFn: () =>
+      call(
+        api.POST("/v1/apps/{application-id}/journeys", {
+          params: { path: { "application-id": appId } },
+          body: { Name: name, State: "DRAFT", StartCondition: { SegmentStartCondition: { SegmentId: segmentId ?? "" } } },
+        }),
+      ),
+    onSuccess: (journey) => navigate(`/apps/${appId}/journeys/${journey.Id}`),
+  });
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    create.mutate();
+  };
+  return (
+    <Paper withBorder p="md" component="form" onSubmit={submit}>
+      <Stack>
+        <Group align="end">
+          <TextInput label={t("journeys.name")} value={name} onChange={(e) => setName(e.currentTarget.value)} required />
+          <Select
+            label={t("journeys.segment")}
+            data={(segments.data?.Item ?? []).map((s) => ({ value: s.Id, label: s.Name ?? s.Id }))}
+            value={segmentId}
+            onChange={setSegmentId}
+            searchable
+          />
+          <Button type="submit" disabled={!name.trim() || !segmentId} loading={create.isPending}>
+            {t("journeys.create")}
+          </Button>
+        </Group>
+        {create.error && <Failure error={create.error} />}
+      </Stack>
+    </Paper>
+  );
+}
 
 export default function Journeys() {
   const { t } = useTranslation();
   const { appId = "" } = useParams();
   const [search, setSearch] = useState("");
+  const can = useCan();
   const journeys = useQuery({
     queryKey: ["journeys", appId],
     queryFn: () =>
@@ -20,6 +69,7 @@ export default function Journeys() {
   return (
     <Stack>
       <Title order={2}>{t("journeys.title")}</Title>
+      {can("CreateJourney") && <NewJourney appId={appId} />}
       <TextInput
         placeholder={t("common.search")}
         aria-label={t("common.search")}
