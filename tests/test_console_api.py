@@ -243,3 +243,33 @@ def test_template_preview_renders_drafts_and_stored_templates_for_an_endpoint(se
         "POST", path, {"TemplateType": "EMAIL", "TemplateName": "welcome", "EndpointId": "x"}
     )
     assert status == 404 and "'x'" in refused["Message"]
+
+
+def test_an_admin_changes_roles_and_resets_passwords_but_not_their_own_role(server: RunningServer) -> None:
+    add_user(server, "ada", Role.ADMIN)
+    add_user(server, "bo", Role.MARKETER)
+    admin, bo = Browser(server), Browser(server)
+    admin.sign_in("ada")
+    bo.sign_in("bo")
+    status, changed = admin.call("PUT", "/v1/clarion/users/bo", {"Role": "analyst"})
+    assert (status, changed["Role"], "Password" in changed) == (200, "analyst", False)
+    # The new role holds in bo's open session at once: an analyst cannot create a segment.
+    status, session = bo.call("GET", "/v1/clarion/session")
+    assert session["Role"] == "analyst" and "CreateSegment" not in session["Operations"]
+    status, reset = admin.call("PUT", "/v1/clarion/users/bo", {"ResetPassword": True})
+    assert status == 200 and len(reset["Password"]) >= 12
+    assert bo.call("GET", "/v1/clarion/session")[1]["SignedIn"] is False  # a reset ends their sessions
+    assert Browser(server).sign_in("bo", reset["Password"])[0] == 200
+    assert Browser(server).sign_in("bo")[0] == 403
+
+    status, refused = admin.call("PUT", "/v1/clarion/users/ada", {"Role": "analyst"})
+    assert status == 400 and "their own role" in refused["Message"]
+    status, refused = admin.call("PUT", "/v1/clarion/users/bo", {})
+    assert status == 400 and "ResetPassword" in refused["Message"]
+    status, refused = admin.call("PUT", "/v1/clarion/users/bo", {"Role": "owner"})
+    assert status == 400 and "owner" in refused["Message"]
+    assert admin.call("PUT", "/v1/clarion/users/nobody", {"ResetPassword": True})[0] == 404
+    marketer = Browser(server)
+    add_user(server, "cy", Role.MARKETER)
+    marketer.sign_in("cy")
+    assert marketer.call("PUT", "/v1/clarion/users/bo", {"Role": "admin"})[0] == 403

@@ -55,6 +55,14 @@ class CreateConsoleUserRequest(Struct, kw_only=True, omit_defaults=True, forbid_
     password: str | None = field(default=None, name="Password")
 
 
+class UpdateConsoleUserRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+    """A new Role, and/or ResetPassword true: the server makes a new password, answers it once and ends the user's
+    sessions."""
+
+    role: str | None = field(default=None, name="Role")
+    reset_password: bool | None = field(default=None, name="ResetPassword")
+
+
 class AccessKeyItem(Struct, kw_only=True, omit_defaults=True):
     access_key_id: str = field(name="AccessKeyId")
     description: str = field(name="Description")
@@ -190,6 +198,15 @@ CONSOLE_OPERATIONS: dict[str, Operation] = {
             errors=("NotFoundException",),
         ),
         _op(
+            "ClarionUpdateUser",
+            "PUT",
+            "/v1/clarion/users/{username}",
+            path=(("Username", "username"),),
+            body=("UpdateConsoleUserRequest", UpdateConsoleUserRequest),
+            output=("ConsoleUser", ConsoleUser),
+            errors=("NotFoundException",),
+        ),
+        _op(
             "ClarionListAccessKeys",
             "GET",
             "/v1/clarion/access-keys",
@@ -251,6 +268,7 @@ CONSOLE_SUMMARIES = {
     "ClarionListUsers": "Clarion extension: the console users and their roles",
     "ClarionCreateUser": "Clarion extension: add a console user (a password is generated when none is given)",
     "ClarionDeleteUser": "Clarion extension: remove a console user and end their sessions",
+    "ClarionUpdateUser": "Clarion extension: change a console user's role, or reset their password (shown once)",
     "ClarionListAccessKeys": "Clarion extension: the access keys and their scopes (never their secrets)",
     "ClarionCreateAccessKey": "Clarion extension: make an access key limited to projects, operations and networks",
     "ClarionRevokeAccessKey": "Clarion extension: revoke a stored access key, in every server process at once",

@@ -101,6 +101,25 @@ class ConsoleAccounts:
         if not await self.db.write(lambda tx: console_store.delete_user(tx, username)):
             raise NotFound(f"No console user named {username!r}")
 
+    async def update_user(self, username: str, role: Role | None, password: str | None) -> User:
+        """A new role (effective in the user's open sessions at once), a new password (which ends those sessions,
+        and the throttle of failed sign-ins), or both."""
+        password_hash = _hasher.hash(password) if password is not None else None
+
+        def work(tx: Transaction) -> User:
+            row = console_store.get_user(tx, username)
+            if row is None:
+                raise NotFound(f"No console user named {username!r}")
+            if role is not None:
+                console_store.set_role(tx, username, role.value)
+            if password_hash is not None:
+                console_store.set_password(tx, username, password_hash)
+                console_store.set_login_state(tx, username, 0, 0)
+                console_store.end_sessions(tx, username)
+            return User(username, role or Role(row.role), row.created_at)
+
+        return await self.db.write(work)
+
     async def users(self) -> list[User]:
         return [_user(row) for row in await self.db.read(console_store.users)]
 

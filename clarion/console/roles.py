@@ -35,6 +35,7 @@ _ADMIN_ONLY = frozenset(
         "ClarionRevokeAccessKey",
         "ClarionListUsers",
         "ClarionCreateUser",
+        "ClarionUpdateUser",
         "ClarionDeleteUser",
         "ClarionListAuditEvents",
     }

@@ -64,7 +64,7 @@ def count_users(tx: Transaction) -> int:
 
 
 def delete_user(tx: Transaction, username: str) -> bool:
-    tx.execute("DELETE FROM console_sessions WHERE username = ?", (username,))
+    end_sessions(tx, username)
     return tx.execute("DELETE FROM console_users WHERE username = ?", (username,)) > 0
 
 
@@ -73,6 +73,15 @@ def set_login_state(tx: Transaction, username: str, failed_logins: int, throttle
         "UPDATE console_users SET failed_logins = ?, throttled_until = ? WHERE username = ?",
         (failed_logins, throttled_until, username),
     )
+
+
+def set_role(tx: Transaction, username: str, role: str) -> bool:
+    """A user's new role (open sessions read it at their next request, get_session)."""
+    return tx.execute("UPDATE console_users SET role = ? WHERE username = ?", (role, username)) > 0
+
+
+def end_sessions(tx: Transaction, username: str) -> None:
+    tx.execute("DELETE FROM console_sessions WHERE username = ?", (username,))
 
 
 def set_password(tx: Transaction, username: str, password_hash: str) -> None:

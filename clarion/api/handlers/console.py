@@ -18,6 +18,7 @@ from clarion.api.extended_console import (
     CreateConsoleUserRequest,
     SessionResponse,
     SignInRequest,
+    UpdateConsoleUserRequest,
 )
 from clarion.clock import iso_millis
 from clarion.config import AccessKey
@@ -97,6 +98,20 @@ async def create_user(call: Call) -> Any:
     return _user(user, password if request.password is None else None)
 
 
+async def update_user(call: Call) -> Any:
+    request = call.payload
+    assert isinstance(request, UpdateConsoleUserRequest)
+    username = call.params["Username"]
+    if request.role is None and not request.reset_password:
+        raise BadRequest("Give a Role, or ResetPassword true")
+    role = parse_role(request.role) if request.role is not None else None
+    own = call.principal.console is not None and call.principal.console.session.username == username
+    if own and role is not None:
+        raise BadRequest("Console users cannot change their own role; another admin can")
+    password = generate_password() if request.reset_password else None
+    return _user(await call.services.console.update_user(username, role, password), password)
+
+
 async def delete_user(call: Call) -> Any:
     username = call.params["Username"]
     if call.principal.console is not None and call.principal.console.session.username == username:
@@ -168,6 +183,7 @@ HANDLERS: dict[str, Handler] = {
     "ClarionSignOut": sign_out,
     "ClarionListUsers": list_users,
     "ClarionCreateUser": create_user,
+    "ClarionUpdateUser": update_user,
     "ClarionDeleteUser": delete_user,
     "ClarionListAccessKeys": list_access_keys,
     "ClarionCreateAccessKey": create_access_key,

@@ -438,6 +438,9 @@ export const en = {
   "journeys.edit.pause": "Pause",
   "journeys.edit.resume": "Resume",
   "journeys.edit.cancel": "Cancel journey",
+  "users.roleOf": "Role of {{username}}",
+  "users.resetPassword": "Reset password",
+  "users.passwordReset": "New password for {{username}}, shown only this once; their sessions have ended:",
 } as const;
 
 export type Catalog = { [K in keyof typeof en]: string };

@@ -439,4 +439,7 @@ export const ko: Catalog = {
   "journeys.edit.pause": "일시 중지",
   "journeys.edit.resume": "재개",
   "journeys.edit.cancel": "여정 취소",
+  "users.roleOf": "{{username}}의 역할",
+  "users.resetPassword": "비밀번호 재설정",
+  "users.passwordReset": "{{username}}의 새 비밀번호이며 이번 한 번만 보입니다. 이 사용자의 세션은 종료되었습니다:",
 };

@@ -1,5 +1,5 @@
 import { Button, Group, Table, TextInput, Title, Stack, Anchor } from "@mantine/core";
-import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useInfiniteQuery, useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { Link } from "react-router";
@@ -7,12 +7,17 @@ import { api, call } from "../api/client";
 import { Failure, QueryState } from "../components/States";
 import { formatDate } from "../i18n";
 import { useCan } from "../session";
-import { useProjects } from "./Layout";
 
 export function Projects() {
   const { t } = useTranslation();
   const can = useCan();
-  const projects = useProjects();
+  const projects = useInfiniteQuery({
+    queryKey: ["apps", "pages"],
+    queryFn: ({ pageParam }) => call(api.GET("/v1/apps", { params: { query: { "page-size": "50", token: pageParam } } })),
+    initialPageParam: undefined as string | undefined,
+    getNextPageParam: (page) => page.NextToken ?? undefined,
+  });
+  const items = projects.data?.pages.flatMap((page) => page.Item ?? []);
   const queryClient = useQueryClient();
   const [name, setName] = useState("");
   const [search, setSearch] = useState("");
@@ -46,9 +51,13 @@ export function Projects() {
         onChange={(e) => setSearch(e.currentTarget.value)}
         maw={320}
       />
-      <QueryState query={projects} isEmpty={(data) => !data.Item?.length} empty={t("projects.empty")}>
+      <QueryState
+        query={{ isPending: projects.isPending, error: projects.error, data: items }}
+        isEmpty={(data) => !data.length}
+        empty={t("projects.empty")}
+      >
         {(data) => (
-          <Table striped>
+          <Table striped data-testid="projects">
             <Table.Thead>
               <Table.Tr>
                 <Table.Th>{t("projects.name")}</Table.Th>
@@ -57,7 +66,7 @@ export function Projects() {
               </Table.Tr>
             </Table.Thead>
             <Table.Tbody>
-              {(data.Item ?? []).filter((app) => `${app.Name} ${app.Id}`.toLowerCase().includes(search.toLowerCase())).map(
+              {data.filter((app) => `${app.Name} ${app.Id}`.toLowerCase().includes(search.toLowerCase())).map(
                 (app) => (
                   <Table.Tr key={app.Id}>
                     <Table.Td>
@@ -74,6 +83,11 @@ export function Projects() {
           </Table>
         )}
       </QueryState>
+      {projects.hasNextPage && (
+        <Button variant="light" onClick={() => void projects.fetchNextPage()} loading={projects.isFetchingNextPage}>
+          {t("common.more")}
+        </Button>
+      )}
     </Stack>
   );
 }

@@ -24,6 +24,16 @@ export default function Users() {
       void refresh();
     },
   });
+  const update = useMutation({
+    mutationFn: ({ name, role, reset }: { name: string; role?: string; reset?: boolean }) =>
+      call(
+        api.PUT("/v1/clarion/users/{username}", {
+          params: { path: { username: name } },
+          body: { Role: role, ResetPassword: reset || undefined },
+        }),
+      ),
+    onSuccess: () => void refresh(),
+  });
   const remove = useMutation({
     mutationFn: (name: string) =>
       call(api.DELETE("/v1/clarion/users/{username}", { params: { path: { username: name } } })),
@@ -55,10 +65,16 @@ export default function Users() {
           {t("users.passwordOnce", { username: create.data.Username })} <Code>{create.data.Password}</Code>
         </Alert>
       )}
+      {update.data?.Password && (
+        <Alert color="blue" data-testid="reset-password">
+          {t("users.passwordReset", { username: update.data.Username })} <Code>{update.data.Password}</Code>
+        </Alert>
+      )}
+      {update.error && <Failure error={update.error} />}
       {remove.error && <Failure error={remove.error} />}
       <QueryState query={users} isEmpty={(data) => data.Item.length === 0} empty={t("users.empty")}>
         {(data) => (
-          <Table striped>
+          <Table striped data-testid="users">
             <Table.Thead>
               <Table.Tr>
                 <Table.Th>{t("users.username")}</Table.Th>
@@ -71,13 +87,32 @@ export default function Users() {
               {data.Item.map((user) => (
                 <Table.Tr key={user.Username}>
                   <Table.Td>{user.Username}</Table.Td>
-                  <Table.Td>{t(`role.${user.Role}`)}</Table.Td>
+                  <Table.Td>
+                    {user.Username === me.Username ? (
+                      t(`role.${user.Role}`)
+                    ) : (
+                      <Select
+                        aria-label={t("users.roleOf", { username: user.Username })}
+                        data={ROLES.map((value) => ({ value, label: t(`role.${value}`) }))}
+                        value={user.Role}
+                        onChange={(value) => value && value !== user.Role && update.mutate({ name: user.Username, role: value })}
+                        allowDeselect={false}
+                        size="xs"
+                        w={140}
+                      />
+                    )}
+                  </Table.Td>
                   <Table.Td>{formatDate(user.CreationDate)}</Table.Td>
                   <Table.Td>
                     {user.Username !== me.Username && (
-                      <Button size="xs" variant="subtle" color="red" onClick={() => remove.mutate(user.Username)}>
-                        {t("common.delete")}
-                      </Button>
+                      <Group gap="xs">
+                        <Button size="xs" variant="subtle" onClick={() => update.mutate({ name: user.Username, reset: true })}>
+                          {t("users.resetPassword")}
+                        </Button>
+                        <Button size="xs" variant="subtle" color="red" onClick={() => remove.mutate(user.Username)}>
+                          {t("common.delete")}
+                        </Button>
+                      </Group>
                     )}
                   </Table.Td>
                 </Table.Tr>
