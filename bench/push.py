@@ -18,13 +18,16 @@ import asyncio
 import json
 import multiprocessing
 import os
+import socket
 import ssl
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -146,7 +149,7 @@ async def measure(
         {"push": {"apns_url": apns_url, "fcm_url": fcm_url, "fcm_token_uri": token_uri, "ca_file": ca_file}}
     )
     token_key = ec.generate_private_key(ec.SECP256R1())
-    outbound = OutboundClient(OutboundSettings(allow_networks=["127.0.0.0/8", "::1/128"]))  # the local stubs
+    guarded = OutboundClient(OutboundSettings(allow_networks=["127.0.0.0/8", "::1/128"]))  # the local stubs
     apns_transport = apns.open_transport(
         settings,
         {
@@ -158,9 +161,9 @@ async def measure(
             "TeamId": "BENCHTEAM1",
             "BundleId": BUNDLE,
         },
-        outbound,
+        guarded,
     )
-    fcm_transport = fcm.open_transport(settings, {"Platform": "GCM", "ServiceJson": service_json(google_key)}, outbound)
+    fcm_transport = fcm.open_transport(settings, {"Platform": "GCM", "ServiceJson": service_json(google_key)}, guarded)
     tls = Tls(ca_file=ca_file)
     body = b'{"aps":{"alert":{"title":"Hello","body":"World"}}}'
     headers = [("apns-topic", BUNDLE), ("apns-push-type", "alert"), ("apns-priority", "10")]
@@ -171,7 +174,7 @@ async def measure(
         return Outbound(channel, device if channel == "APNS" else f"token-{number}", str(uuid.uuid4()), "app", content)
 
     async def bare_send(number: int) -> None:
-        response = await outbound.request(
+        response = await guarded.request(
             "POST", f"{apns_url}/3/device/{device}", headers=headers, body=body, timeout=30, max_bytes=1 << 16, tls=tls
         )
         assert response.status == 200
@@ -208,7 +211,7 @@ async def measure(
         apns_transport.close,
         fcm_transport.close,
         http1.close,
-        outbound.close,
+        guarded.close,
     ]
     try:
         import httpx
@@ -225,17 +228,14 @@ async def measure(
         cases["httpx (HTTP/2), APNs request"] = httpx_send
     curl = CurlDriver.open(f"{apns_url}/3/device/{device}", headers, body, ca_file, args.concurrency)
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
-    if curl is not None:
-        results["pycurl, own blocking loop, APNs request"] = []
+    results["pycurl, own blocking loop, APNs request"] = []
     for send in cases.values():
         await drive(send, min(500, args.messages), args.concurrency)  # connect, sign, fetch the token, warm up
-    if curl is not None:
-        curl.run(min(500, args.messages))
+    curl.run(min(500, args.messages))
     for _ in range(args.rounds):
         for name, send in cases.items():
             results[name].append(await drive(send, args.messages, args.concurrency))
-        if curl is not None:
-            results["pycurl, own blocking loop, APNs request"].append(curl.run(args.messages))
+        results["pycurl, own blocking loop, APNs request"].append(curl.run(args.messages))
     for close in closers:
         await close()
     return results
@@ -263,14 +263,9 @@ class CurlDriver:
             self.handles.append(handle)
 
     @classmethod
-    def open(
-        cls, url: str, headers: list[tuple[str, str]], body: bytes, ca_file: str, concurrency: int
-    ) -> CurlDriver | None:
-        try:
-            import pycurl
-        except ImportError:
-            print("pycurl not installed: its row is left out")
-            return None
+    def open(cls, url: str, headers: list[tuple[str, str]], body: bytes, ca_file: str, concurrency: int) -> CurlDriver:
+        import pycurl
+
         lines = [f"{name}: {value}" for name, value in headers] + ["content-type: application/json"]
         return cls(pycurl, url, lines, body, ca_file, concurrency)
 
@@ -301,12 +296,210 @@ class CurlDriver:
         return messages / elapsed, cpu_used / messages * 1e6
 
 
+NGINX_CONF = """
+worker_processes 1;
+worker_cpu_affinity {affinity};
+daemon off;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {work}/body;
+    keepalive_requests 100000000;
+    http2_max_concurrent_streams 1000;
+    server {{
+        listen 127.0.0.1:{port} ssl http2;
+        ssl_certificate {work}/cert.pem;
+        ssl_certificate_key {work}/key.pem;
+        default_type application/json;
+        location = /token {{
+            return 200 '{{"access_token":"ya29.bench","expires_in":3600,"token_type":"Bearer"}}';
+        }}
+        location /v1/ {{
+            client_body_buffer_size 16k;
+            return 200 '{{"name":"projects/{project}/messages/0"}}';
+        }}
+    }}
+}}
+"""
+
+
+@dataclass
+class Nginx:
+    """Debian's nginx as an FCM v1 and OAuth stand-in: TLS, HTTP/2, one worker on CPU 1, an answer per path and
+    no checks at all (the transports' wire format is checked by the tests' stubs; this one must only be fast)."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    ca_file: str
+
+    @classmethod
+    def start(cls, work: Path, ca: trustme.CA) -> Nginx:
+        from bench.smtp_send import free_port
+
+        port = free_port()
+        certificate = ca.issue_cert("localhost")
+        certificate.cert_chain_pems[0].write_to_path(str(work / "cert.pem"))
+        certificate.private_key_pem.write_to_path(str(work / "key.pem"))
+        ca.cert_pem.write_to_path(str(work / "ca.pem"))
+        affinity = "10" if len(os.sched_getaffinity(0)) > 1 else "1"
+        config = NGINX_CONF.format(work=work, port=port, affinity=affinity, project=PROJECT)
+        (work / "nginx.conf").write_text(config)
+        process = subprocess.Popen(["nginx", "-c", str(work / "nginx.conf"), "-p", str(work)], stderr=subprocess.PIPE)
+        url = f"https://localhost:{port}"
+        for _ in range(100):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    return cls(process, url, str(work / "ca.pem"))
+            except OSError:
+                time.sleep(0.05)
+        process.kill()
+        raise RuntimeError(f"nginx did not start: {process.communicate()[1].decode()}")
+
+    def worker_cpu_seconds(self) -> float:
+        """CPU time of nginx's worker (the master does nothing per request)."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        return sum(cpu_seconds(int(child)) for child in children)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def h2load(url: str, requests: int, streams: int, body: Path) -> float:
+    """h2load's raw rate for FCM-sized POSTs on one connection from CPU 0: the ceiling this machine's nginx allows."""
+    command = ["taskset", "-c", "0", "h2load", "-n", str(requests), "-c", "1", "-m", str(streams), "-d", str(body)]
+    output = subprocess.run(
+        [*command, "-H", "content-type: application/json", f"{url}/v1/projects/{PROJECT}/messages:send"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for line in output.splitlines():
+        if line.startswith("finished in"):
+            return float(line.split(",")[1].split()[0])  # "finished in 1.2s, 81234.56 req/s, 5.3MB/s"
+    raise RuntimeError(f"h2load printed no rate:\n{output}")
+
+
+def campaign_case(args: argparse.Namespace) -> dict[str, Any]:
+    """N GCM endpoints, a segment of all, an IMMEDIATE campaign: through `clarion serve` (embedded store, CPU 0) into
+    nginx (CPU 1), against h2load's raw rate to the same nginx in the same run."""
+    from bench.campaigns import client, load_endpoints, peak_rss_mb, run_campaign, start_server, wait_completed
+    from bench.smtp_send import free_port
+
+    ca = trustme.CA()
+    google_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        nginx = Nginx.start(work, ca)
+        try:
+            payload = work / "body.json"
+            message = fcm.fcm_message("token-0", PushContent(title="Hello", body="World"), {})
+            payload.write_bytes(json.dumps(message).encode())
+            raw = [h2load(nginx.url, args.h2load_requests, 100, payload) for _ in range(2)]
+            env = {
+                "CLARION_DELIVERY__PUSH__FCM_URL": nginx.url,
+                "CLARION_DELIVERY__PUSH__FCM_TOKEN_URI": f"{nginx.url}/token",
+                "CLARION_DELIVERY__PUSH__CA_FILE": nginx.ca_file,
+                "CLARION_OUTBOUND__ALLOW_NETWORKS": '["127.0.0.0/8", "::1/128"]',
+                **(
+                    {"CLARION_CAMPAIGNS__DELIVERY_WORKERS": str(args.delivery_workers)} if args.delivery_workers else {}
+                ),
+            }
+            port = free_port()
+            server = start_server(work / "data", port, env)
+            try:
+                pinpoint = client(port)
+                app_id = pinpoint.create_app(CreateApplicationRequest={"Name": "push"})["ApplicationResponse"]["Id"]
+                channel = {"ServiceJson": service_json(google_key), "DefaultAuthenticationMethod": "TOKEN"}
+                pinpoint.update_gcm_channel(ApplicationId=app_id, GCMChannelRequest=channel)
+                loading = time.perf_counter()
+                load_endpoints(
+                    pinpoint,
+                    app_id,
+                    args.campaign,
+                    lambda n: {"Id": f"d{n}", "ChannelType": "GCM", "Address": f"token-{n}"},
+                )
+                load_seconds = time.perf_counter() - loading
+                server_cpu, nginx_cpu = cpu_seconds(server.pid), nginx.worker_cpu_seconds()
+                started = time.time()
+                gcm = {"GCMMessage": {"Title": "Hello", "Body": "World", "Action": "OPEN_APP"}}
+                campaign_id = run_campaign(pinpoint, app_id, {"MessageConfiguration": gcm})
+                activity = wait_completed(pinpoint, app_id, campaign_id)
+                seconds = time.time() - started
+                server_cpu = cpu_seconds(server.pid) - server_cpu
+                nginx_cpu = nginx.worker_cpu_seconds() - nginx_cpu
+                rss = peak_rss_mb(server.pid)
+            finally:
+                server.kill()
+                server.wait()
+        finally:
+            nginx.stop()
+    delivered = int(activity["SuccessfulEndpointCount"])
+    return {
+        "endpoints": args.campaign,
+        "delivered": delivered,
+        "load_seconds": round(load_seconds, 1),
+        "campaign_seconds": round(seconds, 2),
+        "campaign_rate": round(delivered / seconds),
+        "h2load_rates": [round(rate) for rate in raw],
+        "server_cpu_us_per_message": round(server_cpu / delivered * 1e6, 1),
+        "messages_per_server_core_second": round(delivered / server_cpu),
+        "nginx_cpu_us_per_message": round(nginx_cpu / delivered * 1e6, 1),
+        "server_peak_rss_mb": round(rss),
+        "load_average": os.getloadavg(),
+    }
+
+
+def print_campaign(result: dict[str, Any]) -> None:
+    ceiling = statistics.median(result["h2load_rates"])
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in result['load_average'])}\n")
+    print("| figure | value | goal |")
+    print("|---|---:|---|")
+    rows = [
+        (
+            f"campaign of {result['endpoints']:,} push endpoints, end to end",
+            f"{result['campaign_rate']:,} msg/s",
+            "≥ 20,000 msg/s",
+        ),
+        ("h2load's raw rate to the same nginx (two runs)", " / ".join(f"{r:,}" for r in result["h2load_rates"]), ""),
+        ("ratio of the campaign to h2load", f"{result['campaign_rate'] / ceiling:.3f}", ""),
+        ("server CPU per message (all of `clarion serve`)", f"{result['server_cpu_us_per_message']} µs", ""),
+        (
+            "messages per second per core of server CPU",
+            f"{result['messages_per_server_core_second']:,}",
+            "≥ 20,000 on 2 cores",
+        ),
+        ("nginx CPU per message", f"{result['nginx_cpu_us_per_message']} µs", ""),
+        ("server peak RSS", f"{result['server_peak_rss_mb']} MB", "≤ 500 MB"),
+        ("delivered", f"{result['delivered']:,} of {result['endpoints']:,}", "all, each once"),
+    ]
+    for name, value, goal in rows:
+        print(f"| {name} | {value} | {goal} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--campaign", type=int, default=0, help="run the end-to-end campaign of this many endpoints")
+    parser.add_argument("--h2load-requests", type=int, default=200_000)
+    parser.add_argument("--delivery-workers", type=int, default=0, help="campaigns.delivery_workers; 0: the default")
     args = parser.parse_args()
+    if args.campaign:
+        result = campaign_case(args)
+        Path(ROOT / "bench" / "results" / f"push-campaign-{args.campaign}.json").write_text(
+            json.dumps(result, indent=2)
+        )
+        print_campaign(result)
+        return
 
     ca = trustme.CA()
     google_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
