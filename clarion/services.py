@@ -38,7 +38,7 @@ from clarion.clock import Clock, SystemClock
 from clarion.config import Settings
 from clarion.console.accounts import ConsoleAccounts
 from clarion.context import CallContext
-from clarion.coordination.buckets import open_buckets
+from clarion.coordination.buckets import Buckets, open_buckets
 from clarion.coordination.leader import Leadership, process_name
 from clarion.domain_events import (
     AccessKeysChanged,
@@ -93,6 +93,7 @@ class Services:
     transports: TransportRegistry  # each project's open transports (clarion/channels/registry.py)
     tracker: Tracker  # signed open, click and unsubscribe links (clarion/messages/tracking.py)
     delivery: Delivery  # the one send path: direct sends, campaigns, journeys (clarion/messages/delivery.py)
+    buckets: Buckets  # rate buckets shared by the process group: MessagesPerSecond, API request rates
     segments_engine: SegmentEngine  # segment membership: counts, member pages, samples (clarion/segments/engine.py)
     kpis: KpiRunner  # KPI counters, on the segment engine's store (clarion/analytics/kpis.py)
     retention: RetentionPruner  # removes rows past their retention (clarion/analytics/retention.py)
@@ -190,6 +191,7 @@ async def open_services(settings: Settings, clock: Clock | None = None, metrics:
         transports=transports,
         tracker=tracker,
         delivery=delivery,
+        buckets=buckets,
         segments_engine=segments.engine,
         kpis=segments.kpis,
         retention=RetentionPruner(db, clock, settings.retention, metrics, segments.prune_replica),

@@ -63,7 +63,7 @@ class PinpointAPI:
         self.authenticator = authenticator
         self.handlers = handlers
         self.router = Router(ROUTED_OPERATIONS)  # Pinpoint's operations plus Clarion's extensions
-        self.rate_limiter = RateLimiter(services.metrics)
+        self.rate_limiter = RateLimiter(services.metrics, services.buckets)
         self._decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -90,7 +90,7 @@ class PinpointAPI:
                     path=scope["path"],
                 )
                 raise
-            self.rate_limiter.take(principal.access_key_id, principal.rate_limit, now.timestamp())
+            await self.rate_limiter.take(principal.access_key_id, principal.rate_limit, now.timestamp())
             raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
             operation, path_values = self.router.match(scope["method"], raw_path)
             operation_name = operation.name

@@ -1,4 +1,5 @@
-"""Token buckets that pace sends (MessagesPerSecond) across every process of a group.
+"""Token buckets that pace sends (MessagesPerSecond) and hold per-key API request rates across every process of a
+group.
 
 A take reserves its tokens at once, even ahead of the refill, and answers how long the caller waits before
 sending: one round trip per batch, no retry loop, and the group as a whole never runs ahead of the rate by more
@@ -25,9 +26,12 @@ from clarion.store.database import Database
 
 
 class Buckets(Protocol):
-    async def reserve(self, key: str, per_second: float, count: int) -> float:
-        """Take `count` tokens of the bucket `key` (refilled at `per_second`, holding `capacity(per_second)`);
-        the seconds the caller must wait before using them."""
+    shared: bool  # whether other processes draw from the same buckets
+
+    async def reserve(self, key: str, per_second: float, count: int, holds: float | None = None) -> float:
+        """Take `count` tokens of the bucket `key` (refilled at `per_second`, holding `holds`, by default
+        `capacity(per_second)`); the seconds the caller must wait before using them. A negative count gives
+        tokens back."""
         ...
 
     async def aclose(self) -> None: ...
@@ -50,12 +54,14 @@ def _wait(tokens_left: float, per_second: float) -> float:
 
 
 class LocalBuckets:
+    shared = False
+
     def __init__(self) -> None:
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, monotonic time)
 
-    async def reserve(self, key: str, per_second: float, count: int) -> float:
+    async def reserve(self, key: str, per_second: float, count: int, holds: float | None = None) -> float:
         now = time.monotonic()
-        full = capacity(per_second)
+        full = holds or capacity(per_second)
         tokens, updated = self._buckets.get(key, (full, now))
         tokens = min(full, tokens + (now - updated) * per_second) - count
         self._buckets[key] = (tokens, now)
@@ -66,13 +72,15 @@ class LocalBuckets:
 
 
 class StoreBuckets:
+    shared = True
+
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
 
-    async def reserve(self, key: str, per_second: float, count: int) -> float:
+    async def reserve(self, key: str, per_second: float, count: int, holds: float | None = None) -> float:
         now = epoch_millis(self.clock.now())
-        full = capacity(per_second)
+        full = holds or capacity(per_second)
         tokens = await self.db.write(lambda tx: store.take_tokens(tx, key, per_second, full, count, now))
         return _wait(tokens, per_second)
 
@@ -101,6 +109,7 @@ return tostring(tokens)
 
 class RedisBuckets:
     PREFIX = "clarion:bucket:"
+    shared = True
 
     def __init__(self, url: str) -> None:
         try:
@@ -111,8 +120,8 @@ class RedisBuckets:
         self._client: Any = redis.Redis.from_url(url)
         self._take = self._client.register_script(_TAKE)
 
-    async def reserve(self, key: str, per_second: float, count: int) -> float:
-        left = await self._take(keys=[self.PREFIX + key], args=[per_second, capacity(per_second), count])
+    async def reserve(self, key: str, per_second: float, count: int, holds: float | None = None) -> float:
+        left = await self._take(keys=[self.PREFIX + key], args=[per_second, holds or capacity(per_second), count])
         return _wait(float(left), per_second)
 
     async def aclose(self) -> None:
