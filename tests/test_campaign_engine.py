@@ -7,6 +7,7 @@ PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from clarion.channels.config import DeliverySettings, SmtpSettings
 from clarion.config import Settings
 from clarion.outbound.config import OutboundSettings
 from clarion.queue.config import QueueSettings
+from clarion.queue.work_queue import LeaseLost
 from clarion.queue.worker import Worker
 from clarion.store import events as event_store
 
@@ -567,3 +569,29 @@ def test_a_run_whose_segment_is_gone_fails_and_the_campaign_is_deleted(
     engine_server.clock.offset = timedelta(days=1, minutes=2)
     drive(engine_server)
     assert len(activities(pinpoint, project, created["Id"])) == 1  # no further runs
+
+
+def test_a_holder_whose_lease_ran_out_and_went_to_another_worker_sends_nothing(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    """A stalled process whose batch was leased again by another, both now running it: the stale holder learns so
+    just before sending and stops, so the batch goes out once (by the new holder), not twice. (Campaign sends do
+    not claim recipients: the lease is what makes a batch's holder its only sender.)"""
+    sink, _ = relay
+    add_endpoints(pinpoint, project, 10)  # one batch of 10
+    campaign(pinpoint, project, everyone(pinpoint, project))
+
+    async def stale_and_new_holder(services: Any) -> None:
+        await services.campaign_scheduler.tick()
+        await Worker(
+            services.queue, {"campaign.plan": services.queue_handlers["campaign.plan"]}, QueueSettings()
+        ).run_once()
+        [stale] = await services.queue.lease(["campaign.batch"], 1, 1)
+        engine_server.clock.offset += timedelta(seconds=2)  # its lease runs out while it is stalled...
+        [current] = await services.queue.lease(["campaign.batch"], 1, 60)  # ...and another worker takes the batch
+        deliver = services.queue_handlers["campaign.batch"]
+        outcomes = await asyncio.gather(deliver(stale), deliver(current), return_exceptions=True)  # both at once
+        assert isinstance(outcomes[0], LeaseLost) and outcomes[1] is None
+
+    engine_server.run(stale_and_new_holder)
+    assert Counter(sink.recipients()) == {f"ep-{n:04d}@example.org": 1 for n in range(10)}

@@ -166,6 +166,9 @@ class CampaignDelivery:
             return store.activity_ids(tx, run.run_key), templates
 
         activity_ids, templates = await self.db.read(read)
+        # The last moment to learn that this lease ran out and another worker holds the batch (this process stalled
+        # past its visibility: a busy machine, a late heartbeat); past it the sends go out, and both would send.
+        await self.queue.extend(lease)
         hook = definition.hook if definition.hook not in (None, Hook()) else defaults.campaign_hook
         for slot, targets in audience.targets.items():
             event: dict[str, Any] = {
