@@ -886,3 +886,37 @@ def test_a_user_with_several_endpoints_enters_once(
     tick(engine_server)
     metrics = journey_metrics(pinpoint, project, on_event)
     assert (metrics["ENDPOINT_ENTERED"], metrics["ACTIVE_ENDPOINT_REJECTED"]) == ("1", "1")
+
+
+def test_local_time_ends_an_event_journey_on_each_endpoints_clock(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    sink, _ = relay
+    items = [
+        {"Id": name, "ChannelType": "EMAIL", "Address": f"{name}@example.org", "Demographic": {"Timezone": zone}}
+        for name, zone in (("auckland", "Pacific/Auckland"), ("la", "America/Los_Angeles"))
+    ]
+    pinpoint.update_endpoints_batch(ApplicationId=project, EndpointBatchRequest={"Item": items})
+    ends = (datetime.now(UTC) + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    event_filter = {"FilterType": "ENDPOINT", "Dimensions": {"EventType": {"Values": ["purchase"]}}}
+    journey_id = create(
+        pinpoint,
+        project,
+        {"thanks": {"EMAIL": {"TemplateName": "second-mail"}}},
+        "thanks",
+        StartCondition={"EventStartCondition": {"EventFilter": event_filter}},
+        LocalTime=True,
+        Schedule={"EndTime": ends.strftime("%Y-%m-%dT%H:%M:%SZ"), "Timezone": "UTC"},
+    )
+    # At the end's wall-clock time as UTC reads it: past it in Auckland (UTC+13), eight hours before it in LA.
+    engine_server.clock.offset = ends + timedelta(minutes=1) - datetime.now(UTC)
+    event = {"EventType": "purchase", "Timestamp": "2026-11-23T10:00:00Z"}
+    batch = {name: {"Endpoint": {}, "Events": {"p": event}} for name in ("auckland", "la")}
+    pinpoint.put_events(ApplicationId=project, EventsRequest={"BatchItem": batch})
+    tick(engine_server)
+    assert sink.recipients() == ["la@example.org"]
+    assert state(pinpoint, project, journey_id) == "ACTIVE"  # it is still before the end somewhere
+    engine_server.clock.offset = ends + timedelta(hours=12, minutes=1) - datetime.now(UTC)  # past it in UTC-12
+    tick(engine_server)
+    tick(engine_server)
+    assert state(pinpoint, project, journey_id) == "COMPLETED"

@@ -59,6 +59,7 @@ from clarion.store.endpoints import EndpointRow
 from clarion.store.journeys import ParticipantRow
 
 DUE_PER_PASS = 20
+LATEST_ZONE = "Etc/GMT+12"  # UTC-12, where a wall-clock time comes last
 HELD_PER_PASS = 1000  # held events read per round of event entry
 log = get_logger("clarion.journeys")
 
@@ -73,8 +74,8 @@ def first_entry_ms(definition: dict[str, Any], now: datetime) -> int | None:
     time comes first, UTC+14), or now; None for an event start."""
     if not (definition.get("StartCondition") or {}).get("SegmentStartCondition"):
         # An event start has no segment to let in; its timer is its end, when it closes to new entrants.
-        ends = (definition.get("Schedule") or {}).get("EndTime")
-        return epoch_millis(parse_instant(ends, "Schedule.EndTime")) if ends else None
+        ends = last_end(definition)
+        return epoch_millis(ends) if ends else None
     start = (definition.get("Schedule") or {}).get("StartTime")
     if not start:
         return epoch_millis(now)
@@ -84,16 +85,32 @@ def first_entry_ms(definition: dict[str, Any], now: datetime) -> int | None:
     return max(epoch_millis(now), epoch_millis(starts))
 
 
-def _start_due(definition: dict[str, Any], rows: dict[str, EndpointRow], key: str, now: datetime) -> int:
-    """When an entrant takes its first step: now, or with LocalTime the StartTime's wall-clock time in its own zone
-    (its Demographic.Timezone or one estimated, else the schedule's Timezone) when that is still to come."""
+def schedule_bound(definition: dict[str, Any], member: str, row: EndpointRow | None) -> datetime | None:
+    """Schedule.StartTime or EndTime for one endpoint: the instant, or with LocalTime that wall-clock time on the
+    endpoint's clock (its Demographic.Timezone or one estimated, else the schedule's Timezone)."""
     schedule = definition.get("Schedule") or {}
-    row = rows.get(key)
-    if not definition.get("LocalTime") or not schedule.get("StartTime") or row is None:
-        return epoch_millis(now)
-    zone = endpoint_zone(row, definition.get("TimezoneEstimationMethods") or [])
-    start = parse_instant(schedule["StartTime"], "Schedule.StartTime")
-    return max(epoch_millis(now), epoch_millis(endpoint_send_time(start, True, schedule.get("Timezone"), zone)))
+    if not schedule.get(member):
+        return None
+    moment = parse_instant(schedule[member], f"Schedule.{member}")
+    local = bool(definition.get("LocalTime"))
+    zone = endpoint_zone(row, definition.get("TimezoneEstimationMethods") or []) if local and row else None
+    return endpoint_send_time(moment, local, schedule.get("Timezone"), zone)
+
+
+def last_end(definition: dict[str, Any]) -> datetime | None:
+    """When entries stop everywhere: Schedule.EndTime, or with LocalTime where its wall-clock time comes last."""
+    schedule = definition.get("Schedule") or {}
+    if not schedule.get("EndTime"):
+        return None
+    moment = parse_instant(schedule["EndTime"], "Schedule.EndTime")
+    return endpoint_send_time(moment, bool(definition.get("LocalTime")), schedule.get("Timezone"), LATEST_ZONE)
+
+
+def _start_due(definition: dict[str, Any], rows: dict[str, EndpointRow], key: str, now: datetime) -> int:
+    """When an entrant takes its first step: now, or with LocalTime the StartTime's wall-clock time on its own
+    clock when that is still to come."""
+    starts = schedule_bound(definition, "StartTime", rows.get(key)) if definition.get("LocalTime") else None
+    return max(epoch_millis(now), epoch_millis(starts)) if starts else epoch_millis(now)
 
 
 class JourneyEngine:
@@ -182,8 +199,8 @@ class JourneyEngine:
             if row.next_entry_at > now_ms:
                 return None
             definition = msgspec.json.decode(row.definition)
-            ends = (definition.get("Schedule") or {}).get("EndTime")
-            over = ends is not None and now > parse_instant(ends, "Schedule.EndTime")
+            ends = last_end(definition)
+            over = ends is not None and now > ends
             if over or not (definition.get("StartCondition") or {}).get("SegmentStartCondition"):
                 close(tx)  # past its EndTime (an event start's timer is its end): no more entrants
                 return None
@@ -204,8 +221,8 @@ class JourneyEngine:
                 )
         except NotFound:
             log.warning("journey segment is gone", app_id=app_id, journey=journey_id, segment=segment_id)
-        ends = (definition.get("Schedule") or {}).get("EndTime")
-        ends_ms = epoch_millis(parse_instant(ends, "Schedule.EndTime")) if ends else None
+        ends = last_end(definition)
+        ends_ms = epoch_millis(ends) if ends else None
         refresh = definition.get("RefreshFrequency")
         following = epoch_millis(now + parse_duration(refresh, "RefreshFrequency")) if refresh else None
         if following is not None and ends_ms is not None and following > ends_ms:
@@ -245,9 +262,13 @@ class JourneyEngine:
         rows = endpoint_store.fetch(tx, app_id, fresh)
         inside = _users_inside(tx, app_id, journey_id, rows, only_active=False)
         entrants = []
+        local_end = bool(definition.get("LocalTime") and (definition.get("Schedule") or {}).get("EndTime"))
         for key in sorted(fresh, key=lambda k: keys[k]):
             user = rows[key].user_id if key in rows else None
             if user and user in inside:
+                continue
+            ends = schedule_bound(definition, "EndTime", rows.get(key)) if local_end else None
+            if ends is not None and now > ends:  # the journey has ended on this endpoint's clock
                 continue
             if user:
                 inside.add(user)
@@ -282,18 +303,22 @@ class JourneyEngine:
         """(journey, definition, endpoint ids in the order of their events) for each ACTIVE event journey that
         some of these events start: the event passes its filter, arrived within its Schedule, and its endpoint is
         in its segment when one is named."""
-        journeys = await self.db.read(lambda tx: store.active_of_app(tx, app_id))
+        rows = await self.db.read(lambda tx: store.active_of_app(tx, app_id))
+        journeys = [(row, msgspec.json.decode(row.definition)) for row in rows]
+        journeys = [(row, d) for row, d in journeys if (d.get("StartCondition") or {}).get("EventStartCondition")]
+        endpoints: dict[str, EndpointRow] = {}
+        if any(definition.get("LocalTime") for _, definition in journeys):  # schedules read on each one's clock
+            keys = sorted({endpoint_key(item.endpoint_id) for item in items})
+            endpoints = await self.db.read(lambda tx: endpoint_store.fetch(tx, app_id, keys))
         events = [(item, msgspec.json.decode(item.event)) for item in items]
         plans = []
-        for row in journeys:
-            definition = msgspec.json.decode(row.definition)
-            start = (definition.get("StartCondition") or {}).get("EventStartCondition")
-            if not start:
-                continue
+        for row, definition in journeys:
+            start = definition["StartCondition"]["EventStartCondition"]
             matching = [
                 item.endpoint_id
                 for item, event in events
-                if _in_schedule(definition, item.arrived_at) and filter_matches(start["EventFilter"], event)
+                if _in_schedule(definition, item.arrived_at, endpoints.get(endpoint_key(item.endpoint_id)))
+                and filter_matches(start["EventFilter"], event)
             ]
             if matching and start.get("SegmentId"):
                 unique = list(dict.fromkeys(matching))
@@ -550,12 +575,12 @@ def _commit(tx: Transaction, journey: Journey, activity_id: str, moves: list[Mov
     return moved
 
 
-def _in_schedule(definition: dict[str, Any], at_ms: int) -> bool:
-    schedule = definition.get("Schedule") or {}
-    starts, ends = schedule.get("StartTime"), schedule.get("EndTime")
-    if starts and at_ms < epoch_millis(parse_instant(starts, "Schedule.StartTime")):
+def _in_schedule(definition: dict[str, Any], at_ms: int, row: EndpointRow | None) -> bool:
+    """Whether an event that arrived at `at_ms` falls within the Schedule (with LocalTime, on its endpoint's clock)."""
+    starts, ends = (schedule_bound(definition, member, row) for member in ("StartTime", "EndTime"))
+    if starts and at_ms < epoch_millis(starts):
         return False
-    return not (ends and at_ms > epoch_millis(parse_instant(ends, "Schedule.EndTime")))
+    return not (ends and at_ms > epoch_millis(ends))
 
 
 class _TakenElsewhere(Exception):
