@@ -8,7 +8,6 @@ CampaignChanged). Several processes may run it: runs are keyed, so a due run sta
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import datetime
 
 from clarion.campaigns import schedule as timing
@@ -18,6 +17,7 @@ from clarion.campaigns.runs import PLAN, run_key_of, set_state, start_run
 from clarion.clock import Clock, epoch_millis, iso_millis
 from clarion.domain_events import CampaignChanged
 from clarion.logs import get_logger
+from clarion.queue.passes import run_passes
 from clarion.queue.work_queue import StoreQueue
 from clarion.store import campaigns as store
 from clarion.store.database import Database, Transaction
@@ -41,14 +41,7 @@ class CampaignScheduler:
 
     async def run(self) -> None:
         """Forever (until cancelled): the loop `Services.background` runs."""
-        while True:
-            try:
-                await self.tick()
-            except Exception:  # a failing pass must not stop scheduling; the next pass retries
-                log.exception("campaign scheduler pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self.settings.poll_seconds)
-            self._wakeup.clear()
+        await run_passes(self.tick, self._wakeup, self.settings.poll_seconds, log, "campaign scheduler pass failed")
 
     async def tick(self) -> int:
         """Start every due run; the number started."""

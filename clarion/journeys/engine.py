@@ -52,6 +52,7 @@ from clarion.logs import get_logger
 from clarion.metrics import Metrics
 from clarion.outbound.client import OutboundClient, OutboundError
 from clarion.projects.service import stored_settings
+from clarion.queue.passes import run_passes
 from clarion.store import endpoints as endpoint_store
 from clarion.store import journeys as store
 from clarion.store.database import Database, Transaction
@@ -153,14 +154,7 @@ class JourneyEngine:
 
     async def run(self) -> None:
         """Forever (until cancelled): the loop `Services.background` runs."""
-        while True:
-            try:
-                await self.tick()
-            except Exception:  # a failing pass must not stop journeys; the next pass retries
-                log.exception("journey engine pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self.settings.poll_seconds)
-            self._wakeup.clear()
+        await run_passes(self.tick, self._wakeup, self.settings.poll_seconds, log, "journey engine pass failed")
 
     async def tick(self) -> int:
         """One pass: due segment entries, held event entries, then due steps until none is due, then completions;
