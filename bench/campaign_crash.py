@@ -40,7 +40,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from campaign_crash import BATCH, CrashRun, check_nothing_lost, crash_and_restart, wait_for  # noqa: E402
+from campaign_crash import (  # noqa: E402
+    BATCH,
+    CrashRun,
+    check_nothing_lost,
+    crash_and_restart,
+    start_email_campaign,
+    wait_for,
+)
 from conftest import ADMIN, POSTGRES_URL, free_port  # noqa: E402
 from processes import pinpoint, start_server  # noqa: E402
 from smtp_relay import Relay, start_relay  # noqa: E402
@@ -148,27 +155,7 @@ def run_group(endpoints: int) -> tuple[GroupRun, str]:
                 )
                 processes.append((settings.port, start_server(settings, Path(folder) / f"p{number}.log", **env)))
             client = pinpoint(processes[0][0])
-            app_id = client.create_app(CreateApplicationRequest={"Name": "group"})["ApplicationResponse"]["Id"]
-            client.update_email_channel(
-                ApplicationId=app_id,
-                EmailChannelRequest={"FromAddress": "news@example.com", "Identity": "example.com"},
-            )
-            for start in range(0, endpoints, 100):
-                items = [
-                    {"Id": f"e{n}", "ChannelType": "EMAIL", "Address": f"e{n}@example.org"}
-                    for n in range(start, min(start + 100, endpoints))
-                ]
-                client.update_endpoints_batch(ApplicationId=app_id, EndpointBatchRequest={"Item": items})
-            segment = client.create_segment(ApplicationId=app_id, WriteSegmentRequest={"Name": "all"})
-            campaign = client.create_campaign(
-                ApplicationId=app_id,
-                WriteCampaignRequest={
-                    "Name": "group",
-                    "SegmentId": segment["SegmentResponse"]["Id"],
-                    "Schedule": {"StartTime": "IMMEDIATE"},
-                    "MessageConfiguration": {"EmailMessage": {"Title": "Hello", "Body": "Hi"}},
-                },
-            )["CampaignResponse"]
+            app_id, campaign = start_email_campaign(client, "group", endpoints)
             wait_for(lambda: len(relay.received) >= endpoints // 3, 600, "a third of the messages")
             [leader] = [entry for entry in processes if _leads(entry[0])]
             other = next(entry for entry in processes if entry is not leader)

@@ -61,6 +61,32 @@ def wait_for(condition: Any, timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
+def start_email_campaign(client: Any, name: str, endpoints: int) -> tuple[str, dict[str, Any]]:
+    """A project with an email channel and `endpoints` email endpoints (e0@example.org, ...), and an IMMEDIATE
+    campaign to all of them; returns the project's id and the campaign."""
+    app_id = client.create_app(CreateApplicationRequest={"Name": name})["ApplicationResponse"]["Id"]
+    client.update_email_channel(
+        ApplicationId=app_id, EmailChannelRequest={"FromAddress": "news@example.com", "Identity": "example.com"}
+    )
+    for start in range(0, endpoints, 100):
+        items = [
+            {"Id": f"e{n}", "ChannelType": "EMAIL", "Address": f"e{n}@example.org"}
+            for n in range(start, min(start + 100, endpoints))
+        ]
+        client.update_endpoints_batch(ApplicationId=app_id, EndpointBatchRequest={"Item": items})
+    segment = client.create_segment(ApplicationId=app_id, WriteSegmentRequest={"Name": "all"})
+    campaign = client.create_campaign(
+        ApplicationId=app_id,
+        WriteCampaignRequest={
+            "Name": name,
+            "SegmentId": segment["SegmentResponse"]["Id"],
+            "Schedule": {"StartTime": "IMMEDIATE"},
+            "MessageConfiguration": {"EmailMessage": {"Title": "Hello", "Body": "Hi"}},
+        },
+    )["CampaignResponse"]
+    return app_id, campaign
+
+
 def crash_and_restart(settings: Settings, relay: tuple[Relay, int], log: Path, endpoints: int) -> CrashRun:
     """Create an IMMEDIATE email campaign to `endpoints` recipients, kill the server a third of the way through,
     restart it, and wait (generously: the machine may be loaded) for the campaign to complete."""
@@ -69,26 +95,7 @@ def crash_and_restart(settings: Settings, relay: tuple[Relay, int], log: Path, e
     process = start_server(settings, log, **env(smtp_port))
     try:
         client = pinpoint(settings.port)
-        app_id = client.create_app(CreateApplicationRequest={"Name": "crash"})["ApplicationResponse"]["Id"]
-        client.update_email_channel(
-            ApplicationId=app_id, EmailChannelRequest={"FromAddress": "news@example.com", "Identity": "example.com"}
-        )
-        for start in range(0, endpoints, 100):
-            items = [
-                {"Id": f"e{n}", "ChannelType": "EMAIL", "Address": f"e{n}@example.org"}
-                for n in range(start, min(start + 100, endpoints))
-            ]
-            client.update_endpoints_batch(ApplicationId=app_id, EndpointBatchRequest={"Item": items})
-        segment = client.create_segment(ApplicationId=app_id, WriteSegmentRequest={"Name": "all"})
-        campaign = client.create_campaign(
-            ApplicationId=app_id,
-            WriteCampaignRequest={
-                "Name": "crash",
-                "SegmentId": segment["SegmentResponse"]["Id"],
-                "Schedule": {"StartTime": "IMMEDIATE"},
-                "MessageConfiguration": {"EmailMessage": {"Title": "Hello", "Body": "Hi"}},
-            },
-        )["CampaignResponse"]
+        app_id, campaign = start_email_campaign(client, "crash", endpoints)
         wait_for(
             lambda: len(sink.received) >= kill_after, 120 + endpoints / 500, f"{kill_after} messages before the kill"
         )
