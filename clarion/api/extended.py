@@ -47,6 +47,7 @@ from msgspec import Struct, field
 
 from clarion import shapes
 from clarion.api.extended_console import CONSOLE_OPERATIONS, CONSOLE_SUMMARIES
+from clarion.api.extension_ops import PROJECT, extension_operation
 from clarion.api.operations import OPERATIONS, Operation, QueryParam
 
 
@@ -295,103 +296,66 @@ class TimelineResponse(Struct, kw_only=True, omit_defaults=True):
 
 
 _PAGE = (QueryParam("PageSize", "page-size", "str"), QueryParam("Token", "token", "str"))
+_PERSON = (QueryParam("EndpointId", "endpoint-id", "str"), QueryParam("UserId", "user-id", "str"))
+_ERRORS = ("BadRequestException", "ForbiddenException", "InternalServerErrorException")
 
 EXTENSION_OPERATIONS: dict[str, Operation] = {
-    "ClarionPreviewSegment": Operation(
-        name="ClarionPreviewSegment",
-        method="POST",
-        uri="/v1/apps/{application-id}/clarion/segment-preview",
-        status=200,
-        path_params=(("ApplicationId", "application-id"),),
-        query_params=(),
-        input_member="SegmentPreviewRequest",
-        input_type=SegmentPreviewRequest,
-        input_required=True,
-        output_member="SegmentPreviewResponse",
-        output_type=SegmentPreviewResponse,
-        errors=(
-            "BadRequestException",
-            "ForbiddenException",
-            "InternalServerErrorException",
-            "NotFoundException",
-            "PayloadTooLargeException",
+    op.name: op
+    for op in (
+        extension_operation(
+            "ClarionPreviewSegment",
+            "POST",
+            "/v1/apps/{application-id}/clarion/segment-preview",
+            path=PROJECT,
+            body=("SegmentPreviewRequest", SegmentPreviewRequest),
+            output=("SegmentPreviewResponse", SegmentPreviewResponse),
+            errors=(*_ERRORS, "NotFoundException", "PayloadTooLargeException"),
         ),
-    ),
-    "ClarionGetBuriedWork": Operation(
-        name="ClarionGetBuriedWork",
-        method="GET",
-        uri="/v1/clarion/buried-work",
-        status=200,
-        path_params=(),
-        query_params=(QueryParam("ApplicationId", "application-id", "str"),),
-        input_member=None,
-        input_type=None,
-        input_required=False,
-        output_member="BuriedWorkResponse",
-        output_type=BuriedWorkResponse,
-        errors=("BadRequestException", "ForbiddenException", "InternalServerErrorException"),
-    ),
-    "ClarionGetCosts": Operation(
-        name="ClarionGetCosts",
-        method="GET",
-        uri="/v1/clarion/costs",
-        status=200,
-        path_params=(),
-        query_params=(
-            QueryParam("ApplicationId", "application-id", "str"),
-            QueryParam("Month", "month", "str"),
+        extension_operation(
+            "ClarionGetBuriedWork",
+            "GET",
+            "/v1/clarion/buried-work",
+            query=(QueryParam("ApplicationId", "application-id", "str"),),
+            output=("BuriedWorkResponse", BuriedWorkResponse),
+            errors=_ERRORS,
         ),
-        input_member=None,
-        input_type=None,
-        input_required=False,
-        output_member="CostsResponse",
-        output_type=CostsResponse,
-        errors=("BadRequestException", "ForbiddenException", "InternalServerErrorException", "NotFoundException"),
-    ),
-    "ClarionGetEngagement": Operation(
-        name="ClarionGetEngagement",
-        method="GET",
-        uri="/v1/apps/{application-id}/clarion/engagement",
-        status=200,
-        path_params=(("ApplicationId", "application-id"),),
-        query_params=(QueryParam("EndpointId", "endpoint-id", "str"), QueryParam("UserId", "user-id", "str")),
-        input_member=None,
-        input_type=None,
-        input_required=False,
-        output_member="EngagementResponse",
-        output_type=EngagementResponse,
-        errors=("BadRequestException", "ForbiddenException", "InternalServerErrorException", "NotFoundException"),
-    ),
-    "ClarionListEndpoints": Operation(
-        name="ClarionListEndpoints",
-        method="GET",
-        uri="/v1/apps/{application-id}/clarion/endpoints",
-        status=200,
-        path_params=(("ApplicationId", "application-id"),),
-        query_params=(QueryParam("Search", "search", "str"), *_PAGE),
-        input_member=None,
-        input_type=None,
-        input_required=False,
-        output_member="EndpointSearchResponse",
-        output_type=EndpointSearchResponse,
-        errors=("BadRequestException", "ForbiddenException", "InternalServerErrorException", "NotFoundException"),
-    ),
-    "ClarionGetTimeline": Operation(
-        name="ClarionGetTimeline",
-        method="GET",
-        uri="/v1/apps/{application-id}/clarion/timeline",
-        status=200,
-        path_params=(("ApplicationId", "application-id"),),
-        query_params=(QueryParam("EndpointId", "endpoint-id", "str"), QueryParam("UserId", "user-id", "str"), *_PAGE),
-        input_member=None,
-        input_type=None,
-        input_required=False,
-        output_member="TimelineResponse",
-        output_type=TimelineResponse,
-        errors=("BadRequestException", "ForbiddenException", "InternalServerErrorException", "NotFoundException"),
-    ),
-    **CONSOLE_OPERATIONS,
-}
+        extension_operation(
+            "ClarionGetCosts",
+            "GET",
+            "/v1/clarion/costs",
+            query=(QueryParam("ApplicationId", "application-id", "str"), QueryParam("Month", "month", "str")),
+            output=("CostsResponse", CostsResponse),
+            errors=(*_ERRORS, "NotFoundException"),
+        ),
+        extension_operation(
+            "ClarionGetEngagement",
+            "GET",
+            "/v1/apps/{application-id}/clarion/engagement",
+            path=PROJECT,
+            query=_PERSON,
+            output=("EngagementResponse", EngagementResponse),
+            errors=(*_ERRORS, "NotFoundException"),
+        ),
+        extension_operation(
+            "ClarionListEndpoints",
+            "GET",
+            "/v1/apps/{application-id}/clarion/endpoints",
+            path=PROJECT,
+            query=(QueryParam("Search", "search", "str"), *_PAGE),
+            output=("EndpointSearchResponse", EndpointSearchResponse),
+            errors=(*_ERRORS, "NotFoundException"),
+        ),
+        extension_operation(
+            "ClarionGetTimeline",
+            "GET",
+            "/v1/apps/{application-id}/clarion/timeline",
+            path=PROJECT,
+            query=(*_PERSON, *_PAGE),
+            output=("TimelineResponse", TimelineResponse),
+            errors=(*_ERRORS, "NotFoundException"),
+        ),
+    )
+} | CONSOLE_OPERATIONS
 EXTENSION_SUMMARIES = {
     "ClarionPreviewSegment": "Clarion extension: the size, channel counts and a sample of a segment or a definition",
     "ClarionGetBuriedWork": "Clarion extension: background work given up on (buried queue items) and why",

@@ -14,6 +14,7 @@ from typing import Any
 
 from msgspec import Struct, field
 
+from clarion.api.extension_ops import extension_operation
 from clarion.api.operations import Operation, QueryParam
 
 SESSION_PATH = "/v1/clarion/session"
@@ -139,32 +140,8 @@ class AuditEventsResponse(Struct, kw_only=True, omit_defaults=True):
 _ERRORS = ("BadRequestException", "ForbiddenException", "InternalServerErrorException", "TooManyRequestsException")
 
 
-def _op(
-    name: str,
-    method: str,
-    uri: str,
-    *,
-    status: int = 200,
-    path: tuple[tuple[str, str], ...] = (),
-    query: tuple[QueryParam, ...] = (),
-    body: tuple[str, type[Struct]] | None = None,
-    output: tuple[str, type[Struct]] | None = None,
-    errors: tuple[str, ...] = (),
-) -> Operation:
-    return Operation(
-        name=name,
-        method=method,
-        uri=uri,
-        status=status,
-        path_params=path,
-        query_params=query,
-        input_member=body[0] if body else None,
-        input_type=body[1] if body else None,
-        input_required=body is not None,
-        output_member=output[0] if output else None,
-        output_type=output[1] if output else None,
-        errors=_ERRORS + errors,
-    )
+def _op(name: str, method: str, uri: str, *, errors: tuple[str, ...] = (), **declared: Any) -> Operation:
+    return extension_operation(name, method, uri, errors=_ERRORS + errors, **declared)
 
 
 CONSOLE_OPERATIONS: dict[str, Operation] = {
