@@ -89,18 +89,22 @@ def _plain(value: Any) -> Any:
 
 
 def create_app_from_worker_settings() -> Starlette:
-    """Factory for `clarion serve --workers N`: each worker process reads the settings the parent resolved."""
-    return create_app(Settings.model_validate_json(Path(os.environ[WORKER_SETTINGS_ENV]).read_bytes()))
+    """Factory for `clarion serve --workers N`: each worker process reads the settings the parent resolved (the
+    parent migrated the store before starting them)."""
+    settings = Settings.model_validate_json(Path(os.environ[WORKER_SETTINGS_ENV]).read_bytes())
+    return create_app(settings, migrated=True)
 
 
-def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
+def create_app(settings: Settings, clock: Clock | None = None, *, migrated: bool = False) -> Starlette:
+    """The server; it migrates the store as it starts unless the caller has (`clarion serve` does, before it
+    listens)."""
     pinpoint = _Deferred()
     state: dict[str, Services] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.templates.apply()
-        services = await open_services(settings, clock)
+        services = await open_services(settings, clock, migrate=not migrated)
         state["services"] = services
         app.state.services = services  # for embedding code and tests, which run work on this loop
         app.state.loop = asyncio.get_running_loop()

@@ -5,12 +5,13 @@ OpenAPI document."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import os
 import shutil
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from clarion.access_keys.service import AccessKeys
     from clarion.client import ApiClient
     from clarion.console.accounts import ConsoleAccounts
+    from clarion.store.database import Database
     from clarion.watching import Reader
 
 T = TypeVar("T")
@@ -109,38 +111,56 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-async def _with_keys(settings: Settings, work: Callable[[AccessKeys], Awaitable[T]]) -> T:
-    """Run `work` on the store's access keys (the store is created or migrated first, and keys an older Clarion
-    kept in a file in the data folder move into it)."""
+@contextlib.asynccontextmanager
+async def _migrated_store(settings: Settings) -> AsyncIterator[Database]:
+    """The store, created or migrated first (a store newer than this Clarion raises SchemaTooNew here)."""
+    from clarion.services import open_database
+    from clarion.store.migrations import migrate as run_migrations
+
+    db = open_database(settings)
+    try:
+        await db.write(run_migrations)
+        yield db
+    finally:
+        db.close()
+
+
+async def _stored_keys(settings: Settings, db: Database) -> AccessKeys:
+    """The store's access keys; keys an older Clarion kept in a file in the data folder move into it."""
     from clarion.access_keys.service import AccessKeys
     from clarion.channels.secrets import load_secret_box
     from clarion.clock import SystemClock
-    from clarion.services import open_database
-    from clarion.store.migrations import migrate as run_migrations
 
-    db = open_database(settings)
-    try:
-        await db.write(run_migrations)
-        keys = AccessKeys(db, load_secret_box(settings.delivery, settings.data_dir), SystemClock())
-        await keys.adopt_key_file(settings.data_dir)
-        return await work(keys)
-    finally:
-        db.close()
+    keys = AccessKeys(db, load_secret_box(settings.delivery, settings.data_dir), SystemClock())
+    await keys.adopt_key_file(settings.data_dir)
+    return keys
+
+
+async def _with_keys(settings: Settings, work: Callable[[AccessKeys], Awaitable[T]]) -> T:
+    async with _migrated_store(settings) as db:
+        return await work(await _stored_keys(settings, db))
 
 
 async def _with_console(settings: Settings, work: Callable[[ConsoleAccounts], Awaitable[T]]) -> T:
-    """Run `work` on the store's console users (the store is created or migrated first)."""
     from clarion.clock import SystemClock
     from clarion.console.accounts import ConsoleAccounts
-    from clarion.services import open_database
-    from clarion.store.migrations import migrate as run_migrations
 
-    db = open_database(settings)
-    try:
-        await db.write(run_migrations)
+    async with _migrated_store(settings) as db:
         return await work(ConsoleAccounts(db, SystemClock()))
-    finally:
-        db.close()
+
+
+async def _prepare_to_serve(settings: Settings) -> tuple[AccessKey | None, bool, str | None]:
+    """Before anything listens, on one connection to the store: migrate it, then the key the banner names (and
+    whether it was just made) and the console admin's password when it was just made."""
+    from clarion.clock import SystemClock
+    from clarion.console.accounts import ConsoleAccounts
+
+    async with _migrated_store(settings) as db:
+        first_key: AccessKey | None = None
+        created = False
+        if not settings.insecure_any_credentials:
+            first_key, created = await _first_key(settings, await _stored_keys(settings, db))
+        return first_key, created, await _first_admin(ConsoleAccounts(db, SystemClock()))
 
 
 async def _first_admin(accounts: ConsoleAccounts) -> str | None:
@@ -188,12 +208,7 @@ def serve(
     if settings.insecure_any_credentials and not _is_loopback(settings.host):
         console.print(f"[red]Refusing --insecure-any-credentials on {settings.host}: it is for loopback only.[/red]")
         raise typer.Exit(2)
-    _migrate(settings)  # before anything listens: a store newer than this Clarion stops it here (SchemaTooNew)
-    first_key: AccessKey | None = None
-    created = False
-    if not settings.insecure_any_credentials:
-        first_key, created = asyncio.run(_with_keys(settings, lambda keys: _first_key(settings, keys)))
-    admin_password = asyncio.run(_with_console(settings, _first_admin))
+    first_key, created, admin_password = asyncio.run(_prepare_to_serve(settings))
     configure_logging(settings.log_level)
     url = f"http://{settings.host}:{settings.port}"
     console.print(
@@ -225,7 +240,7 @@ def serve(
         console.print("    aws pinpoint get-apps")
     options = {**server_options(settings), "loop": "uvloop", "http": "httptools"}
     if workers == 1:
-        uvicorn.run(create_app(settings), **options)
+        uvicorn.run(create_app(settings, migrated=True), **options)
         return
     # The workers read the settings from a private file: secrets never pass through their environment.
     worker_settings = write_worker_settings(settings)

@@ -73,7 +73,7 @@ from clarion.recommenders.engine import Recommendations
 from clarion.reporting import WorkReports
 from clarion.segments.engine import SegmentEngine
 from clarion.store.database import Database, PostgresDatabase, SqliteDatabase
-from clarion.store.migrations import migrate
+from clarion.store.migrations import migrate as migrate_store
 from clarion.store.names import NameRegistry
 from clarion.streams.shipper import ShipperParts, StreamShipper
 from clarion.streams.sink import SinkContext
@@ -133,10 +133,14 @@ def open_database(settings: Settings) -> Database:
     return SqliteDatabase(settings.sqlite_path, settings.sqlite_synchronous)
 
 
-async def open_services(settings: Settings, clock: Clock | None = None, metrics: Metrics | None = None) -> Services:
+async def open_services(
+    settings: Settings, clock: Clock | None = None, metrics: Metrics | None = None, *, migrate: bool = True
+) -> Services:
+    """Everything the server runs, on the store (migrated first unless `migrate` is False: the caller did)."""
     channel_secrets = load_secret_box(settings.delivery, settings.data_dir)
     db = open_database(settings)
-    await db.write(migrate)
+    if migrate:
+        await db.write(migrate_store)
     await reseal_channels(db, channel_secrets)
     clock = clock or SystemClock()
     metrics = metrics or Metrics()
