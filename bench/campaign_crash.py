@@ -155,7 +155,7 @@ def run_group(endpoints: int) -> tuple[GroupRun, str]:
                 )
                 processes.append((settings.port, start_server(settings, Path(folder) / f"p{number}.log", **env)))
             client = pinpoint(processes[0][0])
-            app_id, campaign = start_email_campaign(client, "group", endpoints)
+            app_id, campaign_id = start_email_campaign(client, "group", endpoints)
             wait_for(lambda: len(relay.received) >= endpoints // 3, 600, "a third of the messages")
             [leader] = [entry for entry in processes if _leads(entry[0])]
             other = next(entry for entry in processes if entry is not leader)
@@ -172,12 +172,12 @@ def run_group(endpoints: int) -> tuple[GroupRun, str]:
             client = pinpoint(survivor[0])
 
             def completed() -> bool:
-                response = client.get_campaign(ApplicationId=app_id, CampaignId=campaign["Id"])
+                response = client.get_campaign(ApplicationId=app_id, CampaignId=campaign_id)
                 return response["CampaignResponse"]["State"]["CampaignStatus"] == "COMPLETED"
 
             wait_for(completed, 300 + endpoints / 100, "the campaign to complete")
             finished = time.monotonic() - killed_at
-            [activity] = client.get_campaign_activities(ApplicationId=app_id, CampaignId=campaign["Id"])[
+            [activity] = client.get_campaign_activities(ApplicationId=app_id, CampaignId=campaign_id)[
                 "ActivitiesResponse"
             ]["Item"]
     finally:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pinpoint_calls import immediate_campaign, project_with_email
 from processes import pinpoint, start_server
 from smtp_relay import Relay
 
@@ -61,30 +62,11 @@ def wait_for(condition: Any, timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
-def start_email_campaign(client: Any, name: str, endpoints: int) -> tuple[str, dict[str, Any]]:
-    """A project with an email channel and `endpoints` email endpoints (e0@example.org, ...), and an IMMEDIATE
-    campaign to all of them; returns the project's id and the campaign."""
-    app_id = client.create_app(CreateApplicationRequest={"Name": name})["ApplicationResponse"]["Id"]
-    client.update_email_channel(
-        ApplicationId=app_id, EmailChannelRequest={"FromAddress": "news@example.com", "Identity": "example.com"}
-    )
-    for start in range(0, endpoints, 100):
-        items = [
-            {"Id": f"e{n}", "ChannelType": "EMAIL", "Address": f"e{n}@example.org"}
-            for n in range(start, min(start + 100, endpoints))
-        ]
-        client.update_endpoints_batch(ApplicationId=app_id, EndpointBatchRequest={"Item": items})
-    segment = client.create_segment(ApplicationId=app_id, WriteSegmentRequest={"Name": "all"})
-    campaign = client.create_campaign(
-        ApplicationId=app_id,
-        WriteCampaignRequest={
-            "Name": name,
-            "SegmentId": segment["SegmentResponse"]["Id"],
-            "Schedule": {"StartTime": "IMMEDIATE"},
-            "MessageConfiguration": {"EmailMessage": {"Title": "Hello", "Body": "Hi"}},
-        },
-    )["CampaignResponse"]
-    return app_id, campaign
+def start_email_campaign(client: Any, name: str, endpoints: int) -> tuple[str, str]:
+    """A project with `endpoints` email endpoints (e0@example.org, ...) and an IMMEDIATE campaign to all of them;
+    (the project's id, the campaign's)."""
+    app_id, segment_id = project_with_email(client, name, endpoints)
+    return app_id, immediate_campaign(client, app_id, segment_id, Name=name)
 
 
 def crash_and_restart(settings: Settings, relay: tuple[Relay, int], log: Path, endpoints: int) -> CrashRun:
@@ -95,7 +77,7 @@ def crash_and_restart(settings: Settings, relay: tuple[Relay, int], log: Path, e
     process = start_server(settings, log, **env(smtp_port))
     try:
         client = pinpoint(settings.port)
-        app_id, campaign = start_email_campaign(client, "crash", endpoints)
+        app_id, campaign_id = start_email_campaign(client, "crash", endpoints)
         wait_for(
             lambda: len(sink.received) >= kill_after, 120 + endpoints / 500, f"{kill_after} messages before the kill"
         )
@@ -112,12 +94,12 @@ def crash_and_restart(settings: Settings, relay: tuple[Relay, int], log: Path, e
         client = pinpoint(settings.port)
 
         def completed() -> bool:
-            response = client.get_campaign(ApplicationId=app_id, CampaignId=campaign["Id"])
+            response = client.get_campaign(ApplicationId=app_id, CampaignId=campaign_id)
             return response["CampaignResponse"]["State"]["CampaignStatus"] == "COMPLETED"
 
         wait_for(completed, 180 + endpoints / 250, "the campaign to complete after the restart")
         elapsed = time.monotonic() - restarted
-        activities = client.get_campaign_activities(ApplicationId=app_id, CampaignId=campaign["Id"])
+        activities = client.get_campaign_activities(ApplicationId=app_id, CampaignId=campaign_id)
         [activity] = activities["ActivitiesResponse"]["Item"]
     finally:
         process.kill()

@@ -61,6 +61,23 @@ def email_project(client: Any, name: str, endpoints: int) -> str:
     return app_id
 
 
+def project_with_email(client: Any, name: str, endpoints: int, prefix: str = "e") -> tuple[str, str]:
+    """A project with an email channel and `endpoints` email endpoints e0, e1... at {prefix}0@example.org, ...;
+    (its id, a segment of all of them)."""
+    app_id = client.create_app(CreateApplicationRequest={"Name": name})["ApplicationResponse"]["Id"]
+    client.update_email_channel(
+        ApplicationId=app_id, EmailChannelRequest={"FromAddress": "news@example.com", "Identity": "example.com"}
+    )
+    for start in range(0, endpoints, 100):
+        items = [
+            {"Id": f"e{n}", "ChannelType": "EMAIL", "Address": f"{prefix}{n}@example.org"}
+            for n in range(start, min(start + 100, endpoints))
+        ]
+        client.update_endpoints_batch(ApplicationId=app_id, EndpointBatchRequest={"Item": items})
+    segment = client.create_segment(ApplicationId=app_id, WriteSegmentRequest={"Name": "all"})
+    return app_id, segment["SegmentResponse"]["Id"]
+
+
 def immediate_campaign(client: Any, app_id: str, segment_id: str | None = None, **members: Any) -> str:
     """An email campaign that starts at once, to `segment_id` (else a new segment of every endpoint); its id."""
     if segment_id is None:

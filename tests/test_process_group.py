@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 from conftest import free_port, reset_postgres
+from pinpoint_calls import project_with_email
 from processes import pinpoint, start_server
 from smtp_relay import Relay, start_relay
 from test_access_keys_live import accepted, client_for
@@ -130,22 +131,6 @@ def group(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         controller.stop()
 
 
-def _project_with_email(client: Any, name: str, endpoints: int) -> tuple[str, str]:
-    """A project with an email channel and `endpoints` email endpoints; (its id, a segment of all of them)."""
-    app_id = client.create_app(CreateApplicationRequest={"Name": name})["ApplicationResponse"]["Id"]
-    client.update_email_channel(
-        ApplicationId=app_id, EmailChannelRequest={"FromAddress": "news@example.com", "Identity": "example.com"}
-    )
-    for start in range(0, endpoints, 100):
-        items = [
-            {"Id": f"e{n}", "ChannelType": "EMAIL", "Address": f"{name}{n}@example.org"}
-            for n in range(start, min(start + 100, endpoints))
-        ]
-        client.update_endpoints_batch(ApplicationId=app_id, EndpointBatchRequest={"Item": items})
-    segment = client.create_segment(ApplicationId=app_id, WriteSegmentRequest={"Name": "all"})
-    return app_id, segment["SegmentResponse"]["Id"]
-
-
 def _campaign(client: Any, app_id: str, segment_id: str, per_second: int) -> str:
     return client.create_campaign(
         ApplicationId=app_id,
@@ -172,7 +157,7 @@ def test_one_process_runs_journeys_and_hears_the_others_events(group: Group) -> 
     eventually(lambda: sum(m.leads("journey-engine") for m in group.members) == 1, 10, "one engine", step=0.2)
     others = [member for member in group.members if not member.leads("journey-engine")]
     client = others[0].client  # the journey is written on one process that does not run the engine ...
-    app_id, _ = _project_with_email(client, "journey", 20)
+    app_id, _ = project_with_email(client, "journey", 20, prefix="journey")
     client.create_email_template(TemplateName="journey-thanks", EmailTemplateRequest={"Subject": "s", "TextPart": "t"})
     event_filter = {"FilterType": "ENDPOINT", "Dimensions": {"EventType": {"Values": ["purchase"]}}}
     journey_id = client.create_journey(
@@ -201,7 +186,7 @@ def test_one_process_runs_journeys_and_hears_the_others_events(group: Group) -> 
 def test_messages_per_second_holds_across_three_processes(group: Group) -> None:
     rate, endpoints = 100, 600
     client = group.members[0].client
-    app_id, segment_id = _project_with_email(client, "mps", endpoints)
+    app_id, segment_id = project_with_email(client, "mps", endpoints, prefix="mps")
     _campaign(client, app_id, segment_id, rate)
     eventually(lambda: len(_arrivals(group.relay, "mps")) >= endpoints, 30, "every message arrives")
     times = _arrivals(group.relay, "mps")
@@ -271,7 +256,7 @@ def test_concurrent_duplicate_trace_ids_send_once(group: Group) -> None:
 def test_a_killed_delivery_process_batch_is_delivered_again_within_15_seconds(group: Group) -> None:
     rate, endpoints = 200, 1200
     client = group.members[0].client
-    app_id, segment_id = _project_with_email(client, "kill", endpoints)
+    app_id, segment_id = project_with_email(client, "kill", endpoints, prefix="kill")
     victim = next(member for member in group.members[1:] if not member.leads())
     _campaign(client, app_id, segment_id, rate)
     eventually(lambda: len(_arrivals(group.relay, "kill")) >= endpoints // 3, 30, "a third of the messages")
@@ -297,7 +282,7 @@ def test_when_the_scheduler_leader_dies_another_process_takes_over_within_10_sec
     [survivor] = group.members
     seconds = eventually(survivor.leads, 10, "the surviving process schedules", step=0.1)
     # The new leader runs campaigns: one created now is delivered.
-    app_id, segment_id = _project_with_email(survivor.client, "after", 5)
+    app_id, segment_id = project_with_email(survivor.client, "after", 5, prefix="after")
     _campaign(survivor.client, app_id, segment_id, 100)
     eventually(lambda: len(_arrivals(group.relay, "after")) == 5, 15, "the campaign after the takeover")
     assert seconds <= 10
