@@ -90,9 +90,8 @@ class ConsoleAccounts:
         row = UserRow(username, _hasher.hash(password), role.value, iso_millis(self.clock.now()), 0, 0)
 
         def work(tx: Transaction) -> None:
-            if console_store.get_user(tx, username) is not None:
+            if not console_store.insert_user(tx, row):
                 raise Conflict(f"A console user named {username!r} exists already")
-            console_store.insert_user(tx, row)
 
         await self.db.write(work)
         return _user(row)

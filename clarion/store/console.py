@@ -43,10 +43,15 @@ _SESSION = "token_hash, username, csrf_token, created_at, expires_at"
 _AUDIT = "seq, at, username, action, app_id, target, status, request_id"
 
 
-def insert_user(tx: Transaction, row: UserRow) -> None:
-    tx.execute(
-        f"INSERT INTO console_users ({_USER}) VALUES (?, ?, ?, ?, ?, ?)",
-        (row.username, row.password_hash, row.role, row.created_at, row.failed_logins, row.throttled_until),
+def insert_user(tx: Transaction, row: UserRow) -> bool:
+    """Whether the user was added: False when one of that name exists, though written by a transaction this one
+    could not see (processes of a group starting together each make the first admin)."""
+    return (
+        tx.execute(
+            f"INSERT INTO console_users ({_USER}) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (username) DO NOTHING",
+            (row.username, row.password_hash, row.role, row.created_at, row.failed_logins, row.throttled_until),
+        )
+        == 1
     )
 
 
