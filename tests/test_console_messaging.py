@@ -119,3 +119,35 @@ def test_a_marketer_makes_an_sms_and_push_campaign_with_two_treatments_and_fallb
     assert campaign["HoldoutPercent"] == 10 and campaign["TreatmentName"] == "A"
     assert campaign["ClarionChannelOrder"] == ["SMS", "GCM", "APNS"]
     assert campaign["Schedule"]["StartTime"].startswith("2030-01-01T09:00:00")
+
+
+def test_a_marketer_writes_an_in_app_template_and_sees_its_sketch(console: ConsolePage, server: RunningServer) -> None:
+    client = server.client()
+    app_id = client.create_app(CreateApplicationRequest={"Name": "in-app"})["ApplicationResponse"]["Id"]
+    console.sign_in("mark", f"apps/{app_id}/templates")
+    page = console.page
+    page.get_by_label("Template name").fill("spring-banner")
+    page.get_by_role("combobox", name="Channel").click()
+    page.get_by_role("option", name="In-app").click()
+    page.get_by_role("button", name="New template").click()
+    page.get_by_role("combobox", name="Layout").click()
+    page.get_by_role("option", name="Top banner").click()
+    page.get_by_label("Heading").fill("Spring sale")
+    page.get_by_label("Message", exact=True).fill("Half price today")
+    page.get_by_label("Button text").fill("Shop")
+    page.get_by_label("Button link").fill("https://shop.example/spring")
+    sketch = page.get_by_test_id("inapp-sketch")
+    sketch.get_by_text("Half price today").wait_for()
+    page.get_by_test_id("template-preview").get_by_text("as a Top banner").wait_for()
+    page.get_by_role("button", name="Create template").click()
+    page.get_by_text("Saved.").wait_for()
+    console.screenshot("templates-inapp")
+    stored = client.get_in_app_template(TemplateName="spring-banner")["InAppTemplateResponse"]
+    assert stored["Layout"] == "TOP_BANNER"
+    [content] = stored["Content"]
+    assert content["HeaderConfig"]["Header"] == "Spring sale" and content["BodyConfig"]["Body"] == "Half price today"
+    assert content["PrimaryBtn"]["DefaultConfig"] == {
+        "Text": "Shop",
+        "ButtonAction": "LINK",
+        "Link": "https://shop.example/spring",
+    }

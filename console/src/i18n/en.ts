@@ -441,6 +441,20 @@ export const en = {
   "users.roleOf": "Role of {{username}}",
   "users.resetPassword": "Reset password",
   "users.passwordReset": "New password for {{username}}, shown only this once; their sessions have ended:",
+  "templates.field.Layout": "Layout",
+  "templates.field.Header": "Heading",
+  "templates.field.TextColor": "Text colour",
+  "templates.field.BackgroundColor": "Background colour",
+  "templates.field.ImageUrl": "Image URL",
+  "templates.field.ButtonText": "Button text",
+  "templates.field.ButtonLink": "Button link (empty: the button closes the message)",
+  "templates.inAppSketch": "A sketch of the message as a {{layout}}; the app's SDK draws it.",
+  "templates.layout.MIDDLE_BANNER": "Middle banner",
+  "templates.layout.TOP_BANNER": "Top banner",
+  "templates.layout.BOTTOM_BANNER": "Bottom banner",
+  "templates.layout.OVERLAYS": "Overlay",
+  "templates.layout.MOBILE_FEED": "Mobile feed",
+  "templates.layout.CAROUSEL": "Carousel",
 } as const;
 
 export type Catalog = { [K in keyof typeof en]: string };

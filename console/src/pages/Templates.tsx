@@ -74,11 +74,43 @@ function Preview({ appId, type, fields }: { appId: string; type: TemplateType; f
   );
 }
 
+/** In-app content is drawn by the app's SDK, not rendered by the server: a sketch of the message as laid out. */
+function InAppPreview({ fields }: { fields: Fields }) {
+  const { t } = useTranslation();
+  const color = fields.TextColor || undefined;
+  return (
+    <Paper withBorder p="md" data-testid="template-preview">
+      <Stack>
+        <Title order={4}>{t("templates.preview")}</Title>
+        <Text size="xs" c="dimmed">
+          {t("templates.inAppSketch", { layout: t(`templates.layout.${fields.Layout || "MIDDLE_BANNER"}`) })}
+        </Text>
+        <Paper p="md" radius="md" shadow="sm" style={{ background: fields.BackgroundColor || undefined }} data-testid="inapp-sketch">
+          <Stack align="center" gap="xs">
+            {fields.ImageUrl && <Text size="xs" c="dimmed">{fields.ImageUrl}</Text>}
+            {fields.Header && (
+              <Text fw={700} style={{ color }}>
+                {fields.Header}
+              </Text>
+            )}
+            {fields.Body && <Text style={{ color, whiteSpace: "pre-wrap" }}>{fields.Body}</Text>}
+            {fields.ButtonText && (
+              <Button size="xs" component="span" title={fields.ButtonLink || undefined}>
+                {fields.ButtonText}
+              </Button>
+            )}
+          </Stack>
+        </Paper>
+      </Stack>
+    </Paper>
+  );
+}
+
 function TestSend({ appId, editing }: { appId: string; editing: Editing }) {
   const { t } = useTranslation();
   const [address, setAddress] = useState("");
-  const member = { EMAIL: "EmailTemplate", SMS: "SMSTemplate", PUSH: "PushTemplate", VOICE: "VoiceTemplate" }[editing.type];
-  const channel = { EMAIL: "EMAIL", SMS: "SMS", PUSH: "GCM", VOICE: "VOICE" }[editing.type] as "EMAIL";
+  const member = { EMAIL: "EmailTemplate", SMS: "SMSTemplate", PUSH: "PushTemplate", VOICE: "VoiceTemplate", INAPP: "InAppTemplate" }[editing.type];
+  const channel = { EMAIL: "EMAIL", SMS: "SMS", PUSH: "GCM", VOICE: "VOICE", INAPP: "IN_APP" }[editing.type] as "EMAIL";
   const send = useMutation({
     mutationFn: () =>
       call(
@@ -184,8 +216,17 @@ function Editor({ appId, editing, onSaved }: { appId: string; editing: Editing; 
           </Title>
           <Versions editing={editing} onPick={setVersion} />
           {stored.error && <Failure error={stored.error} />}
-          {FIELDS[editing.type].map(({ name, multiline }) =>
-            multiline ? (
+          {FIELDS[editing.type].map(({ name, multiline, options }) =>
+            options ? (
+              <Select
+                key={name}
+                label={t(`templates.field.${name}`)}
+                data={options.map((value) => ({ value, label: t(`templates.layout.${value}`) }))}
+                value={fields[name] || options[0]}
+                onChange={(value) => value && setFields({ ...fields, [name]: value })}
+                allowDeselect={false}
+              />
+            ) : multiline ? (
               <Textarea
                 key={name}
                 label={t(`templates.field.${name}`)}
@@ -211,11 +252,11 @@ function Editor({ appId, editing, onSaved }: { appId: string; editing: Editing; 
               {editing.exists ? t("templates.saveVersion") : t("templates.create")}
             </Button>
           </Group>
-          {can("SendMessages") && <TestSend appId={appId} editing={editing} />}
+          {can("SendMessages") && editing.type !== "INAPP" && <TestSend appId={appId} editing={editing} />}
         </Stack>
       </Grid.Col>
       <Grid.Col span={{ base: 12, md: 6 }}>
-        <Preview appId={appId} type={editing.type} fields={fields} />
+        {editing.type === "INAPP" ? <InAppPreview fields={fields} /> : <Preview appId={appId} type={editing.type} fields={fields} />}
       </Grid.Col>
     </Grid>
   );
