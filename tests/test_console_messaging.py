@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from conftest import RunningServer
-from console_browser import ConsolePage, chromium, console_server
+from console_browser import PASSWORD, ConsolePage, chromium, console_server, english_strings
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -151,3 +151,62 @@ def test_a_marketer_writes_an_in_app_template_and_sees_its_sketch(console: Conso
         "ButtonAction": "LINK",
         "Link": "https://shop.example/spring",
     }
+
+
+def test_the_new_editors_in_korean(browser: Any, server: RunningServer) -> None:
+    client = server.client()
+    app_id = client.create_app(CreateApplicationRequest={"Name": "편집기"})["ApplicationResponse"]["Id"]
+    segment = client.create_segment(
+        ApplicationId=app_id,
+        WriteSegmentRequest={"Name": "모두", "Dimensions": {"Demographic": {"Channel": {"Values": ["SMS"]}}}},
+    )["SegmentResponse"]["Id"]
+    journey = client.create_journey(
+        ApplicationId=app_id,
+        WriteJourneyRequest={
+            "Name": "welcome",
+            "StartCondition": {"SegmentStartCondition": {"SegmentId": segment}},
+            "Activities": {"wait": {"Wait": {"WaitTime": {"WaitFor": "PT1H"}}}},
+            "StartActivity": "wait",
+        },
+    )["JourneyResponse"]["Id"]
+    english = english_strings("campaigns", "journeys", "templates", "channels", "users", "projects")
+    console = ConsolePage(browser, server, locale="ko-KR")
+    page = console.page
+
+    def no_english(name: str) -> None:
+        shown = page.locator("body").inner_text()
+        assert [text for text in english if text in shown] == [], name
+        console.screenshot(f"ko-{name}")
+
+    try:
+        console.open(f"apps/{app_id}/campaigns")
+        page.get_by_label("사용자 이름").fill("ada")
+        page.get_by_role("textbox", name="비밀번호").fill(PASSWORD)
+        page.get_by_role("button", name="로그인").click()
+        page.get_by_label("캠페인 이름").fill("봄")
+        page.get_by_role("combobox", name="세그먼트").click()
+        page.get_by_role("option", name="모두").click()
+        page.get_by_role("button", name="다음").click()
+        page.locator(".mantine-MultiSelect-input").click()
+        page.get_by_role("option", name="푸시").click()
+        page.keyboard.press("Escape")
+        page.get_by_role("button", name="+ 처리군 추가").click()
+        page.get_by_label("알림 내용").wait_for()
+        no_english("campaign-message")
+
+        console.open(f"apps/{app_id}/journeys/{journey}")
+        page.get_by_test_id("add-activity").wait_for()
+        page.get_by_test_id("activity-wait").wait_for()
+        no_english("journey-editor")
+
+        console.open(f"apps/{app_id}/templates")
+        page.get_by_label("템플릿 이름").fill("banner")
+        page.get_by_role("combobox", name="채널").click()
+        page.get_by_role("option", name="인앱").click()
+        page.get_by_role("button", name="새 템플릿").click()
+        page.get_by_test_id("inapp-sketch").wait_for()
+        no_english("templates-inapp")
+        assert page.evaluate("window.clarionMissingTranslations ?? []") == []
+        assert console.errors == []
+    finally:
+        console.close()
