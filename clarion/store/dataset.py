@@ -31,6 +31,11 @@ def _plain(column: str) -> Callable[[Dialect], str]:
     return lambda dialect: f"b.{column}"
 
 
+def _stored(name: str, kind: str = "text") -> Column:
+    """A column the base table holds under the same name."""
+    return Column(name, kind, _plain(name))
+
+
 def _doc(*path: str) -> Callable[[Dialect], str]:
     return lambda dialect: dialect.json_text("b.doc", path)
 
@@ -72,15 +77,15 @@ ENDPOINTS = Table(
     "endpoints",
     "endpoints",
     (
-        Column("app_id", "text", _plain("app_id")),
+        _stored("app_id"),
         Column("endpoint_id", "text", _plain("id")),
-        Column("channel_type", "text", _plain("channel_type")),
-        Column("address", "text", _plain("address")),
-        Column("endpoint_status", "text", _plain("endpoint_status")),
-        Column("opt_out", "text", _plain("opt_out")),
-        Column("user_id", "text", _plain("user_id")),
-        Column("created_at", "iso", _plain("created_at")),
-        Column("effective_at", "text", _plain("effective_at")),  # as the client wrote it: not always an instant
+        _stored("channel_type"),
+        _stored("address"),
+        _stored("endpoint_status"),
+        _stored("opt_out"),
+        _stored("user_id"),
+        _stored("created_at", "iso"),
+        _stored("effective_at"),  # as the client wrote it: not always an instant
         Column("platform", "text", _doc("Demographic", "Platform")),
         Column("platform_version", "text", _doc("Demographic", "PlatformVersion")),
         Column("make", "text", _doc("Demographic", "Make")),
@@ -102,8 +107,8 @@ USERS = Table(
     "users",
     "users",
     (
-        Column("app_id", "text", _plain("app_id")),
-        Column("user_id", "text", _plain("user_id")),
+        _stored("app_id"),
+        _stored("user_id"),
         Column("attributes", "json", _json("attributes", None)),
     ),
     None,
@@ -113,13 +118,13 @@ EVENTS = Table(
     "events",
     "events",
     (
-        Column("app_id", "text", _plain("app_id")),
-        Column("event_id", "text", _plain("event_id")),
-        Column("endpoint_id", "text", _plain("endpoint_id")),
-        Column("event_type", "text", _plain("event_type")),
-        Column("event_at", "ms", _plain("event_at")),
-        Column("arrival_at", "ms", _plain("arrival_at")),
-        Column("session_id", "text", _plain("session_id")),
+        _stored("app_id"),
+        _stored("event_id"),
+        _stored("endpoint_id"),
+        _stored("event_type"),
+        _stored("event_at", "ms"),
+        _stored("arrival_at", "ms"),
+        _stored("session_id"),
         Column("attributes", "json", _json("doc", "Attributes")),
         Column("metrics", "json", _json("doc", "Metrics")),
     ),
@@ -130,19 +135,19 @@ MESSAGES = Table(
     "messages",
     "messages",
     (
-        Column("app_id", "text", _plain("app_id")),
-        Column("message_id", "text", _plain("message_id")),
-        Column("endpoint_id", "text", _plain("endpoint_id")),
-        Column("user_id", "text", _plain("user_id")),
-        Column("channel", "text", _plain("channel")),
-        Column("address", "text", _plain("address")),
-        Column("campaign_id", "text", _plain("campaign_id")),
-        Column("treatment_id", "text", _plain("treatment_id")),
-        Column("journey_id", "text", _plain("journey_id")),
-        Column("status", "text", _plain("status")),
-        Column("status_code", "integer", _plain("status_code")),
-        Column("status_message", "text", _plain("status_message")),
-        Column("created_at", "iso", _plain("created_at")),
+        _stored("app_id"),
+        _stored("message_id"),
+        _stored("endpoint_id"),
+        _stored("user_id"),
+        _stored("channel"),
+        _stored("address"),
+        _stored("campaign_id"),
+        _stored("treatment_id"),
+        _stored("journey_id"),
+        _stored("status"),
+        _stored("status_code", "integer"),
+        _stored("status_message"),
+        _stored("created_at", "iso"),
     ),
     "created_at",
     ("created_at", "message_id"),
@@ -157,9 +162,9 @@ OUTCOMES = Table(
     "outcomes",
     "events",
     (
-        Column("app_id", "text", _plain("app_id")),
+        _stored("app_id"),
         Column("message_id", "text", _message_of_event),
-        Column("endpoint_id", "text", _plain("endpoint_id")),
+        _stored("endpoint_id"),
         Column("outcome", "text", _plain("event_type")),
         Column("occurred_at", "ms", _plain("event_at")),
         Column("attributes", "json", _json("doc", "Attributes")),
