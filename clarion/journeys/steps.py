@@ -123,8 +123,9 @@ class Steps:
         # Wait, ConditionalSplit, MultiCondition: a participant arriving sets its timer; when it fires, it moves on.
         wait = body.get("WaitTime") if kind == "Wait" else body.get("EvaluationWaitTime")
         arriving = [p for p in group if wait and not p.waited]
-        moves = [Move(p, activity_id, wait_due(wait, now), True, {"ENTERED": 1}) for p in arriving]  # type: ignore[arg-type]
-        ready = [p for p in group if p not in arriving]
+        ready = [p for p in group if not (wait and not p.waited)]  # (not `p not in arriving`: quadratic)
+        due = wait_due(wait, now) if arriving else now_ms  # type: ignore[arg-type]
+        moves = [Move(p, activity_id, due, True, {"ENTERED": 1}) for p in arriving]
         if kind == "Wait":
             return moves + [Move(p, body.get("NextActivity"), now_ms, counts={"COMPLETED": 1}) for p in ready]
         return moves + await self._split(journey, kind, body, ready, now_ms, counted=bool(wait))
