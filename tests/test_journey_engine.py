@@ -920,3 +920,38 @@ def test_local_time_ends_an_event_journey_on_each_endpoints_clock(
     tick(engine_server)
     tick(engine_server)
     assert state(pinpoint, project, journey_id) == "COMPLETED"
+
+
+def test_a_segment_updated_during_a_pause_lets_its_new_members_in_on_resuming(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    sink, _ = relay
+    add_endpoints(pinpoint, project, 1)
+    segment = {"Name": "all"}
+    segment_id = pinpoint.create_segment(ApplicationId=project, WriteSegmentRequest=segment)["SegmentResponse"]["Id"]
+    journey_id = create(
+        pinpoint,
+        project,
+        {"mail": {"EMAIL": {"TemplateName": "second-mail"}}},
+        "mail",
+        StartCondition=segment_start(segment_id),
+        RefreshFrequency="P7D",
+        RefreshOnSegmentUpdate=True,
+    )
+    tick(engine_server)
+
+    def move(state_name: str) -> None:
+        request = {"State": state_name}
+        pinpoint.update_journey_state(ApplicationId=project, JourneyId=journey_id, JourneyStateRequest=request)
+
+    move("PAUSED")
+    pinpoint.update_endpoint(
+        ApplicationId=project, EndpointId="late", EndpointRequest={"ChannelType": "EMAIL", "Address": "l@example.org"}
+    )
+    pinpoint.update_segment(ApplicationId=project, SegmentId=segment_id, WriteSegmentRequest=segment)
+    tick(engine_server)
+    assert sink.recipients() == ["ep-0@example.org"]  # paused: nobody enters
+    engine_server.clock.offset += timedelta(minutes=6)
+    move("ACTIVE")
+    tick(engine_server)  # the update's reading is due at once, not at the next weekly refresh
+    assert sorted(sink.recipients()) == ["ep-0@example.org", "l@example.org"]

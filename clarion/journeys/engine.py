@@ -139,15 +139,17 @@ class JourneyEngine:
         self._wakeup.set()
 
     async def segment_changed(self, event: SegmentChanged) -> None:
-        """RefreshOnSegmentUpdate: journeys starting from this segment let its new members in at once."""
+        """RefreshOnSegmentUpdate: journeys starting from this segment let its new members in at once (a PAUSED
+        one when it resumes)."""
         now_ms = epoch_millis(self.clock.now())
 
         def work(tx: Transaction) -> None:
-            for row in store.active_of_app(tx, event.app_id):
+            for row in store.active_of_app(tx, event.app_id, paused=True):
                 definition = msgspec.json.decode(row.definition)
                 start = (definition.get("StartCondition") or {}).get("SegmentStartCondition") or {}
                 if definition.get("RefreshOnSegmentUpdate") and start.get("SegmentId") == event.segment_id:
-                    store.set_next_entry(tx, row.app_id, row.id, now_ms)
+                    paused = row.state == JourneyState.PAUSED
+                    store.set_next_entry(tx, row.app_id, row.id, now_ms, paused=paused)
 
         await self.db.write(work)
         self._wakeup.set()

@@ -197,8 +197,10 @@ def add_metrics(
 # The engine -----------------------------------------------------------------------------------------------------
 
 
-def set_next_entry(tx: Transaction, app_id: str, journey_id: str, at_ms: int | None) -> None:
-    tx.execute("UPDATE journeys SET next_entry_at = ? WHERE app_id = ? AND id = ?", (at_ms, app_id, journey_id))
+def set_next_entry(tx: Transaction, app_id: str, journey_id: str, at_ms: int | None, *, paused: bool = False) -> None:
+    """When segment members are next let in; `paused`: the entry a PAUSED journey makes once it resumes."""
+    column = "paused_entry_at" if paused else "next_entry_at"
+    tx.execute(f"UPDATE journeys SET {column} = ? WHERE app_id = ? AND id = ?", (at_ms, app_id, journey_id))
 
 
 def entries_due(tx: Transaction, now_ms: int, limit: int) -> list[tuple[str, str]]:
@@ -218,8 +220,10 @@ def active_definitions(tx: Transaction) -> list[str]:
     return [row[0] for row in tx.fetchall("SELECT definition FROM journeys WHERE state = 'ACTIVE'")]
 
 
-def active_of_app(tx: Transaction, app_id: str) -> list[JourneyRow]:
-    rows = tx.fetchall(f"SELECT {_COLUMNS} FROM journeys WHERE app_id = ? AND state = 'ACTIVE'", (app_id,))
+def active_of_app(tx: Transaction, app_id: str, *, paused: bool = False) -> list[JourneyRow]:
+    """The project's ACTIVE journeys (and, with `paused`, its PAUSED ones)."""
+    states = "('ACTIVE', 'PAUSED')" if paused else "('ACTIVE')"
+    rows = tx.fetchall(f"SELECT {_COLUMNS} FROM journeys WHERE app_id = ? AND state IN {states}", (app_id,))
     return [JourneyRow(*row) for row in rows]
 
 
