@@ -337,7 +337,7 @@ def _edge(settings: Settings) -> str:
     proxies = ", ".join(settings.trusted_proxies) or "none"
     networks = ", ".join(str(network) for network in settings.outbound.allow_networks)
     reach = f"public addresses and {networks}" if networks else "public addresses only"
-    return f"requests: {rate} per access key · proxies trusted: {proxies} · tenant URLs: {reach}"
+    return f"requests: {rate} per access key · proxies trusted: {proxies} · outbound (tenant URLs, providers): {reach}"
 
 
 def _count(number: int, one: str, many: str = "") -> str:
