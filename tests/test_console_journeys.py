@@ -95,3 +95,25 @@ def test_a_marketer_builds_validates_activates_and_cancels_a_journey(server: Run
         )
         console.close()
         assert console.errors == []
+
+
+def test_the_journeys_list_pages_and_searches(server: RunningServer) -> None:
+    client = server.client()
+    app_id = client.create_app(CreateApplicationRequest={"Name": "many journeys"})["ApplicationResponse"]["Id"]
+    for n in range(51):
+        client.create_journey(ApplicationId=app_id, WriteJourneyRequest={"Name": f"journey-{n:02}"})
+    with chromium() as browser:
+        console = ConsolePage(browser, server)
+        page = console.page
+        console.sign_in("ann", f"apps/{app_id}/journeys")
+        rows = page.get_by_test_id("journeys").locator("tbody tr")
+        rows.nth(49).wait_for()
+        assert rows.count() == 50
+        page.get_by_role("button", name="Load more").click()
+        rows.nth(50).wait_for()
+        assert page.get_by_role("button", name="Load more").count() == 0
+        page.get_by_role("textbox", name="Search").fill("journey-5")
+        page.get_by_role("link", name="journey-50").wait_for()
+        assert rows.count() == 1
+        console.close()
+        assert console.errors == []

@@ -1,7 +1,7 @@
 // A project's journeys, searchable, each opening its canvas (JourneyCanvas, loaded on demand); a new one is made
 // here as a DRAFT and built on the canvas.
 import { Anchor, Badge, Button, Group, Paper, Select, Stack, Table, TextInput, Title } from "@mantine/core";
-import { useMutation, useQuery } from "@tanstack/react-query";
+import { useInfiniteQuery, useMutation, useQuery } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { Link, useNavigate, useParams } from "react-router";
@@ -61,11 +61,18 @@ export default function Journeys() {
   const { appId = "" } = useParams();
   const [search, setSearch] = useState("");
   const can = useCan();
-  const journeys = useQuery({
+  const journeys = useInfiniteQuery({
     queryKey: ["journeys", appId],
-    queryFn: () =>
-      call(api.GET("/v1/apps/{application-id}/journeys", { params: { path: { "application-id": appId }, query: { "page-size": "1000" } } })),
+    queryFn: ({ pageParam }) =>
+      call(
+        api.GET("/v1/apps/{application-id}/journeys", {
+          params: { path: { "application-id": appId }, query: { "page-size": "50", token: pageParam } },
+        }),
+      ),
+    initialPageParam: undefined as string | undefined,
+    getNextPageParam: (page) => page.NextToken ?? undefined,
   });
+  const items = journeys.data?.pages.flatMap((page) => page.Item ?? []);
   return (
     <Stack>
       <Title order={2}>{t("journeys.title")}</Title>
@@ -77,7 +84,11 @@ export default function Journeys() {
         onChange={(e) => setSearch(e.currentTarget.value)}
         maw={320}
       />
-      <QueryState query={journeys} isEmpty={(data) => !data.Item?.length} empty={t("journeys.empty")}>
+      <QueryState
+        query={{ isPending: journeys.isPending, error: journeys.error, data: items }}
+        isEmpty={(data) => !data.length}
+        empty={t("journeys.empty")}
+      >
         {(data) => (
           <Table striped data-testid="journeys">
             <Table.Thead>
@@ -88,7 +99,7 @@ export default function Journeys() {
               </Table.Tr>
             </Table.Thead>
             <Table.Tbody>
-              {(data.Item ?? [])
+              {data
                 .filter((journey) => `${journey.Name} ${journey.Id}`.toLowerCase().includes(search.toLowerCase()))
                 .map((journey) => (
                   <Table.Tr key={journey.Id}>
@@ -107,6 +118,11 @@ export default function Journeys() {
           </Table>
         )}
       </QueryState>
+      {journeys.hasNextPage && (
+        <Button variant="light" onClick={() => void journeys.fetchNextPage()} loading={journeys.isFetchingNextPage}>
+          {t("common.more")}
+        </Button>
+      )}
     </Stack>
   );
 }
