@@ -34,6 +34,7 @@ from clarion.store.apps import PROJECT_TABLES
 from clarion.store.migrations import migrate
 
 T = TypeVar("T")
+pytest_plugins = ["console_browser"]  # the console's browser fixtures: browser, console, korean_console
 
 POSTGRES_URL = os.environ.get("CLARION_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ADMIN = AccessKey(access_key_id="AKIDCLARIONADMIN0001", secret_access_key="admin-secret/with+odd=chars")

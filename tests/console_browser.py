@@ -1,6 +1,10 @@
-"""Helpers for the console's browser tests: one Clarion server per test module, Debian's Chromium through Playwright
-(never a downloaded browser), sign-in, and screenshots kept under test-artifacts/console/ (CLARION_TEST_ARTIFACTS
-moves them)."""
+"""Helpers and fixtures for the console's browser tests: one Clarion server per test module, Debian's Chromium through
+Playwright (never a downloaded browser), sign-in, and screenshots kept under test-artifacts/console/
+(CLARION_TEST_ARTIFACTS moves them).
+
+tests/conftest.py loads this module as a plugin, so every console test module gets `browser` (one Chromium per
+module), `console` and `korean_console` (a page on the module's own `server`, failing the test on any console error
+it leaves) without repeating them; a module defines only its `server`, usually through `console_server`."""
 
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ ARTIFACTS = Path(os.environ.get("CLARION_TEST_ARTIFACTS", Path(__file__).resolve
 PASSWORD = "console test password"
 CATALOG = Path(__file__).resolve().parent.parent / "console" / "src" / "i18n" / "en.ts"
 USERS = {"ada": Role.ADMIN, "mark": Role.MARKETER, "ann": Role.ANALYST}
+SIGN_IN_LABELS = {"en-US": ("Username", "Password", "Sign in"), "ko-KR": ("사용자 이름", "비밀번호", "로그인")}
 
 
 def require_browser() -> Any:
@@ -72,6 +77,7 @@ class ConsolePage:
 
     def __init__(self, browser: Any, server: RunningServer, locale: str = "en-US") -> None:
         self.server = server
+        self.locale = locale
         self.context = browser.new_context(viewport={"width": 1280, "height": 860}, locale=locale)
         self.page = self.context.new_page()
         self.page.set_default_timeout(8000)
@@ -83,10 +89,12 @@ class ConsolePage:
         self.page.goto(f"{self.server.url}/console/{path}")
 
     def sign_in(self, username: str, path: str = "") -> None:
+        """Sign in through the form, in the page's language, and wait for the header to name the user."""
+        username_label, password_label, button = SIGN_IN_LABELS[self.locale]
         self.open(path)
-        self.page.get_by_label("Username").fill(username)
-        self.page.get_by_role("textbox", name="Password").fill(PASSWORD)
-        self.page.get_by_role("button", name="Sign in").click()
+        self.page.get_by_label(username_label).fill(username)
+        self.page.get_by_role("textbox", name=password_label).fill(PASSWORD)
+        self.page.get_by_role("button", name=button).click()
         self.page.get_by_test_id("who").wait_for()
 
     def screenshot(self, name: str) -> None:
@@ -96,6 +104,35 @@ class ConsolePage:
 
     def close(self) -> None:
         self.context.close()
+
+
+@contextmanager
+def checked_page(browser: Any, server: RunningServer, locale: str = "en-US") -> Iterator[ConsolePage]:
+    """A console page that fails the test if the browser logged an error the test did not clear."""
+    page = ConsolePage(browser, server, locale)
+    try:
+        yield page
+    finally:
+        page.close()
+    assert page.errors == []
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def console(browser: Any, server: RunningServer) -> Iterator[ConsolePage]:
+    with checked_page(browser, server) as page:
+        yield page
+
+
+@pytest.fixture
+def korean_console(browser: Any, server: RunningServer) -> Iterator[ConsolePage]:
+    with checked_page(browser, server, "ko-KR") as page:
+        yield page
 
 
 def keep_for_docs(name: str, docs_name: str) -> None:

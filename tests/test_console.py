@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import pytest
 from conftest import RunningServer
-from console_browser import PASSWORD, ConsolePage, chromium, console_server, keep_for_docs
+from console_browser import ConsolePage, console_server, keep_for_docs
 
 from clarion.config import AccessKey
 
@@ -24,20 +24,6 @@ T = TypeVar("T")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     with console_server(Path(tmp_path_factory.mktemp("console"))) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def console(browser: Any, server: RunningServer) -> Iterator[ConsolePage]:
-    page = ConsolePage(browser, server)
-    yield page
-    page.close()
-    assert page.errors == []
 
 
 def test_an_admin_signs_in_creates_a_project_and_sees_it_in_the_audit_log(console: ConsolePage) -> None:
@@ -233,57 +219,49 @@ def _english_messages() -> list[str]:
     return [m for m in messages if re.search(r"[A-Za-z]{3}", re.sub(r"{{\w+}}", "", m)) and m != "Clarion"]
 
 
-def test_the_korean_console_shows_no_untranslated_string(browser: Any, server: RunningServer) -> None:
+def test_the_korean_console_shows_no_untranslated_string(korean_console: ConsolePage, server: RunningServer) -> None:
     client = server.client()
     app_id = client.create_app(CreateApplicationRequest={"Name": "한국 매장"})["ApplicationResponse"]["Id"]
     english = _english_messages()
     assert len(english) > 100
-    console = ConsolePage(browser, server, locale="ko-KR")
-    page = console.page
-    try:
-        console.open("apps")
-        page.get_by_label("사용자 이름").fill("ada")
-        page.get_by_role("textbox", name="비밀번호").fill(PASSWORD)
-        page.get_by_role("button", name="로그인").click()
-        page.get_by_test_id("who").filter(has_text="ada · 관리자").wait_for()
-        pages = {
-            "projects": ("apps", "프로젝트 만들기"),
-            "segments": (f"apps/{app_id}/segments", "세그먼트 저장"),
-            "templates": (f"apps/{app_id}/templates", "새 템플릿"),
-            "campaigns": (f"apps/{app_id}/campaigns", "캠페인 이름"),
-            "channels": (f"apps/{app_id}/channels", "채널 저장"),
-            "settings": (f"apps/{app_id}/settings", "설정 저장"),
-            "send": (f"apps/{app_id}/send", "테스트 메시지 보내기"),
-            "keys": ("keys", "키 만들기"),
-            "users": ("users", "사용자 추가"),
-            "audit": ("audit", "감사 로그"),
-        }
-        for name, (path, marker) in pages.items():
-            console.open(path)
-            page.get_by_text(marker).first.wait_for()
-            page.wait_for_load_state("networkidle")
-            if name == "segments":
-                page.get_by_role("button", name="규칙 추가").click()
-            if name == "templates":
-                page.get_by_label("템플릿 이름").fill("환영")
-                page.get_by_role("button", name="새 템플릿").click()
-                page.get_by_test_id("template-preview").wait_for()
-            # Everything but the server's own messages, which are English and marked lang="en".
-            text = page.evaluate(
-                """() => { const body = document.body.cloneNode(true);
-                    body.querySelectorAll('[lang="en"]').forEach((node) => node.remove());
-                    document.documentElement.appendChild(body); const text = body.innerText; body.remove();
-                    return text; }"""
-            )
-            # A one-word message may be part of its Korean translation (문자(SMS)); it must not stand alone.
-            lines = {line.strip() for line in text.splitlines()}
-            shown = [m for m in english if m in lines or (" " in m and m in text)]
-            assert shown == [], f"{name}: English text in the Korean console: {shown}"
-            console.screenshot(f"ko-{name}")
-        assert page.evaluate("window.clarionMissingTranslations ?? []") == []
-    finally:
-        console.close()
-    assert console.errors == []
+    page = korean_console.page
+    korean_console.sign_in("ada", "apps")
+    page.get_by_test_id("who").filter(has_text="ada · 관리자").wait_for()
+    pages = {
+        "projects": ("apps", "프로젝트 만들기"),
+        "segments": (f"apps/{app_id}/segments", "세그먼트 저장"),
+        "templates": (f"apps/{app_id}/templates", "새 템플릿"),
+        "campaigns": (f"apps/{app_id}/campaigns", "캠페인 이름"),
+        "channels": (f"apps/{app_id}/channels", "채널 저장"),
+        "settings": (f"apps/{app_id}/settings", "설정 저장"),
+        "send": (f"apps/{app_id}/send", "테스트 메시지 보내기"),
+        "keys": ("keys", "키 만들기"),
+        "users": ("users", "사용자 추가"),
+        "audit": ("audit", "감사 로그"),
+    }
+    for name, (path, marker) in pages.items():
+        korean_console.open(path)
+        page.get_by_text(marker).first.wait_for()
+        page.wait_for_load_state("networkidle")
+        if name == "segments":
+            page.get_by_role("button", name="규칙 추가").click()
+        if name == "templates":
+            page.get_by_label("템플릿 이름").fill("환영")
+            page.get_by_role("button", name="새 템플릿").click()
+            page.get_by_test_id("template-preview").wait_for()
+        # Everything but the server's own messages, which are English and marked lang="en".
+        text = page.evaluate(
+            """() => { const body = document.body.cloneNode(true);
+                body.querySelectorAll('[lang="en"]').forEach((node) => node.remove());
+                document.documentElement.appendChild(body); const text = body.innerText; body.remove();
+                return text; }"""
+        )
+        # A one-word message may be part of its Korean translation (문자(SMS)); it must not stand alone.
+        lines = {line.strip() for line in text.splitlines()}
+        shown = [m for m in english if m in lines or (" " in m and m in text)]
+        assert shown == [], f"{name}: English text in the Korean console: {shown}"
+        korean_console.screenshot(f"ko-{name}")
+    assert page.evaluate("window.clarionMissingTranslations ?? []") == []
 
 
 def test_an_admin_sets_up_channels_whose_credentials_are_write_only(

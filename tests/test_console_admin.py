@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import urllib3
 from conftest import RunningServer
-from console_browser import PASSWORD, ConsolePage, chromium, console_server
+from console_browser import PASSWORD, ConsolePage, console_server
 
 from clarion.console.roles import Role
 
@@ -21,20 +20,6 @@ from clarion.console.roles import Role
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     with console_server(Path(tmp_path_factory.mktemp("admin"))) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def console(browser: Any, server: RunningServer) -> Iterator[ConsolePage]:
-    page = ConsolePage(browser, server)
-    yield page
-    page.close()
-    assert page.errors == []
 
 
 def sign_in_status(server: RunningServer, username: str, password: str) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from conftest import RunningServer
-from console_browser import ConsolePage, chromium, console_server, english_strings, keep_for_docs
+from console_browser import ConsolePage, console_server, english_strings, keep_for_docs
 
 from clarion.store import messages as message_store
 from clarion.store.messages import MessageRow
@@ -20,12 +20,6 @@ from clarion.store.messages import MessageRow
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     with console_server(Path(tmp_path_factory.mktemp("audience"))) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture(scope="module")
@@ -62,14 +56,6 @@ def app_id(server: RunningServer) -> str:
     )  # fmt: skip
     server.run(lambda services: services.db.write(lambda tx: message_store.insert(tx, [refused])))
     return app_id
-
-
-@pytest.fixture
-def console(browser: Any, server: RunningServer) -> Iterator[ConsolePage]:
-    page = ConsolePage(browser, server)
-    yield page
-    page.close()
-    assert page.errors == []
 
 
 def cells(row: Any) -> list[str]:
@@ -115,20 +101,12 @@ def test_an_analyst_finds_a_person_and_reads_their_timeline(console: ConsolePage
     keep_for_docs("audience-person", "console-audience.png")
 
 
-def test_the_audience_pages_in_korean(browser: Any, app_id: str, server: RunningServer) -> None:
-    console = ConsolePage(browser, server, locale="ko-KR")
-    try:
-        english = english_strings("audience", "nav")
-        console.open(f"apps/{app_id}/audience/users/ana")
-        console.page.get_by_label("사용자 이름").fill("ann")
-        console.page.get_by_role("textbox", name="비밀번호").fill("console test password")
-        console.page.get_by_role("button", name="로그인").click()
-        console.page.get_by_test_id("timeline").locator("tbody tr").nth(1).wait_for()
-        console.page.get_by_test_id("engagement").wait_for()
-        shown = console.page.locator("body").inner_text()
-        assert "영구 실패" in shown and "타임라인" in shown
-        assert [text for text in english if text in shown] == []
-        console.screenshot("audience-person-ko")
-        assert console.errors == []
-    finally:
-        console.close()
+def test_the_audience_pages_in_korean(korean_console: ConsolePage, app_id: str) -> None:
+    english = english_strings("audience", "nav")
+    korean_console.sign_in("ann", f"apps/{app_id}/audience/users/ana")
+    korean_console.page.get_by_test_id("timeline").locator("tbody tr").nth(1).wait_for()
+    korean_console.page.get_by_test_id("engagement").wait_for()
+    shown = korean_console.page.locator("body").inner_text()
+    assert "영구 실패" in shown and "타임라인" in shown
+    assert [text for text in english if text in shown] == []
+    korean_console.screenshot("audience-person-ko")

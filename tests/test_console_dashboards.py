@@ -8,11 +8,10 @@ import re
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import RunningServer
-from console_browser import PASSWORD, ConsolePage, chromium, console_server, english_strings, keep_for_docs
+from console_browser import PASSWORD, ConsolePage, console_server, english_strings, keep_for_docs
 from test_costs import send
 
 from clarion.analytics.config import CostSettings, ProviderPrices
@@ -39,20 +38,6 @@ def app_id(server: RunningServer) -> str:
     send(client, app, {"ana@example.com": "EMAIL", "bo@example.com": "EMAIL", "+14255550100": "SMS"})
     send(client, app, {"cy@example.com": "EMAIL", "+14255550101": "SMS"})
     return app
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def console(browser: Any, server: RunningServer) -> Iterator[ConsolePage]:
-    page = ConsolePage(browser, server)
-    yield page
-    page.close()
-    assert page.errors == []
 
 
 def kpi(server: RunningServer, app_id: str, name: str) -> float:
@@ -180,32 +165,27 @@ def test_a_journey_is_drawn_with_its_activities_and_their_counts(
     console.screenshot("journey")
 
 
-def test_the_korean_pages_are_translated(browser: Any, server: RunningServer, app_id: str, journey_id: str) -> None:
-    console = ConsolePage(browser, server, locale="ko-KR")
-    try:
-        english = english_strings("dashboard", "costs", "journeys", "nav")
-        console.open()
-        signed_in = console.page.evaluate(
-            """async (password) => (await fetch('/v1/clarion/session', {method: 'POST',
-                headers: {'content-type': 'application/json'},
-                body: JSON.stringify({Username: 'ada', Password: password})})).status""",
-            PASSWORD,
-        )
-        assert signed_in == 200
-        pages = {
-            "dashboard": ("emails-sent", ".recharts-surface"),
-            "costs": ("cost-lines", ".recharts-surface"),
-            "journeys": ("journeys", "a"),
-            f"journeys/{journey_id}": ("activity-welcome", ".react-flow__node"),
-        }
-        for path, (ready, drawn) in pages.items():
-            console.open(f"apps/{app_id}/{path}")
-            console.page.get_by_test_id(ready).wait_for()
-            console.page.locator(drawn).first.wait_for()
-            shown = console.page.locator("body").inner_text()
-            assert [text for text in english if text in shown] == []
-            assert "대시보드" in shown
-            console.screenshot(f"{path.split('/')[0]}-ko")
-        assert console.errors == []
-    finally:
-        console.close()
+def test_the_korean_pages_are_translated(korean_console: ConsolePage, app_id: str, journey_id: str) -> None:
+    english = english_strings("dashboard", "costs", "journeys", "nav")
+    korean_console.open()
+    signed_in = korean_console.page.evaluate(
+        """async (password) => (await fetch('/v1/clarion/session', {method: 'POST',
+            headers: {'content-type': 'application/json'},
+            body: JSON.stringify({Username: 'ada', Password: password})})).status""",
+        PASSWORD,
+    )
+    assert signed_in == 200
+    pages = {
+        "dashboard": ("emails-sent", ".recharts-surface"),
+        "costs": ("cost-lines", ".recharts-surface"),
+        "journeys": ("journeys", "a"),
+        f"journeys/{journey_id}": ("activity-welcome", ".react-flow__node"),
+    }
+    for path, (ready, drawn) in pages.items():
+        korean_console.open(f"apps/{app_id}/{path}")
+        korean_console.page.get_by_test_id(ready).wait_for()
+        korean_console.page.locator(drawn).first.wait_for()
+        shown = korean_console.page.locator("body").inner_text()
+        assert [text for text in english if text in shown] == []
+        assert "대시보드" in shown
+        korean_console.screenshot(f"{path.split('/')[0]}-ko")

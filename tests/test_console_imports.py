@@ -8,11 +8,10 @@ import gzip
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import RunningServer
-from console_browser import PASSWORD, ConsolePage, chromium, console_server, english_strings
+from console_browser import ConsolePage, console_server, english_strings
 
 CSV = b"Id,ChannelType,Address\nk1,EMAIL,k1@example.com\nk2,EMAIL,k2@example.com\nk3,EMAIL,\n"
 
@@ -24,72 +23,51 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(scope="module")
 def app_id(server: RunningServer) -> str:
     return server.client().create_app(CreateApplicationRequest={"Name": "imports"})["ApplicationResponse"]["Id"]
 
 
 def test_a_marketer_imports_an_uploaded_file_and_exports_the_segment(
-    browser: Any, server: RunningServer, app_id: str
+    console: ConsolePage, server: RunningServer, app_id: str
 ) -> None:
-    console = ConsolePage(browser, server)
     page = console.page
-    try:
-        console.sign_in("mark", f"apps/{app_id}/segments")
-        page.get_by_role("tab", name="Import and export").click()
-        page.get_by_text("No imports yet.").wait_for()
-        page.locator('input[type="file"]').set_input_files(
-            {"name": "new customers.csv", "mimeType": "text/csv", "buffer": CSV}
-        )
-        page.get_by_label("Segment name").fill("From the fair")
-        page.get_by_role("button", name="Start import").click()
-        job = page.get_by_test_id("import-jobs").get_by_test_id("job")
-        job.get_by_test_id("job-status").filter(has_text="Completed").wait_for()
-        assert job.get_by_test_id("job-counts").inner_text() == "1 of 1 files · 3 rows · 1 failed"
-        assert "line 4" in job.inner_text() and "From the fair" in job.inner_text()
-        console.screenshot("segments-import")
+    console.sign_in("mark", f"apps/{app_id}/segments")
+    page.get_by_role("tab", name="Import and export").click()
+    page.get_by_text("No imports yet.").wait_for()
+    page.locator('input[type="file"]').set_input_files(
+        {"name": "new customers.csv", "mimeType": "text/csv", "buffer": CSV}
+    )
+    page.get_by_label("Segment name").fill("From the fair")
+    page.get_by_role("button", name="Start import").click()
+    job = page.get_by_test_id("import-jobs").get_by_test_id("job")
+    job.get_by_test_id("job-status").filter(has_text="Completed").wait_for()
+    assert job.get_by_test_id("job-counts").inner_text() == "1 of 1 files · 3 rows · 1 failed"
+    assert "line 4" in job.inner_text() and "From the fair" in job.inner_text()
+    console.screenshot("segments-import")
 
-        exports = server.settings.data_dir / "exports" / app_id
-        page.get_by_role("combobox", name="Segment", exact=True).click()
-        page.get_by_role("option", name="From the fair").click()
-        page.get_by_label("Destination").fill(str(exports))
-        page.get_by_role("button", name="Start export").click()
-        done = page.get_by_test_id("export-jobs").get_by_test_id("job")
-        done.get_by_test_id("job-status").filter(has_text="Completed").wait_for()
-        [part] = exports.rglob("part-*.gz")
-        assert sorted(json.loads(line)["Id"] for line in gzip.decompress(part.read_bytes()).splitlines()) == [
-            "k1",
-            "k2",
-        ]
-        page.get_by_role("tab", name="Segments").click()
-        page.get_by_test_id("segments").get_by_role("cell", name="From the fair").wait_for()
-        assert console.errors == []
-    finally:
-        console.close()
+    exports = server.settings.data_dir / "exports" / app_id
+    page.get_by_role("combobox", name="Segment", exact=True).click()
+    page.get_by_role("option", name="From the fair").click()
+    page.get_by_label("Destination").fill(str(exports))
+    page.get_by_role("button", name="Start export").click()
+    done = page.get_by_test_id("export-jobs").get_by_test_id("job")
+    done.get_by_test_id("job-status").filter(has_text="Completed").wait_for()
+    [part] = exports.rglob("part-*.gz")
+    assert sorted(json.loads(line)["Id"] for line in gzip.decompress(part.read_bytes()).splitlines()) == [
+        "k1",
+        "k2",
+    ]
+    page.get_by_role("tab", name="Segments").click()
+    page.get_by_test_id("segments").get_by_role("cell", name="From the fair").wait_for()
 
 
-def test_an_analyst_exports_but_does_not_import_and_the_korean_tab(
-    browser: Any, server: RunningServer, app_id: str
-) -> None:
-    console = ConsolePage(browser, server, locale="ko-KR")
-    page = console.page
-    try:
-        console.open(f"apps/{app_id}/segments")
-        page.get_by_label("사용자 이름").fill("ann")
-        page.get_by_role("textbox", name="비밀번호").fill(PASSWORD)
-        page.get_by_role("button", name="로그인").click()
-        page.get_by_role("tab", name="가져오기와 내보내기").click()
-        page.get_by_role("button", name="내보내기 시작").wait_for()
-        page.get_by_test_id("import-jobs").or_(page.get_by_text("아직 가져오기 작업이 없습니다.")).first.wait_for()
-        assert page.get_by_role("button", name="가져오기 시작").count() == 0
-        shown = page.locator("body").inner_text()
-        assert [text for text in english_strings("jobs") if text in shown] == []
-        console.screenshot("segments-jobs-ko")
-        assert console.errors == []
-    finally:
-        console.close()
+def test_an_analyst_exports_but_does_not_import_and_the_korean_tab(korean_console: ConsolePage, app_id: str) -> None:
+    page = korean_console.page
+    korean_console.sign_in("ann", f"apps/{app_id}/segments")
+    page.get_by_role("tab", name="가져오기와 내보내기").click()
+    page.get_by_role("button", name="내보내기 시작").wait_for()
+    page.get_by_test_id("import-jobs").or_(page.get_by_text("아직 가져오기 작업이 없습니다.")).first.wait_for()
+    assert page.get_by_role("button", name="가져오기 시작").count() == 0
+    shown = page.locator("body").inner_text()
+    assert [text for text in english_strings("jobs") if text in shown] == []
+    korean_console.screenshot("segments-jobs-ko")

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import RunningServer
-from console_browser import PASSWORD, ConsolePage, chromium, console_server, english_strings
+from console_browser import ConsolePage, console_server, english_strings
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -19,20 +18,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     with console_server(Path(tmp_path_factory.mktemp("messaging"))) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def console(browser: Any, server: RunningServer) -> Iterator[ConsolePage]:
-    page = ConsolePage(browser, server)
-    yield page
-    page.close()
-    assert page.errors == []
 
 
 def test_an_admin_sets_up_sms_voice_and_apns(console: ConsolePage, server: RunningServer) -> None:
@@ -153,7 +138,7 @@ def test_a_marketer_writes_an_in_app_template_and_sees_its_sketch(console: Conso
     }
 
 
-def test_the_new_editors_in_korean(browser: Any, server: RunningServer) -> None:
+def test_the_new_editors_in_korean(korean_console: ConsolePage, server: RunningServer) -> None:
     client = server.client()
     app_id = client.create_app(CreateApplicationRequest={"Name": "편집기"})["ApplicationResponse"]["Id"]
     segment = client.create_segment(
@@ -170,43 +155,35 @@ def test_the_new_editors_in_korean(browser: Any, server: RunningServer) -> None:
         },
     )["JourneyResponse"]["Id"]
     english = english_strings("campaigns", "journeys", "templates", "channels", "users", "projects")
-    console = ConsolePage(browser, server, locale="ko-KR")
-    page = console.page
+    page = korean_console.page
 
     def no_english(name: str) -> None:
         shown = page.locator("body").inner_text()
         assert [text for text in english if text in shown] == [], name
-        console.screenshot(f"ko-{name}")
+        korean_console.screenshot(f"ko-{name}")
 
-    try:
-        console.open(f"apps/{app_id}/campaigns")
-        page.get_by_label("사용자 이름").fill("ada")
-        page.get_by_role("textbox", name="비밀번호").fill(PASSWORD)
-        page.get_by_role("button", name="로그인").click()
-        page.get_by_label("캠페인 이름").fill("봄")
-        page.get_by_role("combobox", name="세그먼트").click()
-        page.get_by_role("option", name="모두").click()
-        page.get_by_role("button", name="다음").click()
-        page.locator(".mantine-MultiSelect-input").click()
-        page.get_by_role("option", name="푸시").click()
-        page.keyboard.press("Escape")
-        page.get_by_role("button", name="+ 처리군 추가").click()
-        page.get_by_label("알림 내용").wait_for()
-        no_english("campaign-message")
+    korean_console.sign_in("ada", f"apps/{app_id}/campaigns")
+    page.get_by_label("캠페인 이름").fill("봄")
+    page.get_by_role("combobox", name="세그먼트").click()
+    page.get_by_role("option", name="모두").click()
+    page.get_by_role("button", name="다음").click()
+    page.locator(".mantine-MultiSelect-input").click()
+    page.get_by_role("option", name="푸시").click()
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="+ 처리군 추가").click()
+    page.get_by_label("알림 내용").wait_for()
+    no_english("campaign-message")
 
-        console.open(f"apps/{app_id}/journeys/{journey}")
-        page.get_by_test_id("add-activity").wait_for()
-        page.get_by_test_id("activity-wait").wait_for()
-        no_english("journey-editor")
+    korean_console.open(f"apps/{app_id}/journeys/{journey}")
+    page.get_by_test_id("add-activity").wait_for()
+    page.get_by_test_id("activity-wait").wait_for()
+    no_english("journey-editor")
 
-        console.open(f"apps/{app_id}/templates")
-        page.get_by_label("템플릿 이름").fill("banner")
-        page.get_by_role("combobox", name="채널").click()
-        page.get_by_role("option", name="인앱").click()
-        page.get_by_role("button", name="새 템플릿").click()
-        page.get_by_test_id("inapp-sketch").wait_for()
-        no_english("templates-inapp")
-        assert page.evaluate("window.clarionMissingTranslations ?? []") == []
-        assert console.errors == []
-    finally:
-        console.close()
+    korean_console.open(f"apps/{app_id}/templates")
+    page.get_by_label("템플릿 이름").fill("banner")
+    page.get_by_role("combobox", name="채널").click()
+    page.get_by_role("option", name="인앱").click()
+    page.get_by_role("button", name="새 템플릿").click()
+    page.get_by_test_id("inapp-sketch").wait_for()
+    no_english("templates-inapp")
+    assert page.evaluate("window.clarionMissingTranslations ?? []") == []
