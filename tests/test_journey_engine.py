@@ -955,3 +955,40 @@ def test_a_segment_updated_during_a_pause_lets_its_new_members_in_on_resuming(
     move("ACTIVE")
     tick(engine_server)  # the update's reading is due at once, not at the next weekly refresh
     assert sorted(sink.recipients()) == ["ep-0@example.org", "l@example.org"]
+
+
+def test_reentry_cap_and_interval_count_the_users_entries_through_any_of_its_endpoints(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    sink, _ = relay
+    items = [
+        {"Id": i, "ChannelType": "EMAIL", "Address": a, "User": {"UserId": "alice"}}
+        for i, a in (("alice-mail", "alice@example.org"), ("alice-work", "alice@work.example.org"))
+    ]
+    pinpoint.update_endpoints_batch(ApplicationId=project, EndpointBatchRequest={"Item": items})
+    event_filter = {"FilterType": "ENDPOINT", "Dimensions": {"EventType": {"Values": ["purchase"]}}}
+    journey_id = create(
+        pinpoint,
+        project,
+        {"thanks": {"EMAIL": {"TemplateName": "second-mail"}}},
+        "thanks",
+        StartCondition={"EventStartCondition": {"EventFilter": event_filter}},
+        Limits={"EndpointReentryCap": 2, "EndpointReentryInterval": "PT12H"},
+    )
+
+    def purchase(endpoint_id: str, hours_later: int) -> None:
+        engine_server.clock.offset += timedelta(hours=hours_later)
+        event = {"EventType": "purchase", "Timestamp": "2026-11-23T10:00:00Z"}
+        batch = {endpoint_id: {"Endpoint": {}, "Events": {f"p{hours_later}": event}}}
+        pinpoint.put_events(ApplicationId=project, EventsRequest={"BatchItem": batch})
+        tick(engine_server)
+
+    purchase("alice-mail", 0)
+    purchase("alice-work", 1)  # its first event, but alice entered an hour ago through her other endpoint
+    assert sink.recipients() == ["alice@example.org"]
+    assert journey_metrics(pinpoint, project, journey_id)["REENTRY_CAP_EXCEEDED"] == "1"
+    purchase("alice-work", 12)  # 13 hours after alice's entry: her second
+    purchase("alice-mail", 13)  # this endpoint entered once, but alice twice: the cap is hers
+    assert sink.recipients() == ["alice@example.org", "alice@work.example.org"]
+    metrics = journey_metrics(pinpoint, project, journey_id)
+    assert (metrics["ENDPOINT_ENTERED"], metrics["REENTRY_CAP_EXCEEDED"], metrics["ENDPOINT_ACTIVE"]) == ("2", "2", "0")

@@ -57,7 +57,7 @@ from clarion.store import endpoints as endpoint_store
 from clarion.store import journeys as store
 from clarion.store.database import Database, Transaction
 from clarion.store.endpoints import EndpointRow
-from clarion.store.journeys import ParticipantRow
+from clarion.store.journeys import Entries, ParticipantRow
 
 DUE_PER_PASS = 20
 LATEST_ZONE = "Etc/GMT+12"  # UTC-12, where a wall-clock time comes last
@@ -256,7 +256,7 @@ class JourneyEngine:
         known = store.entries_of(tx, app_id, journey_id, list(keys))
         fresh = [key for key in keys if key not in known]
         rows = endpoint_store.fetch(tx, app_id, fresh)
-        inside = _users_inside(tx, app_id, journey_id, rows, only_active=False)
+        inside = set(_user_entries(tx, app_id, journey_id, rows))
         entrants = []
         local_end = bool(definition.get("LocalTime") and (definition.get("Schedule") or {}).get("EndTime"))
         for key in sorted(fresh, key=lambda k: keys[k]):
@@ -342,8 +342,9 @@ class JourneyEngine:
         self, tx: Transaction, row: store.JourneyRow, definition: dict[str, Any], endpoint_ids: list[str], now: datetime
     ) -> None:
         """Enter within the limits: never while still in the journey, at most EndpointReentryCap times (0 or unset:
-        no cap), and no sooner than EndpointReentryInterval after the last entry. Endpoint ids in the order of their
-        events: a second event of an endpoint that just entered finds it in the journey."""
+        no cap), and no sooner than EndpointReentryInterval after the last entry. Participants are people: for an
+        endpoint with a user these count the user's entries, through any of its endpoints. Endpoint ids in the
+        order of their events: a second event of an endpoint that just entered finds it in the journey."""
         app_id, journey_id, now_ms = row.app_id, row.id, epoch_millis(now)
         limits = definition.get("Limits") or {}
         cap = limits.get("EndpointReentryCap") or 0
@@ -353,24 +354,26 @@ class JourneyEngine:
         if run_id is None:
             run_id = new_run_id(now)
             store.insert_run(tx, app_id, journey_id, run_id, "RUNNING", iso_millis(now))
-        known = store.entries_of(tx, app_id, journey_id, sorted({endpoint_key(e) for e in endpoint_ids}))
-        rows = endpoint_store.fetch(tx, app_id, sorted({endpoint_key(e) for e in endpoint_ids}))
-        inside = _users_inside(tx, app_id, journey_id, rows, only_active=True)
+        keys = sorted({endpoint_key(e) for e in endpoint_ids})
+        known = store.entries_of(tx, app_id, journey_id, keys)
+        rows = endpoint_store.fetch(tx, app_id, keys)
+        users = _user_entries(tx, app_id, journey_id, rows)
         counts: dict[str, int] = defaultdict(int)
         entrants = []
         for endpoint_id in endpoint_ids:
             key = endpoint_key(endpoint_id)
-            entry, entered_at, active = known.get(key, (0, 0, False))
+            own = known.get(key, Entries(0, 0, False))
             user = rows[key].user_id if key in rows else None
-            if active or (user and user in inside):  # it, or another endpoint of its user, is in the journey
+            entries = users.get(user, Entries(0, 0, False)) if user else own
+            if entries.active:  # it, or another endpoint of its user, is in the journey
                 counts["ACTIVE_ENDPOINT_REJECTED"] += 1
-            elif (cap and entry >= cap) or (entry and now_ms - entered_at < gap):
+            elif (cap and entries.count >= cap) or (entries.count and now_ms - entries.last_ms < gap):
                 counts["REENTRY_CAP_EXCEEDED"] += 1
             else:
-                entrants.append((key, entry + 1, endpoint_id))
-                known[key] = (entry + 1, now_ms, True)
+                entrants.append((key, own.count + 1, endpoint_id))
+                known[key] = Entries(own.count + 1, now_ms, True)
                 if user:
-                    inside.add(user)
+                    users[user] = Entries(entries.count + 1, now_ms, True)
         counts["ENDPOINT_ENTERED"] = len(entrants)
         store.add_participants(tx, app_id, journey_id, run_id, definition["StartActivity"], now_ms, entrants)
         store.add_metrics(tx, app_id, journey_id, run_id, "", counts)
@@ -520,18 +523,18 @@ class JourneyEngine:
             tx.record(JourneyChanged(app_id, journey_id, Change.UPDATED))
 
 
-def _users_inside(
-    tx: Transaction, app_id: str, journey_id: str, rows: dict[str, EndpointRow], *, only_active: bool
-) -> set[str]:
-    """The users of these endpoints that entered the journey through another of their endpoints (and, with
-    `only_active`, are in it still)."""
+def _user_entries(tx: Transaction, app_id: str, journey_id: str, rows: dict[str, EndpointRow]) -> dict[str, Entries]:
+    """The journey entries of the users of these endpoints, through any of their endpoints: a user-level journey's
+    participant is the user, so its re-entry limits and "already in the journey" are the user's."""
     users = sorted({row.user_id for row in rows.values() if row.user_id})
     if not users:
-        return set()
+        return {}
     owner = {e.endpoint_key: user for user, found in endpoint_store.of_users(tx, app_id, users).items() for e in found}
-    others = sorted(set(owner) - set(rows))
-    entered = store.entries_of(tx, app_id, journey_id, others) if others else {}
-    return {owner[key] for key, (_, _, active) in entered.items() if active or not only_active}
+    totals: dict[str, Entries] = {}
+    for key, own in store.entries_of(tx, app_id, journey_id, sorted(owner)).items():
+        seen = totals.get(owner[key], Entries(0, 0, False))
+        totals[owner[key]] = Entries(seen.count + own.count, max(seen.last_ms, own.last_ms), seen.active or own.active)
+    return totals
 
 
 def _paused(tx: Transaction, journey: Journey) -> bool:

@@ -4,6 +4,7 @@ each participant got per activity, and execution metrics."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from clarion.store.database import Transaction
 
@@ -306,18 +307,26 @@ _PARTICIPANT = (
 )
 
 
-def entries_of(tx: Transaction, app_id: str, journey_id: str, keys: list[str]) -> dict[str, tuple[int, int, bool]]:
-    """Endpoint key -> (its latest entry number, when it entered, whether that entry is still in the journey)."""
+class Entries(NamedTuple):
+    """An endpoint's (or a user's) entries into one journey."""
+
+    count: int  # entries so far (an endpoint's entries are numbered 1, 2, ...)
+    last_ms: int  # when the latest began
+    active: bool  # whether the latest is still in the journey
+
+
+def entries_of(tx: Transaction, app_id: str, journey_id: str, keys: list[str]) -> dict[str, Entries]:
+    """Endpoint key -> its entries into the journey, for those of these endpoints that entered it."""
     wanted, params = tx.dialect.one_of("endpoint_key", keys)
     rows = tx.fetchall(
         "SELECT endpoint_key, entry, entered_at, activity_id IS NOT NULL FROM journey_participants "
         f"WHERE app_id = ? AND journey_id = ? AND {wanted}",
         (app_id, journey_id, *params),
     )
-    latest: dict[str, tuple[int, int, bool]] = {}
+    latest: dict[str, Entries] = {}
     for key, entry, entered_at, active in rows:
-        if key not in latest or entry > latest[key][0]:
-            latest[key] = (entry, entered_at, bool(active))
+        if key not in latest or entry > latest[key].count:
+            latest[key] = Entries(entry, entered_at, bool(active))
     return latest
 
 
