@@ -101,6 +101,22 @@ def segment_start(segment_id: str) -> dict[str, Any]:
     return {"SegmentStartCondition": {"SegmentId": segment_id}}
 
 
+def event_start(event_type: str = "purchase") -> dict[str, Any]:
+    """A StartCondition on each event of `event_type` (Pinpoint's endpoint event filter)."""
+    event_filter = {"FilterType": "ENDPOINT", "Dimensions": {"EventType": {"Values": [event_type]}}}
+    return {"EventStartCondition": {"EventFilter": event_filter}}
+
+
+def put_event(pinpoint: Any, app_id: str, endpoint_ids: list[str], event_id: str, event_type: str = "purchase") -> None:
+    """One PutEvents call: an event of `event_type` for each of these endpoints."""
+    event = {"EventType": event_type, "Timestamp": "2026-11-23T10:00:00Z"}
+    batch = {e: {"Endpoint": {}, "Events": {event_id: event}} for e in endpoint_ids}
+    pinpoint.put_events(ApplicationId=app_id, EventsRequest={"BatchItem": batch})
+
+
+THANKS = {"thanks": {"EMAIL": {"TemplateName": "second-mail"}}}  # one email, then the participant leaves
+
+
 def journey_metrics(pinpoint: Any, app_id: str, journey_id: str) -> dict[str, str]:
     response = pinpoint.get_journey_execution_metrics(ApplicationId=app_id, JourneyId=journey_id)
     return response["JourneyExecutionMetricsResponse"]["Metrics"]
@@ -260,24 +276,13 @@ def test_event_entry_and_re_entry_limits(
 ) -> None:
     sink, _ = relay
     add_endpoints(pinpoint, project, 2)
-    event_filter = {"FilterType": "ENDPOINT", "Dimensions": {"EventType": {"Values": ["purchase"]}}}
-    activities = {
-        "day": {"Wait": {"WaitTime": {"WaitFor": "P1D"}, "NextActivity": "thanks"}},
-        "thanks": {"EMAIL": {"TemplateName": "second-mail"}},
-    }
+    activities = {"day": {"Wait": {"WaitTime": {"WaitFor": "P1D"}, "NextActivity": "thanks"}}, **THANKS}
     journey_id = create(
-        pinpoint,
-        project,
-        activities,
-        "day",
-        StartCondition={"EventStartCondition": {"EventFilter": event_filter}},
-        Limits={"EndpointReentryCap": 2},
+        pinpoint, project, activities, "day", StartCondition=event_start(), Limits={"EndpointReentryCap": 2}
     )
 
     def purchase(endpoint_id: str, event_id: str) -> None:
-        event = {"EventType": "purchase", "Timestamp": "2026-11-23T10:00:00Z"}
-        batch = {endpoint_id: {"Endpoint": {}, "Events": {event_id: event}}}
-        pinpoint.put_events(ApplicationId=project, EventsRequest={"BatchItem": batch})
+        put_event(pinpoint, project, [endpoint_id], event_id)
 
     purchase("ep-0", "p1")
     purchase("ep-0", "p2")  # still in the journey: rejected
@@ -661,26 +666,20 @@ def test_an_event_journey_closes_at_its_end_and_completes_when_empty(
 ) -> None:
     add_endpoints(pinpoint, project, 1)
     ends = datetime.now(UTC) + timedelta(hours=1)
-    event_filter = {"FilterType": "ENDPOINT", "Dimensions": {"EventType": {"Values": ["visit"]}}}
     journey_id = create(
         pinpoint,
         project,
         {"hour": {"Wait": {"WaitTime": {"WaitFor": "PT2H"}}}},
         "hour",
-        StartCondition={"EventStartCondition": {"EventFilter": event_filter}},
+        StartCondition=event_start("visit"),
         Schedule={"EndTime": ends.isoformat()},
     )
-    event = {"EventType": "visit", "Timestamp": "2026-11-23T10:00:00Z"}
-    pinpoint.put_events(
-        ApplicationId=project, EventsRequest={"BatchItem": {"ep-0": {"Endpoint": {}, "Events": {"v": event}}}}
-    )
+    put_event(pinpoint, project, ["ep-0"], "v", "visit")
     tick(engine_server)
     engine_server.clock.offset += timedelta(hours=1, minutes=1)
     tick(engine_server)
     assert state(pinpoint, project, journey_id) == "CLOSED"  # past its end: ep-0 still waits inside
-    pinpoint.put_events(
-        ApplicationId=project, EventsRequest={"BatchItem": {"ep-0": {"Endpoint": {}, "Events": {"w": event}}}}
-    )
+    put_event(pinpoint, project, ["ep-0"], "w", "visit")
     engine_server.clock.offset += timedelta(hours=1)
     tick(engine_server)
     assert state(pinpoint, project, journey_id) == "COMPLETED"
@@ -770,20 +769,11 @@ def test_reentry_interval_keeps_an_endpoint_out_until_it_has_passed(
 ) -> None:
     sink, _ = relay
     add_endpoints(pinpoint, project, 1)
-    event_filter = {"FilterType": "ENDPOINT", "Dimensions": {"EventType": {"Values": ["purchase"]}}}
-    journey_id = create(
-        pinpoint,
-        project,
-        {"thanks": {"EMAIL": {"TemplateName": "second-mail"}}},
-        "thanks",
-        StartCondition={"EventStartCondition": {"EventFilter": event_filter}},
-        Limits={"EndpointReentryInterval": "PT12H"},
-    )
+    limits = {"EndpointReentryInterval": "PT12H"}
+    journey_id = create(pinpoint, project, THANKS, "thanks", StartCondition=event_start(), Limits=limits)
 
     def purchase(event_id: str) -> None:
-        event = {"EventType": "purchase", "Timestamp": "2026-11-23T10:00:00Z"}
-        batch = {"ep-0": {"Endpoint": {}, "Events": {event_id: event}}}
-        pinpoint.put_events(ApplicationId=project, EventsRequest={"BatchItem": batch})
+        put_event(pinpoint, project, ["ep-0"], event_id)
 
     purchase("p1")
     tick(engine_server)
@@ -871,18 +861,9 @@ def test_a_user_with_several_endpoints_enters_once(
     assert journey_metrics(pinpoint, project, journey_id) == {"ENDPOINT_ACTIVE": "2", "ENDPOINT_ENTERED": "2"}
 
     # An event journey: while one of a user's endpoints is in it, the user's other endpoints are kept out.
-    event_filter = {"FilterType": "ENDPOINT", "Dimensions": {"EventType": {"Values": ["purchase"]}}}
-    on_event = create(
-        pinpoint,
-        project,
-        activities,
-        "mail",
-        StartCondition={"EventStartCondition": {"EventFilter": event_filter}},
-    )
-    event = {"EventType": "purchase", "Timestamp": "2026-11-23T10:00:00Z"}
+    on_event = create(pinpoint, project, activities, "mail", StartCondition=event_start())
     for endpoint_id in ("alice-mail", "alice-work"):
-        batch = {endpoint_id: {"Endpoint": {}, "Events": {"p": event}}}
-        pinpoint.put_events(ApplicationId=project, EventsRequest={"BatchItem": batch})
+        put_event(pinpoint, project, [endpoint_id], "p")
     tick(engine_server)
     metrics = journey_metrics(pinpoint, project, on_event)
     assert (metrics["ENDPOINT_ENTERED"], metrics["ACTIVE_ENDPOINT_REJECTED"]) == ("1", "1")
@@ -898,21 +879,18 @@ def test_local_time_ends_an_event_journey_on_each_endpoints_clock(
     ]
     pinpoint.update_endpoints_batch(ApplicationId=project, EndpointBatchRequest={"Item": items})
     ends = (datetime.now(UTC) + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
-    event_filter = {"FilterType": "ENDPOINT", "Dimensions": {"EventType": {"Values": ["purchase"]}}}
     journey_id = create(
         pinpoint,
         project,
-        {"thanks": {"EMAIL": {"TemplateName": "second-mail"}}},
+        THANKS,
         "thanks",
-        StartCondition={"EventStartCondition": {"EventFilter": event_filter}},
+        StartCondition=event_start(),
         LocalTime=True,
         Schedule={"EndTime": ends.strftime("%Y-%m-%dT%H:%M:%SZ"), "Timezone": "UTC"},
     )
     # At the end's wall-clock time as UTC reads it: past it in Auckland (UTC+13), eight hours before it in LA.
     engine_server.clock.offset = ends + timedelta(minutes=1) - datetime.now(UTC)
-    event = {"EventType": "purchase", "Timestamp": "2026-11-23T10:00:00Z"}
-    batch = {name: {"Endpoint": {}, "Events": {"p": event}} for name in ("auckland", "la")}
-    pinpoint.put_events(ApplicationId=project, EventsRequest={"BatchItem": batch})
+    put_event(pinpoint, project, ["auckland", "la"], "p")
     tick(engine_server)
     assert sink.recipients() == ["la@example.org"]
     assert state(pinpoint, project, journey_id) == "ACTIVE"  # it is still before the end somewhere
@@ -966,21 +944,12 @@ def test_reentry_cap_and_interval_count_the_users_entries_through_any_of_its_end
         for i, a in (("alice-mail", "alice@example.org"), ("alice-work", "alice@work.example.org"))
     ]
     pinpoint.update_endpoints_batch(ApplicationId=project, EndpointBatchRequest={"Item": items})
-    event_filter = {"FilterType": "ENDPOINT", "Dimensions": {"EventType": {"Values": ["purchase"]}}}
-    journey_id = create(
-        pinpoint,
-        project,
-        {"thanks": {"EMAIL": {"TemplateName": "second-mail"}}},
-        "thanks",
-        StartCondition={"EventStartCondition": {"EventFilter": event_filter}},
-        Limits={"EndpointReentryCap": 2, "EndpointReentryInterval": "PT12H"},
-    )
+    limits = {"EndpointReentryCap": 2, "EndpointReentryInterval": "PT12H"}
+    journey_id = create(pinpoint, project, THANKS, "thanks", StartCondition=event_start(), Limits=limits)
 
     def purchase(endpoint_id: str, hours_later: int) -> None:
         engine_server.clock.offset += timedelta(hours=hours_later)
-        event = {"EventType": "purchase", "Timestamp": "2026-11-23T10:00:00Z"}
-        batch = {endpoint_id: {"Endpoint": {}, "Events": {f"p{hours_later}": event}}}
-        pinpoint.put_events(ApplicationId=project, EventsRequest={"BatchItem": batch})
+        put_event(pinpoint, project, [endpoint_id], f"p{hours_later}")
         tick(engine_server)
 
     purchase("alice-mail", 0)
