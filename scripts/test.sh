@@ -28,12 +28,18 @@ if ! pg_ready; then
   fi
 fi
 
-# The console's browser tests drive Debian's Chromium through Playwright (never a downloaded browser); a Korean
-# font makes the Korean pages' screenshots readable.
-if { [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/truetype/nanum ]; } && [ "$(id -u)" = 0 ] \
-    && command -v apt-get >/dev/null; then
-  echo "Installing Chromium and a Korean font from Debian's packages for the console's browser tests..." >&2
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-nanum >/dev/null || true
+# The console's browser tests drive Debian's Chromium through Playwright and Debian's firefox-esr over WebDriver
+# BiDi through puppeteer-core (tests/firefox/; never a downloaded browser); a Korean font makes the Korean pages'
+# screenshots readable.
+if { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/firefox-esr ] || [ ! -d /usr/share/fonts/truetype/nanum ]; } \
+    && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "Installing Chromium, Firefox ESR and a Korean font from Debian's packages for the console's browser tests..." >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium firefox-esr fonts-nanum \
+    >/dev/null || true
+fi
+if [ ! -e "$ROOT/tests/firefox/node_modules/.package-lock.json" ] \
+    || [ "$ROOT/tests/firefox/package-lock.json" -nt "$ROOT/tests/firefox/node_modules/.package-lock.json" ]; then
+  npm ci --prefix "$ROOT/tests/firefox" --no-audit --no-fund --loglevel=error
 fi
 # The console: generated API types, typecheck, lint, unit tests, then the build the server and the wheel serve.
 CLARION_EXTRAS="$CLARION_EXTRAS" bash "$ROOT/scripts/build_console.sh" --check

@@ -8,6 +8,7 @@ it leaves) without repeating them; a module defines only its `server`, usually t
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -28,6 +29,8 @@ ARTIFACTS = Path(os.environ.get("CLARION_TEST_ARTIFACTS", Path(__file__).resolve
 PASSWORD = "console test password"
 CATALOG = Path(__file__).resolve().parent.parent / "console" / "src" / "i18n" / "en.ts"
 USERS = {"ada": Role.ADMIN, "mark": Role.MARKETER, "ann": Role.ANALYST}
+DESKTOP = {"width": 1280, "height": 860}
+Viewport = dict[str, int]
 SIGN_IN_LABELS = {"en-US": ("Username", "Password", "Sign in"), "ko-KR": ("사용자 이름", "비밀번호", "로그인")}
 
 
@@ -75,10 +78,12 @@ def chromium() -> Iterator[Any]:
 class ConsolePage:
     """One browser context (its own cookies) on the console, recording console errors as it goes."""
 
-    def __init__(self, browser: Any, server: RunningServer, locale: str = "en-US") -> None:
+    def __init__(
+        self, browser: Any, server: RunningServer, locale: str = "en-US", viewport: Viewport = DESKTOP
+    ) -> None:
         self.server = server
         self.locale = locale
-        self.context = browser.new_context(viewport={"width": 1280, "height": 860}, locale=locale)
+        self.context = browser.new_context(viewport=viewport, locale=locale)
         self.page = self.context.new_page()
         self.page.set_default_timeout(8000)
         self.errors: list[str] = []
@@ -107,9 +112,11 @@ class ConsolePage:
 
 
 @contextmanager
-def checked_page(browser: Any, server: RunningServer, locale: str = "en-US") -> Iterator[ConsolePage]:
+def checked_page(
+    browser: Any, server: RunningServer, locale: str = "en-US", viewport: Viewport = DESKTOP
+) -> Iterator[ConsolePage]:
     """A console page that fails the test if the browser logged an error the test did not clear."""
-    page = ConsolePage(browser, server, locale)
+    page = ConsolePage(browser, server, locale, viewport)
     try:
         yield page
     finally:
@@ -141,6 +148,40 @@ def keep_for_docs(name: str, docs_name: str) -> None:
         target = Path(__file__).resolve().parent.parent / "docs" / "images"
         target.mkdir(exist_ok=True)
         shutil.copy(ARTIFACTS / "console" / f"{name}.png", target / docs_name)
+
+
+# The page's text without the server's own messages, which are English and marked lang="en".
+VISIBLE_TEXT = """() => { const body = document.body.cloneNode(true);
+    body.querySelectorAll('[lang="en"]').forEach((node) => node.remove());
+    document.documentElement.appendChild(body); const text = body.innerText; body.remove();
+    return text; }"""
+
+# Elements sticking out past the window's right edge that no scrolling box of theirs clips (a table inside a scroll
+# container may be wider; the page itself may not), described by tag, test id and text.
+OVERFLOWING = """() => { const width = document.documentElement.clientWidth; const out = [];
+    const clipped = (node) => { for (let up = node.parentElement; up; up = up.parentElement) {
+        if (getComputedStyle(up).overflowX !== 'visible') return up.getBoundingClientRect().right <= width + 1; }
+        return false; };
+    for (const node of document.body.querySelectorAll('*')) { const box = node.getBoundingClientRect();
+        if (box.width > 0 && box.right > width + 1 && !clipped(node))
+            out.push(`${node.tagName.toLowerCase()}${node.dataset.testid ? '#' + node.dataset.testid : ''}`
+                + ` (${Math.round(box.right)} px) ${(node.innerText ?? '').slice(0, 40)}`); }
+    return {scroll: document.documentElement.scrollWidth - width, elements: out.slice(0, 5)}; }"""
+
+
+def english_messages() -> list[str]:
+    """The English catalog's messages that should never show in Korean (not names, not bare placeholders)."""
+    messages = [
+        json.loads(text) for text in re.findall(r'^\s*"[^"]+": ("(?:[^"\\]|\\.)*"),$', CATALOG.read_text(), re.M)
+    ]
+    return [m for m in messages if re.search(r"[A-Za-z]{3}", re.sub(r"{{\w+}}", "", m)) and m != "Clarion"]
+
+
+def untranslated(text: str, english: list[str]) -> list[str]:
+    """The English messages on a Korean page's text. A one-word message may be part of its Korean translation
+    (문자(SMS)), so it counts only standing alone on a line."""
+    lines = {line.strip() for line in text.splitlines()}
+    return [m for m in english if m in lines or (" " in m and m in text)]
 
 
 def english_strings(*areas: str) -> list[str]:

@@ -4,7 +4,6 @@ console's API is tested on both stores in test_console_api.py."""
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -13,7 +12,7 @@ from typing import Any, TypeVar
 
 import pytest
 from conftest import RunningServer
-from console_browser import ConsolePage, console_server, keep_for_docs
+from console_browser import VISIBLE_TEXT, ConsolePage, console_server, english_messages, keep_for_docs, untranslated
 
 from clarion.config import AccessKey
 
@@ -212,17 +211,10 @@ def test_a_marketer_writes_a_template_and_sees_the_server_render_it_for_an_endpo
     assert stored["Subject"] == "Hi {{User.UserAttributes.FirstName}}"
 
 
-def _english_messages() -> list[str]:
-    """The English catalog's messages that should never show in Korean (not names, not bare placeholders)."""
-    catalog = (Path(__file__).resolve().parent.parent / "console" / "src" / "i18n" / "en.ts").read_text()
-    messages = [json.loads(text) for text in re.findall(r'^\s*"[^"]+": ("(?:[^"\\]|\\.)*"),$', catalog, re.M)]
-    return [m for m in messages if re.search(r"[A-Za-z]{3}", re.sub(r"{{\w+}}", "", m)) and m != "Clarion"]
-
-
 def test_the_korean_console_shows_no_untranslated_string(korean_console: ConsolePage, server: RunningServer) -> None:
     client = server.client()
     app_id = client.create_app(CreateApplicationRequest={"Name": "한국 매장"})["ApplicationResponse"]["Id"]
-    english = _english_messages()
+    english = english_messages()
     assert len(english) > 100
     page = korean_console.page
     korean_console.sign_in("ada", "apps")
@@ -249,16 +241,7 @@ def test_the_korean_console_shows_no_untranslated_string(korean_console: Console
             page.get_by_label("템플릿 이름").fill("환영")
             page.get_by_role("button", name="새 템플릿").click()
             page.get_by_test_id("template-preview").wait_for()
-        # Everything but the server's own messages, which are English and marked lang="en".
-        text = page.evaluate(
-            """() => { const body = document.body.cloneNode(true);
-                body.querySelectorAll('[lang="en"]').forEach((node) => node.remove());
-                document.documentElement.appendChild(body); const text = body.innerText; body.remove();
-                return text; }"""
-        )
-        # A one-word message may be part of its Korean translation (문자(SMS)); it must not stand alone.
-        lines = {line.strip() for line in text.splitlines()}
-        shown = [m for m in english if m in lines or (" " in m and m in text)]
+        shown = untranslated(page.evaluate(VISIBLE_TEXT), english)
         assert shown == [], f"{name}: English text in the Korean console: {shown}"
         korean_console.screenshot(f"ko-{name}")
     assert page.evaluate("window.clarionMissingTranslations ?? []") == []

@@ -94,7 +94,8 @@ export default function Dashboard() {
   const rangeKey = range.start.slice(0, 10);
   const figures = useQuery({ queryKey: ["kpis", appId, rangeKey], queryFn: () => readFigures(appId, range) });
   const campaigns = useQuery({
-    queryKey: ["campaigns", appId],
+    // Not ["campaigns", appId]: the Campaigns page keeps its paged list (another shape) under that key.
+    queryKey: ["campaign-names", appId],
     queryFn: () =>
       call(api.GET("/v1/apps/{application-id}/campaigns", { params: { path: { "application-id": appId }, query: { "page-size": "1000" } } })),
   });

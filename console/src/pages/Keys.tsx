@@ -91,38 +91,40 @@ export default function Keys() {
       {revoke.error && <Failure error={revoke.error} />}
       <QueryState query={keys} isEmpty={(data) => data.Item.length === 0} empty={t("keys.empty")}>
         {(data) => (
-          <Table striped data-testid="keys">
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th>{t("keys.id")}</Table.Th>
-                <Table.Th>{t("keys.description")}</Table.Th>
-                <Table.Th>{t("keys.projects")}</Table.Th>
-                <Table.Th>{t("keys.operations")}</Table.Th>
-                <Table.Th>{t("keys.networks")}</Table.Th>
-                <Table.Th>{t("common.created")}</Table.Th>
-                <Table.Th />
-              </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {data.Item.map((key) => (
-                <Table.Tr key={key.AccessKeyId}>
-                  <Table.Td>{key.AccessKeyId}</Table.Td>
-                  <Table.Td>{key.Description}</Table.Td>
-                  <Table.Td>{scope(key.Projects)}</Table.Td>
-                  <Table.Td>{scope(key.Operations)}</Table.Td>
-                  <Table.Td>{key.AllowNetworks.join(", ")}</Table.Td>
-                  <Table.Td>{key.Source === "store" ? formatDate(key.CreationDate) : t("keys.fromSettings")}</Table.Td>
-                  <Table.Td>
-                    {key.Source === "store" && (
-                      <Button size="xs" color="red" variant="subtle" onClick={() => revoke.mutate(key.AccessKeyId)}>
-                        {t("keys.revoke")}
-                      </Button>
-                    )}
-                  </Table.Td>
+          <Table.ScrollContainer minWidth={760}>
+            <Table striped data-testid="keys">
+              <Table.Thead>
+                <Table.Tr>
+                  <Table.Th>{t("keys.id")}</Table.Th>
+                  <Table.Th>{t("keys.description")}</Table.Th>
+                  <Table.Th>{t("keys.projects")}</Table.Th>
+                  <Table.Th>{t("keys.operations")}</Table.Th>
+                  <Table.Th>{t("keys.networks")}</Table.Th>
+                  <Table.Th>{t("common.created")}</Table.Th>
+                  <Table.Th />
                 </Table.Tr>
-              ))}
-            </Table.Tbody>
-          </Table>
+              </Table.Thead>
+              <Table.Tbody>
+                {data.Item.map((key) => (
+                  <Table.Tr key={key.AccessKeyId}>
+                    <Table.Td>{key.AccessKeyId}</Table.Td>
+                    <Table.Td>{key.Description}</Table.Td>
+                    <Table.Td>{scope(key.Projects)}</Table.Td>
+                    <Table.Td>{scope(key.Operations)}</Table.Td>
+                    <Table.Td>{key.AllowNetworks.join(", ")}</Table.Td>
+                    <Table.Td>{key.Source === "store" ? formatDate(key.CreationDate) : t("keys.fromSettings")}</Table.Td>
+                    <Table.Td>
+                      {key.Source === "store" && (
+                        <Button size="xs" color="red" variant="subtle" onClick={() => revoke.mutate(key.AccessKeyId)}>
+                          {t("keys.revoke")}
+                        </Button>
+                      )}
+                    </Table.Td>
+                  </Table.Tr>
+                ))}
+              </Table.Tbody>
+            </Table>
+          </Table.ScrollContainer>
         )}
       </QueryState>
     </Stack>
