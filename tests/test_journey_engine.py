@@ -122,6 +122,17 @@ def journey_metrics(pinpoint: Any, app_id: str, journey_id: str) -> dict[str, st
     return response["JourneyExecutionMetricsResponse"]["Metrics"]
 
 
+def run_metrics(pinpoint: Any, app_id: str, journey_id: str) -> list[dict[str, str]]:
+    """Each run's metrics, oldest run first."""
+    runs = pinpoint.get_journey_runs(ApplicationId=app_id, JourneyId=journey_id)["JourneyRunsResponse"]["Item"]
+    return [
+        pinpoint.get_journey_run_execution_metrics(ApplicationId=app_id, JourneyId=journey_id, RunId=run["RunId"])[
+            "JourneyRunExecutionMetricsResponse"
+        ]["Metrics"]
+        for run in runs
+    ]
+
+
 def activity_metrics(pinpoint: Any, app_id: str, journey_id: str, activity_id: str) -> dict[str, str]:
     response = pinpoint.get_journey_execution_activity_metrics(
         ApplicationId=app_id, JourneyId=journey_id, JourneyActivityId=activity_id
@@ -853,11 +864,14 @@ def test_a_user_with_several_endpoints_enters_once(
     journey_id = create(pinpoint, project, activities, "mail", StartCondition=segment)
     tick(engine_server)
     assert sorted(sink.recipients()) == ["alice@example.org", "solo@example.org"]  # alice by her first endpoint
-    [run] = pinpoint.get_journey_runs(ApplicationId=project, JourneyId=journey_id)["JourneyRunsResponse"]["Item"]
-    run_metrics = pinpoint.get_journey_run_execution_metrics(
-        ApplicationId=project, JourneyId=journey_id, RunId=run["RunId"]
-    )["JourneyRunExecutionMetricsResponse"]["Metrics"]
-    assert run_metrics == {"ENDPOINT_ACTIVE": "2", "ENDPOINT_ENTERED": "2", "ENDPOINT_PRODUCED": "3"}
+    assert run_metrics(pinpoint, project, journey_id) == [
+        {
+            "ENDPOINT_ACTIVE": "2",
+            "ENDPOINT_ENTERED": "2",
+            "ENDPOINT_PRODUCED": "3",
+            "DUPLICATE_USER": "1",  # alice's second endpoint
+        }
+    ]
     assert journey_metrics(pinpoint, project, journey_id) == {"ENDPOINT_ACTIVE": "2", "ENDPOINT_ENTERED": "2"}
 
     # An event journey: while one of a user's endpoints is in it, the user's other endpoints are kept out.
@@ -961,3 +975,81 @@ def test_reentry_cap_and_interval_count_the_users_entries_through_any_of_its_end
     assert sink.recipients() == ["alice@example.org", "alice@work.example.org"]
     metrics = journey_metrics(pinpoint, project, journey_id)
     assert (metrics["ENDPOINT_ENTERED"], metrics["REENTRY_CAP_EXCEEDED"], metrics["ENDPOINT_ACTIVE"]) == ("2", "2", "0")
+
+
+def test_a_runs_metrics_count_the_endpoints_its_reading_filtered_out_and_why(
+    engine_server: RunningServer, pinpoint: Any, project: str
+) -> None:
+    gold = {"plan": ["gold"]}
+    items = [
+        {"Id": "gold", "ChannelType": "EMAIL", "Address": "gold@example.org", "Attributes": gold},
+        {"Id": "plain", "ChannelType": "EMAIL", "Address": "plain@example.org"},
+        {"Id": "alice-1", "ChannelType": "EMAIL", "Address": "a1@example.org", "User": {"UserId": "alice"}},
+        {"Id": "alice-2", "ChannelType": "EMAIL", "Address": "a2@example.org", "User": {"UserId": "alice"}},
+        {"Id": "opted", "ChannelType": "EMAIL", "Address": "o@example.org", "OptOut": "ALL", "Attributes": gold},
+        {"Id": "gone", "ChannelType": "EMAIL", "Address": "g@example.org", "EndpointStatus": "INACTIVE"},
+        {"Id": "no-address", "ChannelType": "EMAIL"},
+        {"Id": "no-channel", "Attributes": gold},
+    ]
+    pinpoint.update_endpoints_batch(ApplicationId=project, EndpointBatchRequest={"Item": items})
+    is_gold = {"SegmentDimensions": {"Attributes": {"plan": {"Values": ["gold"]}}}}
+    activities = {  # gold members wait a week; the others leave at once
+        "which": {"ConditionalSplit": {"Condition": {"Conditions": [is_gold]}, "TrueActivity": "week"}},
+        "week": {"Wait": {"WaitTime": {"WaitFor": "P7D"}}},
+    }
+    segment = segment_start(everyone(pinpoint, project))
+    journey_id = create(pinpoint, project, activities, "which", StartCondition=segment, RefreshFrequency="PT1H")
+    tick(engine_server)
+    filtered = {
+        "ENDPOINT_OPT_OUT": "1",
+        "ENDPOINT_INACTIVE": "1",
+        "ENDPOINT_MISSING_ADDRESS": "1",
+        "ENDPOINT_MISSING_CHANNEL": "1",
+    }
+    first = {"ENDPOINT_PRODUCED": "8", "ENDPOINT_ENTERED": "3", "DUPLICATE_USER": "1", **filtered}
+    assert run_metrics(pinpoint, project, journey_id) == [{**first, "ENDPOINT_ACTIVE": "1", "ENDPOINT_LEFT": "2"}]
+
+    # The hourly reading: one new member enters; gold is still inside; plain and alice have been through it.
+    pinpoint.update_endpoint(
+        ApplicationId=project, EndpointId="late", EndpointRequest={"ChannelType": "EMAIL", "Address": "l@example.org"}
+    )
+    engine_server.clock.offset += timedelta(minutes=61)
+    tick(engine_server)
+    second = {
+        "ENDPOINT_PRODUCED": "9",
+        "ENDPOINT_ENTERED": "1",
+        "ACTIVE_ENDPOINT_REJECTED": "1",
+        "REENTRY_CAP_EXCEEDED": "3",
+        "ENDPOINT_ACTIVE": "0",
+        "ENDPOINT_LEFT": "1",
+        **filtered,
+    }
+    assert run_metrics(pinpoint, project, journey_id)[1] == second
+    # The journey's own metrics count participants, not what each reading filtered.
+    assert journey_metrics(pinpoint, project, journey_id) == {
+        "ENDPOINT_ENTERED": "4",
+        "ENDPOINT_ACTIVE": "1",
+        "ENDPOINT_LEFT": "3",
+        "ACTIVE_ENDPOINT_REJECTED": "1",
+        "REENTRY_CAP_EXCEEDED": "3",
+    }
+
+    # An event start: the events' endpoints outside its segment, or opted out, do not enter either.
+    segment_id = pinpoint.create_segment(
+        ApplicationId=project, WriteSegmentRequest={"Name": "gold", "Dimensions": is_gold["SegmentDimensions"]}
+    )["SegmentResponse"]["Id"]
+    start = event_start()
+    start["EventStartCondition"]["SegmentId"] = segment_id
+    on_event = create(pinpoint, project, THANKS, "thanks", StartCondition=start)
+    put_event(pinpoint, project, ["gold", "plain", "opted"], "p")
+    tick(engine_server)
+    assert run_metrics(pinpoint, project, on_event) == [
+        {
+            "ENDPOINT_PRODUCED": "3",
+            "FILTERED_OUT_BY_SEGMENT": "1",
+            "ENDPOINT_OPT_OUT": "1",
+            "ENDPOINT_ENTERED": "1",
+            "ENDPOINT_ACTIVE": "0",
+            "ENDPOINT_LEFT": "1",
+        }
+    ]

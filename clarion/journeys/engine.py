@@ -31,7 +31,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -43,6 +43,7 @@ from clarion.clock import Clock, epoch_millis, iso_millis
 from clarion.domain_events import Change, JourneyChanged, JourneyEntriesHeld, SegmentChanged
 from clarion.endpoints.service import endpoint_key
 from clarion.errors import NotFound
+from clarion.journeys import entry_filter
 from clarion.journeys.config import JourneySettings
 from clarion.journeys.definition import JourneyState
 from clarion.journeys.rules import parse_duration
@@ -60,6 +61,7 @@ from clarion.store.endpoints import EndpointRow
 from clarion.store.journeys import Entries, ParticipantRow
 
 DUE_PER_PASS = 20
+NO_ENTRIES = Entries(0, 0, False, "")
 LATEST_ZONE = "Etc/GMT+12"  # UTC-12, where a wall-clock time comes last
 HELD_PER_PASS = 1000  # held events read per round of event entry
 log = get_logger("clarion.journeys")
@@ -211,7 +213,8 @@ class JourneyEngine:
             return
         segment_id = definition["StartCondition"]["SegmentStartCondition"]["SegmentId"]
         try:
-            async for page in self.members.pages(app_id, segment_id, None, 1000):
+            # Every member, opted out and inactive ones too: the run counts why those do not enter.
+            async for page in self.members.pages(app_id, segment_id, None, 1000, sendable_only=False):
                 await self.db.write(
                     lambda tx, ids=page: self._admit_once(tx, app_id, journey_id, run_id, definition, ids, now)
                 )
@@ -251,23 +254,31 @@ class JourneyEngine:
         now: datetime,
     ) -> None:
         """Segment members who never entered the journey enter it (a refresh lets in only new ones); a user enters
-        once, by the first (by id) of its endpoints the segment holds, so participants are people."""
+        once, by the first (by id) of its endpoints the segment holds, so participants are people. The others are
+        counted by why they did not enter (entry_filter)."""
         keys = {endpoint_key(e): e for e in endpoint_ids}
         known = store.entries_of(tx, app_id, journey_id, list(keys))
-        fresh = [key for key in keys if key not in known]
-        rows = endpoint_store.fetch(tx, app_id, fresh)
-        inside = set(_user_entries(tx, app_id, journey_id, rows))
+        rows = endpoint_store.fetch(tx, app_id, list(keys))
+        users = _user_entries(tx, app_id, journey_id, rows)
+        counts: dict[str, int] = defaultdict(int, {entry_filter.PRODUCED: len(endpoint_ids)})
         entrants = []
         local_end = bool(definition.get("LocalTime") and (definition.get("Schedule") or {}).get("EndTime"))
-        for key in sorted(fresh, key=lambda k: keys[k]):
-            user = rows[key].user_id if key in rows else None
-            if user and user in inside:
+        for key in sorted(keys, key=lambda k: keys[k]):
+            row = rows.get(key)
+            if row is None:  # deleted since the reading
                 continue
-            ends = schedule_bound(definition, "EndTime", rows.get(key)) if local_end else None
+            entries = users.get(row.user_id) if row.user_id else known.get(key)
+            reason = entry_filter.unreachable(row)
+            if reason is None and entries is not None:
+                reason = entry_filter.entered_before(entries, run_id)
+            ends = schedule_bound(definition, "EndTime", row) if local_end and reason is None else None
             if ends is not None and now > ends:  # the journey has ended on this endpoint's clock
+                reason = "ENDPOINT_TIMEZONE_MISMATCH"
+            if reason is not None:
+                counts[reason] += 1
                 continue
-            if user:
-                inside.add(user)
+            if row.user_id:
+                users[row.user_id] = Entries(1, epoch_millis(now), True, run_id)
             entrants.append((key, 1, keys[key]))
         start = definition["StartActivity"]
         by_due: dict[int, list[tuple[str, int, str]]] = defaultdict(list)
@@ -275,7 +286,7 @@ class JourneyEngine:
             by_due[_start_due(definition, rows, entrant[0], now)].append(entrant)
         for due_at, group in by_due.items():
             store.add_participants(tx, app_id, journey_id, run_id, start, due_at, group)
-        counts = {"ENDPOINT_PRODUCED": len(endpoint_ids), "ENDPOINT_ENTERED": len(entrants)}
+        counts["ENDPOINT_ENTERED"] = len(entrants)
         store.add_metrics(tx, app_id, journey_id, run_id, "", counts)
         store.touch_run(tx, app_id, journey_id, run_id, iso_millis(now))
 
@@ -293,11 +304,9 @@ class JourneyEngine:
                 await self.db.write(lambda tx, s=seqs, p=plans: self._admit_held(tx, s, p, now))
         return len(held)
 
-    async def _event_entries(
-        self, app_id: str, items: list[store.HeldEvent]
-    ) -> list[tuple[store.JourneyRow, dict[str, Any], list[str]]]:
-        """(journey, definition, endpoint ids in the order of their events) for each ACTIVE event journey that
-        some of these events start: the event passes its filter, arrived within its Schedule, and its endpoint is
+    async def _event_entries(self, app_id: str, items: list[store.HeldEvent]) -> list[EventPlan]:
+        """For each ACTIVE event journey that some of these events start (the event passes its filter and arrived
+        within its Schedule), the endpoint ids of those events in their order, and of them those whose endpoint is
         in its segment when one is named."""
         rows = await self.db.read(lambda tx: store.active_of_app(tx, app_id))
         journeys = [(row, msgspec.json.decode(row.definition)) for row in rows]
@@ -316,35 +325,35 @@ class JourneyEngine:
                 if _in_schedule(definition, item.arrived_at, endpoints.get(endpoint_key(item.endpoint_id)))
                 and filter_matches(start["EventFilter"], event)
             ]
+            inside = matching
             if matching and start.get("SegmentId"):
                 unique = list(dict.fromkeys(matching))
                 found = await self.members.holds(app_id, start["SegmentId"], None, unique, sendable_only=False)
-                matching = [e for e in matching if e in found]
+                inside = [e for e in matching if e in found]
             if matching:
-                plans.append((row, definition, matching))
+                plans.append(EventPlan(row, definition, inside, len(matching)))
         return plans
 
     def _admit_held(
         self,
         tx: Transaction,
         seqs: list[int],
-        plans: list[tuple[store.JourneyRow, dict[str, Any], list[str]]],
+        plans: list[EventPlan],
         now: datetime,
     ) -> None:
         if store.release_events(tx, seqs) != len(seqs):
             raise _TakenElsewhere  # another engine let them in meanwhile (a leader that lost its lease): roll back
-        for row, definition, endpoint_ids in plans:
-            current = store.get(tx, row.app_id, row.id, lock=True)
+        for plan in plans:
+            current = store.get(tx, plan.row.app_id, plan.row.id, lock=True)
             if current is not None and current.state == JourneyState.ACTIVE:
-                self._admit_event(tx, row, definition, endpoint_ids, now)
+                self._admit_event(tx, plan, now)
 
-    def _admit_event(
-        self, tx: Transaction, row: store.JourneyRow, definition: dict[str, Any], endpoint_ids: list[str], now: datetime
-    ) -> None:
+    def _admit_event(self, tx: Transaction, plan: EventPlan, now: datetime) -> None:
         """Enter within the limits: never while still in the journey, at most EndpointReentryCap times (0 or unset:
         no cap), and no sooner than EndpointReentryInterval after the last entry. Participants are people: for an
         endpoint with a user these count the user's entries, through any of its endpoints. Endpoint ids in the
         order of their events: a second event of an endpoint that just entered finds it in the journey."""
+        row, definition, endpoint_ids = plan.row, plan.definition, plan.endpoint_ids
         app_id, journey_id, now_ms = row.app_id, row.id, epoch_millis(now)
         limits = definition.get("Limits") or {}
         cap = limits.get("EndpointReentryCap") or 0
@@ -358,25 +367,29 @@ class JourneyEngine:
         known = store.entries_of(tx, app_id, journey_id, keys)
         rows = endpoint_store.fetch(tx, app_id, keys)
         users = _user_entries(tx, app_id, journey_id, rows)
-        counts: dict[str, int] = defaultdict(int)
+        counts: dict[str, int] = defaultdict(int, {entry_filter.PRODUCED: plan.produced})
+        counts["FILTERED_OUT_BY_SEGMENT"] = plan.produced - len(endpoint_ids)
         entrants = []
         for endpoint_id in endpoint_ids:
             key = endpoint_key(endpoint_id)
-            own = known.get(key, Entries(0, 0, False))
+            own = known.get(key, NO_ENTRIES)
             user = rows[key].user_id if key in rows else None
-            entries = users.get(user, Entries(0, 0, False)) if user else own
-            if entries.active:  # it, or another endpoint of its user, is in the journey
+            entries = users.get(user, NO_ENTRIES) if user else own
+            reason = entry_filter.unreachable(rows[key]) if key in rows else None
+            if reason is not None:
+                counts[reason] += 1
+            elif entries.active:  # it, or another endpoint of its user, is in the journey
                 counts["ACTIVE_ENDPOINT_REJECTED"] += 1
             elif (cap and entries.count >= cap) or (entries.count and now_ms - entries.last_ms < gap):
                 counts["REENTRY_CAP_EXCEEDED"] += 1
             else:
                 entrants.append((key, own.count + 1, endpoint_id))
-                known[key] = Entries(own.count + 1, now_ms, True)
+                known[key] = Entries(own.count + 1, now_ms, True, run_id)
                 if user:
-                    users[user] = Entries(entries.count + 1, now_ms, True)
+                    users[user] = Entries(entries.count + 1, now_ms, True, run_id)
         counts["ENDPOINT_ENTERED"] = len(entrants)
         store.add_participants(tx, app_id, journey_id, run_id, definition["StartActivity"], now_ms, entrants)
-        store.add_metrics(tx, app_id, journey_id, run_id, "", counts)
+        store.add_metrics(tx, app_id, journey_id, run_id, "", {name: n for name, n in counts.items() if n})
         store.touch_run(tx, app_id, journey_id, run_id, iso_millis(now))
 
     # Steps --------------------------------------------------------------------------------------------------
@@ -532,8 +545,9 @@ def _user_entries(tx: Transaction, app_id: str, journey_id: str, rows: dict[str,
     owner = {e.endpoint_key: user for user, found in endpoint_store.of_users(tx, app_id, users).items() for e in found}
     totals: dict[str, Entries] = {}
     for key, own in store.entries_of(tx, app_id, journey_id, sorted(owner)).items():
-        seen = totals.get(owner[key], Entries(0, 0, False))
-        totals[owner[key]] = Entries(seen.count + own.count, max(seen.last_ms, own.last_ms), seen.active or own.active)
+        seen = totals.get(owner[key], NO_ENTRIES)
+        latest = own if own.last_ms >= seen.last_ms else seen
+        totals[owner[key]] = Entries(seen.count + own.count, latest.last_ms, seen.active or own.active, latest.run_id)
     return totals
 
 
@@ -580,6 +594,15 @@ def _in_schedule(definition: dict[str, Any], at_ms: int, row: EndpointRow | None
     if starts and at_ms < epoch_millis(starts):
         return False
     return not (ends and at_ms > epoch_millis(ends))
+
+
+class EventPlan(NamedTuple):
+    """Who one event journey lets in from a round of held events."""
+
+    row: store.JourneyRow
+    definition: dict[str, Any]
+    endpoint_ids: list[str]  # of the events that start it, in their order, in its segment if it names one
+    produced: int  # events that start it, before its segment was applied
 
 
 class _TakenElsewhere(Exception):

@@ -17,6 +17,7 @@ from clarion.clock import epoch_millis, iso_millis
 from clarion.context import CallContext
 from clarion.domain_events import Change, JourneyChanged
 from clarion.errors import BadRequest, NotFound
+from clarion.journeys import entry_filter
 from clarion.journeys.config import JourneySettings
 from clarion.journeys.definition import (
     ACTIVITY_TYPES,
@@ -41,7 +42,6 @@ RESUME_AFTER_MS = 5 * 60 * 1000  # a paused journey resumes no sooner than five 
 FIXED_ONCE_PUBLISHED = ("Activities", "StartActivity")
 # Members the response states itself rather than echoing what the request said (the dates are the server's).
 NOT_STORED = ("Name", "State", "CreationDate", "LastModifiedDate")
-RUN_ONLY = ("ENDPOINT_PRODUCED",)  # answered by GetJourneyRunExecutionMetrics only
 
 
 def resource_path(app_id: str, journey_id: str) -> str:
@@ -342,7 +342,7 @@ async def execution_metrics(
         _require_run(tx, app_id, journey_id, run_id)
         counts = journey_store.metrics(tx, app_id, journey_id, run_id, "")
         if run_id is None:  # what a run's segment reading produced is the run's figure, not the journey's
-            counts = {name: value for name, value in counts.items() if name not in RUN_ONLY}
+            counts = {name: value for name, value in counts.items() if name not in entry_filter.RUN_ONLY}
         active = journey_store.active_participants(tx, app_id, journey_id, run_id)
         if counts or active:
             counts["ENDPOINT_ACTIVE"] = active

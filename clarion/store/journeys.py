@@ -313,20 +313,21 @@ class Entries(NamedTuple):
     count: int  # entries so far (an endpoint's entries are numbered 1, 2, ...)
     last_ms: int  # when the latest began
     active: bool  # whether the latest is still in the journey
+    run_id: str  # the run the latest entered in
 
 
 def entries_of(tx: Transaction, app_id: str, journey_id: str, keys: list[str]) -> dict[str, Entries]:
     """Endpoint key -> its entries into the journey, for those of these endpoints that entered it."""
     wanted, params = tx.dialect.one_of("endpoint_key", keys)
     rows = tx.fetchall(
-        "SELECT endpoint_key, entry, entered_at, activity_id IS NOT NULL FROM journey_participants "
+        "SELECT endpoint_key, entry, entered_at, activity_id IS NOT NULL, run_id FROM journey_participants "
         f"WHERE app_id = ? AND journey_id = ? AND {wanted}",
         (app_id, journey_id, *params),
     )
     latest: dict[str, Entries] = {}
-    for key, entry, entered_at, active in rows:
+    for key, entry, entered_at, active, run_id in rows:
         if key not in latest or entry > latest[key].count:
-            latest[key] = Entries(entry, entered_at, bool(active))
+            latest[key] = Entries(entry, entered_at, bool(active), run_id)
     return latest
 
 
