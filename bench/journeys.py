@@ -4,12 +4,15 @@ event-start latency, on a real Clarion server in this process with an SMTP sink 
     .venv/bin/python -m bench.journeys [--participants 20000] [--store sqlite|postgres|both] [--out x.json]
     .venv/bin/python -m bench.journeys --scale 1000000 [--step-seconds 120] --store both [--out x.json]
 
-With emails (`--participants`):
+With sends (`--participants`; `--channel email`, the default, or `push`):
 
-1. **Throughput**: N email endpoints enter from a segment: email → wait 1 minute → opened the email? → no: a second
-   email → holdout 10 % (yes: they leave). The engine is driven pass after pass, the clock moved past the wait;
-   participants advanced per second = steps committed / wall time. Baseline, same run, same sink: SendMessages to
-   the same endpoints, 100 per call (the send path alone, as a direct send uses it).
+1. **Throughput**: N endpoints enter from a segment: a message → wait 1 minute → opened it? → no: a second message
+   → holdout 10 % (yes: they leave). The engine is driven pass after pass, the clock moved past the wait;
+   participants advanced per second = steps committed / wall time, and per core = steps / the process's CPU
+   seconds. Baseline, same run, same sink: SendMessages to the same endpoints (the first 20,000), 100 per call (the
+   send path alone, as a direct send uses it). Email goes to an aiosmtpd sink process; push to GCM endpoints goes
+   through the FCM transport to Debian's nginx as the FCM and OAuth stand-in (bench/push.py's, on the second CPU),
+   which answers every message at once, so that the journey and the send path are what is measured.
 2. **Timer lag**: the N participants wait at a 7-day wait while 1,000 others wait for timers spread over 5 seconds;
    the engine runs its own loop on the real clock; lag = when a participant was picked up − when it was due.
 3. **Event start**: 200 PutEvents calls, each starting a journey for one endpoint; latency from the call to the
@@ -32,9 +35,11 @@ import os
 import resource
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -48,29 +53,38 @@ from conftest import POSTGRES_URL, RunningServer, free_port  # noqa: E402
 from bench.run import code_version, machine  # noqa: E402
 from bench.smtp_send import start_sink  # noqa: E402
 from clarion.campaigns.config import CampaignSettings  # noqa: E402
-from clarion.channels.config import DeliverySettings, SmtpSettings  # noqa: E402
+from clarion.channels.config import DeliverySettings, PushSettings, SmtpSettings  # noqa: E402
 from clarion.config import AccessKey, Settings  # noqa: E402
 from clarion.journeys.config import JourneySettings  # noqa: E402
+from clarion.outbound.config import OutboundSettings  # noqa: E402
 from clarion.queue.config import QueueSettings  # noqa: E402
 from clarion.store import journeys as journey_store  # noqa: E402
 
 KEY = AccessKey(access_key_id="AKIDCLARIONBENCH0001", secret_access_key="bench-secret")
-OPEN = {"EventType": {"Values": ["_email.open"]}}
-# The 6-activity journey: an email, a minute's wait, a split on "opened the email", a second email, a 10 % holdout,
-# then a week's wait.
-ACTIVITIES = {
-    "first": {"EMAIL": {"TemplateName": "bench-first", "NextActivity": "minute"}},
-    "minute": {"Wait": {"WaitTime": {"WaitFor": "PT1M"}, "NextActivity": "opened"}},
-    "opened": {
-        "ConditionalSplit": {
-            "Condition": {"Conditions": [{"EventCondition": {"Dimensions": OPEN, "MessageActivity": "first"}}]},
-            "FalseActivity": "second",
-        }
-    },
-    "second": {"EMAIL": {"TemplateName": "bench-second", "NextActivity": "hold"}},
-    "hold": {"Holdout": {"Percentage": 10, "NextActivity": "week"}},
-    "week": {"Wait": {"WaitTime": {"WaitFor": "P7D"}}},
-}
+OPENED = {"EMAIL": "_email.open", "PUSH": "_journey.opened_notification"}
+BASELINE_SENDS = 20_000  # endpoints the SendMessages baseline sends to
+
+
+def journey_activities(channel: str = "EMAIL") -> dict[str, Any]:
+    """The 6-activity journey: a message, a minute's wait, a split on "opened it", a second message, a 10 %
+    holdout, then a week's wait."""
+    opened = {"EventType": {"Values": [OPENED[channel]]}}
+    return {
+        "first": {channel: {"TemplateName": "bench-first", "NextActivity": "minute"}},
+        "minute": {"Wait": {"WaitTime": {"WaitFor": "PT1M"}, "NextActivity": "opened"}},
+        "opened": {
+            "ConditionalSplit": {
+                "Condition": {"Conditions": [{"EventCondition": {"Dimensions": opened, "MessageActivity": "first"}}]},
+                "FalseActivity": "second",
+            }
+        },
+        "second": {channel: {"TemplateName": "bench-second", "NextActivity": "hold"}},
+        "hold": {"Holdout": {"Percentage": 10, "NextActivity": "week"}},
+        "week": {"Wait": {"WaitTime": {"WaitFor": "P7D"}}},
+    }
+
+
+ACTIVITIES = journey_activities()
 PLANT_ROWS = 20_000  # participants planted per commit
 FLOOR_ROWS = 200_000  # due rows the store-floor baseline may move
 
@@ -122,64 +136,145 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
 
 
-def add_endpoints(client: Any, app_id: str, count: int, prefix: str) -> None:
-    for start in range(0, count, 100):
-        items = [
-            {"Id": f"{prefix}{n}", "ChannelType": "EMAIL", "Address": f"{prefix}{n}@example.org"}
-            for n in range(start, min(start + 100, count))
-        ]
+def endpoint_item(channel: str, prefix: str, n: int) -> dict[str, Any]:
+    if channel == "PUSH":
+        return {"Id": f"{prefix}{n}", "ChannelType": "GCM", "Address": f"token-{prefix}{n}"}
+    return {"Id": f"{prefix}{n}", "ChannelType": "EMAIL", "Address": f"{prefix}{n}@example.org"}
+
+
+def add_endpoints(client: Any, app_id: str, count: int, prefix: str, channel: str = "EMAIL") -> None:
+    """UpdateEndpointsBatch, 100 a call, eight calls at a time."""
+
+    def put(start: int) -> None:
+        items = [endpoint_item(channel, prefix, n) for n in range(start, min(start + 100, count))]
         client.update_endpoints_batch(ApplicationId=app_id, EndpointBatchRequest={"Item": items})
 
-
-def run(store: str, participants: int, scale: int = 0, step_seconds: float = 120) -> dict[str, Any]:
-    """The email run at `participants`, or with `scale` the run at that many participants (`measure_scale`)."""
-    sink_port = free_port()
-    sink = start_sink(sink_port)
-    try:
-        with tempfile.TemporaryDirectory() as data_dir, database_url(store) as url:
-            settings = Settings(
-                data_dir=Path(data_dir),
-                port=free_port(),
-                access_keys=[KEY],
-                access_log=False,
-                database_url=url,
-                max_clock_skew_seconds=40 * 86_400,
-                queue=QueueSettings(workers=0),
-                campaigns=CampaignSettings(scheduler=False),
-                journeys=JourneySettings(engine=False),
-                delivery=DeliverySettings(smtp=SmtpSettings(host="127.0.0.1", port=sink_port, security="none")),
-            )
-            with RunningServer(settings) as server:
-                return measure_scale(server, scale, step_seconds) if scale else measure(server, participants)
-    finally:
-        sink.kill()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(put, range(0, count, 100)))
 
 
-def measure(server: RunningServer, participants: int) -> dict[str, Any]:
-    client = server.client(KEY)
-    app_id = client.create_app(CreateApplicationRequest={"Name": "bench"})["ApplicationResponse"]["Id"]
-    client.update_email_channel(
-        ApplicationId=app_id, EmailChannelRequest={"FromAddress": "news@example.com", "Identity": "example.com"}
-    )
-    for name in ("bench-first", "bench-second"):
-        client.create_email_template(TemplateName=name, EmailTemplateRequest={"Subject": name, "TextPart": "Hello"})
-    loaded = time.perf_counter()
-    add_endpoints(client, app_id, participants, "e")
-    load_seconds = time.perf_counter() - loaded
+@contextmanager
+def message_sink(channel: str) -> Iterator[tuple[DeliverySettings, dict[str, Any]]]:
+    """The local stand-in the journey's messages go to: (the delivery settings that reach it, what the project's
+    channel needs). Email: an aiosmtpd sink process. Push: nginx as FCM and its OAuth server (bench/push.py)."""
+    if channel == "EMAIL":
+        sink_port = free_port()
+        sink = start_sink(sink_port)
+        try:
+            yield DeliverySettings(smtp=SmtpSettings(host="127.0.0.1", port=sink_port, security="none")), {}
+        finally:
+            sink.kill()
+        return
+    import trustme
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
-    # Baseline: the send path alone, as SendMessages uses it, to the same endpoints and sink.
-    started = time.perf_counter()
-    for start in range(0, participants, 100):
-        endpoints = {f"e{n}": {} for n in range(start, min(start + 100, participants))}
-        client.send_messages(
-            ApplicationId=app_id,
-            MessageRequest={
-                "Endpoints": endpoints,
-                "MessageConfiguration": {"EmailMessage": {"SimpleEmail": {"Subject": {"Data": "x"}}}},
-                "TemplateConfiguration": {"EmailTemplate": {"Name": "bench-first"}},
-            },
+    from bench.push import Nginx, service_json
+
+    with tempfile.TemporaryDirectory() as folder:
+        nginx = Nginx.start(Path(folder), trustme.CA())
+        try:
+            push = PushSettings(fcm_url=nginx.url, fcm_token_uri=f"{nginx.url}/token", ca_file=nginx.ca_file)
+            google_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            gcm = {"ServiceJson": service_json(google_key), "DefaultAuthenticationMethod": "TOKEN"}
+            yield DeliverySettings(push=push), gcm
+        finally:
+            nginx.stop()
+
+
+def run(
+    store: str, participants: int, scale: int = 0, step_seconds: float = 120, channel: str = "EMAIL"
+) -> dict[str, Any]:
+    """The run with sends at `participants`, or with `scale` the run at that many participants (`measure_scale`)."""
+    with (
+        message_sink(channel) as (delivery, gcm),
+        tempfile.TemporaryDirectory() as data_dir,
+        database_url(store) as url,
+    ):
+        settings = Settings(
+            data_dir=Path(data_dir),
+            port=free_port(),
+            access_keys=[KEY],
+            access_log=False,
+            database_url=url,
+            max_clock_skew_seconds=40 * 86_400,
+            queue=QueueSettings(workers=0),
+            campaigns=CampaignSettings(scheduler=False),
+            journeys=JourneySettings(engine=False),
+            delivery=delivery,
+            outbound=OutboundSettings(allow_networks=["127.0.0.0/8", "::1/128"]),  # nginx on localhost
         )
-    baseline = participants / (time.perf_counter() - started)
+        with RunningServer(settings) as server:
+            if scale:
+                return measure_scale(server, scale, step_seconds)
+            return measure(server, participants, channel, gcm)
+
+
+class RssPeak:
+    """The process's peak resident set while a phase runs (ru_maxrss covers the whole run, loading included)."""
+
+    def __init__(self) -> None:
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.5):
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+
+    def __enter__(self) -> RssPeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def set_up_project(client: Any, channel: str, gcm: dict[str, Any]) -> str:
+    """A project with the channel and the journey's two templates."""
+    app_id = client.create_app(CreateApplicationRequest={"Name": "bench"})["ApplicationResponse"]["Id"]
+    for name in ("bench-first", "bench-second"):
+        if channel == "PUSH":
+            push = {"Default": {"Title": name, "Body": "Hello"}}
+            client.create_push_template(TemplateName=name, PushNotificationTemplateRequest=push)
+        else:
+            email = {"Subject": name, "TextPart": "Hello"}
+            client.create_email_template(TemplateName=name, EmailTemplateRequest=email)
+    if channel == "PUSH":
+        client.update_gcm_channel(ApplicationId=app_id, GCMChannelRequest=gcm)
+    else:
+        email_channel = {"FromAddress": "news@example.com", "Identity": "example.com"}
+        client.update_email_channel(ApplicationId=app_id, EmailChannelRequest=email_channel)
+    return app_id
+
+
+def send_messages_rate(client: Any, app_id: str, count: int, channel: str) -> float:
+    """The baseline: the send path alone, as SendMessages uses it, to the first `count` endpoints; messages/s."""
+    if channel == "PUSH":
+        message = {"GCMMessage": {"Action": "OPEN_APP"}}
+        template = {"PushTemplate": {"Name": "bench-first"}}
+    else:
+        message = {"EmailMessage": {"SimpleEmail": {"Subject": {"Data": "x"}}}}
+        template = {"EmailTemplate": {"Name": "bench-first"}}
+    started = time.perf_counter()
+    for start in range(0, count, 100):
+        endpoints = {f"e{n}": {} for n in range(start, min(start + 100, count))}
+        request = {"Endpoints": endpoints, "MessageConfiguration": message, "TemplateConfiguration": template}
+        answer = client.send_messages(ApplicationId=app_id, MessageRequest=request)["MessageResponse"]["EndpointResult"]
+        failed = [r for r in answer.values() if r["DeliveryStatus"] != "SUCCESSFUL"]
+        assert not failed, failed[:3]
+    return count / (time.perf_counter() - started)
+
+
+def measure(server: RunningServer, participants: int, channel: str, gcm: dict[str, Any]) -> dict[str, Any]:
+    client = server.client(KEY)
+    app_id = set_up_project(client, channel, gcm)
+    loaded = time.perf_counter()
+    add_endpoints(client, app_id, participants, "e", channel)
+    load_seconds = time.perf_counter() - loaded
+    baseline = send_messages_rate(client, app_id, min(participants, BASELINE_SENDS), channel)
 
     segment_id = client.create_segment(ApplicationId=app_id, WriteSegmentRequest={"Name": "all"})["SegmentResponse"][
         "Id"
@@ -188,7 +283,7 @@ def measure(server: RunningServer, participants: int) -> dict[str, Any]:
         ApplicationId=app_id,
         WriteJourneyRequest={
             "Name": "bench",
-            "Activities": ACTIVITIES,
+            "Activities": journey_activities(channel),
             "StartActivity": "first",
             "StartCondition": {"SegmentStartCondition": {"SegmentId": segment_id}},
             "State": "ACTIVE",
@@ -199,43 +294,47 @@ def measure(server: RunningServer, participants: int) -> dict[str, Any]:
         loop = server.app.state.loop  # RunningServer.run waits 30 s at most; a pass over N participants takes longer
         return asyncio.run_coroutine_threadsafe(server.services.journey_engine.tick(), loop).result(timeout=7200)
 
-    started = time.perf_counter()
-    steps = tick()  # entry, the first email, the waits set
-    server.clock.offset += timedelta(minutes=2)
-    steps += tick()  # the split, the second email, the holdout, the week's waits set
-    elapsed = time.perf_counter() - started
+    with RssPeak() as rss:
+        started, cpu = time.perf_counter(), time.process_time()
+        steps = tick()  # entry, the first message, the waits set
+        server.clock.offset += timedelta(minutes=2)
+        steps += tick()  # the split, the second message, the holdout, the week's waits set
+        elapsed, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
     metrics = client.get_journey_execution_metrics(ApplicationId=app_id, JourneyId=journey_id)
     entered = int(metrics["JourneyExecutionMetricsResponse"]["Metrics"]["ENDPOINT_ENTERED"])
     assert entered == participants, metrics
-    throughput = steps / elapsed
-    messages = 2 * participants / elapsed
+    outcomes = {
+        activity: client.get_journey_execution_activity_metrics(
+            ApplicationId=app_id, JourneyId=journey_id, JourneyActivityId=activity
+        )["JourneyExecutionActivityMetricsResponse"]["Metrics"]
+        for activity in ("first", "second")
+    }
+    sent = sum(int(outcome.get("SUCCESSFUL", 0)) for outcome in outcomes.values())
+    assert sent == 2 * participants, outcomes  # nobody opens: every participant gets both messages
 
     # Timer lag: the N participants wait a week; 1,000 more wait for timers due over the next 5 seconds.
     server.clock.offset = timedelta()
     timer_lags = lag_of_timers(server, client, app_id, segment_id, min(1000, participants), "e")
-    add_endpoints(client, app_id, 200, "v")
+    add_endpoints(client, app_id, 200, "v", channel)
     event_lags = event_start(server, client, app_id)
 
     return {
         "participants": participants,
+        "channel": channel,
         "load_seconds": round(load_seconds, 1),
         "steps": steps,
         "seconds": round(elapsed, 2),
-        "steps_per_second": round(throughput),
-        "journey_messages_per_second": round(messages),
+        "cpu_seconds": round(cpu_seconds, 1),
+        "steps_per_second": round(steps / elapsed),
+        "steps_per_cpu_second": round(steps / cpu_seconds),
+        "participants_per_second": round(participants / elapsed),
+        "journey_messages_per_second": round(sent / elapsed),
+        "activity_outcomes": outcomes,
         "sendmessages_per_second": round(baseline),
-        "ratio": round(messages / baseline, 2),
-        "timer_lag_ms": {
-            "count": len(timer_lags),
-            "p50": round(percentile(timer_lags, 0.5)),
-            "p99": round(percentile(timer_lags, 0.99)),
-            "max": round(max(timer_lags)) if timer_lags else None,
-        },
-        "event_start_ms": {
-            "count": len(event_lags),
-            "p50": round(percentile(event_lags, 0.5)),
-            "p99": round(percentile(event_lags, 0.99)),
-        },
+        "ratio": round(sent / elapsed / baseline, 2),
+        "timer_lag_ms": _spread(timer_lags),
+        "event_start_ms": _spread(event_lags),
+        "peak_rss_mb_journey": round(rss.peak_kb / 1024),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "measured": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "commit": code_version(),
@@ -513,28 +612,36 @@ def main() -> None:
         "--scale", type=int, default=0, help="run the engine and store at this many participants (no sends)"
     )
     parser.add_argument("--step-seconds", type=float, default=120, help="how long --scale steps participants")
+    parser.add_argument("--channel", choices=["email", "push"], default="email", help="what --participants sends")
     parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="sqlite")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     stores = ["sqlite", "postgres"] if args.store == "both" else [args.store]
     results = []
     for store in stores:
-        results.append({"store": store, **run(store, args.participants, args.scale, args.step_seconds)})
+        channel = args.channel.upper()
+        results.append({"store": store, **run(store, args.participants, args.scale, args.step_seconds, channel)})
         print_scale(results[-1]) if args.scale else print_sends(results[-1])
     if args.out:
         args.out.write_text(json.dumps(results if len(results) > 1 else results[0], indent=1) + "\n")
 
 
 def print_sends(result: dict[str, Any]) -> None:
-    print(f"{'participants':>14} {'steps/s':>9} {'journey msg/s':>14} {'SendMessages msg/s':>19} {'ratio':>6}")
+    load = ", ".join(f"{x:.1f}" for x in result["load_average"])
+    print(f"{result['store']}, {result['participants']:,} participants, {result['channel']} (load average {load})")
     print(
-        f"{result['participants']:>14,} {result['steps_per_second']:>9,} {result['journey_messages_per_second']:>14,}"
-        f" {result['sendmessages_per_second']:>19,} {result['ratio']:>6}"
+        f"{'steps/s':>9} {'steps/CPU s':>12} {'participants/s':>15} {'journey msg/s':>14} {'SendMessages msg/s':>19}"
+        f" {'ratio':>6}"
+    )
+    r = result
+    print(
+        f"{r['steps_per_second']:>9,} {r['steps_per_cpu_second']:>12,} {r['participants_per_second']:>15,}"
+        f" {r['journey_messages_per_second']:>14,} {r['sendmessages_per_second']:>19,} {r['ratio']:>6}"
     )
     lag, events = result["timer_lag_ms"], result["event_start_ms"]
     print(f"timer lag: p50 {lag['p50']} ms, p99 {lag['p99']} ms, max {lag['max']} ms over {lag['count']} timers")
     print(f"event start: p50 {events['p50']} ms, p99 {events['p99']} ms over {events['count']} events")
-    print(f"peak RSS {result['peak_rss_mb']} MB")
+    print(f"peak RSS {result['peak_rss_mb_journey']} MB while the journey ran, {result['peak_rss_mb']} MB in all")
 
 
 def print_scale(result: dict[str, Any]) -> None:
