@@ -1,46 +1,64 @@
-"""Building a journey on the console's canvas in a real browser: a new DRAFT, activities added and connected by
-dragging, the server's refusal of a bad draft shown as it is, then activated (its counts on the canvas) and
-cancelled — each step checked against the journey the API holds. One server and one browser for the module."""
+"""Building a journey on the console's canvas in a real browser: a new DRAFT, a split and a wait added, configured
+and connected (by dragging a way out's handle, and from the keyboard), the server's refusals shown on the fields they
+name, a box moved and kept, then activated (its counts on the canvas), paused, refused a resume within five minutes,
+resumed and cancelled — each step checked against the journey the API holds. One server for the module."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import RunningServer
-from console_browser import ConsolePage, chromium, console_server
+from console_browser import ConsolePage, chromium, console_server, keep_for_docs
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with console_server(Path(tmp_path_factory.mktemp("journeys"))) as running:
+    # The test moves the server's clock past the five minutes a paused journey waits before it may resume; boto3
+    # signs with the real clock.
+    tmp = Path(tmp_path_factory.mktemp("journeys"))
+    with console_server(tmp, max_clock_skew_seconds=86_400) as running:
         yield running
 
 
-def add(page: Any, activity_id: str, kind: str, value_label: str, value: str) -> None:
+def add(page: Any, activity_id: str, kind: str) -> Any:
+    """Add an activity of `kind` (its label); its form opens, and is answered."""
     form = page.get_by_test_id("add-activity")
     form.get_by_label("Activity ID").fill(activity_id)
     form.get_by_role("combobox", name="Activity", exact=True).click()
-    page.get_by_role("option", name=kind).click()
-    form.get_by_label(value_label).fill(value)
+    page.get_by_role("option", name=kind, exact=True).click()
     form.get_by_role("button", name="Add activity").click()
     page.get_by_test_id(f"activity-{activity_id}").wait_for()
+    return page.get_by_test_id(f"activity-form-{activity_id}")
 
 
-def connect(page: Any, source: str, target: str) -> None:
-    page.locator(f'.react-flow__node[data-id="{source}"] .react-flow__handle.source').drag_to(
+def drag(page: Any, source: str, target: str, slot: str | None = None) -> None:
+    """Connect a way out by dragging from its handle (the only one, or the one of `slot`) to the next activity."""
+    handle = f'[data-handleid="{slot}"]' if slot else ""
+    page.locator(f'.react-flow__node[data-id="{source}"] .react-flow__handle.source{handle}').drag_to(
         page.locator(f'.react-flow__node[data-id="{target}"] .react-flow__handle.target')
     )
 
 
-def test_a_marketer_builds_validates_activates_and_cancels_a_journey(server: RunningServer) -> None:
+def choose(page: Any, field: Any, option: str) -> None:
+    """Pick an option of a Mantine select by typing and the keyboard alone."""
+    field.fill(option)
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+
+
+def test_a_marketer_builds_a_split_and_a_wait_runs_pauses_and_resumes_the_journey(server: RunningServer) -> None:
     client = server.client()
     app_id = client.create_app(CreateApplicationRequest={"Name": "journeys"})["ApplicationResponse"]["Id"]
-    client.update_endpoint(
-        ApplicationId=app_id, EndpointId="e1", EndpointRequest={"ChannelType": "EMAIL", "Address": "e1@example.com"}
-    )
+    for n in (1, 2):
+        client.update_endpoint(
+            ApplicationId=app_id,
+            EndpointId=f"e{n}",
+            EndpointRequest={"ChannelType": "EMAIL", "Address": f"e{n}@example.com"},
+        )
     client.create_segment(
         ApplicationId=app_id,
         WriteSegmentRequest={"Name": "new people", "Dimensions": {"Demographic": {"Channel": {"Values": ["EMAIL"]}}}},
@@ -59,40 +77,89 @@ def test_a_marketer_builds_validates_activates_and_cancels_a_journey(server: Run
         page.get_by_text("This journey has no activities.").wait_for()
         journey_id = page.url.rsplit("/", 1)[1]
 
-        add(page, "welcome", "Send an email", "Template name", "welcome")
-        add(page, "pause", "Wait", "Wait for (ISO 8601)", "soon")
-        connect(page, "welcome", "pause")
-        page.locator(".react-flow__edge").first.wait_for()
-        page.get_by_role("button", name="Save draft").click()
-        refused = page.get_by_role("alert").filter(has_text="pause")
-        refused.wait_for()
-        console.errors.clear()  # the browser logs the refused call itself
+        welcome = add(page, "welcome", "Send an email")
+        welcome.get_by_label("Template name").fill("welcome")
+        split = add(page, "split", "Yes/no split")
+        split.get_by_role("combobox", name="Condition 1").click()
+        page.get_by_role("option", name="The participant is in a segment").click()
+        split.get_by_role("combobox", name="Segment").click()
+        page.get_by_role("option", name="new people").click()
+        pause = add(page, "pause", "Wait")
+        pause.get_by_label("Duration (ISO 8601)").fill("soon")
+        # welcome -> split from the keyboard, in welcome's form; split's "yes" -> pause by dragging its handle.
+        page.get_by_test_id("activity-welcome").click()
+        choose(page, welcome.get_by_role("combobox", name="Next activity"), "split")
+        drag(page, "split", "pause", "yes")
+        page.locator('.react-flow__edge[data-id="split-yes"]').wait_for(state="attached")
 
-        page.get_by_test_id("activity-pause").click()
-        page.get_by_role("button", name="Remove activity").click()
-        add(page, "pause", "Wait", "Wait for (ISO 8601)", "PT1H")
-        connect(page, "welcome", "pause")
-        page.locator(".react-flow__edge").first.wait_for()
+        # The server's refusal lands on the field it names, in the activity's form, which opens.
+        page.get_by_test_id("activity-split").click()
         page.get_by_role("button", name="Save draft").click()
-        page.get_by_test_id("journey-state").filter(has_text="Draft").wait_for()
-        refused.wait_for(state="detached")
+        refused = pause.get_by_label("Duration (ISO 8601)")
+        pause.get_by_text("Activities.pause.Wait.WaitTime.WaitFor: 'soon' is not an ISO 8601 duration").wait_for()
+        assert refused.get_attribute("aria-invalid") == "true"
+        console.errors.clear()  # the browser logs the refused call itself
+        refused.fill("PT1H")
+
+        # Pausing needs a refresh frequency; a limit out of range is refused on its field.
+        page.get_by_role("tab", name="Journey settings").click()
+        settings = page.get_by_test_id("journey-settings")
+        settings.get_by_label("Read the segment again every (ISO 8601)").fill("PT1H")
+        settings.get_by_label("Messages per endpoint per day").fill("500")
+        settings.get_by_role("combobox", name="Time zone").click()
+        page.get_by_role("option", name="UTC+09", exact=True).click()
+        page.get_by_role("button", name="Save draft").click()
+        settings.get_by_text("Limits.DailyCap must be between 0 and 100, not 500").wait_for()
+        console.errors.clear()
+        settings.get_by_label("Messages per endpoint per day").fill("5")
+
+        # Boxes move, and stay where they were put.
+        box = page.locator('.react-flow__node[data-id="pause"]').bounding_box()
+        page.mouse.move(box["x"] + 40, box["y"] + 10)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 40, box["y"] + 130, steps=6)
+        page.mouse.up()
+        page.get_by_role("button", name="Save draft").click()
+        page.get_by_text("Saved.").wait_for()
         console.screenshot("journey-builder")
         stored = client.get_journey(ApplicationId=app_id, JourneyId=journey_id)["JourneyResponse"]
         assert stored["StartActivity"] == "welcome"
-        assert stored["Activities"]["welcome"]["EMAIL"] == {"TemplateName": "welcome", "NextActivity": "pause"}
+        assert stored["Activities"]["welcome"]["EMAIL"] == {"TemplateName": "welcome", "NextActivity": "split"}
+        assert stored["Activities"]["split"]["ConditionalSplit"]["TrueActivity"] == "pause"
+        [condition] = stored["Activities"]["split"]["ConditionalSplit"]["Condition"]["Conditions"]
+        assert list(condition) == ["SegmentCondition"]
         assert stored["Activities"]["pause"]["Wait"] == {"WaitTime": {"WaitFor": "PT1H"}}
+        assert stored["Limits"] == {"DailyCap": 5} and stored["RefreshFrequency"] == "PT1H"
+        assert stored["Schedule"] == {"Timezone": "UTC+09"}
+        status, raw = server.signed_request("GET", f"/v1/apps/{app_id}/journeys/{journey_id}", {})
+        moved = raw["ClarionCanvas"]["Positions"]["pause"]
+        assert status == 200 and set(raw["ClarionCanvas"]["Positions"]) == {"pause"}
+        assert moved["Y"] > 100  # dragged 120 px down at zoom 1
+        page.reload()
+        page.get_by_test_id("activity-pause").wait_for()
+        drawn = page.locator('.react-flow__node[data-id="pause"]').get_attribute("style") or ""
+        assert f"translate({moved['X']:g}px, {moved['Y']:g}px)" in drawn, drawn
 
         page.get_by_role("button", name="Activate").click()
-        # It reads its segment once (no RefreshFrequency), so it closes to newcomers at once; its one participant
-        # waits an hour at `pause`.
-        page.get_by_test_id("metric-pause-ENTERED").wait_for()
-        page.get_by_test_id("journey-state").filter(has_text="Closed").wait_for()
+        # Both endpoints are in the segment: the split sends them down its yes path to wait an hour.
+        page.get_by_test_id("metric-pause-ENTERED").filter(has_text=": 2").wait_for(timeout=15_000)
+        page.get_by_test_id("metric-split-Branch_1").filter(has_text=": 2").wait_for()
+        page.get_by_test_id("journey-state").filter(has_text="Active").wait_for()
         console.screenshot("journey-running")
+        keep_for_docs("journey-running", "console-journeys.png")
+
+        page.get_by_role("button", name="Pause").click()
+        page.get_by_test_id("journey-state").filter(has_text="Paused").wait_for()
+        page.get_by_role("button", name="Resume").click()
+        page.get_by_role("alert").filter(has_text="no sooner than 5 minutes after it was paused").wait_for()
+        console.errors.clear()
+        server.clock.offset = timedelta(minutes=6)
+        page.get_by_role("button", name="Resume").click()
+        page.get_by_test_id("journey-state").filter(has_text="Active").wait_for()
+        assert client.get_journey(ApplicationId=app_id, JourneyId=journey_id)["JourneyResponse"]["State"] == "ACTIVE"
+
         page.get_by_role("button", name="Cancel journey").click()
         page.get_by_test_id("journey-state").filter(has_text="Cancelled").wait_for()
-        assert client.get_journey(ApplicationId=app_id, JourneyId=journey_id)["JourneyResponse"]["State"] == (
-            "CANCELLED"
-        )
         console.close()
         assert console.errors == []
 

@@ -535,3 +535,22 @@ def test_at_most_twenty_event_journeys_are_active(pinpoint: Any, project: str) -
         ApplicationId=project, JourneyId=draft["Id"], WriteJourneyRequest={**body, "Name": "later", "State": "ACTIVE"}
     )["JourneyResponse"]
     assert published["State"] == "ACTIVE"  # the cancelled one freed its place
+
+
+def test_the_consoles_canvas_is_kept_with_the_journey(journey_server: RunningServer, project: str) -> None:
+    """ClarionCanvas (where the console drew each activity) is stored and answered, and replaced like every member;
+    a position that is not two numbers is refused naming the member. SDK clients never see it sent."""
+    path = f"/v1/apps/{project}/journeys"
+    canvas = {"Positions": {"w": {"X": 12.5, "Y": -40}}}
+    body = {"Name": "drawn", "Activities": {"w": {"Wait": {"WaitTime": {"WaitFor": "PT1H"}}}}, "ClarionCanvas": canvas}
+    status, created = journey_server.signed_request("POST", path, body)
+    assert status == 201 and created["ClarionCanvas"] == canvas, created
+    status, got = journey_server.signed_request("GET", f"{path}/{created['Id']}", {})
+    assert status == 200 and got["ClarionCanvas"] == canvas
+    moved = {"Positions": {"w": {"X": 300, "Y": 0}}}
+    status, updated = journey_server.signed_request("PUT", f"{path}/{created['Id']}", {**body, "ClarionCanvas": moved})
+    assert status == 200 and updated["ClarionCanvas"] == moved
+    status, error = journey_server.signed_request(
+        "POST", path, {**body, "ClarionCanvas": {"Positions": {"w": {"X": "left", "Y": 0}}}}
+    )
+    assert status == 400 and "ClarionCanvas" in error["Message"], error

@@ -9,6 +9,8 @@ decoding and error shape as every Pinpoint operation:
 - `SegmentDimensions.ClarionEngagement` (engagement scores, docs/analytics.md): the same subclasses carry it.
 - `WriteCampaignRequest.ClarionChannelOrder` (channel fallback, docs/campaigns.md): CreateCampaign and
   UpdateCampaign decode their body with a subclass that adds it.
+- `WriteJourneyRequest.ClarionCanvas` (docs/journeys.md): where the web console drew each activity, stored and
+  answered with the journey (GetJourney's answer declares it) so a layout moved by hand is kept.
 - `EmailMessage.ClarionTracking` (SendMessages, SendUsersMessages) and `EmailTemplateRequest.ClarionTracking`
   (Create/UpdateEmailTemplate): `OpenTracking`, `ClickTracking`, `ListUnsubscribe`, each false to leave it out of
   transactional mail (docs/messages.md). GetEmailTemplate answers the member as stored.
@@ -104,6 +106,27 @@ class ExtendedWriteCampaignRequest(shapes.WriteCampaignRequest, kw_only=True, om
     """`ClarionChannelOrder`: reach each person on the first of these channels they can receive."""
 
     clarion_channel_order: list[shapes.ChannelType] | None = field(default=None, name="ClarionChannelOrder")
+
+
+class CanvasPosition(Struct, kw_only=True, forbid_unknown_fields=True):
+    """Where one activity is drawn: the top left corner of its box, in the canvas's units."""
+
+    x: float = field(name="X")
+    y: float = field(name="Y")
+
+
+class JourneyCanvas(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+    """`ClarionCanvas`: the console's drawing of a journey; it has no part in how the journey runs."""
+
+    positions: dict[str, CanvasPosition] | None = field(default=None, name="Positions")
+
+
+class ExtendedWriteJourneyRequest(shapes.WriteJourneyRequest, kw_only=True, omit_defaults=True):
+    clarion_canvas: JourneyCanvas | None = field(default=None, name="ClarionCanvas")
+
+
+class ExtendedJourneyResponse(shapes.JourneyResponse, kw_only=True, omit_defaults=True):
+    clarion_canvas: JourneyCanvas | None = field(default=None, name="ClarionCanvas")
 
 
 class TrackingSwitch(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -376,6 +399,13 @@ ROUTED_OPERATIONS: dict[str, Operation] = {
         name: dataclasses.replace(OPERATIONS[name], input_type=ExtendedWriteCampaignRequest)
         for name in ("CreateCampaign", "UpdateCampaign")
     },
+    **{
+        name: dataclasses.replace(
+            OPERATIONS[name], input_type=ExtendedWriteJourneyRequest, output_type=ExtendedJourneyResponse
+        )
+        for name in ("CreateJourney", "UpdateJourney")
+    },
+    "GetJourney": dataclasses.replace(OPERATIONS["GetJourney"], output_type=ExtendedJourneyResponse),
     "UpdateApplicationSettings": dataclasses.replace(
         OPERATIONS["UpdateApplicationSettings"], input_type=ExtendedWriteApplicationSettingsRequest
     ),

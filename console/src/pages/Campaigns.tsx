@@ -3,6 +3,7 @@ import { keepPreviousData, useInfiniteQuery, useMutation, useQuery, useQueryClie
 import { useState } from "react";
 import { useTranslation } from "react-i18next";
 import { useParams } from "react-router";
+import { useSegmentOptions, useTemplates } from "../api/choices";
 import { api, call } from "../api/client";
 import { CHANNELS, EMPTY, contentReady, defaultShare, request, type Channel, type Content, type Draft, type Treatment } from "../campaigns/request";
 import { Failure, QueryState } from "../components/States";
@@ -172,14 +173,8 @@ function Wizard({ appId, onCreated }: { appId: string; onCreated: (id: string) =
   const [step, setStep] = useState(0);
   const [draft, setDraft] = useState<Draft>(EMPTY);
   const set = (patch: Partial<Draft>) => setDraft({ ...draft, ...patch });
-  const segments = useQuery({
-    queryKey: ["segments-all", appId],
-    queryFn: () => call(api.GET("/v1/apps/{application-id}/segments", { params: { path: { "application-id": appId } } })),
-  });
-  const templates = useQuery({
-    queryKey: ["templates-all"],
-    queryFn: () => call(api.GET("/v1/templates", { params: { query: { "page-size": "100" } } })),
-  });
+  const segments = useSegmentOptions(appId);
+  const templates = useTemplates();
   const create = useMutation({
     mutationFn: () =>
       call(api.POST("/v1/apps/{application-id}/campaigns", { params: { path: { "application-id": appId } }, body: request(draft) })),
@@ -202,7 +197,7 @@ function Wizard({ appId, onCreated }: { appId: string; onCreated: (id: string) =
             <TextInput label={t("campaigns.name")} value={draft.name} onChange={(e) => set({ name: e.currentTarget.value })} required />
             <Select
               label={t("campaigns.segment")}
-              data={(segments.data?.Item ?? []).map((s) => ({ value: s.Id, label: s.Name ?? s.Id }))}
+              data={segments}
               value={draft.segmentId}
               onChange={(value) => set({ segmentId: value })}
               searchable
@@ -210,7 +205,7 @@ function Wizard({ appId, onCreated }: { appId: string; onCreated: (id: string) =
           </Stack>
         </Stepper.Step>
         <Stepper.Step label={t("campaigns.step.message")}>
-          <MessageStep draft={draft} set={set} templates={templates.data?.Item ?? []} />
+          <MessageStep draft={draft} set={set} templates={templates} />
         </Stepper.Step>
         <Stepper.Step label={t("campaigns.step.schedule")}>
           <Stack maw={480}>

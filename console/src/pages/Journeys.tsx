@@ -1,10 +1,11 @@
 // A project's journeys, searchable, each opening its canvas (JourneyCanvas, loaded on demand); a new one is made
 // here as a DRAFT and built on the canvas.
 import { Anchor, Badge, Button, Group, Paper, Select, Stack, Table, TextInput, Title } from "@mantine/core";
-import { useInfiniteQuery, useMutation, useQuery } from "@tanstack/react-query";
+import { useInfiniteQuery, useMutation } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { Link, useNavigate, useParams } from "react-router";
+import { useSegmentOptions } from "../api/choices";
 import { api, call } from "../api/client";
 import { Failure, QueryState } from "../components/States";
 import { formatDate } from "../i18n";
@@ -16,10 +17,7 @@ function NewJourney({ appId }: { appId: string }) {
   const navigate = useNavigate();
   const [name, setName] = useState("");
   const [segmentId, setSegmentId] = useState<string | null>(null);
-  const segments = useQuery({
-    queryKey: ["segments-all", appId],
-    queryFn: () => call(api.GET("/v1/apps/{application-id}/segments", { params: { path: { "application-id": appId } } })),
-  });
+  const segments = useSegmentOptions(appId);
   const create = useMutation({
     mutationFn: () =>
       call(
@@ -41,7 +39,7 @@ function NewJourney({ appId }: { appId: string }) {
           <TextInput label={t("journeys.name")} value={name} onChange={(e) => setName(e.currentTarget.value)} required />
           <Select
             label={t("journeys.segment")}
-            data={(segments.data?.Item ?? []).map((s) => ({ value: s.Id, label: s.Name ?? s.Id }))}
+            data={segments}
             value={segmentId}
             onChange={setSegmentId}
             searchable

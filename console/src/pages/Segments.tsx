@@ -3,79 +3,19 @@ import { Alert, Badge, Button, Group, Paper, Stack, Table, Tabs, Text, TextInput
 import { useDebouncedValue } from "@mantine/hooks";
 import { QueryBuilderMantine } from "@react-querybuilder/mantine";
 import { keepPreviousData, useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useMemo, useState, type FormEvent } from "react";
+import { useState, type FormEvent } from "react";
 import { useTranslation } from "react-i18next";
-import { QueryBuilder, type Field, type RuleGroupType } from "react-querybuilder";
+import { QueryBuilder, type RuleGroupType } from "react-querybuilder";
 import { useParams } from "react-router";
 import { api, call } from "../api/client";
 import { Failure, QueryState } from "../components/States";
 import { formatDate, formatNumber } from "../i18n";
-import { DEMOGRAPHIC, DURATIONS, RuleError, toDefinition, type Definition } from "../segments/definition";
+import { RuleError, toDefinition, type Definition } from "../segments/definition";
+import { useFields } from "../segments/fields";
 import { ImportsAndExports } from "../segments/Jobs";
 import { useCan } from "../session";
 
 const START: RuleGroupType = { combinator: "and", rules: [] };
-
-function useFields(): Field[] {
-  const { t } = useTranslation();
-  return useMemo(() => {
-    const inclusion = [
-      { name: "in", label: t("segments.op.in") },
-      { name: "notIn", label: t("segments.op.notIn") },
-    ];
-    const attribute = [
-      ...inclusion,
-      { name: "contains", label: t("segments.op.contains") },
-      { name: "before", label: t("segments.op.before") },
-      { name: "after", label: t("segments.op.after") },
-    ];
-    return [
-      ...DEMOGRAPHIC.map((member) => ({
-        name: `Demographic.${member}`,
-        label: t(`segments.field.${member}`),
-        operators: inclusion,
-        placeholder: t("segments.hint.values"),
-      })),
-      { name: "Location.Country", label: t("segments.field.Country"), operators: inclusion, placeholder: "KR, US" },
-      {
-        name: "Location.GPSPoint",
-        label: t("segments.field.GPSPoint"),
-        operators: [{ name: "within", label: t("segments.op.within") }],
-        placeholder: t("segments.hint.gps"),
-      },
-      { name: "Attributes", label: t("segments.field.Attributes"), operators: attribute, placeholder: t("segments.hint.named") },
-      {
-        name: "UserAttributes",
-        label: t("segments.field.UserAttributes"),
-        operators: attribute,
-        placeholder: t("segments.hint.named"),
-      },
-      {
-        name: "Metrics",
-        label: t("segments.field.Metrics"),
-        operators: ["<", "<=", ">", ">=", "="].map((name) => ({ name, label: name })),
-        placeholder: t("segments.hint.metric"),
-      },
-      {
-        name: "Behavior.Recency",
-        label: t("segments.field.Recency"),
-        operators: [
-          { name: "active", label: t("segments.op.active") },
-          { name: "inactive", label: t("segments.op.inactive") },
-        ],
-        valueEditorType: "select",
-        values: DURATIONS.map((name) => ({ name, label: t(`segments.duration.${name}`) })),
-        defaultValue: "DAY_30",
-      },
-      {
-        name: "ClarionBehavior",
-        label: t("segments.field.ClarionBehavior"),
-        operators: [{ name: "performed", label: t("segments.op.performed") }],
-        placeholder: t("segments.hint.event"),
-      },
-    ];
-  }, [t]);
-}
 
 function SizeEstimate({ appId, definition }: { appId: string; definition: Definition | null }) {
   const { t } = useTranslation();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { activityKind, journeyGraph } from "./journeyGraph";
+import { activityKind, journeyGraph, slots } from "./graph";
 
 describe("a journey's graph", () => {
   const activities = {
@@ -26,12 +26,24 @@ describe("a journey's graph", () => {
   it("draws every way out to an activity that exists, named when there are several", () => {
     const { edges } = journeyGraph(activities, "welcome");
     expect(edges).toEqual([
-      { source: "welcome", target: "wait", label: undefined },
-      { source: "wait", target: "opened", label: undefined },
-      { source: "opened", target: "thanks", label: "yes" },
-      { source: "opened", target: "split", label: "no" },
-      { source: "split", target: "sms", label: "40%" },
+      { source: "welcome", slot: "next", target: "wait", label: undefined },
+      { source: "wait", slot: "next", target: "opened", label: undefined },
+      { source: "opened", slot: "yes", target: "thanks", label: "yes" },
+      { source: "opened", slot: "no", target: "split", label: "no" },
+      { source: "split", slot: "branch0", target: "sms", label: "40%" },
     ]);
+  });
+  it("lists every way out of an activity, set or not, as a slot", () => {
+    expect(slots(activities.split)).toEqual([
+      { slot: "branch0", target: "sms", label: "40%" },
+      { slot: "branch1", target: undefined, label: "60%" },
+    ]);
+    const multi = { MultiCondition: { Branches: [{ NextActivity: "a" }], DefaultActivity: "b" } };
+    expect(slots(multi).map(({ slot, target }) => [slot, target])).toEqual([
+      ["branch0", "a"],
+      ["else", "b"],
+    ]);
+    expect(slots({ ContactCenter: {} })).toEqual([{ slot: "next", target: undefined }]);
   });
   it("knows an activity with no type", () => {
     expect(activityKind({ Description: "empty" })).toBe("");

@@ -1,0 +1,58 @@
+import { describe, expect, it } from "vitest";
+import { errorActivity, errorPath, isAbout, settingsField } from "./errors";
+import { settingsDraft, settingsMembers } from "./settings";
+
+describe("journey settings", () => {
+  it("reads a journey's settings into the form and writes them back as they were", () => {
+    const journey = {
+      Schedule: { StartTime: "2030-01-01T09:00:00+00:00", EndTime: "2030-02-01T09:00:00+00:00", Timezone: "UTC+09" },
+      LocalTime: true,
+      QuietTime: { Start: "22:00", End: "08:00" },
+      WaitForQuietTime: true,
+      Limits: { DailyCap: 2, TotalCap: 10, EndpointReentryCap: 1, MessagesPerSecond: 50, TimeframeCap: { Cap: 3, Days: 7 }, EndpointReentryInterval: "P1D" },
+      RefreshFrequency: "PT6H",
+      RefreshOnSegmentUpdate: true,
+    };
+    const draft = settingsDraft(journey);
+    expect(draft.limits).toEqual({ DailyCap: 2, TotalCap: 10, EndpointReentryCap: 1, MessagesPerSecond: 50 });
+    expect(settingsMembers(draft)).toEqual(journey);
+  });
+
+  it("leaves out what the form leaves empty, so UpdateJourney removes it", () => {
+    const members = settingsMembers({ ...settingsDraft({}), quietStart: "22:00", timeframeDays: 7 });
+    expect(members).toEqual({
+      Schedule: undefined,
+      LocalTime: undefined,
+      QuietTime: { Start: "22:00", End: undefined },
+      WaitForQuietTime: undefined,
+      Limits: { DailyCap: undefined, TotalCap: undefined, EndpointReentryCap: undefined, MessagesPerSecond: undefined, EndpointReentryInterval: undefined, TimeframeCap: { Cap: undefined, Days: 7 } },
+      RefreshFrequency: undefined,
+      RefreshOnSegmentUpdate: undefined,
+    });
+    expect(Object.keys(members)).toContain("RefreshFrequency"); // present, so it replaces what was read
+  });
+});
+
+describe("where a refusal is shown", () => {
+  it("finds the member the server's message names", () => {
+    expect(errorPath("Limits.DailyCap must be between 0 and 100, not 500")).toBe("Limits.DailyCap");
+    expect(errorPath("Activities.split.ConditionalSplit.Condition.Conditions[0].EventCondition.MessageActivity: 'x' is not")).toBe(
+      "Activities.split.ConditionalSplit.Condition.Conditions[0].EventCondition.MessageActivity",
+    );
+    expect(errorPath("QuietTime needs both Start and End")).toBe("QuietTime");
+    expect(errorPath("'x' is wrong")).toBe("");
+  });
+  it("puts it on the field of that member, in the activity it names", () => {
+    const message = "Activities.pause.Wait.WaitTime.WaitFor: 'soon' is not an ISO 8601 duration";
+    expect(isAbout(message, "Activities.pause.Wait.WaitTime")).toBe(true);
+    expect(isAbout(message, "Activities.pause.Wait.Wait")).toBe(false);
+    expect(isAbout("Activities.s.ConditionalSplit.Condition.Conditions[1] needs exactly one", "Activities.s.ConditionalSplit.Condition.Conditions[1]")).toBe(true);
+    expect(errorActivity(message, ["pause", "welcome"])).toBe("pause");
+    expect(errorActivity(message, ["welcome"])).toBeUndefined();
+    expect(errorActivity("Activities holds at most 40 activities, not 41", ["pause"])).toBeUndefined();
+    expect(settingsField("Limits.TimeframeCap.Days must be between 0 and 30, not 31")).toBe("timeframeDays");
+    expect(settingsField("QuietTime needs both Start and End")).toBe("quietStart");
+    expect(settingsField("RefreshFrequency: 'x' is not an ISO 8601 duration (for example PT1H or P1D)")).toBe("refreshFrequency");
+    expect(settingsField("StartCondition is required to make a journey ACTIVE")).toBeUndefined();
+  });
+});
