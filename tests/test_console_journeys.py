@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from conftest import RunningServer
-from console_browser import ConsolePage, chromium, console_server, keep_for_docs
+from console_browser import PASSWORD, ConsolePage, chromium, console_server, english_strings, keep_for_docs
 
 
 @pytest.fixture(scope="module")
@@ -182,5 +182,70 @@ def test_the_journeys_list_pages_and_searches(server: RunningServer) -> None:
         page.get_by_role("textbox", name="Search").fill("journey-5")
         page.get_by_role("link", name="journey-50").wait_for()
         assert rows.count() == 1
+        console.close()
+        assert console.errors == []
+
+
+def test_the_activity_forms_and_settings_in_korean(server: RunningServer) -> None:
+    """Every form the canvas opens — a split's conditions and branches, a custom channel's, the settings — shows no
+    English catalog message to a Korean reader, and no key is missing from the Korean catalog."""
+    client = server.client()
+    app_id = client.create_app(CreateApplicationRequest={"Name": "여정"})["ApplicationResponse"]["Id"]
+    segment = client.create_segment(
+        ApplicationId=app_id,
+        WriteSegmentRequest={"Name": "모두", "Dimensions": {"Demographic": {"Channel": {"Values": ["EMAIL"]}}}},
+    )["SegmentResponse"]["Id"]
+    activities = {
+        "mail": {"EMAIL": {"NextActivity": "split"}},
+        "split": {
+            "ConditionalSplit": {
+                "Condition": {
+                    "Conditions": [
+                        {
+                            "EventCondition": {
+                                "MessageActivity": "mail",
+                                "Dimensions": {"EventType": {"Values": ["_email.open"]}},
+                            }
+                        },
+                        {"SegmentCondition": {"SegmentId": segment}},
+                    ]
+                },
+                "EvaluationWaitTime": {"WaitFor": "P1D"},
+                "TrueActivity": "dice",
+                "FalseActivity": "hook",
+            }
+        },
+        "dice": {"RandomSplit": {"Branches": [{"Percentage": 30}, {"Percentage": 70}]}},
+        "hook": {"CUSTOM": {"DeliveryUri": "https://hooks.example.com/x", "EndpointTypes": ["GCM"]}},
+        "many": {"MultiCondition": {"Branches": [{"Condition": {"SegmentCondition": {"SegmentId": segment}}}]}},
+    }
+    journey_id = client.create_journey(
+        ApplicationId=app_id,
+        WriteJourneyRequest={
+            "Name": "welcome",
+            "StartCondition": {"SegmentStartCondition": {"SegmentId": segment}},
+            "Activities": activities,
+            "StartActivity": "mail",
+        },
+    )["JourneyResponse"]["Id"]
+    english = english_strings("journeys", "campaigns", "segments", "channel")
+    with chromium() as browser:
+        console = ConsolePage(browser, server, locale="ko-KR")
+        page = console.page
+        console.open(f"apps/{app_id}/journeys/{journey_id}")
+        page.get_by_label("사용자 이름").fill("mark")
+        page.get_by_role("textbox", name="비밀번호").fill(PASSWORD)
+        page.get_by_role("button", name="로그인").click()
+        for activity in activities:
+            page.get_by_test_id(f"activity-{activity}").click()
+            page.get_by_test_id(f"activity-form-{activity}").wait_for()
+            shown = page.locator("body").inner_text()
+            assert [text for text in english if text in shown] == [], activity
+            console.screenshot(f"ko-journey-{activity}")
+        page.get_by_role("tab", name="여정 설정").click()
+        page.get_by_test_id("journey-settings").wait_for()
+        shown = page.locator("body").inner_text()
+        assert [text for text in english if text in shown] == [], "settings"
+        assert page.evaluate("window.clarionMissingTranslations ?? []") == []
         console.close()
         assert console.errors == []

@@ -48,6 +48,62 @@ describe("request", () => {
   });
 });
 
+describe("in-app, custom channel and hook", () => {
+  const now = new Date("2030-01-01T09:00:00Z");
+
+  it("sends an in-app message written here or its template, and leaves in-app out of the channel order", () => {
+    const inApp = { Layout: "TOP_BANNER", Header: "Sale", Body: "Half price", ButtonText: "Shop", ButtonLink: "https://shop.example" };
+    const made = request({ ...base, channels: ["IN_APP", "EMAIL"], fallback: true, content: { ...EMPTY_CONTENT, inApp, emailTemplate: "news" } }, now);
+    expect(made.MessageConfiguration).toEqual({
+      InAppMessage: {
+        Layout: "TOP_BANNER",
+        Content: [
+          {
+            HeaderConfig: { Header: "Sale", Alignment: "CENTER", TextColor: "#000000" },
+            BodyConfig: { Body: "Half price", Alignment: "CENTER", TextColor: "#000000" },
+            BackgroundColor: undefined,
+            ImageUrl: undefined,
+            PrimaryBtn: { DefaultConfig: { Text: "Shop", ButtonAction: "LINK", Link: "https://shop.example" } },
+          },
+        ],
+      },
+    });
+    expect(made).not.toHaveProperty("ClarionChannelOrder"); // one sending channel
+    expect(made.Schedule).toMatchObject({ StartTime: "IMMEDIATE", Frequency: "ONCE" });
+    const templated = request({ ...base, channels: ["IN_APP"], content: { ...EMPTY_CONTENT, inAppTemplate: "banner" } }, now);
+    expect(templated.TemplateConfiguration).toEqual({ InAppTemplate: { Name: "banner" } });
+  });
+
+  it("shows an in-app message on the app's event from now on", () => {
+    const made = request({ ...base, channels: ["IN_APP"], inAppEvent: " level_up ", content: { ...EMPTY_CONTENT, inAppTemplate: "banner" } }, now);
+    expect(made.Schedule).toEqual({
+      StartTime: "2030-01-01T09:00:00.000Z",
+      Frequency: "IN_APP_EVENT",
+      IsLocalTime: undefined,
+      EventFilter: { FilterType: "ENDPOINT", Dimensions: { EventType: { DimensionType: "INCLUSIVE", Values: ["level_up"] } } },
+    });
+    expect(contentReady(["IN_APP"], EMPTY_CONTENT, "")).toBe(false);
+  });
+
+  it("limits the custom webhook to endpoint types, for every treatment, and sets a hook", () => {
+    const draft: Draft = {
+      ...base,
+      channels: ["CUSTOM"],
+      customUri: "https://hooks.example/deliver",
+      customTypes: ["GCM", "APNS"],
+      content: { ...EMPTY_CONTENT, customData: "a" },
+      treatments: [{ name: "B", sizePercent: 50, content: { ...EMPTY_CONTENT, customData: "b" } }],
+      hookMode: "FILTER",
+      hookLambda: "pick-endpoints",
+    };
+    const made = request(draft, now);
+    const custom = { DeliveryUri: "https://hooks.example/deliver", EndpointTypes: ["GCM", "APNS"] };
+    expect(made.CustomDeliveryConfiguration).toEqual(custom);
+    expect(made.AdditionalTreatments?.[0]).toMatchObject({ CustomDeliveryConfiguration: custom, MessageConfiguration: { CustomMessage: { Data: "b" } } });
+    expect(made.Hook).toEqual({ Mode: "FILTER", WebUrl: undefined, LambdaFunctionName: "pick-endpoints" });
+  });
+});
+
 describe("contentReady", () => {
   it("needs something to say on every chosen channel", () => {
     expect(contentReady(["EMAIL", "SMS"], { ...EMPTY_CONTENT, emailTemplate: "t" }, "")).toBe(false);

@@ -536,6 +536,17 @@ export const en = {
   "journeys.metrics.LIMIT_REACHED": "At a limit",
   "journeys.metrics.QUIET_TIME": "In quiet time",
   "journeys.metrics.DUPLICATE": "Duplicate",
+  "campaigns.customUriHint": "An http(s) webhook that receives each message (Lambda functions are not available)",
+  "campaigns.inAppEvent": "Show when the app reports the event",
+  "campaigns.inAppEventHint": "Empty: shown from the start; with an event type the message waits for the app to report it",
+  "campaigns.hook": "Campaign hook",
+  "campaigns.hookHint": "A web hook that filters each batch's endpoints, or delivers the messages itself",
+  "campaigns.hookNone": "None",
+  "campaigns.hookFilter": "Filter the endpoints",
+  "campaigns.hookDelivery": "Deliver the messages",
+  "campaigns.hookUrl": "Hook URL",
+  "campaigns.hookLambda": "Lambda function name",
+  "campaigns.hookLambdaHint": "Instead of a URL: the operator maps it to a web URL (campaigns.lambda_urls)",
 } as const;
 
 export type Catalog = { [K in keyof typeof en]: string };

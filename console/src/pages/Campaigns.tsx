@@ -5,9 +5,23 @@ import { useTranslation } from "react-i18next";
 import { useParams } from "react-router";
 import { useSegmentOptions, useTemplates } from "../api/choices";
 import { api, call } from "../api/client";
-import { CHANNELS, EMPTY, contentReady, defaultShare, request, type Channel, type Content, type Draft, type Treatment } from "../campaigns/request";
+import {
+  CHANNELS,
+  EMPTY,
+  ENDPOINT_TYPES,
+  contentReady,
+  defaultShare,
+  request,
+  sendingChannels,
+  type Channel,
+  type Content,
+  type Draft,
+  type EndpointType,
+  type Treatment,
+} from "../campaigns/request";
 import { Failure, QueryState } from "../components/States";
 import { formatDate, formatNumber } from "../i18n";
+import { LAYOUTS } from "../templates/api";
 import { useCan } from "../session";
 
 /** One treatment's message on each chosen channel: a template, or the message written here. */
@@ -19,6 +33,7 @@ function ContentForm({ channels, content, onChange, templates }: {
 }) {
   const { t } = useTranslation();
   const set = (patch: Partial<Content>) => onChange({ ...content, ...patch });
+  const setInApp = (patch: Record<string, string>) => set({ inApp: { ...content.inApp, ...patch } });
   const named = (type: string) => templates.filter((item) => item.TemplateType === type).map((item) => item.TemplateName);
   const template = (type: string, value: string | null, change: (value: string | null) => void) => (
     <Select
@@ -76,6 +91,28 @@ function ContentForm({ channels, content, onChange, templates }: {
           )}
         </Fieldset>
       )}
+      {channels.includes("IN_APP") && (
+        <Fieldset legend={t("channel.IN_APP")}>
+          {template("INAPP", content.inAppTemplate, (value) => set({ inAppTemplate: value }))}
+          {!content.inAppTemplate && (
+            <>
+              <Select
+                label={t("templates.field.Layout")}
+                data={LAYOUTS.map((value) => ({ value, label: t(`templates.layout.${value}`) }))}
+                value={content.inApp.Layout ?? "MIDDLE_BANNER"}
+                onChange={(value) => value && setInApp({ Layout: value })}
+                allowDeselect={false}
+              />
+              <TextInput label={t("templates.field.Header")} value={content.inApp.Header ?? ""} onChange={(e) => setInApp({ Header: e.currentTarget.value })} />
+              <Textarea label={t("templates.field.Body")} value={content.inApp.Body ?? ""} onChange={(e) => setInApp({ Body: e.currentTarget.value })} autosize minRows={2} />
+              <Group grow>
+                <TextInput label={t("templates.field.ButtonText")} value={content.inApp.ButtonText ?? ""} onChange={(e) => setInApp({ ButtonText: e.currentTarget.value })} />
+                <TextInput label={t("templates.field.ButtonLink")} value={content.inApp.ButtonLink ?? ""} onChange={(e) => setInApp({ ButtonLink: e.currentTarget.value })} />
+              </Group>
+            </>
+          )}
+        </Fieldset>
+      )}
       {channels.includes("CUSTOM") && (
         <Fieldset legend={t("channel.CUSTOM")}>
           <Textarea label={t("campaigns.customData")} value={content.customData} onChange={(e) => set({ customData: e.currentTarget.value })} autosize minRows={2} />
@@ -100,15 +137,30 @@ function MessageStep({ draft, set, templates }: { draft: Draft; set: (patch: Par
         value={draft.channels}
         onChange={(value) => set({ channels: value as Channel[] })}
       />
-      {draft.channels.length > 1 && (
+      {sendingChannels(draft.channels).length > 1 && (
         <Checkbox
-          label={t("campaigns.fallback", { order: draft.channels.map((c) => t(`channel.${c}`)).join(" → ") })}
+          label={t("campaigns.fallback", { order: sendingChannels(draft.channels).map((c) => t(`channel.${c}`)).join(" → ") })}
           checked={draft.fallback}
           onChange={(e) => set({ fallback: e.currentTarget.checked })}
         />
       )}
       {draft.channels.includes("CUSTOM") && (
-        <TextInput label={t("campaigns.customUri")} placeholder="https://hooks.example.com/deliver" value={draft.customUri} onChange={(e) => set({ customUri: e.currentTarget.value })} />
+        <Group grow align="start">
+          <TextInput
+            label={t("campaigns.customUri")}
+            description={t("campaigns.customUriHint")}
+            placeholder="https://hooks.example.com/deliver"
+            value={draft.customUri}
+            onChange={(e) => set({ customUri: e.currentTarget.value })}
+          />
+          <MultiSelect
+            label={t("journeys.form.endpointTypes")}
+            description={t("journeys.form.endpointTypesHint")}
+            data={ENDPOINT_TYPES.map((value) => ({ value, label: t(`channel.${value}`) }))}
+            value={draft.customTypes}
+            onChange={(value) => set({ customTypes: value as EndpointType[] })}
+          />
+        </Group>
       )}
       <Tabs value={tab} onChange={setTab} keepMounted={false}>
         <Tabs.List>
@@ -223,6 +275,15 @@ function Wizard({ appId, onCreated }: { appId: string; onCreated: (id: string) =
               <TextInput label={t("campaigns.startTime")} placeholder="2026-12-24T09:00:00Z" value={draft.startTime} onChange={(e) => set({ startTime: e.currentTarget.value })} />
             )}
             <Checkbox label={t("campaigns.localTime")} checked={draft.localTime} onChange={(e) => set({ localTime: e.currentTarget.checked })} />
+            {draft.channels.includes("IN_APP") && (
+              <TextInput
+                label={t("campaigns.inAppEvent")}
+                description={t("campaigns.inAppEventHint")}
+                placeholder="_session.start"
+                value={draft.inAppEvent}
+                onChange={(e) => set({ inAppEvent: e.currentTarget.value })}
+              />
+            )}
             <Group>
               <TextInput label={t("campaigns.quietStart")} placeholder="22:00" value={draft.quietStart} onChange={(e) => set({ quietStart: e.currentTarget.value })} />
               <TextInput label={t("campaigns.quietEnd")} placeholder="08:00" value={draft.quietEnd} onChange={(e) => set({ quietEnd: e.currentTarget.value })} />
@@ -233,6 +294,24 @@ function Wizard({ appId, onCreated }: { appId: string; onCreated: (id: string) =
           <Stack maw={480}>
             <NumberInput label={t("campaigns.holdout")} min={0} max={100} value={draft.holdout} onChange={(value) => set({ holdout: Number(value) || 0 })} />
             <NumberInput label={t("campaigns.dailyLimit")} min={1} value={draft.dailyLimit} onChange={(value) => set({ dailyLimit: value === "" ? "" : Number(value) })} />
+            <Select
+              label={t("campaigns.hook")}
+              description={t("campaigns.hookHint")}
+              data={[
+                { value: "NONE", label: t("campaigns.hookNone") },
+                { value: "FILTER", label: t("campaigns.hookFilter") },
+                { value: "DELIVERY", label: t("campaigns.hookDelivery") },
+              ]}
+              value={draft.hookMode || "NONE"}
+              onChange={(value) => set({ hookMode: value === "FILTER" || value === "DELIVERY" ? value : "" })}
+              allowDeselect={false}
+            />
+            {draft.hookMode && (
+              <>
+                <TextInput label={t("campaigns.hookUrl")} placeholder="https://hooks.example.com/campaign" value={draft.hookUrl} onChange={(e) => set({ hookUrl: e.currentTarget.value })} />
+                <TextInput label={t("campaigns.hookLambda")} description={t("campaigns.hookLambdaHint")} value={draft.hookLambda} onChange={(e) => set({ hookLambda: e.currentTarget.value })} />
+              </>
+            )}
             <Text size="sm" c={share > 0 ? undefined : "red"} data-testid="default-share">
               {t("campaigns.defaultShare", { percent: share })}
             </Text>
