@@ -1,9 +1,10 @@
-import { Alert, Button, Checkbox, Paper, PasswordInput, Stack, Textarea, TextInput, Title } from "@mantine/core";
+import { Alert, Button, Checkbox, FileInput, Paper, PasswordInput, SegmentedControl, SimpleGrid, Stack, Text, Textarea, TextInput, Title } from "@mantine/core";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState, type FormEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { useParams } from "react-router";
-import { api, call } from "../api/client";
+import { api, ApiError, call } from "../api/client";
+import { CredentialFileError, fieldErrors, readCertificateFile } from "../channels/credentials";
 import { Failure, Loading } from "../components/States";
 import { useCan } from "../session";
 
@@ -114,15 +115,33 @@ type ChannelPath =
   | "/v1/apps/{application-id}/channels/sms"
   | "/v1/apps/{application-id}/channels/voice"
   | "/v1/apps/{application-id}/channels/apns"
-  | "/v1/apps/{application-id}/channels/apns_sandbox";
+  | "/v1/apps/{application-id}/channels/apns_sandbox"
+  | "/v1/apps/{application-id}/channels/apns_voip"
+  | "/v1/apps/{application-id}/channels/apns_voip_sandbox"
+  | "/v1/apps/{application-id}/channels/adm"
+  | "/v1/apps/{application-id}/channels/baidu";
+
+type Method = "TOKEN" | "CERTIFICATE";
 
 interface ChannelField {
   name: string;
   secret?: boolean; // written, never read back: the form starts empty and says whether one is stored
   multiline?: boolean;
+  method?: Method; // shown, and sent, only with this DefaultAuthenticationMethod
 }
 
-/** A channel whose request is a few named settings and secrets (SMS, voice, APNs): shown, and saved with PUT. */
+/** Where a refused save is shown: on the fields the server's message names, else above the button. */
+function saveErrors(error: unknown, fields: readonly string[], t: (key: string) => string): Record<string, string> {
+  if (error instanceof CredentialFileError) {
+    return error.reason === "password"
+      ? { CertificatePassword: t("channels.fileWrongPassword") }
+      : { CertificateFile: t("channels.fileFormat") };
+  }
+  return error instanceof ApiError ? fieldErrors(error.message, fields) : {};
+}
+
+/** A channel whose request is a few named settings and secrets (SMS, voice, APNs, ADM, Baidu): shown, and saved
+ * with PUT. APNs channels choose between a token key and a certificate, read from a .p12 or PEM file. */
 function SettingsChannel({ appId, title, path, fields, stored, operation }: {
   appId: string;
   title: string;
@@ -145,19 +164,34 @@ function SettingsChannel({ appId, title, path, fields, stored, operation }: {
   });
   const [values, setValues] = useState<Record<string, string>>({});
   const [enabled, setEnabled] = useState(true);
+  const methods = fields.some((field) => field.method);
+  const [method, setMethod] = useState<Method>("TOKEN");
+  const [file, setFile] = useState<File | null>(null);
+  const [filePassword, setFilePassword] = useState("");
   useEffect(() => {
     if (channel.data) {
       setValues(Object.fromEntries(fields.filter((f) => !f.secret).map((f) => [f.name, String(channel.data?.[f.name] ?? "")])));
       setEnabled(channel.data.Enabled !== false);
+      if (channel.data.DefaultAuthenticationMethod === "CERTIFICATE") setMethod("CERTIFICATE");
     }
   }, [channel.data, fields]);
+  const shown = fields.filter((field) => !field.method || field.method === method);
   const save = useMutation({
-    mutationFn: () => {
-      const body = Object.fromEntries(Object.entries(values).filter(([, value]) => value.trim() !== ""));
+    mutationFn: async () => {
+      const body: Record<string, unknown> = Object.fromEntries(
+        shown.map((field) => [field.name, values[field.name] ?? ""]).filter(([, value]) => value.trim() !== ""),
+      );
+      if (methods) body.DefaultAuthenticationMethod = method;
+      if (methods && method === "CERTIFICATE" && file) {
+        const pem = await readCertificateFile(file, filePassword);
+        Object.assign(body, { Certificate: pem.certificate, PrivateKey: pem.privateKey });
+      }
       return call(api.PUT(path, { params, body: { ...body, Enabled: enabled } as never }));
     },
     onSuccess: () => {
       setValues((current) => Object.fromEntries(Object.entries(current).filter(([name]) => !fields.find((f) => f.name === name)?.secret)));
+      setFile(null);
+      setFilePassword("");
       void queryClient.invalidateQueries({ queryKey: ["channel", path, appId] });
     },
   });
@@ -167,26 +201,71 @@ function SettingsChannel({ appId, title, path, fields, stored, operation }: {
   };
   if (channel.isPending) return <Loading />;
   const set = (name: string, value: string) => setValues({ ...values, [name]: value });
+  const names = [...shown.map((field) => field.name), ...(method === "CERTIFICATE" ? ["CertificateFile", "CertificatePassword"] : [])];
+  const errors = save.error ? saveErrors(save.error, names, t) : {};
+  const fromFile = file && (errors.Certificate ?? errors.PrivateKey); // the PEM the page read from the chosen file
+  if (fromFile) errors.CertificateFile = fromFile;
+  // The message under the field, marked English when it is the server's, and the field marked invalid for screen readers.
+  const invalid = (name: string) => ({
+    error: errors[name] && <span lang={save.error instanceof ApiError ? "en" : undefined}>{errors[name]}</span>,
+    "aria-invalid": Boolean(errors[name]),
+  });
+  const description = channel.data && stored(channel.data) ? t("channels.credentialsStored") : t("channels.credentialsNone");
   return (
     <Paper withBorder p="md" component="form" onSubmit={submit} data-testid={`channel-${path.split("/").pop()}`}>
       <Stack maw={480}>
         <Title order={4}>{title}</Title>
         {channel.error && <Failure error={channel.error} />}
-        {fields.map((field) => {
+        {methods && (
+          <Stack gap={4}>
+            <Text size="sm" fw={500} id={`${path}-method`}>
+              {t("channels.method")}
+            </Text>
+            <SegmentedControl
+              aria-labelledby={`${path}-method`}
+              value={method}
+              onChange={(value) => setMethod(value as Method)}
+              data={[
+                { value: "TOKEN", label: t("channels.method.TOKEN") },
+                { value: "CERTIFICATE", label: t("channels.method.CERTIFICATE") },
+              ]}
+            />
+          </Stack>
+        )}
+        {methods && method === "CERTIFICATE" && (
+          <>
+            <FileInput
+              label={t("channels.field.CertificateFile")}
+              description={description}
+              accept=".p12,.pfx,.pem,.crt,.key"
+              value={file}
+              onChange={setFile}
+              clearable
+              {...invalid("CertificateFile")}
+            />
+            <PasswordInput
+              label={t("channels.field.CertificatePassword")}
+              value={filePassword}
+              onChange={(e) => setFilePassword(e.currentTarget.value)}
+              {...invalid("CertificatePassword")}
+            />
+          </>
+        )}
+        {shown.map((field) => {
           const label = t(`channels.field.${field.name}`);
           const value = values[field.name] ?? "";
+          const common = { label, value, ...invalid(field.name), onChange: (e: { currentTarget: { value: string } }) => set(field.name, e.currentTarget.value) };
           if (field.secret) {
-            const description = channel.data && stored(channel.data) ? t("channels.credentialsStored") : t("channels.credentialsNone");
             return field.multiline ? (
-              <Textarea key={field.name} label={label} description={description} value={value} onChange={(e) => set(field.name, e.currentTarget.value)} autosize minRows={3} />
+              <Textarea key={field.name} {...common} description={description} autosize minRows={3} maxRows={6} />
             ) : (
-              <PasswordInput key={field.name} label={label} description={description} value={value} onChange={(e) => set(field.name, e.currentTarget.value)} />
+              <PasswordInput key={field.name} {...common} description={description} />
             );
           }
-          return <TextInput key={field.name} label={label} value={value} onChange={(e) => set(field.name, e.currentTarget.value)} />;
+          return <TextInput key={field.name} {...common} />;
         })}
         <Checkbox label={t("channels.enabled")} checked={enabled} onChange={(e) => setEnabled(e.currentTarget.checked)} />
-        {save.error && <Failure error={save.error} />}
+        {save.error && Object.keys(errors).length === 0 && <Failure error={save.error} />}
         {save.isSuccess && <Alert color="green">{t("templates.saved")}</Alert>}
         <Button type="submit" loading={save.isPending} disabled={!can(operation)}>
           {t("channels.save")}
@@ -199,11 +278,26 @@ function SettingsChannel({ appId, title, path, fields, stored, operation }: {
 const NO_FIELDS: ChannelField[] = [];
 const SMS_FIELDS: ChannelField[] = [{ name: "SenderId" }, { name: "ShortCode" }];
 const APNS_FIELDS: ChannelField[] = [
-  { name: "BundleId" },
-  { name: "TeamId" },
-  { name: "TokenKeyId" },
-  { name: "TokenKey", secret: true, multiline: true },
+  { name: "BundleId", method: "TOKEN" },
+  { name: "TeamId", method: "TOKEN" },
+  { name: "TokenKeyId", method: "TOKEN" },
+  { name: "TokenKey", secret: true, multiline: true, method: "TOKEN" },
+  { name: "Certificate", secret: true, multiline: true, method: "CERTIFICATE" },
+  { name: "PrivateKey", secret: true, multiline: true, method: "CERTIFICATE" },
 ];
+const ADM_FIELDS: ChannelField[] = [{ name: "ClientId" }, { name: "ClientSecret", secret: true }];
+const BAIDU_FIELDS: ChannelField[] = [
+  { name: "ApiKey", secret: true },
+  { name: "SecretKey", secret: true },
+];
+const APNS_VARIANTS = [
+  ["APNS", "apns", "UpdateApnsChannel"],
+  ["APNS_SANDBOX", "apns_sandbox", "UpdateApnsSandboxChannel"],
+  ["APNS_VOIP", "apns_voip", "UpdateApnsVoipChannel"],
+  ["APNS_VOIP_SANDBOX", "apns_voip_sandbox", "UpdateApnsVoipSandboxChannel"],
+] as const;
+const apnsStored = (answer: Record<string, unknown>) => answer.HasTokenKey === true || answer.HasCredential === true;
+const credentialStored = (answer: Record<string, unknown>) => answer.HasCredential === true;
 
 export default function Channels() {
   const { t } = useTranslation();
@@ -211,40 +305,53 @@ export default function Channels() {
   return (
     <Stack>
       <Title order={2}>{t("channels.title")}</Title>
-      <EmailChannel appId={appId} />
-      <FcmChannel appId={appId} />
-      <SettingsChannel
-        appId={appId}
-        title={t("channel.SMS")}
-        path="/v1/apps/{application-id}/channels/sms"
-        fields={SMS_FIELDS}
-        stored={() => false}
-        operation="UpdateSmsChannel"
-      />
-      <SettingsChannel
-        appId={appId}
-        title={t("channel.VOICE")}
-        path="/v1/apps/{application-id}/channels/voice"
-        fields={NO_FIELDS}
-        stored={() => false}
-        operation="UpdateVoiceChannel"
-      />
-      <SettingsChannel
-        appId={appId}
-        title={t("channel.APNS")}
-        path="/v1/apps/{application-id}/channels/apns"
-        fields={APNS_FIELDS}
-        stored={(answer) => answer.HasTokenKey === true || answer.HasCredential === true}
-        operation="UpdateApnsChannel"
-      />
-      <SettingsChannel
-        appId={appId}
-        title={t("channel.APNS_SANDBOX")}
-        path="/v1/apps/{application-id}/channels/apns_sandbox"
-        fields={APNS_FIELDS}
-        stored={(answer) => answer.HasTokenKey === true || answer.HasCredential === true}
-        operation="UpdateApnsSandboxChannel"
-      />
+      <SimpleGrid cols={{ base: 1, lg: 2 }}>
+        <EmailChannel appId={appId} />
+        <FcmChannel appId={appId} />
+        <SettingsChannel
+          appId={appId}
+          title={t("channel.SMS")}
+          path="/v1/apps/{application-id}/channels/sms"
+          fields={SMS_FIELDS}
+          stored={() => false}
+          operation="UpdateSmsChannel"
+        />
+        <SettingsChannel
+          appId={appId}
+          title={t("channel.VOICE")}
+          path="/v1/apps/{application-id}/channels/voice"
+          fields={NO_FIELDS}
+          stored={() => false}
+          operation="UpdateVoiceChannel"
+        />
+        {APNS_VARIANTS.map(([type, segment, operation]) => (
+          <SettingsChannel
+            key={type}
+            appId={appId}
+            title={t(`channel.${type}`)}
+            path={`/v1/apps/{application-id}/channels/${segment}`}
+            fields={APNS_FIELDS}
+            stored={apnsStored}
+            operation={operation}
+          />
+        ))}
+        <SettingsChannel
+          appId={appId}
+          title={t("channel.ADM")}
+          path="/v1/apps/{application-id}/channels/adm"
+          fields={ADM_FIELDS}
+          stored={credentialStored}
+          operation="UpdateAdmChannel"
+        />
+        <SettingsChannel
+          appId={appId}
+          title={t("channel.BAIDU")}
+          path="/v1/apps/{application-id}/channels/baidu"
+          fields={BAIDU_FIELDS}
+          stored={credentialStored}
+          operation="UpdateBaiduChannel"
+        />
+      </SimpleGrid>
     </Stack>
   );
 }
