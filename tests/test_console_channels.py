@@ -79,6 +79,16 @@ def field_error(card: Any, label: str) -> str:
     return " ".join(card.page.locator(f"[id='{i}']").inner_text() for i in ids if "error" in i)
 
 
+def choose_certificate(card: Any, name: str, content: bytes, password: str = "") -> None:
+    """Switch a card to certificate authentication and choose a file (and its password), as a person would."""
+    card.locator("label", has_text="Certificate (.p12 or PEM)").click()
+    card.locator("input[type=file]").set_input_files(
+        {"name": name, "mimeType": "application/octet-stream", "buffer": content}
+    )
+    card.get_by_label(P12_PASSWORD).fill(password)
+    card.get_by_role("button", name="Save channel").click()
+
+
 def test_apns_by_certificate_file_and_by_token_with_refusals_on_the_field(
     console: ConsolePage, server: RunningServer, push_certificate: tuple[rsa.RSAPrivateKey, x509.Certificate]
 ) -> None:
@@ -91,12 +101,7 @@ def test_apns_by_certificate_file_and_by_token_with_refusals_on_the_field(
 
     # Production APNs from a .p12 as Keychain exports it: a wrong password is said on the password field.
     apns = page.get_by_test_id("channel-apns")
-    apns.locator("label", has_text="Certificate (.p12 or PEM)").click()
-    apns.locator("input[type=file]").set_input_files(
-        {"name": "push.p12", "mimeType": "application/x-pkcs12", "buffer": p12(key, certificate, b"s3cret", True)}
-    )
-    apns.get_by_label(P12_PASSWORD).fill("wrong")
-    apns.get_by_role("button", name="Save channel").click()
+    choose_certificate(apns, "push.p12", p12(key, certificate, b"s3cret", True), "wrong")
     apns.get_by_text("This password does not open the file.").wait_for()
     assert field_error(apns, P12_PASSWORD) == "This password does not open the file."
     apns.get_by_label(P12_PASSWORD).fill("s3cret")
@@ -111,24 +116,15 @@ def test_apns_by_certificate_file_and_by_token_with_refusals_on_the_field(
 
     # The sandbox from OpenSSL 3's AES .p12; VoIP from a PEM file holding both.
     sandbox = page.get_by_test_id("channel-apns_sandbox")
-    sandbox.locator("label", has_text="Certificate (.p12 or PEM)").click()
-    sandbox.locator("input[type=file]").set_input_files(
-        {"name": "sandbox.p12", "mimeType": "application/x-pkcs12", "buffer": p12(key, certificate, b"pw", False)}
-    )
-    sandbox.get_by_label(P12_PASSWORD).fill("pw")
-    sandbox.get_by_role("button", name="Save channel").click()
+    choose_certificate(sandbox, "sandbox.p12", p12(key, certificate, b"pw", False), "pw")
     sandbox.get_by_text("Saved.").wait_for()
     assert stored(server, app_id, "APNS_SANDBOX")["Certificate"] == certificate_pem
 
     voip = page.get_by_test_id("channel-apns_voip")
-    voip.locator("label", has_text="Certificate (.p12 or PEM)").click()
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
     )
-    voip.locator("input[type=file]").set_input_files(
-        {"name": "voip.pem", "mimeType": "application/x-pem-file", "buffer": key_pem + certificate_pem.encode()}
-    )
-    voip.get_by_role("button", name="Save channel").click()
+    choose_certificate(voip, "voip.pem", key_pem + certificate_pem.encode())
     voip.get_by_text("Saved.").wait_for()
     assert stored(server, app_id, "APNS_VOIP")["Certificate"] == certificate_pem
     assert client.get_apns_voip_channel(ApplicationId=app_id)["APNSVoipChannelResponse"]["HasCredential"] is True

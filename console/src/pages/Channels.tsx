@@ -290,14 +290,28 @@ const BAIDU_FIELDS: ChannelField[] = [
   { name: "ApiKey", secret: true },
   { name: "SecretKey", secret: true },
 ];
-const APNS_VARIANTS = [
-  ["APNS", "apns", "UpdateApnsChannel"],
-  ["APNS_SANDBOX", "apns_sandbox", "UpdateApnsSandboxChannel"],
-  ["APNS_VOIP", "apns_voip", "UpdateApnsVoipChannel"],
-  ["APNS_VOIP_SANDBOX", "apns_voip_sandbox", "UpdateApnsVoipSandboxChannel"],
-] as const;
 const apnsStored = (answer: Record<string, unknown>) => answer.HasTokenKey === true || answer.HasCredential === true;
 const credentialStored = (answer: Record<string, unknown>) => answer.HasCredential === true;
+const nothingStored = () => false;
+
+/** Each channel of settings and secrets, in the page's order: its type (its path is the type in lower case), its
+ * fields and whether the answer says secrets are stored. */
+const SETTINGS_CHANNELS: [string, ChannelField[], (answer: Record<string, unknown>) => boolean][] = [
+  ["SMS", SMS_FIELDS, nothingStored],
+  ["VOICE", NO_FIELDS, nothingStored],
+  ["APNS", APNS_FIELDS, apnsStored],
+  ["APNS_SANDBOX", APNS_FIELDS, apnsStored],
+  ["APNS_VOIP", APNS_FIELDS, apnsStored],
+  ["APNS_VOIP_SANDBOX", APNS_FIELDS, apnsStored],
+  ["ADM", ADM_FIELDS, credentialStored],
+  ["BAIDU", BAIDU_FIELDS, credentialStored],
+];
+
+/** Update{Stem}Channel, the operation a role must have to save: APNS_VOIP_SANDBOX -> UpdateApnsVoipSandboxChannel. */
+function updateOperation(type: string): string {
+  const stem = type.split("_").map((word) => word[0] + word.slice(1).toLowerCase());
+  return `Update${stem.join("")}Channel`;
+}
 
 export default function Channels() {
   const { t } = useTranslation();
@@ -308,49 +322,17 @@ export default function Channels() {
       <SimpleGrid cols={{ base: 1, lg: 2 }}>
         <EmailChannel appId={appId} />
         <FcmChannel appId={appId} />
-        <SettingsChannel
-          appId={appId}
-          title={t("channel.SMS")}
-          path="/v1/apps/{application-id}/channels/sms"
-          fields={SMS_FIELDS}
-          stored={() => false}
-          operation="UpdateSmsChannel"
-        />
-        <SettingsChannel
-          appId={appId}
-          title={t("channel.VOICE")}
-          path="/v1/apps/{application-id}/channels/voice"
-          fields={NO_FIELDS}
-          stored={() => false}
-          operation="UpdateVoiceChannel"
-        />
-        {APNS_VARIANTS.map(([type, segment, operation]) => (
+        {SETTINGS_CHANNELS.map(([type, fields, stored]) => (
           <SettingsChannel
             key={type}
             appId={appId}
             title={t(`channel.${type}`)}
-            path={`/v1/apps/{application-id}/channels/${segment}`}
-            fields={APNS_FIELDS}
-            stored={apnsStored}
-            operation={operation}
+            path={`/v1/apps/{application-id}/channels/${type.toLowerCase()}` as ChannelPath}
+            fields={fields}
+            stored={stored}
+            operation={updateOperation(type)}
           />
         ))}
-        <SettingsChannel
-          appId={appId}
-          title={t("channel.ADM")}
-          path="/v1/apps/{application-id}/channels/adm"
-          fields={ADM_FIELDS}
-          stored={credentialStored}
-          operation="UpdateAdmChannel"
-        />
-        <SettingsChannel
-          appId={appId}
-          title={t("channel.BAIDU")}
-          path="/v1/apps/{application-id}/channels/baidu"
-          fields={BAIDU_FIELDS}
-          stored={credentialStored}
-          operation="UpdateBaiduChannel"
-        />
       </SimpleGrid>
     </Stack>
   );
