@@ -63,6 +63,7 @@ from clarion.jobs.locations import Locations
 from clarion.jobs.workers import job_handlers
 from clarion.journeys.engine import JourneyEngine
 from clarion.journeys.steps import Steps
+from clarion.journeys.zones import PostalZones, ZoneEstimator
 from clarion.messages.delivery import Delivery
 from clarion.messages.tracking import Tracker
 from clarion.metrics import Metrics
@@ -176,7 +177,9 @@ async def open_services(
     planner = CampaignPlanner(db, clock, queue, members, settings.campaigns)
     campaign_delivery = CampaignDelivery(db, clock, queue, delivery, members, hooks, settings.campaigns, metrics)
     triggers = EventTriggers(db, clock, queue, members)
-    steps = Steps(db, delivery, members, segments.engine)
+    steps = Steps(
+        db, delivery, members, segments.engine, ZoneEstimator(PostalZones.load(settings.journeys.postal_code_zones))
+    )
     journeys = JourneyEngine(db, clock, steps, members, outbound, settings.journeys, metrics)
     journey_leadership = Leadership(
         db, clock, metrics, "journey-engine", settings.coordination.leader_lease_seconds, process_name()

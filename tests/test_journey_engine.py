@@ -11,6 +11,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,15 +40,23 @@ def recorder() -> Iterator[WebRecorder]:
 
 
 @pytest.fixture
-def engine_server(settings: Settings, relay: tuple[Relay, int], recorder: WebRecorder) -> Iterator[RunningServer]:
+def engine_server(
+    settings: Settings, relay: tuple[Relay, int], recorder: WebRecorder, tmp_path: Path
+) -> Iterator[RunningServer]:
     _, port = relay
+    postal = tmp_path / "postal-zones.csv"
+    postal.write_text("US,9,America/Los_Angeles\n")  # the operator's postal-code file: ZIP codes 9xxxx
     tuned = settings.model_copy(
         update={
             "queue": QueueSettings(workers=0),
             "max_clock_skew_seconds": 40 * 86_400,  # the tests move the server's clock by days
             "campaigns": CampaignSettings(scheduler=False),
             "journeys": JourneySettings(
-                engine=False, contact_center_url=recorder.url + "/dial", step_retries=2, step_retry_seconds=1
+                engine=False,
+                contact_center_url=recorder.url + "/dial",
+                step_retries=2,
+                step_retry_seconds=1,
+                postal_code_zones=postal,
             ),
             "delivery": DeliverySettings(smtp=SmtpSettings(host="127.0.0.1", port=port, security="none")),
             # The custom channel's and the contact center's webhooks run on 127.0.0.1 here.
@@ -1053,3 +1062,36 @@ def test_a_runs_metrics_count_the_endpoints_its_reading_filtered_out_and_why(
             "ENDPOINT_LEFT": "1",
         }
     ]
+
+
+def test_postal_code_estimation_reads_the_country_and_the_operators_postal_file(
+    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+) -> None:
+    sink, _ = relay
+    places = {
+        "tokyo": {"Country": "JP"},  # one clock in Japan: the country is enough
+        "la": {"Country": "US", "PostalCode": "90210"},  # several in the US: the operator's file says 9xxxx
+        "atlanta": {"Country": "US", "PostalCode": "30301"},  # not in the file: no zone, so UTC
+    }
+    items = [
+        {"Id": name, "ChannelType": "EMAIL", "Address": f"{name}@example.org", "Location": location}
+        for name, location in places.items()
+    ]
+    pinpoint.update_endpoints_batch(ApplicationId=project, EndpointBatchRequest={"Item": items})
+    offset_to(engine_server, "UTC", 2, 12)  # 21:00 in Tokyo, 04:00 or 05:00 in Los Angeles
+    journey_id = create(
+        pinpoint,
+        project,
+        THANKS,
+        "thanks",
+        StartCondition=segment_start(everyone(pinpoint, project)),
+        QuietTime={"Start": "20:00", "End": "06:00"},
+        WaitForQuietTime=True,
+        TimezoneEstimationMethods=["POSTAL_CODE"],
+    )
+    tick(engine_server)
+    assert sink.recipients() == ["atlanta@example.org"]
+    assert activity_metrics(pinpoint, project, journey_id, "thanks") == {"QUIET_TIME_WAIT": "2", "SUCCESSFUL": "1"}
+    engine_server.clock.offset += timedelta(hours=9, minutes=1)  # 06:01 in Tokyo, 13:01 or 14:01 in Los Angeles
+    tick(engine_server)
+    assert sorted(sink.recipients()) == ["atlanta@example.org", "la@example.org", "tokyo@example.org"]

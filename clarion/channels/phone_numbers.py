@@ -111,10 +111,20 @@ def _time_zone(number: phonenumbers.PhoneNumber, country_code: str | None) -> st
 @cache
 def _zone_countries() -> dict[str, frozenset[str]]:
     """IANA zone → the ISO country codes it is listed under in tzdata's zone.tab."""
-    table = resources.files("tzdata").joinpath("zoneinfo", "zone.tab").read_text(encoding="utf-8")
     countries: dict[str, set[str]] = {}
+    for country, zones in zones_by_country().items():
+        for zone in zones:
+            countries.setdefault(zone, set()).add(country)
+    return {zone: frozenset(codes) for zone, codes in countries.items()}
+
+
+@cache
+def zones_by_country() -> dict[str, tuple[str, ...]]:
+    """ISO country code → its IANA zones, in the order of tzdata's zone.tab (the most populous region first)."""
+    table = resources.files("tzdata").joinpath("zoneinfo", "zone.tab").read_text(encoding="utf-8")
+    zones: dict[str, list[str]] = {}
     for line in table.splitlines():
         if line and not line.startswith("#"):
             fields = line.split("\t")
-            countries.setdefault(fields[2], set()).add(fields[0])
-    return {zone: frozenset(codes) for zone, codes in countries.items()}
+            zones.setdefault(fields[0], []).append(fields[2])
+    return {country: tuple(names) for country, names in zones.items()}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from clarion.settings_model import SettingsModel
@@ -23,3 +25,6 @@ class JourneySettings(SettingsModel):
     # then its participants leave the journey with the step marked failed (STEP_FAILED, docs/journeys.md).
     step_retries: int = Field(default=5, ge=0)
     step_retry_seconds: float = Field(default=10.0, gt=0)
+    # TimezoneEstimationMethods POSTAL_CODE: a CSV of country, postal code or prefix, IANA zone for the countries
+    # with more than one clock (docs/journeys.md#local-time-zones); read at start, a bad row stops the process.
+    postal_code_zones: Path | None = None

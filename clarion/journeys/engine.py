@@ -47,8 +47,8 @@ from clarion.journeys import entry_filter
 from clarion.journeys.config import JourneySettings
 from clarion.journeys.definition import JourneyState
 from clarion.journeys.rules import parse_duration
-from clarion.journeys.sending import endpoint_zone
 from clarion.journeys.steps import Journey, Move, Steps
+from clarion.journeys.zones import ZoneEstimator
 from clarion.logs import get_logger
 from clarion.metrics import Metrics
 from clarion.outbound.client import OutboundClient, OutboundError
@@ -88,7 +88,9 @@ def first_entry_ms(definition: dict[str, Any], now: datetime) -> int | None:
     return max(epoch_millis(now), epoch_millis(starts))
 
 
-def schedule_bound(definition: dict[str, Any], member: str, row: EndpointRow | None) -> datetime | None:
+def schedule_bound(
+    definition: dict[str, Any], member: str, row: EndpointRow | None, zones: ZoneEstimator
+) -> datetime | None:
     """Schedule.StartTime or EndTime for one endpoint: the instant, or with LocalTime that wall-clock time on the
     endpoint's clock (its Demographic.Timezone or one estimated, else the schedule's Timezone)."""
     schedule = definition.get("Schedule") or {}
@@ -96,7 +98,7 @@ def schedule_bound(definition: dict[str, Any], member: str, row: EndpointRow | N
         return None
     moment = parse_instant(schedule[member], f"Schedule.{member}")
     local = bool(definition.get("LocalTime"))
-    zone = endpoint_zone(row, definition.get("TimezoneEstimationMethods") or []) if local and row else None
+    zone = zones.zone(row, definition.get("TimezoneEstimationMethods") or []) if local and row else None
     return endpoint_send_time(moment, local, schedule.get("Timezone"), zone)
 
 
@@ -109,10 +111,12 @@ def last_end(definition: dict[str, Any]) -> datetime | None:
     return endpoint_send_time(moment, bool(definition.get("LocalTime")), schedule.get("Timezone"), LATEST_ZONE)
 
 
-def _start_due(definition: dict[str, Any], rows: dict[str, EndpointRow], key: str, now: datetime) -> int:
+def _start_due(
+    definition: dict[str, Any], rows: dict[str, EndpointRow], key: str, now: datetime, zones: ZoneEstimator
+) -> int:
     """When an entrant takes its first step: now, or with LocalTime the StartTime's wall-clock time on its own
     clock when that is still to come."""
-    starts = schedule_bound(definition, "StartTime", rows.get(key)) if definition.get("LocalTime") else None
+    starts = schedule_bound(definition, "StartTime", rows.get(key), zones) if definition.get("LocalTime") else None
     return max(epoch_millis(now), epoch_millis(starts)) if starts else epoch_millis(now)
 
 
@@ -271,7 +275,7 @@ class JourneyEngine:
             reason = entry_filter.unreachable(row)
             if reason is None and entries is not None:
                 reason = entry_filter.entered_before(entries, run_id)
-            ends = schedule_bound(definition, "EndTime", row) if local_end and reason is None else None
+            ends = schedule_bound(definition, "EndTime", row, self.steps.zones) if local_end and not reason else None
             if ends is not None and now > ends:  # the journey has ended on this endpoint's clock
                 reason = "ENDPOINT_TIMEZONE_MISMATCH"
             if reason is not None:
@@ -283,7 +287,7 @@ class JourneyEngine:
         start = definition["StartActivity"]
         by_due: dict[int, list[tuple[str, int, str]]] = defaultdict(list)
         for entrant in entrants:
-            by_due[_start_due(definition, rows, entrant[0], now)].append(entrant)
+            by_due[_start_due(definition, rows, entrant[0], now, self.steps.zones)].append(entrant)
         for due_at, group in by_due.items():
             store.add_participants(tx, app_id, journey_id, run_id, start, due_at, group)
         counts["ENDPOINT_ENTERED"] = len(entrants)
@@ -316,13 +320,14 @@ class JourneyEngine:
             keys = sorted({endpoint_key(item.endpoint_id) for item in items})
             endpoints = await self.db.read(lambda tx: endpoint_store.fetch(tx, app_id, keys))
         events = [(item, msgspec.json.decode(item.event)) for item in items]
+        zones = self.steps.zones
         plans = []
         for row, definition in journeys:
             start = definition["StartCondition"]["EventStartCondition"]
             matching = [
                 item.endpoint_id
                 for item, event in events
-                if _in_schedule(definition, item.arrived_at, endpoints.get(endpoint_key(item.endpoint_id)))
+                if _in_schedule(definition, item.arrived_at, endpoints.get(endpoint_key(item.endpoint_id)), zones)
                 and filter_matches(start["EventFilter"], event)
             ]
             inside = matching
@@ -588,9 +593,9 @@ def _commit(tx: Transaction, journey: Journey, activity_id: str, moves: list[Mov
     return moved
 
 
-def _in_schedule(definition: dict[str, Any], at_ms: int, row: EndpointRow | None) -> bool:
+def _in_schedule(definition: dict[str, Any], at_ms: int, row: EndpointRow | None, zones: ZoneEstimator) -> bool:
     """Whether an event that arrived at `at_ms` falls within the Schedule (with LocalTime, on its endpoint's clock)."""
-    starts, ends = (schedule_bound(definition, member, row) for member in ("StartTime", "EndTime"))
+    starts, ends = (schedule_bound(definition, member, row, zones) for member in ("StartTime", "EndTime"))
     if starts and at_ms < epoch_millis(starts):
         return False
     return not (ends and at_ms > epoch_millis(ends))

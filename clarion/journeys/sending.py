@@ -1,5 +1,5 @@
-"""When a journey may message an endpoint: its local time zone (or one estimated from its phone number), quiet
-time's end, and the journey's sending schedule (OpenHours per channel and weekday, ClosedDays per channel).
+"""When a journey may message an endpoint in its local time zone (clarion/journeys/zones.py): quiet time's end, and
+the journey's sending schedule (OpenHours per channel and weekday, ClosedDays per channel).
 
 Pure functions of the time and the endpoint: the message step (clarion/journeys/steps.py) asks them and keeps a
 participant waiting at its activity until the moment they give.
@@ -12,23 +12,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from clarion.campaigns.rules import parse_instant
-from clarion.channels.phone_numbers import validate_phone_number
-from clarion.endpoints.service import endpoint_timezone
 from clarion.messages.policy import QuietTime, parse_clock, zone_of
-from clarion.store.endpoints import EndpointRow
 
 WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
-PHONE_CHANNELS = ("SMS", "VOICE")
 Week = dict[str, list[dict[str, Any]]]  # OpenHours of one channel: weekday -> [{StartTime, EndTime}]
-
-
-def endpoint_zone(row: EndpointRow, methods: list[str]) -> str | None:
-    """The endpoint's Demographic.Timezone; else, with PHONE_NUMBER among TimezoneEstimationMethods, the zone of its
-    phone number (when the number's range lies in one zone). Postal codes are not looked up."""
-    zone = endpoint_timezone(row)
-    if zone_of(zone) is None and "PHONE_NUMBER" in methods and row.channel_type in PHONE_CHANNELS and row.address:
-        return validate_phone_number(row.address, None).get("Timezone")
-    return zone
 
 
 def quiet_time_ends(now: datetime, quiet: QuietTime, zone_name: str | None) -> datetime:

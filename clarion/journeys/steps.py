@@ -20,7 +20,8 @@ from clarion.campaigns.members import SegmentMembers
 from clarion.campaigns.rules import parse_instant
 from clarion.clock import epoch_millis, iso_millis
 from clarion.journeys.rules import parse_duration
-from clarion.journeys.sending import endpoint_zone, next_sending_time, quiet_time_ends
+from clarion.journeys.sending import next_sending_time, quiet_time_ends
+from clarion.journeys.zones import ZoneEstimator
 from clarion.messages.delivery import (
     Attribution,
     CustomDelivery,
@@ -101,11 +102,14 @@ def wait_due(wait: dict[str, Any], now: datetime) -> int:
 
 
 class Steps:
-    def __init__(self, db: Database, delivery: Delivery, members: SegmentMembers, segments: SegmentEngine) -> None:
+    def __init__(
+        self, db: Database, delivery: Delivery, members: SegmentMembers, segments: SegmentEngine, zones: ZoneEstimator
+    ) -> None:
         self.db = db
         self.delivery = delivery
         self.members = members
         self.segments = segments
+        self.zones = zones
 
     async def run(
         self, journey: Journey, activity_id: str, group: Sequence[ParticipantRow], now: datetime
@@ -259,7 +263,7 @@ class Steps:
         capped = await self._over_timeframe_cap(journey, recipients, now)
         for p in group:
             row = recipients.get(p.endpoint_key)
-            zone = endpoint_zone(row, methods) if row is not None else None
+            zone = self.zones.zone(row, methods) if row is not None else None
             opens = next_sending_time(now, zone, open_hours, closed) if row is not None and scheduled else None
             if row is None:
                 moves.append(Move(p, next_activity, now_ms, counts={"ENDPOINT_CHANNEL_MISMATCH": 1}))
