@@ -359,6 +359,32 @@ def s3_url() -> Iterator[str]:
         server.stop()
 
 
+def driven_settings(settings: Settings, smtp_port: int, **update: Any) -> Settings:
+    """Settings for a server whose tests drive its engines themselves: no queue workers and no campaign scheduler
+    in the background, a clock the tests move by days (signatures are made with the real one), email to the SMTP
+    sink at `smtp_port`, and webhooks (campaign hooks, custom channels) reached on 127.0.0.1, the only way tenant
+    URLs reach it. `update` adds or replaces settings."""
+    from clarion.campaigns.config import CampaignSettings
+    from clarion.channels.config import DeliverySettings, SmtpSettings
+    from clarion.outbound.config import OutboundSettings
+    from clarion.queue.config import QueueSettings
+
+    driven = {
+        "queue": QueueSettings(workers=0),
+        "max_clock_skew_seconds": 40 * 86_400,
+        "campaigns": CampaignSettings(scheduler=False),
+        "delivery": DeliverySettings(smtp=SmtpSettings(host="127.0.0.1", port=smtp_port, security="none")),
+        "outbound": OutboundSettings(allow_networks=["127.0.0.0/8"]),
+    }
+    return settings.model_copy(update={**driven, **update})
+
+
+@pytest.fixture
+def pinpoint(engine_server: RunningServer) -> Any:
+    """boto3's Pinpoint client on the `engine_server` of a module that drives its engines (driven_settings)."""
+    return engine_server.client()
+
+
 @pytest.fixture
 def relay() -> Iterator[tuple[Any, int]]:
     """A real SMTP server (aiosmtpd) on a free port, recording what it receives (tests/smtp_relay.py)."""
@@ -370,3 +396,9 @@ def relay() -> Iterator[tuple[Any, int]]:
         yield handler, port
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def sink(relay: tuple[Any, int]) -> Any:
+    """The `relay`'s recording side: what the SMTP sink received (tests/smtp_relay.py)."""
+    return relay[0]

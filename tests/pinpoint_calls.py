@@ -1,5 +1,5 @@
 """Calls several test modules make as a client would (boto3): import and export jobs, and where a project's local
-files go; a project with email endpoints and an immediate campaign."""
+files go; a project with email endpoints, a segment of all of them, and an immediate campaign."""
 
 from __future__ import annotations
 
@@ -61,6 +61,24 @@ def email_project(client: Any, name: str, endpoints: int) -> str:
     return app_id
 
 
+def everyone(client: Any, app_id: str) -> str:
+    """A new segment of every endpoint of the project (no dimensions); its id."""
+    return client.create_segment(ApplicationId=app_id, WriteSegmentRequest={"Name": "all"})["SegmentResponse"]["Id"]
+
+
+def add_endpoints(client: Any, app_id: str, count: int, *, width: int = 0, **extra: Any) -> list[str]:
+    """`count` email endpoints ep-0, ep-1, ... (numbers zero-padded to `width` digits) at ID@example.org, with the
+    attribute name = [ID] and `extra` members, 100 per UpdateEndpointsBatch; their ids."""
+    ids = [f"ep-{n:0{width}d}" for n in range(count)]
+    for start in range(0, count, 100):
+        items = [
+            {"Id": e, "ChannelType": "EMAIL", "Address": f"{e}@example.org", "Attributes": {"name": [e]}, **extra}
+            for e in ids[start : start + 100]
+        ]
+        client.update_endpoints_batch(ApplicationId=app_id, EndpointBatchRequest={"Item": items})
+    return ids
+
+
 def project_with_email(client: Any, name: str, endpoints: int, prefix: str = "e") -> tuple[str, str]:
     """A project with an email channel and `endpoints` email endpoints e0, e1... at {prefix}0@example.org, ...;
     (its id, a segment of all of them)."""
@@ -74,18 +92,14 @@ def project_with_email(client: Any, name: str, endpoints: int, prefix: str = "e"
             for n in range(start, min(start + 100, endpoints))
         ]
         client.update_endpoints_batch(ApplicationId=app_id, EndpointBatchRequest={"Item": items})
-    segment = client.create_segment(ApplicationId=app_id, WriteSegmentRequest={"Name": "all"})
-    return app_id, segment["SegmentResponse"]["Id"]
+    return app_id, everyone(client, app_id)
 
 
 def immediate_campaign(client: Any, app_id: str, segment_id: str | None = None, **members: Any) -> str:
     """An email campaign that starts at once, to `segment_id` (else a new segment of every endpoint); its id."""
-    if segment_id is None:
-        segment = client.create_segment(ApplicationId=app_id, WriteSegmentRequest={"Name": "all"})
-        segment_id = segment["SegmentResponse"]["Id"]
     request = {
         "Name": "c",
-        "SegmentId": segment_id,
+        "SegmentId": segment_id or everyone(client, app_id),
         "Schedule": {"StartTime": "IMMEDIATE"},
         "MessageConfiguration": {"EmailMessage": {"Title": "Hi", "Body": "Hello"}},
         **members,

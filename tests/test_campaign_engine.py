@@ -14,15 +14,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pinpoint_calls
 import pytest
-from conftest import RunningServer
+from conftest import RunningServer, driven_settings
+from pinpoint_calls import email_project, everyone
 from smtp_relay import Relay
 from web_recorder import WebRecorder
 
 from clarion.campaigns.config import CampaignSettings
-from clarion.channels.config import DeliverySettings, SmtpSettings
 from clarion.config import Settings
-from clarion.outbound.config import OutboundSettings
 from clarion.queue.config import QueueSettings
 from clarion.queue.work_queue import LeaseLost
 from clarion.queue.worker import Worker
@@ -32,59 +32,21 @@ EMAIL = {"EmailMessage": {"Title": "Hi {{Attributes.name}}", "Body": "Hello {{At
 
 
 @pytest.fixture
-def engine_server(settings: Settings, relay: tuple[Relay, int]) -> Any:
+def engine_server(settings: Settings, relay: tuple[Relay, int]) -> Iterator[RunningServer]:
     _, port = relay
-    tuned = settings.model_copy(
-        update={
-            "queue": QueueSettings(workers=0),
-            # The tests move the server's clock by days; signatures are made with the real one.
-            "max_clock_skew_seconds": 40 * 86_400,
-            "campaigns": CampaignSettings(scheduler=False, batch_size=10, plan_chunk=25),
-            "delivery": DeliverySettings(smtp=SmtpSettings(host="127.0.0.1", port=port, security="none")),
-            # Campaign hooks and custom-channel receivers run on 127.0.0.1 here; tenant URLs reach it only so.
-            "outbound": OutboundSettings(allow_networks=["127.0.0.0/8"]),
-        }
-    )
-    running = RunningServer(tuned).start()
-    try:
+    batches = CampaignSettings(scheduler=False, batch_size=10, plan_chunk=25)
+    with RunningServer(driven_settings(settings, port, campaigns=batches)) as running:
         yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture
-def pinpoint(engine_server: RunningServer) -> Any:
-    return engine_server.client()
 
 
 @pytest.fixture
 def project(pinpoint: Any) -> str:
-    app_id = pinpoint.create_app(CreateApplicationRequest={"Name": "engine"})["ApplicationResponse"]["Id"]
-    pinpoint.update_email_channel(
-        ApplicationId=app_id, EmailChannelRequest={"FromAddress": "news@example.com", "Identity": "example.com"}
-    )
-    return app_id
+    return email_project(pinpoint, "engine", 0)
 
 
 def add_endpoints(pinpoint: Any, app_id: str, count: int, **extra: Any) -> list[str]:
-    ids = [f"ep-{n:04d}" for n in range(count)]
-    for start in range(0, count, 100):
-        items = [
-            {
-                "Id": endpoint_id,
-                "ChannelType": "EMAIL",
-                "Address": f"{endpoint_id}@example.org",
-                "Attributes": {"name": [endpoint_id]},
-                **extra,
-            }
-            for endpoint_id in ids[start : start + 100]
-        ]
-        pinpoint.update_endpoints_batch(ApplicationId=app_id, EndpointBatchRequest={"Item": items})
-    return ids
-
-
-def everyone(pinpoint: Any, app_id: str) -> str:
-    return pinpoint.create_segment(ApplicationId=app_id, WriteSegmentRequest={"Name": "all"})["SegmentResponse"]["Id"]
+    """Email endpoints ep-0000, ep-0001, ... (pinpoint_calls.add_endpoints): four digits keep them in id order."""
+    return pinpoint_calls.add_endpoints(pinpoint, app_id, count, width=4, **extra)
 
 
 def campaign(pinpoint: Any, app_id: str, segment_id: str, **members: Any) -> dict[str, Any]:
@@ -118,9 +80,8 @@ def activities(pinpoint: Any, app_id: str, campaign_id: str) -> list[dict[str, A
 
 
 def test_immediate_campaign_reaches_each_sendable_member_once(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
-    sink, _ = relay
     ids = add_endpoints(pinpoint, project, 45)
     pinpoint.update_endpoint(ApplicationId=project, EndpointId=ids[0], EndpointRequest={"OptOut": "ALL"})
     pinpoint.update_endpoint(ApplicationId=project, EndpointId=ids[1], EndpointRequest={"EndpointStatus": "INACTIVE"})
@@ -137,9 +98,8 @@ def test_immediate_campaign_reaches_each_sendable_member_once(
 
 
 def test_scheduled_campaign_waits_for_its_start(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
-    sink, _ = relay
     add_endpoints(pinpoint, project, 5)
     start = datetime.now(UTC) + timedelta(hours=2)
     created = campaign(
@@ -153,9 +113,8 @@ def test_scheduled_campaign_waits_for_its_start(
 
 
 def test_recurring_campaign_runs_until_its_end_within_the_total_limit(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
-    sink, _ = relay
     add_endpoints(pinpoint, project, 3)
     start = datetime.now(UTC) + timedelta(minutes=1)
     schedule = {
@@ -176,9 +135,8 @@ def test_recurring_campaign_runs_until_its_end_within_the_total_limit(
 
 
 def test_treatments_and_holdout_split_the_audience(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
-    sink, _ = relay
     add_endpoints(pinpoint, project, 300)
     other = {"EmailMessage": {"Title": "Variant B", "Body": "b"}}
     created = campaign(
@@ -199,9 +157,8 @@ def test_treatments_and_holdout_split_the_audience(
 
 
 def test_local_time_sends_in_each_zone_and_quiet_time_skips(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
-    sink, _ = relay
     tokyo = add_endpoints(pinpoint, project, 2, Demographic={"Timezone": "Asia/Tokyo"})
     pinpoint.update_endpoint(
         ApplicationId=project,
@@ -238,9 +195,8 @@ def test_local_time_sends_in_each_zone_and_quiet_time_skips(
 
 
 def test_paused_campaign_holds_its_batches_until_resumed(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
-    sink, _ = relay
     add_endpoints(pinpoint, project, 20)
     start = datetime.now(UTC) + timedelta(minutes=5)
     created = campaign(
@@ -265,9 +221,8 @@ def test_paused_campaign_holds_its_batches_until_resumed(
 
 
 def test_event_campaign_sends_to_the_endpoint_that_performed_the_event(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
-    sink, _ = relay
     add_endpoints(pinpoint, project, 3)
     event_filter = {
         "FilterType": "ENDPOINT",
@@ -298,11 +253,10 @@ def test_event_campaign_sends_to_the_endpoint_that_performed_the_event(
 
 
 def test_real_users_get_one_message_on_the_first_channel_they_can_receive(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
     """The seed's targeting: only people active in the last 30 days (a ClarionBehavior segment), each reached once
     by ClarionChannelOrder GCM → EMAIL: push where it works, email where push does not."""
-    sink, _ = relay
 
     def endpoint(endpoint_id: str, channel: str, address: str, user: str | None, **extra: Any) -> dict[str, Any]:
         item = {"Id": endpoint_id, "ChannelType": channel, "Address": address, **extra}
@@ -369,9 +323,8 @@ def hook_server() -> Iterator[WebRecorder]:
 
 
 def test_filter_hook_chooses_and_personalises(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int], hook_server: WebRecorder
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay, hook_server: WebRecorder
 ) -> None:
-    sink, _ = relay
     add_endpoints(pinpoint, project, 10)
     hook = {"WebUrl": hook_server.url + "/filter", "Mode": "FILTER"}
     created = campaign(pinpoint, project, everyone(pinpoint, project), Hook=hook)
@@ -386,9 +339,8 @@ def test_filter_hook_chooses_and_personalises(
 
 
 def test_delivery_hook_and_custom_channel_take_the_messages(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int], hook_server: WebRecorder
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay, hook_server: WebRecorder
 ) -> None:
-    sink, _ = relay
     add_endpoints(pinpoint, project, 3)
     segment_id = everyone(pinpoint, project)
     delivered = campaign(
@@ -476,10 +428,9 @@ def test_in_app_campaign_with_a_template_leaves_the_template_s_message(
 
 
 def test_project_defaults_apply_where_the_campaign_is_silent(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
     """ApplicationSettings.Limits caps a campaign that sets no Limits of its own."""
-    sink, _ = relay
     add_endpoints(pinpoint, project, 4)
     pinpoint.update_application_settings(
         ApplicationId=project, WriteApplicationSettingsRequest={"Limits": {"Total": 1}}
@@ -500,9 +451,8 @@ def test_project_defaults_apply_where_the_campaign_is_silent(
 
 
 def test_temporary_failures_are_retried_with_backoff(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
-    sink, _ = relay
     add_endpoints(pinpoint, project, 3)
     sink.data_replies["ep-0001@example.org"] = "451 4.3.0 Mailbox busy, try later"
     created = campaign(pinpoint, project, everyone(pinpoint, project))
@@ -531,10 +481,9 @@ def test_temporary_failures_are_retried_with_backoff(
 
 
 def test_a_retry_is_not_held_back_by_the_limit_its_first_attempt_counted_toward(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
     """The failed first attempt is in the message log, so Total 1 would skip the retry if retries were limited."""
-    sink, _ = relay
     add_endpoints(pinpoint, project, 2)
     sink.data_replies["ep-0001@example.org"] = "451 4.3.0 Mailbox busy, try later"
     created = campaign(pinpoint, project, everyone(pinpoint, project), Limits={"Total": 1})
@@ -548,9 +497,8 @@ def test_a_retry_is_not_held_back_by_the_limit_its_first_attempt_counted_toward(
 
 
 def test_a_run_whose_segment_is_gone_fails_and_the_campaign_is_deleted(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
-    sink, _ = relay
     add_endpoints(pinpoint, project, 2)
     segment_id = everyone(pinpoint, project)
     start = datetime.now(UTC) + timedelta(minutes=1)
@@ -572,12 +520,11 @@ def test_a_run_whose_segment_is_gone_fails_and_the_campaign_is_deleted(
 
 
 def test_a_holder_whose_lease_ran_out_and_went_to_another_worker_sends_nothing(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
     """A stalled process whose batch was leased again by another, both now running it: the stale holder learns so
     just before sending and stops, so the batch goes out once (by the new holder), not twice. (Campaign sends do
     not claim recipients: the lease is what makes a batch's holder its only sender.)"""
-    sink, _ = relay
     add_endpoints(pinpoint, project, 10)  # one batch of 10
     campaign(pinpoint, project, everyone(pinpoint, project))
 

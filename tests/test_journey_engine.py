@@ -16,17 +16,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import RunningServer
+from conftest import RunningServer, driven_settings
+from pinpoint_calls import add_endpoints, email_project, everyone
 from smtp_relay import Relay
 from web_recorder import WebRecorder
 
-from clarion.campaigns.config import CampaignSettings
-from clarion.channels.config import DeliverySettings, SmtpSettings
 from clarion.channels.delivery import ProviderReport
 from clarion.config import Settings
 from clarion.journeys.config import JourneySettings
-from clarion.outbound.config import OutboundSettings
-from clarion.queue.config import QueueSettings
 
 
 @pytest.fixture
@@ -46,38 +43,20 @@ def engine_server(
     _, port = relay
     postal = tmp_path / "postal-zones.csv"
     postal.write_text("US,9,America/Los_Angeles\n")  # the operator's postal-code file: ZIP codes 9xxxx
-    tuned = settings.model_copy(
-        update={
-            "queue": QueueSettings(workers=0),
-            "max_clock_skew_seconds": 40 * 86_400,  # the tests move the server's clock by days
-            "campaigns": CampaignSettings(scheduler=False),
-            "journeys": JourneySettings(
-                engine=False,
-                contact_center_url=recorder.url + "/dial",
-                step_retries=2,
-                step_retry_seconds=1,
-                postal_code_zones=postal,
-            ),
-            "delivery": DeliverySettings(smtp=SmtpSettings(host="127.0.0.1", port=port, security="none")),
-            # The custom channel's and the contact center's webhooks run on 127.0.0.1 here.
-            "outbound": OutboundSettings(allow_networks=["127.0.0.0/8"]),
-        }
+    journeys = JourneySettings(
+        engine=False,
+        contact_center_url=recorder.url + "/dial",  # the contact center's stand-in, on 127.0.0.1
+        step_retries=2,
+        step_retry_seconds=1,
+        postal_code_zones=postal,
     )
-    with RunningServer(tuned) as running:
+    with RunningServer(driven_settings(settings, port, journeys=journeys)) as running:
         yield running
 
 
 @pytest.fixture
-def pinpoint(engine_server: RunningServer) -> Any:
-    return engine_server.client()
-
-
-@pytest.fixture
 def project(pinpoint: Any) -> str:
-    app_id = pinpoint.create_app(CreateApplicationRequest={"Name": "journeys"})["ApplicationResponse"]["Id"]
-    pinpoint.update_email_channel(
-        ApplicationId=app_id, EmailChannelRequest={"FromAddress": "news@example.com", "Identity": "example.com"}
-    )
+    app_id = email_project(pinpoint, "journeys", 0)
     for name, subject in (("first-mail", "Hello {{Attributes.name}}"), ("second-mail", "Still there?")):
         pinpoint.create_email_template(TemplateName=name, EmailTemplateRequest={"Subject": subject, "TextPart": "Hi"})
     return app_id
@@ -87,23 +66,16 @@ def tick(server: RunningServer) -> int:
     return server.run(lambda services: services.journey_engine.tick())
 
 
-def add_endpoints(pinpoint: Any, app_id: str, count: int, **extra: Any) -> list[str]:
-    ids = [f"ep-{n}" for n in range(count)]
-    items = [
-        {"Id": e, "ChannelType": "EMAIL", "Address": f"{e}@example.org", "Attributes": {"name": [e]}, **extra}
-        for e in ids
-    ]
-    pinpoint.update_endpoints_batch(ApplicationId=app_id, EndpointBatchRequest={"Item": items})
-    return ids
-
-
-def everyone(pinpoint: Any, app_id: str) -> str:
-    return pinpoint.create_segment(ApplicationId=app_id, WriteSegmentRequest={"Name": "all"})["SegmentResponse"]["Id"]
-
-
 def create(pinpoint: Any, app_id: str, activities: dict[str, Any], start: str, **members: Any) -> str:
     body = {"Name": "j", "Activities": activities, "StartActivity": start, "State": "ACTIVE", **members}
     return pinpoint.create_journey(ApplicationId=app_id, WriteJourneyRequest=body)["JourneyResponse"]["Id"]
+
+
+def for_everyone(pinpoint: Any, app_id: str, activities: dict[str, Any], start: str, **members: Any) -> str:
+    """An ACTIVE journey whose segment start is a new segment of every endpoint of the project."""
+    return create(
+        pinpoint, app_id, activities, start, StartCondition=segment_start(everyone(pinpoint, app_id)), **members
+    )
 
 
 def segment_start(segment_id: str) -> dict[str, Any]:
@@ -174,9 +146,8 @@ OPEN = {"EventType": {"DimensionType": "INCLUSIVE", "Values": ["_email.open"]}}
 
 
 def test_mail_wait_and_a_split_on_opens_step_each_participant_once(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
-    sink, _ = relay
     ids = add_endpoints(pinpoint, project, 6)
     pinpoint.update_endpoint(
         ApplicationId=project, EndpointId="texter", EndpointRequest={"ChannelType": "SMS", "Address": "+4915112345678"}
@@ -194,8 +165,11 @@ def test_mail_wait_and_a_split_on_opens_step_each_participant_once(
         "done": {"Holdout": {"Percentage": 100}},
         "again": {"EMAIL": {"TemplateName": "second-mail"}},
     }
-    journey_id = create(
-        pinpoint, project, activities, "mail", StartCondition=segment_start(everyone(pinpoint, project))
+    journey_id = for_everyone(
+        pinpoint,
+        project,
+        activities,
+        "mail",
     )
     tick(engine_server)
     assert sorted(sink.recipients()) == sorted(f"{e}@example.org" for e in ids)
@@ -268,8 +242,11 @@ def test_random_split_and_multi_condition_on_endpoint_dimensions(
         },
         "later": {"Wait": {"WaitTime": {"WaitUntil": until}}},
     }
-    journey_id = create(
-        pinpoint, project, activities, "coin", StartCondition=segment_start(everyone(pinpoint, project))
+    journey_id = for_everyone(
+        pinpoint,
+        project,
+        activities,
+        "coin",
     )
     tick(engine_server)
     coin = activity_metrics(pinpoint, project, journey_id, "coin")
@@ -292,9 +269,8 @@ def test_random_split_and_multi_condition_on_endpoint_dimensions(
 
 
 def test_event_entry_and_re_entry_limits(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
-    sink, _ = relay
     add_endpoints(pinpoint, project, 2)
     activities = {"day": {"Wait": {"WaitTime": {"WaitFor": "P1D"}, "NextActivity": "thanks"}}, **THANKS}
     journey_id = create(
@@ -329,21 +305,19 @@ def test_event_entry_and_re_entry_limits(
 
 
 def test_pause_freezes_waits_refresh_lets_in_new_members_cancel_and_delete(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
-    sink, _ = relay
     add_endpoints(pinpoint, project, 3)
     activities = {
         "two": {"Wait": {"WaitTime": {"WaitFor": "PT2H"}, "NextActivity": "mail"}},
         "mail": {"EMAIL": {"TemplateName": "second-mail", "NextActivity": "week"}},
         "week": {"Wait": {"WaitTime": {"WaitFor": "P7D"}}},
     }
-    journey_id = create(
+    journey_id = for_everyone(
         pinpoint,
         project,
         activities,
         "two",
-        StartCondition=segment_start(everyone(pinpoint, project)),
         RefreshFrequency="PT1H",
     )
 
@@ -403,9 +377,8 @@ def offset_to(server: RunningServer, zone: str, weekday: int, hour: int) -> None
 
 
 def test_sending_schedule_quiet_time_by_phone_number_and_timeframe_cap(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
-    sink, _ = relay
     pinpoint.update_endpoint(
         ApplicationId=project,
         EndpointId="ny",
@@ -425,12 +398,11 @@ def test_sending_schedule_quiet_time_by_phone_number_and_timeframe_cap(
         "again": {"EMAIL": {"TemplateName": "second-mail", "NextActivity": "text"}},
         "text": {"SMS": {"TemplateName": "night-sms"}},
     }
-    journey_id = create(
+    journey_id = for_everyone(
         pinpoint,
         project,
         activities,
         "mail",
-        StartCondition=segment_start(everyone(pinpoint, project)),
         SendingSchedule=True,
         OpenHours={"EMAIL": weekdays},
         QuietTime={"Start": "22:00", "End": "07:00"},
@@ -454,12 +426,11 @@ def test_sending_schedule_quiet_time_by_phone_number_and_timeframe_cap(
     }
     # The SMS waited for nothing at 15:00 in Berlin; a second journey entering at 23:00 Berlin time waits.
     assert "QUIET_TIME_WAIT" not in activity_metrics(pinpoint, project, journey_id, "text")
-    night = create(
+    night = for_everyone(
         pinpoint,
         project,
         {"text": {"SMS": {"TemplateName": "night-sms"}}},
         "text",
-        StartCondition=segment_start(everyone(pinpoint, project)),
         QuietTime={"Start": "22:00", "End": "07:00"},
         WaitForQuietTime=True,
         TimezoneEstimationMethods=["PHONE_NUMBER"],
@@ -495,12 +466,11 @@ def test_custom_activity_passes_other_endpoint_types_through_and_the_contact_cen
         },
         "call": {"ContactCenter": {}},
     }
-    journey_id = create(
+    journey_id = for_everyone(
         pinpoint,
         project,
         activities,
         "hook",
-        StartCondition=segment_start(everyone(pinpoint, project)),
         JourneyChannelSettings={"ConnectCampaignArn": "arn:aws:connect:eu-west-1:1:instance/x/campaign/y"},
     )
     tick(engine_server)
@@ -575,14 +545,16 @@ def test_endpoint_conditions_are_ored_across_the_users_endpoints(
 
 
 def test_a_temporary_failure_is_tried_again_at_the_same_activity(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
-    sink, _ = relay
     add_endpoints(pinpoint, project, 2)
     sink.rcpt_replies["ep-0@example.org"] = "451 4.3.0 mailbox busy, try later"
     activities = {"mail": {"EMAIL": {"TemplateName": "second-mail"}}}
-    journey_id = create(
-        pinpoint, project, activities, "mail", StartCondition=segment_start(everyone(pinpoint, project))
+    journey_id = for_everyone(
+        pinpoint,
+        project,
+        activities,
+        "mail",
     )
     tick(engine_server)
     assert sink.recipients() == ["ep-1@example.org"]
@@ -596,17 +568,19 @@ def test_a_temporary_failure_is_tried_again_at_the_same_activity(
 
 
 def test_a_step_that_keeps_failing_is_retried_with_backoff_then_marked_failed(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
-    sink, _ = relay
     add_endpoints(pinpoint, project, 3)
     pinpoint.create_email_template(TemplateName="doomed", EmailTemplateRequest={"Subject": "s", "TextPart": "t"})
     activities = {
         "hour": {"Wait": {"WaitTime": {"WaitFor": "PT1H"}, "NextActivity": "mail"}},
         "mail": {"EMAIL": {"TemplateName": "doomed"}},
     }
-    journey_id = create(
-        pinpoint, project, activities, "hour", StartCondition=segment_start(everyone(pinpoint, project))
+    journey_id = for_everyone(
+        pinpoint,
+        project,
+        activities,
+        "hour",
     )
     tick(engine_server)
     pinpoint.delete_email_template(TemplateName="doomed")  # the message step now raises
@@ -643,9 +617,8 @@ def test_a_step_that_keeps_failing_is_retried_with_backoff_then_marked_failed(
 
 
 def test_local_time_starts_each_participant_at_the_start_time_on_its_own_clock(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
-    sink, _ = relay
     for endpoint_id, zone in (("tokyo", "Asia/Tokyo"), ("newyork", "America/New_York")):
         pinpoint.update_endpoint(
             ApplicationId=project,
@@ -657,12 +630,11 @@ def test_local_time_starts_each_participant_at_the_start_time_on_its_own_clock(
             },
         )
     start = (datetime.now(UTC) + timedelta(days=3)).replace(hour=9, minute=0, second=0, microsecond=0)
-    journey_id = create(
+    journey_id = for_everyone(
         pinpoint,
         project,
         {"mail": {"EMAIL": {"TemplateName": "second-mail"}}},
         "mail",
-        StartCondition=segment_start(everyone(pinpoint, project)),
         Schedule={"StartTime": start.isoformat(), "Timezone": "UTC"},
         LocalTime=True,
     )
@@ -707,9 +679,8 @@ def test_an_event_journey_closes_at_its_end_and_completes_when_empty(
 
 
 def test_daily_and_total_caps_with_the_projects_journey_limits(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
-    sink, _ = relay
     add_endpoints(pinpoint, project, 2)
     # The project's JourneyLimits fill what a journey leaves unset: here its daily cap.
     pinpoint.update_application_settings(
@@ -724,12 +695,11 @@ def test_daily_and_total_caps_with_the_projects_journey_limits(
         "d2": {"Wait": {**day, "NextActivity": "m4"}},
         "m4": {"EMAIL": {"TemplateName": "second-mail"}},
     }
-    journey_id = create(
+    journey_id = for_everyone(
         pinpoint,
         project,
         activities,
         "m1",
-        StartCondition=segment_start(everyone(pinpoint, project)),
         Limits={"TotalCap": 2},
     )
     tick(engine_server)
@@ -762,9 +732,8 @@ class RecordingBuckets:
 
 
 def test_messages_per_second_paces_the_journeys_own_bucket(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
-    sink, _ = relay
     add_endpoints(pinpoint, project, 3)
     delivery = engine_server.services.delivery
     recording = RecordingBuckets(delivery.buckets)
@@ -785,9 +754,8 @@ def test_messages_per_second_paces_the_journeys_own_bucket(
 
 
 def test_reentry_interval_keeps_an_endpoint_out_until_it_has_passed(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
-    sink, _ = relay
     add_endpoints(pinpoint, project, 1)
     limits = {"EndpointReentryInterval": "PT12H"}
     journey_id = create(pinpoint, project, THANKS, "thanks", StartCondition=event_start(), Limits=limits)
@@ -811,9 +779,8 @@ def test_reentry_interval_keeps_an_endpoint_out_until_it_has_passed(
 
 
 def test_refresh_on_segment_update_lets_new_members_in_until_the_end(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
-    sink, _ = relay
     gold = {"Attributes": {"plan": {"Values": ["gold"]}}}
     add_endpoints(pinpoint, project, 1, Attributes={"plan": ["gold"]})
     segment = {"Name": "gold", "Dimensions": gold}
@@ -853,9 +820,8 @@ def test_refresh_on_segment_update_lets_new_members_in_until_the_end(
 
 
 def test_a_user_with_several_endpoints_enters_once(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
-    sink, _ = relay
     people = [
         ("alice-mail", "EMAIL", "alice@example.org", "alice"),
         ("alice-work", "EMAIL", "alice@work.example.org", "alice"),
@@ -893,9 +859,8 @@ def test_a_user_with_several_endpoints_enters_once(
 
 
 def test_local_time_ends_an_event_journey_on_each_endpoints_clock(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
-    sink, _ = relay
     items = [
         {"Id": name, "ChannelType": "EMAIL", "Address": f"{name}@example.org", "Demographic": {"Timezone": zone}}
         for name, zone in (("auckland", "Pacific/Auckland"), ("la", "America/Los_Angeles"))
@@ -924,9 +889,8 @@ def test_local_time_ends_an_event_journey_on_each_endpoints_clock(
 
 
 def test_a_segment_updated_during_a_pause_lets_its_new_members_in_on_resuming(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
-    sink, _ = relay
     add_endpoints(pinpoint, project, 1)
     segment = {"Name": "all"}
     segment_id = pinpoint.create_segment(ApplicationId=project, WriteSegmentRequest=segment)["SegmentResponse"]["Id"]
@@ -959,9 +923,8 @@ def test_a_segment_updated_during_a_pause_lets_its_new_members_in_on_resuming(
 
 
 def test_reentry_cap_and_interval_count_the_users_entries_through_any_of_its_endpoints(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
-    sink, _ = relay
     items = [
         {"Id": i, "ChannelType": "EMAIL", "Address": a, "User": {"UserId": "alice"}}
         for i, a in (("alice-mail", "alice@example.org"), ("alice-work", "alice@work.example.org"))
@@ -1065,9 +1028,8 @@ def test_a_runs_metrics_count_the_endpoints_its_reading_filtered_out_and_why(
 
 
 def test_postal_code_estimation_reads_the_country_and_the_operators_postal_file(
-    engine_server: RunningServer, pinpoint: Any, project: str, relay: tuple[Relay, int]
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
-    sink, _ = relay
     places = {
         "tokyo": {"Country": "JP"},  # one clock in Japan: the country is enough
         "la": {"Country": "US", "PostalCode": "90210"},  # several in the US: the operator's file says 9xxxx
@@ -1079,12 +1041,11 @@ def test_postal_code_estimation_reads_the_country_and_the_operators_postal_file(
     ]
     pinpoint.update_endpoints_batch(ApplicationId=project, EndpointBatchRequest={"Item": items})
     offset_to(engine_server, "UTC", 2, 12)  # 21:00 in Tokyo, 04:00 or 05:00 in Los Angeles
-    journey_id = create(
+    journey_id = for_everyone(
         pinpoint,
         project,
         THANKS,
         "thanks",
-        StartCondition=segment_start(everyone(pinpoint, project)),
         QuietTime={"Start": "20:00", "End": "06:00"},
         WaitForQuietTime=True,
         TimezoneEstimationMethods=["POSTAL_CODE"],

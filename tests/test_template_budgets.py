@@ -14,7 +14,8 @@ from botocore.exceptions import ClientError
 from conftest import RunningServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_campaign_engine import activities, add_endpoints, drive, everyone, state
+from pinpoint_calls import everyone
+from test_campaign_engine import activities, add_endpoints, drive, state
 
 from clarion.campaigns.config import CampaignSettings
 from clarion.channels.config import DeliverySettings

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 from conftest import ADMIN, REGION, RunningServer, free_port
-from pinpoint_calls import folder_of, import_job
+from pinpoint_calls import everyone, folder_of, import_job
 from processes import ServerProcess, clean_env
 from smtp_relay import Relay
-from test_campaign_engine import add_endpoints, campaign, everyone
+from test_campaign_engine import add_endpoints, campaign
 from test_import_export import HEADER, endpoint_rows, write_csv
 
 from clarion.campaigns.config import CampaignSettings
