@@ -1,24 +1,19 @@
-import { Button, Stack, Table, Title } from "@mantine/core";
-import { useInfiniteQuery } from "@tanstack/react-query";
+import { Stack, Table, Title } from "@mantine/core";
 import { useTranslation } from "react-i18next";
 import { api, call } from "../api/client";
+import { LoadMore, usePaged } from "../components/Paged";
 import { QueryState } from "../components/States";
 import { formatDate } from "../i18n";
 
 export default function Audit() {
   const { t } = useTranslation();
-  const events = useInfiniteQuery({
-    queryKey: ["audit"],
-    queryFn: ({ pageParam }) =>
-      call(api.GET("/v1/clarion/audit-events", { params: { query: { "page-size": "50", token: pageParam } } })),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (page) => page.NextToken,
-  });
-  const query = { isPending: events.isPending, error: events.error, data: events.data?.pages.flatMap((p) => p.Item) };
+  const events = usePaged(["audit"], (token) =>
+    call(api.GET("/v1/clarion/audit-events", { params: { query: { "page-size": "50", token } } })),
+  );
   return (
     <Stack>
       <Title order={2}>{t("audit.title")}</Title>
-      <QueryState query={query} isEmpty={(items) => items.length === 0} empty={t("audit.empty")}>
+      <QueryState query={events.state} isEmpty={(items) => items.length === 0} empty={t("audit.empty")}>
         {(items) => (
           <Table striped data-testid="audit">
             <Table.Thead>
@@ -44,11 +39,7 @@ export default function Audit() {
           </Table>
         )}
       </QueryState>
-      {events.hasNextPage && (
-        <Button variant="light" onClick={() => void events.fetchNextPage()} loading={events.isFetchingNextPage}>
-          {t("common.more")}
-        </Button>
-      )}
+      <LoadMore paged={events} />
     </Stack>
   );
 }

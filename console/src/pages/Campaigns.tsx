@@ -1,5 +1,5 @@
 import { Badge, Button, Checkbox, Fieldset, Group, MultiSelect, NumberInput, Paper, Progress, Select, Stack, Stepper, Table, Tabs, Text, TextInput, Textarea, Title } from "@mantine/core";
-import { keepPreviousData, useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { useTranslation } from "react-i18next";
 import { useParams } from "react-router";
@@ -19,6 +19,7 @@ import {
   type EndpointType,
   type Treatment,
 } from "../campaigns/request";
+import { LoadMore, usePaged } from "../components/Paged";
 import { Failure, QueryState } from "../components/States";
 import { formatDate, formatNumber } from "../i18n";
 import { LAYOUTS } from "../templates/api";
@@ -388,18 +389,13 @@ export default function Campaigns() {
   const can = useCan();
   const queryClient = useQueryClient();
   const [watching, setWatching] = useState<string | null>(null);
-  const campaigns = useInfiniteQuery({
-    queryKey: ["campaigns", appId],
-    queryFn: ({ pageParam }) =>
-      call(
-        api.GET("/v1/apps/{application-id}/campaigns", {
-          params: { path: { "application-id": appId }, query: { "page-size": "50", token: pageParam } },
-        }),
-      ),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (page) => page.NextToken ?? undefined,
-  });
-  const items = campaigns.data?.pages.flatMap((page) => page.Item);
+  const campaigns = usePaged(["campaigns", appId], (token) =>
+    call(
+      api.GET("/v1/apps/{application-id}/campaigns", {
+        params: { path: { "application-id": appId }, query: { "page-size": "50", token } },
+      }),
+    ),
+  );
   return (
     <Stack>
       <Title order={2}>{t("campaigns.title")}</Title>
@@ -413,7 +409,7 @@ export default function Campaigns() {
         />
       )}
       {watching && <Progress_ appId={appId} campaignId={watching} />}
-      <QueryState query={{ isPending: campaigns.isPending, error: campaigns.error, data: items }} isEmpty={(data) => data.length === 0} empty={t("campaigns.empty")}>
+      <QueryState query={campaigns.state} isEmpty={(data) => data.length === 0} empty={t("campaigns.empty")}>
         {(data) => (
           <Table striped data-testid="campaigns">
             <Table.Thead>
@@ -435,11 +431,7 @@ export default function Campaigns() {
           </Table>
         )}
       </QueryState>
-      {campaigns.hasNextPage && (
-        <Button variant="light" onClick={() => void campaigns.fetchNextPage()} loading={campaigns.isFetchingNextPage}>
-          {t("common.more")}
-        </Button>
-      )}
+      <LoadMore paged={campaigns} />
     </Stack>
   );
 }

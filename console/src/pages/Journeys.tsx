@@ -1,12 +1,14 @@
 // A project's journeys, searchable, each opening its canvas (JourneyCanvas, loaded on demand); a new one is made
 // here as a DRAFT and built on the canvas.
 import { Anchor, Badge, Button, Group, Paper, Select, Stack, Table, TextInput, Title } from "@mantine/core";
-import { useInfiniteQuery, useMutation } from "@tanstack/react-query";
+import { useMutation } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { Link, useNavigate, useParams } from "react-router";
 import { useSegmentOptions } from "../api/choices";
 import { api, call } from "../api/client";
+import { matching } from "../api/paging";
+import { LoadMore, SearchBox, usePaged } from "../components/Paged";
 import { Failure, QueryState } from "../components/States";
 import { formatDate } from "../i18n";
 import { useCan } from "../session";
@@ -59,34 +61,19 @@ export default function Journeys() {
   const { appId = "" } = useParams();
   const [search, setSearch] = useState("");
   const can = useCan();
-  const journeys = useInfiniteQuery({
-    queryKey: ["journeys", appId],
-    queryFn: ({ pageParam }) =>
-      call(
-        api.GET("/v1/apps/{application-id}/journeys", {
-          params: { path: { "application-id": appId }, query: { "page-size": "50", token: pageParam } },
-        }),
-      ),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (page) => page.NextToken ?? undefined,
-  });
-  const items = journeys.data?.pages.flatMap((page) => page.Item ?? []);
+  const journeys = usePaged(["journeys", appId], (token) =>
+    call(
+      api.GET("/v1/apps/{application-id}/journeys", {
+        params: { path: { "application-id": appId }, query: { "page-size": "50", token } },
+      }),
+    ),
+  );
   return (
     <Stack>
       <Title order={2}>{t("journeys.title")}</Title>
       {can("CreateJourney") && <NewJourney appId={appId} />}
-      <TextInput
-        placeholder={t("common.search")}
-        aria-label={t("common.search")}
-        value={search}
-        onChange={(e) => setSearch(e.currentTarget.value)}
-        maw={320}
-      />
-      <QueryState
-        query={{ isPending: journeys.isPending, error: journeys.error, data: items }}
-        isEmpty={(data) => !data.length}
-        empty={t("journeys.empty")}
-      >
+      <SearchBox value={search} onChange={setSearch} />
+      <QueryState query={journeys.state} isEmpty={(data) => !data.length} empty={t("journeys.empty")}>
         {(data) => (
           <Table striped data-testid="journeys">
             <Table.Thead>
@@ -98,7 +85,7 @@ export default function Journeys() {
             </Table.Thead>
             <Table.Tbody>
               {data
-                .filter((journey) => `${journey.Name} ${journey.Id}`.toLowerCase().includes(search.toLowerCase()))
+                .filter(matching(search, (journey) => `${journey.Name} ${journey.Id}`))
                 .map((journey) => (
                   <Table.Tr key={journey.Id}>
                     <Table.Td>
@@ -116,11 +103,7 @@ export default function Journeys() {
           </Table>
         )}
       </QueryState>
-      {journeys.hasNextPage && (
-        <Button variant="light" onClick={() => void journeys.fetchNextPage()} loading={journeys.isFetchingNextPage}>
-          {t("common.more")}
-        </Button>
-      )}
+      <LoadMore paged={journeys} />
     </Stack>
   );
 }

@@ -1,9 +1,11 @@
 import { Button, Group, Table, TextInput, Title, Stack, Anchor } from "@mantine/core";
-import { useInfiniteQuery, useMutation, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { Link } from "react-router";
 import { api, call } from "../api/client";
+import { matching } from "../api/paging";
+import { LoadMore, SearchBox, usePaged } from "../components/Paged";
 import { Failure, QueryState } from "../components/States";
 import { formatDate } from "../i18n";
 import { useCan } from "../session";
@@ -11,13 +13,9 @@ import { useCan } from "../session";
 export function Projects() {
   const { t } = useTranslation();
   const can = useCan();
-  const projects = useInfiniteQuery({
-    queryKey: ["apps", "pages"],
-    queryFn: ({ pageParam }) => call(api.GET("/v1/apps", { params: { query: { "page-size": "50", token: pageParam } } })),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (page) => page.NextToken ?? undefined,
-  });
-  const items = projects.data?.pages.flatMap((page) => page.Item ?? []);
+  const projects = usePaged(["apps", "pages"], (token) =>
+    call(api.GET("/v1/apps", { params: { query: { "page-size": "50", token } } })),
+  );
   const queryClient = useQueryClient();
   const [name, setName] = useState("");
   const [search, setSearch] = useState("");
@@ -44,18 +42,8 @@ export function Projects() {
         </Group>
       )}
       {create.error && <Failure error={create.error} />}
-      <TextInput
-        placeholder={t("common.search")}
-        aria-label={t("common.search")}
-        value={search}
-        onChange={(e) => setSearch(e.currentTarget.value)}
-        maw={320}
-      />
-      <QueryState
-        query={{ isPending: projects.isPending, error: projects.error, data: items }}
-        isEmpty={(data) => !data.length}
-        empty={t("projects.empty")}
-      >
+      <SearchBox value={search} onChange={setSearch} />
+      <QueryState query={projects.state} isEmpty={(data) => !data.length} empty={t("projects.empty")}>
         {(data) => (
           <Table striped data-testid="projects">
             <Table.Thead>
@@ -66,7 +54,7 @@ export function Projects() {
               </Table.Tr>
             </Table.Thead>
             <Table.Tbody>
-              {data.filter((app) => `${app.Name} ${app.Id}`.toLowerCase().includes(search.toLowerCase())).map(
+              {data.filter(matching(search, (app) => `${app.Name} ${app.Id}`)).map(
                 (app) => (
                   <Table.Tr key={app.Id}>
                     <Table.Td>
@@ -83,11 +71,7 @@ export function Projects() {
           </Table>
         )}
       </QueryState>
-      {projects.hasNextPage && (
-        <Button variant="light" onClick={() => void projects.fetchNextPage()} loading={projects.isFetchingNextPage}>
-          {t("common.more")}
-        </Button>
-      )}
+      <LoadMore paged={projects} />
     </Stack>
   );
 }

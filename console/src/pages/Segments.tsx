@@ -2,12 +2,13 @@ import "react-querybuilder/dist/query-builder.css";
 import { Alert, Badge, Button, Group, Paper, Stack, Table, Tabs, Text, TextInput, Title } from "@mantine/core";
 import { useDebouncedValue } from "@mantine/hooks";
 import { QueryBuilderMantine } from "@react-querybuilder/mantine";
-import { keepPreviousData, useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { QueryBuilder, type RuleGroupType } from "react-querybuilder";
 import { useParams } from "react-router";
 import { api, call } from "../api/client";
+import { LoadMore, usePaged } from "../components/Paged";
 import { Failure, QueryState } from "../components/States";
 import { formatDate, formatNumber } from "../i18n";
 import { RuleError, toDefinition, type Definition } from "../segments/definition";
@@ -121,18 +122,13 @@ export default function Segments() {
   const { appId = "" } = useParams();
   const queryClient = useQueryClient();
   const can = useCan();
-  const segments = useInfiniteQuery({
-    queryKey: ["segments", appId],
-    queryFn: ({ pageParam }) =>
-      call(
-        api.GET("/v1/apps/{application-id}/segments", {
-          params: { path: { "application-id": appId }, query: { "page-size": "50", token: pageParam } },
-        }),
-      ),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (page) => page.NextToken ?? undefined,
-  });
-  const items = segments.data?.pages.flatMap((page) => page.Item ?? []);
+  const segments = usePaged(["segments", appId], (token) =>
+    call(
+      api.GET("/v1/apps/{application-id}/segments", {
+        params: { path: { "application-id": appId }, query: { "page-size": "50", token } },
+      }),
+    ),
+  );
   return (
     <Stack>
       <Title order={2}>{t("segments.title")}</Title>
@@ -147,7 +143,7 @@ export default function Segments() {
               <Builder appId={appId} onSaved={() => void queryClient.invalidateQueries({ queryKey: ["segments", appId] })} />
             )}
             <QueryState
-              query={{ isPending: segments.isPending, error: segments.error, data: items }}
+              query={segments.state}
               isEmpty={(data) => data.length === 0}
               empty={t("segments.empty")}
             >
@@ -174,11 +170,7 @@ export default function Segments() {
                 </Table>
               )}
             </QueryState>
-            {segments.hasNextPage && (
-              <Button variant="light" onClick={() => void segments.fetchNextPage()} loading={segments.isFetchingNextPage}>
-                {t("common.more")}
-              </Button>
-            )}
+            <LoadMore paged={segments} />
           </Stack>
         </Tabs.Panel>
         <Tabs.Panel value="jobs" pt="md">

@@ -1,10 +1,11 @@
 import { Alert, Button, Grid, Group, NavLink, Paper, Select, Stack, Text, Textarea, TextInput, Title } from "@mantine/core";
 import { useDebouncedValue } from "@mantine/hooks";
-import { keepPreviousData, useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState, type FormEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { useParams } from "react-router";
 import { api, call } from "../api/client";
+import { LoadMore, usePaged } from "../components/Paged";
 import { Failure, QueryState } from "../components/States";
 import { FIELDS, formFields, loadTemplate, requestBody, saveTemplate, TYPES, type Fields, type TemplateType } from "../templates/api";
 import { useCan } from "../session";
@@ -271,14 +272,9 @@ export default function Templates() {
   const [newName, setNewName] = useState("");
   const [newType, setNewType] = useState<TemplateType>("EMAIL");
   const [editing, setEditing] = useState<Editing | null>(null);
-  const templates = useInfiniteQuery({
-    queryKey: ["templates", search],
-    queryFn: ({ pageParam }) =>
-      call(api.GET("/v1/templates", { params: { query: { "page-size": "50", "next-token": pageParam, prefix: search || undefined } } })),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (page) => page.NextToken ?? undefined,
-  });
-  const items = templates.data?.pages.flatMap((page) => page.Item);
+  const templates = usePaged(["templates", search], (token) =>
+    call(api.GET("/v1/templates", { params: { query: { "page-size": "50", "next-token": token, prefix: search || undefined } } })),
+  );
   const start = (event: FormEvent) => {
     event.preventDefault();
     setEditing({ type: newType, name: newName, exists: false });
@@ -306,7 +302,7 @@ export default function Templates() {
               </Stack>
             )}
             <TextInput placeholder={t("common.search")} aria-label={t("common.search")} value={search} onChange={(e) => setSearch(e.currentTarget.value)} />
-            <QueryState query={{ isPending: templates.isPending, error: templates.error, data: items }} isEmpty={(data) => data.length === 0} empty={t("templates.empty")}>
+            <QueryState query={templates.state} isEmpty={(data) => data.length === 0} empty={t("templates.empty")}>
               {(data) => (
                 <Stack gap={0} data-testid="templates">
                   {data.map((item) => (
@@ -324,11 +320,7 @@ export default function Templates() {
                 </Stack>
               )}
             </QueryState>
-            {templates.hasNextPage && (
-              <Button variant="light" onClick={() => void templates.fetchNextPage()} loading={templates.isFetchingNextPage}>
-                {t("common.more")}
-              </Button>
-            )}
+            <LoadMore paged={templates} />
           </Stack>
         </Grid.Col>
         <Grid.Col span={{ base: 12, md: 9 }}>
