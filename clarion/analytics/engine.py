@@ -27,7 +27,7 @@ from clarion.coordination.leader import Leadership, process_name
 from clarion.metrics import Metrics
 from clarion.segments.engine import DEFAULT_PAGE_SIZE, SegmentEngine
 from clarion.segments.plan import Activity, Node
-from clarion.store import kpi_sql
+from clarion.store import kpi_rollup
 from clarion.store.database import Database
 from clarion.store.kpi_sql import KpiQuery
 
@@ -138,7 +138,7 @@ class SegmentEngineSetup:
 def open_segment_engine(settings: Settings, db: Database, clock: Clock, metrics: Metrics) -> SegmentEngineSetup:
     analytics = settings.analytics
     if analytics.segment_engine == "store":
-        return SegmentEngineSetup(SegmentEngine(db, clock), lambda query: db.read(lambda tx: kpi_sql.run(tx, query)))
+        return SegmentEngineSetup(SegmentEngine(db, clock), lambda query: db.read(lambda tx: kpi_rollup.run(tx, query)))
     path: Path | None
     if analytics.replica_path == "memory" or (not analytics.replica_path and settings.uses_postgres):
         path = None
@@ -237,7 +237,7 @@ class SharedReplicaEngine(ColumnarSegmentEngine):
     async def kpi_rows(self, query: KpiQuery) -> list[tuple[Any, ...]]:
         if self.ready:
             return await super().kpi_rows(query)
-        return await self.db.read(lambda tx: kpi_sql.run(tx, query))
+        return await self.db.read(lambda tx: kpi_rollup.run(tx, query))
 
     async def prune_events(self, before_ms: int) -> int:
         """Only the holder's replica has events to prune."""

@@ -7,13 +7,11 @@ for equality tests), metrics as
 MAP(VARCHAR, DOUBLE), and each endpoint's last event time kept beside it (`last_event_ms`), so recency needs no join.
 
 Batches arrive as JSON array text produced by the row store (clarion/store/changes.py) and are read by DuckDB's
-JSON reader from a temporary file: the fastest path measured without pyarrow (about 0.2 s per 100,000 endpoints).
+JSON reader from a temporary file (clarion/analytics/staging.py).
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +19,8 @@ from pathlib import Path
 
 import duckdb
 
+from clarion.analytics import kpi_rollups
+from clarion.analytics.staging import stage_json
 from clarion.instants import INSTANT_PATTERN
 from clarion.store.events import PURCHASE, app_event_sql
 
@@ -49,53 +49,6 @@ def attribute_pair(name: str, value: str) -> str:
     return f"{len(name.encode())}:{name}{value}"
 
 
-HOUR_MS = 3_600_000
-# The rollup's key columns and the event attributes each is read from (the first present wins).
-ROLLUP_ATTRIBUTES: dict[str, tuple[str, ...]] = {
-    "campaign_id": ("campaign_id",),
-    "activity_id": ("campaign_activity_id", "ActivityId"),
-    "journey_id": ("journey_id",),
-    "journey_activity_id": ("journey_activity_id",),
-    "channel_type": ("channel_type",),
-    "delivery_status": ("delivery_status",),
-    "record_status": ("record_status",),
-    "country": ("iso_country_code",),
-}
-ROLLUP_KEYS = tuple(ROLLUP_ATTRIBUTES)
-# An event's SMS parts and price, as KPIs count them ({0}: its attributes MAP, {1}: its metrics MAP).
-EVENT_PARTS = "coalesce(TRY_CAST({0}['number_of_message_parts'] AS INTEGER), 1)"
-EVENT_PRICE = "coalesce({1}['price_in_millicents_usd'], 0)"
-
-
-# Distinct recipients cannot be added up from counts, so the KPIs that count them (unique deliveries, opens and
-# clicks) have a rollup of their own: each hour's recipients of these event types, by the attributes those KPIs
-# filter and group on. A recipient is the event's endpoint, or the address of a send without one.
-RECIPIENT_EVENT_TYPES = ("_campaign.send", "_email.open", "_email.click")
-RECIPIENT_KEYS = ("campaign_id", "activity_id", "journey_id", "delivery_status")
-EVENT_RECIPIENT = "CASE WHEN {0} <> '' THEN {0} ELSE '@' || {1}['destination'] END"
-
-
-def rollup_keys(attributes: str, keys: tuple[str, ...] = ROLLUP_KEYS) -> list[str]:
-    """The rollup key columns `keys` of one event row, named; `attributes` is the row's attributes MAP."""
-    columns = []
-    for column in keys:
-        found = ", ".join(attributes + "['" + name + "']" for name in ROLLUP_ATTRIBUTES[column])
-        columns.append(f"coalesce({found}, '') AS {column}")
-    return columns
-
-
-def rollup_columns(attributes: str, metrics: str) -> str:
-    """The rollup's key columns, parts and price of one event row, named and in table order (after app_id, hour,
-    event_type); `attributes` and `metrics` are the row's MAP expressions."""
-    columns = rollup_keys(attributes)
-    columns.append(f"{EVENT_PARTS.format(attributes, metrics)} AS parts")
-    columns.append(f"{EVENT_PRICE.format(attributes, metrics)} AS price")
-    return ", ".join(columns)
-
-
-_ROLLUP_KEY_COLUMNS = ", ".join(name + " VARCHAR NOT NULL" for name in ROLLUP_KEYS)
-_ROLLUP_KEY_LIST = ", ".join(ROLLUP_KEYS)
-
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS endpoints (
         app_id VARCHAR, endpoint_key VARCHAR, id VARCHAR, event_key VARCHAR, channel_type VARCHAR,
@@ -111,9 +64,11 @@ _SCHEMA = (
         app_id VARCHAR, user_id VARCHAR, attributes MAP(VARCHAR, VARCHAR[]), attribute_pairs VARCHAR[],
         change_seq BIGINT
     )""",
+    # recipient_id: the number kpi_rollups gave the recipient of an event of RECIPIENT_EVENT_TYPES.
     """CREATE TABLE IF NOT EXISTS events (
         app_id VARCHAR, event_key VARCHAR, event_type VARCHAR, event_at BIGINT, arrival_at BIGINT,
-        session_id VARCHAR, attributes MAP(VARCHAR, VARCHAR), metrics MAP(VARCHAR, DOUBLE), seq BIGINT
+        session_id VARCHAR, attributes MAP(VARCHAR, VARCHAR), metrics MAP(VARCHAR, DOUBLE), seq BIGINT,
+        recipient_id UINTEGER
     )""",
     # The latest event time per endpoint, whether or not the endpoint exists yet (events may come first).
     "CREATE TABLE IF NOT EXISTS activity (app_id VARCHAR, event_key VARCHAR, last_event_ms BIGINT)",
@@ -121,22 +76,7 @@ _SCHEMA = (
     # (clarion/segments/plan.py, "Engagement"), moved forward with every batch of events.
     "CREATE TABLE IF NOT EXISTS engagement (app_id VARCHAR, event_key VARCHAR, last_ms BIGINT, events BIGINT, "
     "revenue DOUBLE)",
-    # KPI counters per project, hour and the attributes KPIs filter and group by ('' when absent), kept with every
-    # batch of events: a KPI over a month reads a few thousand rows instead of every event (clarion/analytics/
-    # kpi_duckdb.py). Distinct recipients cannot be added up: kpi_recipients keeps them.
-    f"""CREATE TABLE IF NOT EXISTS kpi_hourly (
-        app_id VARCHAR NOT NULL, hour BIGINT NOT NULL, event_type VARCHAR NOT NULL,
-        {_ROLLUP_KEY_COLUMNS},
-        n BIGINT NOT NULL, parts BIGINT NOT NULL, price DOUBLE NOT NULL,
-        PRIMARY KEY (app_id, hour, event_type, {_ROLLUP_KEY_LIST})
-    )""",
-    # Each hour's distinct recipients of RECIPIENT_EVENT_TYPES by RECIPIENT_KEYS ('' when absent), for the KPIs
-    # that count distinct recipients. A recipient may appear twice in an hour (added by two batches): a count of
-    # distinct recipients reads it once all the same.
-    f"""CREATE TABLE IF NOT EXISTS kpi_recipients (
-        app_id VARCHAR NOT NULL, hour BIGINT NOT NULL, event_type VARCHAR NOT NULL,
-        {", ".join(name + " VARCHAR NOT NULL" for name in RECIPIENT_KEYS)}, recipient VARCHAR NOT NULL
-    )""",
+    *kpi_rollups.SCHEMA,
     # The members import jobs gave IMPORT segments (the row store's segment_imports).
     "CREATE TABLE IF NOT EXISTS segment_members (app_id VARCHAR, segment_id VARCHAR, endpoint_key VARCHAR, "
     "change_seq BIGINT)",
@@ -147,13 +87,12 @@ _TABLES = (
     "events",
     "activity",
     "engagement",
-    "kpi_hourly",
-    "kpi_recipients",
+    *kpi_rollups.TABLES,
     "segment_members",
 )
 _STATE = "CREATE TABLE IF NOT EXISTS replica_state (name VARCHAR PRIMARY KEY, value BIGINT)"
 # The shape of the tables above: a replica of another layout (an older Clarion's file) is emptied and rebuilt.
-LAYOUT = 5
+LAYOUT = 6
 
 # How each feed's JSON is typed on read; members the documents carry beyond these are ignored.
 _ENDPOINT_JSON = {
@@ -199,6 +138,9 @@ _TOMBSTONE_JSON = {"change_seq": "BIGINT", "app_id": "VARCHAR", "kind": "VARCHAR
 NOTHING_SYNCED = -1  # rows written before the change feed existed carry change_seq 0
 
 
+NOTHING_SYNCED = -1  # rows written before the change feed existed carry change_seq 0
+
+
 def _columns(types: dict[str, str]) -> str:
     return "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in types.items()) + "}"
 
@@ -230,6 +172,8 @@ class Replica:
         if layout != (LAYOUT,):
             for table in _TABLES:
                 self._con.execute(f"DROP TABLE IF EXISTS {table}")
+            for statement in kpi_rollups.DROP:
+                self._con.execute(statement)
             self._con.execute("DELETE FROM replica_state")
             self._con.execute("INSERT INTO replica_state VALUES ('layout', ?)", [LAYOUT])
         for statement in _SCHEMA:
@@ -293,18 +237,7 @@ class Round:
         self.con.execute("INSERT OR REPLACE INTO replica_state VALUES ('position', ?)", [seq])
 
     def _staged(self, text: str, types: dict[str, str]) -> None:
-        """Load a JSON array into the temporary table `staged`."""
-        fd, name = tempfile.mkstemp(suffix=".json", prefix="clarion-replica-")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                file.write(text)
-            self.con.execute("DROP TABLE IF EXISTS staged")
-            self.con.execute(
-                "CREATE TEMP TABLE staged AS SELECT * FROM "
-                f"read_json('{name}', format = 'array', columns = {_columns(types)}, maximum_object_size = 16777216)"
-            )
-        finally:
-            os.unlink(name)
+        stage_json(self.con, text, types)
 
     def endpoints(self, text: str) -> None:
         """Upsert a batch of endpoint rows (delete by key, then insert the new versions)."""
@@ -346,9 +279,10 @@ class Round:
 
     def apply_events(self) -> None:
         """Apply the events in the temporary table `staged` (typed as _EVENT_JSON reads them)."""
+        numbered = kpi_rollups.number_recipients(self.con, ASCII_FOLD)
         self.con.execute(
             f"""INSERT INTO events SELECT app_id, {ASCII_FOLD.format("endpoint_id")}, event_type, event_at,
-                arrival_at, session_id, doc.Attributes, doc.Metrics, seq FROM staged"""
+                arrival_at, session_id, doc.Attributes, doc.Metrics, seq, recipient_id FROM {numbered}"""
         )
         self.con.execute(
             f"""CREATE OR REPLACE TEMP TABLE latest AS
@@ -366,34 +300,8 @@ class Round:
             "WHERE e.app_id = l.app_id AND e.event_key = l.event_key"
         )
         self._engagement()
-        self._roll_up()
-        self._roll_up_recipients()
-
-    def _roll_up(self) -> None:
-        """Add the staged events to the hourly KPI rollup."""
-        keys = ", ".join(ROLLUP_KEYS)
-        self.con.execute(
-            f"""INSERT INTO kpi_hourly
-                SELECT app_id, hour, event_type, {keys}, count(*), sum(parts), sum(price) FROM (
-                    SELECT app_id, event_at // {HOUR_MS} AS hour, event_type,
-                        {rollup_columns("doc.Attributes", "doc.Metrics")}
-                    FROM staged)
-                GROUP BY ALL
-                ON CONFLICT DO UPDATE SET n = n + excluded.n, parts = parts + excluded.parts,
-                    price = price + excluded.price"""
-        )
-
-    def _roll_up_recipients(self) -> None:
-        """Add the staged events' recipients to the hourly recipients rollup."""
-        types = ", ".join(f"'{kind}'" for kind in RECIPIENT_EVENT_TYPES)
-        recipient = EVENT_RECIPIENT.format(ASCII_FOLD.format("endpoint_id"), "doc.Attributes")
-        self.con.execute(
-            f"""INSERT INTO kpi_recipients
-                SELECT DISTINCT app_id, event_at // {HOUR_MS}, event_type,
-                    {", ".join(rollup_keys("doc.Attributes", RECIPIENT_KEYS))}, recipient
-                FROM (SELECT *, {recipient} AS recipient FROM staged WHERE event_type IN ({types}))
-                WHERE recipient IS NOT NULL"""
-        )
+        kpi_rollups.roll_up(self.con)
+        kpi_rollups.roll_up_recipients(self.con, numbered)
 
     def _engagement(self) -> None:
         """Add the staged app events to each endpoint's activity (latest app event, app events, revenue)."""
@@ -433,8 +341,7 @@ class Round:
                 FROM events ev JOIN touched t ON t.app_id = ev.app_id AND t.event_key = ev.event_key
                 WHERE {app_event_sql("ev.event_type")} GROUP BY 1, 2"""
         )
-        self.con.execute("DELETE FROM kpi_hourly WHERE hour < ?", [before_ms // HOUR_MS])
-        self.con.execute("DELETE FROM kpi_recipients WHERE hour < ?", [before_ms // HOUR_MS])
+        kpi_rollups.prune(self.con, before_ms // kpi_rollups.HOUR_MS)
         return len(row)
 
     def segment_members(self, text: str) -> None:
@@ -469,5 +376,4 @@ class Round:
             self.con.execute("DELETE FROM events WHERE app_id = ?", [app_id])
             self.con.execute("DELETE FROM activity WHERE app_id = ?", [app_id])
             self.con.execute("DELETE FROM engagement WHERE app_id = ?", [app_id])
-            self.con.execute("DELETE FROM kpi_hourly WHERE app_id = ?", [app_id])
-            self.con.execute("DELETE FROM kpi_recipients WHERE app_id = ?", [app_id])
+            kpi_rollups.forget_app(self.con, app_id)

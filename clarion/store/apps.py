@@ -14,6 +14,8 @@ PROJECT_TABLES = (
     "app_names",
     "attribute_filters",
     "events",
+    "kpi_hourly",
+    "kpi_recipients",
     "tags",
     "segments",
     "segment_versions",

@@ -10,14 +10,15 @@ lookups on the replica's `events`, plain columns on the replica's daily rollup.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from clarion.store.database import Dialect, Transaction
+from clarion.store.database import Dialect
 
 DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
 
 
 class Aggregate(StrEnum):
@@ -66,6 +67,33 @@ class KpiQuery:
         return sorted({kind for counter in self.counters for kind in counter.event_types})
 
 
+# The rollups' key columns and the event attributes each is read from (the first present wins): what KPIs filter
+# and group on. A KPI that reads another attribute scans the events.
+ROLLUP_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "campaign_id": ("campaign_id",),
+    "activity_id": ("campaign_activity_id", "ActivityId"),
+    "journey_id": ("journey_id",),
+    "journey_activity_id": ("journey_activity_id",),
+    "channel_type": ("channel_type",),
+    "delivery_status": ("delivery_status",),
+    "record_status": ("record_status",),
+    "country": ("iso_country_code",),
+}
+ROLLUP_KEYS = tuple(ROLLUP_ATTRIBUTES)
+# Event attribute -> the rollup column holding it.
+ROLLED = {name: column for column, names in ROLLUP_ATTRIBUTES.items() for name in names}
+# The event types whose recipients KPIs count distinct (unique deliveries, opens and clicks), and the attributes
+# those KPIs filter and group on.
+RECIPIENT_EVENT_TYPES = ("_campaign.send", "_email.open", "_email.click")
+RECIPIENT_KEYS = ("campaign_id", "activity_id", "journey_id", "delivery_status")
+RECIPIENT_ROLLED = {name: column for name, column in ROLLED.items() if column in RECIPIENT_KEYS}
+
+
+def rolled_keys(read: Callable[[str], str], keys: tuple[str, ...] = ROLLUP_KEYS) -> list[str]:
+    """The rollup key columns `keys` of one event, named, '' when absent; `read(name)` reads an attribute."""
+    return [f"coalesce({', '.join(map(read, ROLLUP_ATTRIBUTES[column]))}, '') AS {column}" for column in keys]
+
+
 class KpiColumns(ABC):
     """How one engine spells what the compiler reads. Attribute names come from code, never from a client."""
 
@@ -107,32 +135,21 @@ class KpiColumns(ABC):
                 return f"coalesce({self.attribute('record_status')}, {self.attribute('delivery_status')}, 'UNKNOWN')"
 
 
-def compile_kpi(query: KpiQuery, columns: KpiColumns) -> tuple[str, list[Any]]:
-    """`SELECT [group,] counter... FROM ... WHERE ... [GROUP BY group]`, parameters in the order of their `?`."""
-    params: list[Any] = []
-    selected: list[str] = []
-    if query.group is not None:
-        selected.append(columns.group(query.group))
-    for counter in query.counters:
-        types = ", ".join("?" for _ in counter.event_types)
-        params.extend(counter.event_types)
-        condition = f"event_type IN ({types})"
-        for name, values in counter.where:
-            condition += f" AND {columns.attribute(name)} IN ({', '.join('?' for _ in values)})"
-            params.extend(values)
-        match counter.aggregate:
-            case Aggregate.COUNT:
-                selected.append(f"sum(CASE WHEN {condition} THEN {columns.weight()} ELSE 0 END)")
-            case Aggregate.RECIPIENTS:
-                selected.append(f"count(DISTINCT CASE WHEN {condition} THEN {columns.recipient()} END)")
-            case Aggregate.PARTS:
-                selected.append(f"sum(CASE WHEN {condition} THEN {columns.parts()} ELSE 0 END)")
-            case Aggregate.PRICE:
-                selected.append(f"sum(CASE WHEN {condition} THEN {columns.price()} ELSE 0 END)")
-    params.extend(columns.table_params)
+def counter_condition(counter: Counter, columns: KpiColumns, params: list[Any]) -> str:
+    """Whether an event counts for `counter`, as SQL; its parameters are appended to `params`."""
+    params.extend(counter.event_types)
+    condition = f"event_type IN ({', '.join('?' for _ in counter.event_types)})"
+    for name, values in counter.where:
+        condition += f" AND {columns.attribute(name)} IN ({', '.join('?' for _ in values)})"
+        params.extend(values)
+    return condition
+
+
+def query_filter(query: KpiQuery, columns: KpiColumns, params: list[Any]) -> str:
+    """The project, the counters' event types and the scope, as SQL (the time range aside)."""
     types = query.event_types
-    where = f"app_id = ? AND event_type IN ({', '.join('?' for _ in types)}) AND event_at BETWEEN ? AND ?"
-    params.extend([query.app_id, *types, query.start_ms, query.end_ms])
+    where = f"app_id = ? AND event_type IN ({', '.join('?' for _ in types)})"
+    params.extend([query.app_id, *types])
     match query.scope:
         case Scope.TRANSACTIONAL:
             where += f" AND {columns.attribute('campaign_id')} IS NULL AND {columns.attribute('journey_id')} IS NULL"
@@ -144,10 +161,91 @@ def compile_kpi(query: KpiQuery, columns: KpiColumns) -> tuple[str, list[Any]]:
         case Scope.JOURNEY:
             where += f" AND {columns.attribute('journey_id')} = ?"
             params.append(query.scope_id)
+    return where
+
+
+def compile_kpi(query: KpiQuery, columns: KpiColumns) -> tuple[str, list[Any]]:
+    """`SELECT [group,] counter... FROM ... WHERE ... [GROUP BY group]`, parameters in the order of their `?`."""
+    params: list[Any] = []
+    selected: list[str] = []
+    if query.group is not None:
+        selected.append(columns.group(query.group))
+    for counter in query.counters:
+        condition = counter_condition(counter, columns, params)
+        match counter.aggregate:
+            case Aggregate.COUNT:
+                selected.append(f"sum(CASE WHEN {condition} THEN {columns.weight()} ELSE 0 END)")
+            case Aggregate.RECIPIENTS:
+                selected.append(f"count(DISTINCT CASE WHEN {condition} THEN {columns.recipient()} END)")
+            case Aggregate.PARTS:
+                selected.append(f"sum(CASE WHEN {condition} THEN {columns.parts()} ELSE 0 END)")
+            case Aggregate.PRICE:
+                selected.append(f"sum(CASE WHEN {condition} THEN {columns.price()} ELSE 0 END)")
+    params.extend(columns.table_params)
+    where = query_filter(query, columns, params) + " AND event_at BETWEEN ? AND ?"
+    params.extend([query.start_ms, query.end_ms])
     sql = f"SELECT {', '.join(selected)} FROM {columns.table} WHERE {where}"
     if query.group is not None:
         sql += " GROUP BY 1"
     return sql, params
+
+
+def rolls_up(query: KpiQuery) -> bool:
+    """Whether a counting rollup answers the query: no distinct counts, and only rolled-up attributes filtered on."""
+    return all(
+        counter.aggregate is not Aggregate.RECIPIENTS and all(name in ROLLED for name, _ in counter.where)
+        for counter in query.counters
+    )
+
+
+def recipients_roll_up(query: KpiQuery) -> bool:
+    """Whether a recipients rollup answers the query: distinct recipients only, of the event types it keeps, and
+    only the attributes it keeps filtered on, scoped on and grouped by."""
+    if query.group not in (None, Group.DATE, Group.CAMPAIGN, Group.ACTIVITY):
+        return False
+    return all(
+        counter.aggregate is Aggregate.RECIPIENTS
+        and set(counter.event_types) <= set(RECIPIENT_EVENT_TYPES)
+        and all(name in RECIPIENT_ROLLED for name, _ in counter.where)
+        for counter in query.counters
+    )
+
+
+class RolledColumns(KpiColumns):
+    """A counting rollup's columns (ROLLUP_KEYS, '' when absent; `n` events; their SMS `parts` and `price`), whatever
+    table or union of rollup rows and edge events holds them."""
+
+    def attribute(self, name: str) -> str:
+        return f"nullif({ROLLED[name]}, '')"
+
+    def recipient(self) -> str:
+        raise ValueError("distinct recipients cannot be read from a counting rollup")
+
+    def weight(self) -> str:
+        return "n"
+
+    def parts(self) -> str:
+        return "parts"
+
+    def price(self) -> str:
+        return "price"
+
+
+class RecipientRolledColumns(KpiColumns):
+    """A recipients rollup's columns (RECIPIENT_KEYS, '' when absent; `recipient`): it answers distinct counts of
+    the attributes it keeps only (`attribute` raises KeyError for another)."""
+
+    def attribute(self, name: str) -> str:
+        return f"nullif({RECIPIENT_ROLLED[name]}, '')"
+
+    def recipient(self) -> str:
+        return "recipient"
+
+    def parts(self) -> str:
+        raise ValueError("a recipients rollup keeps no SMS parts")
+
+    def price(self) -> str:
+        raise ValueError("a recipients rollup keeps no prices")
 
 
 class RowStoreColumns(KpiColumns):
@@ -170,12 +268,3 @@ class RowStoreColumns(KpiColumns):
     def price(self) -> str:
         kind = "double precision" if self.dialect.name == "postgresql" else "REAL"
         return f"coalesce(CAST({self.dialect.json_text('doc', ('Metrics', 'price_in_millicents_usd'))} AS {kind}), 0)"
-
-
-def run(tx: Transaction, query: KpiQuery) -> list[tuple[Any, ...]]:
-    """The query's rows on the row store: (group value?, counter values...)."""
-    sql, params = compile_kpi(query, RowStoreColumns(tx.dialect))
-    for statement in tx.dialect.scan_settings:
-        tx.execute(statement)
-    rows: Sequence[tuple[Any, ...]] = tx.fetchall(sql, params)
-    return [tuple(row) for row in rows]

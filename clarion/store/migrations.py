@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from clarion import __version__
 from clarion.clock import SystemClock, iso_millis
-from clarion.store import dataset
+from clarion.store import dataset, kpi_rollup
 from clarion.store.database import Dialect, Transaction
 
 SERIAL = {
@@ -704,6 +704,11 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             # Participants who left kept the time of their last step; a due time now means a timer to fire.
             "UPDATE journey_participants SET due_at = NULL WHERE activity_id IS NULL",
         ],
+    ),
+    (
+        24,
+        "KPI rollups on PostgreSQL: hourly counters and recipients kept by a trigger on events",
+        kpi_rollup.MIGRATION,
     ),
 ]
 

@@ -3,6 +3,7 @@ batch, and the pruner yields between batches (clarion/analytics/retention.py run
 
 from __future__ import annotations
 
+from clarion.store import kpi_rollup
 from clarion.store import streams as stream_store
 from clarion.store.database import Transaction
 
@@ -13,7 +14,9 @@ def app_ids(tx: Transaction) -> list[str]:
 
 def prune_events(tx: Transaction, app_id: str, before_ms: int, limit: int) -> int:
     """Up to `limit` of the project's events that happened and arrived before `before_ms` (the oldest first, by the
-    `events_by_time` index). Events the project's event stream has not shipped yet stay, however old."""
+    `events_by_time` index). Events the project's event stream has not shipped yet stay, however old. The KPI
+    rollups' hours before `before_ms` go too."""
+    kpi_rollup.prune(tx, app_id, before_ms)
     held = ""
     params: list[object] = [app_id, before_ms, before_ms]
     stream = stream_store.get(tx, app_id)
