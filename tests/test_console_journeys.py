@@ -249,3 +249,51 @@ def test_the_activity_forms_and_settings_in_korean(server: RunningServer) -> Non
         assert page.evaluate("window.clarionMissingTranslations ?? []") == []
         console.close()
         assert console.errors == []
+
+
+def test_a_journey_is_built_from_the_keyboard_alone(server: RunningServer) -> None:
+    """Activities are added, configured and connected, and the draft saved, with keys only: typing, Tab, the arrow
+    keys and Enter."""
+    client = server.client()
+    app_id = client.create_app(CreateApplicationRequest={"Name": "keyboard"})["ApplicationResponse"]["Id"]
+    journey_id = client.create_journey(ApplicationId=app_id, WriteJourneyRequest={"Name": "keys"})["JourneyResponse"][
+        "Id"
+    ]
+    with chromium() as browser:
+        console = ConsolePage(browser, server)
+        page = console.page
+        console.sign_in("mark", f"apps/{app_id}/journeys/{journey_id}")
+        keys = page.keyboard
+
+        def add_from_keyboard(activity_id: str, kind: str) -> None:
+            page.get_by_test_id("add-activity").get_by_label("Activity ID").focus()
+            keys.type(activity_id)
+            keys.press("Tab")  # the kind: type to find it, then choose it
+            keys.press("Control+A")
+            keys.type(kind)
+            keys.press("ArrowDown")
+            keys.press("Enter")
+            keys.press("Tab")
+            keys.press("Enter")  # submits the form
+            page.get_by_test_id(f"activity-form-{activity_id}").wait_for()
+
+        add_from_keyboard("first", "Holdout")
+        add_from_keyboard("later", "Random split")
+        page.get_by_role("combobox", name="Activity to edit").focus()
+        keys.press("Control+A")
+        keys.type("first")
+        keys.press("ArrowDown")
+        keys.press("Enter")
+        page.get_by_test_id("activity-form-first").get_by_role("combobox", name="Next activity").focus()
+        keys.type("later")
+        keys.press("ArrowDown")
+        keys.press("Enter")
+        page.get_by_role("button", name="Save draft").focus()
+        keys.press("Enter")
+        page.get_by_text("Saved.").wait_for()
+        console.close()
+        assert console.errors == []
+    stored = client.get_journey(ApplicationId=app_id, JourneyId=journey_id)["JourneyResponse"]
+    assert stored["StartActivity"] == "first"
+    assert stored["Activities"]["first"] == {"Holdout": {"Percentage": 10, "NextActivity": "later"}}
+    assert stored["Activities"]["later"]["RandomSplit"]["Branches"] == [{"Percentage": 50}, {"Percentage": 50}]

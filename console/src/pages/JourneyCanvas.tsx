@@ -85,6 +85,7 @@ function AddActivity({ onAdd, taken }: { onAdd: (id: string, activity: Activity)
         value={kind}
         onChange={(value) => value && setKind(value as Kind)}
         allowDeselect={false}
+        searchable
         w={200}
       />
       <TextInput label={t("journeys.edit.description")} value={description} onChange={(e) => setDescription(e.currentTarget.value)} w={180} />
