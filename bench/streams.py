@@ -11,7 +11,9 @@ For each sink:
    when the stream starts; the time until its cursor has passed the last one gives records/s;
 3. sustained: a producer appends --rate events/s to the store (in 100 ms steps, through the store's writer, as the
    API does) for --seconds while the stream ships; records/s acknowledged over the window, and each record's lag
-   (the sink's acknowledgement minus the event's arrival), whose p99 is the goal's second half.
+   (the sink's acknowledgement minus the event's arrival), whose p99 is the goal's second half. The producer is a
+   process of its own (--producer process, the default: this process only ships, as a shipping process of a
+   multi-process deployment does) or runs in this process beside the shipper (--producer inline).
 
 Beside the rates, the CPU time this process spent per record (raw writes, and the backlog drain: reading, building,
 encoding, writing and moving the cursor), and the load average before and after each run: on a shared machine the
@@ -35,6 +37,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
 import platform
 import tempfile
@@ -193,6 +196,36 @@ async def database(store: str, folder: Path) -> AsyncIterator[Database]:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+async def produce_events(db: Database, start: int, rate: int, seconds: float) -> int:
+    """Append `rate` events/s (in 100 ms steps, through the store's writer, as the API does) for `seconds`; answers
+    how many."""
+    step, produced, began = rate // 10, 0, time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        tick = time.perf_counter()
+        rows = event_rows(start + produced, step)
+        await db.write(lambda tx, rows=rows: event_store.append(tx, rows))
+        produced += step
+        await asyncio.sleep(max(0.0, 0.1 - (time.perf_counter() - tick)))
+    return produced
+
+
+def store_target(db: Database) -> str:
+    return str(db.path) if isinstance(db, SqliteDatabase) else db.url  # type: ignore[attr-defined]
+
+
+def produce(target: str, start: int, rate: int, seconds: float, queue: Any) -> None:
+    """The producer process: its own connection to the same store."""
+
+    async def work() -> int:
+        db: Database = PostgresDatabase(target) if target.startswith("postgresql") else SqliteDatabase(Path(target))
+        try:
+            return await produce_events(db, start, rate, seconds)
+        finally:
+            db.close()
+
+    queue.put(asyncio.run(work()))
+
+
 async def measure(store: str, kind: str, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     load_before = os.getloadavg()[0]
     async with database(store, folder) as db:
@@ -241,14 +274,18 @@ async def measure_on(db: Database, kind: str, args: argparse.Namespace, folder: 
 
     lags.clear()
     before = sum(s.acknowledged for s in stamped)
-    step, produced = args.rate // 10, args.backlog
     window_start = time.perf_counter()
-    while time.perf_counter() - window_start < args.seconds:
-        tick = time.perf_counter()
-        rows = event_rows(produced, step)
-        await db.write(lambda tx, rows=rows: event_store.append(tx, rows))
-        produced += step
-        await asyncio.sleep(max(0.0, 0.1 - (time.perf_counter() - tick)))
+    if args.producer == "inline":
+        produced = args.backlog + await produce_events(db, args.backlog, args.rate, args.seconds)
+    else:  # a process of its own, as an API process would be: this one only ships
+        spawn = multiprocessing.get_context("spawn")
+        queue = spawn.Queue()
+        child = spawn.Process(target=produce, args=(store_target(db), args.backlog, args.rate, args.seconds, queue))
+        child.start()
+        while child.is_alive() and queue.empty():
+            await asyncio.sleep(0.05)
+        produced = args.backlog + queue.get(timeout=60)
+        child.join()
     offered = (produced - args.backlog) / (time.perf_counter() - window_start)
     while sum(s.acknowledged for s in stamped) < produced:  # drain, so every record's lag is counted
         await asyncio.sleep(0.01)
@@ -287,6 +324,12 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=2000)
     parser.add_argument("--sinks", default="file,redis")
     parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument(
+        "--producer",
+        choices=["process", "inline"],
+        default="process",
+        help="where the sustained run's events are written",
+    )
     args = parser.parse_args()
     results = []
     for store in ["sqlite", "postgres"] if args.store == "both" else [args.store]:

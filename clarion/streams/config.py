@@ -33,8 +33,10 @@ class SinkSettings(SettingsModel):
     # The ARNs this sink stands for, as a shell-style pattern: arn:aws:kinesis:*:*:stream/orders-*.
     arn: str
     # A batch goes to the sink when it holds this many records or bytes, or its oldest record has waited this long
-    # (Firehose's buffering hints); every batch is acknowledged before the cursor moves past it.
-    batch_records: int = Field(default=500, ge=1, le=100_000)
+    # (Firehose's buffering hints); every batch is acknowledged before the cursor moves past it. The default is
+    # streams.read_batch's: a pump that is behind reads one sink batch at a time, builds the next while the sink
+    # writes it, and moves its cursor (a store write) once per read instead of once per part of it.
+    batch_records: int = Field(default=2000, ge=1, le=100_000)
     batch_bytes: int = Field(default=4 << 20, ge=1024)
     batch_seconds: float = Field(default=0.0, ge=0)
     # Longest one delivery of one batch may take before it counts as failed and is retried.
