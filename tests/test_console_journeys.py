@@ -297,3 +297,49 @@ def test_a_journey_is_built_from_the_keyboard_alone(server: RunningServer) -> No
     assert stored["StartActivity"] == "first"
     assert stored["Activities"]["first"] == {"Holdout": {"Percentage": 10, "NextActivity": "later"}}
     assert stored["Activities"]["later"]["RandomSplit"]["Branches"] == [{"Percentage": 50}, {"Percentage": 50}]
+
+
+def test_a_stored_endpoint_condition_opens_as_its_rule_and_is_changed(server: RunningServer) -> None:
+    """A multivariate split's endpoint-dimension condition, written through the API, opens in the rule's inputs;
+    changing it there and saving writes the new dimensions."""
+    client = server.client()
+    app_id = client.create_app(CreateApplicationRequest={"Name": "rules"})["ApplicationResponse"]["Id"]
+    dimensions = {"Attributes": {"plan": {"AttributeType": "INCLUSIVE", "Values": ["gold"]}}}
+    journey_id = client.create_journey(
+        ApplicationId=app_id,
+        WriteJourneyRequest={
+            "Name": "tiers",
+            "Activities": {
+                "tier": {
+                    "MultiCondition": {
+                        "Branches": [{"Condition": {"SegmentDimensions": dimensions}, "NextActivity": "gold"}],
+                        "EvaluationWaitTime": {"WaitUntil": "2030-01-01T09:00:00Z"},
+                    }
+                },
+                "gold": {"Wait": {"WaitTime": {"WaitFor": "PT1H"}}},
+            },
+            "StartActivity": "tier",
+        },
+    )["JourneyResponse"]["Id"]
+    with chromium() as browser:
+        console = ConsolePage(browser, server)
+        page = console.page
+        console.sign_in("mark", f"apps/{app_id}/journeys/{journey_id}")
+        page.get_by_test_id("activity-tier").click()
+        form = page.get_by_test_id("activity-form-tier")
+        assert form.get_by_role("combobox", name="Condition 1").input_value() == "The participant's endpoint matches"
+        assert form.get_by_role("combobox", name="Endpoint field").input_value() == "Endpoint attribute"
+        value = form.get_by_label("Compared with")
+        assert value.input_value() == "plan: gold"
+        assert form.get_by_label("Date and time (ISO 8601)").input_value() == "2030-01-01T09:00:00Z"
+        value.fill("plan: gold, platinum")
+        page.get_by_role("button", name="Save draft").click()
+        page.get_by_text("Saved.").wait_for()
+        console.close()
+        assert console.errors == []
+    stored = client.get_journey(ApplicationId=app_id, JourneyId=journey_id)["JourneyResponse"]
+    [branch] = stored["Activities"]["tier"]["MultiCondition"]["Branches"]
+    assert branch["Condition"]["SegmentDimensions"]["Attributes"] == {
+        "plan": {"AttributeType": "INCLUSIVE", "Values": ["gold", "platinum"]}
+    }
+    assert branch["NextActivity"] == "gold"

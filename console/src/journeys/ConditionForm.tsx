@@ -5,7 +5,7 @@ import { useState } from "react";
 import { useTranslation } from "react-i18next";
 import type { RuleType } from "react-querybuilder";
 import type { Schemas } from "../api/client";
-import { RuleError, ruleDimensions } from "../segments/definition";
+import { RuleError, dimensionsRule, ruleDimensions, type Dimensions } from "../segments/definition";
 import { useFields } from "../segments/fields";
 
 type Condition = Schemas["SimpleCondition"];
@@ -39,7 +39,9 @@ function DimensionsRule({ condition, onChange }: { condition: Condition; onChang
   const { t } = useTranslation();
   // ClarionBehavior is the segment builder's extension; a split's conditions take Pinpoint's dimensions.
   const fields = useFields().filter((field) => field.name !== "ClarionBehavior");
-  const [rule, setRule] = useState<RuleType>({ field: "Demographic.Channel", operator: "in", value: "" });
+  // A stored condition opens as the rule that made it; one no single rule makes is shown as stored until replaced.
+  const stored = condition.segmentDimensions ? dimensionsRule(condition.segmentDimensions as Dimensions) : null;
+  const [rule, setRule] = useState<RuleType>(stored ?? { field: "Demographic.Channel", operator: "in", value: "" });
   const [problem, setProblem] = useState<string | null>(null);
   const field = fields.find((item) => item.name === rule.field) ?? fields[0];
   const operators = (field.operators ?? []) as { name: string; label: string }[];
@@ -93,7 +95,7 @@ function DimensionsRule({ condition, onChange }: { condition: Condition; onChang
           error={problem}
         />
       )}
-      {condition.segmentDimensions && rule.value === "" && (
+      {condition.segmentDimensions && !stored && rule.value === "" && (
         <Text size="xs" c="dimmed">
           {t("journeys.condition.stored")} <Code>{JSON.stringify(condition.segmentDimensions)}</Code>
         </Text>

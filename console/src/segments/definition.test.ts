@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RuleError, toDefinition } from "./definition";
+import { RuleError, dimensionsRule, ruleDimensions, toDefinition } from "./definition";
 
 const rule = (field: string, operator: string, value: string) => ({ field, operator, value });
 
@@ -59,5 +59,25 @@ describe("toDefinition", () => {
     expect(() => toDefinition({ combinator: "and", rules: [rule("UserAttributes.x", "in", "no colon")] })).toThrow(
       "segments.error.named",
     );
+  });
+});
+
+describe("dimensionsRule", () => {
+  it("gives back the rule that made the dimensions", () => {
+    const rules = [
+      rule("Demographic.Channel", "notIn", "EMAIL, SMS"),
+      rule("Location.Country", "in", "KR"),
+      rule("Location.GPSPoint", "within", "37.5, 127, 10"),
+      rule("Attributes", "contains", "plan: gold, silver"),
+      rule("UserAttributes", "before", "joined: 2026-01-01"),
+      rule("Metrics", "<", "visits: 3"),
+      rule("Behavior.Recency", "active", "DAY_7"),
+    ];
+    for (const made of rules) expect(dimensionsRule(ruleDimensions(made))).toEqual(made);
+  });
+  it("is null for dimensions no single rule makes", () => {
+    expect(dimensionsRule({ Demographic: { Channel: { Values: ["EMAIL"] }, Platform: { Values: ["ios"] } } })).toBeNull();
+    expect(dimensionsRule({ ClarionBehavior: [{ EventType: "buy", Minimum: 1 }] })).toBeNull();
+    expect(dimensionsRule({})).toBeNull();
   });
 });

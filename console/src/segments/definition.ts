@@ -110,6 +110,42 @@ export function ruleDimensions(rule: RuleType): Dimensions {
   }
 }
 
+const swapped = (map: Record<string, string>) => Object.fromEntries(Object.entries(map).map(([key, value]) => [value, key]));
+const ATTRIBUTE_OPERATORS = swapped(ATTRIBUTE_TYPES);
+const COMPARISON_OPERATORS = swapped(COMPARISONS);
+
+/** The rule that makes these dimensions (the inverse of ruleDimensions), so a stored condition opens in the rule's
+ *  inputs; null for dimensions no single rule makes. */
+export function dimensionsRule(dimensions: Dimensions): RuleType | null {
+  const families = Object.entries(dimensions).filter(([, value]) => value != null);
+  if (families.length !== 1) return null;
+  const [family, body] = families[0] as [string, Record<string, unknown>];
+  const members = Object.entries(body).filter(([, value]) => value != null);
+  if (members.length !== 1) return null;
+  const [member, value] = members[0] as [string, Record<string, unknown>];
+  const values = ((value.Values as string[] | undefined) ?? []).join(", ");
+  const inclusion = value.DimensionType === "EXCLUSIVE" ? "notIn" : "in";
+  switch (family) {
+    case "Demographic":
+      return { field: `Demographic.${member}`, operator: inclusion, value: values };
+    case "Location": {
+      if (member === "Country") return { field: "Location.Country", operator: inclusion, value: values };
+      const point = value as { Coordinates?: { Latitude?: number; Longitude?: number }; RangeInKilometers?: number };
+      const gps = [point.Coordinates?.Latitude, point.Coordinates?.Longitude, point.RangeInKilometers];
+      return { field: "Location.GPSPoint", operator: "within", value: gps.join(", ") };
+    }
+    case "Attributes":
+    case "UserAttributes":
+      return { field: family, operator: ATTRIBUTE_OPERATORS[String(value.AttributeType)] ?? "in", value: `${member}: ${values}` };
+    case "Metrics":
+      return { field: "Metrics", operator: COMPARISON_OPERATORS[String(value.ComparisonOperator)] ?? "=", value: `${member}: ${value.Value}` };
+    case "Behavior":
+      return { field: "Behavior.Recency", operator: value.RecencyType === "INACTIVE" ? "inactive" : "active", value: String(value.Duration) };
+    default:
+      return null;
+  }
+}
+
 const groupType = (group: RuleGroupType) => (group.not ? "NONE" : group.combinator === "or" ? "ANY" : "ALL");
 
 /** The definition, or null while no rule is complete. */
