@@ -43,6 +43,8 @@ from clarion.channels.email.smtp import SmtpTransport, reply_status
 from clarion.clock import FixedClock
 from clarion.config import Settings
 from clarion.errors import BadRequest
+from clarion.outbound.client import OutboundClient
+from clarion.outbound.config import OutboundSettings
 from clarion.store import events as event_store
 from clarion.store import templates as template_store
 from clarion.templates.email_html import COMPILED_HTML, compile_html, sending_html
@@ -500,12 +502,22 @@ class FakeSendGrid:
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.in_flight = self.most_in_flight = 0  # requests being answered at once
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
     async def _mail_send(self, request: Any) -> Any:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(0.005)  # long enough for concurrent requests to overlap here
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: Any) -> Any:
         from aiohttp import web
 
         if request.headers.get("Authorization") != f"Bearer {API_KEY}":
@@ -564,17 +576,25 @@ def sendgrid() -> Iterator[FakeSendGrid]:
         yield fake
 
 
+# The fake listens on loopback, which providers may not reach unless the operator allows it.
+LOOPBACK = OutboundSettings(allow_networks=["127.0.0.0/8"])
+
+
 def api_settings(fake: FakeSendGrid, **overrides: Any) -> EmailApiSettings:
     return EmailApiSettings(**{"provider": "sendgrid", "api_key": API_KEY, "base_url": fake.url, **overrides})
 
 
-def _send_all(settings: EmailApiSettings, messages: list[Outbound]) -> list[Any]:
+def _send_all(
+    settings: EmailApiSettings, messages: list[Outbound], outbound_settings: OutboundSettings = LOOPBACK
+) -> list[Any]:
     async def send() -> list[Any]:
-        transport = SendGridTransport(settings, clock=FixedClock(NOW))
+        client = OutboundClient(outbound_settings)
+        transport = SendGridTransport(settings, client, clock=FixedClock(NOW))
         try:
             return [await transport.send(message) for message in messages]
         finally:
             await transport.close()
+            await client.close()
 
     return run(send())
 
@@ -640,12 +660,35 @@ def test_sendgrid_unreachable_is_a_temporary_failure() -> None:
     assert (result.status, result.status_code) == (DeliveryStatus.TEMPORARY_FAILURE, 503)
 
 
+def test_sendgrid_goes_through_the_guarded_client(sendgrid: FakeSendGrid) -> None:
+    """The API host is reached like every provider's: an inside address not in outbound.allow_networks is refused
+    before anything is sent, and the sends wait their turn under `connections`."""
+    [refused] = _send_all(api_settings(sendgrid), [outbound()], OutboundSettings())
+    assert (refused.status, refused.status_code) == (DeliveryStatus.TEMPORARY_FAILURE, 503)
+    assert "127.0.0.1 is" in refused.message and sendgrid.requests == []
+
+    async def concurrently() -> list[Any]:
+        client = OutboundClient(LOOPBACK)
+        transport = SendGridTransport(api_settings(sendgrid, connections=2), client, clock=FixedClock(NOW))
+        try:
+            return await asyncio.gather(*(transport.send(outbound(f"u{n}@example.org")) for n in range(20)))
+        finally:
+            await client.close()
+
+    results = run(concurrently())
+    assert [result.status for result in results] == [DeliveryStatus.SUCCESSFUL] * 20
+    assert len({result.provider_message_id for result in results}) == 20
+    assert sendgrid.most_in_flight == 2
+
+
 def test_open_transport_follows_the_settings(sendgrid: FakeSendGrid) -> None:
     smtp = DeliverySettings(smtp=SmtpSettings(host="127.0.0.1"), email_api=api_settings(sendgrid))
-    assert isinstance(open_email_transport(smtp, {}), SmtpTransport)  # SMTP wins when both are set
-    assert isinstance(open_email_transport(DeliverySettings(email_api=api_settings(sendgrid)), {}), SendGridTransport)
+    client = OutboundClient(LOOPBACK)
+    assert isinstance(open_email_transport(smtp, {}, client), SmtpTransport)  # SMTP wins when both are set
+    api = DeliverySettings(email_api=api_settings(sendgrid))
+    assert isinstance(open_email_transport(api, {}, client), SendGridTransport)
     with pytest.raises(ValueError, match="no email provider"):
-        open_email_transport(DeliverySettings(), {})
+        open_email_transport(DeliverySettings(), {}, client)
     with pytest.raises(ValueError, match="needs api_key"):  # refused when the settings load, at startup
         EmailApiSettings(provider="sendgrid")
     with pytest.raises(ValueError, match="exactly one of private_key"):
@@ -745,7 +788,7 @@ def test_send_through_sendgrid_and_receive_its_webhook(settings: Settings, sendg
     delivery = DeliverySettings(
         email_api=api_settings(sendgrid, webhook_public_key=WEBHOOK_PUBLIC, webhook_max_age_seconds=600)
     )
-    server = RunningServer(settings.model_copy(update={"delivery": delivery})).start()
+    server = RunningServer(settings.model_copy(update={"delivery": delivery, "outbound": LOOPBACK})).start()
     try:
         client = server.client()
         app_id = client.create_app(CreateApplicationRequest={"Name": "mail"})["ApplicationResponse"]["Id"]

@@ -24,6 +24,8 @@ from clarion.channels.email.dkim import dns_record
 from clarion.channels.email.http_api import SendGridTransport
 from clarion.channels.email.raw import MAX_RAW_EMAIL_BYTES, InvalidRawEmail, check_raw_email
 from clarion.config import Settings
+from clarion.outbound.client import OutboundClient
+from clarion.outbound.config import OutboundSettings
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 PEM = KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
@@ -210,7 +212,8 @@ def test_the_size_limit_is_pinpoints_ten_megabytes() -> None:
 
 def test_sendgrid_cannot_carry_a_raw_message() -> None:
     """SendGrid's Mail Send API builds the MIME message itself: a raw message fails without a request being made."""
-    transport = SendGridTransport(EmailApiSettings(provider="sendgrid", api_key="k", base_url="http://127.0.0.1:9"))
+    settings = EmailApiSettings(provider="sendgrid", api_key="k", base_url="http://127.0.0.1:9")
+    transport = SendGridTransport(settings, OutboundClient(OutboundSettings()))
     message = Outbound("EMAIL", "ana@example.com", "m1", "app", RawEmailContent(RAW, "shop@example.com"))
     result = asyncio.run(transport.send(message))
     assert result.status is DeliveryStatus.PERMANENT_FAILURE and "RawEmail" in result.message

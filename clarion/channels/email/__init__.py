@@ -15,16 +15,22 @@ from clarion.channels.delivery import Transport
 from clarion.channels.email.http_api import SendGridTransport
 from clarion.channels.email.smtp import SmtpTransport
 from clarion.clock import Clock
+from clarion.outbound.client import OutboundClient
 
 
 def open_transport(
-    settings: DeliverySettings, channel: Mapping[str, Any], outbound: Any = None, clock: Clock | None = None
+    settings: DeliverySettings,
+    channel: Mapping[str, Any],
+    outbound: OutboundClient | None = None,
+    clock: Clock | None = None,
 ) -> Transport:
-    """SMTP when a relay host is configured, else the configured HTTP provider (on its own session: the sending
-    API is the operator's, not a tenant URL). Neither raises, and the registry answers the project's email sends as
-    the channel being unusable, with this message."""
+    """SMTP when a relay host is configured, else the configured HTTP provider through the process's guarded client
+    `outbound`. Without either this raises, and the registry answers the project's email sends as the channel being
+    unusable, with this message."""
     if settings.smtp.host:
         return SmtpTransport(settings.smtp, clock)
     if settings.email_api.provider == "sendgrid":
-        return SendGridTransport(settings.email_api, clock)
+        if outbound is None:
+            raise ValueError("the SendGrid transport sends through the process's outbound client; none was given")
+        return SendGridTransport(settings.email_api, outbound, clock)
     raise ValueError("no email provider is configured: set delivery.smtp.host or delivery.email_api.provider")

@@ -5,15 +5,19 @@ request here, so each Outbound gets its own result), `from`, `reply_to_list`, `s
 before text/html), `headers` and `custom_args`; `202 Accepted` with the provider's id in `X-Message-Id`;
 `{"errors": [{"message", "field"}]}` on 4xx; 429 with `X-RateLimit-Reset` (epoch seconds) when over the limit.
 `custom_args` carry Clarion's message id so that event-webhook reports find their message (see sendgrid_events).
+
+Requests go through the process's guarded client (clarion/outbound/) like every other provider's: libcurl, HTTP/2
+where the API offers it, and the same address checks, so a SendGrid stand-in on an inside address needs
+`outbound.allow_networks`.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from email.utils import getaddresses, parseaddr
 from typing import Any
 
-import aiohttp
 import msgspec
 
 from clarion.channels.config import EmailApiSettings
@@ -21,10 +25,12 @@ from clarion.channels.delivery import DeliveryResult, DeliveryStatus, EmailConte
 from clarion.channels.email.mime import InvalidMessage, check_extra_headers
 from clarion.channels.retry_after import retry_after_seconds
 from clarion.clock import Clock, SystemClock
+from clarion.outbound.client import OutboundClient, OutboundError, OutboundTimeout
 
 SEND_PATH = "/v3/mail/send"
 MESSAGE_ID_ARG = "clarion_message_id"  # custom_args key echoed back in every event-webhook event
 APP_ID_ARG = "clarion_app_id"
+ANSWER_BYTES = 1 << 16  # Mail Send answers with headers and, on errors, a small JSON document
 
 
 def _address(name: str, address: str) -> dict[str, str]:
@@ -67,23 +73,15 @@ def _error_text(payload: bytes) -> str:
 
 
 class SendGridTransport:
-    """The EMAIL transport for SendGrid; one HTTP request per message over a kept-alive connection pool."""
+    """The EMAIL transport for SendGrid; one HTTP request per message, at most `connections` in flight."""
 
-    def __init__(self, settings: EmailApiSettings, clock: Clock | None = None) -> None:
+    def __init__(self, settings: EmailApiSettings, outbound: OutboundClient, clock: Clock | None = None) -> None:
         self.settings = settings
+        self.outbound = outbound
         self.clock = clock or SystemClock()
         self.url = settings.base_url.rstrip("/") + SEND_PATH
-        self._session: aiohttp.ClientSession | None = None
-
-    def _session_for_loop(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.settings.connections),
-                timeout=aiohttp.ClientTimeout(total=self.settings.timeout_seconds),
-                headers={"Authorization": f"Bearer {self.settings.api_key}"},
-                json_serialize=lambda value: msgspec.json.encode(value).decode(),
-            )
-        return self._session
+        self._headers = (("Authorization", f"Bearer {settings.api_key}"), ("Content-Type", "application/json"))
+        self._in_flight = asyncio.Semaphore(settings.connections)
 
     async def send(self, message: Outbound) -> DeliveryResult:
         content = message.content
@@ -95,15 +93,25 @@ class SendGridTransport:
         if not isinstance(content, EmailContent):
             raise TypeError(f"The SendGrid transport sends EMAIL messages, not {type(content).__name__}")
         try:
-            body = mail_send_body(message, content)
+            body = msgspec.json.encode(mail_send_body(message, content))
         except InvalidMessage as error:
             return DeliveryResult(DeliveryStatus.PERMANENT_FAILURE, 400, str(error))
         try:
-            async with self._session_for_loop().post(self.url, json=body) as response:
-                payload = await response.read()
-                return self._result(response.status, response.headers, payload)
-        except (TimeoutError, aiohttp.ClientError) as error:
-            return DeliveryResult(DeliveryStatus.TEMPORARY_FAILURE, 503, f"SendGrid unreachable: {error!r}")
+            async with self._in_flight:
+                answer = await self.outbound.request(
+                    "POST",
+                    self.url,
+                    body=body,
+                    headers=self._headers,
+                    timeout=self.settings.timeout_seconds,
+                    max_bytes=ANSWER_BYTES,
+                    project=message.app_id,
+                )
+        except OutboundTimeout as error:
+            return DeliveryResult(DeliveryStatus.TEMPORARY_FAILURE, 504, f"SendGrid: {error}")
+        except OutboundError as error:
+            return DeliveryResult(DeliveryStatus.TEMPORARY_FAILURE, 503, f"SendGrid unreachable: {error}")
+        return self._result(answer.status, answer.headers, answer.body)
 
     def _result(self, status: int, headers: Mapping[str, str], payload: bytes) -> DeliveryResult:
         if status in (200, 202):
@@ -127,6 +135,4 @@ class SendGridTransport:
         return seconds
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """The guarded client is the process's, which closes it."""
