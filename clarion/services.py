@@ -28,6 +28,7 @@ from clarion.campaigns.planner import CampaignPlanner
 from clarion.campaigns.runs import BATCH, PLAN
 from clarion.campaigns.scheduler import CampaignScheduler
 from clarion.campaigns.triggers import EventTriggers
+from clarion.channels.cache import ChannelCache
 from clarion.channels.delivery import ProviderReport
 from clarion.channels.email.bounces import BounceListener
 from clarion.channels.outcomes import report
@@ -47,6 +48,7 @@ from clarion.domain_events import (
     CampaignRunFinished,
     CampaignRunStarted,
     Change,
+    ChannelChanged,
     EventsIngested,
     EventStreamChanged,
     JobFinished,
@@ -152,12 +154,8 @@ async def open_services(
     names = NameRegistry()
     writer = EndpointWriter(names)
     outbound = OutboundClient(settings.outbound, metrics)  # every request to a tenant URL or a message provider
-    transports = TransportRegistry(
-        settings.delivery,
-        TRANSPORTS,
-        lambda app_id, kind: channel_config(db, app_id, kind, channel_secrets),
-        outbound,
-    )
+    channels = ChannelCache(lambda app_id, kind: channel_config(db, app_id, kind, channel_secrets))
+    transports = TransportRegistry(settings.delivery, TRANSPORTS, channels.get, outbound)
     queue = StoreQueue(db, clock, metrics)
     locations = Locations(settings.jobs, settings.data_dir, clock, outbound)
     segments = open_segment_engine(settings, db, clock, metrics)
@@ -223,6 +221,9 @@ async def open_services(
     subscriptions.on(CampaignChanged, triggers.campaign_changed, everywhere=True)
     subscriptions.on(EventsIngested, triggers.events_ingested)
     subscriptions.on(AppChanged, forget_deleted_project, everywhere=True)
+    subscriptions.on(ChannelChanged, channels.channel_changed, everywhere=True)
+    subscriptions.on(AppChanged, channels.app_changed, everywhere=True)
+    subscriptions.on_missed(channels.clear)
     subscriptions.on(NamesAdded, names.names_added, everywhere=True)
     subscriptions.on(AccessKeysChanged, key_ring.keys_changed, everywhere=True)
     subscriptions.on_missed(names.clear)

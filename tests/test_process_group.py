@@ -253,6 +253,32 @@ def test_concurrent_duplicate_trace_ids_send_once(group: Group) -> None:
         assert {answer[address]["DeliveryStatus"] for answer in answers} == {"SUCCESSFUL"}
 
 
+def test_a_channel_changed_in_one_process_is_used_by_every_process_within_a_second(group: Group) -> None:
+    """Each process keeps the channel records it sends with (clarion/channels/cache.py): a change made through one
+    of them reaches the others' caches with the commit."""
+    client = group.members[0].client
+    app_id = client.create_app(CreateApplicationRequest={"Name": "channel"})["ApplicationResponse"]["Id"]
+    channel = {"FromAddress": "news@example.com", "Identity": "example.com"}
+    client.update_email_channel(ApplicationId=app_id, EmailChannelRequest=channel)
+    request = {"MessageConfiguration": {"EmailMessage": {"SimpleEmail": SIMPLE}}}
+
+    def status(member: Member, number: int) -> str:
+        addresses = {f"channel{number}@example.org": {"ChannelType": "EMAIL"}}
+        answer = member.client.send_messages(ApplicationId=app_id, MessageRequest={**request, "Addresses": addresses})
+        return answer["MessageResponse"]["Result"][f"channel{number}@example.org"]["DeliveryStatus"]
+
+    sent = iter(range(1000))
+    assert [status(member, next(sent)) for member in group.members] == ["SUCCESSFUL"] * 3  # every cache holds it
+    client.update_email_channel(ApplicationId=app_id, EmailChannelRequest={**channel, "Enabled": False})
+    for number, member in enumerate(group.members):
+        refused = lambda member=member: status(member, next(sent)) == "PERMANENT_FAILURE"  # noqa: E731
+        eventually(refused, 1.0, f"process {number} sees the channel disabled", step=0.05)
+    client.update_email_channel(ApplicationId=app_id, EmailChannelRequest={**channel, "Enabled": True})
+    for number, member in enumerate(group.members):
+        delivered = lambda member=member: status(member, next(sent)) == "SUCCESSFUL"  # noqa: E731
+        eventually(delivered, 1.0, f"process {number} sees the channel enabled again", step=0.05)
+
+
 def test_a_killed_delivery_process_batch_is_delivered_again_within_15_seconds(group: Group) -> None:
     rate, endpoints = 200, 1200
     client = group.members[0].client
