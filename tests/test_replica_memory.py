@@ -1,4 +1,4 @@
-"""The segment replica's DuckDB memory is capped by default (analytics.memory_limit, 256 MB), and a replica kept in
+"""The segment replica's DuckDB memory is capped by default (analytics.memory_limit, 128 MB), and a replica kept in
 memory spills into the data folder, not the working directory (docs/segments.md, "Memory and disk")."""
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ def test_the_replica_is_capped_by_default(server: RunningServer) -> None:
         limit, spill = con.execute(
             "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
         ).fetchone()
-    assert limit == "244.1 MiB"  # 256 MB
+    assert limit == "122.0 MiB"  # 128 MB
+    with engine.sync.replica.cursor() as con:  # freed memory goes back to the system, not kept for reuse
+        assert con.execute("SELECT current_setting('allocator_flush_threshold')").fetchone() == ("15.2 MiB",)
     data_dir = str(server.settings.data_dir)
     if server.settings.uses_postgres:  # in memory: spills to DATA_DIR/analytics.tmp
         assert spill == f"{data_dir}/analytics.tmp"

@@ -24,7 +24,7 @@ class AnalyticsSettings(SettingsModel):
     # DuckDB worker threads, and its memory ceiling (e.g. "4GB"; empty: DuckDB's default, 80% of RAM). Past the
     # ceiling DuckDB evicts to the replica file or spills to data_dir/analytics.tmp.
     threads: int = 2
-    memory_limit: str = "256MB"
+    memory_limit: str = "128MB"
     # How often the background loop pulls changes; evaluations also pull them first, so this only keeps it warm.
     sync_seconds: float = 5.0
     # The scheduled Parquet export of the who/when/what dataset (docs/analytics.md): a folder turns it on. Once a day,

@@ -164,6 +164,9 @@ class Replica:
         self._con.execute(f"SET threads = {int(threads)}")
         if memory_limit:
             self._con.execute("SET memory_limit = ?", [memory_limit])
+        # DuckDB's allocator keeps up to 128 MB of freed memory for reuse after each task, beyond `memory_limit`:
+        # a sync round's staging and joins then stay resident between rounds. Hand it back past 16 MB instead.
+        self._con.execute("SET allocator_flush_threshold = '16MB'")
         if path is None and spill_dir is not None:
             self._con.execute("SET temp_directory = ?", [str(spill_dir)])
         self._con.execute("SET TimeZone = 'UTC'")

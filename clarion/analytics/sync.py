@@ -19,7 +19,10 @@ from clarion.store.database import Database, Transaction
 
 log = logging.getLogger("clarion.analytics")
 
-BATCH_ROWS = 100_000
+# A batch is one JSON text held by the row store, then by Python, then staged in DuckDB: at 100,000 endpoints that
+# was about 60 MB in each, the largest part of the server's peak while a million endpoints were loaded
+# (docs/benchmarks.md, "Server memory"); a quarter of it costs little more per row to apply.
+BATCH_ROWS = 25_000
 
 
 @dataclass(frozen=True, slots=True)

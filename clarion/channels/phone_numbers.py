@@ -12,7 +12,7 @@ from importlib import resources
 from typing import Any
 
 import phonenumbers
-from phonenumbers import PhoneNumberFormat, PhoneNumberType, carrier, geocoder, timezone
+from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from clarion.errors import BadRequest
 
@@ -47,6 +47,10 @@ def validate_phone_number(phone_number: str | None, iso_country_code: str | None
     number = _parse(phone_number, region)
     if number is None or not phonenumbers.is_valid_number(number):
         return response | _phone_type("INVALID")
+    # Imported here, not with the module: the place names and carriers cost about 100 MB of memory and 0.6 s to load,
+    # which a process that never validates a number (every send path imports this module) should not pay.
+    from phonenumbers import carrier, geocoder
+
     country_code = phonenumbers.region_code_for_number(number)
     country = geocoder.country_name_for_number(number, "en")
     place = geocoder.description_for_number(number, "en")
@@ -101,6 +105,8 @@ def _phone_type(name: str) -> dict[str, Any]:
 
 def _time_zone(number: phonenumbers.PhoneNumber, country_code: str | None) -> str | None:
     """One IANA zone for the number, or None when its range spans several zones of its country."""
+    from phonenumbers import timezone  # loaded with the place names, on the first validation (above)
+
     zones = [zone for zone in timezone.time_zones_for_number(number) if zone != timezone.UNKNOWN_TIMEZONE]
     if len(zones) > 1:
         # A UK mobile range lists London with Guernsey, Jersey and the Isle of Man: keep the country's own zones.

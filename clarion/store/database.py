@@ -289,12 +289,19 @@ class GroupCommitWriter:
         return self._connect()
 
 
-def connect_sqlite(path: Path, synchronous: str = "NORMAL") -> sqlite3.Connection:
+# Each connection's page cache, in KiB. The writer and the inline reader walk the same indexes over and over; the
+# long readers scan (change feeds, exports), where the OS's file cache serves as well. Four connections of 64 MB
+# each were a third of the server's memory at a million endpoints (docs/benchmarks.md, "Server memory").
+CACHE_KIB = 32_768
+SCAN_CACHE_KIB = 8_192
+
+
+def connect_sqlite(path: Path, synchronous: str = "NORMAL", cache_kib: int = CACHE_KIB) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA busy_timeout=10000")
-    conn.execute("PRAGMA cache_size=-65536")
+    conn.execute(f"PRAGMA cache_size=-{int(cache_kib)}")
     # Segment date criteria read endpoint values as instants; SQLite gets the exact Python rule (clarion/instants.py).
     conn.create_function("clarion_instant_ms", 1, instant_ms, deterministic=True)
     return conn
@@ -343,7 +350,7 @@ class SqliteDatabase:
     def _read_long_in_thread(self, work: Callable[[Transaction], T]) -> T:
         conn = getattr(self._long_local, "conn", None)
         if conn is None:
-            conn = self._long_local.conn = connect_sqlite(self.path, self._synchronous)
+            conn = self._long_local.conn = connect_sqlite(self.path, self._synchronous, SCAN_CACHE_KIB)
             self._long_conns.append(conn)
         conn.execute("BEGIN")
         try:
