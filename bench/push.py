@@ -18,12 +18,15 @@ import asyncio
 import json
 import multiprocessing
 import os
+import shutil
+import signal
 import socket
 import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -387,10 +390,62 @@ def h2load(url: str, requests: int, streams: int, body: Path) -> float:
     raise RuntimeError(f"h2load printed no rate:\n{output}")
 
 
+class RssCurve:
+    """The server's resident memory every `every` seconds from its start, read from /proc by a thread: where the
+    peak falls (loading, the segment, the sends) matters as much as its height."""
+
+    def __init__(self, pid: int, every: float = 1.0) -> None:
+        self.pid = pid
+        self.every = every
+        self.points: list[tuple[float, int]] = []  # (seconds since start, MB)
+        self.marks: dict[str, float] = {}  # phase name -> seconds since start
+        self._started = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def mark(self, phase: str) -> None:
+        self.marks[phase] = round(time.monotonic() - self._started, 1)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            try:
+                status = Path(f"/proc/{self.pid}/status").read_text()
+            except OSError:
+                return
+            rss_kb = int(status.split("VmRSS:")[1].split()[0])
+            self.points.append((round(time.monotonic() - self._started, 1), rss_kb // 1024))
+            self._stop.wait(self.every)
+
+    def stop(self) -> list[tuple[float, int]]:
+        self._stop.set()
+        self._thread.join()
+        return self.points
+
+
+def profile(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling every thread of the server (GIL holders or not) until it is sent SIGINT; collapsed stacks."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))  # installed beside Python
+    command = [spy, "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "--output", str(out)]
+    return subprocess.Popen([*command, "--nonblocking", "--threads"], stdout=subprocess.DEVNULL)
+
+
+def wait_until(pinpoint: Any, app_id: str, campaign_id: str, seconds: float) -> tuple[dict[str, Any], bool]:
+    """The campaign's activity once it completed, or as far as it got after `seconds` (0: no limit), and which."""
+    deadline = time.monotonic() + seconds if seconds else None
+    while True:
+        state = pinpoint.get_campaign(ApplicationId=app_id, CampaignId=campaign_id)["CampaignResponse"]["State"]
+        completed = state["CampaignStatus"] == "COMPLETED"
+        if completed or (deadline is not None and time.monotonic() > deadline):
+            activities = pinpoint.get_campaign_activities(ApplicationId=app_id, CampaignId=campaign_id)
+            return activities["ActivitiesResponse"]["Item"][0], completed
+        time.sleep(0.2)
+
+
 def campaign_case(args: argparse.Namespace) -> dict[str, Any]:
     """N GCM endpoints, a segment of all, an IMMEDIATE campaign: through `clarion serve` (embedded store, CPU 0) into
     nginx (CPU 1), against h2load's raw rate to the same nginx in the same run."""
-    from bench.campaigns import client, load_endpoints, peak_rss_mb, run_campaign, start_server, wait_completed
+    from bench.campaigns import client, load_endpoints, peak_rss_mb, run_campaign, start_server
     from bench.smtp_send import free_port
 
     ca = trustme.CA()
@@ -414,6 +469,7 @@ def campaign_case(args: argparse.Namespace) -> dict[str, Any]:
             }
             port = free_port()
             server = start_server(work / "data", port, env)
+            curve = RssCurve(server.pid)
             try:
                 pinpoint = client(port)
                 app_id = pinpoint.create_app(CreateApplicationRequest={"Name": "push"})["ApplicationResponse"]["Id"]
@@ -427,24 +483,32 @@ def campaign_case(args: argparse.Namespace) -> dict[str, Any]:
                     lambda n: {"Id": f"d{n}", "ChannelType": "GCM", "Address": f"token-{n}"},
                 )
                 load_seconds = time.perf_counter() - loading
+                curve.mark("loaded")
+                profiler = profile(server.pid, Path(args.profile)) if args.profile else None
                 server_cpu, nginx_cpu = cpu_seconds(server.pid), nginx.worker_cpu_seconds()
                 started = time.time()
                 gcm = {"GCMMessage": {"Title": "Hello", "Body": "World", "Action": "OPEN_APP"}}
                 campaign_id = run_campaign(pinpoint, app_id, {"MessageConfiguration": gcm})
-                activity = wait_completed(pinpoint, app_id, campaign_id)
+                activity, completed = wait_until(pinpoint, app_id, campaign_id, args.max_seconds)
                 seconds = time.time() - started
                 server_cpu = cpu_seconds(server.pid) - server_cpu
                 nginx_cpu = nginx.worker_cpu_seconds() - nginx_cpu
+                curve.mark("completed")
+                if profiler is not None:
+                    profiler.send_signal(signal.SIGINT)
+                    profiler.wait()
                 rss = peak_rss_mb(server.pid)
             finally:
+                points = curve.stop()
                 server.kill()
                 server.wait()
         finally:
             nginx.stop()
-    delivered = int(activity["SuccessfulEndpointCount"])
+    delivered = int(activity.get("SuccessfulEndpointCount", 0))
     return {
         "endpoints": args.campaign,
         "delivered": delivered,
+        "completed": completed,
         "load_seconds": round(load_seconds, 1),
         "campaign_seconds": round(seconds, 2),
         "campaign_rate": round(delivered / seconds),
@@ -453,6 +517,8 @@ def campaign_case(args: argparse.Namespace) -> dict[str, Any]:
         "messages_per_server_core_second": round(delivered / server_cpu),
         "nginx_cpu_us_per_message": round(nginx_cpu / delivered * 1e6, 1),
         "server_peak_rss_mb": round(rss),
+        "server_rss_phases": curve.marks,
+        "server_rss_curve_mb": points,
         "load_average": os.getloadavg(),
     }
 
@@ -478,10 +544,23 @@ def print_campaign(result: dict[str, Any]) -> None:
         ),
         ("nginx CPU per message", f"{result['nginx_cpu_us_per_message']} µs", ""),
         ("server peak RSS", f"{result['server_peak_rss_mb']} MB", "≤ 500 MB"),
-        ("delivered", f"{result['delivered']:,} of {result['endpoints']:,}", "all, each once"),
+        ("server RSS while loading / during the campaign (max)", _phase_peaks(result), ""),
+        (
+            "delivered" if result["completed"] else "delivered when stopped at --max-seconds",
+            f"{result['delivered']:,} of {result['endpoints']:,}",
+            "all, each once",
+        ),
     ]
     for name, value, goal in rows:
         print(f"| {name} | {value} | {goal} |")
+
+
+def _phase_peaks(result: dict[str, Any]) -> str:
+    loaded = result["server_rss_phases"]["loaded"]
+    curve = result["server_rss_curve_mb"]
+    loading = max((mb for t, mb in curve if t <= loaded), default=0)
+    sending = max((mb for t, mb in curve if t > loaded), default=0)
+    return f"{loading} / {sending} MB"
 
 
 def main() -> None:
@@ -492,6 +571,8 @@ def main() -> None:
     parser.add_argument("--campaign", type=int, default=0, help="run the end-to-end campaign of this many endpoints")
     parser.add_argument("--h2load-requests", type=int, default=200_000)
     parser.add_argument("--delivery-workers", type=int, default=0, help="campaigns.delivery_workers; 0: the default")
+    parser.add_argument("--max-seconds", type=float, default=0, help="stop the campaign after this long; 0: never")
+    parser.add_argument("--profile", default="", help="py-spy's collapsed stacks of the server during the campaign")
     args = parser.parse_args()
     if args.campaign:
         result = campaign_case(args)

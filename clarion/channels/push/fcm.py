@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import jwt
+import msgspec
 
 from clarion.channels.config import DeliverySettings
 from clarion.channels.delivery import DeliveryResult, DeliveryStatus, Outbound, PushContent, Transport
@@ -168,7 +169,7 @@ class FcmTransport:
         if not isinstance(content, PushContent):
             return DeliveryResult(DeliveryStatus.PERMANENT_FAILURE, 400, "FCM sends push content only")
         try:
-            body = json.dumps(fcm_message(message.address, content, message.context)).encode()
+            body = msgspec.json.encode(fcm_message(message.address, content, message.context))
         except ValueError as error:
             return DeliveryResult(DeliveryStatus.PERMANENT_FAILURE, 400, str(error))
         for _ in range(2):
