@@ -24,6 +24,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         yield running
 
 
+def project_with_segment(client: Any, name: str, segment_name: str) -> tuple[str, str]:
+    """A project and a segment of its email endpoints: (the project's id, the segment's)."""
+    app_id = client.create_app(CreateApplicationRequest={"Name": name})["ApplicationResponse"]["Id"]
+    segment = client.create_segment(
+        ApplicationId=app_id,
+        WriteSegmentRequest={"Name": segment_name, "Dimensions": {"Demographic": {"Channel": {"Values": ["EMAIL"]}}}},
+    )["SegmentResponse"]["Id"]
+    return app_id, segment
+
+
 def add(page: Any, activity_id: str, kind: str) -> Any:
     """Add an activity of `kind` (its label); its form opens, and is answered."""
     form = page.get_by_test_id("add-activity")
@@ -52,17 +62,13 @@ def choose(page: Any, field: Any, option: str) -> None:
 
 def test_a_marketer_builds_a_split_and_a_wait_runs_pauses_and_resumes_the_journey(server: RunningServer) -> None:
     client = server.client()
-    app_id = client.create_app(CreateApplicationRequest={"Name": "journeys"})["ApplicationResponse"]["Id"]
+    app_id, _ = project_with_segment(client, "journeys", "new people")
     for n in (1, 2):
         client.update_endpoint(
             ApplicationId=app_id,
             EndpointId=f"e{n}",
             EndpointRequest={"ChannelType": "EMAIL", "Address": f"e{n}@example.com"},
         )
-    client.create_segment(
-        ApplicationId=app_id,
-        WriteSegmentRequest={"Name": "new people", "Dimensions": {"Demographic": {"Channel": {"Values": ["EMAIL"]}}}},
-    )
     client.create_email_template(
         TemplateName="welcome", EmailTemplateRequest={"Subject": "Welcome", "HtmlPart": "<p>Hello</p>"}
     )
@@ -190,11 +196,7 @@ def test_the_activity_forms_and_settings_in_korean(server: RunningServer) -> Non
     """Every form the canvas opens — a split's conditions and branches, a custom channel's, the settings — shows no
     English catalog message to a Korean reader, and no key is missing from the Korean catalog."""
     client = server.client()
-    app_id = client.create_app(CreateApplicationRequest={"Name": "여정"})["ApplicationResponse"]["Id"]
-    segment = client.create_segment(
-        ApplicationId=app_id,
-        WriteSegmentRequest={"Name": "모두", "Dimensions": {"Demographic": {"Channel": {"Values": ["EMAIL"]}}}},
-    )["SegmentResponse"]["Id"]
+    app_id, segment = project_with_segment(client, "여정", "모두")
     activities = {
         "mail": {"EMAIL": {"NextActivity": "split"}},
         "split": {
@@ -343,3 +345,42 @@ def test_a_stored_endpoint_condition_opens_as_its_rule_and_is_changed(server: Ru
         "plan": {"AttributeType": "INCLUSIVE", "Values": ["gold", "platinum"]}
     }
     assert branch["NextActivity"] == "gold"
+
+
+def test_a_journey_is_switched_to_start_on_an_app_event(server: RunningServer) -> None:
+    """The settings' entry: from a segment's members to each endpoint reporting an event (of that segment); the
+    refusal of an event start without an event type is shown on that field."""
+    client = server.client()
+    app_id, segment = project_with_segment(client, "events", "buyers")
+    journey_id = client.create_journey(
+        ApplicationId=app_id,
+        WriteJourneyRequest={"Name": "thanks", "StartCondition": {"SegmentStartCondition": {"SegmentId": segment}}},
+    )["JourneyResponse"]["Id"]
+    with chromium() as browser:
+        console = ConsolePage(browser, server)
+        page = console.page
+        console.sign_in("mark", f"apps/{app_id}/journeys/{journey_id}")
+        page.get_by_role("tab", name="Journey settings").click()
+        settings = page.get_by_test_id("journey-settings")
+        assert settings.get_by_role("combobox", name="Segment").input_value() == "buyers"
+        settings.get_by_role("combobox", name="People enter").click()
+        page.get_by_role("option", name="when their app reports an event").click()
+        page.get_by_role("button", name="Save draft").click()
+        settings.get_by_text("EventType.Values must name exactly one event").wait_for()
+        assert settings.get_by_label("Event type").get_attribute("aria-invalid") == "true"
+        console.errors.clear()  # the browser logs the refused call itself
+        settings.get_by_label("Event type").fill("purchase")
+        page.get_by_role("button", name="Save draft").click()
+        page.get_by_text("Saved.").wait_for()
+        console.close()
+        assert console.errors == []
+    start = client.get_journey(ApplicationId=app_id, JourneyId=journey_id)["JourneyResponse"]["StartCondition"]
+    assert start == {
+        "EventStartCondition": {
+            "EventFilter": {
+                "FilterType": "ENDPOINT",
+                "Dimensions": {"EventType": {"DimensionType": "INCLUSIVE", "Values": ["purchase"]}},
+            },
+            "SegmentId": segment,
+        }
+    }

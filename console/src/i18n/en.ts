@@ -560,6 +560,12 @@ export const en = {
   "campaigns.hookUrl": "Hook URL",
   "campaigns.hookLambda": "Lambda function name",
   "campaigns.hookLambdaHint": "Instead of a URL: the operator maps it to a web URL (campaigns.lambda_urls)",
+  "journeys.settings.entry": "Entry",
+  "journeys.settings.entryBy": "People enter",
+  "journeys.settings.entrySegment": "as members of a segment",
+  "journeys.settings.entryEvent": "when their app reports an event",
+  "journeys.settings.eventType": "Event type",
+  "journeys.settings.eventSegment": "Only members of this segment (optional)",
 } as const;
 
 export type Catalog = { [K in keyof typeof en]: string };

@@ -561,4 +561,10 @@ export const ko: Catalog = {
   "campaigns.hookUrl": "훅 URL",
   "campaigns.hookLambda": "Lambda 함수 이름",
   "campaigns.hookLambdaHint": "URL 대신 사용: 운영자가 웹 URL에 연결함(campaigns.lambda_urls)",
+  "journeys.settings.entry": "진입",
+  "journeys.settings.entryBy": "참가자 진입 방식",
+  "journeys.settings.entrySegment": "세그먼트 구성원으로 진입",
+  "journeys.settings.entryEvent": "앱이 이벤트를 보고할 때 진입",
+  "journeys.settings.eventType": "이벤트 유형",
+  "journeys.settings.eventSegment": "이 세그먼트의 구성원만(선택)",
 };

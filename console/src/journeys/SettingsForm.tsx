@@ -1,12 +1,13 @@
-// The journey's own settings: when it runs (start, end, time zone, each endpoint's local time), quiet time, the
+// The journey's own settings: how people enter it, when it runs (start, end, time zone, each endpoint's local time), quiet time, the
 // limits on its messages and entries, and how it reads its segment again. A refusal naming one is shown on it.
 import { Checkbox, Fieldset, Group, NumberInput, Select, Stack, TextInput } from "@mantine/core";
 import { useTranslation } from "react-i18next";
 import { SETTINGS_FIELDS, settingsField } from "./errors";
 import { LIMITS, TIMEZONES, type SettingsDraft } from "./settings";
 
-export function SettingsForm({ draft, onChange, error, readOnly }: {
+export function SettingsForm({ draft, onChange, error, readOnly, segments }: {
   draft: SettingsDraft;
+  segments: { value: string; label: string }[];
   onChange: (draft: SettingsDraft) => void;
   error?: string;
   readOnly: boolean;
@@ -18,6 +19,33 @@ export function SettingsForm({ draft, onChange, error, readOnly }: {
   const count = (value: string | number): number | "" => (value === "" ? "" : Number(value));
   return (
     <Stack gap="sm" data-testid="journey-settings">
+      <Fieldset legend={t("journeys.settings.entry")} disabled={readOnly}>
+        <Stack gap="xs">
+          <Select
+            label={t("journeys.settings.entryBy")}
+            data={[
+              { value: "segment", label: t("journeys.settings.entrySegment") },
+              { value: "event", label: t("journeys.settings.entryEvent") },
+            ]}
+            value={draft.entry}
+            onChange={(entry) => entry && set({ entry: entry as SettingsDraft["entry"] })}
+            allowDeselect={false}
+            error={at("entry")}
+          />
+          {draft.entry === "event" && (
+            <TextInput label={t("journeys.settings.eventType")} placeholder="purchase" value={draft.eventType} onChange={(e) => set({ eventType: e.currentTarget.value })} error={at("eventType")} />
+          )}
+          <Select
+            label={t(draft.entry === "event" ? "journeys.settings.eventSegment" : "journeys.segment")}
+            data={segments}
+            value={draft.segmentId}
+            onChange={(segmentId) => set({ segmentId })}
+            clearable={draft.entry === "event"}
+            searchable
+            error={at("segmentId")}
+          />
+        </Stack>
+      </Fieldset>
       <Fieldset legend={t("journeys.settings.schedule")} disabled={readOnly}>
         <Stack gap="xs">
           <TextInput label={t("journeys.settings.startTime")} placeholder="2030-01-01T09:00:00Z" value={draft.startTime} onChange={(e) => set({ startTime: e.currentTarget.value })} error={at("startTime")} />

@@ -23,6 +23,9 @@ export function errorActivity(message: string, ids: string[]): string | undefine
 
 /** The settings form's fields, each with the members whose refusals it shows. */
 export const SETTINGS_FIELDS = {
+  entry: ["StartCondition"],
+  segmentId: ["StartCondition.SegmentStartCondition.SegmentId", "StartCondition.EventStartCondition.SegmentId"],
+  eventType: ["StartCondition.EventStartCondition.EventFilter", "StartCondition.EventStartCondition.EventFilter.Dimensions.EventType.Values"],
   startTime: ["Schedule.StartTime"],
   endTime: ["Schedule.EndTime"],
   timezone: ["Schedule.Timezone"],

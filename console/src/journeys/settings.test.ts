@@ -18,9 +18,24 @@ describe("journey settings", () => {
     expect(settingsMembers(draft)).toEqual(journey);
   });
 
+  it("reads and writes both ways in: a segment's members, or an app event (of the segment's members, or anyone's)", () => {
+    const bySegment = { StartCondition: { SegmentStartCondition: { SegmentId: "s1" } } };
+    expect(settingsMembers(settingsDraft(bySegment)).StartCondition).toEqual(bySegment.StartCondition);
+    const filter = { FilterType: "ENDPOINT" as const, Dimensions: { EventType: { DimensionType: "INCLUSIVE" as const, Values: ["purchase"] } } };
+    const byEvent = { StartCondition: { EventStartCondition: { EventFilter: filter, SegmentId: "s1" } } };
+    const draft = settingsDraft(byEvent);
+    expect([draft.entry, draft.eventType, draft.segmentId]).toEqual(["event", "purchase", "s1"]);
+    expect(settingsMembers(draft).StartCondition).toEqual(byEvent.StartCondition);
+    const described = { StartCondition: { ...byEvent.StartCondition, Description: "buyers" } };
+    expect(settingsMembers(settingsDraft(described)).StartCondition).toBe(described.StartCondition);
+    expect(settingsMembers({ ...draft, segmentId: null }).StartCondition).toEqual({ EventStartCondition: { EventFilter: filter, SegmentId: undefined } });
+  });
+
   it("leaves out what the form leaves empty, so UpdateJourney removes it", () => {
     const members = settingsMembers({ ...settingsDraft({}), quietStart: "22:00", timeframeDays: 7 });
+    expect(settingsDraft({}).readStart).toBeUndefined();
     expect(members).toEqual({
+      StartCondition: undefined,
       Schedule: undefined,
       LocalTime: undefined,
       QuietTime: { Start: "22:00", End: undefined },
@@ -53,6 +68,8 @@ describe("where a refusal is shown", () => {
     expect(settingsField("Limits.TimeframeCap.Days must be between 0 and 30, not 31")).toBe("timeframeDays");
     expect(settingsField("QuietTime needs both Start and End")).toBe("quietStart");
     expect(settingsField("RefreshFrequency: 'x' is not an ISO 8601 duration (for example PT1H or P1D)")).toBe("refreshFrequency");
-    expect(settingsField("StartCondition is required to make a journey ACTIVE")).toBeUndefined();
+    expect(settingsField("StartCondition is required to make a journey ACTIVE")).toBe("entry");
+    expect(settingsField("StartCondition.EventStartCondition.EventFilter.Dimensions.EventType.Values must name exactly one event")).toBe("eventType");
+    expect(settingsField("State: a journey is written as DRAFT or ACTIVE, not PAUSED")).toBeUndefined();
   });
 });

@@ -1,5 +1,6 @@
-// A journey's settings as the form edits them — schedule, local time, quiet time, limits, refresh — and back as the
-// members of UpdateJourney's request. An empty field leaves its member out; the server checks the values.
+// A journey's settings as the form edits them — how people enter (a segment's members, or an app event), schedule,
+// local time, quiet time, limits, refresh — and back as the members of UpdateJourney's request. An empty field
+// leaves its member out; the server checks the values.
 import type { Settings } from "./edit";
 
 /** Pinpoint's journey time zones (Schedule.Timezone), as its API lists them. */
@@ -15,6 +16,14 @@ export const LIMITS = ["DailyCap", "TotalCap", "EndpointReentryCap", "MessagesPe
 type Limit = (typeof LIMITS)[number];
 
 export interface SettingsDraft {
+  /** Entry: the segment's members (SegmentStartCondition), or each endpoint reporting an event (EventStartCondition),
+   *  optionally only the segment's. */
+  entry: "segment" | "event";
+  segmentId: string | null;
+  eventType: string;
+  /** The StartCondition as read: written back whole while the entry is unchanged, so what the form does not show
+   *  (an event filter's attributes and metrics, a description) is kept. */
+  readStart?: Settings["StartCondition"];
   startTime: string;
   endTime: string;
   timezone: string | null;
@@ -38,7 +47,12 @@ const number = (value: number | "") => (value === "" ? undefined : value);
 /** The form's values for a journey as read. */
 export function settingsDraft(journey: Settings): SettingsDraft {
   const limits = journey.Limits ?? {};
+  const event = journey.StartCondition?.EventStartCondition;
   return {
+    entry: event ? "event" : "segment",
+    segmentId: (event ? event.SegmentId : journey.StartCondition?.SegmentStartCondition?.SegmentId) ?? null,
+    eventType: event?.EventFilter?.Dimensions.EventType?.Values?.[0] ?? "",
+    readStart: journey.StartCondition,
     startTime: text(journey.Schedule?.StartTime),
     endTime: text(journey.Schedule?.EndTime),
     timezone: journey.Schedule?.Timezone ?? null,
@@ -55,6 +69,16 @@ export function settingsDraft(journey: Settings): SettingsDraft {
   };
 }
 
+/** How people enter: as read while the entry is unchanged; else the segment's members, or an app event. */
+function startCondition(draft: SettingsDraft): Settings["StartCondition"] {
+  const eventType = draft.eventType.trim();
+  const read = settingsDraft({ StartCondition: draft.readStart });
+  if (draft.readStart && read.entry === draft.entry && read.segmentId === draft.segmentId && read.eventType === eventType) return draft.readStart;
+  if (draft.entry === "segment") return draft.segmentId ? { SegmentStartCondition: { SegmentId: draft.segmentId } } : undefined;
+  const filter = { FilterType: "ENDPOINT" as const, Dimensions: { EventType: { DimensionType: "INCLUSIVE" as const, Values: eventType ? [eventType] : [] } } };
+  return { EventStartCondition: { EventFilter: filter, SegmentId: draft.segmentId ?? undefined } };
+}
+
 /** The request's members for the form's values; every member the form shows is present, undefined when empty. */
 export function settingsMembers(draft: SettingsDraft): Settings {
   const schedule = { StartTime: given(draft.startTime), EndTime: given(draft.endTime), Timezone: draft.timezone ?? undefined };
@@ -66,6 +90,7 @@ export function settingsMembers(draft: SettingsDraft): Settings {
   };
   const present = (value: object) => Object.values(value).some((member) => member !== undefined);
   return {
+    StartCondition: startCondition(draft),
     Schedule: present(schedule) ? (schedule as Settings["Schedule"]) : undefined,
     LocalTime: draft.localTime || undefined,
     QuietTime: draft.quietStart || draft.quietEnd ? { Start: given(draft.quietStart), End: given(draft.quietEnd) } : undefined,

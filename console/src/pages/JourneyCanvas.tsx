@@ -357,7 +357,7 @@ function Canvas({ appId, journey, metrics }: { appId: string; journey: Journey; 
               </Stack>
             </Tabs.Panel>
             <Tabs.Panel value="settings" pt="sm">
-              <SettingsForm draft={settings} onChange={setSettings} error={refusal} readOnly={!editable} />
+              <SettingsForm draft={settings} onChange={setSettings} error={refusal} readOnly={!editable} segments={segments} />
             </Tabs.Panel>
           </Tabs>
         </Box>
