@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import RunningServer
-from console_browser import PASSWORD, ConsolePage, chromium, console_server, english_strings
+from console_browser import PASSWORD, ConsolePage, chromium, console_server, english_strings, keep_for_docs
 from pinpoint_calls import project_with_email
 from smtp_relay import Relay, start_relay
 
@@ -73,6 +73,7 @@ def test_a_campaign_made_in_the_wizard_runs_to_completed_through_the_relay(serve
         progress.get_by_test_id("campaign-state").filter(has_text="Completed").wait_for(timeout=30_000)
         progress.get_by_text("3 of 3 sent").wait_for()
         console.screenshot("campaigns")
+        keep_for_docs("campaigns", "console-campaigns.png")
         console.close()
         assert console.errors == []
     received = delivered(relay, readers)
