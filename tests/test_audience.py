@@ -64,6 +64,16 @@ def test_endpoints_page_in_id_order_and_are_found_by_id_address_user_or_attribut
     assert found(server, app_id, "plan=gold") == ["Ana-Phone"]
     assert found(server, app_id, "tier = vip") == ["bo"]
     assert found(server, app_id, "nobody@example.com") == []
+    # A search is a prefix of the id (any case), the address or the user id, nothing in between.
+    assert found(server, app_id, "AN") == ["ana-mail", "Ana-Phone"]
+    assert found(server, app_id, "ana-m") == ["ana-mail"]  # not Ana-Phone, though a collation may skip the dash
+    assert found(server, app_id, "+8210") == ["Ana-Phone"]
+    assert found(server, app_id, "bo@ex") == ["bo"]
+    assert found(server, app_id, "example.com") == []
+    status, prefixed = get(server, app_id, "endpoints", search="a", **{"page-size": "1"})
+    assert [item["Id"] for item in prefixed["Item"]] == ["ana-mail"]
+    status, rest = get(server, app_id, "endpoints", search="a", **{"page-size": "1", "token": prefixed["NextToken"]})
+    assert [item["Id"] for item in rest["Item"]] == ["Ana-Phone"] and "NextToken" not in rest
 
     status, refused = get(server, app_id, "endpoints", search="plan=")
     assert status == 400 and "name=value" in refused["Message"]
@@ -149,3 +159,30 @@ def test_a_persons_timeline_merges_events_and_messages_newest_first_across_pages
     assert status == 400 and "endpoint-id" in refused["Message"]
     status, missing = get(server, app_id, "timeline", **{"user-id": "nobody"})
     assert status == 404 and "nobody" in missing["Message"]
+
+    def shown(**query: str) -> list[tuple[str, str]]:
+        status, answer = get(server, app_id, "timeline", **{"user-id": "ana", **query})
+        assert status == 200, answer
+        return [(e["Date"], e.get("EventType") or e["MessageId"]) for e in answer["Item"]]
+
+    assert shown(kind="MESSAGE") == [("2026-03-02T08:59:00.000Z", "m-1"), ("2026-03-01T10:00:00.000Z", "m-2")]
+    assert shown(kind="EVENT", **{"event-type": "app.open"}) == [("2026-03-01T10:00:00.000Z", "app.open")] * 2
+    assert shown(**{"event-type": "_email.open"}) == [("2026-03-02T09:00:00.000Z", "_email.open")]
+    assert shown(**{"start-time": "2026-03-02T00:00:00Z", "end-time": "2026-03-02T08:59:30Z"}) == [
+        ("2026-03-02T08:59:00.000Z", "m-1")
+    ]
+    assert len(shown(**{"end-time": "2026-03-01T23:59:59.999Z"})) == 3
+    # A window's pages neither repeat nor skip, here across the two events at one millisecond.
+    window = {"user-id": "ana", "kind": "EVENT", "end-time": "2026-03-01T12:00:00Z", "page-size": "1"}
+    one = get(server, app_id, "timeline", **window)[1]
+    two = get(server, app_id, "timeline", **window, token=one["NextToken"])[1]
+    assert [e["Date"] for e in one["Item"] + two["Item"]] == ["2026-03-01T10:00:00.000Z"] * 2
+    assert "NextToken" not in two
+    for query, why in (
+        ({"kind": "SMS"}, "kind must be EVENT or MESSAGE"),
+        ({"kind": "MESSAGE", "event-type": "app.open"}, "event-type picks events"),
+        ({"start-time": "2026-03-02T00:00:00Z", "end-time": "2026-03-01T00:00:00Z"}, "start-time must not be after"),
+        ({"start-time": "yesterday"}, "start-time is not an ISO-8601 time"),
+    ):
+        status, refused = get(server, app_id, "timeline", **{"user-id": "ana", **query})
+        assert status == 400 and why in refused["Message"], refused

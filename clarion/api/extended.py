@@ -34,7 +34,8 @@ decoding and error shape as every Pinpoint operation:
   in id order, paged; `search` is an endpoint id, an address, a user id or `name=value` for an endpoint or user
   attribute (docs/console.md, "Audience").
 - `ClarionGetTimeline` (`GET /v1/apps/{application-id}/clarion/timeline?endpoint-id=...` or `?user-id=...`): a
-  person's events and messages with their delivery status, newest first, paged.
+  person's events and messages with their delivery status, newest first, paged; `kind` (EVENT or MESSAGE),
+  `event-type` and `start-time`/`end-time` narrow it.
 - The web console's operations (sessions, console users, access keys, the audit log): api/extended_console.py.
 
 botocore validates parameters against its model, so SDK clients cannot send these; call them over signed HTTP.
@@ -373,7 +374,14 @@ EXTENSION_OPERATIONS: dict[str, Operation] = {
             "GET",
             "/v1/apps/{application-id}/clarion/timeline",
             path=PROJECT,
-            query=(*_PERSON, *_PAGE),
+            query=(
+                *_PERSON,
+                QueryParam("Kind", "kind", "str"),
+                QueryParam("EventType", "event-type", "str"),
+                QueryParam("StartTime", "start-time", "timestamp"),
+                QueryParam("EndTime", "end-time", "timestamp"),
+                *_PAGE,
+            ),
             output=("TimelineResponse", TimelineResponse),
             errors=(*_ERRORS, "NotFoundException"),
         ),

@@ -1,11 +1,11 @@
 """Clarion's extension operations for the web console: sessions, console users, access keys and the audit log.
 
-Pinpoint has no operation for these, so they are Clarion's own, under `/v1/clarion/` (the template preview and
-the import file upload, which belong to a project, under `/v1/apps/{application-id}/clarion/` like the segment
-preview; docs/console.md), and go
-through the same pipeline as every Pinpoint operation: authentication (a SigV4 key or a console session), the
-caller's scope, decoding, and Pinpoint's error shape. Only ClarionSignIn, and ClarionGetSession (which then answers
-SignedIn false), are taken without credentials.
+Pinpoint has no operation for these, so they are Clarion's own, under `/v1/clarion/` (the template preview, the
+import file upload and the export file download, which belong to a project, under
+`/v1/apps/{application-id}/clarion/` like the segment preview; docs/console.md), and go through the same pipeline as
+every Pinpoint operation: authentication (a SigV4 key or a console session), the caller's scope, decoding, and
+Pinpoint's error shape. Only ClarionSignIn, and ClarionGetSession (which then answers SignedIn false), are taken
+without credentials.
 """
 
 from __future__ import annotations
@@ -122,6 +122,16 @@ class ImportFileResponse(Struct, kw_only=True, omit_defaults=True):
     size: int = field(name="Size")
 
 
+class ExportFileResponse(Struct, kw_only=True, omit_defaults=True):
+    """One file an export job wrote: its name, its size, and its bytes in base64 (gzip JSON lines, as written)."""
+
+    job_id: str = field(name="JobId")
+    part: int = field(name="Part")
+    file_name: str = field(name="FileName")
+    size: int = field(name="Size")
+    content: str = field(name="Content")
+
+
 class AuditEvent(Struct, kw_only=True, omit_defaults=True):
     date: str = field(name="Date")
     username: str = field(name="Username")
@@ -235,9 +245,19 @@ CONSOLE_OPERATIONS["ClarionUploadImportFile"] = _op(
     output=("ImportFileResponse", ImportFileResponse),
     errors=("NotFoundException", "PayloadTooLargeException"),
 )
+CONSOLE_OPERATIONS["ClarionGetExportFile"] = _op(
+    "ClarionGetExportFile",
+    "GET",
+    "/v1/apps/{application-id}/clarion/export-files",
+    path=(("ApplicationId", "application-id"),),
+    query=(QueryParam("JobId", "job-id", "str"), QueryParam("Part", "part", "str")),
+    output=("ExportFileResponse", ExportFileResponse),
+    errors=("NotFoundException", "PayloadTooLargeException"),
+)
 
 CONSOLE_SUMMARIES = {
     "ClarionUploadImportFile": "Clarion extension: keep an uploaded CSV or JSON file where the project's imports read",
+    "ClarionGetExportFile": "Clarion extension: one file an export job wrote to the project's folders or S3",
     "ClarionPreviewTemplate": "Clarion extension: a stored template or a draft rendered for an endpoint, not sent",
     "ClarionSignIn": "Clarion extension: sign a console user in (sets the session cookie)",
     "ClarionGetSession": "Clarion extension: the signed-in console user, their CSRF token and allowed operations",

@@ -19,9 +19,9 @@ from pathlib import Path
 import aiohttp
 
 from clarion.clock import Clock
-from clarion.errors import BadRequest, Forbidden, PayloadTooLarge
+from clarion.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge
 from clarion.jobs.config import JobSettings
-from clarion.jobs.s3 import CHUNK, S3Client
+from clarion.jobs.s3 import CHUNK, S3Client, S3Error
 from clarion.jobs.scope import BadLocation, OutsideScope, StorageScope
 from clarion.outbound.client import OutboundClient
 
@@ -175,6 +175,33 @@ class Locations:
         await asyncio.to_thread(_write_file, target, body)
         return target.as_uri()
 
+    async def read_written(self, app_id: str, prefix: str, name: str, limit: int) -> bytes:
+        """A file an export wrote as `name` under `prefix`, read back whole (at most `limit` bytes): from the
+        project's folders or its S3 scope, checked again now; an http(s) prefix is the tenant's server, not read."""
+        path = self._local(app_id, prefix, export=True)
+        if path is not None:
+            try:
+                body = await asyncio.to_thread(_read_file, path / name, limit)
+            except FileNotFoundError:
+                raise NotFound(f"{prefix.rstrip('/')}/{name} is no longer there") from None
+        elif prefix.startswith("s3://"):
+            bucket, key = self._s3(app_id, prefix.rstrip("/") + "/" + name)
+            chunks, size = [], 0
+            try:
+                async for chunk in self.s3.get(bucket, key):
+                    size += len(chunk)
+                    if size > limit:
+                        raise PayloadTooLarge(f"s3://{bucket}/{key} is larger than the {limit} bytes Clarion hands out")
+                    chunks.append(chunk)
+            except S3Error as error:
+                if error.status == 404:
+                    raise NotFound(f"s3://{bucket}/{key} is no longer there") from None
+                raise
+            body = b"".join(chunks)
+        else:
+            raise BadRequest(f"{prefix} is on the tenant's own server: Clarion wrote the file there and keeps no copy")
+        return body
+
     async def write(self, app_id: str, prefix: str, name: str, body: bytes) -> str:
         """Store `body` as `name` under an export prefix; return the URL written."""
         path = self._local(app_id, prefix, export=True)
@@ -213,6 +240,14 @@ def _prune(folder: Path, older_than: float) -> int:
         else:
             kept += stat.st_size
     return kept
+
+
+def _read_file(path: Path, limit: int) -> bytes:
+    with path.open("rb") as handle:
+        body = handle.read(limit + 1)
+    if len(body) > limit:
+        raise PayloadTooLarge(f"{path} is larger than the {limit} bytes Clarion hands out")
+    return body
 
 
 def _write_file(target: Path, body: bytes) -> None:

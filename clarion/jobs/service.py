@@ -6,6 +6,7 @@ queue item in one transaction, so a job is never created without the work that w
 
 from __future__ import annotations
 
+import base64
 import re
 import uuid
 from typing import Any
@@ -163,6 +164,36 @@ async def upload_import_file(
         raise BadRequest(f"The file {name!r} is empty")
     await db.read(lambda tx: require_app(tx, app_id))
     return {"S3Url": await locations.keep_upload(app_id, name, content), "Size": len(content)}
+
+
+# What one download may hold: an export part of 10,000 endpoints is about 1 MB of gzip; a part this large means the
+# operator raised export_part_rows far enough that the file belongs in S3 or a folder rather than in a JSON answer.
+EXPORT_FILE_BYTES = 32 << 20
+
+
+async def export_file(
+    db: Database, locations: Locations, app_id: str, job_id: str | None, part: str | None
+) -> dict[str, Any]:
+    """ClarionGetExportFile: part `part` (0, 1, ...) of what an export job wrote, read back from where it wrote it."""
+    if not job_id:
+        raise BadRequest("job-id is required: the export job whose file to read")
+    if part is None or not part.isdigit() or len(part) > 6:
+        raise BadRequest(f"part must be the number of one of the job's files (0, 1, ...), not {part!r}")
+    number = int(part)
+    job = await db.read(lambda tx: _require(tx, app_id, job_id, EXPORT))
+    written = job.total_pieces - job.failed_pieces
+    if number >= written:
+        raise NotFound(f"Export job {job_id!r} wrote {written} file(s); there is no part {number}")
+    name = f"{job.id}/part-{number:05d}.gz"
+    prefix = msgspec.json.decode(job.definition)["S3UrlPrefix"]
+    body = await locations.read_written(app_id, prefix, name, EXPORT_FILE_BYTES)
+    return {
+        "JobId": job.id,
+        "Part": number,
+        "FileName": f"{job.id}-part-{number:05d}.gz",
+        "Size": len(body),
+        "Content": base64.b64encode(body).decode(),
+    }
 
 
 def _require(tx: Transaction, app_id: str, job_id: str, job_type: str) -> JobRow:

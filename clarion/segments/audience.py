@@ -1,10 +1,11 @@
 """Finding people and what happened to them: the console's audience search and a person's timeline.
 
 Pinpoint has no operation that lists a project's endpoints or a person's history; these are Clarion extensions
-(ClarionListEndpoints, ClarionGetTimeline, clarion/api/extended.py). A search is exact, so every kind of it is an
-index lookup: an endpoint id, an address or a user id, or `name=value` for an endpoint or user attribute (compiled
-like a segment's Attributes/UserAttributes dimension). The timeline merges the person's events (their own and the
-outcomes Clarion records about messages) with the message log, newest first.
+(ClarionListEndpoints, ClarionGetTimeline, clarion/api/extended.py). A search finds the endpoints whose id
+(case-insensitive), address or user id starts with the text, through a range of each column's index, or takes
+`name=value` for an endpoint or user attribute (compiled like a segment's Attributes/UserAttributes dimension,
+exact). The timeline merges the person's events (their own and the outcomes Clarion records about messages) with
+the message log, newest first, optionally only one kind, one event type or a time window.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ async def find_endpoints(db: Database, app_id: str, search: str | None, size: in
     def work(tx: Transaction) -> list[EndpointRow]:
         require_app(tx, app_id)
         if condition is None:
-            return endpoint_store.page(tx, app_id, after, size + 1, matching=search)
+            return endpoint_store.page(tx, app_id, after, size + 1, prefix=search)
         keys = [key for key, _id in segment_sql.page(tx, app_id, condition, after, size + 1)]
         return endpoint_store.page(tx, app_id, after, size + 1, keys=keys) if keys else []
 
@@ -131,14 +132,50 @@ def _position(token: str | None) -> tuple[int | None, int]:
     return ms, answered
 
 
+@dataclass(frozen=True, slots=True)
+class TimelineFilter:
+    """What a timeline shows: one kind of entry (EVENT or MESSAGE), one event type (events only), a time window."""
+
+    kind: str | None = None
+    event_type: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def checked(self) -> TimelineFilter:
+        if self.kind not in (None, "EVENT", "MESSAGE"):
+            raise BadRequest(f"kind must be EVENT or MESSAGE, not {self.kind!r}")
+        if self.event_type is not None and self.kind == "MESSAGE":
+            raise BadRequest("event-type picks events; it cannot go with kind=MESSAGE")
+        if self.start is not None and self.end is not None and self.start > self.end:
+            raise BadRequest("start-time must not be after end-time")
+        return self
+
+    def bound(self, moment: datetime | None) -> int | None:
+        if moment is None:
+            return None
+        return to_ms(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
 async def timeline(
-    db: Database, app_id: str, endpoint_id: str | None, user_id: str | None, size: int, token: str | None
+    db: Database,
+    app_id: str,
+    endpoint_id: str | None,
+    user_id: str | None,
+    size: int,
+    token: str | None,
+    shown: TimelineFilter = TimelineFilter(),
 ) -> dict[str, Any]:
     """ClarionGetTimeline: an endpoint's or a user's (all their endpoints') events and messages, newest first."""
     if (endpoint_id is None) == (user_id is None):
         raise BadRequest("Give exactly one of endpoint-id and user-id")
+    shown = shown.checked()
     until, answered = _position(token)
+    end, since = shown.bound(shown.end), shown.bound(shown.start)
+    if end is not None and (until is None or end < until):
+        until, answered = end, 0
     wanted = size + answered + 1
+    events_wanted = shown.kind != "MESSAGE"
+    messages_wanted = shown.kind != "EVENT" and shown.event_type is None
 
     def work(tx: Transaction) -> list[_Entry]:
         require_app(tx, app_id)
@@ -150,11 +187,18 @@ async def timeline(
             rows = endpoint_store.of_user(tx, app_id, user_id or "")
             if not rows:
                 raise NotFound(f"User {user_id!r} has no endpoints in application {app_id!r}")
-        events = event_store.of_endpoints(tx, app_id, [row.endpoint_key for row in rows], until, wanted)
-        messages = message_store.of_endpoints(
-            tx, app_id, [row.id for row in rows], None if until is None else _iso(until), wanted
-        )
-        return [_event_entry(*event) for event in events] + [_message_entry(message) for message in messages]
+        entries: list[_Entry] = []
+        if events_wanted:
+            keys = [row.endpoint_key for row in rows]
+            events = event_store.of_endpoints(tx, app_id, keys, until, wanted, since, shown.event_type)
+            entries += [_event_entry(*event) for event in events]
+        if messages_wanted:
+            ids = [row.id for row in rows]
+            window = (None if until is None else _iso(until), None if since is None else _iso(since))
+            entries += [
+                _message_entry(m) for m in message_store.of_endpoints(tx, app_id, ids, window[0], wanted, window[1])
+            ]
+        return entries
 
     entries = sorted(await db.read_long(work), key=lambda entry: (entry.ms, entry.order), reverse=True)
     entries = entries[answered:]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from clarion.store import changes
 from clarion.store.database import Transaction
@@ -58,14 +59,16 @@ def fetch(tx: Transaction, app_id: str, keys: Sequence[str]) -> dict[str, Endpoi
 
 
 def page(
-    tx: Transaction, app_id: str, after_key: str, limit: int, matching: str | None = None, keys: Sequence[str] = ()
+    tx: Transaction, app_id: str, after_key: str, limit: int, prefix: str | None = None, keys: Sequence[str] = ()
 ) -> list[EndpointRow]:
-    """Endpoints after `after_key` in key order (a keyset page over the primary key). With `matching`, only those
-    whose id (folded), address or user id it is; with `keys`, only those keys."""
+    """Endpoints after `after_key` in key order (a keyset page over the primary key). With `prefix`, only those
+    whose id (folded), address or user id starts with it; with `keys`, only those keys."""
     where, params = ["app_id = ?", "endpoint_key > ?"], [app_id, after_key]
-    if matching is not None:
-        where.append("(endpoint_key = ? OR address = ? OR user_id = ?)")
-        params += [matching.lower(), matching, matching]
+    if prefix is not None:
+        searched = (("endpoint_key", prefix.lower()), ("address", prefix), ("user_id", prefix))
+        tests = [_starts_with(column, value) for column, value in searched]
+        where.append(f"({' OR '.join(test for test, _ in tests)})")
+        params += [param for _, test_params in tests for param in test_params]
     if keys:
         listed, key_params = tx.dialect.one_of("endpoint_key", keys)
         where.append(listed)
@@ -74,6 +77,18 @@ def page(
         f"SELECT {_COLUMNS} FROM endpoints WHERE {' AND '.join(where)} ORDER BY endpoint_key LIMIT ?", (*params, limit)
     )
     return [EndpointRow(*row) for row in rows]
+
+
+def _starts_with(column: str, prefix: str) -> tuple[str, list[Any]]:
+    """`column` starts with `prefix`: a range its index answers (every string starting with the prefix sorts from
+    it to it followed by the last code point), and an exact test of the first characters for what the range lets in
+    under a collation that ignores punctuation."""
+    return f"({column} >= ? AND {column} < ? AND substr({column}, 1, ?) = ?)", [
+        prefix,
+        prefix + "\U0010ffff",
+        len(prefix),
+        prefix,
+    ]
 
 
 def exists(tx: Transaction, app_id: str, key: str) -> bool:

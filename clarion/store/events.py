@@ -46,18 +46,28 @@ def activity(tx: Transaction, app_id: str, endpoint_keys: Sequence[str]) -> tupl
 
 
 def of_endpoints(
-    tx: Transaction, app_id: str, endpoint_keys: Sequence[str], until_ms: int | None, limit: int
+    tx: Transaction,
+    app_id: str,
+    endpoint_keys: Sequence[str],
+    until_ms: int | None,
+    limit: int,
+    since_ms: int | None = None,
+    event_type: str | None = None,
 ) -> list[tuple[int, int, str, str, str]]:
     """(event_at, seq, endpoint id, event type, doc) of these endpoints' events (keys: folded ids) at or before
-    `until_ms` (or ever), newest first."""
+    `until_ms` (or ever) and from `since_ms` on, of one type if given, newest first."""
     if not endpoint_keys:
         return []
     listed, params = tx.dialect.one_of("lower(endpoint_id)", endpoint_keys)
-    window = " AND event_at <= ?" if until_ms is not None else ""
+    where, values = [f"app_id = ? AND {listed}"], [app_id, *params]
+    for test, value in (("event_at <= ?", until_ms), ("event_at >= ?", since_ms), ("event_type = ?", event_type)):
+        if value is not None:
+            where.append(test)
+            values.append(value)
     rows = tx.fetchall(
-        f"SELECT event_at, seq, endpoint_id, event_type, doc FROM events WHERE app_id = ? AND {listed}{window} "
+        f"SELECT event_at, seq, endpoint_id, event_type, doc FROM events WHERE {' AND '.join(where)} "
         "ORDER BY event_at DESC, seq DESC LIMIT ?",
-        [app_id, *params, *([until_ms] if until_ms is not None else []), limit],
+        [*values, limit],
     )
     return [(int(at), int(seq), endpoint_id, event_type, doc) for at, seq, endpoint_id, event_type, doc in rows]
 

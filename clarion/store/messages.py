@@ -117,17 +117,22 @@ def recent(tx: Transaction, app_id: str, limit: int) -> list[MessageRow]:
 
 
 def of_endpoints(
-    tx: Transaction, app_id: str, endpoint_ids: Sequence[str], until: str | None, limit: int
+    tx: Transaction, app_id: str, endpoint_ids: Sequence[str], until: str | None, limit: int, since: str | None = None
 ) -> list[MessageRow]:
-    """These endpoints' messages created at or before the ISO instant `until` (or ever), newest first."""
+    """These endpoints' messages created at or before the ISO instant `until` (or ever) and from `since` on, newest
+    first."""
     if not endpoint_ids:
         return []
     listed, params = tx.dialect.one_of("endpoint_id", endpoint_ids)
-    window = " AND created_at <= ?" if until else ""
+    where, values = [f"app_id = ? AND {listed}"], [app_id, *params]
+    for test, value in (("created_at <= ?", until), ("created_at >= ?", since)):
+        if value:
+            where.append(test)
+            values.append(value)
     rows = tx.fetchall(
-        f"SELECT {_COLUMNS} FROM messages WHERE app_id = ? AND {listed}{window} "
+        f"SELECT {_COLUMNS} FROM messages WHERE {' AND '.join(where)} "
         "ORDER BY created_at DESC, message_id DESC LIMIT ?",
-        [app_id, *params, *([until] if until else []), limit],
+        [*values, limit],
     )
     return [MessageRow(*row) for row in rows]
 

@@ -33,6 +33,7 @@ async def get_timeline(call: Call) -> Any:
         p.get("UserId"),
         page_size(p.get("PageSize")),
         p.get("Token"),
+        audience.TimelineFilter(p.get("Kind"), p.get("EventType"), p.get("StartTime"), p.get("EndTime")),
     )
 
 

@@ -27,6 +27,12 @@ async def upload_import_file(call: Call) -> Any:
     return await service.upload_import_file(services.db, services.locations, call.params["ApplicationId"], call.body)
 
 
+async def get_export_file(call: Call) -> Any:
+    """Clarion extension: one file an export job wrote, for the console's download."""
+    p, services = call.params, call.services
+    return await service.export_file(services.db, services.locations, p["ApplicationId"], p.get("JobId"), p.get("Part"))
+
+
 async def get_import_job(call: Call) -> Any:
     return await service.get_job(call.services.db, call.params["ApplicationId"], call.params["JobId"], IMPORT)
 
@@ -59,5 +65,6 @@ HANDLERS: dict[str, Handler] = {
     "CreateExportJob": create_export_job,
     "GetExportJob": get_export_job,
     "GetExportJobs": get_export_jobs,
+    "ClarionGetExportFile": get_export_file,
     "GetSegmentExportJobs": get_export_jobs,
 }
