@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from conftest import RunningServer
@@ -110,3 +111,50 @@ def test_the_audience_pages_in_korean(korean_console: ConsolePage, app_id: str) 
     assert "영구 실패" in shown and "타임라인" in shown
     assert [text for text in english if text in shown] == []
     korean_console.screenshot("audience-person-ko")
+
+
+def test_people_are_found_by_the_start_of_an_id_or_address_and_a_timeline_is_filtered(
+    console: ConsolePage, app_id: str
+) -> None:
+    console.sign_in("mark", f"apps/{app_id}/audience")
+    page = console.page
+    rows = page.get_by_test_id("endpoints").locator("tbody tr")
+    search = page.get_by_role("textbox", name="Find endpoints")
+    for text, expected in (("READER-1", 10), ("r2", 5), ("+8210", 1)):  # ids in any case; addresses
+        search.fill(text)
+        search.press("Enter")
+        page.wait_for_url(f"**q={quote(text)}")
+        rows.nth(expected - 1).wait_for()
+        page.wait_for_load_state("networkidle")
+        assert rows.count() == expected, text
+    assert cells(rows.nth(0))[:3] == ["ana-phone", "SMS", "+821012345678"]
+
+    page.get_by_test_id("endpoints").get_by_role("link", name="ana", exact=True).click()
+    timeline = page.get_by_test_id("timeline").locator("tbody tr")
+    timeline.nth(1).wait_for()
+    filters = page.get_by_test_id("timeline-filters")
+
+    def show(expected: list[str]) -> None:
+        filters.get_by_role("button", name="Apply").click()
+        page.wait_for_load_state("networkidle")
+        page.get_by_test_id("timeline").or_(page.get_by_text("Nothing in this person's timeline")).first.wait_for()
+        shown = [cells(row)[2] for row in timeline.all()]
+        assert shown == expected
+
+    filters.locator("label", has_text="Messages").click()
+    assert filters.get_by_label("Event type").is_disabled()
+    show(["Email message to ana@example.com"])
+    filters.locator("label", has_text="Events").click()
+    filters.get_by_label("Event type").fill("app.open")
+    show(["app.open"])
+    filters.get_by_label("Event type").fill("app.close")
+    show([])
+    page.get_by_text("Nothing in this person's timeline matches these filters.").wait_for()
+    filters.get_by_label("Event type").fill("")
+    filters.locator("label", has_text="Everything").click()
+    filters.get_by_label("From").fill("2026-03-02")
+    show(["Email message to ana@example.com"])
+    filters.get_by_label("From").fill("")
+    filters.get_by_label("Until").fill("2026-03-01")
+    show(["app.open"])
+    console.screenshot("audience-timeline-filters")

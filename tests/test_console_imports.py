@@ -57,6 +57,12 @@ def test_a_marketer_imports_an_uploaded_file_and_exports_the_segment(
         "k1",
         "k2",
     ]
+    # The file the export wrote, downloaded from the console as it lies in the project's folder.
+    with page.expect_download() as downloading:
+        done.get_by_role("button", name="Download file 1").click()
+    download = downloading.value
+    assert download.suggested_filename == f"{part.parent.name}-part-00000.gz"
+    assert Path(download.path()).read_bytes() == part.read_bytes()
     page.get_by_role("tab", name="Segments").click()
     page.get_by_test_id("segments").get_by_role("cell", name="From the fair").wait_for()
 
@@ -68,6 +74,10 @@ def test_an_analyst_exports_but_does_not_import_and_the_korean_tab(korean_consol
     page.get_by_role("button", name="내보내기 시작").wait_for()
     page.get_by_test_id("import-jobs").or_(page.get_by_text("아직 가져오기 작업이 없습니다.")).first.wait_for()
     assert page.get_by_role("button", name="가져오기 시작").count() == 0
+    # Analysts read exports: the marketer's finished export downloads here too.
+    with page.expect_download() as downloading:
+        page.get_by_test_id("export-jobs").get_by_role("button", name="파일 1 내려받기").click()
+    assert downloading.value.suggested_filename.endswith("-part-00000.gz")
     shown = page.locator("body").inner_text()
     assert [text for text in english_strings("jobs") if text in shown] == []
     korean_console.screenshot("segments-jobs-ko")

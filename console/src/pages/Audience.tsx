@@ -1,7 +1,7 @@
 // Audience: find endpoints (by id, address, user id or name=value attribute) and open a person's page — their
 // endpoints, attributes, engagement score and timeline. Search and timeline are Clarion extensions
 // (ClarionListEndpoints, ClarionGetTimeline); the rest is Pinpoint's GetEndpoint / GetUserEndpoints.
-import { Anchor, Badge, Button, Group, Paper, SimpleGrid, Stack, Table, Text, TextInput, Title } from "@mantine/core";
+import { Anchor, Badge, Button, Group, Paper, SegmentedControl, SimpleGrid, Stack, Table, Text, TextInput, Title } from "@mantine/core";
 import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { useTranslation } from "react-i18next";
@@ -241,14 +241,76 @@ function Outcome({ entry }: { entry: Entry }) {
   return message ? <Text size="xs" c="dimmed">{t("audience.aboutMessage", { id: message })}</Text> : null;
 }
 
+interface Shown {
+  kind: "" | "EVENT" | "MESSAGE";
+  eventType: string;
+  from: string; // a day (YYYY-MM-DD) in the browser's time zone, from its start
+  to: string; // through its end
+}
+
+/** The timeline's query for what is shown: ClarionGetTimeline's kind, event-type, start-time and end-time. */
+function timelineQuery(shown: Shown): Record<string, string> {
+  const query: Record<string, string> = {};
+  if (shown.kind) query.kind = shown.kind;
+  if (shown.eventType.trim() && shown.kind !== "MESSAGE") query["event-type"] = shown.eventType.trim();
+  if (shown.from) query["start-time"] = new Date(`${shown.from}T00:00:00`).toISOString();
+  if (shown.to) query["end-time"] = new Date(`${shown.to}T23:59:59.999`).toISOString();
+  return query;
+}
+
+function TimelineFilters({ shown, onChange }: { shown: Shown; onChange: (shown: Shown) => void }) {
+  const { t } = useTranslation();
+  const [draft, setDraft] = useState(shown);
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    onChange(draft);
+  };
+  return (
+    <Group component="form" onSubmit={submit} align="end" data-testid="timeline-filters">
+      <Stack gap={4}>
+        <Text size="sm" fw={500} id="timeline-kind">
+          {t("audience.filter.kind")}
+        </Text>
+        <SegmentedControl
+          aria-labelledby="timeline-kind"
+          value={draft.kind || "ALL"}
+          onChange={(value) => setDraft({ ...draft, kind: value === "ALL" ? "" : (value as Shown["kind"]) })}
+          data={[
+            { value: "ALL", label: t("audience.filter.all") },
+            { value: "EVENT", label: t("audience.filter.events") },
+            { value: "MESSAGE", label: t("audience.filter.messages") },
+          ]}
+        />
+      </Stack>
+      <TextInput
+        label={t("audience.filter.eventType")}
+        value={draft.eventType}
+        disabled={draft.kind === "MESSAGE"}
+        onChange={(e) => setDraft({ ...draft, eventType: e.currentTarget.value })}
+        w={180}
+      />
+      <TextInput type="date" label={t("audience.filter.from")} value={draft.from} onChange={(e) => setDraft({ ...draft, from: e.currentTarget.value })} />
+      <TextInput type="date" label={t("audience.filter.to")} value={draft.to} onChange={(e) => setDraft({ ...draft, to: e.currentTarget.value })} />
+      <Button type="submit" variant="light">
+        {t("audience.filter.apply")}
+      </Button>
+    </Group>
+  );
+}
+
 function Timeline({ appId, person }: { appId: string; person: Person }) {
   const { t } = useTranslation();
+  const [shown, setShown] = useState<Shown>({ kind: "", eventType: "", from: "", to: "" });
+  const filters = timelineQuery(shown);
   const timeline = useInfiniteQuery({
-    queryKey: ["timeline", appId, person],
+    queryKey: ["timeline", appId, person, filters],
     queryFn: ({ pageParam }) =>
       call(
         api.GET("/v1/apps/{application-id}/clarion/timeline", {
-          params: { path: { "application-id": appId }, query: { ...query(person), "page-size": PAGE, token: pageParam } },
+          params: {
+            path: { "application-id": appId },
+            query: { ...query(person), ...filters, "page-size": PAGE, token: pageParam },
+          },
         }),
       ),
     initialPageParam: undefined as string | undefined,
@@ -257,10 +319,11 @@ function Timeline({ appId, person }: { appId: string; person: Person }) {
   const items = timeline.data?.pages.flatMap((page) => page.Item);
   return (
     <Stack>
+      <TimelineFilters shown={shown} onChange={setShown} />
       <QueryState
         query={{ isPending: timeline.isPending, error: timeline.error, data: items }}
         isEmpty={(data) => data.length === 0}
-        empty={t("audience.noHistory")}
+        empty={Object.keys(filters).length ? t("audience.filter.none") : t("audience.noHistory")}
       >
         {(data) => (
           <Table striped data-testid="timeline">

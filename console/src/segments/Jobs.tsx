@@ -56,7 +56,7 @@ function Jobs({ appId, kind }: { appId: string; kind: Kind }) {
             </Table.Thead>
             <Table.Tbody>
               {data.map((job) => (
-                <JobRow key={job.Id} job={job} kind={kind} />
+                <JobRow key={job.Id} appId={appId} job={job} kind={kind} />
               ))}
             </Table.Tbody>
           </Table>
@@ -71,7 +71,53 @@ function Jobs({ appId, kind }: { appId: string; kind: Kind }) {
   );
 }
 
-function JobRow({ job, kind }: { job: Job; kind: Kind }) {
+/** Save the file through the browser's own download: the answer's bytes as a Blob behind a temporary link. */
+function save(file: Schemas["ExportFileResponse"]) {
+  const bytes = Uint8Array.from(atob(file.Content), (c) => c.charCodeAt(0));
+  const url = URL.createObjectURL(new Blob([bytes], { type: "application/gzip" }));
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = file.FileName;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+/** A button per file a finished export wrote (ClarionGetExportFile reads it back from the project's storage). */
+function Downloads({ appId, job }: { appId: string; job: Job }) {
+  const { t } = useTranslation();
+  const can = useCan();
+  const files = (job.TotalPieces ?? 0) - (job.FailedPieces ?? 0);
+  const download = useMutation({
+    mutationFn: (part: number) =>
+      call(
+        api.GET("/v1/apps/{application-id}/clarion/export-files", {
+          params: { path: { "application-id": appId }, query: { "job-id": job.Id, part: String(part) } },
+        }),
+      ),
+    onSuccess: save,
+  });
+  if (!can("ClarionGetExportFile") || files <= 0) return null;
+  return (
+    <Stack gap={4}>
+      <Group gap={4}>
+        {Array.from({ length: files }, (_, part) => (
+          <Button
+            key={part}
+            size="compact-xs"
+            variant="light"
+            loading={download.isPending && download.variables === part}
+            onClick={() => download.mutate(part)}
+          >
+            {t("jobs.download", { part: formatNumber(part + 1) })}
+          </Button>
+        ))}
+      </Group>
+      {download.error && <Failure error={download.error} />}
+    </Stack>
+  );
+}
+
+function JobRow({ appId, job, kind }: { appId: string; job: Job; kind: Kind }) {
   const { t } = useTranslation();
   const definition = job.Definition as { S3Url?: string; S3UrlPrefix?: string; SegmentName?: string };
   const done = (job.CompletedPieces ?? 0) + (job.FailedPieces ?? 0);
@@ -109,6 +155,7 @@ function JobRow({ job, kind }: { job: Job; kind: Kind }) {
               failed: formatNumber(job.TotalFailures ?? 0),
             })}
           </Text>
+          {kind === "export" && job.JobStatus === "COMPLETED" && <Downloads appId={appId} job={job} />}
           {(job.Failures ?? []).slice(0, 3).map((failure) => (
             <Text key={failure} size="xs" c="red" lang="en">
               {failure}
