@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -102,6 +102,14 @@ class ConsolePage:
         self.page.get_by_role("textbox", name=password_label).fill(PASSWORD)
         self.page.get_by_role("button", name=button).click()
         self.page.get_by_test_id("who").wait_for()
+
+    def until(self, check: Callable[[], bool], what: str, timeout: float = 8) -> None:
+        """Poll `check` until it holds: what a page shows after a client-side change (a search, a filter) settles
+        when its answer arrives, and Playwright's network-idle state is reached once per load, not per fetch."""
+        deadline = time.monotonic() + timeout
+        while not check():
+            assert time.monotonic() < deadline, f"the page never showed {what}"
+            self.page.wait_for_timeout(20)
 
     def forget_refused_calls(self, status: int = 400) -> None:
         """Wait for the browser's own log line about a refused call (it may come after the page showed the refusal)
