@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import RunningServer
 from console_browser import ConsolePage, console_server, english_strings
+from pinpoint_calls import export_job, folder_of, wait_job
 
 CSV = b"Id,ChannelType,Address\nk1,EMAIL,k1@example.com\nk2,EMAIL,k2@example.com\nk3,EMAIL,\n"
 
@@ -67,16 +68,24 @@ def test_a_marketer_imports_an_uploaded_file_and_exports_the_segment(
     page.get_by_test_id("segments").get_by_role("cell", name="From the fair").wait_for()
 
 
-def test_an_analyst_exports_but_does_not_import_and_the_korean_tab(korean_console: ConsolePage, app_id: str) -> None:
+def test_an_analyst_exports_but_does_not_import_and_the_korean_tab(
+    korean_console: ConsolePage, server: RunningServer, app_id: str
+) -> None:
+    client = server.client()  # an export of its own: tests of one module may run in different processes
+    client.update_endpoint(
+        ApplicationId=app_id, EndpointId="seen", EndpointRequest={"ChannelType": "EMAIL", "Address": "s@example.com"}
+    )
+    exported = export_job(client, app_id, str(folder_of(server.settings, app_id, "exports") / "by-analyst"))
+    assert wait_job(client, app_id, exported["Id"], "export")["JobStatus"] == "COMPLETED"
     page = korean_console.page
     korean_console.sign_in("ann", f"apps/{app_id}/segments")
     page.get_by_role("tab", name="가져오기와 내보내기").click()
     page.get_by_role("button", name="내보내기 시작").wait_for()
     page.get_by_test_id("import-jobs").or_(page.get_by_text("아직 가져오기 작업이 없습니다.")).first.wait_for()
     assert page.get_by_role("button", name="가져오기 시작").count() == 0
-    # Analysts read exports: the marketer's finished export downloads here too.
+    # Analysts read exports: a finished export's file downloads here too.
     with page.expect_download() as downloading:
-        page.get_by_test_id("export-jobs").get_by_role("button", name="파일 1 내려받기").click()
+        page.get_by_test_id("export-jobs").get_by_role("button", name="파일 1 내려받기").first.click()
     assert downloading.value.suggested_filename.endswith("-part-00000.gz")
     shown = page.locator("body").inner_text()
     assert [text for text in english_strings("jobs") if text in shown] == []
