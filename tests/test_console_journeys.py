@@ -56,6 +56,7 @@ def drag(page: Any, source: str, target: str, slot: str | None = None) -> None:
 def choose(page: Any, field: Any, option: str) -> None:
     """Pick an option of a Mantine select by typing and the keyboard alone."""
     field.fill(option)
+    page.get_by_role("option", name=option, exact=True).wait_for()  # the list has caught up with the typing
     page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")
 
@@ -163,6 +164,16 @@ def test_a_marketer_builds_a_split_and_a_wait_runs_pauses_and_resumes_the_journe
         page.get_by_role("button", name="Resume").click()
         page.get_by_test_id("journey-state").filter(has_text="Active").wait_for()
         assert client.get_journey(ApplicationId=app_id, JourneyId=journey_id)["JourneyResponse"]["State"] == "ACTIVE"
+
+        # Running, its activities are fixed, but a limit can still change.
+        page.get_by_role("tab", name="Journey settings").click()
+        assert settings.get_by_role("combobox", name="People enter").is_disabled()
+        settings.get_by_label("Messages per endpoint per day").fill("7")
+        page.get_by_role("button", name="Save changes").click()
+        page.get_by_text("Saved.").wait_for()
+        running = client.get_journey(ApplicationId=app_id, JourneyId=journey_id)["JourneyResponse"]
+        assert running["Limits"] == {"DailyCap": 7} and running["State"] == "ACTIVE"
+        assert running["Activities"] == stored["Activities"]
 
         page.get_by_role("button", name="Cancel journey").click()
         page.get_by_test_id("journey-state").filter(has_text="Cancelled").wait_for()
@@ -273,6 +284,7 @@ def test_a_journey_is_built_from_the_keyboard_alone(server: RunningServer) -> No
             keys.press("Tab")  # the kind: type to find it, then choose it
             keys.press("Control+A")
             keys.type(kind)
+            page.get_by_role("option", name=kind, exact=True).wait_for()
             keys.press("ArrowDown")
             keys.press("Enter")
             keys.press("Tab")
@@ -284,10 +296,12 @@ def test_a_journey_is_built_from_the_keyboard_alone(server: RunningServer) -> No
         page.get_by_role("combobox", name="Activity to edit").focus()
         keys.press("Control+A")
         keys.type("first")
+        page.get_by_role("option", name="first", exact=True).wait_for()
         keys.press("ArrowDown")
         keys.press("Enter")
         page.get_by_test_id("activity-form-first").get_by_role("combobox", name="Next activity").focus()
         keys.type("later")
+        page.get_by_role("option", name="later", exact=True).wait_for()
         keys.press("ArrowDown")
         keys.press("Enter")
         page.get_by_role("button", name="Save draft").focus()

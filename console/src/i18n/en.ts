@@ -576,6 +576,8 @@ export const en = {
   "journeys.settings.entryEvent": "when their app reports an event",
   "journeys.settings.eventType": "Event type",
   "journeys.settings.eventSegment": "Only members of this segment (optional)",
+  "journeys.edit.saveChanges": "Save changes",
+  "journeys.edit.adjustHint": "Its activities are fixed now; its settings can still change, and its boxes be moved.",
 } as const;
 
 export type Catalog = { [K in keyof typeof en]: string };

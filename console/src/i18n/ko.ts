@@ -577,4 +577,6 @@ export const ko: Catalog = {
   "journeys.settings.entryEvent": "앱이 이벤트를 보고할 때 진입",
   "journeys.settings.eventType": "이벤트 유형",
   "journeys.settings.eventSegment": "이 세그먼트의 구성원만(선택)",
+  "journeys.edit.saveChanges": "변경 사항 저장",
+  "journeys.edit.adjustHint": "이제 활동은 바꿀 수 없지만 설정은 바꿀 수 있고 상자도 옮길 수 있습니다.",
 };

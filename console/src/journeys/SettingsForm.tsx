@@ -5,12 +5,14 @@ import { useTranslation } from "react-i18next";
 import { SETTINGS_FIELDS, settingsField } from "./errors";
 import { LIMITS, TIMEZONES, type SettingsDraft } from "./settings";
 
-export function SettingsForm({ draft, onChange, error, readOnly, segments }: {
+export function SettingsForm({ draft, onChange, error, readOnly, entryFixed, segments }: {
   draft: SettingsDraft;
   segments: { value: string; label: string }[];
   onChange: (draft: SettingsDraft) => void;
   error?: string;
   readOnly: boolean;
+  /** Past DRAFT, who enters is settled; the rest may still change. */
+  entryFixed: boolean;
 }) {
   const { t } = useTranslation();
   const set = (patch: Partial<SettingsDraft>) => onChange({ ...draft, ...patch });
@@ -19,7 +21,7 @@ export function SettingsForm({ draft, onChange, error, readOnly, segments }: {
   const count = (value: string | number): number | "" => (value === "" ? "" : Number(value));
   return (
     <Stack gap="sm" data-testid="journey-settings">
-      <Fieldset legend={t("journeys.settings.entry")} disabled={readOnly}>
+      <Fieldset legend={t("journeys.settings.entry")} disabled={readOnly || entryFixed}>
         <Stack gap="xs">
           <Select
             label={t("journeys.settings.entryBy")}

@@ -28,6 +28,7 @@ const COLUMN_WIDTH = 260;
 const ROW_HEIGHT = 150;
 const NAMED_EXITS = new Set(["yes", "no", "else"]);
 const RUNNING = new Set(["ACTIVE", "PAUSED", "CLOSED"]);
+const ADJUSTABLE = new Set(["DRAFT", ...RUNNING]);
 
 type Journey = Schemas["ExtendedJourneyResponse"];
 type Metrics = Record<string, Record<string, string> | undefined>;
@@ -141,7 +142,10 @@ function Canvas({ appId, journey, metrics }: { appId: string; journey: Journey; 
   const allTemplates = useTemplates();
   const templates: Record<string, string[]> = {};
   for (const template of allTemplates) (templates[template.TemplateType] ??= []).push(template.TemplateName);
-  const editable = (journey.State ?? "DRAFT") === "DRAFT" && can("UpdateJourney");
+  const state = journey.State ?? "DRAFT";
+  // A DRAFT is built; past DRAFT its activities are fixed, but its settings and layout may still change until it ends.
+  const editable = state === "DRAFT" && can("UpdateJourney");
+  const adjustable = ADJUSTABLE.has(state) && can("UpdateJourney");
   const [activities, setActivities] = useState<Record<string, Activity>>(journey.Activities ?? {});
   const [start, setStart] = useState<string | null>(journey.StartActivity ?? null);
   const [settings, setSettings] = useState(() => settingsDraft(journey));
@@ -178,7 +182,7 @@ function Canvas({ appId, journey, metrics }: { appId: string; journey: Journey; 
       id: node.id,
       type: "activity",
       position: kept ? { x: kept.X, y: kept.Y } : { x: node.column * COLUMN_WIDTH, y: node.row * ROW_HEIGHT },
-      draggable: editable,
+      draggable: adjustable,
       selected: node.id === selected,
       style: {
         width: 210,
@@ -245,9 +249,9 @@ function Canvas({ appId, journey, metrics }: { appId: string; journey: Journey; 
           nodeTypes={nodeTypes}
           fitView
           fitViewOptions={FIT}
-          nodesDraggable={editable}
+          nodesDraggable={adjustable}
           nodesConnectable={editable}
-          onNodesChange={editable ? moved : undefined}
+          onNodesChange={adjustable ? moved : undefined}
           onConnect={(connection: Connection) => setActivities(connect(activities, connection.source, connection.target, connection.sourceHandle ?? "next"))}
           onNodeClick={(_event, node) => {
             setSelected(node.id === selected ? null : node.id);
@@ -271,24 +275,26 @@ function Canvas({ appId, journey, metrics }: { appId: string; journey: Journey; 
         </Badge>
       </Group>
       <Lifecycle appId={appId} journey={journey} save={(state) => save.mutateAsync(state)} />
-      {editable && (
+      {adjustable && (
         <Paper withBorder p="sm">
           <Stack gap="xs">
-            <AddActivity
-              taken={(id) => id in activities}
-              onAdd={(id, activity) => {
-                setActivities({ ...activities, [id]: activity });
-                if (!start) setStart(id);
-                setSelected(id);
-                setTab("activity");
-              }}
-            />
+            {editable && (
+              <AddActivity
+                taken={(id) => id in activities}
+                onAdd={(id, activity) => {
+                  setActivities({ ...activities, [id]: activity });
+                  if (!start) setStart(id);
+                  setSelected(id);
+                  setTab("activity");
+                }}
+              />
+            )}
             <Group>
               <Text size="sm" c="dimmed">
-                {t("journeys.edit.connectHint")}
+                {t(editable ? "journeys.edit.connectHint" : "journeys.edit.adjustHint")}
               </Text>
               <Button size="xs" onClick={() => save.mutate(undefined)} loading={save.isPending && save.variables === undefined}>
-                {t("journeys.edit.save")}
+                {t(editable ? "journeys.edit.save" : "journeys.edit.saveChanges")}
               </Button>
               {save.isSuccess && (
                 <Text size="sm" c="green">
@@ -357,7 +363,7 @@ function Canvas({ appId, journey, metrics }: { appId: string; journey: Journey; 
               </Stack>
             </Tabs.Panel>
             <Tabs.Panel value="settings" pt="sm">
-              <SettingsForm draft={settings} onChange={setSettings} error={refusal} readOnly={!editable} segments={segments} />
+              <SettingsForm draft={settings} onChange={setSettings} error={refusal} readOnly={!adjustable} entryFixed={!editable} segments={segments} />
             </Tabs.Panel>
           </Tabs>
         </Box>
