@@ -1,6 +1,7 @@
 """The console's audience operations on both stores: ClarionListEndpoints pages a project's endpoints and finds them
-by id, address, user id or attribute; ClarionGetTimeline merges a person's events and messages newest first, and
-its pages neither repeat nor skip entries, even at one shared millisecond."""
+by the start of an id, address or user id, or by attribute; ClarionListProjectUsers pages its users;
+ClarionGetTimeline merges a person's events and messages newest first, filtered or not, and its pages neither
+repeat nor skip entries, even at one shared millisecond."""
 
 from __future__ import annotations
 
@@ -74,6 +75,13 @@ def test_endpoints_page_in_id_order_and_are_found_by_id_address_user_or_attribut
     assert [item["Id"] for item in prefixed["Item"]] == ["ana-mail"]
     status, rest = get(server, app_id, "endpoints", search="a", **{"page-size": "1", "token": prefixed["NextToken"]})
     assert [item["Id"] for item in rest["Item"]] == ["Ana-Phone"] and "NextToken" not in rest
+
+    status, users = get(server, app_id, "users", **{"page-size": "1"})
+    assert status == 200 and users["Item"] == [{"UserId": "ana", "Endpoints": 2}], users
+    status, users = get(server, app_id, "users", **{"page-size": "1", "token": users["NextToken"]})
+    assert users["Item"] == [{"UserId": "bo", "Endpoints": 1}] and "NextToken" not in users
+    assert get(server, app_id, "users", search="b")[1]["Item"] == [{"UserId": "bo", "Endpoints": 1}]
+    assert get(server, app_id, "users", search="Ana")[1]["Item"] == []  # user ids keep their case
 
     status, refused = get(server, app_id, "endpoints", search="plan=")
     assert status == 400 and "name=value" in refused["Message"]

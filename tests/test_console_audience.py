@@ -158,3 +158,33 @@ def test_people_are_found_by_the_start_of_an_id_or_address_and_a_timeline_is_fil
     filters.get_by_label("Until").fill("2026-03-01")
     show(["app.open"])
     console.screenshot("audience-timeline-filters")
+
+
+def test_the_users_list_pages_and_finds_users_by_the_start_of_their_id(
+    console: ConsolePage, server: RunningServer, app_id: str
+) -> None:
+    client = server.client()
+    other = client.create_app(CreateApplicationRequest={"Name": "members"})["ApplicationResponse"]["Id"]
+    members = [
+        {"Id": f"m{n:02}", "ChannelType": "EMAIL", "Address": f"m{n}@example.com", "User": {"UserId": f"user-{n:02}"}}
+        for n in range(26)
+    ]
+    client.update_endpoints_batch(ApplicationId=other, EndpointBatchRequest={"Item": members})
+    console.sign_in("ann", f"apps/{other}/audience")
+    page = console.page
+    page.locator("label", has_text="Users").first.click()
+    rows = page.get_by_test_id("users-list").locator("tbody tr")
+    rows.nth(24).wait_for()
+    assert rows.count() == 25 and cells(rows.nth(0)) == ["user-00", "1"]
+    page.get_by_role("button", name="Load more").click()
+    rows.nth(25).wait_for()
+    assert page.get_by_role("button", name="Load more").count() == 0
+    search = page.get_by_role("textbox", name="Find users")
+    search.fill("user-2")
+    search.press("Enter")
+    console.until(
+        lambda: [row.split("\t")[0] for row in rows.all_inner_texts()] == [f"user-2{n}" for n in range(6)], "user-2*"
+    )
+    page.get_by_role("link", name="user-21").click()
+    page.get_by_role("heading", name="User user-21").wait_for()
+    console.screenshot("audience-users")

@@ -33,6 +33,8 @@ decoding and error shape as every Pinpoint operation:
 - `ClarionListEndpoints` (`GET /v1/apps/{application-id}/clarion/endpoints[?search=...]`): the project's endpoints
   in id order, paged; `search` is an endpoint id, an address, a user id or `name=value` for an endpoint or user
   attribute (docs/console.md, "Audience").
+- `ClarionListProjectUsers` (`GET /v1/apps/{application-id}/clarion/users[?search=...]`): the project's user ids in
+  order with their endpoint counts, paged; `search` is the start of a user id.
 - `ClarionGetTimeline` (`GET /v1/apps/{application-id}/clarion/timeline?endpoint-id=...` or `?user-id=...`): a
   person's events and messages with their delivery status, newest first, paged; `kind` (EVENT or MESSAGE),
   `event-type` and `start-time`/`end-time` narrow it.
@@ -296,6 +298,16 @@ class EndpointSearchResponse(Struct, kw_only=True, omit_defaults=True):
     next_token: str | None = field(default=None, name="NextToken")
 
 
+class ProjectUser(Struct, kw_only=True, omit_defaults=True):
+    user_id: str = field(name="UserId")
+    endpoints: int = field(name="Endpoints")
+
+
+class ProjectUsersResponse(Struct, kw_only=True, omit_defaults=True):
+    item: list[ProjectUser] = field(name="Item")
+    next_token: str | None = field(default=None, name="NextToken")
+
+
 class TimelineEntry(Struct, kw_only=True, omit_defaults=True):
     """Kind EVENT (EventType, Attributes: an app event, or an outcome Clarion recorded about a message) or
     MESSAGE (a send, with its channel, address, DeliveryStatus and the campaign or journey that sent it)."""
@@ -370,6 +382,15 @@ EXTENSION_OPERATIONS: dict[str, Operation] = {
             errors=(*_ERRORS, "NotFoundException"),
         ),
         extension_operation(
+            "ClarionListProjectUsers",
+            "GET",
+            "/v1/apps/{application-id}/clarion/users",
+            path=PROJECT,
+            query=(QueryParam("Search", "search", "str"), *_PAGE),
+            output=("ProjectUsersResponse", ProjectUsersResponse),
+            errors=(*_ERRORS, "NotFoundException"),
+        ),
+        extension_operation(
             "ClarionGetTimeline",
             "GET",
             "/v1/apps/{application-id}/clarion/timeline",
@@ -394,6 +415,7 @@ EXTENSION_SUMMARIES = {
     "ClarionGetCosts": "Clarion extension: a month's usage per project, priced as Pinpoint would and as it is now",
     "ClarionListEndpoints": "Clarion extension: a project's endpoints, all or found by id, address, user or attribute",
     "ClarionGetTimeline": "Clarion extension: an endpoint's or a user's events and messages, newest first",
+    "ClarionListProjectUsers": "Clarion extension: a project's users and their endpoint counts, all or by id prefix",
     **CONSOLE_SUMMARIES,
 }
 

@@ -83,6 +83,23 @@ async def find_endpoints(db: Database, app_id: str, search: str | None, size: in
     return response
 
 
+async def list_users(db: Database, app_id: str, search: str | None, size: int, token: str | None) -> dict[str, Any]:
+    """ClarionListProjectUsers: the project's users in id order with how many endpoints each has, all of them or
+    those whose id starts with the search."""
+    after = decode_text_token(token) if token else ""
+    prefix = (search or "").strip() or None
+
+    def work(tx: Transaction) -> list[tuple[str, int]]:
+        require_app(tx, app_id)
+        return endpoint_store.users_page(tx, app_id, after, size + 1, prefix)
+
+    rows = await db.read_long(work)
+    response: dict[str, Any] = {"Item": [{"UserId": user, "Endpoints": count} for user, count in rows[:size]]}
+    if len(rows) > size:
+        response["NextToken"] = encode_token(rows[size - 1][0])
+    return response
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
     ms: int

@@ -127,6 +127,22 @@ def with_address(tx: Transaction, app_id: str | None, addresses: Sequence[str]) 
     return [EndpointRow(*row) for row in rows]
 
 
+def users_page(tx: Transaction, app_id: str, after: str, limit: int, prefix: str | None) -> list[tuple[str, int]]:
+    """(user id, endpoints) of the project's users after `after` in id order, those starting with `prefix` if given:
+    a walk of the (app_id, user_id) index, grouped as it goes."""
+    where, params = ["app_id = ?", "user_id > ?"], [app_id, after]
+    if prefix:
+        test, test_params = _starts_with("user_id", prefix)
+        where.append(test)
+        params += test_params
+    rows = tx.fetchall(
+        f"SELECT user_id, count(*) FROM endpoints WHERE {' AND '.join(where)} "
+        "GROUP BY user_id ORDER BY user_id LIMIT ?",
+        (*params, limit),
+    )
+    return [(user_id, int(n)) for user_id, n in rows]
+
+
 def count_per_user(tx: Transaction, app_id: str, user_ids: Sequence[str]) -> dict[str, int]:
     if not user_ids:
         return {}

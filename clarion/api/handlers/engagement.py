@@ -23,6 +23,14 @@ async def list_endpoints(call: Call) -> Any:
     )
 
 
+async def list_users(call: Call) -> Any:
+    """Clarion extension: the project's users, all or those whose id starts with the search."""
+    p = call.params
+    return await audience.list_users(
+        call.services.db, p["ApplicationId"], p.get("Search"), page_size(p.get("PageSize")), p.get("Token")
+    )
+
+
 async def get_timeline(call: Call) -> Any:
     """Clarion extension: a person's events and messages, newest first."""
     p = call.params
@@ -41,4 +49,5 @@ HANDLERS: dict[str, Handler] = {
     "ClarionGetEngagement": get_engagement,
     "ClarionListEndpoints": list_endpoints,
     "ClarionGetTimeline": get_timeline,
+    "ClarionListProjectUsers": list_users,
 }

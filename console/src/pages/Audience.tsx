@@ -21,7 +21,43 @@ export function AudienceSearch() {
   const { appId = "" } = useParams();
   const [params, setParams] = useSearchParams();
   const search = params.get("q") ?? "";
+  const view = params.get("view") === "users" ? "users" : "endpoints";
   const [text, setText] = useState(search);
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    setParams({ ...(text.trim() ? { q: text.trim() } : {}), ...(view === "users" ? { view } : {}) });
+  };
+  return (
+    <Stack>
+      <Title order={2}>{t("audience.title")}</Title>
+      <SegmentedControl
+        aria-label={t("audience.view")}
+        value={view}
+        onChange={(value) => setParams({ ...(search ? { q: search } : {}), ...(value === "users" ? { view: value } : {}) })}
+        data={[
+          { value: "endpoints", label: t("audience.view.endpoints") },
+          { value: "users", label: t("audience.view.users") },
+        ]}
+        w="fit-content"
+      />
+      <Group component="form" onSubmit={submit} align="end" role="search">
+        <TextInput
+          label={t(view === "users" ? "audience.searchUsers" : "audience.search")}
+          description={t(view === "users" ? "audience.searchUsersHint" : "audience.searchHint")}
+          value={text}
+          onChange={(e) => setText(e.currentTarget.value)}
+          w={420}
+        />
+        <Button type="submit">{t("common.search")}</Button>
+      </Group>
+      {view === "users" ? <UsersList appId={appId} search={search} /> : <EndpointsList appId={appId} search={search} />}
+    </Stack>
+  );
+}
+
+/** The project's endpoints in id order, or those whose id, address or user id starts with the search. */
+function EndpointsList({ appId, search }: { appId: string; search: string }) {
+  const { t } = useTranslation();
   const endpoints = useInfiniteQuery({
     queryKey: ["audience", appId, search],
     queryFn: ({ pageParam }) =>
@@ -33,24 +69,9 @@ export function AudienceSearch() {
     initialPageParam: undefined as string | undefined,
     getNextPageParam: (page) => page.NextToken ?? undefined,
   });
-  const submit = (event: FormEvent) => {
-    event.preventDefault();
-    setParams(text.trim() ? { q: text.trim() } : {});
-  };
   const items = endpoints.data?.pages.flatMap((page) => page.Item);
   return (
-    <Stack>
-      <Title order={2}>{t("audience.title")}</Title>
-      <Group component="form" onSubmit={submit} align="end" role="search">
-        <TextInput
-          label={t("audience.search")}
-          description={t("audience.searchHint")}
-          value={text}
-          onChange={(e) => setText(e.currentTarget.value)}
-          w={420}
-        />
-        <Button type="submit">{t("common.search")}</Button>
-      </Group>
+    <>
       <QueryState
         query={{ isPending: endpoints.isPending, error: endpoints.error, data: items }}
         isEmpty={(data) => data.length === 0}
@@ -98,7 +119,62 @@ export function AudienceSearch() {
           {t("common.more")}
         </Button>
       )}
-    </Stack>
+    </>
+  );
+}
+
+/** The project's users in id order with their endpoint counts (ClarionListProjectUsers), or those whose id starts
+ * with the search; each opens the person's page. */
+function UsersList({ appId, search }: { appId: string; search: string }) {
+  const { t } = useTranslation();
+  const users = useInfiniteQuery({
+    queryKey: ["audience-users", appId, search],
+    queryFn: ({ pageParam }) =>
+      call(
+        api.GET("/v1/apps/{application-id}/clarion/users", {
+          params: { path: { "application-id": appId }, query: { search: search || undefined, "page-size": PAGE, token: pageParam } },
+        }),
+      ),
+    initialPageParam: undefined as string | undefined,
+    getNextPageParam: (page) => page.NextToken ?? undefined,
+  });
+  const items = users.data?.pages.flatMap((page) => page.Item);
+  return (
+    <>
+      <QueryState
+        query={{ isPending: users.isPending, error: users.error, data: items }}
+        isEmpty={(data) => data.length === 0}
+        empty={search ? t("audience.noUserMatch") : t("audience.noUsers")}
+      >
+        {(data) => (
+          <Table striped data-testid="users-list">
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th>{t("audience.user")}</Table.Th>
+                <Table.Th>{t("audience.engagement.endpoints")}</Table.Th>
+              </Table.Tr>
+            </Table.Thead>
+            <Table.Tbody>
+              {data.map((user) => (
+                <Table.Tr key={user.UserId}>
+                  <Table.Td>
+                    <Anchor component={Link} to={personPath(appId, "users", user.UserId)}>
+                      {user.UserId}
+                    </Anchor>
+                  </Table.Td>
+                  <Table.Td>{formatNumber(user.Endpoints)}</Table.Td>
+                </Table.Tr>
+              ))}
+            </Table.Tbody>
+          </Table>
+        )}
+      </QueryState>
+      {users.hasNextPage && (
+        <Button variant="light" onClick={() => void users.fetchNextPage()} loading={users.isFetchingNextPage}>
+          {t("common.more")}
+        </Button>
+      )}
+    </>
   );
 }
 
