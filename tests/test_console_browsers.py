@@ -27,6 +27,7 @@ from console_browser import (
     checked_page,
     console_server,
     english_messages,
+    keep_for_docs,
     untranslated,
 )
 from test_costs import send
@@ -147,6 +148,7 @@ def test_every_page_in_korean_in_firefox(server: RunningServer, project: dict[st
         assert page["overflow"] == {"scroll": 0, "elements": []}, f"{name}: wider than 1280 px"
     assert sorted(seen["pages"]) == sorted(every_page(project))
     assert seen["errors"] == []
+    keep_for_docs("firefox-dashboard", "console-firefox-dashboard.png")
 
 
 def test_every_page_at_a_tablets_width_through_the_menu(

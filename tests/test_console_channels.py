@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import RunningServer
-from console_browser import VISIBLE_TEXT, ConsolePage, console_server, english_messages, untranslated
+from console_browser import VISIBLE_TEXT, ConsolePage, console_server, english_messages, keep_for_docs, untranslated
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -141,6 +141,7 @@ def test_apns_by_certificate_file_and_by_token_with_refusals_on_the_field(
     assert voip_sandbox.get_by_role("alert").count() == 0  # on the field, not above the button
     console.forget_refused_calls()
     console.screenshot("channels-apns")
+    keep_for_docs("channels-apns", "console-channels.png")
 
 
 def test_adm_and_baidu_credentials_are_write_only_and_refusals_name_their_field(
