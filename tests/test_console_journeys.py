@@ -361,9 +361,12 @@ def test_a_stored_endpoint_condition_opens_as_its_rule_and_is_changed(server: Ru
     assert branch["NextActivity"] == "gold"
 
 
+CONNECT_CAMPAIGN = "arn:aws:connect:eu-west-1:123456789012:instance/i-1/campaign/c-1"
+
+
 def test_a_journey_is_switched_to_start_on_an_app_event(server: RunningServer) -> None:
     """The settings' entry: from a segment's members to each endpoint reporting an event (of that segment); the
-    refusal of an event start without an event type is shown on that field."""
+    refusal of an event start without an event type is shown on that field; the contact center's campaign."""
     client = server.client()
     app_id, segment = project_with_segment(client, "events", "buyers")
     journey_id = client.create_journey(
@@ -384,11 +387,14 @@ def test_a_journey_is_switched_to_start_on_an_app_event(server: RunningServer) -
         assert settings.get_by_label("Event type").get_attribute("aria-invalid") == "true"
         console.errors.clear()  # the browser logs the refused call itself
         settings.get_by_label("Event type").fill("purchase")
+        settings.get_by_label("Contact center campaign ARN").fill(CONNECT_CAMPAIGN)
         page.get_by_role("button", name="Save draft").click()
         page.get_by_text("Saved.").wait_for()
         console.close()
         assert console.errors == []
-    start = client.get_journey(ApplicationId=app_id, JourneyId=journey_id)["JourneyResponse"]["StartCondition"]
+    stored = client.get_journey(ApplicationId=app_id, JourneyId=journey_id)["JourneyResponse"]
+    assert stored["JourneyChannelSettings"] == {"ConnectCampaignArn": CONNECT_CAMPAIGN}
+    start = stored["StartCondition"]
     assert start == {
         "EventStartCondition": {
             "EventFilter": {

@@ -585,6 +585,9 @@ export const en = {
   "journeys.settings.eventSegment": "Only members of this segment (optional)",
   "journeys.edit.saveChanges": "Save changes",
   "journeys.edit.adjustHint": "Its activities are fixed now; its settings can still change, and its boxes be moved.",
+  "journeys.settings.connectCampaignArn": "Contact center campaign ARN",
+  "journeys.settings.connectRoleArn": "Its execution role ARN",
+  "journeys.settings.connectHint": "Passed with the participants to the contact center webhook",
 } as const;
 
 export type Catalog = { [K in keyof typeof en]: string };

@@ -586,4 +586,7 @@ export const ko: Catalog = {
   "journeys.settings.eventSegment": "이 세그먼트의 구성원만(선택)",
   "journeys.edit.saveChanges": "변경 사항 저장",
   "journeys.edit.adjustHint": "이제 활동은 바꿀 수 없지만 설정은 바꿀 수 있고 상자도 옮길 수 있습니다.",
+  "journeys.settings.connectCampaignArn": "컨택 센터 캠페인 ARN",
+  "journeys.settings.connectRoleArn": "실행 역할 ARN",
+  "journeys.settings.connectHint": "참가자와 함께 컨택 센터 웹훅에 전달됨",
 };

@@ -102,6 +102,12 @@ export function SettingsForm({ draft, onChange, error, readOnly, entryFixed, seg
           />
         </Stack>
       </Fieldset>
+      <Fieldset legend={t("journeys.kinds.ContactCenter")} disabled={readOnly}>
+        <Stack gap="xs">
+          <TextInput label={t("journeys.settings.connectCampaignArn")} description={t("journeys.settings.connectHint")} value={draft.connectCampaignArn} onChange={(e) => set({ connectCampaignArn: e.currentTarget.value })} />
+          <TextInput label={t("journeys.settings.connectRoleArn")} value={draft.connectRoleArn} onChange={(e) => set({ connectRoleArn: e.currentTarget.value })} />
+        </Stack>
+      </Fieldset>
     </Stack>
   );
 }

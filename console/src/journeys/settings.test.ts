@@ -12,6 +12,7 @@ describe("journey settings", () => {
       Limits: { DailyCap: 2, TotalCap: 10, EndpointReentryCap: 1, MessagesPerSecond: 50, TimeframeCap: { Cap: 3, Days: 7 }, EndpointReentryInterval: "P1D" },
       RefreshFrequency: "PT6H",
       RefreshOnSegmentUpdate: true,
+      JourneyChannelSettings: { ConnectCampaignArn: "arn:aws:connect:eu-west-1:1:instance/i/campaign/c", ConnectCampaignExecutionRoleArn: "arn:aws:iam::1:role/r" },
     };
     const draft = settingsDraft(journey);
     expect(draft.limits).toEqual({ DailyCap: 2, TotalCap: 10, EndpointReentryCap: 1, MessagesPerSecond: 50 });
@@ -43,6 +44,7 @@ describe("journey settings", () => {
       Limits: { DailyCap: undefined, TotalCap: undefined, EndpointReentryCap: undefined, MessagesPerSecond: undefined, EndpointReentryInterval: undefined, TimeframeCap: { Cap: undefined, Days: 7 } },
       RefreshFrequency: undefined,
       RefreshOnSegmentUpdate: undefined,
+      JourneyChannelSettings: undefined,
     });
     expect(Object.keys(members)).toContain("RefreshFrequency"); // present, so it replaces what was read
   });

@@ -37,6 +37,9 @@ export interface SettingsDraft {
   reentryInterval: string;
   refreshFrequency: string;
   refreshOnSegmentUpdate: boolean;
+  /** JourneyChannelSettings: what a ContactCenter activity passes to the contact center (Clarion's stand-in webhook). */
+  connectCampaignArn: string;
+  connectRoleArn: string;
 }
 
 const text = (value: unknown) => (value == null ? "" : String(value));
@@ -66,6 +69,8 @@ export function settingsDraft(journey: Settings): SettingsDraft {
     reentryInterval: text(limits.EndpointReentryInterval),
     refreshFrequency: text(journey.RefreshFrequency),
     refreshOnSegmentUpdate: Boolean(journey.RefreshOnSegmentUpdate),
+    connectCampaignArn: text(journey.JourneyChannelSettings?.ConnectCampaignArn),
+    connectRoleArn: text(journey.JourneyChannelSettings?.ConnectCampaignExecutionRoleArn),
   };
 }
 
@@ -98,5 +103,9 @@ export function settingsMembers(draft: SettingsDraft): Settings {
     Limits: present(limits) ? limits : undefined,
     RefreshFrequency: given(draft.refreshFrequency),
     RefreshOnSegmentUpdate: draft.refreshOnSegmentUpdate || undefined,
+    JourneyChannelSettings:
+      draft.connectCampaignArn.trim() || draft.connectRoleArn.trim()
+        ? { ConnectCampaignArn: given(draft.connectCampaignArn), ConnectCampaignExecutionRoleArn: given(draft.connectRoleArn) }
+        : undefined,
   };
 }
