@@ -196,3 +196,35 @@ def test_the_channels_page_in_korean(korean_console: ConsolePage, server: Runnin
     assert untranslated(page.evaluate(VISIBLE_TEXT), english_messages()) == []
     assert page.evaluate("window.clarionMissingTranslations ?? []") == []
     korean_console.screenshot("channels-ko")
+
+
+def test_a_certificate_is_set_from_the_keyboard(
+    console: ConsolePage, server: RunningServer, push_certificate: tuple[rsa.RSAPrivateKey, x509.Certificate]
+) -> None:
+    key, certificate = push_certificate
+    client = server.client()
+    app_id = client.create_app(CreateApplicationRequest={"Name": "keys only"})["ApplicationResponse"]["Id"]
+    console.sign_in("ada", f"apps/{app_id}/channels")
+    page = console.page
+    # The browser's file chooser answers with the .p12 (set up first: Playwright turns interception on without
+    # waiting for the browser to confirm it).
+    upload = {"name": "push.p12", "mimeType": "application/x-pkcs12", "buffer": p12(key, certificate, b"k", True)}
+    page.on("filechooser", lambda chooser: chooser.set_files(upload))
+    sandbox = page.get_by_test_id("channel-apns_sandbox")
+    sandbox.locator("input[value=TOKEN]").focus()  # the method switch: arrows move between its choices
+    page.keyboard.press("ArrowRight")
+    assert sandbox.locator("input[value=CERTIFICATE]").is_checked()
+    page.keyboard.press("Tab")  # the file field is a button: Enter opens the browser's file chooser
+    page.keyboard.press("Enter")
+    sandbox.get_by_text("push.p12").wait_for()
+    page.keyboard.press("Tab")  # the chosen file's clear button
+    page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.closest('.mantine-InputWrapper-root').innerText")
+    assert focused.startswith(P12_PASSWORD)
+    page.keyboard.type("k")
+    page.keyboard.press("Enter")  # Enter in a field submits its form
+    sandbox.get_by_text("Saved.").wait_for()
+    assert (
+        stored(server, app_id, "APNS_SANDBOX")["Certificate"]
+        == certificate.public_bytes(serialization.Encoding.PEM).decode()
+    )
