@@ -46,15 +46,16 @@ function EmailChannel({ appId }: { appId: string }) {
     save.mutate();
   };
   if (channel.isPending) return <Loading />;
+  const errors = refusedFields(save.error, ["FromAddress", "Identity"]);
   return (
     <Paper withBorder p="md" component="form" onSubmit={submit} data-testid="channel-email">
       <Stack maw={480}>
         <Title order={4}>{t("channel.EMAIL")}</Title>
         {channel.error && <Failure error={channel.error} />}
-        <TextInput label={t("channels.fromAddress")} value={fromAddress} onChange={(e) => setFromAddress(e.currentTarget.value)} required />
-        <TextInput label={t("channels.identity")} value={identity} onChange={(e) => setIdentity(e.currentTarget.value)} required />
+        <TextInput label={t("channels.fromAddress")} value={fromAddress} onChange={(e) => setFromAddress(e.currentTarget.value)} required {...onField(errors, "FromAddress")} />
+        <TextInput label={t("channels.identity")} value={identity} onChange={(e) => setIdentity(e.currentTarget.value)} required {...onField(errors, "Identity")} />
         <Checkbox label={t("channels.enabled")} checked={enabled} onChange={(e) => setEnabled(e.currentTarget.checked)} />
-        {save.error && <Failure error={save.error} />}
+        {save.error && Object.keys(errors).length === 0 && <Failure error={save.error} />}
         {save.isSuccess && <Alert color="green">{t("templates.saved")}</Alert>}
         <Button type="submit" loading={save.isPending} disabled={!can("UpdateEmailChannel")}>
           {t("channels.save")}
@@ -91,6 +92,7 @@ function FcmChannel({ appId }: { appId: string }) {
     event.preventDefault();
     save.mutate();
   };
+  const errors = refusedFields(save.error, ["ServiceJson"]);
   return (
     <Paper withBorder p="md" component="form" onSubmit={submit} data-testid="channel-gcm">
       <Stack maw={480}>
@@ -101,8 +103,9 @@ function FcmChannel({ appId }: { appId: string }) {
           value={serviceJson}
           onChange={(e) => setServiceJson(e.currentTarget.value)}
           required
+          {...onField(errors, "ServiceJson")}
         />
-        {save.error && <Failure error={save.error} />}
+        {save.error && Object.keys(errors).length === 0 && <Failure error={save.error} />}
         <Button type="submit" loading={save.isPending} disabled={!can("UpdateGcmChannel")}>
           {t("channels.save")}
         </Button>
@@ -130,6 +133,18 @@ interface ChannelField {
   method?: Method; // shown, and sent, only with this DefaultAuthenticationMethod
 }
 
+/** A field's share of a refused save: the server's message under it (in English, marked so) and aria-invalid. */
+function onField(errors: Record<string, string>, name: string, english = true) {
+  return {
+    error: errors[name] && <span lang={english ? "en" : undefined}>{errors[name]}</span>,
+    "aria-invalid": Boolean(errors[name]),
+  };
+}
+
+function refusedFields(error: unknown, fields: readonly string[]): Record<string, string> {
+  return error instanceof ApiError ? fieldErrors(error.message, fields) : {};
+}
+
 /** Where a refused save is shown: on the fields the server's message names, else above the button. */
 function saveErrors(error: unknown, fields: readonly string[], t: (key: string) => string): Record<string, string> {
   if (error instanceof CredentialFileError) {
@@ -137,7 +152,7 @@ function saveErrors(error: unknown, fields: readonly string[], t: (key: string) 
       ? { CertificatePassword: t("channels.fileWrongPassword") }
       : { CertificateFile: t("channels.fileFormat") };
   }
-  return error instanceof ApiError ? fieldErrors(error.message, fields) : {};
+  return refusedFields(error, fields);
 }
 
 /** A channel whose request is a few named settings and secrets (SMS, voice, APNs, ADM, Baidu): shown, and saved
@@ -205,11 +220,7 @@ function SettingsChannel({ appId, title, path, fields, stored, operation }: {
   const errors = save.error ? saveErrors(save.error, names, t) : {};
   const fromFile = file && (errors.Certificate ?? errors.PrivateKey); // the PEM the page read from the chosen file
   if (fromFile) errors.CertificateFile = fromFile;
-  // The message under the field, marked English when it is the server's, and the field marked invalid for screen readers.
-  const invalid = (name: string) => ({
-    error: errors[name] && <span lang={save.error instanceof ApiError ? "en" : undefined}>{errors[name]}</span>,
-    "aria-invalid": Boolean(errors[name]),
-  });
+  const invalid = (name: string) => onField(errors, name, save.error instanceof ApiError);
   const description = channel.data && stored(channel.data) ? t("channels.credentialsStored") : t("channels.credentialsNone");
   return (
     <Paper withBorder p="md" component="form" onSubmit={submit} data-testid={`channel-${path.split("/").pop()}`}>
