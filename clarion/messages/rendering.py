@@ -43,6 +43,7 @@ from clarion.templates.handlebars import (
     TemplateSyntaxError,
     apply_defaults,
     compile_template,
+    is_compiled,
     new_state,
 )
 
@@ -143,6 +144,17 @@ def check_configuration(config: Mapping[str, Any]) -> None:
     if len(headers) > MAX_EMAIL_HEADERS:
         raise BadRequest(f"SimpleEmail.Headers holds {len(headers)} headers; an email has at most {MAX_EMAIL_HEADERS}")
     check_texts(config, "MessageConfiguration")
+
+
+async def check_configuration_off_loop(config: Mapping[str, Any]) -> None:
+    """check_configuration, beside the event loop when it has work there: a raw email to read or a text not compiled
+    yet. A plain or already compiled message (a one-time code, a repeated notice) is checked in place, sparing every
+    such request the hop to a thread and back."""
+    email = config.get("EmailMessage") or {}
+    if "RawEmail" in email or any(not is_compiled(text) for _, text in _texts(config, "MessageConfiguration")):
+        await asyncio.to_thread(check_configuration, config)
+    else:
+        check_configuration(config)
 
 
 def check_texts(node: Any, where: str) -> None:

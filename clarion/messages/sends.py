@@ -8,7 +8,6 @@ send's trace key, so retrying a request whose answer was lost does not send twic
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,7 +23,7 @@ from clarion.messages.delivery import (
     load_templates,
     suppress_opted_out_addresses,
 )
-from clarion.messages.rendering import MessageBuilder, check_configuration
+from clarion.messages.rendering import MessageBuilder, check_configuration_off_loop
 from clarion.projects.service import require_app
 from clarion.store import endpoints as endpoint_store
 from clarion.store.database import Database, Transaction
@@ -60,7 +59,7 @@ async def send_messages(
         if not item.get("ChannelType"):
             raise BadRequest(f"Addresses[{address!r}].ChannelType is required to know how to reach the address")
     config = request.get("MessageConfiguration") or {}
-    await asyncio.to_thread(check_configuration, config)
+    await check_configuration_off_loop(config)
 
     def plan(tx: Transaction) -> tuple[dict[str, dict[str, Any]], list[Target], list[Target]]:
         require_app(tx, app_id)
@@ -96,7 +95,7 @@ async def send_users_messages(
     users: Mapping[str, Any] = request.get("Users") or {}
     _check_count(len(users), "Users")
     config = request.get("MessageConfiguration") or {}
-    await asyncio.to_thread(check_configuration, config)
+    await check_configuration_off_loop(config)
 
     def plan(tx: Transaction) -> tuple[dict[str, dict[str, Any]], dict[str, list[Target]]]:
         require_app(tx, app_id)

@@ -114,6 +114,10 @@ class Environment:
                 self._cache.popitem(last=False)
         return template
 
+    def is_compiled(self, source: str) -> bool:
+        with self._lock:
+            return source in self._cache
+
     def _compile(self, source: str) -> Template:
         try:
             program = parse(source)
@@ -208,6 +212,11 @@ _DEFAULT = Environment()
 def compile_template(source: str) -> Template:
     """Compile `source` with Pinpoint's helpers (cached by source text)."""
     return _DEFAULT.compile(source)
+
+
+def is_compiled(source: str) -> bool:
+    """Whether `source` is in the compile cache, so compiling it again costs a lookup."""
+    return _DEFAULT.is_compiled(source)
 
 
 def configure(limits: Limits) -> None:
