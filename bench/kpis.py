@@ -242,6 +242,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2, help="DuckDB threads (analytics.threads)")
     parser.add_argument("--batch", type=int, default=BATCH, help="events the replica takes in at once (DuckDB)")
+    parser.add_argument("--out", default="kpis.json", help="the results' file name, under bench/results")
     args = parser.parse_args()
     now = datetime.now(UTC)
     now_ms = epoch_millis(now)
@@ -283,7 +284,7 @@ def main() -> None:
             admin.close()
     result["machine"]["load_after"] = os.getloadavg()
     print(report(result))
-    out = Path(__file__).parent / "results" / "kpis.json"
+    out = Path(__file__).parent / "results" / args.out
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"saved {out}")
 
