@@ -6,8 +6,11 @@ A statement-level trigger on `events` (its transition table holds exactly the ro
 ON CONFLICT skipped adds nothing) adds to `kpi_hourly` (counts, SMS parts and prices per project, hour, event type
 and ROLLUP_KEYS) and to `kpi_recipients` (each hour's distinct recipients of RECIPIENT_EVENT_TYPES by
 RECIPIENT_KEYS). Only the events KPIs count are rolled up — Clarion's own message events and
-`_campaign.opened_notification` —, so PutEvents of other app events never touches them; a batch's rows are
-upserted in key order, so two transactions writing the same hours wait for each other rather than deadlock.
+`_campaign.opened_notification` —, so PutEvents of other app events never touches them. Each insert appends rows of
+its own (its events' counts, and recipients, per hour and key) and never updates one: writers in several processes
+never wait for each other on a rollup row nor deadlock, and a KPI adds the rows up (counts) or counts distinct
+over them (recipients). The tables grow with the inserts of KPI events, not with the events; retention removes
+them by the hour.
 
 On SQLite the tables exist (and are emptied with their project and by retention alike) but stay empty: the embedded
 default counts KPIs on its DuckDB replica, and a store that does not is small enough to scan.
@@ -68,21 +71,20 @@ def _tables(dialect: Dialect) -> str:
     return f"""CREATE TABLE kpi_hourly (
         app_id TEXT NOT NULL, hour BIGINT NOT NULL, event_type TEXT NOT NULL,
         {", ".join(name + " TEXT NOT NULL" for name in ROLLUP_KEYS)},
-        n BIGINT NOT NULL, parts BIGINT NOT NULL, price DOUBLE PRECISION NOT NULL,
-        PRIMARY KEY (app_id, hour, event_type, {_KEY_COLUMNS})
+        n BIGINT NOT NULL, parts BIGINT NOT NULL, price DOUBLE PRECISION NOT NULL
     )"""
 
 
 def _recipients_table(dialect: Dialect) -> str:
     return f"""CREATE TABLE kpi_recipients (
         app_id TEXT NOT NULL, hour BIGINT NOT NULL, event_type TEXT NOT NULL,
-        {", ".join(name + " TEXT NOT NULL" for name in RECIPIENT_KEYS)}, recipient TEXT NOT NULL,
-        PRIMARY KEY (app_id, hour, event_type, {_RECIPIENT_COLUMNS}, recipient)
+        {", ".join(name + " TEXT NOT NULL" for name in RECIPIENT_KEYS)}, recipient TEXT NOT NULL
     )"""
 
 
 def _roll_up(source: str) -> tuple[str, str]:
-    """The two upserts adding the events of `source` (a table of event rows) to the rollups, in key order."""
+    """The two inserts adding the events of `source` (a table of event rows) to the rollups: rows of their own,
+    never an update of rows another transaction may hold."""
     rows = f"(SELECT app_id, endpoint_id, event_type, event_at, doc::jsonb AS d FROM {source} WHERE {ROLLED_SQL}) e"
     keys = ", ".join(rolled_keys(_attribute))
     recipient_keys = ", ".join(rolled_keys(_attribute, RECIPIENT_KEYS))
@@ -92,14 +94,10 @@ def _roll_up(source: str) -> tuple[str, str]:
         SELECT app_id, hour, event_type, {_KEY_COLUMNS}, count(*), sum(parts), sum(price) FROM (
             SELECT app_id, event_at / {HOUR_MS} AS hour, event_type, {keys}, {_PARTS} AS parts, {_PRICE} AS price
             FROM {rows}) k
-        GROUP BY app_id, hour, event_type, {_KEY_COLUMNS} ORDER BY app_id, hour, event_type, {_KEY_COLUMNS}
-        ON CONFLICT (app_id, hour, event_type, {_KEY_COLUMNS}) DO UPDATE SET n = kpi_hourly.n + excluded.n,
-            parts = kpi_hourly.parts + excluded.parts, price = kpi_hourly.price + excluded.price""",
+        GROUP BY app_id, hour, event_type, {_KEY_COLUMNS}""",
         f"""INSERT INTO kpi_recipients
         SELECT DISTINCT app_id, event_at / {HOUR_MS}, event_type, {recipient_keys}, {_RECIPIENT} AS recipient
-        FROM {rows} WHERE event_type IN ({types}) AND {_RECIPIENT} IS NOT NULL
-        ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
-        ON CONFLICT DO NOTHING""",
+        FROM {rows} WHERE event_type IN ({types}) AND {_RECIPIENT} IS NOT NULL""",
     )
 
 
@@ -124,9 +122,11 @@ def _backfill(part: int) -> Callable[[Dialect], str]:
     return lambda dialect: _roll_up("events")[part] if dialect.name == "postgresql" else "SELECT 1"
 
 
-MIGRATION: list[Callable[[Dialect], str]] = [
+MIGRATION: list[Callable[[Dialect], str] | str] = [
     _tables,
     _recipients_table,
+    "CREATE INDEX kpi_hourly_by_hour ON kpi_hourly (app_id, hour)",
+    "CREATE INDEX kpi_recipients_by_hour ON kpi_recipients (app_id, hour)",
     _trigger,
     _on_insert,
     _backfill(0),
