@@ -7,13 +7,19 @@ export interface Page<T> {
   NextToken?: string | null;
 }
 
-/** The infinite query of a list: the first page without a token, each next one with the token the last answered. */
-export function pagedQuery<P extends Page<unknown>>(queryKey: QueryKey, fetchPage: (token: string | undefined) => Promise<P>) {
+/** The infinite query of a list: the first page without a token, each next one with the token the last answered;
+ * `refreshEvery` reads the pages again while it answers a number of milliseconds. */
+export function pagedQuery<P extends Page<unknown>>(
+  queryKey: QueryKey,
+  fetchPage: (token: string | undefined) => Promise<P>,
+  refreshEvery?: (pages: P[]) => number | false,
+) {
   return infiniteQueryOptions({
     queryKey,
     queryFn: ({ pageParam }) => fetchPage(pageParam),
     initialPageParam: undefined as string | undefined,
     getNextPageParam: (page: P) => page.NextToken || undefined,
+    refetchInterval: refreshEvery && ((query) => refreshEvery(query.state.data?.pages ?? [])),
   });
 }
 

@@ -4,9 +4,14 @@ import { useInfiniteQuery, type QueryKey } from "@tanstack/react-query";
 import { useTranslation } from "react-i18next";
 import { pageItems, pagedQuery, type Page } from "../api/paging";
 
-/** The list's items so far, in the shape QueryState takes, and what the "Load more" button needs. */
-export function usePaged<P extends Page<unknown>>(queryKey: QueryKey, fetchPage: (token: string | undefined) => Promise<P>) {
-  const pages = useInfiniteQuery(pagedQuery(queryKey, fetchPage));
+/** The list's items so far, in the shape QueryState takes, and what the "Load more" button needs; `refreshEvery`
+ * polls the pages read so far while it answers a number of milliseconds (lists of running jobs). */
+export function usePaged<P extends Page<unknown>>(
+  queryKey: QueryKey,
+  fetchPage: (token: string | undefined) => Promise<P>,
+  refreshEvery?: (pages: P[]) => number | false,
+) {
+  const pages = useInfiniteQuery(pagedQuery(queryKey, fetchPage, refreshEvery));
   return {
     state: { isPending: pages.isPending, error: pages.error, data: pageItems(pages.data?.pages) },
     hasMore: pages.hasNextPage,

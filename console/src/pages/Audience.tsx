@@ -2,11 +2,12 @@
 // endpoints, attributes, engagement score and timeline. Search and timeline are Clarion extensions
 // (ClarionListEndpoints, ClarionGetTimeline); the rest is Pinpoint's GetEndpoint / GetUserEndpoints.
 import { Anchor, Badge, Button, Group, Paper, SegmentedControl, SimpleGrid, Stack, Table, Text, TextInput, Title } from "@mantine/core";
-import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { Link, useParams, useSearchParams } from "react-router";
 import { api, call, type Schemas } from "../api/client";
+import { LoadMore, usePaged } from "../components/Paged";
 import { QueryState } from "../components/States";
 import { formatDate, formatNumber } from "../i18n";
 
@@ -58,22 +59,17 @@ export function AudienceSearch() {
 /** The project's endpoints in id order, or those whose id, address or user id starts with the search. */
 function EndpointsList({ appId, search }: { appId: string; search: string }) {
   const { t } = useTranslation();
-  const endpoints = useInfiniteQuery({
-    queryKey: ["audience", appId, search],
-    queryFn: ({ pageParam }) =>
-      call(
-        api.GET("/v1/apps/{application-id}/clarion/endpoints", {
-          params: { path: { "application-id": appId }, query: { search: search || undefined, "page-size": PAGE, token: pageParam } },
-        }),
-      ),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (page) => page.NextToken ?? undefined,
-  });
-  const items = endpoints.data?.pages.flatMap((page) => page.Item);
+  const endpoints = usePaged(["audience", appId, search], (token) =>
+    call(
+      api.GET("/v1/apps/{application-id}/clarion/endpoints", {
+        params: { path: { "application-id": appId }, query: { search: search || undefined, "page-size": PAGE, token } },
+      }),
+    ),
+  );
   return (
     <>
       <QueryState
-        query={{ isPending: endpoints.isPending, error: endpoints.error, data: items }}
+        query={endpoints.state}
         isEmpty={(data) => data.length === 0}
         empty={search ? t("audience.noMatch") : t("audience.empty")}
       >
@@ -114,11 +110,7 @@ function EndpointsList({ appId, search }: { appId: string; search: string }) {
           </Table>
         )}
       </QueryState>
-      {endpoints.hasNextPage && (
-        <Button variant="light" onClick={() => void endpoints.fetchNextPage()} loading={endpoints.isFetchingNextPage}>
-          {t("common.more")}
-        </Button>
-      )}
+      <LoadMore paged={endpoints} />
     </>
   );
 }
@@ -127,22 +119,17 @@ function EndpointsList({ appId, search }: { appId: string; search: string }) {
  * with the search; each opens the person's page. */
 function UsersList({ appId, search }: { appId: string; search: string }) {
   const { t } = useTranslation();
-  const users = useInfiniteQuery({
-    queryKey: ["audience-users", appId, search],
-    queryFn: ({ pageParam }) =>
-      call(
-        api.GET("/v1/apps/{application-id}/clarion/users", {
-          params: { path: { "application-id": appId }, query: { search: search || undefined, "page-size": PAGE, token: pageParam } },
-        }),
-      ),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (page) => page.NextToken ?? undefined,
-  });
-  const items = users.data?.pages.flatMap((page) => page.Item);
+  const users = usePaged(["audience-users", appId, search], (token) =>
+    call(
+      api.GET("/v1/apps/{application-id}/clarion/users", {
+        params: { path: { "application-id": appId }, query: { search: search || undefined, "page-size": PAGE, token } },
+      }),
+    ),
+  );
   return (
     <>
       <QueryState
-        query={{ isPending: users.isPending, error: users.error, data: items }}
+        query={users.state}
         isEmpty={(data) => data.length === 0}
         empty={search ? t("audience.noUserMatch") : t("audience.noUsers")}
       >
@@ -169,11 +156,7 @@ function UsersList({ appId, search }: { appId: string; search: string }) {
           </Table>
         )}
       </QueryState>
-      {users.hasNextPage && (
-        <Button variant="light" onClick={() => void users.fetchNextPage()} loading={users.isFetchingNextPage}>
-          {t("common.more")}
-        </Button>
-      )}
+      <LoadMore paged={users} />
     </>
   );
 }
@@ -378,26 +361,21 @@ function Timeline({ appId, person }: { appId: string; person: Person }) {
   const { t } = useTranslation();
   const [shown, setShown] = useState<Shown>({ kind: "", eventType: "", from: "", to: "" });
   const filters = timelineQuery(shown);
-  const timeline = useInfiniteQuery({
-    queryKey: ["timeline", appId, person, filters],
-    queryFn: ({ pageParam }) =>
-      call(
-        api.GET("/v1/apps/{application-id}/clarion/timeline", {
-          params: {
-            path: { "application-id": appId },
-            query: { ...query(person), ...filters, "page-size": PAGE, token: pageParam },
-          },
-        }),
-      ),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (page) => page.NextToken ?? undefined,
-  });
-  const items = timeline.data?.pages.flatMap((page) => page.Item);
+  const timeline = usePaged(["timeline", appId, person, filters], (token) =>
+    call(
+      api.GET("/v1/apps/{application-id}/clarion/timeline", {
+        params: {
+          path: { "application-id": appId },
+          query: { ...query(person), ...filters, "page-size": PAGE, token },
+        },
+      }),
+    ),
+  );
   return (
     <Stack>
       <TimelineFilters shown={shown} onChange={setShown} />
       <QueryState
-        query={{ isPending: timeline.isPending, error: timeline.error, data: items }}
+        query={timeline.state}
         isEmpty={(data) => data.length === 0}
         empty={Object.keys(filters).length ? t("audience.filter.none") : t("audience.noHistory")}
       >
@@ -433,11 +411,7 @@ function Timeline({ appId, person }: { appId: string; person: Person }) {
           </Table>
         )}
       </QueryState>
-      {timeline.hasNextPage && (
-        <Button variant="light" onClick={() => void timeline.fetchNextPage()} loading={timeline.isFetchingNextPage}>
-          {t("common.more")}
-        </Button>
-      )}
+      <LoadMore paged={timeline} />
     </Stack>
   );
 }

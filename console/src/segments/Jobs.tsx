@@ -1,10 +1,11 @@
 // Segment imports (an uploaded file, or a file at an S3, https or server path) and exports, with each job's progress
 // as the API reports it (GetImportJobs / GetExportJobs, polled while a job runs).
 import { Badge, Button, FileInput, Group, Paper, Progress, SegmentedControl, Select, Stack, Table, Text, TextInput, Title } from "@mantine/core";
-import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { api, call, type Schemas } from "../api/client";
+import { LoadMore, usePaged } from "../components/Paged";
 import { Failure, QueryState } from "../components/States";
 import { formatDate, formatNumber } from "../i18n";
 import { useCan } from "../session";
@@ -23,24 +24,20 @@ function formatOf(name: string): "CSV" | "JSON" {
 
 function Jobs({ appId, kind }: { appId: string; kind: Kind }) {
   const { t } = useTranslation();
-  const jobs = useInfiniteQuery({
-    queryKey: ["jobs", kind, appId],
-    queryFn: ({ pageParam }): Promise<{ Item: Job[]; NextToken?: string | null }> =>
+  const jobs = usePaged(
+    ["jobs", kind, appId],
+    (token): Promise<{ Item: Job[]; NextToken?: string | null }> =>
       call(
         api.GET(kind === "import" ? "/v1/apps/{application-id}/jobs/import" : "/v1/apps/{application-id}/jobs/export", {
-          params: { path: { "application-id": appId }, query: { "page-size": "20", token: pageParam } },
+          params: { path: { "application-id": appId }, query: { "page-size": "20", token } },
         }),
       ),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (page) => page.NextToken ?? undefined,
-    refetchInterval: (query) =>
-      query.state.data?.pages.some((page) => page.Item.some((job) => !ENDED.has(job.JobStatus))) ? 1000 : false,
-  });
-  const items = jobs.data?.pages.flatMap((page) => page.Item);
+    (pages) => (pages.some((page) => page.Item.some((job) => !ENDED.has(job.JobStatus))) ? 1000 : false),
+  );
   return (
     <Stack>
       <QueryState
-        query={{ isPending: jobs.isPending, error: jobs.error, data: items }}
+        query={jobs.state}
         isEmpty={(data) => data.length === 0}
         empty={t(`jobs.${kind}.empty`)}
       >
@@ -62,11 +59,7 @@ function Jobs({ appId, kind }: { appId: string; kind: Kind }) {
           </Table>
         )}
       </QueryState>
-      {jobs.hasNextPage && (
-        <Button variant="light" onClick={() => void jobs.fetchNextPage()} loading={jobs.isFetchingNextPage}>
-          {t("common.more")}
-        </Button>
-      )}
+      <LoadMore paged={jobs} />
     </Stack>
   );
 }
