@@ -374,7 +374,7 @@ def measure_scale(server: RunningServer, participants: int, step_seconds: float)
     share = participants // len(ACTIVITIES)
     spread = {activity: share for activity in ACTIVITIES}
     plant(server, app_id, flow, spread, int(time.time() * 1000), "f")
-    steps, step_elapsed = server_run(server, lambda services: _step_for(services, step_seconds))
+    steps, step_elapsed, step_cpu = server_run(server, lambda services: _step_for(services, step_seconds))
     server_run(server, lambda services: _park(services, flow))
     floor = draft_journey(client, app_id, segment_id, "floor", {"week": ACTIVITIES["week"]})
     # As many rows as it can move in the time (the table holds the 2 × participants planted before, like the
@@ -394,6 +394,8 @@ def measure_scale(server: RunningServer, participants: int, step_seconds: float)
         "steps": steps,
         "step_seconds": round(step_elapsed, 1),
         "steps_per_second": round(steps / step_elapsed),
+        "step_cpu_seconds": round(step_cpu, 1),
+        "steps_per_cpu_second": round(steps / step_cpu),
         "store_moves_per_second": round(moved / move_elapsed),
         "ratio": round((steps / step_elapsed) / (moved / move_elapsed), 2),
         "event_start_ms": _spread(event_lags),
@@ -472,17 +474,18 @@ def idle_pass_ms(server: RunningServer, passes: int = 20) -> float:
     return float(server_run(server, work))
 
 
-async def _step_for(services: Any, seconds: float) -> tuple[int, float]:
-    """The engine's steps (claim, step, commit; batch after batch) for `seconds`: (steps committed, seconds)."""
+async def _step_for(services: Any, seconds: float) -> tuple[int, float, float]:
+    """The engine's steps (claim, step, commit; batch after batch) for `seconds`: (steps committed, seconds, this
+    process's CPU seconds, all threads: PostgreSQL's own CPU is not in it)."""
     engine = services.journey_engine
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     steps = 0
     while time.perf_counter() - started < seconds:
         moved = await engine._step_due(services.clock.now())
         if not moved:
             break
         steps += moved
-    return steps, time.perf_counter() - started
+    return steps, time.perf_counter() - started, time.process_time() - cpu
 
 
 async def _raw_moves(services: Any, journey_id: str, seconds: float) -> tuple[int, float]:
@@ -653,6 +656,7 @@ def print_scale(result: dict[str, Any]) -> None:
         f"{'steps, ' + n + ' due in the journey':<44} {result['steps_per_second']:>16,} /s"
         f" {result['store_moves_per_second']:>16,} /s {result['ratio']:>6}"
     )
+    print(f"{'steps per CPU second of this process':<44} {result['steps_per_cpu_second']:>16,} /s")
     ratio = after["p99"] / before["p99"] if before["p99"] else float("nan")
     print(f"{'timer lag p99, ' + n + ' waiting':<44} {after['p99']:>19} ms {before['p99']:>19} ms {ratio:>6.2f}")
     print(f"{'idle pass, ' + n + ' waiting':<44} {result['idle_pass_ms']:>19} ms")

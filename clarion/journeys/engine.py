@@ -563,17 +563,22 @@ def _paused(tx: Transaction, journey: Journey) -> bool:
 
 
 def _commit(tx: Transaction, journey: Journey, activity_id: str, moves: list[Move], token: str, now: datetime) -> int:
-    """Move each participant under its lease, with the metrics and the message links of the moves that held; a
-    journey paused while the step ran has its participants' next timers set aside."""
+    """Move the participants under their lease (one statement), with the metrics and the message links of the
+    moves that held; a journey paused while the step ran has its participants' next timers set aside."""
     paused = _paused(tx, journey)
     activity_counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     journey_counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     messages: list[tuple[str, int, str]] = []
+    steps = [
+        store.Step(m.participant.endpoint_key, m.participant.entry, m.activity, m.due_at, m.waited, m.attempts)
+        for m in moves
+    ]
+    held = store.move(tx, journey.app_id, journey.id, token, steps, paused=paused)
     moved = 0
     cancelled = journey.state == JourneyState.CANCELLED
     for move in moves:
         p = move.participant
-        if not store.move(tx, p, token, move.activity, move.due_at, move.waited, move.attempts, paused=paused):
+        if (p.endpoint_key, p.entry) not in held:
             continue  # the lease was lost (another stepper took over) or the journey was deleted
         moved += 1
         for name, value in move.counts.items():

@@ -58,6 +58,22 @@ class Dialect:
             return f"{column} = ANY(?)", [list(values)]
         return f"{column} IN ({','.join('?' * len(values))})", list(values)
 
+    def rows_table(
+        self, alias: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]
+    ) -> tuple[str, list[Any]]:
+        """A FROM item holding `rows` as `alias` with these (name, SQL type) columns, with its parameters: what an
+        UPDATE ... FROM joins to change many rows, each its own way, in one statement. PostgreSQL: one array per
+        column through unnest, so the statement's text, and its plan, are the same for any number of rows; SQLite:
+        a VALUES list."""
+        names = [name for name, _ in columns]
+        if self.name == "postgresql":
+            arrays = ", ".join(f"CAST(? AS {kind}[])" for _, kind in columns)
+            columns_of_rows = [list(column) for column in zip(*rows, strict=True)]
+            return f"unnest({arrays}) AS {alias}({', '.join(names)})", columns_of_rows
+        picked = ", ".join(f"column{number} AS {name}" for number, name in enumerate(names, start=1))
+        values = ",".join(["(" + ",".join("?" * len(names)) + ")"] * len(rows))
+        return f"(SELECT {picked} FROM (VALUES {values})) AS {alias}", [value for row in rows for value in row]
+
     def none_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         if self.name == "postgresql":
             return f"{column} <> ALL(?)", [list(values)]
@@ -146,6 +162,22 @@ class Transaction:
             values = ",".join(["(" + ",".join("?" * width) + ")"] * len(part))
             params = [value for row in part for value in row]
             self._conn.execute(self.dialect.sql(f"{head} VALUES {values} {tail}"), params)
+
+    def fetch_joined(
+        self,
+        sql: str,
+        columns: Sequence[tuple[str, str]],
+        rows: Sequence[Sequence[Any]],
+        params: Sequence[Any] = (),
+    ) -> list[Row]:
+        """`sql`, whose `{rows}` stands for a table `v` of `rows` (`Dialect.rows_table`) and whose own parameters
+        (`params`) all come after it, run once per chunk of rows that fits a statement; the rows it returns."""
+        chunk = max(1, len(rows) if self.dialect.name == "postgresql" else MAX_PARAMETERS // len(columns))
+        found: list[Row] = []
+        for start in range(0, len(rows), chunk):
+            table, values = self.dialect.rows_table("v", columns, rows[start : start + chunk])
+            found += self.fetchall(sql.replace("{rows}", table), [*values, *params])
+        return found
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return list(self._conn.execute(self.dialect.sql(sql), params).fetchall())

@@ -302,8 +302,7 @@ class ParticipantRow:
 
 
 _PARTICIPANT = (
-    "p.app_id, p.journey_id, p.endpoint_key, p.entry, p.endpoint_id, p.run_id, p.activity_id, p.waited, "
-    "p.lease_token IS NOT NULL, p.attempts, p.failures"
+    "app_id, journey_id, endpoint_key, entry, endpoint_id, run_id, activity_id, waited, reclaimed, attempts, failures"
 )
 
 
@@ -348,58 +347,67 @@ def add_participants(
 
 
 def claim_due(tx: Transaction, now_ms: int, limit: int, token: str, lease_until: int) -> list[ParticipantRow]:
-    """Participants whose timer is due, leased to `token` until `lease_until`; a lease that ran out (its stepper
-    died) is due again like any timer. A range of the due-time index and nothing else: the timers of a PAUSED
-    journey are set aside (`freeze`), and those of finished journeys are gone, so they cost no pass anything."""
+    """Participants whose timer is due, leased to `token` until `lease_until`, in one statement; a lease that ran
+    out (its stepper died) is due again like any timer, and the row says so (`reclaimed`, from the lease it still
+    held). A range of the due-time index and nothing else: the timers of a PAUSED journey are set aside (`freeze`),
+    and those of finished journeys are gone, so they cost no pass anything."""
     skip = " FOR UPDATE SKIP LOCKED" if tx.dialect.name == "postgresql" else ""
+    # The limit is written into the statement, as the queue's lease does: as a parameter, PostgreSQL's generic
+    # plan expects many rows and joins them by scanning the table.
     rows = tx.fetchall(
-        f"SELECT {_PARTICIPANT} FROM journey_participants p WHERE p.due_at <= ? AND p.activity_id IS NOT NULL "
-        f"ORDER BY p.due_at LIMIT ?{skip}",
-        (now_ms, limit),
+        "UPDATE journey_participants SET reclaimed = CASE WHEN lease_token IS NULL THEN 0 ELSE 1 END, "
+        "lease_token = ?, due_at = ? WHERE (app_id, journey_id, endpoint_key, entry) IN (SELECT app_id, journey_id, "
+        "endpoint_key, entry FROM journey_participants WHERE due_at <= ? AND activity_id IS NOT NULL "
+        f"ORDER BY due_at LIMIT {int(limit)}{skip}) RETURNING {_PARTICIPANT}",
+        (token, lease_until, now_ms),
     )
     claimed = [ParticipantRow(*row[:7], bool(row[7]), bool(row[8]), row[9], row[10]) for row in rows]
-    for p in claimed:
-        tx.execute(
-            "UPDATE journey_participants SET lease_token = ?, due_at = ? "
-            "WHERE app_id = ? AND journey_id = ? AND endpoint_key = ? AND entry = ?",
-            (token, lease_until, p.app_id, p.journey_id, p.endpoint_key, p.entry),
-        )
-    return claimed
+    return sorted(claimed, key=lambda p: (p.app_id, p.journey_id, p.activity_id, p.endpoint_key, p.entry))
+
+
+class Step(NamedTuple):
+    """Where one leased participant goes (`activity` None: it leaves the journey)."""
+
+    endpoint_key: str
+    entry: int
+    activity: str | None
+    due_at: int | None
+    waited: bool
+    attempts: int
+
+
+_STEP_COLUMNS = (
+    ("step_key", "TEXT"),
+    ("step_entry", "INTEGER"),
+    ("step_activity", "TEXT"),
+    ("step_due", "BIGINT"),
+    ("step_waited", "INTEGER"),
+    ("step_attempts", "INTEGER"),
+)
 
 
 def move(
-    tx: Transaction,
-    p: ParticipantRow,
-    token: str,
-    activity_id: str | None,
-    due_at: int | None,
-    waited: bool,
-    attempts: int = 0,
-    *,
-    paused: bool = False,
-) -> bool:
-    """Move a leased participant on (activity None: it leaves); False if the lease was lost, or the journey deleted.
-    `paused`: the journey was paused meanwhile, so its next timer is set aside until it resumes."""
-    timer = "due_at = NULL, paused_due = ?" if paused else "due_at = ?"
-    return (
-        tx.execute(
-            f"UPDATE journey_participants SET activity_id = ?, {timer}, waited = ?, attempts = ?, failures = 0, "
-            "lease_token = NULL WHERE app_id = ? AND journey_id = ? AND endpoint_key = ? AND entry = ? "
-            "AND lease_token = ?",
-            (
-                activity_id,
-                due_at if activity_id is not None else None,  # one who left has no timer
-                int(waited),
-                attempts,
-                p.app_id,
-                p.journey_id,
-                p.endpoint_key,
-                p.entry,
-                token,
-            ),
-        )
-        == 1
+    tx: Transaction, app_id: str, journey_id: str, token: str, steps: list[Step], *, paused: bool = False
+) -> set[tuple[str, int]]:
+    """Move leased participants of one journey on, each its own way, in one statement; the (endpoint key, entry)
+    of those moved: one whose lease was lost (another stepper took over), or whose journey was deleted, is not.
+    `paused`: the journey was paused meanwhile, so their next timers are set aside until it resumes."""
+    timer = "due_at = NULL, paused_due = v.step_due" if paused else "due_at = v.step_due"
+    rows = [
+        # One who left has no timer.
+        (s.endpoint_key, s.entry, s.activity, s.due_at if s.activity is not None else None, int(s.waited), s.attempts)
+        for s in steps
+    ]
+    moved = tx.fetch_joined(
+        f"UPDATE journey_participants SET activity_id = v.step_activity, {timer}, waited = v.step_waited, "
+        "attempts = v.step_attempts, failures = 0, lease_token = NULL FROM {rows} WHERE app_id = ? "
+        "AND journey_id = ? AND endpoint_key = v.step_key AND entry = v.step_entry AND lease_token = ? "
+        "RETURNING endpoint_key, entry",
+        _STEP_COLUMNS,
+        rows,
+        (app_id, journey_id, token),
     )
+    return {(key, entry) for key, entry in moved}
 
 
 def fail_step(tx: Transaction, p: ParticipantRow, token: str, retry_at: int | None, *, paused: bool = False) -> bool:

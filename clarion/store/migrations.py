@@ -710,6 +710,15 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
         "KPI rollups on PostgreSQL: hourly counters and recipients kept by a trigger on events",
         kpi_rollup.MIGRATION,
     ),
+    (
+        25,
+        "journeys: a claim of due participants says, in the same statement, whose earlier lease ran out",
+        [
+            # Set from lease_token by the claim that leases the row (clarion/store/journeys.py, claim_due): 1 when
+            # a stepper died holding it, so the step is a repeat whose sends may be duplicates.
+            "ALTER TABLE journey_participants ADD COLUMN reclaimed INTEGER NOT NULL DEFAULT 0",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]
