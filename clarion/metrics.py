@@ -185,6 +185,13 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.journey_contact_center = Counter(
+            "clarion_journey_contact_center",
+            "Journey participants handed to the contact-center webhook (successful), to be tried again later after "
+            "a failed call (retried), or counted FAILED after the last try (failed)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.jobs = Counter(
             "clarion_jobs",
             "Import and export jobs ended, by type and status",

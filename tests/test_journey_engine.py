@@ -19,6 +19,7 @@ import pytest
 from conftest import RunningServer, driven_settings
 from pinpoint_calls import add_endpoints, email_project, everyone
 from smtp_relay import Relay
+from structlog.testing import capture_logs
 from web_recorder import WebRecorder
 
 from clarion.channels.delivery import ProviderReport
@@ -487,6 +488,73 @@ def test_custom_activity_passes_other_endpoint_types_through_and_the_contact_cen
     }
     assert activity_metrics(pinpoint, project, journey_id, "call") == {"ENTERED": "3", "SUCCESSFUL": "3"}
     assert state(pinpoint, project, journey_id) == "COMPLETED"
+
+
+def test_the_contact_center_call_is_retried_from_the_store_across_a_restart_and_a_call_that_never_works_fails(
+    engine_server: RunningServer, pinpoint: Any, project: str
+) -> None:
+    add_endpoints(pinpoint, project, 2)
+    answers = [503, 503]  # then 200
+    dial = WebRecorder(lambda body: (answers.pop(0) if answers else 200, {}))
+    engine_server.stop()  # again with a contact center that fails at first
+    journeys = engine_server.settings.journeys.model_copy(update={"contact_center_url": dial.url + "/dial"})
+    settings = engine_server.settings.model_copy(update={"journeys": journeys})
+    activities = {
+        "call": {"ContactCenter": {"NextActivity": "after"}},
+        "after": {"Wait": {"WaitTime": {"WaitFor": "P1D"}}},
+    }
+    calls = Counter[str]()
+
+    def count(server: RunningServer) -> None:
+        contact = server.services.metrics.journey_contact_center
+        for outcome in ("successful", "retried", "failed"):
+            calls[outcome] = int(contact.labels(outcome)._value.get())
+
+    try:
+        with RunningServer(settings) as server:
+            client = server.client()
+            journey_id = for_everyone(client, project, activities, "call")
+            with capture_logs() as logs:
+                tick(server)  # 503: both wait at the activity for the retry, a second away
+            assert activity_metrics(client, project, journey_id, "call") == {"ENTERED": "2", "RETRIED": "2"}
+            [retry] = [line for line in logs if line["event"] == "journey_contact_center_retry"]
+            assert (retry["log_level"], retry["error"], retry["participants"]) == ("warning", "HTTP 503", 2)
+            assert tick(server) == 0
+            server.clock.offset += timedelta(seconds=1)
+            tick(server)  # 503 again: the next try two seconds later
+            count(server)
+            assert calls == {"successful": 0, "retried": 4, "failed": 0}
+        with RunningServer(settings) as server:  # restarted: the retry is the participants' timer in the store
+            client = server.client()
+            server.clock.offset = timedelta(seconds=3)
+            tick(server)
+            assert activity_metrics(client, project, journey_id, "call") == {
+                "ENTERED": "2",
+                "RETRIED": "4",
+                "SUCCESSFUL": "2",
+            }
+            assert activity_metrics(client, project, journey_id, "after") == {"ENTERED": "2"}
+            assert len(dial.requests) == 3
+            assert {(p["EndpointId"], p["Entry"]) for p in dial.requests[-1][2]["Participants"]} == {
+                ("ep-0", 1),
+                ("ep-1", 1),
+            }
+            answers[:] = [500] * 3  # a contact center that never answers 2xx: three tries, then FAILED
+            never = for_everyone(client, project, activities, "call")
+            tick(server)
+            server.clock.offset += timedelta(seconds=1)
+            tick(server)
+            server.clock.offset += timedelta(seconds=2)
+            with capture_logs() as logs:
+                tick(server)
+            assert activity_metrics(client, project, never, "call") == {"ENTERED": "2", "RETRIED": "4", "FAILED": "2"}
+            assert activity_metrics(client, project, never, "after") == {"ENTERED": "2"}  # it moved on
+            [failed] = [line for line in logs if line["event"] == "journey_contact_center_failed"]
+            assert (failed["log_level"], failed["participants"], failed["tries"]) == ("error", 2, 3)
+            count(server)
+            assert calls == {"successful": 2, "retried": 4, "failed": 2}
+    finally:
+        dial.close()
 
 
 def test_endpoint_conditions_are_ored_across_the_users_endpoints(

@@ -508,16 +508,19 @@ class JourneyEngine:
         group: Sequence[ParticipantRow],
         now: datetime,
     ) -> list[Move]:
-        """The stand-in for Amazon Connect: the participants are POSTed to `journeys.contact_center_url`."""
+        """The stand-in for Amazon Connect: the participants are POSTed to `journeys.contact_center_url`, at least
+        once. A call that fails (no 2xx, or no answer) keeps them at the activity and is made again later, backing
+        off as a failing step does (`journeys.step_retries`, `journeys.step_retry_seconds`): the retry is their timer
+        in the store, so it survives a restart. Then they are counted FAILED and move on."""
         url = self.settings.contact_center_url
         payload = {
             "ApplicationId": journey.app_id,
             "JourneyId": journey.id,
             "JourneyActivityId": activity_id,
             "JourneyChannelSettings": journey.definition.get("JourneyChannelSettings") or {},
-            "Participants": [{"EndpointId": p.endpoint_id, "RunId": p.run_id} for p in group],
+            "Participants": [{"EndpointId": p.endpoint_id, "RunId": p.run_id, "Entry": p.entry} for p in group],
         }
-        outcome = "FAILED"
+        error = "no journeys.contact_center_url"
         if url:
             try:
                 async with self.outbound.open(
@@ -528,11 +531,33 @@ class JourneyEngine:
                     body=json.dumps(payload).encode(),
                     headers={"Content-Type": "application/json"},
                 ) as response:
-                    outcome = "SUCCESSFUL" if 200 <= response.status < 300 else "FAILED"
-            except OutboundError as error:
-                log.warning("contact center webhook failed", journey=journey.id, error=str(error))
-        now_ms = epoch_millis(now)
-        return [Move(p, body.get("NextActivity"), now_ms, counts={"ENTERED": 1, outcome: 1}) for p in group]
+                    error = "" if 200 <= response.status < 300 else f"HTTP {response.status}"
+            except OutboundError as failure:
+                error = str(failure)
+        now_ms, retries = epoch_millis(now), self.settings.step_retries
+        base_ms = int(self.settings.step_retry_seconds * 1000)
+        moves: list[Move] = []
+        outcomes: dict[str, int] = defaultdict(int)
+        for p in group:
+            counts = {} if p.attempts else {"ENTERED": 1}  # counted when it arrives, not at each try
+            outcome = "retried" if error and p.attempts < retries else "failed" if error else "successful"
+            outcomes[outcome] += 1
+            if outcome == "retried":
+                counts["RETRIED"] = 1
+                due = now_ms + base_ms * 2**p.attempts
+                moves.append(Move(p, activity_id, due, counts=counts, attempts=p.attempts + 1))
+            else:
+                counts["FAILED" if error else "SUCCESSFUL"] = 1
+                moves.append(Move(p, body.get("NextActivity"), now_ms, counts=counts))
+        for outcome, count in outcomes.items():
+            self.metrics.journey_contact_center.labels(outcome).inc(count)
+        if error:
+            fields = {"app_id": journey.app_id, "journey": journey.id, "activity": activity_id, "error": error[:500]}
+            if outcomes["retried"]:
+                log.warning("journey_contact_center_retry", participants=outcomes["retried"], **fields)
+            if outcomes["failed"]:
+                log.error("journey_contact_center_failed", participants=outcomes["failed"], tries=retries + 1, **fields)
+        return moves
 
     def _complete(self, tx: Transaction, now: datetime) -> None:
         for app_id, journey_id in store.closing(tx, DUE_PER_PASS):
