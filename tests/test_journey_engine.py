@@ -25,6 +25,7 @@ from web_recorder import WebRecorder
 from clarion.channels.delivery import ProviderReport
 from clarion.config import Settings
 from clarion.journeys.config import JourneySettings
+from clarion.store.migrations import _journey_outcomes_of_stored_events
 
 
 @pytest.fixture
@@ -222,6 +223,83 @@ def test_mail_wait_and_a_split_on_opens_step_each_participant_once(
         (journey_id, run["RunId"], "EMAIL")
     }
     assert Counter(s["journey_activity_id"] for s in sends) == {"mail": 6, "again": 4}
+
+
+def test_message_event_conditions_after_a_wait_longer_than_retention_read_what_the_journey_kept(
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
+) -> None:
+    """Retention prunes the event log (90 days here): a split 100 days after the message still finds its opens, an
+    app's push-open naming the journey and the send itself."""
+    add_endpoints(pinpoint, project, 3)
+    pinpoint.update_endpoint(
+        ApplicationId=project, EndpointId="texter", EndpointRequest={"ChannelType": "SMS", "Address": "+4915112345678"}
+    )
+
+    def on(values: list[str]) -> dict[str, Any]:
+        dimensions = {"EventType": {"DimensionType": "INCLUSIVE", "Values": values}}
+        return {"Condition": {"EventCondition": {"Dimensions": dimensions, "MessageActivity": "mail"}}}
+
+    activities = {
+        "mail": {"EMAIL": {"TemplateName": "second-mail", "NextActivity": "later"}},
+        "later": {
+            "MultiCondition": {
+                "EvaluationWaitTime": {"WaitFor": "P100D"},
+                "Branches": [
+                    {**on(["_email.open"]), "NextActivity": "opened"},
+                    {**on(["_journey.opened_notification"]), "NextActivity": "app"},
+                    {**on(["_email.send"]), "NextActivity": "sent"},
+                ],
+                "DefaultActivity": "none",
+            }
+        },
+        **{name: {"Wait": {"WaitTime": {"WaitFor": "P1D"}}} for name in ("opened", "app", "sent", "none")},
+    }
+    journey_id = for_everyone(pinpoint, project, activities, "mail")
+    tick(engine_server)
+    messages = sent_messages(engine_server, journey_id)
+    engine_server.run(lambda services: services.record_outcomes([opened("ep-0", messages)]))
+    runs = pinpoint.get_journey_runs(ApplicationId=project, JourneyId=journey_id)["JourneyRunsResponse"]["Item"]
+    run_id = runs[0]["RunId"]
+    push_open = {
+        "EventType": "_journey.opened_notification",
+        "Timestamp": datetime.now(UTC).isoformat(),
+        "Attributes": {"journey_id": journey_id, "journey_activity_id": "mail", "journey_run_id": run_id},
+    }
+    pinpoint.put_events(
+        ApplicationId=project, EventsRequest={"BatchItem": {"ep-1": {"Endpoint": {}, "Events": {"o": push_open}}}}
+    )
+
+    def kept(tx: Any) -> list[tuple[Any, ...]]:
+        return sorted(tx.fetchall("SELECT * FROM journey_outcomes WHERE app_id = ?", (project,)))
+
+    outcomes = engine_server.run(lambda services: services.db.read(kept))
+    assert [(row[3], row[4], row[5]) for row in outcomes] == [
+        ("ep-0", messages["ep-0"][0], "_email.open"),
+        ("ep-1", f"run:{run_id}", "_journey.opened_notification"),
+    ]
+
+    def stored_events(tx: Any) -> int:
+        return int(tx.scalar("SELECT count(*) FROM events WHERE app_id = ?", (project,)))
+
+    def refill(tx: Any) -> None:  # the migration's backfill finds the same in the stored events
+        tx.execute("DELETE FROM journey_outcomes")
+        tx.execute(_journey_outcomes_of_stored_events(tx.dialect))
+
+    engine_server.run(lambda services: services.db.write(refill))
+    assert engine_server.run(lambda services: services.db.read(kept)) == outcomes
+
+    engine_server.clock.offset += timedelta(days=100, minutes=1)
+    pruned = engine_server.run(lambda services: services.retention.prune_once())
+    assert pruned["events"] > 0 and engine_server.run(lambda services: services.db.read(stored_events)) == 0
+    tick(engine_server)
+    engine_server.clock.offset = timedelta()  # back to the clock the client signs with
+    assert activity_metrics(pinpoint, project, journey_id, "later") == {
+        "Branch_1": "1",  # ep-0 opened the email
+        "Branch_2": "1",  # ep-1's app reported the open of the journey's message
+        "Branch_3": "1",  # ep-2 was sent it
+        "Branch_4": "1",  # texter has no email: nothing was sent
+        "ENTERED": "4",
+    }
 
 
 def test_random_split_and_multi_condition_on_endpoint_dimensions(

@@ -25,6 +25,7 @@ from clarion.domain_events import OutcomeReported, OutcomesReported
 from clarion.endpoints.service import EndpointWriter
 from clarion.store import endpoints as endpoint_store
 from clarion.store import events as event_store
+from clarion.store import journeys as journey_store
 from clarion.store import messages as message_store
 from clarion.store.database import Database, Transaction
 from clarion.store.events import EventRow
@@ -178,6 +179,7 @@ async def report(db: Database, writer: EndpointWriter, ctx: CallContext, reports
                 if choice and endpoint_id:
                     choose(app_id, endpoint_id, epoch_millis(at), "ALL" if item.opt_out else "NONE")
         event_store.append(tx, rows)
+        journey_store.keep_outcomes(tx, rows)  # what journeys' conditions read, beyond the events' retention
         choices: dict[str, list[tuple[str, dict[str, str]]]] = {}
         for (app_id, endpoint_id), (_, opt_out) in sorted(latest.items()):
             choices.setdefault(app_id, []).append((endpoint_id, {"OptOut": opt_out}))

@@ -196,6 +196,7 @@ async def put_events(
             ingested.append(IngestedEvent(endpoint_id, event_id, event))
         quotas.record()
         event_store.append(tx, rows)
+        journey_store.keep_outcomes(tx, rows)  # push opens naming a journey: its conditions read them
         if ingested:
             tx.record(EventsIngested(app_id, tuple(ingested)))
         starting = [(row.endpoint_id, row.event_type, row.doc) for row in rows]

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import msgspec
-
 from clarion.campaigns.members import SegmentMembers
 from clarion.campaigns.rules import parse_instant
+from clarion.channels.delivery import DeliveryStatus
+from clarion.channels.outcomes import send_event_type
 from clarion.clock import epoch_millis, iso_millis
 from clarion.journeys.rules import parse_duration
 from clarion.journeys.sending import next_sending_time, quiet_time_ends
@@ -38,30 +38,13 @@ from clarion.store import journeys as store
 from clarion.store import messages as message_store
 from clarion.store.database import Database, Transaction
 from clarion.store.endpoints import EndpointRow
-from clarion.store.journeys import ParticipantRow
+from clarion.store.journeys import Logged, ParticipantRow
 
-# Message events a condition can test, as Clarion records them (outcome reports, the send, the app's PutEvents).
-MESSAGE_EVENT_TYPES = frozenset(
-    {
-        "_email.send",
-        "_email.delivered",
-        "_email.rejected",
-        "_email.hardbounce",
-        "_email.softbounce",
-        "_email.complaint",
-        "_email.open",
-        "_email.click",
-        "_email.unsubscribe",
-        "_SMS.BUFFERED",
-        "_SMS.SUCCESS",
-        "_SMS.FAILURE",
-        "_SMS.OPTOUT",
-        "_journey.send",
-        "_journey.opened_notification",
-        "_journey.received_foreground",
-        "_journey.received_background",
-    }
-)
+# Message events a condition can test, as Clarion records them: the send's own, read from the message log, and what
+# came of the message later, kept for the journey by the store (`store.OUTCOME_EVENTS`).
+SEND_EVENTS = frozenset({"_email.send", "_email.rejected", "_SMS.BUFFERED", "_SMS.FAILURE", "_journey.send"})
+MESSAGE_EVENT_TYPES = SEND_EVENTS | store.OUTCOME_EVENTS
+NOTHING_SENT = (DeliveryStatus.OPT_OUT.value, DeliveryStatus.DUPLICATE.value)
 TEMPLATE_MEMBERS = {"EMAIL": "EmailTemplate", "SMS": "SMSTemplate", "PUSH": "PushTemplate"}
 RETRYABLE = ("THROTTLED", "TEMPORARY_FAILURE")
 MAX_RETRIES = 3  # then the last outcome is counted and the participant moves on
@@ -205,33 +188,31 @@ class Steps:
     async def _message_events(
         self, journey: Journey, event: dict[str, Any], group: Sequence[ParticipantRow]
     ) -> list[bool]:
-        """Whether the message an earlier activity sent each participant had one of these events: an outcome of
-        that very message, or an app's event naming the journey and the activity (push opens)."""
+        """Whether the message an earlier activity sent each participant had one of these events: its send (the
+        message log), an outcome of that very message, or an app's event naming the journey and the activity (push
+        opens). Both stay as long as the journey does, whatever retention prunes from the event log."""
         source = event["MessageActivity"]
         dimension = (event.get("Dimensions") or {}).get("EventType") or {}
         types = [t for t in dimension.get("Values") or [] if t in MESSAGE_EVENT_TYPES]
+        later = sorted(set(types) & store.OUTCOME_EVENTS)
         keys = [p.endpoint_key for p in group]
 
-        def read(tx: Transaction) -> tuple[dict[tuple[str, int], str], dict[str, str], list[tuple[str, str, str]]]:
+        def read(tx: Transaction) -> tuple[dict[tuple[str, int], str], dict[str, Logged], set[tuple[str, str]]]:
             sent = store.messages_of(tx, journey.app_id, journey.id, source, keys)
-            to = store.recipients_of(tx, sorted(set(sent.values())))
-            watched = sorted(set(keys) | set(to.values()))
-            return sent, to, store.events_of(tx, journey.app_id, watched, types, 0) if types else []
+            logged = store.logged_messages(tx, sorted(set(sent.values())))
+            watched = sorted(set(keys) | {message.recipient for message in logged.values()})
+            outcomes = store.outcomes_of(tx, journey.app_id, journey.id, source, watched, later) if later else set()
+            return sent, logged, outcomes
 
-        sent, to, events = await self.db.read(read)
-        seen: set[tuple[str, str]] = set()  # (endpoint key, message id or "run:" + run id)
-        for key, _event_type, doc in events:
-            attributes = msgspec.json.decode(doc).get("Attributes") or {}
-            if attributes.get("message_id"):
-                seen.add((key, attributes["message_id"]))
-            if attributes.get("journey_id") == journey.id and attributes.get("journey_activity_id") == source:
-                seen.add((key, f"run:{attributes.get('journey_run_id') or '*'}"))  # no run id: any run
+        sent, logged, outcomes = await self.db.read(read)
         held = (dimension.get("DimensionType") or "INCLUSIVE") == "INCLUSIVE"
         results = []
         for p in group:
             message_id = sent.get((p.endpoint_key, p.entry), "")
-            recipient = to.get(message_id, p.endpoint_key)
-            happened = bool({(recipient, message_id), (recipient, f"run:{p.run_id}"), (recipient, "run:*")} & seen)
+            message = logged.get(message_id)
+            recipient = message.recipient if message else p.endpoint_key
+            marks = {(recipient, message_id), (recipient, f"run:{p.run_id}"), (recipient, "run:*")}
+            happened = bool(marks & outcomes) or (message is not None and bool(_send_events(message) & set(types)))
             results.append(happened if held else not happened)
         return results
 
@@ -358,6 +339,14 @@ class Steps:
             lambda tx: message_store.sent_per_endpoint(tx, journey.app_id, "journey_id", journey.id, ids, since)
         )
         return {endpoint_id for endpoint_id, count in sent.items() if count >= cap}
+
+
+def _send_events(message: Logged) -> set[str]:
+    """The events a logged message's send recorded (clarion/channels/outcomes.py, `send_events`)."""
+    if message.status in NOTHING_SENT:
+        return set()
+    sent = send_event_type(message.channel, DeliveryStatus(message.status))
+    return {"_journey.send", sent} if sent else {"_journey.send"}
 
 
 def _people(tx: Transaction, app_id: str, group: Sequence[ParticipantRow]) -> dict[str, set[str]]:

@@ -36,6 +36,7 @@ PROJECT_TABLES = (
     "journey_runs",
     "journey_participants",
     "journey_messages",
+    "journey_outcomes",
     "journey_metrics",
     "journey_inbox",
     "send_claims",

@@ -3,10 +3,14 @@ each participant got per activity, and execution metrics."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import msgspec
+
 from clarion.store.database import Transaction
+from clarion.store.events import EventRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +89,7 @@ def page(tx: Transaction, app_id: str, after_seq: int, limit: int) -> list[Journ
 
 def delete(tx: Transaction, app_id: str, journey_id: str) -> None:
     """The journey and everything it ran: participants (and so their timers), messages' links, runs, metrics."""
-    for table in ("journey_participants", "journey_messages", "journey_metrics", "journey_runs"):
+    for table in ("journey_participants", "journey_messages", "journey_outcomes", "journey_metrics", "journey_runs"):
         tx.execute(f"DELETE FROM {table} WHERE app_id = ? AND journey_id = ?", (app_id, journey_id))
     tx.execute("DELETE FROM journeys WHERE app_id = ? AND id = ?", (app_id, journey_id))
 
@@ -497,24 +501,75 @@ def messages_of(
     return {(key, entry): message_id for key, entry, message_id in rows}
 
 
-def events_of(
-    tx: Transaction, app_id: str, keys: list[str], event_types: list[str], since_ms: int
-) -> list[tuple[str, str, str]]:
-    """(endpoint key, event type, event document) of these endpoints' events of these types since a time."""
-    endpoints, endpoint_params = tx.dialect.one_of("lower(endpoint_id)", keys)
+# Events of journey messages that conditions test and that come after the send (outcome reports, an app's
+# PutEvents naming the journey and the activity: push opens). The send's own events (`_email.send`,
+# `_email.rejected`, `_SMS.BUFFERED`, `_SMS.FAILURE`, `_journey.send`) are read from the message log instead.
+OUTCOME_EVENTS = frozenset(
+    {
+        "_email.delivered",
+        "_email.hardbounce",
+        "_email.softbounce",
+        "_email.complaint",
+        "_email.open",
+        "_email.click",
+        "_email.unsubscribe",
+        "_SMS.SUCCESS",
+        "_SMS.FAILURE",
+        "_SMS.OPTOUT",
+        "_journey.opened_notification",
+        "_journey.received_foreground",
+        "_journey.received_background",
+    }
+)
+
+
+def keep_outcomes(tx: Transaction, rows: Sequence[EventRow]) -> None:
+    """In the transaction that stores these events: those that tell a journey's conditions what became of one of
+    its messages are kept for the journey too, as (activity, endpoint, message id or run) rows that live as long as
+    the journey. Retention prunes the event log; a condition evaluated after a long EvaluationWaitTime reads these."""
+    kept = []
+    for row in rows:
+        if row.event_type not in OUTCOME_EVENTS:
+            continue
+        attributes = msgspec.json.decode(row.doc).get("Attributes") or {}
+        journey_id, activity_id = attributes.get("journey_id"), attributes.get("journey_activity_id")
+        if journey_id and activity_id:
+            mark = attributes.get("message_id") or f"run:{attributes.get('journey_run_id') or '*'}"
+            kept.append((row.app_id, journey_id, activity_id, row.endpoint_id.lower(), mark, row.event_type))
+    tx.insert_rows(
+        "INSERT INTO journey_outcomes (app_id, journey_id, activity_id, endpoint_key, mark, event_type)",
+        kept,
+        "ON CONFLICT (app_id, journey_id, activity_id, endpoint_key, mark, event_type) DO NOTHING",
+    )
+
+
+def outcomes_of(
+    tx: Transaction, app_id: str, journey_id: str, activity_id: str, keys: list[str], event_types: list[str]
+) -> set[tuple[str, str]]:
+    """(endpoint key, message id or "run:" + run id or "run:*") of these endpoints' outcomes of one activity's
+    messages, of these event types."""
+    endpoints, endpoint_params = tx.dialect.one_of("endpoint_key", keys)
     types, type_params = tx.dialect.one_of("event_type", event_types)
     rows = tx.fetchall(
-        f"SELECT lower(endpoint_id), event_type, doc FROM events WHERE app_id = ? AND {endpoints} AND {types} "
-        "AND event_at >= ?",
-        (app_id, *endpoint_params, *type_params, since_ms),
+        "SELECT endpoint_key, mark FROM journey_outcomes WHERE app_id = ? AND journey_id = ? AND activity_id = ? "
+        f"AND {endpoints} AND {types}",
+        (app_id, journey_id, activity_id, *endpoint_params, *type_params),
     )
-    return [(key, event_type, doc) for key, event_type, doc in rows]
+    return {(key, mark) for key, mark in rows}
 
 
-def recipients_of(tx: Transaction, message_ids: list[str]) -> dict[str, str]:
-    """Message id -> the endpoint key it went to (a participant's own endpoint, or another of its user's)."""
+class Logged(NamedTuple):
+    """What the message log says of one message."""
+
+    recipient: str  # the endpoint key it went to (a participant's own endpoint, or another of its user's)
+    channel: str
+    status: str
+
+
+def logged_messages(tx: Transaction, message_ids: list[str]) -> dict[str, Logged]:
+    """Message id -> its recipient, channel and delivery status (a live journey's messages outlive retention)."""
     if not message_ids:
         return {}
     wanted, params = tx.dialect.one_of("message_id", message_ids)
-    rows = tx.fetchall(f"SELECT message_id, lower(endpoint_id) FROM messages WHERE {wanted}", params)
-    return {message_id: key for message_id, key in rows if key}
+    rows = tx.fetchall(f"SELECT message_id, endpoint_id, channel, status FROM messages WHERE {wanted}", params)
+    return {message_id: Logged(key.lower(), channel, status) for message_id, key, channel, status in rows if key}

@@ -14,6 +14,7 @@ from clarion import __version__
 from clarion.clock import SystemClock, iso_millis
 from clarion.store import dataset, kpi_rollup
 from clarion.store.database import Dialect, Transaction
+from clarion.store.journeys import OUTCOME_EVENTS
 
 SERIAL = {
     "sqlite": "INTEGER PRIMARY KEY",
@@ -39,6 +40,23 @@ def _journeys_start_event(dialect: Dialect) -> str:
     if dialect.name == "postgresql":
         return f"UPDATE journeys SET start_event = definition::jsonb #>> '{{{','.join(path)},0}}'"
     return f"UPDATE journeys SET start_event = json_extract(definition, '$.{'.'.join(path)}[0]')"
+
+
+def _journey_outcomes_of_stored_events(dialect: Dialect) -> str:
+    """Fills journey_outcomes from the events stored before it existed, for the journeys there are."""
+
+    def attribute(name: str) -> str:
+        return dialect.json_text("e.doc", ("Attributes", name))
+
+    types = ", ".join(f"'{event_type}'" for event_type in sorted(OUTCOME_EVENTS))
+    return (
+        "INSERT INTO journey_outcomes (app_id, journey_id, activity_id, endpoint_key, mark, event_type) "
+        f"SELECT e.app_id, {attribute('journey_id')}, {attribute('journey_activity_id')}, lower(e.endpoint_id), "
+        f"COALESCE({attribute('message_id')}, 'run:' || COALESCE({attribute('journey_run_id')}, '*')), e.event_type "
+        f"FROM events e WHERE e.event_type IN ({types}) AND {attribute('journey_activity_id')} IS NOT NULL "
+        f"AND EXISTS (SELECT 1 FROM journeys j WHERE j.app_id = e.app_id AND j.id = {attribute('journey_id')}) "
+        "ON CONFLICT (app_id, journey_id, activity_id, endpoint_key, mark, event_type) DO NOTHING"
+    )
 
 
 MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
@@ -717,6 +735,24 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             # Set from lease_token by the claim that leases the row (clarion/store/journeys.py, claim_due): 1 when
             # a stepper died holding it, so the step is a repeat whose sends may be duplicates.
             "ALTER TABLE journey_participants ADD COLUMN reclaimed INTEGER NOT NULL DEFAULT 0",
+        ],
+    ),
+    (
+        26,
+        "journeys: the outcomes of their messages, kept as long as the journey, out of retention's reach",
+        [
+            # What became of a journey message (an outcome report, an app's event naming the journey and activity),
+            # for its conditions: mark is the message id, or "run:RUN_ID" ("run:*") for an app's event.
+            """CREATE TABLE journey_outcomes (
+                app_id TEXT NOT NULL,
+                journey_id TEXT NOT NULL,
+                activity_id TEXT NOT NULL,
+                endpoint_key TEXT NOT NULL,
+                mark TEXT NOT NULL,
+                event_type TEXT NOT NULL,
+                PRIMARY KEY (app_id, journey_id, activity_id, endpoint_key, mark, event_type)
+            )""",
+            _journey_outcomes_of_stored_events,
         ],
     ),
 ]
