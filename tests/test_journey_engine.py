@@ -302,6 +302,38 @@ def test_message_event_conditions_after_a_wait_longer_than_retention_read_what_t
     }
 
 
+def test_activities_that_read_nothing_are_passed_through_in_the_move_that_reaches_them(
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
+) -> None:
+    """A message, then a holdout, a random split and a wait: each participant is claimed and committed once, the
+    three counted as if each had been a step of its own."""
+    add_endpoints(pinpoint, project, 4)
+    activities = {
+        "mail": {"EMAIL": {"TemplateName": "second-mail", "NextActivity": "hold"}},
+        "hold": {"Holdout": {"Percentage": 0, "NextActivity": "draw"}},
+        "draw": {
+            "RandomSplit": {
+                "Branches": [{"Percentage": 50, "NextActivity": "day"}, {"Percentage": 50, "NextActivity": "day"}]
+            }
+        },
+        "day": {"Wait": {"WaitTime": {"WaitFor": "P1D"}, "NextActivity": "bye"}},
+        "bye": {"Holdout": {"Percentage": 100}},
+    }
+    journey_id = for_everyone(pinpoint, project, activities, "mail")
+    assert tick(engine_server) == 4  # one step each: sent, passed the holdout, drawn, waiting
+    assert len(sink.received) == 4
+    assert activity_metrics(pinpoint, project, journey_id, "hold") == {"ENTERED": "4", "PASSED": "4"}
+    draws = activity_metrics(pinpoint, project, journey_id, "draw")
+    assert draws["ENTERED"] == "4" and int(draws.get("Branch_1", 0)) + int(draws.get("Branch_2", 0)) == 4
+    assert activity_metrics(pinpoint, project, journey_id, "day") == {"ENTERED": "4"}
+    assert tick(engine_server) == 0  # the wait's timer is set
+    engine_server.clock.offset += timedelta(days=1, seconds=1)
+    assert tick(engine_server) == 4  # the wait ends and the holdout lets them out in the same step
+    assert activity_metrics(pinpoint, project, journey_id, "day") == {"COMPLETED": "4", "ENTERED": "4"}
+    assert activity_metrics(pinpoint, project, journey_id, "bye") == {"ENTERED": "4", "HELD_OUT": "4"}
+    assert journey_metrics(pinpoint, project, journey_id)["ENDPOINT_LEFT"] == "4"
+
+
 def test_random_split_and_multi_condition_on_endpoint_dimensions(
     engine_server: RunningServer, pinpoint: Any, project: str
 ) -> None:

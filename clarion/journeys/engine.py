@@ -497,8 +497,10 @@ class JourneyEngine:
     ) -> list[Move]:
         activity = journey.definition["Activities"][activity_id]
         if "ContactCenter" not in activity:
-            return await self.steps.run(journey, activity_id, group, now)
-        return await self._contact_center(journey, activity_id, activity["ContactCenter"], group, now)
+            moves = await self.steps.run(journey, activity_id, group, now)
+        else:
+            moves = await self._contact_center(journey, activity_id, activity["ContactCenter"], group, now)
+        return self.steps.onward(journey, activity_id, moves, now)
 
     async def _contact_center(
         self,
@@ -591,8 +593,8 @@ def _commit(tx: Transaction, journey: Journey, activity_id: str, moves: list[Mov
     """Move the participants under their lease (one statement), with the metrics and the message links of the
     moves that held; a journey paused while the step ran has its participants' next timers set aside."""
     paused = _paused(tx, journey)
-    activity_counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    journey_counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    # (run id, activity id: '' for the journey's own) -> metrics to add
+    counts: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     messages: list[tuple[str, int, str]] = []
     steps = [
         store.Step(m.participant.endpoint_key, m.participant.entry, m.activity, m.due_at, m.waited, m.attempts)
@@ -606,17 +608,16 @@ def _commit(tx: Transaction, journey: Journey, activity_id: str, moves: list[Mov
         if (p.endpoint_key, p.entry) not in held:
             continue  # the lease was lost (another stepper took over) or the journey was deleted
         moved += 1
-        for name, value in move.counts.items():
-            activity_counts[p.run_id][name] += value
+        for activity, added in ((activity_id, move.counts), *move.passed.items()):
+            for name, value in added.items():
+                counts[(p.run_id, activity)][name] += value
         if move.activity is None:
-            journey_counts[p.run_id]["CANCELLED" if cancelled else "ENDPOINT_LEFT"] += 1
+            counts[(p.run_id, "")]["CANCELLED" if cancelled else "ENDPOINT_LEFT"] += 1
         if move.message_id:
             messages.append((p.endpoint_key, p.entry, move.message_id))
     at = iso_millis(now)
-    for run_id, counts in activity_counts.items():
-        store.add_metrics(tx, journey.app_id, journey.id, run_id, activity_id, counts)
-    for run_id, counts in journey_counts.items():
-        store.add_metrics(tx, journey.app_id, journey.id, run_id, "", counts)
+    for (run_id, activity), added in counts.items():
+        store.add_metrics(tx, journey.app_id, journey.id, run_id, activity, added)
     for run_id in {m.participant.run_id for m in moves}:
         store.touch_run(tx, journey.app_id, journey.id, run_id, at)
     store.add_messages(tx, journey.app_id, journey.id, activity_id, messages)

@@ -61,6 +61,7 @@ class Move:
     counts: dict[str, int] = field(default_factory=dict)  # the activity's metrics this move adds
     message_id: str | None = None
     attempts: int = 0  # sends tried at `activity` (a retried message stays there with its count)
+    passed: dict[str, dict[str, int]] = field(default_factory=dict)  # activities gone through on the way: their metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,48 @@ class Steps:
         if kind == "Wait":
             return moves + [Move(p, body.get("NextActivity"), now_ms, counts={"COMPLETED": 1}) for p in ready]
         return moves + await self._split(journey, kind, body, ready, now_ms, counted=bool(wait))
+
+    def onward(self, journey: Journey, activity_id: str, moves: list[Move], now: datetime) -> list[Move]:
+        """Moves on to activities that need nothing read go on through them in the same move: a Wait (or a split's
+        EvaluationWaitTime) sets its timer, a Holdout or RandomSplit draws, until an activity that must read or
+        send, or a timer. One claim and one commit instead of one per activity; the draws are the participant's
+        own, so a step computed again agrees."""
+        now_ms = epoch_millis(now)
+        activities = journey.definition["Activities"]
+        for index, move in enumerate(moves):
+            for _ in range(len(activities)):  # journeys do not loop: at most every activity once
+                target = move.activity
+                if target is None or target == activity_id or move.waited or (move.due_at or 0) > now_ms:
+                    break
+                further = self._without_reads(journey, target, activities[target], move.participant, now)
+                if further is None:
+                    break
+                move = Move(
+                    move.participant,
+                    further.activity,
+                    further.due_at,
+                    further.waited,
+                    move.counts,
+                    move.message_id,
+                    passed={**move.passed, target: further.counts},
+                )
+            moves[index] = move
+        return moves
+
+    def _without_reads(
+        self, journey: Journey, activity_id: str, activity: dict[str, Any], p: ParticipantRow, now: datetime
+    ) -> Move | None:
+        """The move an activity makes for a participant arriving now, if it needs nothing read; else None."""
+        kind = next(k for k in activity if k != "Description")
+        body: dict[str, Any] = activity[kind]
+        if kind == "Holdout":
+            return self._holdout(journey.id, activity_id, body, p, epoch_millis(now))
+        if kind == "RandomSplit":
+            return self._random(journey.id, activity_id, body, p, epoch_millis(now))
+        wait = body.get("WaitTime") if kind == "Wait" else body.get("EvaluationWaitTime")
+        if kind in ("Wait", "ConditionalSplit", "MultiCondition") and wait:
+            return Move(p, activity_id, wait_due(wait, now), True, {"ENTERED": 1})
+        return None
 
     @staticmethod
     def _holdout(journey_id: str, activity_id: str, body: dict[str, Any], p: ParticipantRow, now_ms: int) -> Move:
