@@ -33,6 +33,7 @@ import asyncio
 import json
 import os
 import resource
+import signal
 import sys
 import tempfile
 import threading
@@ -182,7 +183,12 @@ def message_sink(channel: str) -> Iterator[tuple[DeliverySettings, dict[str, Any
 
 
 def run(
-    store: str, participants: int, scale: int = 0, step_seconds: float = 120, channel: str = "EMAIL"
+    store: str,
+    participants: int,
+    scale: int = 0,
+    step_seconds: float = 120,
+    channel: str = "EMAIL",
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     """The run with sends at `participants`, or with `scale` the run at that many participants (`measure_scale`)."""
     with (
@@ -206,7 +212,7 @@ def run(
         with RunningServer(settings) as server:
             if scale:
                 return measure_scale(server, scale, step_seconds)
-            return measure(server, participants, channel, gcm)
+            return measure(server, participants, channel, gcm, profile)
 
 
 class RssPeak:
@@ -268,7 +274,9 @@ def send_messages_rate(client: Any, app_id: str, count: int, channel: str) -> fl
     return count / (time.perf_counter() - started)
 
 
-def measure(server: RunningServer, participants: int, channel: str, gcm: dict[str, Any]) -> dict[str, Any]:
+def measure(
+    server: RunningServer, participants: int, channel: str, gcm: dict[str, Any], profile: Path | None = None
+) -> dict[str, Any]:
     client = server.client(KEY)
     app_id = set_up_project(client, channel, gcm)
     loaded = time.perf_counter()
@@ -294,12 +302,18 @@ def measure(server: RunningServer, participants: int, channel: str, gcm: dict[st
         loop = server.app.state.loop  # RunningServer.run waits 30 s at most; a pass over N participants takes longer
         return asyncio.run_coroutine_threadsafe(server.services.journey_engine.tick(), loop).result(timeout=7200)
 
+    from bench.push import profile as py_spy
+
+    profiler = py_spy(os.getpid(), profile) if profile else None
     with RssPeak() as rss:
         started, cpu = time.perf_counter(), time.process_time()
         steps = tick()  # entry, the first message, the waits set
         server.clock.offset += timedelta(minutes=2)
         steps += tick()  # the split, the second message, the holdout, the week's waits set
         elapsed, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
+    if profiler is not None:
+        profiler.send_signal(signal.SIGINT)
+        profiler.wait()
     metrics = client.get_journey_execution_metrics(ApplicationId=app_id, JourneyId=journey_id)
     entered = int(metrics["JourneyExecutionMetricsResponse"]["Metrics"]["ENDPOINT_ENTERED"])
     assert entered == participants, metrics
@@ -618,12 +632,14 @@ def main() -> None:
     parser.add_argument("--channel", choices=["email", "push"], default="email", help="what --participants sends")
     parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="sqlite")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--profile", type=Path, help="py-spy's raw stacks of this process while the journey runs")
     args = parser.parse_args()
     stores = ["sqlite", "postgres"] if args.store == "both" else [args.store]
     results = []
     for store in stores:
         channel = args.channel.upper()
-        results.append({"store": store, **run(store, args.participants, args.scale, args.step_seconds, channel)})
+        measured = run(store, args.participants, args.scale, args.step_seconds, channel, args.profile)
+        results.append({"store": store, **measured})
         print_scale(results[-1]) if args.scale else print_sends(results[-1])
     if args.out:
         args.out.write_text(json.dumps(results if len(results) > 1 else results[0], indent=1) + "\n")
