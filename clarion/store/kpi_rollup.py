@@ -82,9 +82,10 @@ def _recipients_table(dialect: Dialect) -> str:
     )"""
 
 
-def _roll_up(source: str) -> tuple[str, str]:
+def roll_up_sql(source: str) -> tuple[str, str]:
     """The two inserts adding the events of `source` (a table of event rows) to the rollups: rows of their own,
-    never an update of rows another transaction may hold."""
+    never an update of rows another transaction may hold. The trigger runs them over each insert's rows; a bulk load
+    with the trigger disabled runs them once over all its events (bench/bulk_fill.py)."""
     rows = f"(SELECT app_id, endpoint_id, event_type, event_at, doc::jsonb AS d FROM {source} WHERE {ROLLED_SQL}) e"
     keys = ", ".join(rolled_keys(_attribute))
     recipient_keys = ", ".join(rolled_keys(_attribute, RECIPIENT_KEYS))
@@ -105,7 +106,7 @@ def _trigger(dialect: Dialect) -> str:
     if dialect.name != "postgresql":
         return "SELECT 1"
     return f"""CREATE FUNCTION kpi_roll_up() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN {"; ".join(_roll_up("inserted"))}; RETURN NULL; END $$"""
+        BEGIN {"; ".join(roll_up_sql("inserted"))}; RETURN NULL; END $$"""
 
 
 def _on_insert(dialect: Dialect) -> str:
@@ -119,7 +120,7 @@ def _on_insert(dialect: Dialect) -> str:
 
 def _backfill(part: int) -> Callable[[Dialect], str]:
     """The events stored before the rollups existed."""
-    return lambda dialect: _roll_up("events")[part] if dialect.name == "postgresql" else "SELECT 1"
+    return lambda dialect: roll_up_sql("events")[part] if dialect.name == "postgresql" else "SELECT 1"
 
 
 MIGRATION: list[Callable[[Dialect], str] | str] = [
