@@ -60,6 +60,12 @@ def _attribute(name: str) -> str:
     return _json(f"Attributes,{name}")
 
 
+# Ends a subquery that parses each event's document once (`doc::jsonb AS d`): without it PostgreSQL pulls the subquery
+# up into the outer query and parses the document again at every use of `d`, a dozen times per row (rolling up
+# 120,000 KPI events took 4.0 s instead of 1.1 s).
+_PARSED_ONCE = "OFFSET 0"
+
+
 _PARTS = f"coalesce(CAST({_attribute('number_of_message_parts')} AS INTEGER), 1)"
 _PRICE = f"coalesce(CAST({_json('Metrics,price_in_millicents_usd')} AS double precision), 0)"
 _RECIPIENT = f"CASE WHEN endpoint_id <> '' THEN endpoint_id ELSE '@' || {_attribute('destination')} END"
@@ -86,7 +92,10 @@ def roll_up_sql(source: str) -> tuple[str, str]:
     """The two inserts adding the events of `source` (a table of event rows) to the rollups: rows of their own,
     never an update of rows another transaction may hold. The trigger runs them over each insert's rows; a bulk load
     with the trigger disabled runs them once over all its events (bench/bulk_fill.py)."""
-    rows = f"(SELECT app_id, endpoint_id, event_type, event_at, doc::jsonb AS d FROM {source} WHERE {ROLLED_SQL}) e"
+    rows = (
+        f"(SELECT app_id, endpoint_id, event_type, event_at, doc::jsonb AS d FROM {source} WHERE {ROLLED_SQL} "
+        f"{_PARSED_ONCE}) e"
+    )
     keys = ", ".join(rolled_keys(_attribute))
     recipient_keys = ", ".join(rolled_keys(_attribute, RECIPIENT_KEYS))
     types = ", ".join(f"'{kind}'" for kind in RECIPIENT_EVENT_TYPES)
@@ -105,7 +114,7 @@ def roll_up_sql(source: str) -> tuple[str, str]:
 def _trigger(dialect: Dialect) -> str:
     if dialect.name != "postgresql":
         return "SELECT 1"
-    return f"""CREATE FUNCTION kpi_roll_up() RETURNS trigger LANGUAGE plpgsql AS $$
+    return f"""CREATE OR REPLACE FUNCTION kpi_roll_up() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN {"; ".join(roll_up_sql("inserted"))}; RETURN NULL; END $$"""
 
 
@@ -133,6 +142,8 @@ MIGRATION: list[Callable[[Dialect], str] | str] = [
     _backfill(0),
     _backfill(1),
 ]
+# The trigger's function again, parsing each event's document once (_PARSED_ONCE).
+PARSE_ONCE: list[Callable[[Dialect], str] | str] = [_trigger]
 TABLES = ("kpi_hourly", "kpi_recipients")
 
 
@@ -154,7 +165,7 @@ def _hours_and_edges(query: KpiQuery, table: str, rolled: str, edge_columns: str
     types = ", ".join("?" for _ in query.event_types)
     edge = (
         f"SELECT app_id, event_type, event_at, {edge_columns} FROM (SELECT *, doc::jsonb AS d FROM events "
-        f"WHERE app_id = ? AND event_type IN ({types}) AND event_at BETWEEN ? AND ?) e"
+        f"WHERE app_id = ? AND event_type IN ({types}) AND event_at BETWEEN ? AND ? {_PARSED_ONCE}) e"
     )
     params = [
         *(query.app_id, first, last),

@@ -755,6 +755,11 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             _journey_outcomes_of_stored_events,
         ],
     ),
+    (
+        27,
+        "KPI rollups on PostgreSQL: the trigger parses each event's document once",
+        kpi_rollup.PARSE_ONCE,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]
