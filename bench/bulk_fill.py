@@ -95,8 +95,9 @@ def _postgres_tx(conn: Any) -> Iterator[Transaction]:
 
 
 @contextmanager
-def fresh_store(kind: str, folder: Path, postgres_url: str, prefix: str) -> Iterator[FreshStore]:
-    """A migrated store in `folder` (SQLite) or a new database `<prefix>_<random>` on the server of `postgres_url`."""
+def fresh_store(kind: str, folder: Path, postgres_url: str, prefix: str, keep: bool = False) -> Iterator[FreshStore]:
+    """A migrated store in `folder` (SQLite) or a new database `<prefix>_<random>` on the server of `postgres_url`
+    (dropped at the end unless `keep`)."""
     if kind == "sqlite":
         path = folder / f"{prefix}-{uuid.uuid4().hex[:8]}.sqlite3"
         conn = sqlite3.connect(path, isolation_level=None)
@@ -113,7 +114,7 @@ def fresh_store(kind: str, folder: Path, postgres_url: str, prefix: str) -> Iter
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = psycopg.connect(postgres_url, autocommit=True)
     admin.execute(f"CREATE DATABASE {name}")
-    store = FreshStore(kind, url=f"{postgres_url.rsplit('/', 1)[0]}/{name}")
+    store = FreshStore(kind, url=database_url(postgres_url, name))
     try:
         store.conn = connect_postgres(store.url)
         with store.tx_of() as tx:
@@ -122,8 +123,18 @@ def fresh_store(kind: str, folder: Path, postgres_url: str, prefix: str) -> Iter
     finally:
         if store.conn is not None:
             store.conn.close()
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        if not keep:
+            drop_database(postgres_url, name)
         admin.close()
+
+
+def database_url(postgres_url: str, name: str) -> str:
+    return f"{postgres_url.rsplit('/', 1)[0]}/{name}"
+
+
+def drop_database(postgres_url: str, name: str) -> None:
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def iso_ms(dialect: Dialect, ms: str) -> str:
@@ -214,11 +225,11 @@ def append_through_store(tx_of: TxOf, events_sql: EventsSql, total: int, batch: 
     for start in range(0, total, batch):
         with tx_of() as tx:
             rows = tx.fetchall(
-                f"SELECT {events_sql(tx.dialect)}, i FROM {_numbers(tx.dialect, start, min(total, start + batch))} "
-                "ORDER BY i"
+                f"SELECT i, {events_sql(tx.dialect)} FROM {_numbers(tx.dialect, start, min(total, start + batch))} "
+                "ORDER BY 1"
             )
         with tx_of() as tx:
-            event_store.append(tx, [EventRow(*row[:-1]) for row in rows])
+            event_store.append(tx, [EventRow(*row[1:]) for row in rows])
 
 
 def _content(tx: Transaction) -> dict[str, Any]:

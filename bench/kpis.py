@@ -33,26 +33,24 @@ import platform
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
-
+from bench.bulk_fill import EventsSql, FreshStore, check, database_url, drop_database, fill, fresh_store, iso_ms
 from clarion.analytics import kpi_duckdb
 from clarion.analytics.kpis import KPIS, Kpi
 from clarion.analytics.replica import Replica
 from clarion.clock import epoch_millis
 from clarion.store import kpi_rollup, kpi_sql
-from clarion.store.database import POSTGRESQL, Transaction, connect_postgres
+from clarion.store.database import POSTGRESQL, Dialect, Transaction, connect_postgres
 from clarion.store.kpi_sql import KpiQuery
-from clarion.store.migrations import migrate
 
 APP_ID = "bench"
 DAY_MS = 86_400_000
 SPREAD_DAYS = 40
 BATCH = 1_000_000
+APPEND_BATCH = 10_000  # PostgreSQL: events per insert of the write path the bulk fill stands for
 POSTGRES_URL = os.environ.get("CLARION_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 # What each measured KPI is: (level, kpi-name, scope id). c0 is one campaign of --campaigns.
 MEASURED = (
@@ -152,33 +150,50 @@ def time_duckdb(replica: Replica, window: tuple[int, int], repeat: int) -> dict[
     return rows
 
 
-def load_postgres(url: str, events: int, now_ms: int, campaigns: int) -> float:
-    started = time.perf_counter()
-    conn = connect_postgres(url)
+def postgres_events(events: int, now_ms: int, campaigns: int) -> EventsSql:
+    """Event number i of the mix `duckdb_batch` makes, as the store keeps it: Clarion's message events as
+    clarion/channels/outcomes.py records them (type, time and attributes in msgspec's compact JSON), app events as
+    PutEvents stores them."""
+    first = now_ms - SPREAD_DAYS * DAY_MS
     kinds = "ARRAY[" + ", ".join(f"'{kind}'" for kind in KINDS) + "]"
-    for start in range(0, events, BATCH):
-        count = min(BATCH, events - start)
-        conn.execute(
-            f"""INSERT INTO events (app_id, endpoint_id, event_id, event_type, event_at, arrival_at, doc, change_seq)
-            SELECT '{APP_ID}', 'e' || (i * 7919 % 500000), i::text, ({kinds})[i % 10 + 1], ts, ts,
-                   CASE WHEN i % 10 < 6 THEN json_build_object('Attributes', json_build_object(
-                       'campaign_id', 'c' || (ts / 3600000 % {campaigns}),
-                       'ActivityId', 'c' || (ts / 3600000 % {campaigns}) || '-a' || (ts / {DAY_MS} % 4),
-                       'channel_type', (ARRAY['EMAIL', 'SMS', 'GCM'])[i / 10 % 3 + 1],
-                       'delivery_status', CASE WHEN i % 97 = 0 THEN 'PERMANENT_FAILURE' ELSE 'SUCCESSFUL' END,
-                       'iso_country_code', (ARRAY['US', 'DE', 'FR', 'BR'])[i / 3 % 4 + 1]),
-                       'Metrics', json_build_object('price_in_millicents_usd', i % 900))::text
-                   ELSE '{{"Attributes": {{"level": "3"}}, "Metrics": {{"score": 1}}}}' END, 1
-            FROM (SELECT i, {now_ms - SPREAD_DAYS * DAY_MS} + i * {SPREAD_DAYS * DAY_MS} / {max(events, 1)} AS ts
-                  FROM generate_series({start}::bigint, {start + count - 1}::bigint) i) g"""
+
+    def spell(dialect: Dialect) -> str:
+        ts = f"({first} + i * {SPREAD_DAYS * DAY_MS} / {max(events, 1)})"
+        kind = f"({kinds})[i % 10 + 1]"
+        campaign = f"'c' || ({ts} / 3600000 % {campaigns})"
+        head = f"""'{{"EventType":"' || {kind} || '","Timestamp":"' || {iso_ms(dialect, ts)} || '",'"""
+        message = (
+            f"""{head} || '"Attributes":{{"campaign_id":"' || {campaign} || '","ActivityId":"' || {campaign} """
+            f"""|| '-a' || ({ts} / {DAY_MS} % 4) || '","channel_type":"' """
+            """|| (ARRAY['EMAIL', 'SMS', 'GCM'])[i / 10 % 3 + 1] """
+            """|| '","delivery_status":"' || CASE WHEN i % 97 = 0 THEN 'PERMANENT_FAILURE' ELSE 'SUCCESSFUL' END """
+            """|| '","iso_country_code":"' || (ARRAY['US', 'DE', 'FR', 'BR'])[i / 3 % 4 + 1] """
+            """|| '"},"Metrics":{"price_in_millicents_usd":' || (i % 900) || '.0}}'"""
         )
-        print(f"  postgres: {start + count:,} events loaded", flush=True)
-    conn.execute("ANALYZE events")
-    conn.close()
-    return time.perf_counter() - started
+        app = f"""{head} || '"Attributes":{{"level":"3"}},"Metrics":{{"score":1.0}}}}'"""
+        return (
+            f"'{APP_ID}', 'e' || (i * 7919 % 500000), i::text, {kind}, {ts}, {ts}, NULL, "
+            f"CASE WHEN i % 10 < 6 THEN {message} ELSE {app} END"
+        )
+
+    return spell
 
 
-def time_postgres(url: str, window: tuple[int, int], repeat: int) -> dict[str, Any]:
+def load_postgres(store: FreshStore, events: int, now_ms: int, campaigns: int) -> dict[str, float]:
+    """The events in bulk (bench/bulk_fill.py): rows, indexes and rollups as the write path and its trigger leave
+    them."""
+    timings = fill(store.tx_of, postgres_events(events, now_ms, campaigns), events, APPEND_BATCH)
+    started = time.perf_counter()
+    store.conn.execute("ANALYZE")  # what autovacuum would have done by then
+    timings["analyze"] = time.perf_counter() - started
+    return timings
+
+
+def rollup_sizes(tx: Transaction) -> dict[str, int]:
+    return {f"{table}_rows": int(tx.scalar(f"SELECT count(*) FROM {table}")) for table in kpi_rollup.TABLES}
+
+
+def time_postgres(url: str, window: tuple[int, int], repeat: int, scan_repeat: int | None) -> dict[str, Any]:
     conn = connect_postgres(url)
     tx = Transaction(conn, POSTGRESQL)
 
@@ -199,9 +214,10 @@ def time_postgres(url: str, window: tuple[int, int], repeat: int) -> dict[str, A
         took, result = median_ms(read(lambda t, q=query: kpi_rollup.run(t, q)), repeat)
         source = kpi_rollup.columns_for(query, POSTGRESQL)
         entry = {"ms": took, "rows": len(result), "source": type(source).__name__}
-        if not isinstance(source, kpi_sql.RowStoreColumns):  # the same KPI scanning the events, as without rollups
+        scans = max(1, repeat // 2) if scan_repeat is None else scan_repeat
+        if scans and not isinstance(source, kpi_sql.RowStoreColumns):  # the same KPI scanning the events
             sql, params = kpi_sql.compile_kpi(query, kpi_sql.RowStoreColumns(POSTGRESQL))
-            scanned_ms, scanned = median_ms(read(lambda t, s=sql, p=params: t.fetchall(s, p)), max(1, repeat // 2))
+            scanned_ms, scanned = median_ms(read(lambda t, s=sql, p=params: t.fetchall(s, p)), scans)
             assert sorted(map(tuple, scanned), key=repr) == sorted(result, key=repr), name
             entry["scan_ms"] = scanned_ms
         rows["kpis"][f"{level}:{name}"] = entry
@@ -215,7 +231,7 @@ def report(result: dict[str, Any]) -> str:
     ]
     for engine in ("duckdb", "postgres"):
         measured = result.get(engine)
-        if not measured:
+        if not measured or "baseline_ms" not in measured:
             continue
         base = measured["baseline_ms"]
         lines.append(f"{engine:<9} {measured['events']:>12,}  {'baseline: raw count by day':<58} {base:>9.1f}")
@@ -243,6 +259,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="DuckDB threads (analytics.threads)")
     parser.add_argument("--batch", type=int, default=BATCH, help="events the replica takes in at once (DuckDB)")
     parser.add_argument("--out", default="kpis.json", help="the results' file name, under bench/results")
+    parser.add_argument(
+        "--check-events", type=int, default=20_000, help="PostgreSQL's bulk-fill check, events (0: skip)"
+    )
+    parser.add_argument(
+        "--pg-stage",
+        choices=("all", "fill"),
+        default="all",
+        help="fill: fill PostgreSQL and keep the database for a later run with --pg-database (a run of each ≤ 25 min)",
+    )
+    parser.add_argument("--pg-database", help="time the KPIs on this database, filled by --pg-stage fill; drops it")
+    parser.add_argument("--pg-now-ms", type=int, help="with --pg-database: the fill's 'now' (it prints it)")
+    parser.add_argument(
+        "--scan-repeat", type=int, help="PostgreSQL: runs of each KPI scanning the events (default repeat/2; 0: none)"
+    )
     args = parser.parse_args()
     now = datetime.now(UTC)
     now_ms = epoch_millis(now)
@@ -252,36 +282,64 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load": os.getloadavg()},
         "args": vars(args),
     }
-    with tempfile.TemporaryDirectory(prefix="clarion-kpis-") as folder:
-        replica = Replica(Path(folder) / "analytics.duckdb", threads=args.threads)
-        print(f"loading {args.events:,} events into the DuckDB replica", flush=True)
-        load_s = load_duckdb(replica, args.events, now_ms, args.campaigns, args.batch)
-        result["duckdb"] = {"events": args.events, "load_seconds": load_s, **time_duckdb(replica, window, args.repeat)}
-        counts = replica.counts()
-        result["duckdb"]["rollup_rows"] = counts["kpi_hourly"]
-        result["duckdb"]["recipient_sets"] = counts["kpi_recipients"]
-        result["duckdb"]["recipients_numbered"] = counts["kpi_recipient_ids"]
-        replica.close()
-    if args.pg_events:
-        name = f"clarion_kpis_{uuid.uuid4().hex[:8]}"
-        admin = psycopg.connect(POSTGRES_URL, autocommit=True)
-        admin.execute(f"CREATE DATABASE {name}")
-        url = f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
+    if args.events:
+        with tempfile.TemporaryDirectory(prefix="clarion-kpis-") as folder:
+            replica = Replica(Path(folder) / "analytics.duckdb", threads=args.threads)
+            print(f"loading {args.events:,} events into the DuckDB replica", flush=True)
+            load_s = load_duckdb(replica, args.events, now_ms, args.campaigns, args.batch)
+            timed = time_duckdb(replica, window, args.repeat)
+            result["duckdb"] = {"events": args.events, "load_seconds": load_s, **timed}
+            counts = replica.counts()
+            result["duckdb"]["rollup_rows"] = counts["kpi_hourly"]
+            result["duckdb"]["recipient_sets"] = counts["kpi_recipients"]
+            result["duckdb"]["recipients_numbered"] = counts["kpi_recipient_ids"]
+            replica.close()
+    if args.pg_database:  # filled by an earlier run with --pg-stage fill
+        url = database_url(POSTGRES_URL, args.pg_database)
+        window = (args.pg_now_ms - 31 * DAY_MS, args.pg_now_ms)
         try:
             conn = connect_postgres(url)
-            with conn.transaction():
-                migrate(Transaction(conn, POSTGRESQL))
+            sizes = rollup_sizes(Transaction(conn, POSTGRESQL))
             conn.close()
-            print(f"loading {args.pg_events:,} events into PostgreSQL", flush=True)
-            load_s = load_postgres(url, args.pg_events, now_ms, args.campaigns)
             result["postgres"] = {
                 "events": args.pg_events,
-                "load_seconds": load_s,
-                **time_postgres(url, window, args.repeat),
+                "database": args.pg_database,
+                **sizes,
+                **time_postgres(url, window, args.repeat, args.scan_repeat),
             }
         finally:
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            admin.close()
+            drop_database(POSTGRES_URL, args.pg_database)
+    elif args.pg_events:
+        with tempfile.TemporaryDirectory(prefix="clarion-kpis-") as folder:
+            if args.check_events:
+                with (
+                    fresh_store("postgres", Path(folder), POSTGRES_URL, "export_kpis_bulk") as bulk,
+                    fresh_store("postgres", Path(folder), POSTGRES_URL, "export_kpis_appended") as appended,
+                ):
+                    events_sql = postgres_events(args.check_events, now_ms, args.campaigns)
+                    result["check"] = check(bulk.tx_of, appended.tx_of, events_sql, args.check_events, APPEND_BATCH)
+                print(f"check: bulk fill and write path agree ({result['check']})", flush=True)
+            filling_only = args.pg_stage == "fill"
+            with fresh_store("postgres", Path(folder), POSTGRES_URL, "export_kpis", keep=filling_only) as store:
+                print(f"loading {args.pg_events:,} events into PostgreSQL", flush=True)
+                started = time.perf_counter()
+                steps = load_postgres(store, args.pg_events, now_ms, args.campaigns)
+                with store.tx_of() as tx:
+                    sizes = rollup_sizes(tx)
+                result["postgres"] = {
+                    "events": args.pg_events,
+                    "load_seconds": time.perf_counter() - started,
+                    "load_steps": steps,
+                    **sizes,
+                }
+                if filling_only:
+                    assert store.url is not None
+                    name = store.url.rsplit("/", 1)[1]
+                    result["postgres"]["database"] = name
+                    print(f"kept; time it with: --events 0 --pg-events {args.pg_events} --pg-database {name} "
+                          f"--pg-now-ms {now_ms}")  # fmt: skip
+                else:
+                    result["postgres"].update(time_postgres(store.url, window, args.repeat, args.scan_repeat))
     result["machine"]["load_after"] = os.getloadavg()
     print(report(result))
     out = Path(__file__).parent / "results" / args.out
