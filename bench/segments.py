@@ -1,6 +1,8 @@
 """Segment evaluation at scale: the row-store SQL (SQLite, PostgreSQL) against the DuckDB replica, in one run.
 
     .venv/bin/python bench/segments.py [--endpoints 200000] [--store sqlite|postgres|both] [--repeat 3]
+    .venv/bin/python bench/segments.py --fast --endpoints 10000000   # the replica alone, built straight in DuckDB
+    .venv/bin/python bench/segments.py --check --endpoints 3000      # --fast builds what a sync builds?
 
 1. Generates N synthetic endpoints with a realistic skew — Zipf-like countries, three platforms, five channels,
    0–4 interests out of 20, a tier, three metrics, coordinates, users owning three endpoints each (with user
@@ -18,6 +20,11 @@
 5. The regression guard: the table compares every engine, per endpoint, with the last recorded figures (the
    committed bench/results/segments-<N>.json of this size, else of the nearest size; --baseline names another) and
    flags an engine that got more than 2x slower. Commit the new results file to make it the next baseline.
+
+--fast skips the stores: the same rows are generated and applied to the replica by the sync's own statements in
+DuckDB, a few minutes at 10,000,000 endpoints where loading a store and syncing from it takes half an hour; only
+DuckDB is timed, and the results go to bench/results/segments-<N>-fast.json. --check builds a small replica both ways
+(a sync from a loaded SQLite store, in several batches, and --fast's) and compares every table row for row.
 
 PostgreSQL: a throw-away database on CLARION_BENCH_POSTGRES_URL (default the local server), dropped at the end.
 """
@@ -38,7 +45,6 @@ import json
 import math
 import os
 import platform
-import random
 import re
 import statistics
 import tempfile
@@ -46,16 +52,14 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
-import msgspec
 
 from clarion.analytics import segment_duckdb
-from clarion.analytics.replica import Replica
+from clarion.analytics.replica import FEED_TYPES, Replica
 from clarion.analytics.sync import ReplicaSync
-from clarion.clock import iso_millis
 from clarion.endpoints.service import cohort_of
 from clarion.segments.plan import Node, plan_of
 from clarion.store import segment_sql
@@ -103,6 +107,118 @@ LARGE_SEGMENT = {
 
 # ----------------------------------------------------------------------------------------------------------------
 # Generation
+#
+# Rows are drawn by DuckDB SQL from hashes of (row number, draw number): the same rows whatever the chunking, and far
+# faster than drawing them in Python. The store loaders take them as tuples (`generate`); the fast replica build
+# (`build_replica`) stages them in the replica's own connection, typed as the change feed's JSON is read there.
+
+_UNIT = 9007199254740992.0  # 2**53: the top 53 bits of a hash as a float in [0, 1)
+_NOW_MS = int(NOW.timestamp() * 1000)
+_DAY_MS = 86_400_000
+_MAX_EVENTS = 4  # per endpoint
+
+
+_DRAWS = 64  # per row
+
+
+def _u(draw: int, of: str = "i") -> str:
+    """A uniform draw in [0, 1): the `draw`th of the row numbered `of` (hashing one number: DuckDB's hash of
+    several values combines theirs, and draws made so come out correlated)."""
+    return f"((hash({of} * {_DRAWS} + {draw}) >> 11) / {_UNIT})"
+
+
+def _pick(values: list[str], weights: list[int], draw: int, of: str = "i") -> str:
+    """A weighted choice among `values` (integer weights: each value repeated that many times in a list)."""
+    pool = [value for value, weight in zip(values, weights, strict=True) for _ in range(weight)]
+    literal = "[" + ", ".join(f"'{value}'" for value in pool) + "]"
+    return f"{literal}[1 + floor({_u(draw, of)} * {len(pool)})::INTEGER]"
+
+
+def _expo(draw: int, mean: float, of: str = "i") -> str:
+    return f"(-ln(1 - {_u(draw, of)}) * {mean})"
+
+
+def _iso(ms: str) -> str:
+    """clarion.clock.iso_millis of epoch milliseconds."""
+    return f"strftime(epoch_ms({ms}), '%Y-%m-%dT%H:%M:%S.%g') || 'Z'"
+
+
+_INTERESTS = (
+    "list_sort(list_distinct(["
+    + ", ".join(
+        f"CASE WHEN draws > {k} THEN {_pick(INTERESTS, [round(100 * w) for w in INTEREST_WEIGHTS], 10 + k)} END"
+        for k in range(4)
+    )
+    + "]))"
+)
+# Endpoints numbered [$start, $stop): every value their rows and documents are made of.
+_ENDPOINTS = f"""
+    SELECT *, 'ep-' || lpad(i::VARCHAR, 9, '0') AS endpoint_id, {_iso("effective_ms")} AS effective_at,
+        'user-' || lpad((i // {ENDPOINTS_PER_USER})::VARCHAR, 9, '0') AS user_id,
+        CASE WHEN channel = 'EMAIL' THEN 'ep-' || lpad(i::VARCHAR, 9, '0') || '@example.com'
+             ELSE 'token-' || lpad(i::VARCHAR, 9, '0') END AS address,
+        {_INTERESTS} AS interests
+    FROM (SELECT i, i // $chunk + 1 AS stamp,
+        {_pick(CHANNELS, CHANNEL_WEIGHTS, 1)} AS channel,
+        {_pick(COUNTRIES, COUNTRY_WEIGHTS, 2)} AS country,
+        {_pick(PLATFORMS, PLATFORM_WEIGHTS, 3)} AS platform,
+        {_pick(TIERS, TIER_WEIGHTS, 4)} AS tier,
+        {_pick(VERSIONS, [1] * len(VERSIONS), 5)} AS app_version,
+        floor({_u(6)} * 5)::INTEGER AS draws,
+        {_NOW_MS} - floor({_expo(7, 20 * _DAY_MS)})::BIGINT AS effective_ms,
+        least(floor({_expo(8, 2)}), 40)::DOUBLE AS purchases,
+        floor({_expo(9, 20)})::DOUBLE AS sessions,
+        round({_expo(20, 30)} + {_expo(21, 30)}, 2) AS ltv,
+        round(-60 + {_u(22)} * 130, 4) AS latitude,
+        round(-180 + {_u(23)} * 360, 4) AS longitude,
+        {_pick(["free", "pro", "team"], [80, 15, 5], 26)} AS plan
+    FROM range($start, $stop) r(i))
+"""
+# The events of endpoints numbered [$start, $stop): 30 % of endpoints have 1-4 in the last 60 days. `seq` numbers
+# them in order from $seq + 1, as the store's serial column does for rows inserted in that order.
+_EVENTS = f"""
+    SELECT *, $seq + row_number() OVER (ORDER BY i, number) AS seq, {_iso("event_at")} AS timestamp
+    FROM (SELECT i, 'ep-' || lpad(i::VARCHAR, 9, '0') AS endpoint_id, i // $chunk + 1 AS stamp, number,
+        {_NOW_MS} - floor({_expo(30, 12 * _DAY_MS, "n")})::BIGINT % {60 * _DAY_MS} AS event_at,
+        {_pick(EVENT_TYPES, EVENT_WEIGHTS, 31, "n")} AS event_type
+    FROM (SELECT *, i * {_MAX_EVENTS} + number AS n FROM (
+        SELECT i, unnest(range(CASE WHEN {_u(24)} < 0.3 THEN 1 + floor({_u(25)} * {_MAX_EVENTS})::INTEGER ELSE 0 END))
+            AS number
+        FROM range($start, $stop) r(i))))
+"""
+# A store document: what UpdateEndpoint would have stored.
+_DOCUMENT = """to_json({'ChannelType': channel, 'Address': address,
+    'Attributes': {'interests': interests, 'tier': [tier]},
+    'Metrics': {'purchases': purchases, 'sessions': sessions, 'ltv': ltv},
+    'Demographic': {'Platform': platform, 'AppVersion': app_version, 'Make': 'acme'},
+    'Location': {'Country': country, 'Latitude': latitude, 'Longitude': longitude},
+    'User': {'UserId': user_id}, 'RequestId': 'bench'})"""
+
+
+def _generated(con: duckdb.DuckDBPyConnection, start: int, stop: int, chunk: int) -> None:
+    """The temporary table `generated`: endpoints numbered [start, stop), stamped one stamp per `chunk`."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE generated AS {_ENDPOINTS}", {"start": start, "stop": stop, "chunk": chunk}
+    )
+    # The cohort is a CRC-32 (clarion.endpoints.service.cohort_of), which DuckDB lacks: computed here, read back.
+    with tempfile.NamedTemporaryFile("w", suffix=".csv") as file:
+        file.write("".join(f"{i},{cohort_of(f'ep-{i:09d}')}\n" for i in range(start, stop)))
+        file.flush()
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE generated AS SELECT g.*, c.cohort_id FROM generated g JOIN "
+            f"read_csv('{file.name}', header = false, columns = {{'i': 'BIGINT', 'cohort_id': 'INTEGER'}}) c "
+            "USING (i)"
+        )
+
+
+def _generated_events(con: duckdb.DuckDBPyConnection, start: int, stop: int, chunk: int, seq: int) -> int:
+    """The temporary table `generated_events`: the events of endpoints [start, stop), numbered from seq + 1;
+    returns how many."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE generated_events AS {_EVENTS}",
+        {"start": start, "stop": stop, "chunk": chunk, "seq": seq},
+    )
+    return int(con.execute("SELECT count(*) FROM generated_events").fetchone()[0])  # type: ignore[index]
 
 
 @dataclass
@@ -112,86 +228,90 @@ class Chunk:
     events: list[tuple[Any, ...]]
 
 
-def generate(total: int, seed: int = 42) -> Iterator[Chunk]:
-    """Rows in the store's column order, CHUNK endpoints at a time, each chunk on its own change-feed stamp."""
-    rng = random.Random(seed)
-    now_ms = int(NOW.timestamp() * 1000)
-    for start in range(0, total, CHUNK):
-        n = min(CHUNK, total - start)
-        stamp = start // CHUNK + 1
-        countries = rng.choices(COUNTRIES, COUNTRY_WEIGHTS, k=n)
-        platforms = rng.choices(PLATFORMS, PLATFORM_WEIGHTS, k=n)
-        channels = rng.choices(CHANNELS, CHANNEL_WEIGHTS, k=n)
-        tiers = rng.choices(TIERS, TIER_WEIGHTS, k=n)
-        endpoints, users, events = [], [], []
-        for offset in range(n):
-            i = start + offset
-            endpoint_id = f"ep-{i:09d}"
-            user_id = f"user-{i // ENDPOINTS_PER_USER:09d}"
-            country = countries[offset]
-            interests = sorted(set(rng.choices(INTERESTS, INTEREST_WEIGHTS, k=rng.randrange(5))))
-            effective = NOW - timedelta(days=rng.expovariate(1 / 20))
-            doc = {
-                "ChannelType": channels[offset],
-                "Address": f"{endpoint_id}@example.com" if channels[offset] == "EMAIL" else f"token-{i:09d}",
-                "Attributes": {"interests": interests, "tier": [tiers[offset]]},
-                "Metrics": {
-                    "purchases": float(min(int(rng.expovariate(0.5)), 40)),
-                    "sessions": float(int(rng.expovariate(1 / 20))),
-                    "ltv": round(rng.gammavariate(2.0, 30.0), 2),
-                },
-                "Demographic": {"Platform": platforms[offset], "AppVersion": rng.choice(VERSIONS), "Make": "acme"},
-                "Location": {
-                    "Country": country,
-                    "Latitude": round(rng.uniform(-60, 70), 4),
-                    "Longitude": round(rng.uniform(-180, 180), 4),
-                },
-                "User": {"UserId": user_id},
-                "RequestId": "bench",
-            }
-            at = iso_millis(effective)
-            endpoints.append(
-                (
-                    APP_ID,
-                    endpoint_id,
-                    endpoint_id,
-                    channels[offset],
-                    doc["Address"],
-                    "ACTIVE",
-                    "NONE",
-                    user_id,
-                    cohort_of(endpoint_id),
-                    at,
-                    at,
-                    msgspec.json.encode(doc).decode(),
-                    stamp,
-                )
-            )
-            if i % ENDPOINTS_PER_USER == 0:
-                plan = rng.choices(["free", "pro", "team"], [80, 15, 5])[0]
-                users.append((APP_ID, user_id, msgspec.json.encode({"plan": [plan]}).decode(), stamp))
-            if rng.random() < 0.3:
-                for number in range(rng.randint(1, 4)):
-                    event_at = now_ms - int(rng.expovariate(1 / 12) * 86_400_000) % (60 * 86_400_000)
-                    event_type = rng.choices(EVENT_TYPES, EVENT_WEIGHTS)[0]
-                    event = {
-                        "EventType": event_type,
-                        "Timestamp": iso_millis(datetime.fromtimestamp(event_at / 1000, UTC)),
-                    }
-                    events.append(
-                        (
-                            APP_ID,
-                            endpoint_id,
-                            f"{endpoint_id}-{number}",
-                            event_type,
-                            event_at,
-                            event_at,
-                            None,
-                            msgspec.json.encode(event).decode(),
-                            stamp,
-                        )
-                    )
+def generate(total: int, chunk: int = CHUNK) -> Iterator[Chunk]:
+    """Rows in the store's column order, `chunk` endpoints at a time, each chunk on its own change-feed stamp."""
+    con = duckdb.connect()
+    seq = 0
+    for start in range(0, total, chunk):
+        stop = min(start + chunk, total)
+        _generated(con, start, stop, chunk)
+        seq += _generated_events(con, start, stop, chunk, seq)
+        endpoints = con.execute(
+            f"""SELECT '{APP_ID}', endpoint_id, endpoint_id, channel, address, 'ACTIVE', 'NONE', user_id, cohort_id,
+                effective_at, effective_at, {_DOCUMENT}, stamp FROM generated ORDER BY i"""
+        ).fetchall()
+        users = con.execute(
+            f"""SELECT '{APP_ID}', user_id, to_json({{'plan': [plan]}}), stamp FROM generated
+                WHERE i % {ENDPOINTS_PER_USER} = 0 ORDER BY i"""
+        ).fetchall()
+        events = con.execute(
+            f"""SELECT '{APP_ID}', endpoint_id, endpoint_id || '-' || number, event_type, event_at, event_at, NULL,
+                to_json({{'EventType': event_type, 'Timestamp': timestamp}}), stamp FROM generated_events
+                ORDER BY seq"""
+        ).fetchall()
         yield Chunk(endpoints, users, events)
+    con.close()
+
+
+FAST_ROWS = 1_000_000  # endpoints generated and applied at a time by build_replica
+
+
+def build_replica(replica: Replica, total: int, chunk: int = CHUNK) -> int:
+    """The replica a full sync of a store loaded with `generate(total, chunk)` builds, made directly in DuckDB: the
+    same rows staged as the sync stages the change feed's JSON, applied by the sync's own statements. Returns the
+    feed position (the last chunk's stamp). `--check` compares the two."""
+    types = FEED_TYPES
+    with replica.round() as round_:
+        round_.reset()
+        con = round_.con
+        # Events first, as a sync applies them: endpoints then pick up their last event time from `activity`.
+        seq = 0
+        for start in range(0, total, FAST_ROWS):
+            seq += _generated_events(con, start, min(start + FAST_ROWS, total), chunk, seq)
+            _stage(
+                con,
+                types["events"],
+                f"""SELECT '{APP_ID}' AS app_id, endpoint_id, event_type, event_at,
+                event_at AS arrival_at, NULL AS session_id, stamp AS change_seq, seq,
+                {{'Attributes': NULL, 'Metrics': NULL}} AS doc FROM generated_events""",
+            )
+            round_.apply_events()
+            round_.commit()
+        for start in range(0, total, FAST_ROWS):
+            _generated(con, start, min(start + FAST_ROWS, total), chunk)
+            _stage(
+                con,
+                types["endpoints"],
+                f"""SELECT '{APP_ID}' AS app_id, endpoint_id AS endpoint_key,
+                endpoint_id AS id, channel AS channel_type, address, 'ACTIVE' AS endpoint_status, 'NONE' AS opt_out,
+                user_id, cohort_id, effective_at AS created_at, effective_at, stamp AS change_seq,
+                {{'ChannelType': channel,
+                  'Demographic': {{'AppVersion': app_version, 'Locale': NULL, 'Make': 'acme', 'Model': NULL,
+                      'ModelVersion': NULL, 'Platform': platform, 'PlatformVersion': NULL, 'Timezone': NULL}},
+                  'Location': {{'City': NULL, 'Country': country, 'Latitude': latitude, 'Longitude': longitude,
+                      'PostalCode': NULL, 'Region': NULL}},
+                  'Attributes': MAP(['interests', 'tier'], [interests, [tier]]),
+                  'Metrics': MAP(['purchases', 'sessions', 'ltv'], [purchases, sessions, ltv])}} AS doc
+                FROM generated ORDER BY i""",
+            )
+            round_.insert_endpoints()
+            _stage(
+                con,
+                types["users"],
+                f"""SELECT '{APP_ID}' AS app_id, user_id, stamp AS change_seq,
+                MAP(['plan'], [[plan]]) AS attributes FROM generated WHERE i % {ENDPOINTS_PER_USER} = 0 ORDER BY i""",
+            )
+            round_.insert_users()
+            round_.commit()
+        position = (total - 1) // chunk + 1
+        round_.set_position(position)
+    return position
+
+
+def _stage(con: duckdb.DuckDBPyConnection, types: dict[str, str], select: str) -> None:
+    """The temporary table `staged` as the sync's JSON reader would have typed `select`'s rows."""
+    columns = ", ".join(f"CAST({name} AS {kind}) AS {name}" for name, kind in types.items())
+    con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS SELECT {columns} FROM ({select})")
 
 
 ENDPOINT_COLUMNS = (
@@ -364,12 +484,77 @@ def time_duckdb(replica: Replica, repeat: int) -> dict[str, Any]:
     return {**result, "ids": len(ids), "peak_rss_mb": peak_rss_mb()}
 
 
+def time_replica(result: dict[str, Any], replica: Replica, workdir: Path, how: dict[str, Any], repeat: int) -> None:
+    """Record how the replica was made (`how`), its size and the peak memory so far, then time DuckDB on it."""
+    with replica.cursor() as con:
+        memory_limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]  # type: ignore[index]
+    result["replica"] = {
+        **how,
+        "memory_limit": memory_limit,
+        "file_mb": round(sum(p.stat().st_size for p in workdir.glob("replica.duckdb*")) / 1e6),
+        "rows": replica.counts(),
+        "peak_rss_mb": round(peak_rss_mb()),
+    }
+    print(f"replica: {result['replica']}")
+    result["engines"]["duckdb"] = time_duckdb(replica, repeat)
+    print(f"duckdb: {result['engines']['duckdb']}")
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # The run
 
 
-async def run(total: int, stores: list[str], repeat: int, workdir: Path) -> dict[str, Any]:
-    result: dict[str, Any] = {
+def run_fast(total: int, repeat: int, workdir: Path, memory_limit: str) -> dict[str, Any]:
+    """--fast: the replica built straight from the generator (build_replica), DuckDB timed alone."""
+    result = header(total)
+    replica = Replica(workdir / "replica.duckdb", memory_limit=memory_limit)
+    reset_peak_rss()
+    started = time.perf_counter()
+    build_replica(replica, total)
+    built = {"source": "generated in DuckDB (--fast)", "build_s": round(time.perf_counter() - started, 1)}
+    time_replica(result, replica, workdir, built, repeat)
+    replica.close()
+    result["load_average_at_end"] = round(os.getloadavg()[0], 1)
+    return result
+
+
+async def compare_builds(db: Database, workdir: Path, total: int, chunk: int, batch_rows: int) -> dict[str, int]:
+    """Load `generate(total, chunk)` into the migrated, empty store `db` as the benchmark does, sync a replica from
+    it in batches of `batch_rows`, build another with build_replica, and answer the rows per replica table found in
+    one and not the other (an empty dict: the two are equal, row for row)."""
+
+    def load(tx: Transaction) -> None:
+        for part in generate(total, chunk):
+            for table, columns, rows in tables(part):
+                tx.insert_rows(f"INSERT INTO {table} ({columns})", rows)
+        tx.execute("UPDATE change_feed SET seq = ? WHERE name = 'rows'", ((total - 1) // chunk + 1,))
+        tx.execute(BENCH_APP.replace("%s", "?"), (APP_ID,))
+
+    await db.write(load)
+    synced = Replica(workdir / "synced.duckdb")
+    try:
+        await ReplicaSync(db, synced, batch_rows).sync()
+    finally:
+        synced.close()
+    built = Replica(workdir / "built.duckdb")
+    try:
+        build_replica(built, total, chunk)
+        differences = {}
+        with built.cursor() as con:
+            con.execute(f"ATTACH '{workdir / 'synced.duckdb'}' AS synced (READ_ONLY)")
+            for table in (*built.counts(), "replica_state"):
+                for one, other in ((table, f"synced.{table}"), (f"synced.{table}", table)):
+                    query = f"SELECT count(*) FROM (SELECT * FROM {one} EXCEPT ALL SELECT * FROM {other})"
+                    if missing := int(con.execute(query).fetchone()[0]):  # type: ignore[index]
+                        differences[f"{one} not in {other}"] = missing
+            con.execute("DETACH synced")
+        return differences
+    finally:
+        built.close()
+
+
+def header(total: int) -> dict[str, Any]:
+    return {
         "endpoints": total,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"duckdb {duckdb.__version__}",
@@ -378,6 +563,10 @@ async def run(total: int, stores: list[str], repeat: int, workdir: Path) -> dict
         "segments": {"five_conditions": FIVE_CONDITIONS, "materialised": LARGE_SEGMENT},
         "engines": {},
     }
+
+
+async def run(total: int, stores: list[str], repeat: int, workdir: Path, memory_limit: str) -> dict[str, Any]:
+    result = header(total)
     databases: dict[str, Database] = {}
     pg_admin = pg_name = None
     if "sqlite" in stores:
@@ -434,7 +623,7 @@ async def run(total: int, stores: list[str], repeat: int, workdir: Path) -> dict
         print(f"load: {result['load']}")
 
         source = "sqlite" if "sqlite" in databases else "postgres"
-        replica = Replica(workdir / "replica.duckdb", memory_limit="8GB")
+        replica = Replica(workdir / "replica.duckdb", memory_limit=memory_limit)
         sync = ReplicaSync(databases[source], replica)
         reset_peak_rss()
         t0 = time.perf_counter()
@@ -448,14 +637,8 @@ async def run(total: int, stores: list[str], repeat: int, workdir: Path) -> dict
             "batches": first.batches,
             "unchanged_sync_ms": round((time.perf_counter() - t0) * 1000, 2),
             "unchanged_batches": second.batches,
-            "file_mb": round(sum(p.stat().st_size for p in workdir.glob("replica.duckdb*")) / 1e6),
-            "rows": replica.counts(),
-            "peak_rss_mb": round(peak_rss_mb()),
         }
-        print(f"replica: {result['replica']}")
-
-        result["engines"]["duckdb"] = time_duckdb(replica, repeat)
-        print(f"duckdb: {result['engines']['duckdb']}")
+        time_replica(result, replica, workdir, result["replica"], repeat)
         for name, db in databases.items():
             result["engines"][f"{name} SQL"] = await time_store(db, repeat)
             print(f"{name} SQL: {result['engines'][f'{name} SQL']}")
@@ -526,6 +709,22 @@ def report(result: dict[str, Any], baseline: dict[str, Any] | None, baseline_nam
     return "\n".join(lines)
 
 
+def check(workdir: Path, total: int) -> int:
+    """--check: a replica synced from a loaded SQLite store and one built by build_replica must be equal."""
+
+    async def compare() -> dict[str, int]:
+        db = SqliteDatabase(workdir / "check.sqlite3")
+        try:
+            await db.write(migrate)
+            return await compare_builds(db, workdir, total, chunk=max(1, total // 3), batch_rows=max(1, total // 7))
+        finally:
+            db.close()
+
+    differences = asyncio.run(compare())
+    print(f"{total:,} endpoints, synced vs built: " + (f"DIFFERENT {differences}" if differences else "equal"))
+    return 1 if differences else 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--endpoints", type=int, default=200_000)
@@ -533,22 +732,32 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=None, help="where the SQLite and DuckDB files go (a temp dir)")
     parser.add_argument("--baseline", type=Path, default=None, help="the results file to compare with")
+    parser.add_argument("--memory-limit", default="8GB", help="the replica's DuckDB memory_limit (default 8GB)")
+    parser.add_argument("--fast", action="store_true", help="build the replica straight in DuckDB; time DuckDB only")
+    parser.add_argument("--check", action="store_true", help="check that --fast builds what a sync builds, and stop")
     args = parser.parse_args()
-    baseline_path = args.baseline or find_baseline(args.endpoints)
-    baseline = json.loads(baseline_path.read_text()) if baseline_path else None
-    stores = ["sqlite", "postgres"] if args.store == "both" else [args.store]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="clarion-bench-segments-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    result = asyncio.run(run(args.endpoints, stores, args.repeat, workdir))
-    result["baseline"] = baseline_path.name if baseline_path else None
-    text = report(result, baseline, baseline_path.name if baseline_path else "nothing recorded")
-    print(text)
-    out = RESULTS / f"segments-{args.endpoints}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"saved {out}")
-    for path in workdir.iterdir():
-        path.unlink()
-    workdir.rmdir()
+    try:
+        if args.check:
+            sys.exit(check(workdir, args.endpoints))
+        name = f"segments-{args.endpoints}{'-fast' if args.fast else ''}.json"
+        baseline_path = args.baseline or (RESULTS / name if args.fast else find_baseline(args.endpoints))
+        baseline = json.loads(baseline_path.read_text()) if baseline_path and baseline_path.exists() else None
+        if args.fast:
+            result = run_fast(args.endpoints, args.repeat, workdir, args.memory_limit)
+        else:
+            stores = ["sqlite", "postgres"] if args.store == "both" else [args.store]
+            result = asyncio.run(run(args.endpoints, stores, args.repeat, workdir, args.memory_limit))
+        result["baseline"] = baseline_path.name if baseline else None
+        print(report(result, baseline, baseline_path.name if baseline else "nothing recorded"))
+        out = RESULTS / name
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"saved {out}")
+    finally:
+        for path in workdir.iterdir():
+            path.unlink()
+        workdir.rmdir()
 
 
 if __name__ == "__main__":

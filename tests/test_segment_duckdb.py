@@ -8,6 +8,7 @@ corner cases once for every engine.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from hypothesis import HealthCheck, Phase, event, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from bench.segments import compare_builds
 from clarion.analytics.config import AnalyticsSettings
 from clarion.analytics.engine import ColumnarSegmentEngine
 from clarion.analytics.replica import LAYOUT, NOTHING_SYNCED, Replica
@@ -26,6 +28,8 @@ from clarion.config import Settings
 from clarion.segments import plan, reference
 from clarion.segments.engine import SegmentEngine
 from clarion.segments.plan import Node
+from clarion.services import open_database
+from clarion.store.migrations import migrate
 from tests.conftest import RunningServer
 from tests.test_segment_engine import (
     BASE,
@@ -292,6 +296,22 @@ def test_a_replica_of_another_layout_is_rebuilt(tmp_path: Path) -> None:
     kept = Replica(tmp_path / "analytics.duckdb")  # one of this layout resumes where it was
     assert kept.position() == 9
     kept.close()
+
+
+def test_the_benchmarks_replica_built_in_duckdb_equals_a_synced_one(settings: Settings, tmp_path: Path) -> None:
+    """bench/segments.py --fast builds its 10,000,000-endpoint replica straight in DuckDB instead of loading a store
+    and syncing it (half an hour): the two must hold the same rows, every table, with the sync reading the store in
+    several batches across several change-feed stamps."""
+
+    async def compare() -> dict[str, int]:
+        db = open_database(settings)
+        try:
+            await db.write(migrate)
+            return await compare_builds(db, tmp_path, 3_000, chunk=1_000, batch_rows=700)
+        finally:
+            db.close()
+
+    assert asyncio.run(compare()) == {}
 
 
 def test_nothing_changed_reads_nothing(server: RunningServer, client: Any) -> None:

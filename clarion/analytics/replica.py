@@ -132,6 +132,8 @@ _EVENT_JSON = {
     "seq": "BIGINT",
     "doc": "STRUCT(Attributes MAP(VARCHAR, VARCHAR), Metrics MAP(VARCHAR, DOUBLE))",
 }
+# The typed rows a round stages from each feed (bench/segments.py stages generated rows the same way).
+FEED_TYPES = {"endpoints": _ENDPOINT_JSON, "users": _USER_JSON, "events": _EVENT_JSON}
 _MEMBER_JSON = {"app_id": "VARCHAR", "segment_id": "VARCHAR", "endpoint_key": "VARCHAR", "change_seq": "BIGINT"}
 _TOMBSTONE_JSON = {"change_seq": "BIGINT", "app_id": "VARCHAR", "kind": "VARCHAR", "item_key": "VARCHAR"}
 
@@ -248,6 +250,10 @@ class Round:
         self.con.execute(
             "DELETE FROM endpoints e USING staged s WHERE e.app_id = s.app_id AND e.endpoint_key = s.endpoint_key"
         )
+        self.insert_endpoints()
+
+    def insert_endpoints(self) -> None:
+        """Insert the endpoints of the temporary table `staged` (typed as FEED_TYPES says), none of them present."""
         self.con.execute(
             f"""INSERT INTO endpoints SELECT
                 s.app_id, s.endpoint_key, s.id, {ASCII_FOLD.format("s.id")}, s.channel_type, s.address,
@@ -267,6 +273,10 @@ class Round:
     def users(self, text: str) -> None:
         self._staged(text, _USER_JSON)
         self.con.execute("DELETE FROM users u USING staged s WHERE u.app_id = s.app_id AND u.user_id = s.user_id")
+        self.insert_users()
+
+    def insert_users(self) -> None:
+        """Insert the users of the temporary table `staged`, none of them present."""
         self.con.execute(
             f"INSERT INTO users SELECT app_id, user_id, attributes, {ATTRIBUTE_PAIRS.format('attributes')}, "
             "change_seq FROM staged"
