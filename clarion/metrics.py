@@ -229,6 +229,14 @@ class Metrics:
         self.retention_failures = Counter(
             "clarion_retention_failures", "Retention prune passes that failed", registry=self.registry
         )
+        self.rollup_rows_merged = Counter(
+            "clarion_kpi_rollup_rows_merged",
+            "PostgreSQL KPI rollup rows folded away by merging each ended hour into one row per key",
+            registry=self.registry,
+        )
+        self.rollup_merge_failures = Counter(
+            "clarion_kpi_rollup_merge_failures", "KPI rollup merge passes that failed", registry=self.registry
+        )
         self.leader = Gauge(
             "clarion_leader",
             "1 while this process holds the role's leader lease (one process of a group at a time)",

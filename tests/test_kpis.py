@@ -13,13 +13,16 @@ their journey and activity ids in the message Context, as the journey engine's s
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 from botocore.exceptions import ClientError
 from conftest import RunningServer, migrated_postgres, running
+from pyroaring import BitMap
 from test_event_streams import drive_campaigns
 
 from clarion.analytics import kpi_duckdb, kpi_rollups, kpis
@@ -613,37 +616,18 @@ def test_day_sets_of_recipients_answer_exactly_what_the_events_do() -> None:
     replica.close()
 
 
-def test_the_postgresql_rollups_answer_exactly_what_the_events_do(postgres_url: str) -> None:
-    """On PostgreSQL the trigger's rollups (rows appended by each insert, added up by the query), with the edge
-    hours' events, give what a scan of the events gives, for ranges over days and hours; a retried insert (rows ON
-    CONFLICT skips) adds nothing, and the events stored before the migration are rolled up by it."""
-    migrated_postgres(postgres_url)
-    conn = connect_postgres(postgres_url)
+HOURLY_KEYS = ", ".join(("app_id", "hour", "event_type", *kpi_sql.ROLLUP_KEYS))
+HOURLY_TOTALS = (
+    f"SELECT {HOURLY_KEYS}, sum(n), sum(parts), sum(price) FROM kpi_hourly "
+    f"GROUP BY {HOURLY_KEYS} ORDER BY {HOURLY_KEYS}"
+)
+
+
+def postgres_answered_as_scanned(conn: Any, ranges: list[tuple[int, int]]) -> int:
+    """Runs KPI queries the PostgreSQL rollups answer over each range, checks each gives exactly the rows of a scan of
+    the events, and answers how many had rows."""
     tx = Transaction(conn, POSTGRESQL)
-    day = 24 * HOUR_MS
-    base = (int(datetime.now(UTC).timestamp() * 1000) // day - 4) * day
-    rows = [
-        event_store.EventRow(
-            e["app_id"],
-            e["endpoint_id"],
-            f"ev-{e['seq']}",
-            e["event_type"],
-            e["event_at"],
-            e["arrival_at"],
-            None,
-            json.dumps(e["doc"]),
-        )
-        for e in rollup_events(base, 700, 450_000)  # 3.6 days
-    ]
-    for batch in (rows[:300], rows[300:], rows[250:350]):  # the last a retry: every row already stored
-        with conn.transaction():
-            event_store.append(tx, batch)
     counted, distinct = rollup_counters()
-    ranges = [
-        (base + 1, base + 3 * day - 1),
-        (base + 5 * HOUR_MS + 7, base + 2 * day + 3 * HOUR_MS + 11),
-        (base + 865_000, base + 865_010),
-    ]
     answered = 0
     for start, end in ranges:
         for scope, group, counters in (
@@ -663,20 +647,171 @@ def test_the_postgresql_rollups_answer_exactly_what_the_events_do(postgres_url: 
                 scanned = sorted((tuple(row) for row in tx.fetchall(sql, params)), key=repr)
             assert rolled == scanned, (start, end, scope, group)
             answered += bool(rolled)
-    assert answered >= 15
-    totals = (
-        "SELECT app_id, hour, event_type, campaign_id, activity_id, journey_id, journey_activity_id, channel_type, "
-        "delivery_status, record_status, country, sum(n), sum(parts), sum(price) FROM kpi_hourly "
-        "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11"
-    )
+    return answered
+
+
+def store_rows(events: list[dict[str, Any]]) -> list[event_store.EventRow]:
+    return [
+        event_store.EventRow(
+            e["app_id"],
+            e["endpoint_id"],
+            f"ev-{e['seq']}",
+            e["event_type"],
+            e["event_at"],
+            e["arrival_at"],
+            None,
+            json.dumps(e["doc"]),
+        )
+        for e in events
+    ]
+
+
+def test_retention_forgets_the_recipients_whose_events_are_gone() -> None:
+    """A recipient's number, and the endpoint id or address it stands for, goes with the last kept event or set that
+    holds it: after a prune that cuts inside an hour, the numbers kept are exactly those kept events and sets hold,
+    the recipients seen only before the cut are gone, and one seen again is numbered afresh and counted once."""
+    day = 24 * HOUR_MS
+    base = (int(datetime.now(UTC).timestamp() * 1000) // day - 6) * day
+    events = rollup_events(base, 900, 500_000)  # 5.2 days
+    for event in events[:300]:  # the first 42 hours' recipients are seen then only
+        event["endpoint_id"] = event["endpoint_id"] and "early-" + event["endpoint_id"]
+        event["doc"]["Attributes"]["destination"] = "early-" + event["doc"]["Attributes"]["destination"]
+    replica = Replica(None)
+    with replica.round() as round_:
+        round_.events(json.dumps(events))
+
+    def numbers() -> tuple[set[str], set[int], set[int]]:
+        """Recipients numbered (by name), and the numbers kept events and kept sets hold."""
+        con = replica.cursor()
+        numbered = {
+            name: number for name, number in con.execute("SELECT recipient, id FROM kpi_recipient_ids").fetchall()
+        }
+        assert len(set(numbered.values())) == len(numbered)  # one number each
+        in_events = {
+            n for (n,) in con.execute("SELECT recipient_id FROM events WHERE recipient_id IS NOT NULL").fetchall()
+        }
+        in_sets: set[int] = set()
+        for (stored,) in con.execute("SELECT recipients FROM kpi_recipients").fetchall():
+            in_sets |= set(BitMap.deserialize(stored))
+        con.close()
+        assert set(numbered.values()) == in_events | in_sets  # none held by nothing, none missing
+        return set(numbered), in_events, in_sets
+
+    before, _, _ = numbers()
+    cut = base + day + 5 * HOUR_MS + 1_800_000  # half an hour into an hour whose set stays
+    with replica.round() as round_:
+        round_.prune_events(cut)
+    after, in_events, in_sets = numbers()
+    gone = before - after
+    assert gone and all(name.startswith(("early-", "@early-")) for name in gone)
+    assert in_sets - in_events  # the cut hour's set holds recipients whose events there are pruned
+    assert answered_as_scanned(replica, [(cut, base + 4 * day)], with_counts=False) >= 3
+    again = [
+        {**event, "seq": 1000 + n, "event_at": event["event_at"] + 4 * day, "arrival_at": event["arrival_at"] + 4 * day}
+        for n, event in enumerate(events[:40])
+    ]
+    with replica.round() as round_:
+        round_.events(json.dumps(again))
+    returned, _, _ = numbers()
+    assert gone & returned
+    assert answered_as_scanned(replica, [(cut, base + 6 * day)], with_counts=False) >= 3
+    replica.close()
+
+
+def test_the_postgresql_rollups_answer_exactly_what_the_events_do(postgres_url: str) -> None:
+    """On PostgreSQL the trigger's rollups (rows appended by each insert, added up by the query), with the edge
+    hours' events, give what a scan of the events gives, for ranges over days and hours; a retried insert (rows ON
+    CONFLICT skips) adds nothing, and the events stored before the migration are rolled up by it."""
+    migrated_postgres(postgres_url)
+    conn = connect_postgres(postgres_url)
+    tx = Transaction(conn, POSTGRESQL)
+    day = 24 * HOUR_MS
+    base = (int(datetime.now(UTC).timestamp() * 1000) // day - 4) * day
+    rows = store_rows(rollup_events(base, 700, 450_000))  # 3.6 days
+    for batch in (rows[:300], rows[300:], rows[250:350]):  # the last a retry: every row already stored
+        with conn.transaction():
+            event_store.append(tx, batch)
+    ranges = [
+        (base + 1, base + 3 * day - 1),
+        (base + 5 * HOUR_MS + 7, base + 2 * day + 3 * HOUR_MS + 11),
+        (base + 865_000, base + 865_010),
+    ]
+    assert postgres_answered_as_scanned(conn, ranges) >= 15
     with conn.transaction():  # what the migration does for a store that has events already
-        before = tx.fetchall(totals)
+        before = tx.fetchall(HOURLY_TOTALS)
         tx.execute("DELETE FROM kpi_hourly")
         backfill = kpi_rollup.MIGRATION[-2]
         assert callable(backfill)
         tx.execute(backfill(POSTGRESQL))
-        assert tx.fetchall(totals) == before
+        assert tx.fetchall(HOURLY_TOTALS) == before
     conn.close()
+
+
+def test_merging_the_postgresql_rollups_under_concurrent_inserts(postgres_url: str) -> None:
+    """The background merge folds each ended hour's appended rows into one row per key while inserts go on: an
+    insert into an hour being merged does not wait for the merge, a KPI read meanwhile sees the rows before or after
+    it, and once merged every hour holds one row per key with the figures (and answers) of the events."""
+    migrated_postgres(postgres_url)
+    conn, writer = connect_postgres(postgres_url), connect_postgres(postgres_url)
+    tx, writes = Transaction(conn, POSTGRESQL), Transaction(writer, POSTGRESQL)
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    base = (now_ms // HOUR_MS - 30) * HOUR_MS
+    rows = store_rows(rollup_events(base, 900, 110_000))  # 27.5 hours, all ended
+    early, late = rows[:400], rows[400:]
+    for start in range(0, len(early), 7):  # five inserts an hour: several appended rows per hour and key
+        with conn.transaction():
+            event_store.append(tx, early[start : start + 7])
+    ranges = [(base + 1, base + 28 * HOUR_MS), (base + 5 * HOUR_MS + 7, base + 20 * HOUR_MS + 11)]
+
+    # An insert into the hour a merge is folding, while the merge's transaction is open, goes through at once.
+    with conn.transaction():
+        assert kpi_rollup.merge_next(tx, now_ms) > 0
+        hour = tx.scalar("SELECT min(hour) FROM kpi_hourly WHERE merged")
+        writer.execute("SET lock_timeout = '5s'")  # waiting would fail the insert
+        doc = json.dumps({"Attributes": {"campaign_id": "c1", "delivery_status": "SUCCESSFUL"}})
+        with writer.transaction():
+            event_store.append(
+                writes, [event_store.EventRow("app", "E1", "ev-x", "_campaign.send", hour * HOUR_MS + 5, 0, None, doc)]
+            )
+        assert postgres_answered_as_scanned(writer, ranges[:1]) >= 5  # the rows before the merge: the same answers
+
+    done = threading.Event()
+
+    def insert_the_rest() -> None:
+        for start in range(0, len(late), 25):
+            with writer.transaction():
+                event_store.append(writes, late[start : start + 25])
+        done.set()
+
+    thread = threading.Thread(target=insert_the_rest)
+    thread.start()
+    merged_while_writing = 0
+    while not done.is_set():
+        with conn.transaction():
+            folded = kpi_rollup.merge_next(tx, now_ms)
+        merged_while_writing += folded is not None
+    thread.join()
+    while True:  # what is left once the writes are over
+        with conn.transaction():
+            if kpi_rollup.merge_next(tx, now_ms) is None:
+                break
+    assert merged_while_writing > 0
+    with conn.transaction():
+        assert tx.scalar("SELECT count(*) FROM kpi_hourly WHERE NOT merged") == 0
+        assert tx.scalar("SELECT count(*) FROM kpi_recipients WHERE NOT merged") == 0
+        recipient = ", ".join(("app_id", "hour", "event_type", *kpi_sql.RECIPIENT_KEYS, "recipient"))
+        for table, key in (("kpi_hourly", HOURLY_KEYS), ("kpi_recipients", recipient)):
+            twice = f"SELECT count(*) FROM (SELECT {key} FROM {table} GROUP BY {key} HAVING count(*) > 1) d"
+            assert tx.scalar(twice) == 0, table
+    assert postgres_answered_as_scanned(conn, ranges) >= 10
+    with conn.transaction():
+        merged_totals = tx.fetchall(HOURLY_TOTALS)
+        tx.execute("DELETE FROM kpi_hourly")  # the figures of every event, rolled up at once
+        tx.execute(kpi_rollup.roll_up_sql("events")[0])
+        assert tx.fetchall(HOURLY_TOTALS) == merged_totals
+        raise psycopg.Rollback
+    conn.close()
+    writer.close()
 
 
 def test_journey_kpis_count_what_the_journey_engine_sends(kpi_server: RunningServer) -> None:

@@ -22,6 +22,7 @@ from clarion.analytics.config import RetentionSettings
 from clarion.clock import epoch_millis, iso_millis
 from clarion.config import Settings
 from clarion.store import events as event_store
+from clarion.store import kpi_rollup
 from clarion.store import messages as message_store
 from clarion.store.events import EventRow
 from clarion.store.messages import MessageRow
@@ -226,3 +227,30 @@ def test_prune_under_concurrent_writes(retained: RunningServer) -> None:
     assert any(started < at < finished for at in done_at)
     kept = read(retained, lambda tx: event_store.count(tx, app_id))
     assert kept == len(done_at) * 20
+
+
+def test_the_retention_pass_merges_the_kpi_rollups(retained: RunningServer) -> None:
+    """The pass folds each ended hour's KPI rollup rows appended by separate inserts into one row per key and counts
+    the rows folded (PostgreSQL); SQLite's rollups stay empty, with nothing to merge. (That KPIs answer the same
+    from merged rows, under concurrent inserts, is tests/test_kpis.py's.)"""
+    client = retained.client()
+    app_id = client.create_app(CreateApplicationRequest={"Name": "merged"})["ApplicationResponse"]["Id"]
+    at = datetime.now(UTC) - timedelta(hours=3)
+    millis = epoch_millis(at)
+    attributes = {"campaign_id": "c1", "delivery_status": "SUCCESSFUL", "channel_type": "EMAIL"}
+    doc = json.dumps({"EventType": "_campaign.send", "Timestamp": iso_millis(at), "Attributes": attributes})
+    for n in range(3):  # three inserts: three appended rows of the same hour and key
+        row = EventRow(app_id, f"ep-{n}", f"send-{n}", "_campaign.send", millis, millis, None, doc)
+        write(retained, lambda tx, row=row: event_store.append(tx, [row]))
+
+    def rows(tx: Any) -> tuple[int, int]:
+        return tuple(int(tx.scalar(f"SELECT count(*) FROM {t} WHERE app_id = ?", (app_id,))) for t in kpi_rollup.TABLES)
+
+    before = read(retained, rows)
+    folded = retained.run(lambda services: services.retention.merge_rollups())
+    postgres = retained.services.db.dialect.name == "postgresql"
+    assert before == ((3, 3) if postgres else (0, 0))
+    assert read(retained, rows) == ((1, 3) if postgres else (0, 0))  # three recipients, one send count
+    assert folded == (2 if postgres else 0)
+    merged = retained.services.metrics.registry.get_sample_value("clarion_kpi_rollup_rows_merged_total")
+    assert merged == (2 if postgres else 0)

@@ -154,11 +154,38 @@ def roll_up_recipients(con: duckdb.DuckDBPyConnection, numbered: str) -> None:
         con.execute(f"INSERT INTO kpi_recipients SELECT {', '.join(key)}, from_base64(recipients) FROM sets")
 
 
-def prune(con: duckdb.DuckDBPyConnection, before_hour: int) -> None:
-    """Forget the rollups' hours (and days starting) before `before_hour`. A day cut in two goes whole: no range a
-    KPI may ask for (it starts at or after the cut) covers that day entirely, so none reads its set."""
+def prune(con: duckdb.DuckDBPyConnection, before_ms: int, pruned: str) -> None:
+    """Forget the rollups' hours (and days starting) before the hour of `before_ms`, and the numbers of recipients
+    nothing kept mentions any more. A day cut in two goes whole: no range a KPI may ask for (it starts at or after
+    the cut) covers that day entirely, so none reads its set. `pruned` is a table of (app_id, id): the recipient
+    numbers of the events just pruned."""
+    before_hour = before_ms // HOUR_MS
     con.execute("DELETE FROM kpi_hourly WHERE hour < ?", [before_hour])
     con.execute("DELETE FROM kpi_recipients WHERE hour < ?", [before_hour])
+    _forget_recipients(con, before_ms, pruned)
+
+
+def _forget_recipients(con: duckdb.DuckDBPyConnection, before_ms: int, pruned: str) -> None:
+    """A recipient's number (and with it the endpoint id or address it stands for) goes with the last event and set
+    that holds it, so retention removes recipients as it removes their events. Only the sets that start before the
+    cut can hold a number whose events are all gone (the hour the cut falls in); a recipient seen again later is
+    numbered afresh, and no set kept holds its old number."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE unheld AS SELECT p.app_id, p.id FROM {pruned} p
+            WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.app_id = p.app_id AND e.recipient_id = p.id)"""
+    )
+    held: dict[str, BitMap] = {}
+    for app_id, stored in con.execute(
+        f"SELECT app_id, recipients FROM kpi_recipients WHERE hour * {HOUR_MS} < ? "
+        "AND app_id IN (SELECT DISTINCT app_id FROM unheld)",
+        [before_ms],
+    ).fetchall():
+        held.setdefault(app_id, BitMap()).update(BitMap.deserialize(stored))
+    kept = [{"app_id": app_id, "id": number} for app_id, numbers in held.items() for number in numbers]
+    if kept:
+        stage_json(con, json.dumps(kept), {"app_id": "VARCHAR", "id": "UINTEGER"}, "still_held")
+        con.execute("DELETE FROM unheld u USING still_held h WHERE u.app_id = h.app_id AND u.id = h.id")
+    con.execute("DELETE FROM kpi_recipient_ids i USING unheld u WHERE i.app_id = u.app_id AND i.id = u.id")
 
 
 def forget_app(con: duckdb.DuckDBPyConnection, app_id: str) -> None:

@@ -342,6 +342,11 @@ class Round:
             f"CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT app_id, event_key FROM events WHERE {old}",
             [before_ms, before_ms],
         )
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE pruned_recipients AS SELECT DISTINCT app_id, recipient_id AS id FROM events "
+            f"WHERE {old} AND recipient_id IS NOT NULL",
+            [before_ms, before_ms],
+        )
         row = self.con.execute(f"DELETE FROM events WHERE {old} RETURNING 1", [before_ms, before_ms]).fetchall()
         self.con.execute(
             "DELETE FROM engagement g USING touched t WHERE g.app_id = t.app_id AND g.event_key = t.event_key"
@@ -354,7 +359,7 @@ class Round:
                 FROM events ev JOIN touched t ON t.app_id = ev.app_id AND t.event_key = ev.event_key
                 WHERE {app_event_sql("ev.event_type")} GROUP BY 1, 2"""
         )
-        kpi_rollups.prune(self.con, before_ms // kpi_rollups.HOUR_MS)
+        kpi_rollups.prune(self.con, before_ms, "pruned_recipients")
         return len(row)
 
     def segment_members(self, text: str) -> None:

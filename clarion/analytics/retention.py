@@ -5,6 +5,9 @@ batch at most, never for a whole prune.
 What stays however old: events the project's event stream has not shipped yet (they go once shipped), and messages
 of live campaigns and journeys (their message limits count them). The DuckDB replica drops the same events; a
 replica positioned before a pruned tombstone rebuilds from the store (clarion/analytics/sync.py).
+
+The same pass keeps PostgreSQL's KPI rollups small: each ended hour's appended rows are merged into one row per key
+(clarion/store/kpi_rollup.py), an hour per write, pausing between them like the prune's batches.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from clarion.analytics.config import RetentionSettings
 from clarion.clock import Clock, epoch_millis, iso_millis
 from clarion.logs import get_logger
 from clarion.metrics import Metrics
+from clarion.store import kpi_rollup
 from clarion.store import retention as retention_store
 from clarion.store.database import Database, Transaction
 
@@ -68,6 +72,18 @@ class RetentionPruner:
             log.info("retention_pruned", **removed)
         return removed
 
+    async def merge_rollups(self) -> int:
+        """Merge every ended hour's appended KPI rollup rows; rows folded away."""
+        before = epoch_millis(self.clock.now())
+        folded = 0
+        while (count := await self.db.write(lambda tx: kpi_rollup.merge_next(tx, before))) is not None:
+            folded += count
+            await asyncio.sleep(self.settings.pause_seconds)
+        if folded:
+            self.metrics.rollup_rows_merged.inc(folded)
+            log.info("kpi_rollups_merged", rows=folded)
+        return folded
+
     async def _batches(self, batch: Batch) -> int:
         total = 0
         while True:
@@ -85,4 +101,9 @@ class RetentionPruner:
             except Exception:  # the store may be briefly unavailable; the next pass starts over
                 self.metrics.retention_failures.inc()
                 log.exception("retention_prune_failed")
+            try:
+                await self.merge_rollups()
+            except Exception:  # likewise: the rows stay appended, and KPIs add them up, until the next pass
+                self.metrics.rollup_merge_failures.inc()
+                log.exception("kpi_rollup_merge_failed")
             await asyncio.sleep(self.settings.interval_seconds)

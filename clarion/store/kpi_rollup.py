@@ -9,8 +9,9 @@ RECIPIENT_KEYS). Only the events KPIs count are rolled up — Clarion's own mess
 `_campaign.opened_notification` —, so PutEvents of other app events never touches them. Each insert appends rows of
 its own (its events' counts, and recipients, per hour and key) and never updates one: writers in several processes
 never wait for each other on a rollup row nor deadlock, and a KPI adds the rows up (counts) or counts distinct
-over them (recipients). The tables grow with the inserts of KPI events, not with the events; retention removes
-them by the hour.
+over them (recipients). A background merge (`merge_next`, run by each process's retention pass) folds an hour's
+appended rows into one row per key once the hour is over, so the tables hold about one row per hour and key
+whatever the number of inserts; retention removes them by the hour.
 
 On SQLite the tables exist (and are emptied with their project and by retention alike) but stay empty: the embedded
 default counts KPIs on its DuckDB replica, and a store that does not is small enough to scan.
@@ -145,6 +146,50 @@ MIGRATION: list[Callable[[Dialect], str] | str] = [
 # The trigger's function again, parsing each event's document once (_PARSED_ONCE).
 PARSE_ONCE: list[Callable[[Dialect], str] | str] = [_trigger]
 TABLES = ("kpi_hourly", "kpi_recipients")
+# `merged`: the row is an hour's rows folded into one per key. The trigger's rows (false by default) are what is left
+# to merge; a partial index finds them without reading the merged rest.
+MERGED = [
+    *(f"ALTER TABLE {table} ADD COLUMN merged BOOLEAN NOT NULL DEFAULT false" for table in TABLES),
+    *(f"CREATE INDEX {table}_unmerged ON {table} (hour) WHERE NOT merged" for table in TABLES),
+]
+
+
+def _merge_sql(table: str, columns: str, folded: str) -> str:
+    """Delete every row of one project's hour and insert them back folded, in one statement: a KPI reading at the
+    same time sees the rows before or after, never both. Rows another transaction appends meanwhile are not deleted
+    (this statement does not see them) and are merged on a later pass; rows another merge deleted first are skipped
+    (each row is folded once). Appending writers take no lock a merge holds: they never wait for it."""
+    return f"""WITH gone AS (DELETE FROM {table} WHERE app_id = ? AND hour = ? RETURNING *),
+        kept AS (INSERT INTO {table} ({columns}, merged) {folded} RETURNING 1)
+        SELECT (SELECT count(*) FROM gone) - (SELECT count(*) FROM kept)"""
+
+
+_HOURLY_KEYS = f"app_id, hour, event_type, {_KEY_COLUMNS}"
+_RECIPIENT_ROW = f"app_id, hour, event_type, {_RECIPIENT_COLUMNS}, recipient"
+_MERGE = {
+    "kpi_hourly": _merge_sql(
+        "kpi_hourly",
+        f"{_HOURLY_KEYS}, n, parts, price",
+        f"SELECT {_HOURLY_KEYS}, sum(n), sum(parts), sum(price), true FROM gone GROUP BY {_HOURLY_KEYS}",
+    ),
+    "kpi_recipients": _merge_sql("kpi_recipients", _RECIPIENT_ROW, f"SELECT DISTINCT {_RECIPIENT_ROW}, true FROM gone"),
+}
+
+
+def merge_next(tx: Transaction, before_ms: int) -> int | None:
+    """Fold one project's hour (the oldest ended before `before_ms` with rows not merged yet, in either rollup) into
+    one row per key; the rows it removed, or None when no such hour is left. One hour per call keeps each write
+    short. SQLite's rollups stay empty: nothing to merge there."""
+    if tx.dialect.name != "postgresql":
+        return None
+    for table in TABLES:
+        found = tx.fetchone(
+            f"SELECT app_id, hour FROM {table} WHERE NOT merged AND hour < ? ORDER BY hour LIMIT 1",
+            (before_ms // HOUR_MS,),
+        )
+        if found is not None:
+            return int(tx.scalar(_MERGE[table], found))
+    return None
 
 
 def prune(tx: Transaction, app_id: str, before_ms: int) -> None:

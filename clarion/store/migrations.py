@@ -760,6 +760,11 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
         "KPI rollups on PostgreSQL: the trigger parses each event's document once",
         kpi_rollup.PARSE_ONCE,
     ),
+    (
+        28,
+        "KPI rollups on PostgreSQL: appended rows are merged in the background, one row per hour and key",
+        kpi_rollup.MERGED,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]
