@@ -17,7 +17,9 @@ def test_the_replica_is_capped_by_default(server: RunningServer) -> None:
         ).fetchone()
     assert limit == "122.0 MiB"  # 128 MB
     with engine.sync.replica.cursor() as con:  # freed memory goes back to the system, not kept for reuse
-        assert con.execute("SELECT current_setting('allocator_flush_threshold')").fetchone() == ("15.2 MiB",)
+        flush = "SELECT current_setting('allocator_flush_threshold'), current_setting(?)"
+        bulk = "allocator_bulk_deallocation_flush_threshold"
+        assert con.execute(flush, [bulk]).fetchone() == ("15.2 MiB", "0 bytes")
     data_dir = str(server.settings.data_dir)
     if server.settings.uses_postgres:  # in memory: spills to DATA_DIR/analytics.tmp
         assert spill == f"{data_dir}/analytics.tmp"
