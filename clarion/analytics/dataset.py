@@ -95,9 +95,8 @@ class _Writer:
         self.output = _output(table, snapshot_day)
         self.held = 0
         self.rows = 0
-        columns = ", ".join(f"{c.name} {_TYPES[c.kind]}" for c in table.columns)
-        con.execute("DROP TABLE IF EXISTS staged")
-        con.execute(f"CREATE TEMP TABLE staged ({columns})")
+        self.columns = ", ".join(f"{c.name} {_TYPES[c.kind]}" for c in table.columns)
+        self._empty()
         self.names = [c.name for c in table.columns]
         self.json_columns = "{" + ", ".join(f"'{c.name}': '{_TYPES[c.kind]}'" for c in table.columns) + "}"
 
@@ -125,8 +124,14 @@ class _Writer:
         self._copy(self.output, self.table.name)
         if self.table is dataset.EVENTS:  # outcomes are events about a message: written from the same rows
             self._copy(_OUTCOMES_FROM_EVENTS, dataset.OUTCOMES.name)
-        self.con.execute("DELETE FROM staged")
+        self._empty()
         self.held = 0
+
+    def _empty(self) -> None:
+        """A new staging table: DuckDB keeps the memory of a table's deleted rows, so emptying one with DELETE made
+        the export grow by each million rows it wrote."""
+        self.con.execute("DROP TABLE IF EXISTS staged")
+        self.con.execute(f"CREATE TEMP TABLE staged ({self.columns})")
 
     def _copy(self, query: str, name: str) -> None:
         self.con.execute(
