@@ -59,7 +59,7 @@ import duckdb
 
 from clarion.analytics import segment_duckdb
 from clarion.analytics.replica import FEED_TYPES, Replica
-from clarion.analytics.sync import ReplicaSync
+from clarion.analytics.sync import BATCH_ROWS, ReplicaSync
 from clarion.endpoints.service import cohort_of
 from clarion.segments.plan import Node, plan_of
 from clarion.store import segment_sql
@@ -256,11 +256,13 @@ def generate(total: int, chunk: int = CHUNK) -> Iterator[Chunk]:
 FAST_ROWS = 1_000_000  # endpoints generated and applied at a time by build_replica
 
 
-def build_replica(replica: Replica, total: int, chunk: int = CHUNK) -> int:
+def build_replica(replica: Replica, total: int, chunk: int = CHUNK, batch_rows: int = BATCH_ROWS) -> int:
     """The replica a full sync of a store loaded with `generate(total, chunk)` builds, made directly in DuckDB: the
-    same rows staged as the sync stages the change feed's JSON, applied by the sync's own statements. Returns the
-    feed position (the last chunk's stamp). `--check` compares the two."""
+    same rows staged as the sync stages the change feed's JSON, applied by the sync's own statements, endpoints in
+    the sync's batches of `batch_rows` (which values get the replica's metric slots and attribute bits depends on
+    them). Returns the feed position (the last chunk's stamp). `--check` compares the two."""
     types = FEED_TYPES
+    step = batch_rows * max(1, FAST_ROWS // batch_rows)  # generated at a time: whole batches
     with replica.round() as round_:
         round_.reset()
         con = round_.con
@@ -277,24 +279,12 @@ def build_replica(replica: Replica, total: int, chunk: int = CHUNK) -> int:
             )
             round_.apply_events()
             round_.commit()
-        for start in range(0, total, FAST_ROWS):
-            _generated(con, start, min(start + FAST_ROWS, total), chunk)
-            _stage(
-                con,
-                types["endpoints"],
-                f"""SELECT '{APP_ID}' AS app_id, endpoint_id AS endpoint_key,
-                endpoint_id AS id, channel AS channel_type, address, 'ACTIVE' AS endpoint_status, 'NONE' AS opt_out,
-                user_id, cohort_id, effective_at AS created_at, effective_at, stamp AS change_seq,
-                {{'ChannelType': channel,
-                  'Demographic': {{'AppVersion': app_version, 'Locale': NULL, 'Make': 'acme', 'Model': NULL,
-                      'ModelVersion': NULL, 'Platform': platform, 'PlatformVersion': NULL, 'Timezone': NULL}},
-                  'Location': {{'City': NULL, 'Country': country, 'Latitude': latitude, 'Longitude': longitude,
-                      'PostalCode': NULL, 'Region': NULL}},
-                  'Attributes': MAP(['interests', 'tier'], [interests, [tier]]),
-                  'Metrics': MAP(['purchases', 'sessions', 'ltv'], [purchases, sessions, ltv])}} AS doc
-                FROM generated ORDER BY i""",
-            )
-            round_.insert_endpoints()
+        for start in range(0, total, step):
+            stop = min(start + step, total)
+            _generated(con, start, stop, chunk)
+            for first in range(start, stop, batch_rows):
+                _stage_endpoints(con, first, min(first + batch_rows, stop))
+                round_.insert_endpoints()
             _stage(
                 con,
                 types["users"],
@@ -306,6 +296,25 @@ def build_replica(replica: Replica, total: int, chunk: int = CHUNK) -> int:
         position = (total - 1) // chunk + 1
         round_.set_position(position)
     return position
+
+
+def _stage_endpoints(con: duckdb.DuckDBPyConnection, start: int, stop: int) -> None:
+    """Stage the generated endpoints numbered [start, stop) as the sync stages a batch of the feed."""
+    _stage(
+        con,
+        FEED_TYPES["endpoints"],
+        f"""SELECT '{APP_ID}' AS app_id, endpoint_id AS endpoint_key,
+        endpoint_id AS id, channel AS channel_type, address, 'ACTIVE' AS endpoint_status, 'NONE' AS opt_out,
+        user_id, cohort_id, effective_at AS created_at, effective_at, stamp AS change_seq,
+        {{'ChannelType': channel,
+          'Demographic': {{'AppVersion': app_version, 'Locale': NULL, 'Make': 'acme', 'Model': NULL,
+              'ModelVersion': NULL, 'Platform': platform, 'PlatformVersion': NULL, 'Timezone': NULL}},
+          'Location': {{'City': NULL, 'Country': country, 'Latitude': latitude, 'Longitude': longitude,
+              'PostalCode': NULL, 'Region': NULL}},
+          'Attributes': MAP(['interests', 'tier'], [interests, [tier]]),
+          'Metrics': MAP(['purchases', 'sessions', 'ltv'], [purchases, sessions, ltv])}} AS doc
+        FROM generated WHERE i >= {start} AND i < {stop} ORDER BY i""",
+    )
 
 
 def _stage(con: duckdb.DuckDBPyConnection, types: dict[str, str], select: str) -> None:
@@ -504,14 +513,17 @@ def time_replica(result: dict[str, Any], replica: Replica, workdir: Path, how: d
 # The run
 
 
-def run_fast(total: int, repeat: int, workdir: Path, memory_limit: str) -> dict[str, Any]:
-    """--fast: the replica built straight from the generator (build_replica), DuckDB timed alone."""
+def run_fast(total: int, repeat: int, workdir: Path, memory_limit: str, query_memory_limit: str) -> dict[str, Any]:
+    """--fast: the replica built straight from the generator (build_replica), then reopened with
+    `query_memory_limit` (a server's analytics.memory_limit) and DuckDB timed alone."""
     result = header(total)
     replica = Replica(workdir / "replica.duckdb", memory_limit=memory_limit)
     reset_peak_rss()
     started = time.perf_counter()
     build_replica(replica, total)
     built = {"source": "generated in DuckDB (--fast)", "build_s": round(time.perf_counter() - started, 1)}
+    replica.close()
+    replica = Replica(workdir / "replica.duckdb", memory_limit=query_memory_limit)
     time_replica(result, replica, workdir, built, repeat)
     replica.close()
     result["load_average_at_end"] = round(os.getloadavg()[0], 1)
@@ -538,7 +550,7 @@ async def compare_builds(db: Database, workdir: Path, total: int, chunk: int, ba
         synced.close()
     built = Replica(workdir / "built.duckdb")
     try:
-        build_replica(built, total, chunk)
+        build_replica(built, total, chunk, batch_rows)
         differences = {}
         with built.cursor() as con:
             con.execute(f"ATTACH '{workdir / 'synced.duckdb'}' AS synced (READ_ONLY)")
@@ -733,6 +745,9 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None, help="where the SQLite and DuckDB files go (a temp dir)")
     parser.add_argument("--baseline", type=Path, default=None, help="the results file to compare with")
     parser.add_argument("--memory-limit", default="8GB", help="the replica's DuckDB memory_limit (default 8GB)")
+    parser.add_argument(
+        "--query-memory-limit", help="--fast: the memory_limit of the timed queries (default: the same)"
+    )
     parser.add_argument("--fast", action="store_true", help="build the replica straight in DuckDB; time DuckDB only")
     parser.add_argument("--check", action="store_true", help="check that --fast builds what a sync builds, and stop")
     args = parser.parse_args()
@@ -745,7 +760,8 @@ def main() -> None:
         baseline_path = args.baseline or (RESULTS / name if args.fast else find_baseline(args.endpoints))
         baseline = json.loads(baseline_path.read_text()) if baseline_path and baseline_path.exists() else None
         if args.fast:
-            result = run_fast(args.endpoints, args.repeat, workdir, args.memory_limit)
+            query_limit = args.query_memory_limit or args.memory_limit
+            result = run_fast(args.endpoints, args.repeat, workdir, args.memory_limit, query_limit)
         else:
             stores = ["sqlite", "postgres"] if args.store == "both" else [args.store]
             result = asyncio.run(run(args.endpoints, stores, args.repeat, workdir, args.memory_limit))

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from bench.segments import compare_builds
 from clarion.analytics.config import AnalyticsSettings
 from clarion.analytics.engine import ColumnarSegmentEngine
-from clarion.analytics.replica import LAYOUT, NOTHING_SYNCED, Replica
+from clarion.analytics.replica import ATTRIBUTE_BITS, LAYOUT, METRIC_SLOTS, NOTHING_SYNCED, Replica, attribute_pair
 from clarion.config import Settings
 from clarion.segments import plan, reference
 from clarion.segments.engine import SegmentEngine
@@ -277,6 +277,58 @@ def test_imported_members_follow_imports_reimports_and_deletions(server: Running
     client.delete_app(ApplicationId=app_id)
     assert count(server, app_id, plan.EVERYONE) == 0
     assert replica.execute(held, [app_id]).fetchone() == (0,)
+
+
+def test_metrics_and_attribute_values_past_the_replicas_slots_and_bits(server: RunningServer, client: Any) -> None:
+    """A project's first metric names get columns and its first attribute values bits (clarion/analytics/replica.py);
+    the names and values past them, written in later rounds, are read from the MAP and the list, with the same
+    answers as the row-store SQL, alone and mixed with slotted ones in one condition."""
+    app_id = new_app(client)
+    replica = engine(server).sync.replica
+    first = {
+        f"e{n}": {
+            "ChannelType": "EMAIL",
+            "Address": f"e{n}@example.com",
+            "Metrics": {"m00": float(n)},
+            "Attributes": {"tag": [f"v{n:02d}"]},
+        }
+        for n in range(3)
+    }
+    put_endpoints(client, app_id, first)
+    assert count(server, app_id, plan.EVERYONE) == 3  # this round gives m00 and v00-v02 their slot and bits
+    later = {
+        f"f{n}": {
+            "ChannelType": "EMAIL",
+            "Address": f"f{n}@example.com",
+            "Metrics": {f"m{k:02d}": float(n + k) for k in range(20)},
+            "Attributes": {"tag": [f"v{(n * 7 + k) % 80:02d}" for k in range(40)]},
+        }
+        for n in range(12)
+    }
+    put_endpoints(client, app_id, later)
+    assert count(server, app_id, plan.EVERYONE) == 15
+    with replica.cursor() as con:
+        slots = con.execute("SELECT name FROM metric_slots WHERE app_id = ?", [app_id]).fetchall()
+        bits = {
+            pair for (pair,) in con.execute("SELECT pair FROM attribute_slots WHERE app_id = ?", [app_id]).fetchall()
+        }
+    assert len(slots) == METRIC_SLOTS and ("m19",) not in slots and len(bits) == ATTRIBUTE_BITS
+    past = [f"v{n:02d}" for n in range(80) if attribute_pair("tag", f"v{n:02d}") not in bits]
+    definitions = [
+        {"Metrics": {"m19": {"ComparisonOperator": "GREATER_THAN_OR_EQUAL", "Value": 25}}},
+        {
+            "Metrics": {
+                "m00": {"ComparisonOperator": "LESS_THAN", "Value": 2},
+                "m18": {"ComparisonOperator": "EQUAL", "Value": 20},
+            }
+        },
+        {"Attributes": {"tag": {"Values": ["v01", past[0], past[-1]]}}},
+        {"Attributes": {"tag": {"AttributeType": "EXCLUSIVE", "Values": ["v02", past[1]]}}},
+        {"Attributes": {"tag": {"Values": [past[2]]}}},
+    ]
+    for definition in definitions:
+        node = plan_for(server, app_id, {"Dimensions": definition})
+        assert count(server, app_id, node) == store_count(server, app_id, node), definition
 
 
 def test_a_replica_of_another_layout_is_rebuilt(tmp_path: Path) -> None:

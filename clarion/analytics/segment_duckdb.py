@@ -2,8 +2,9 @@
 
 The same plan (clarion/segments/plan.py states the semantics) and the same reads as the row-store compiler in
 clarion/store/segment_sql.py — count, per-channel counts, keyset pages of member ids, a sample — but over typed
-columns: attributes and metrics are MAPs, the last event time sits on the endpoint row, events are a column table,
-and imported segments' members are a table of their own (`segment_members`), so every plan is answered here.
+columns: a metric with a slot is a DOUBLE column and an attribute value with a bit a bit test (others are read from
+the `metrics` MAP and the `attribute_pairs` list), the last activity sits on the endpoint row, events are a column
+table, and imported segments' members are a table of their own (`segment_members`), so every plan is answered here.
 
 Three-valued logic is handled by polarity, as in the row-store compiler (whose ConditionCompiler writes the boolean
 structure for both): a condition that can only make a row qualify (not under a NOT) may be NULL, which WHERE treats
@@ -31,13 +32,15 @@ _COLUMNS = {
     plan.Field.MAKE: "e.make",
     plan.Field.MODEL: "e.model",
     plan.Field.PLATFORM: "e.platform",
-    plan.Field.COUNTRY: "upper(e.country)",
+    plan.Field.COUNTRY: "e.country",  # upper-cased in the replica
 }
 
 
 @dataclass
 class _Compiler(ConditionCompiler):
     app_id: str
+    metric_slots: dict[str, int]  # the project's metric names that have a column of their own, and its slot
+    attribute_bits: dict[str, int]  # the project's attribute pairs (attribute_pair) that have a bit, and its bit
     params: list[Any] = field(default_factory=list)
     uses_users: bool = False
 
@@ -56,11 +59,13 @@ class _Compiler(ConditionCompiler):
             case plan.AttributeCondition():
                 return self.attribute(node)
             case plan.MetricCompare(name, comparison, value):
-                return f"e.metrics[{self.bind(name)}] {comparison.value} {self.bind(value)}"
+                slot = self.metric_slots.get(name)
+                column = f"e.metric_{slot}" if slot is not None else f"e.metrics[{self.bind(name)}]"
+                return f"{column} {comparison.value} {self.bind(value)}"
             case plan.WithinDistance():
                 return self.within(node)
             case plan.ActiveSince(start_ms):
-                return f"coalesce(e.last_event_ms, e.effective_ms) >= {self.bind(start_ms)}"
+                return f"e.active_ms >= {self.bind(start_ms)}"
             case plan.EventCount():
                 return self.event_count(node)
             case plan.EngagementWithin():
@@ -120,10 +125,13 @@ class _Compiler(ConditionCompiler):
         return f"len(list_filter({values}, lambda v: coalesce({test}, FALSE))) > 0"
 
     def has_pair(self, row: str, node: plan.AttributeCondition) -> str:
-        """Some value of the attribute equals some criterion: membership in the row's attribute_pairs."""
-        tests = [
-            f"list_contains({row}.attribute_pairs, {self.bind(attribute_pair(node.name, v))})" for v in node.values
-        ]
+        """Some value of the attribute equals some criterion: an endpoint's bit for the values that have one, else
+        membership in the row's attribute_pairs."""
+        pairs = [attribute_pair(node.name, value) for value in node.values]
+        bits = self.attribute_bits if row == "e" else {}
+        mask = sum(1 << bits[pair] for pair in pairs if pair in bits)
+        tests = [f"({row}.attribute_bits & {mask}::UBIGINT) <> 0"] if mask else []
+        tests += [f"list_contains({row}.attribute_pairs, {self.bind(pair)})" for pair in pairs if pair not in bits]
         return "(" + " OR ".join(tests) + ")"
 
     def within(self, node: plan.WithinDistance) -> str:
@@ -148,9 +156,15 @@ class _Compiler(ConditionCompiler):
         )
 
 
-def _where(app_id: str, node: Node, sendable_only: bool) -> tuple[str, _Compiler]:
-    """`FROM ... WHERE ...` text selecting the members of `node`, and its compiler holding the parameters so far."""
-    compiler = _Compiler(app_id)
+def _where(con: duckdb.DuckDBPyConnection, app_id: str, node: Node, sendable_only: bool) -> tuple[str, _Compiler]:
+    """`FROM ... WHERE ...` text selecting the members of `node`, and its compiler holding the parameters so far.
+
+    A metric's slot or a value's bit, read here and used by the query after, cannot go stale in between: each keeps
+    its slot or bit for the replica's life (a rebuild starts them over with every row), and one without is read from
+    the `metrics` MAP or `attribute_pairs`, which every row holds whole (clarion/analytics/replica.py)."""
+    slots = con.execute("SELECT name, slot FROM metric_slots WHERE app_id = ?", [app_id]).fetchall()
+    bits = con.execute("SELECT pair, bit FROM attribute_slots WHERE app_id = ?", [app_id]).fetchall()
+    compiler = _Compiler(app_id, dict(slots), dict(bits))
     app = compiler.bind(app_id)
     condition = compiler.condition(node, exact=False)
     source = "endpoints e"
@@ -160,7 +174,7 @@ def _where(app_id: str, node: Node, sendable_only: bool) -> tuple[str, _Compiler
 
 
 def count(con: duckdb.DuckDBPyConnection, app_id: str, node: Node, *, sendable_only: bool = False) -> int:
-    where, compiler = _where(app_id, node, sendable_only)
+    where, compiler = _where(con, app_id, node, sendable_only)
     return int(con.execute(f"SELECT count(*) {where}", compiler.params).fetchone()[0])  # type: ignore[index]
 
 
@@ -168,14 +182,14 @@ def channel_counts(
     con: duckdb.DuckDBPyConnection, app_id: str, node: Node, *, sendable_only: bool = False
 ) -> dict[str, int]:
     """Members per ChannelType; endpoints without one are counted under ""."""
-    where, compiler = _where(app_id, node, sendable_only)
+    where, compiler = _where(con, app_id, node, sendable_only)
     rows = con.execute(f"SELECT coalesce(e.channel_type, ''), count(*) {where} GROUP BY 1", compiler.params).fetchall()
     return {channel: int(n) for channel, n in rows}
 
 
 def execute_members(con: duckdb.DuckDBPyConnection, app_id: str, node: Node, sendable_only: bool = False) -> None:
     """Start the query of every member's id in key order on `con`; the caller streams it with fetchmany."""
-    where, compiler = _where(app_id, node, sendable_only)
+    where, compiler = _where(con, app_id, node, sendable_only)
     con.execute(f"SELECT e.id {where} ORDER BY e.endpoint_key", compiler.params)
 
 
@@ -183,7 +197,7 @@ def sample(
     con: duckdb.DuckDBPyConnection, app_id: str, node: Node, size: int, *, sendable_only: bool = False
 ) -> list[str]:
     """Up to `size` member ids spread over cohorts, the same ones on every call."""
-    where, compiler = _where(app_id, node, sendable_only)
+    where, compiler = _where(con, app_id, node, sendable_only)
     rows = con.execute(
         f"SELECT e.id {where} ORDER BY e.cohort_id, e.endpoint_key LIMIT {compiler.bind(size)}", compiler.params
     ).fetchall()
