@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import multiprocessing
 import os
@@ -29,7 +30,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -442,68 +444,72 @@ def wait_until(pinpoint: Any, app_id: str, campaign_id: str, seconds: float) -> 
         time.sleep(0.2)
 
 
+@contextmanager
+def nginx_world() -> Iterator[tuple[Path, Nginx, Any]]:
+    """A work folder, nginx serving FCM and OAuth from it (TLS from a CA of its own), a service account's key."""
+    google_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        nginx = Nginx.start(work, trustme.CA())
+        try:
+            yield work, nginx, google_key
+        finally:
+            nginx.stop()
+
+
 def campaign_case(args: argparse.Namespace) -> dict[str, Any]:
     """N GCM endpoints, a segment of all, an IMMEDIATE campaign: through `clarion serve` (embedded store, CPU 0) into
     nginx (CPU 1), against h2load's raw rate to the same nginx in the same run."""
     from bench.campaigns import client, load_endpoints, peak_rss_mb, run_campaign, start_server
     from bench.smtp_send import free_port
 
-    ca = trustme.CA()
-    google_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    with tempfile.TemporaryDirectory() as folder:
-        work = Path(folder)
-        nginx = Nginx.start(work, ca)
+    with nginx_world() as (work, nginx, google_key):
+        payload = work / "body.json"
+        message = fcm.fcm_message("token-0", PushContent(title="Hello", body="World"), {})
+        payload.write_bytes(json.dumps(message).encode())
+        raw = [h2load(nginx.url, args.h2load_requests, 100, payload) for _ in range(2)]
+        env = {
+            "CLARION_DELIVERY__PUSH__FCM_URL": nginx.url,
+            "CLARION_DELIVERY__PUSH__FCM_TOKEN_URI": f"{nginx.url}/token",
+            "CLARION_DELIVERY__PUSH__CA_FILE": nginx.ca_file,
+            "CLARION_OUTBOUND__ALLOW_NETWORKS": '["127.0.0.0/8", "::1/128"]',
+            **({"CLARION_CAMPAIGNS__DELIVERY_WORKERS": str(args.delivery_workers)} if args.delivery_workers else {}),
+        }
+        port = free_port()
+        server = start_server(work / "data", port, env)
+        curve = RssCurve(server.pid)
         try:
-            payload = work / "body.json"
-            message = fcm.fcm_message("token-0", PushContent(title="Hello", body="World"), {})
-            payload.write_bytes(json.dumps(message).encode())
-            raw = [h2load(nginx.url, args.h2load_requests, 100, payload) for _ in range(2)]
-            env = {
-                "CLARION_DELIVERY__PUSH__FCM_URL": nginx.url,
-                "CLARION_DELIVERY__PUSH__FCM_TOKEN_URI": f"{nginx.url}/token",
-                "CLARION_DELIVERY__PUSH__CA_FILE": nginx.ca_file,
-                "CLARION_OUTBOUND__ALLOW_NETWORKS": '["127.0.0.0/8", "::1/128"]',
-                **(
-                    {"CLARION_CAMPAIGNS__DELIVERY_WORKERS": str(args.delivery_workers)} if args.delivery_workers else {}
-                ),
-            }
-            port = free_port()
-            server = start_server(work / "data", port, env)
-            curve = RssCurve(server.pid)
-            try:
-                pinpoint = client(port)
-                app_id = pinpoint.create_app(CreateApplicationRequest={"Name": "push"})["ApplicationResponse"]["Id"]
-                channel = {"ServiceJson": service_json(google_key), "DefaultAuthenticationMethod": "TOKEN"}
-                pinpoint.update_gcm_channel(ApplicationId=app_id, GCMChannelRequest=channel)
-                loading = time.perf_counter()
-                load_endpoints(
-                    pinpoint,
-                    app_id,
-                    args.campaign,
-                    lambda n: {"Id": f"d{n}", "ChannelType": "GCM", "Address": f"token-{n}"},
-                )
-                load_seconds = time.perf_counter() - loading
-                curve.mark("loaded")
-                profiler = profile(server.pid, Path(args.profile)) if args.profile else None
-                server_cpu, nginx_cpu = cpu_seconds(server.pid), nginx.worker_cpu_seconds()
-                started = time.time()
-                gcm = {"GCMMessage": {"Title": "Hello", "Body": "World", "Action": "OPEN_APP"}}
-                campaign_id = run_campaign(pinpoint, app_id, {"MessageConfiguration": gcm})
-                activity, completed = wait_until(pinpoint, app_id, campaign_id, args.max_seconds)
-                seconds = time.time() - started
-                server_cpu = cpu_seconds(server.pid) - server_cpu
-                nginx_cpu = nginx.worker_cpu_seconds() - nginx_cpu
-                curve.mark("completed")
-                if profiler is not None:
-                    profiler.send_signal(signal.SIGINT)
-                    profiler.wait()
-                rss = peak_rss_mb(server.pid)
-            finally:
-                points = curve.stop()
-                server.kill()
-                server.wait()
+            pinpoint = client(port)
+            app_id = pinpoint.create_app(CreateApplicationRequest={"Name": "push"})["ApplicationResponse"]["Id"]
+            channel = {"ServiceJson": service_json(google_key), "DefaultAuthenticationMethod": "TOKEN"}
+            pinpoint.update_gcm_channel(ApplicationId=app_id, GCMChannelRequest=channel)
+            loading = time.perf_counter()
+            load_endpoints(
+                pinpoint,
+                app_id,
+                args.campaign,
+                lambda n: {"Id": f"d{n}", "ChannelType": "GCM", "Address": f"token-{n}"},
+            )
+            load_seconds = time.perf_counter() - loading
+            curve.mark("loaded")
+            profiler = profile(server.pid, Path(args.profile)) if args.profile else None
+            server_cpu, nginx_cpu = cpu_seconds(server.pid), nginx.worker_cpu_seconds()
+            started = time.time()
+            gcm = {"GCMMessage": {"Title": "Hello", "Body": "World", "Action": "OPEN_APP"}}
+            campaign_id = run_campaign(pinpoint, app_id, {"MessageConfiguration": gcm})
+            activity, completed = wait_until(pinpoint, app_id, campaign_id, args.max_seconds)
+            seconds = time.time() - started
+            server_cpu = cpu_seconds(server.pid) - server_cpu
+            nginx_cpu = nginx.worker_cpu_seconds() - nginx_cpu
+            curve.mark("completed")
+            if profiler is not None:
+                profiler.send_signal(signal.SIGINT)
+                profiler.wait()
+            rss = peak_rss_mb(server.pid)
         finally:
-            nginx.stop()
+            points = curve.stop()
+            server.kill()
+            server.wait()
     delivered = int(activity.get("SuccessfulEndpointCount", 0))
     return {
         "endpoints": args.campaign,
@@ -563,6 +569,178 @@ def _phase_peaks(result: dict[str, Any]) -> str:
     return f"{loading} / {sending} MB"
 
 
+# --- Delivery client candidates against nginx (`--clients N`) ------------------------------------------------------
+
+
+async def drive_batches(send: Callable[[int], Awaitable[Any]], requests: int, batch: int) -> tuple[float, float]:
+    """requests/s and CPU µs per request (every thread of this process) for `requests` posts, `batch` at a time."""
+    await send(min(batch, requests))  # connect (and fetch a token) outside the measurement
+    started, cpu = time.perf_counter(), time.process_time()
+    for sent in range(0, requests, batch):
+        await send(min(batch, requests - sent))
+    elapsed, cpu_used = time.perf_counter() - started, time.process_time() - cpu
+    return requests / elapsed, cpu_used / requests * 1e6
+
+
+def all_at_once(post: Callable[[], Awaitable[None]]) -> Callable[[int], Awaitable[Any]]:
+    """n posts of a client without a batch call, gathered."""
+
+    async def posts(n: int) -> None:
+        await asyncio.gather(*(post() for _ in range(n)))
+
+    return posts
+
+
+def client_cases(
+    url: str, ca_file: str, nginx_url: str, google_key: Any
+) -> tuple[dict[str, Callable[[int], Awaitable[Any]]], list[Callable[[], Awaitable[None]]]]:
+    """The senders weighed: each posts n FCM-sized bodies to `url` at once and checks every answer."""
+    body = json.dumps(fcm.fcm_message("token-0", PushContent(title="Hello", body="World"), {})).encode()
+    headers = [("authorization", "Bearer ya29.bench"), ("content-type", "application/json; charset=UTF-8")]
+    guarded = OutboundClient(OutboundSettings(allow_networks=["127.0.0.0/8", "::1/128"]))
+    tls = Tls(ca_file=ca_file)
+    settings = DeliverySettings.model_validate(
+        {"push": {"fcm_url": nginx_url, "fcm_token_uri": f"{nginx_url}/token", "ca_file": ca_file}}
+    )
+    transport = fcm.open_transport(settings, {"Platform": "GCM", "ServiceJson": service_json(google_key)}, guarded)
+    content = PushContent(title="Hello", body="World", action="OPEN_APP")
+
+    async def one_by_one(n: int) -> None:
+        answers = await asyncio.gather(
+            *(
+                guarded.request("POST", url, headers=headers, body=body, timeout=30, max_bytes=1 << 16, tls=tls)
+                for _ in range(n)
+            )
+        )
+        assert all(answer.status == 200 for answer in answers)
+
+    async def post_many(n: int) -> None:
+        answers = await guarded.post_many([(url, body)] * n, headers=headers, timeout=30, max_bytes=1 << 16, tls=tls)
+        assert all(isinstance(answer, Answer) and answer.status == 200 for answer in answers), answers[0]
+
+    async def send_many(n: int) -> None:
+        messages = [Outbound("GCM", f"token-{i}", str(uuid.uuid4()), "app", content) for i in range(n)]
+        results = await transport.send_many(messages)  # type: ignore[attr-defined]
+        assert all(result.status == "SUCCESSFUL" for result in results), results[0]
+
+    cases: dict[str, Callable[[int], Awaitable[Any]]] = {
+        "guarded client, a request per post (before)": one_by_one,
+        "guarded client, post_many (the batch)": post_many,
+        "FCM transport, send_many (body, token, results)": send_many,
+    }
+    closers: list[Callable[[], Awaitable[None]]] = [transport.close, guarded.close]
+    missing = [name for name in ("pyreqwest", "rnet", "curl_cffi") if importlib.util.find_spec(name) is None]
+    for name in missing:
+        print(f"{name} not installed: its row is left out")
+    if "pyreqwest" not in missing:
+        from pyreqwest.client import ClientBuilder
+
+        reqwest = ClientBuilder().http2(True).add_root_certificate_pem(Path(ca_file).read_bytes()).build()
+
+        async def pyreqwest_post() -> None:
+            response = await reqwest.post(url).headers(dict(headers)).body_bytes(body).build().send()
+            assert response.status == 200 and str(response.version) == "HTTP/2.0", response.version
+            await response.bytes()
+
+        cases["pyreqwest (Rust: reqwest, hyper)"] = all_at_once(pyreqwest_post)
+    if "rnet" not in missing:
+        import rnet
+
+        wreq = rnet.Client(verify=Path(ca_file), http2_only=True)
+
+        async def rnet_post() -> None:
+            answer = await wreq.post(url, headers=dict(headers), body=body)
+            assert (answer.status, answer.version) == (200, rnet.Version.HTTP_2)
+            await answer.bytes()
+
+        cases["rnet (Rust: wreq, hyper)"] = all_at_once(rnet_post)
+    if "curl_cffi" not in missing:
+        from curl_cffi import CurlHttpVersion
+        from curl_cffi.requests import AsyncSession
+
+        session = AsyncSession(verify=ca_file, http_version=CurlHttpVersion.V2TLS, max_clients=200)
+        closers.append(session.close)
+
+        async def curl_cffi_posts(n: int) -> None:
+            answers = await asyncio.gather(*(session.post(url, headers=dict(headers), data=body) for _ in range(n)))
+            assert all(answer.status_code == 200 for answer in answers)
+
+        cases["curl_cffi AsyncSession (libcurl, cffi)"] = curl_cffi_posts
+    return cases, closers
+
+
+async def measure_clients(
+    url: str, ca_file: str, nginx_url: str, google_key: Any, args: argparse.Namespace
+) -> dict[str, list[tuple[float, float]]]:
+    cases, closers = client_cases(url, ca_file, nginx_url, google_key)
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
+    blocking = CurlDriver.open(url, [("authorization", "Bearer ya29.bench")], b"", ca_file, args.batch)
+    body = json.dumps(fcm.fcm_message("token-0", PushContent(title="Hello", body="World"), {})).encode()
+    for handle in blocking.handles:
+        handle.setopt(blocking.pycurl.POSTFIELDS, body)
+    results["pycurl, own blocking loop (no event loop)"] = []
+    for _ in range(args.rounds):
+        for name, send in cases.items():
+            results[name].append(await drive_batches(send, args.clients, args.batch))
+        blocking.run(min(1000, args.clients))
+        results["pycurl, own blocking loop (no event loop)"].append(blocking.run(args.clients))
+    for close in closers:
+        await close()
+    return results
+
+
+def curl_floor(url: str, ca_file: str, requests: int, work: Path) -> float | None:
+    """CPU µs per request of bench/curl_floor.c (libcurl's multi interface from C), if it builds here."""
+    compiler = shutil.which("cc")
+    program = work / "curl_floor"
+    if compiler is None:
+        return None
+    built = subprocess.run(
+        [compiler, "-O2", "-o", str(program), str(ROOT / "bench" / "curl_floor.c"), "-lcurl"], capture_output=True
+    )
+    if built.returncode:
+        print("bench/curl_floor.c did not build (libcurl's headers: libcurl4-openssl-dev): its row is left out")
+        return None
+    command = ["taskset", "-c", "0", str(program), url, ca_file, str(requests)]
+    return float(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+
+
+def clients_case(args: argparse.Namespace) -> dict[str, Any]:
+    """Each candidate posts FCM-sized bodies to nginx in batches, on CPU 0 (nginx on CPU 1), `--rounds` times."""
+    with nginx_world() as (work, nginx, google_key):
+        where = pin(0)
+        url = f"{nginx.url}/v1/projects/{PROJECT}/messages:send"
+        results = asyncio.run(measure_clients(url, nginx.ca_file, nginx.url, google_key, args))
+        floors = [curl_floor(url, nginx.ca_file, args.clients, work) for _ in range(args.rounds)]
+    return {
+        "sender": where,
+        "requests": args.clients,
+        "batch": args.batch,
+        "rounds": args.rounds,
+        "rows": {
+            name: {"rates": [r for r, _ in runs], "cpu_us": [c for _, c in runs]} for name, runs in results.items()
+        },
+        "libcurl_multi_in_c_cpu_us": floors,
+        "load_average": os.getloadavg(),
+    }
+
+
+def print_clients(result: dict[str, Any]) -> None:
+    print(
+        f"sender on {result['sender']}, nginx on the other CPU; {result['requests']:,} posts x {result['rounds']} "
+        f"rounds, {result['batch']} at a time; load average at the end: "
+        f"{' '.join(f'{x:.2f}' for x in result['load_average'])}\n"
+    )
+    print("| client | requests/s (the runs) | CPU µs per request (median) |")
+    print("|---|---|---:|")
+    for name, row in result["rows"].items():
+        rates = " / ".join(f"{rate:,.0f}" for rate in row["rates"])
+        print(f"| {name} | {rates} | {statistics.median(row['cpu_us']):.1f} |")
+    floors = [floor for floor in result["libcurl_multi_in_c_cpu_us"] if floor is not None]
+    if floors:
+        print(f"| libcurl multi from C (bench/curl_floor.c) | — | {statistics.median(floors):.1f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=20_000)
@@ -573,7 +751,14 @@ def main() -> None:
     parser.add_argument("--delivery-workers", type=int, default=0, help="campaigns.delivery_workers; 0: the default")
     parser.add_argument("--max-seconds", type=float, default=0, help="stop the campaign after this long; 0: never")
     parser.add_argument("--profile", default="", help="py-spy's collapsed stacks of the server during the campaign")
+    parser.add_argument("--clients", type=int, default=0, help="weigh the delivery clients with this many posts")
+    parser.add_argument("--batch", type=int, default=100, help="posts at a time for --clients (a campaign batch)")
     args = parser.parse_args()
+    if args.clients:
+        result = clients_case(args)
+        Path(ROOT / "bench" / "results" / "push-clients.json").write_text(json.dumps(result, indent=2))
+        print_clients(result)
+        return
     if args.campaign:
         result = campaign_case(args)
         Path(ROOT / "bench" / "results" / f"push-campaign-{args.campaign}.json").write_text(

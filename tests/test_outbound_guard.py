@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -317,6 +318,70 @@ def test_whole_answers_are_capped_and_redirects_are_returned_not_followed() -> N
     assert too_large == "127.0.0.2 answered more than 4,000 bytes"
     assert status == 302 and location is not None and location.endswith("/inside")
     assert inside_reads == []
+
+
+def test_a_batch_of_posts_keeps_every_guard_post_by_post() -> None:
+    """`post_many` (a campaign batch to a provider): each post gets its own answer or error, in order, under the
+    guards of `request`: an address checked at connection, no redirect followed, the deadline, the capped body, the
+    scheme; and the project's turns hold across the batch."""
+    inside_reads: list[str] = []
+    in_flight: list[int] = [0, 0]  # now, most at once
+
+    async def inside(request: web.Request) -> web.Response:
+        inside_reads.append(request.path)
+        return web.Response(text=SECRET)
+
+    async def ok(request: web.Request) -> web.Response:
+        in_flight[0] += 1
+        in_flight[1] = max(in_flight)
+        await asyncio.sleep(0.05)
+        in_flight[0] -= 1
+        return web.json_response({"name": request.path}, headers={"Retry-After": "7"})
+
+    async def big(request: web.Request) -> web.Response:
+        return web.Response(body=b"z" * 5000)
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.Response(text="late")
+
+    async def scenario() -> list[Any]:
+        async with web_server([web.post("/inside", inside)], host="127.0.0.1") as inside_port:
+
+            async def moved(request: web.Request) -> web.Response:
+                raise web.HTTPFound(f"http://127.0.0.1:{inside_port}/inside")
+
+            routes = [web.post("/ok", ok), web.post("/big", big), web.post("/slow", slow), web.post("/moved", moved)]
+            async with web_server(routes, host="127.0.0.2") as port:
+                settings = OutboundSettings(allow_networks=["127.0.0.2/32"], max_requests_per_project=3)
+                client = OutboundClient(settings)
+                there = f"http://127.0.0.2:{port}"
+                try:
+                    mixed = await client.post_many(
+                        [(f"{there}/{path}", b"{}") for path in ("ok", "big", "slow", "moved")]
+                        + [(f"http://127.0.0.1:{inside_port}/inside", b"{}"), ("file:///etc/passwd", b"{}")],
+                        headers=[("Content-Type", "application/json")],
+                        timeout=0.5,
+                        max_bytes=4000,
+                    )
+                    in_turns = await client.post_many(
+                        [(f"{there}/ok", b"{}")] * 7, headers={}, timeout=5, max_bytes=4000, project="p1"
+                    )
+                    return [*mixed, in_turns]
+                finally:
+                    await client.close()
+
+    ok_answer, too_large, late, redirect, refused, scheme, in_turns = run(scenario)
+    assert ok_answer.status == 200 and json.loads(ok_answer.body) == {"name": "/ok"}
+    assert ok_answer.headers["retry-after"] == "7"
+    assert isinstance(too_large, ResponseTooLarge) and str(too_large) == "127.0.0.2 answered more than 4,000 bytes"
+    assert isinstance(late, OutboundTimeout) and str(late) == "127.0.0.2 did not answer within 0.5s"
+    assert redirect.status == 302 and redirect.headers["location"].endswith("/inside")
+    assert isinstance(refused, OutboundRefused) and str(refused) == "127.0.0.1 is a loopback address"
+    assert isinstance(scheme, OutboundRefused) and "not http(s)" in str(scheme)
+    assert inside_reads == []
+    assert [answer.status for answer in in_turns] == [200] * 7
+    assert in_flight[1] == 3  # the project's three turns, never more, however large the batch
 
 
 def test_one_project_at_its_limit_does_not_hold_up_another() -> None:

@@ -545,6 +545,41 @@ def test_fcm_token_refreshed_on_expiry_and_on_401(
     assert fcm_stub.delivered[-1].headers["authorization"] == "Bearer ya29.test-2"
 
 
+def test_fcm_sends_a_batch_at_once_with_one_token_and_resends_only_what_a_revoked_token_lost(
+    ca: trustme.CA, ca_file: str, google_key: Any, outbound: OutboundClient
+) -> None:
+    """A campaign batch goes out as one `send_many`: one token, every message its own result in order; a token
+    revoked mid-way costs one fetch and one more try of the messages FCM refused, not of the batch's others."""
+
+    async def scenario() -> tuple[list[Any], list[Any], FcmStub, OAuthStub]:
+        async with fcm_world(ca, ca_file, google_key, FixedClock(START), outbound) as (transport, fcm_stub, oauth):
+            tokens = ["ok-0", "unregistered-1", "ok-2", "quota-3", "ok-4"]
+            first = await transport.send_many([push(token, channel="GCM") for token in tokens])
+            fcm_stub.valid_tokens.clear()  # revoked: each post of the next batch is answered 401
+            second = await transport.send_many([push(f"again-{n}", channel="GCM") for n in range(3)])
+            return first, second, fcm_stub, oauth
+
+    first, second, fcm_stub, oauth = run(scenario)
+    assert [result.status for result in first] == [
+        DeliveryStatus.SUCCESSFUL,
+        DeliveryStatus.PERMANENT_FAILURE,
+        DeliveryStatus.SUCCESSFUL,
+        DeliveryStatus.THROTTLED,
+        DeliveryStatus.SUCCESSFUL,
+    ]
+    assert first[3].retry_after == 30.0 and "UNREGISTERED" in first[1].message
+    assert all(result.provider_message_id.startswith("projects/clarion-test/messages/") for result in first[::2])
+    assert [result.status for result in second] == [DeliveryStatus.SUCCESSFUL] * 3
+    assert len(oauth.issued) == 2 and fcm_stub.unauthorized == 3
+    delivered = [
+        (request.json()["message"]["token"], request.headers["authorization"]) for request in fcm_stub.delivered
+    ]
+    assert sorted(delivered) == sorted(
+        [(f"ok-{n}", "Bearer ya29.test-0") for n in (0, 2, 4)]
+        + [(f"again-{n}", "Bearer ya29.test-1") for n in range(3)]
+    )
+
+
 def test_fcm_errors_map_to_pinpoint_statuses(
     ca: trustme.CA, ca_file: str, google_key: Any, outbound: OutboundClient
 ) -> None:

@@ -10,14 +10,16 @@ For a batch (a `campaign.batch` queue item):
 3. Per treatment: a FILTER hook chooses and personalises (a DELIVERY hook sends itself); an in-app campaign leaves
    its message; the others are sent with the run (and event) as the trace key, so a batch delivered again after a
    crash re-sends only what was not logged: the messages in flight at the crash, counted as possible duplicates.
-4. One commit: the item acked, THROTTLED and TEMPORARY_FAILURE endpoints queued again (after 2, 4, 8 s), in-app
-   messages stored, the activities' tallies added, and the run completed if this was its last batch.
+4. One commit: the sends' message log and events, the item acked, THROTTLED and TEMPORARY_FAILURE endpoints
+   queued again (after 2, 4, 8 s), in-app messages stored, the activities' tallies added, and the run completed if
+   this was its last batch.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -78,6 +80,7 @@ class BatchOutcome:
     retries: list[tuple[str, list[str], int]] = field(default_factory=list)  # (treatment, endpoint ids, retry no.)
     in_app: list[tuple[list[str], dict[str, Any]]] = field(default_factory=list)  # (endpoint ids, document)
     resent: int = 0  # messages this redelivered batch sent again (possible duplicates)
+    logs: list[Callable[[Transaction], None]] = field(default_factory=list)  # the sends' message logs and events
 
 
 class CampaignDelivery:
@@ -194,6 +197,7 @@ class CampaignDelivery:
                 continue
             context = {k: str(v) for k, v in event.items() if k not in ("MessageConfiguration", "Endpoints")}
             send = self._send_of(lease, run, definition, slot, targets, templates[slot], context, policy, now)
+            send = replace(send, log_with=outcome.logs)  # logged in the batch's one commit, with its ack
             self._count(lease, slot, await self.delivery.send(send), len(targets), outcome)
 
     def _send_of(
@@ -260,6 +264,8 @@ class CampaignDelivery:
 
     def _commit(self, tx: Transaction, lease: Lease, app_id: str, outcome: BatchOutcome, now: datetime) -> None:
         run_key = lease.payload["run"]
+        for log_sends in outcome.logs:
+            log_sends(tx)
         self.queue.ack_in(tx, lease)
         for slot, ids, number in outcome.retries:  # backoff 2, 4, 8... seconds, the batch's other facts kept
             payload = {**lease.payload, "endpoints": ids, "slot": slot, "retry": number}

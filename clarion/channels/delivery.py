@@ -8,11 +8,11 @@ DeliverySettings and the project's stored (decrypted) channel record.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from clarion.outbound.client import OutboundClient
 
@@ -137,6 +137,14 @@ class Transport(Protocol):
     async def send(self, message: Outbound) -> DeliveryResult: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class BatchTransport(Transport, Protocol):
+    """A transport that sends a batch's messages at once for less than one `send` each (FCM's posts on one
+    connection): a result per message, in order, and per-message failures as results, like `send`'s."""
+
+    async def send_many(self, messages: Sequence[Outbound]) -> list[DeliveryResult]: ...
 
 
 class OpenTransport(Protocol):

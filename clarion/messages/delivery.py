@@ -25,14 +25,22 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
 
-from clarion.channels.delivery import DeliveryResult, DeliveryStatus, EmailContent, Outbound, SmsContent, Transport
+from clarion.channels.delivery import (
+    BatchTransport,
+    DeliveryResult,
+    DeliveryStatus,
+    EmailContent,
+    Outbound,
+    SmsContent,
+    Transport,
+)
 from clarion.channels.outcomes import send_events
 from clarion.channels.phone_numbers import country_of
 from clarion.channels.registry import ChannelUnavailable, TransportRegistry
@@ -132,6 +140,10 @@ class Send:
     # before it is sent, so that one of them sends and the other answers its outcome. A campaign batch needs no
     # claim: its queue lease already makes it the only sender.
     claim: bool = False
+    # A caller that commits its own write right after the send (a campaign batch, with its ack and tallies) takes
+    # the message log and send events into that commit: their write is added here instead of made on its own, one
+    # transaction per batch instead of two.
+    log_with: list[Callable[[Transaction], None]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +281,7 @@ class Delivery:
         if send.claim:
             fresh, busy = await self._claim(app_id, fresh, earlier)
         await self._recommend(app_id, fresh, send.builder)
-        results = await asyncio.gather(*(self._send_one(app_id, t, send.builder, send.context) for t in fresh))
+        results = await self._send_all(app_id, fresh, send.builder, send.context)
 
         created_at = iso_millis(send.now)
         attribution = send.attribution
@@ -304,7 +316,10 @@ class Delivery:
             tx.record(MessagesSent(app_id, tuple(_sent(row) for row in rows)))
 
         if rows:
-            await self.db.write(record)
+            if send.log_with is not None:
+                send.log_with.append(record)
+            else:
+                await self.db.write(record)
             _log_provider_errors(app_id, send, fresh, results)
         shaped: dict[str, dict[str, Any]] = {}
         statuses: list[tuple[Target, DeliveryStatus]] = []
@@ -365,15 +380,61 @@ class Delivery:
                 else:
                     target.variables = {**target.variables, **recommended}
 
-    async def _send_one(
-        self, app_id: str, target: Target, builder: MessageBuilder, context: Mapping[str, str]
-    ) -> DeliveryResult:
-        if target.decided is not None:
-            return target.decided
-        try:
-            transport, channel = await self.transports.transport_for(app_id, target.channel)
-        except ChannelUnavailable as error:
-            return _not_sent(DeliveryStatus.PERMANENT_FAILURE, error.message)
+    async def _send_all(
+        self, app_id: str, targets: Sequence[Target], builder: MessageBuilder, context: Mapping[str, str]
+    ) -> list[DeliveryResult]:
+        """Each target's result, in order: rendered one by one, then sent concurrently, a batch transport's share
+        in one call."""
+        results: list[DeliveryResult | None] = [target.decided for target in targets]
+        opened: dict[str, tuple[Transport, Mapping[str, Any]] | ChannelUnavailable] = {}
+        batches: dict[int, tuple[BatchTransport, list[tuple[int, Outbound]]]] = {}
+        singles: list[tuple[int, Transport, Outbound]] = []
+        for index, target in enumerate(targets):
+            if target.decided is not None:
+                continue
+            found = opened.get(target.channel)
+            if found is None:
+                try:
+                    found = opened[target.channel] = await self.transports.transport_for(app_id, target.channel)
+                except ChannelUnavailable as error:
+                    found = opened[target.channel] = error
+            if isinstance(found, ChannelUnavailable):
+                results[index] = _not_sent(DeliveryStatus.PERMANENT_FAILURE, found.message)
+                continue
+            transport, channel = found
+            prepared = await self._prepare(app_id, target, channel, builder, context)
+            if isinstance(prepared, DeliveryResult):
+                results[index] = prepared
+            elif isinstance(transport, BatchTransport):
+                batches.setdefault(id(transport), (transport, []))[1].append((index, prepared))
+            else:
+                singles.append((index, transport, prepared))
+
+        async def one(index: int, transport: Transport, outbound: Outbound) -> None:
+            started = time.monotonic()
+            results[index] = await _send(transport, outbound)
+            self.metrics.provider_seconds.labels(outbound.channel).observe(time.monotonic() - started)
+
+        async def many(transport: BatchTransport, batch: list[tuple[int, Outbound]]) -> None:
+            started = time.monotonic()
+            sent = await _send_many(transport, [outbound for _, outbound in batch])
+            took = time.monotonic() - started
+            for (index, outbound), result in zip(batch, sent, strict=True):
+                results[index] = result
+                self.metrics.provider_seconds.labels(outbound.channel).observe(took)
+
+        await asyncio.gather(*(one(*single) for single in singles), *(many(*batch) for batch in batches.values()))
+        return results  # type: ignore[return-value]
+
+    async def _prepare(
+        self,
+        app_id: str,
+        target: Target,
+        channel: Mapping[str, Any],
+        builder: MessageBuilder,
+        context: Mapping[str, str],
+    ) -> Outbound | DeliveryResult:
+        """The target's rendered message, or the result that says why there is none."""
         unsubscribe = self.tracker.unsubscribe_url(target.message_id) if target.channel == EMAIL else None
         try:
             content = await builder.content(
@@ -387,7 +448,7 @@ class Delivery:
             html = self.tracker.rewrite_html(content.html, target.message_id, builder.email_tracking)
             content = replace(content, html=html)
         target.sent_as = content_summary(content, target.address)
-        outbound = Outbound(
+        return Outbound(
             channel=target.channel,
             address=target.address,
             message_id=target.message_id,
@@ -396,10 +457,6 @@ class Delivery:
             endpoint_id=target.endpoint_id,
             context=_context_of(target, context),
         )
-        started = time.monotonic()
-        result = await _send(transport, outbound)
-        self.metrics.provider_seconds.labels(target.channel).observe(time.monotonic() - started)
-        return result
 
 
 # Recipients ---------------------------------------------------------------------------------------------------
@@ -528,7 +585,19 @@ async def _send(transport: Transport, outbound: Outbound) -> DeliveryResult:
     try:
         return await transport.send(outbound)
     except Exception as error:  # any transport bug must not fail the other recipients
-        return DeliveryResult(DeliveryStatus.UNKNOWN_FAILURE, 500, f"The transport failed: {error}")
+        return _transport_failed(error)
+
+
+async def _send_many(transport: BatchTransport, outbounds: list[Outbound]) -> list[DeliveryResult]:
+    """`_send` for a batch: a transport that raises costs its batch's recipients, not the rest of the send."""
+    try:
+        return await transport.send_many(outbounds)
+    except Exception as error:  # any transport bug must not fail the other recipients
+        return [_transport_failed(error)] * len(outbounds)
+
+
+def _transport_failed(error: Exception) -> DeliveryResult:
+    return DeliveryResult(DeliveryStatus.UNKNOWN_FAILURE, 500, f"The transport failed: {error}")
 
 
 def _context_of(target: Target, context: Mapping[str, str]) -> dict[str, str]:

@@ -14,6 +14,7 @@ guarded client in client.py, the only user of this module.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Iterator, Mapping
 
 import pycurl
@@ -23,12 +24,28 @@ HIGH_WATER = 1 << 20
 
 
 class Headers(Mapping[str, str]):
-    """An answer's headers, looked up in any case (names are kept in lower case; the last of a repeated one wins)."""
+    """An answer's headers, looked up in any case (names are kept in lower case; the last of a repeated one wins).
 
-    __slots__ = ("_values",)
+    A batch's answers come with their raw header lines, parsed only if someone looks (most are never read)."""
 
-    def __init__(self, values: dict[str, str] | None = None) -> None:
-        self._values = values if values is not None else {}
+    __slots__ = ("_lines", "_parsed")
+
+    def __init__(self, values: dict[str, str] | None = None, lines: list[bytes] | None = None) -> None:
+        self._lines = lines
+        self._parsed = values if values is not None else None if lines is not None else {}
+
+    @property
+    def _values(self) -> dict[str, str]:
+        if self._parsed is None:
+            self._parsed = {}
+            for line in self._lines or ():
+                if line.startswith(b"HTTP/"):
+                    self._parsed = {}  # a new answer's head: its headers only
+                    continue
+                name, separator, value = line.decode("latin-1").partition(":")
+                if separator:
+                    self._parsed[name.strip().lower()] = value.strip()
+        return self._parsed
 
     def __getitem__(self, name: str) -> str:
         return self._values[name.lower()]
@@ -124,6 +141,85 @@ class Transfer:
         self.readable.set()
 
 
+class Batch:
+    """Posts started together and awaited together: one future for all of them, not one per request."""
+
+    __slots__ = ("done", "left")
+
+    def __init__(self, size: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.left = size
+        self.done: asyncio.Future[None] = loop.create_future()
+
+
+class Posted:
+    """One post of a Batch on its easy handle: the answer's raw head lines and body, collected with the fewest
+    Python calls (libcurl appends the head lines itself; the status is read from the handle at the end)."""
+
+    __slots__ = ("batch", "body_limit", "chunks", "error", "handle", "head", "received", "refused", "too_large")
+
+    def __init__(self, batch: Batch, handle: pycurl.Curl, body_limit: int) -> None:
+        self.batch = batch
+        self.handle = handle
+        self.body_limit = body_limit
+        self.head: list[bytes] = []
+        self.chunks: list[bytes] = []
+        self.received = 0
+        self.error: tuple[int, str] | None = None
+        self.refused: object = None
+        self.too_large = False
+
+    def on_body(self, data: bytes) -> int | None:
+        self.received += len(data)
+        if self.received > self.body_limit:
+            self.too_large = True
+            return 0  # ends the transfer with CURLE_WRITE_ERROR
+        self.chunks.append(data)
+        return None
+
+    def finish(self, error: tuple[int, str] | None) -> None:
+        self.error = error
+        batch = self.batch
+        batch.left -= 1
+        if not batch.left and not batch.done.done():
+            batch.done.set_result(None)
+
+
+class Turns:
+    """A project's requests in flight, at most `limit`: a request or a batch waits for one turn and takes as many
+    more as are free, so that two batches never each hold part of what the other waits for. Turns go to waiters
+    in the order they came."""
+
+    def __init__(self, limit: int) -> None:
+        self.free = limit
+        self._waiting: deque[asyncio.Future[None]] = deque()
+
+    async def take(self, wanted: int) -> int:
+        if self.free <= 0 or self._waiting:
+            future = asyncio.get_running_loop().create_future()
+            self._waiting.append(future)
+            try:
+                await future  # set once `give` handed this waiter a turn
+            except BaseException:
+                if future.done() and not future.cancelled():
+                    self.give(1)  # handed a turn, then cancelled: it goes to the next
+                raise
+            wanted -= 1
+            taken = 1
+        else:
+            taken = 0
+        more = min(wanted, self.free)
+        self.free -= more
+        return taken + more
+
+    def give(self, count: int) -> None:
+        self.free += count
+        while self.free > 0 and self._waiting:
+            future = self._waiting.popleft()
+            if not future.done():  # a waiter cancelled meanwhile is passed over
+                self.free -= 1
+                future.set_result(None)
+
+
 class CurlLoop:
     """A libcurl multi handle on one event loop: `start` a configured handle, await its Transfer's futures."""
 
@@ -133,17 +229,18 @@ class CurlLoop:
         self.multi.setopt(pycurl.M_PIPELINING, pycurl.PIPE_MULTIPLEX)
         self.multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
         self.multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
-        self._transfers: dict[pycurl.Curl, Transfer] = {}
+        self._transfers: dict[pycurl.Curl, Transfer | Posted] = {}
         self._watched: dict[int, int] = {}  # fd -> the events watched on it (pycurl.POLL_IN/OUT bits)
         self._timer: asyncio.TimerHandle | None = None
+        self._due = 0.0  # when the timer runs, on the loop's clock
         self._closed = False
-        self.turns: dict[str, asyncio.Semaphore] = {}  # each project's requests in flight (the client's fairness)
+        self.turns: dict[str, Turns] = {}  # each project's requests in flight (the client's fairness)
 
-    def start(self, transfer: Transfer) -> None:
+    def start(self, transfer: Transfer | Posted) -> None:
         self._transfers[transfer.handle] = transfer
         self.multi.add_handle(transfer.handle)  # libcurl asks for a timer at once; the work starts from there
 
-    def abandon(self, transfer: Transfer) -> None:
+    def abandon(self, transfer: Transfer | Posted) -> None:
         """Stop a transfer nobody waits for any more (a stream reset on HTTP/2, a closed connection on HTTP/1)."""
         if self._transfers.pop(transfer.handle, None) is not None:
             self.multi.remove_handle(transfer.handle)
@@ -175,12 +272,24 @@ class CurlLoop:
             self._watched.pop(fd, None)
 
     def _on_timer(self, milliseconds: int) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        timer = self._timer
+        if milliseconds == 0 and timer is not None and self._due <= self.loop.time():
+            # "now" again, with a timer for "now" set already: it runs after this, when this deadline has passed
+            # too. A batch's every transfer asks for 0 ms as it is added, and replacing the timer each time cost a
+            # heap entry each. (A later deadline must not be left to an earlier timer: libcurl asks only when its
+            # next deadline changes, so it would never be woken for it.)
+            return
+        if timer is not None:
+            timer.cancel()
             self._timer = None
         if milliseconds >= 0 and not self._closed:
             # socket_action may not be called from inside this callback: always through the loop.
-            self._timer = self.loop.call_later(milliseconds / 1000, self._act, pycurl.SOCKET_TIMEOUT, 0)
+            self._due = self.loop.time() + milliseconds / 1000  # uvloop's handles do not say when they run
+            self._timer = self.loop.call_later(milliseconds / 1000, self._on_due)
+
+    def _on_due(self) -> None:
+        self._timer = None  # it ran: a "now" asked from here on needs a timer of its own
+        self._act(pycurl.SOCKET_TIMEOUT, 0)
 
     def _act(self, fd: int, events: int) -> None:
         if self._closed:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -83,6 +83,12 @@ class ServiceAccount:
             private_key_id=data.get("private_key_id"),
             token_uri=data.get("token_uri") or "https://oauth2.googleapis.com/token",
         )
+
+
+class Sent(msgspec.Struct):
+    """FCM's answer to a send: the message's resource name."""
+
+    name: str | None = None
 
 
 class TokenError(Exception):
@@ -165,27 +171,46 @@ class FcmTransport:
         self.url = f"{base_url.rstrip('/')}/v1/projects/{quote(account.project_id, safe='')}/messages:send"
 
     async def send(self, message: Outbound) -> DeliveryResult:
-        content = message.content
-        if not isinstance(content, PushContent):
-            return DeliveryResult(DeliveryStatus.PERMANENT_FAILURE, 400, "FCM sends push content only")
-        try:
-            body = msgspec.json.encode(fcm_message(message.address, content, message.context))
-        except ValueError as error:
-            return DeliveryResult(DeliveryStatus.PERMANENT_FAILURE, 400, str(error))
-        for _ in range(2):
+        return (await self.send_many([message]))[0]
+
+    async def send_many(self, messages: Sequence[Outbound]) -> list[DeliveryResult]:
+        """A batch's messages, posted all at once with one token (a campaign batch; `send` is a batch of one)."""
+        results: list[DeliveryResult | None] = [None] * len(messages)
+        waiting: list[tuple[int, bytes]] = []  # (index, body) still to post
+        for index, message in enumerate(messages):
+            content = message.content
+            if not isinstance(content, PushContent):
+                results[index] = DeliveryResult(DeliveryStatus.PERMANENT_FAILURE, 400, "FCM sends push content only")
+                continue
+            try:
+                waiting.append((index, msgspec.json.encode(fcm_message(message.address, content, message.context))))
+            except ValueError as error:
+                results[index] = DeliveryResult(DeliveryStatus.PERMANENT_FAILURE, 400, str(error))
+        project = messages[0].app_id if messages else ""
+        for attempt in range(2):
+            if not waiting:
+                break
             try:
                 token = await self.tokens.token()
             except TokenError as error:
-                return error.result
+                for index, _ in waiting:
+                    results[index] = error.result
+                break
             headers = [("authorization", f"Bearer {token}"), ("content-type", "application/json; charset=UTF-8")]
-            response = await self.provider.post(self.url, headers, body, message.app_id)
-            if isinstance(response, DeliveryResult):
-                return response
-            if response.status == 401 and _error_code(response) == "UNAUTHENTICATED":
-                self.tokens.expire(token)  # revoked or expired early: one more try with a fresh token
-                continue
-            break
-        return fcm_result(response, self.clock.now())
+            answers = await self.provider.post_many([(self.url, body) for _, body in waiting], headers, project)
+            refused: list[tuple[int, bytes]] = []
+            now = self.clock.now()
+            for (index, body), answer in zip(waiting, answers, strict=True):
+                if isinstance(answer, DeliveryResult):
+                    results[index] = answer
+                elif not attempt and answer.status == 401 and _error_code(answer) == "UNAUTHENTICATED":
+                    refused.append((index, body))  # revoked or expired early: one more try with a fresh token
+                else:
+                    results[index] = fcm_result(answer, now)
+            if refused:
+                self.tokens.expire(token)
+            waiting = refused
+        return results  # type: ignore[return-value]
 
     async def close(self) -> None:
         """The guarded client is the process's, which closes it."""
@@ -254,8 +279,8 @@ def _present(values: dict[str, Any]) -> dict[str, Any]:
 def fcm_result(response: Answer, now: datetime) -> DeliveryResult:
     if response.status == 200:
         try:
-            name = json.loads(response.body).get("name")
-        except (ValueError, AttributeError):
+            name = msgspec.json.decode(response.body, type=Sent).name
+        except (msgspec.DecodeError, msgspec.ValidationError):
             name = None
         return DeliveryResult(DeliveryStatus.SUCCESSFUL, 200, provider_message_id=name)
     code = _error_code(response)

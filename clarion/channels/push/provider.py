@@ -24,19 +24,23 @@ class PushProvider:
         self, url: str, headers: Sequence[tuple[str, str]], body: bytes, project: str
     ) -> Answer | DeliveryResult:
         """The provider's answer, or the TEMPORARY_FAILURE a send without one is (it may have been delivered)."""
-        try:
-            return await self.client.request(
-                "POST",
-                url,
-                headers=headers,
-                body=body,
-                timeout=self.timeout,
-                connect_timeout=self.connect_timeout,
-                max_bytes=ANSWER_BYTES,
-                tls=self.tls,
-                project=project,
-            )
-        except OutboundTimeout as error:
-            return DeliveryResult(DeliveryStatus.TEMPORARY_FAILURE, 504, f"{self.name}: {error}")
-        except OutboundError as error:
-            return DeliveryResult(DeliveryStatus.TEMPORARY_FAILURE, 503, f"{self.name}: {error}")
+        return (await self.post_many([(url, body)], headers, project))[0]
+
+    async def post_many(
+        self, posts: Sequence[tuple[str, bytes]], headers: Sequence[tuple[str, str]], project: str
+    ) -> list[Answer | DeliveryResult]:
+        """`post` for a batch, all at once: each answer, or what a post without one is, in the order given."""
+        answers = await self.client.post_many(
+            posts,
+            headers=headers,
+            timeout=self.timeout,
+            connect_timeout=self.connect_timeout,
+            max_bytes=ANSWER_BYTES,
+            tls=self.tls,
+            project=project,
+        )
+        return [self.unanswered(answer) if isinstance(answer, OutboundError) else answer for answer in answers]
+
+    def unanswered(self, error: OutboundError) -> DeliveryResult:
+        code = 504 if isinstance(error, OutboundTimeout) else 503
+        return DeliveryResult(DeliveryStatus.TEMPORARY_FAILURE, code, f"{self.name}: {error}")
