@@ -513,9 +513,10 @@ def time_replica(result: dict[str, Any], replica: Replica, workdir: Path, how: d
 # The run
 
 
-def run_fast(total: int, repeat: int, workdir: Path, memory_limit: str, query_memory_limit: str) -> dict[str, Any]:
-    """--fast: the replica built straight from the generator (build_replica), then reopened with
-    `query_memory_limit` (a server's analytics.memory_limit) and DuckDB timed alone."""
+def run_fast(total: int, repeat: int, workdir: Path, memory_limit: str, query_limits: list[str]) -> dict[str, Any]:
+    """--fast: the replica built straight from the generator (build_replica), then reopened with each of
+    `query_limits` (a server's analytics.memory_limit) in turn and DuckDB timed alone: engine "duckdb" with the
+    first, "duckdb <limit>" with the others."""
     result = header(total)
     replica = Replica(workdir / "replica.duckdb", memory_limit=memory_limit)
     reset_peak_rss()
@@ -523,9 +524,14 @@ def run_fast(total: int, repeat: int, workdir: Path, memory_limit: str, query_me
     build_replica(replica, total)
     built = {"source": "generated in DuckDB (--fast)", "build_s": round(time.perf_counter() - started, 1)}
     replica.close()
-    replica = Replica(workdir / "replica.duckdb", memory_limit=query_memory_limit)
-    time_replica(result, replica, workdir, built, repeat)
-    replica.close()
+    for limit in query_limits:
+        replica = Replica(workdir / "replica.duckdb", memory_limit=limit)
+        if limit == query_limits[0]:
+            time_replica(result, replica, workdir, built, repeat)
+        else:
+            result["engines"][f"duckdb {limit}"] = time_duckdb(replica, repeat)
+            print(f"duckdb {limit}: {result['engines'][f'duckdb {limit}']}")
+        replica.close()
     result["load_average_at_end"] = round(os.getloadavg()[0], 1)
     return result
 
@@ -746,7 +752,9 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, default=None, help="the results file to compare with")
     parser.add_argument("--memory-limit", default="8GB", help="the replica's DuckDB memory_limit (default 8GB)")
     parser.add_argument(
-        "--query-memory-limit", help="--fast: the memory_limit of the timed queries (default: the same)"
+        "--query-memory-limit",
+        help="--fast: the memory_limit of the timed queries, or several separated by commas, each timed in turn "
+        "(default: --memory-limit)",
     )
     parser.add_argument("--fast", action="store_true", help="build the replica straight in DuckDB; time DuckDB only")
     parser.add_argument("--check", action="store_true", help="check that --fast builds what a sync builds, and stop")
@@ -760,8 +768,8 @@ def main() -> None:
         baseline_path = args.baseline or (RESULTS / name if args.fast else find_baseline(args.endpoints))
         baseline = json.loads(baseline_path.read_text()) if baseline_path and baseline_path.exists() else None
         if args.fast:
-            query_limit = args.query_memory_limit or args.memory_limit
-            result = run_fast(args.endpoints, args.repeat, workdir, args.memory_limit, query_limit)
+            query_limits = (args.query_memory_limit or args.memory_limit).split(",")
+            result = run_fast(args.endpoints, args.repeat, workdir, args.memory_limit, query_limits)
         else:
             stores = ["sqlite", "postgres"] if args.store == "both" else [args.store]
             result = asyncio.run(run(args.endpoints, stores, args.repeat, workdir, args.memory_limit))
