@@ -476,9 +476,15 @@ async def time_store(db: Database, repeat: int) -> dict[str, Any]:
     return result
 
 
-def time_duckdb(replica: Replica, repeat: int) -> dict[str, Any]:
+def time_duckdb(replica: Replica, repeat: int, slots: bool = True) -> dict[str, Any]:
+    """`slots=False`: in a transaction rolled back after, with the project's metric slots and attribute bits
+    forgotten, so the compiler reads the metrics MAP and the attribute_pairs list as it did before they existed."""
     five, large = plan(FIVE_CONDITIONS), plan(LARGE_SEGMENT)
     con = replica.cursor()
+    if not slots:
+        con.execute("BEGIN")
+        con.execute("DELETE FROM metric_slots")
+        con.execute("DELETE FROM attribute_slots")
     reset_peak_rss()
     result: dict[str, Any] = {}
     result["count_s"], result["count_cpu_s"], result["count"] = median_times(
@@ -490,6 +496,8 @@ def time_duckdb(replica: Replica, repeat: int) -> dict[str, Any]:
         return con.fetchall()
 
     result["ids_s"], result["ids_cpu_s"], ids = median_times(lambda: with_cpu(materialise), repeat)
+    if not slots:
+        con.execute("ROLLBACK")
     return {**result, "ids": len(ids), "peak_rss_mb": peak_rss_mb()}
 
 
@@ -516,7 +524,8 @@ def time_replica(result: dict[str, Any], replica: Replica, workdir: Path, how: d
 def run_fast(total: int, repeat: int, workdir: Path, memory_limit: str, query_limits: list[str]) -> dict[str, Any]:
     """--fast: the replica built straight from the generator (build_replica), then reopened with each of
     `query_limits` (a server's analytics.memory_limit) in turn and DuckDB timed alone: engine "duckdb" with the
-    first, "duckdb <limit>" with the others."""
+    first, "duckdb <limit>" with the others, and "duckdb without slots" with the first, reading metrics and
+    attributes the way the compiler did before the slots (time_duckdb)."""
     result = header(total)
     replica = Replica(workdir / "replica.duckdb", memory_limit=memory_limit)
     reset_peak_rss()
@@ -528,6 +537,8 @@ def run_fast(total: int, repeat: int, workdir: Path, memory_limit: str, query_li
         replica = Replica(workdir / "replica.duckdb", memory_limit=limit)
         if limit == query_limits[0]:
             time_replica(result, replica, workdir, built, repeat)
+            result["engines"]["duckdb without slots"] = time_duckdb(replica, repeat, slots=False)
+            print(f"duckdb without slots: {result['engines']['duckdb without slots']}")
         else:
             result["engines"][f"duckdb {limit}"] = time_duckdb(replica, repeat)
             print(f"duckdb {limit}: {result['engines'][f'duckdb {limit}']}")
@@ -703,7 +714,7 @@ def report(result: dict[str, Any], baseline: dict[str, Any] | None, baseline_nam
         f"{result['endpoints']:,} endpoints; 5-condition segment: {sorted(counts)} members; materialised segment: "
         f"{sorted(ids)} members" + ("" if len(counts) == len(ids) == 1 else "  ** ENGINES DISAGREE **"),
         f"load average {result['load_average_at_start']} at the start, {result.get('load_average_at_end')} at the end",
-        f"{'engine':<14} {'count':>10} {'ratio':>6} {'CPU':>8} {'ratio':>6} {'ids':>10} {'ratio':>6} {'CPU':>8} "
+        f"{'engine':<20} {'count':>10} {'ratio':>6} {'CPU':>8} {'ratio':>6} {'ids':>10} {'ratio':>6} {'CPU':>8} "
         f"{'ratio':>6} {'peak RSS':>9} {'count vs last':>16} {'ids vs last':>16}",
     ]
 
@@ -720,7 +731,7 @@ def report(result: dict[str, Any], baseline: dict[str, Any] | None, baseline_nam
         changes = [per_endpoint_change(e, before, key, sizes) for key in ("count", "ids")]
         slower += [f"{name} {key}" for key, change in zip(("count", "ids"), changes, strict=True) if "**" in change]
         times = " ".join(cell(e, m) for m in ("count_s", "count_cpu_s", "ids_s", "ids_cpu_s"))
-        lines.append(f"{name:<14} {times} {e['peak_rss_mb']:>7.0f}MB {changes[0]:>16} {changes[1]:>16}")
+        lines.append(f"{name:<20} {times} {e['peak_rss_mb']:>7.0f}MB {changes[0]:>16} {changes[1]:>16}")
     lines.append(f"vs last: time per endpoint against {baseline_name}; ** more than {SLOWER:g}x slower")
     if slower:
         lines.append(f"** more than {SLOWER:g}x slower per endpoint than {baseline_name}: {', '.join(slower)}")
