@@ -9,15 +9,20 @@ For each sink:
    --batch records, nothing else running: the most the sink can take from one Python process;
 2. backlog: --backlog events already in the store (PutEvents-like app events on 1,000 endpoints with demographics)
    when the stream starts; the time until its cursor has passed the last one gives records/s;
-3. sustained: a producer appends --rate events/s to the store (in 100 ms steps, through the store's writer, as the
-   API does) for --seconds while the stream ships; records/s acknowledged over the window, and each record's lag
-   (the sink's acknowledgement minus the event's arrival), whose p99 is the goal's second half. The producer is a
-   process of its own (--producer process, the default: this process only ships, as a shipping process of a
+3. sustained: a producer appends --rate events/s to the store for --seconds while the stream ships, open loop:
+   the events of each 100 ms step are due at a fixed moment and stamped as arriving then, whatever happened before
+   (a producer that falls behind writes the steps due at once, in one transaction, as the API's writer folds the
+   requests waiting; its delay counts in the lag). Records/s acknowledged over the window, and each record's lag
+   (the sink's acknowledgement minus the event's due arrival), whose p99 is the goal's second half. The producer is
+   a process of its own (--producer process, the default: this process only ships, as a shipping process of a
    multi-process deployment does) or runs in this process beside the shipper (--producer inline).
 
 Beside the rates, the CPU time this process spent per record (raw writes, and the backlog drain: reading, building,
 encoding, writing and moving the cursor), and the load average before and after each run: on a shared machine the
-rates say what the run got of the cores, the CPU time what a record costs whatever the load.
+rates say what the run got of the cores, the CPU time what a record costs whatever the load. For the sustained
+window, where the two cores went, in CPU µs per event: the producer process, this (shipping) process, the Redis
+server, the PostgreSQL server's processes, and the rest of the machine; and how long the producer's commits and
+the shipper's cursor writes took (p50/p99).
 
 The sink is wrapped only to stamp when each batch was acknowledged. Prints a table and saves
 bench/results/streams.json. Redis: 127.0.0.1:6379 (a key of its own, deleted at the end). PostgreSQL: a throw-away
@@ -95,6 +100,50 @@ class Stamped:
         await self.inner.close()
 
 
+class TimedWrites:
+    """The shipper's store, with how long each of its writes (cursor moves, leases) took, in ms."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.dialect = db.dialect
+        self.write_ms: list[float] = []
+
+    async def write(self, work: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await self.db.write(work)
+        finally:
+            self.write_ms.append((time.perf_counter() - started) * 1000)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(names: Sequence[str]) -> dict[str, float]:
+    """CPU seconds used so far by the processes named so (all of them, summed) and by the whole machine (busy: all
+    but idle and iowait)."""
+    used = dict.fromkeys(names, 0.0)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            head, tail = stat.read_text().rsplit(")", 1)
+            name = head.split("(", 1)[1]
+            if name in used:
+                fields = tail.split()
+                used[name] += (int(fields[11]) + int(fields[12])) / TICKS
+    with open("/proc/stat") as machine:
+        ticks = [int(v) for v in machine.readline().split()[1:9]]
+    used["machine"] = (sum(ticks) - ticks[3] - ticks[4]) / TICKS
+    return used
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))] if ordered else 0.0
+
+
 def sink_settings(kind: str, folder: Path, key: str, batch: int) -> dict[str, Any]:
     if kind == "file":
         return {
@@ -124,10 +173,10 @@ def event_doc(n: int) -> str:
     ).decode()
 
 
-def event_rows(start: int, count: int) -> list[EventRow]:
-    now = int(time.time() * 1000)
+def event_rows(start: int, count: int, arrival: int | None = None) -> list[EventRow]:
+    at = int(time.time() * 1000) if arrival is None else arrival
     return [
-        EventRow(APP, f"device-{n % ENDPOINTS}", f"e-{n}", "level.done", now, now, f"s-{n // 20}", event_doc(n))
+        EventRow(APP, f"device-{n % ENDPOINTS}", f"e-{n}", "level.done", at, at, f"s-{n // 20}", event_doc(n))
         for n in range(start, start + count)
     ]
 
@@ -196,17 +245,32 @@ async def database(store: str, folder: Path) -> AsyncIterator[Database]:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-async def produce_events(db: Database, start: int, rate: int, seconds: float) -> int:
-    """Append `rate` events/s (in 100 ms steps, through the store's writer, as the API does) for `seconds`; answers
-    how many."""
-    step, produced, began = rate // 10, 0, time.perf_counter()
-    while time.perf_counter() - began < seconds:
+STEP_SECONDS = 0.1
+
+
+async def produce_events(db: Database, start: int, rate: int, seconds: float) -> dict[str, Any]:
+    """Append `rate` events/s through the store's writer, as the API does, open loop for `seconds`: step k's events
+    are due at began + k × 100 ms and arrive then; steps already due when a write ends go together in the next.
+    Answers how many events, the process's CPU seconds and each commit's duration (ms)."""
+    step, steps = rate // 10, round(seconds / STEP_SECONDS)
+    began, began_ms, cpu = time.perf_counter(), time.time() * 1000, time.process_time()
+    done, commits = 0, []
+    while done < steps:
+        wait = began + done * STEP_SECONDS - time.perf_counter()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        due = min(steps, int((time.perf_counter() - began) / STEP_SECONDS) + 1)
+        rows = [
+            row
+            for k in range(done, due)
+            for row in event_rows(start + k * step, step, int(began_ms + k * STEP_SECONDS * 1000))
+        ]
         tick = time.perf_counter()
-        rows = event_rows(start + produced, step)
         await db.write(lambda tx, rows=rows: event_store.append(tx, rows))
-        produced += step
-        await asyncio.sleep(max(0.0, 0.1 - (time.perf_counter() - tick)))
-    return produced
+        commits.append((time.perf_counter() - tick) * 1000)
+        done = due
+    elapsed = time.perf_counter() - began
+    return {"events": steps * step, "seconds": elapsed, "cpu_s": time.process_time() - cpu, "commit_ms": commits}
 
 
 def store_target(db: Database) -> str:
@@ -216,7 +280,7 @@ def store_target(db: Database) -> str:
 def produce(target: str, start: int, rate: int, seconds: float, queue: Any) -> None:
     """The producer process: its own connection to the same store."""
 
-    async def work() -> int:
+    async def work() -> dict[str, Any]:
         db: Database = PostgresDatabase(target) if target.startswith("postgresql") else SqliteDatabase(Path(target))
         try:
             return await produce_events(db, start, rate, seconds)
@@ -263,7 +327,8 @@ async def measure_on(db: Database, kind: str, args: argparse.Namespace, folder: 
     await db.write(
         lambda tx: stream_store.put(tx, APP, ARN, "arn:aws:iam::123456789012:role/r", "now", "bench", (0, 0))
     )
-    parts = ShipperParts(db, settings, "123456789012", SystemClock(), Metrics(), context, open_sink=stamping)
+    timed = TimedWrites(db)
+    parts = ShipperParts(timed, settings, "123456789012", SystemClock(), Metrics(), context, open_sink=stamping)  # type: ignore[arg-type]
     shipper = StreamShipper(parts)
     started, cpu_started = time.perf_counter(), time.process_time()
     task = asyncio.create_task(shipper.run())
@@ -273,10 +338,13 @@ async def measure_on(db: Database, kind: str, args: argparse.Namespace, folder: 
     backlog_cpu = (time.process_time() - cpu_started) / args.backlog
 
     lags.clear()
+    timed.write_ms.clear()
     before = sum(s.acknowledged for s in stamped)
+    servers = ("redis-server", "postgres")
+    cpu_before, shipper_cpu = cpu_seconds(servers), time.process_time()
     window_start = time.perf_counter()
     if args.producer == "inline":
-        produced = args.backlog + await produce_events(db, args.backlog, args.rate, args.seconds)
+        producer = await produce_events(db, args.backlog, args.rate, args.seconds)
     else:  # a process of its own, as an API process would be: this one only ships
         spawn = multiprocessing.get_context("spawn")
         queue = spawn.Queue()
@@ -284,13 +352,27 @@ async def measure_on(db: Database, kind: str, args: argparse.Namespace, folder: 
         child.start()
         while child.is_alive() and queue.empty():
             await asyncio.sleep(0.05)
-        produced = args.backlog + queue.get(timeout=60)
+        producer = queue.get(timeout=60)
         child.join()
-    offered = (produced - args.backlog) / (time.perf_counter() - window_start)
+    produced = args.backlog + producer["events"]
+    offered = producer["events"] / producer["seconds"]  # --rate when the producer kept up
     while sum(s.acknowledged for s in stamped) < produced:  # drain, so every record's lag is counted
         await asyncio.sleep(0.01)
     window = time.perf_counter() - window_start
     sustained = (sum(s.acknowledged for s in stamped) - before) / window
+    shipper_cpu = time.process_time() - shipper_cpu
+    cpu_used = {name: used - cpu_before[name] for name, used in cpu_seconds(servers).items()}
+    per_event = 1e6 / producer["events"]
+    producer_cpu = producer["cpu_s"] - (shipper_cpu if args.producer == "inline" else 0.0)
+    rest = cpu_used["machine"] - producer_cpu - shipper_cpu - cpu_used["redis-server"] - cpu_used["postgres"]
+    cores = {
+        "producer_us": round(producer_cpu * per_event, 1),
+        "shipper_us": round(shipper_cpu * per_event, 1),
+        "redis_us": round(cpu_used["redis-server"] * per_event, 1),
+        "postgres_us": round(cpu_used["postgres"] * per_event, 1),
+        "rest_us": round(rest * per_event, 1),
+        "machine_busy_pct": round(100 * cpu_used["machine"] / window / (os.cpu_count() or 1), 1),
+    }
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await outbound.close()
@@ -309,8 +391,17 @@ async def measure_on(db: Database, kind: str, args: argparse.Namespace, folder: 
         "backlog_cpu_us_per_record": round(backlog_cpu * 1e6, 1),
         "offered_events_per_s": round(offered),
         "sustained_records_per_s": round(sustained),
-        "lag_p50_s": lags[len(lags) // 2] / 1000,
-        "lag_p99_s": lags[int(len(lags) * 0.99)] / 1000,
+        "sustained_seconds": args.seconds,
+        "lag_p50_s": percentile(lags, 0.5) / 1000,
+        "lag_p99_s": percentile(lags, 0.99) / 1000,
+        "lag_max_s": lags[-1] / 1000,
+        "producer_commit_ms_p50": round(percentile(producer["commit_ms"], 0.5), 1),
+        "producer_commit_ms_p99": round(percentile(producer["commit_ms"], 0.99), 1),
+        "producer_commits": len(producer["commit_ms"]),
+        "cursor_write_ms_p50": round(percentile(timed.write_ms, 0.5), 1),
+        "cursor_write_ms_p99": round(percentile(timed.write_ms, 0.99), 1),
+        "cursor_writes": len(timed.write_ms),
+        "cpu_per_event": cores,
         "backlog_ratio": round(backlog_rate / raw, 2),
         "sustained_ratio": round(sustained / raw, 2),
     }
@@ -320,7 +411,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backlog", type=int, default=300_000)
     parser.add_argument("--rate", type=int, default=50_000)
-    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--batch", type=int, default=2000)
     parser.add_argument("--sinks", default="file,redis")
     parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both")
@@ -347,6 +438,17 @@ async def main() -> None:
             f"{r['sustained_records_per_s']:>10,} {r['sustained_ratio']:>6} {r['lag_p50_s']:>7.2f}s "
             f"{r['lag_p99_s']:>7.2f}s {r['raw_cpu_us_per_record']:>6.1f}µs {r['backlog_cpu_us_per_record']:>8.1f}µs "
             f"{r['load_before']:>5.1f}→{r['load_after']:<5.1f}"
+        )
+    print("\nsustained window: CPU µs per event (producer, shipper, redis, postgres, rest), commits and cursor writes")
+    for r in results:
+        c = r["cpu_per_event"]
+        print(
+            f"{STORE_NAMES[r['store']]:10} {r['sink']:6} {c['producer_us']:>6.1f} {c['shipper_us']:>6.1f} "
+            f"{c['redis_us']:>6.1f} {c['postgres_us']:>6.1f} {c['rest_us']:>6.1f}  "
+            f"machine busy {c['machine_busy_pct']}%  "
+            f"commit p50/p99 {r['producer_commit_ms_p50']}/{r['producer_commit_ms_p99']} ms ({r['producer_commits']})  "
+            f"cursor p50/p99 {r['cursor_write_ms_p50']}/{r['cursor_write_ms_p99']} ms ({r['cursor_writes']})  "
+            f"lag max {r['lag_max_s']:.2f}s"
         )
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "load": os.getloadavg()}
     out = Path(__file__).parent / "results" / "streams.json"

@@ -158,8 +158,15 @@ def test_put_get_and_delete_follow_pinpoints_rules(settings: Settings) -> None:
 
         got = client.get_event_stream(ApplicationId=app_id)["EventStream"]
         assert {k: got[k] for k in created} == created  # botocore keeps the modelled members
-        _, raw = server.signed_request("GET", f"/v1/apps/{app_id}/eventstream", {})
-        delivery = raw["ClarionDelivery"]
+        # The delivery shows once the cursor moved past the records, a write that follows the sink's acknowledgement.
+        delivery = wait_for(
+            lambda: (
+                (raw := server.signed_request("GET", f"/v1/apps/{app_id}/eventstream", {})[1]["ClarionDelivery"])
+                and "LastDeliveredDate" in raw
+                and raw
+            ),
+            "the delivery recorded",
+        )
         assert delivery["Sink"] == "file" and delivery["LagRecords"] == 0 and delivery["ConsecutiveFailures"] == 0
         assert delivery["LastDeliveredDate"].endswith("Z")
 
@@ -512,9 +519,15 @@ def test_a_sink_that_is_down_loses_nothing_and_its_lag_shows(settings: Settings)
         blocker.rmdir()  # the sink is back
         records = wait_for(lambda: len(records_in(folder)) == 80 and records_in(folder), "all 80 records")
         assert [int(r["attributes"]["n"]) for r in records] == list(range(80))  # none lost, in order, once
-        _, raw = server.signed_request("GET", f"/v1/apps/{app_id}/eventstream", {})
-        assert raw["ClarionDelivery"]["LagRecords"] == 0 and raw["ClarionDelivery"]["ConsecutiveFailures"] == 0
-        assert "LastError" not in raw["ClarionDelivery"]
+        delivery = wait_for(  # the cursor's write, which clears the failures, follows the sink's acknowledgement
+            lambda: (
+                (raw := server.signed_request("GET", f"/v1/apps/{app_id}/eventstream", {})[1]["ClarionDelivery"])
+                and raw["ConsecutiveFailures"] == 0
+                and raw
+            ),
+            "the failures cleared",
+        )
+        assert delivery["LagRecords"] == 0 and "LastError" not in delivery
         wait_for(lambda: metrics.stream_lag_records.labels(app_id)._value.get() == 0, "the lag metric at 0")
         assert metrics.stream_records.labels("file")._value.get() == 80
 

@@ -4,7 +4,8 @@
 (one process ships a stream at a time; another takes it over once a lease runs out) and runs one `StreamPump`
 per stream it holds, so a slow or failing sink holds up only its own project. A pump reads its project's events
 after the stream's cursor, turns them into records (clarion/streams/records.py), hands batches to the sink and,
-once the sink acknowledged a batch, moves the cursor past it in a write of its own. A failed batch is retried,
+once the sink acknowledged a batch, moves the cursor past it in a write of its own, while the sink takes the next
+batches (see `StreamPump._move_cursor`). A failed batch is retried,
 with exponential backoff and jitter, until the sink takes it: a sink that is down for an hour receives that hour's
 records when it is back, and a process that dies between a sink's acknowledgement and the cursor's move makes the
 next shipper send that batch again (receivers drop duplicates by record id; see docs/event-streams.md).
@@ -44,6 +45,10 @@ LAG_REFRESH_SECONDS = 1.0  # how often a pump that is behind counts what is wait
 # Counting a long backlog is a scan of it: the count waits this many times as long as the last one took, so a
 # pump far behind spends its time shipping rather than measuring how far behind it is.
 LAG_COUNT_SHARE = 50
+# A cursor write goes through the store's writer, behind whatever ingestion is committing (on SQLite with the API in
+# another process: behind its hold of the file's write lock). The sink takes up to this many more batches meanwhile;
+# a crash then sends at most these again (at least once holds: the cursor never passes an unacknowledged batch).
+CURSOR_LAG_BATCHES = 4
 
 
 class LeaseLost(Exception):
@@ -80,6 +85,9 @@ class StreamPump:
         self._sink: Sink | None = None
         self._lag_checked = 0.0
         self._lag_every = LAG_REFRESH_SECONDS
+        self._delivered = row.cursor  # the last record the sink acknowledged (the cursor follows in the background)
+        self._unmoved = 0  # batches acknowledged beyond the durable cursor
+        self._moving: asyncio.Future[None] | None = None  # the cursor write under way
 
     async def run(self) -> None:
         pending: list[StreamRecord] = []
@@ -109,6 +117,7 @@ class StreamPump:
                     await self._deliver(pending)
                     pending = []
                 if not pending and not full:
+                    await self._cursor_moved()
                     self._caught_up()
                 if full:
                     continue
@@ -121,6 +130,9 @@ class StreamPump:
                 ahead.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await ahead
+            if self._moving is not None:  # a stopping pump still records what its sink acknowledged
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._moving
             await self._close_sink()
             self._forget_lag()
 
@@ -162,7 +174,9 @@ class StreamPump:
     # Delivery -------------------------------------------------------------------------------------------------
 
     async def _deliver(self, chunk: Sequence[StreamRecord]) -> None:
-        """Hand the chunk to the sink until it acknowledges it, then move the cursor past it."""
+        """Hand the chunk to the sink until it acknowledges it, then have the cursor moved past it."""
+        if self._moving is not None and (self._moving.done() or self._unmoved >= CURSOR_LAG_BATCHES):
+            await self._cursor_moved()  # (a lost lease stops the pump here, before its sink takes more)
         settings = self.parts.settings
         failures = 0
         while True:
@@ -181,18 +195,62 @@ class StreamPump:
             await self._failed(chunk, failures, reason, delay)
             await self.parts.sleep(delay)
             await self._refresh_lag(force=True)
-        at = epoch_millis(self.parts.clock.now())
-        position = chunk[-1].position
-        moved = await self.parts.db.write(
-            lambda tx: stream_store.advance(tx, self.app_id, self.owner, self.version, position, at)
-        )
-        if not moved:
-            raise LeaseLost(self.app_id)
-        self.acknowledged = position
+        self._delivered = chunk[-1].position
+        self._unmoved += 1
+        if self._moving is not None and self._moving.done():
+            await self._cursor_moved()
+        if self._moving is None:
+            self._moving = asyncio.ensure_future(self._move_cursor())
         self.parts.metrics.stream_records.labels(self.sink_type).inc(len(chunk))
         if failures:
             log.info("event_stream_recovered", application_id=self.app_id, sink=self.sink_type, attempts=failures + 1)
         await self._refresh_lag(force=False)
+
+    async def _move_cursor(self) -> None:
+        """Move the durable cursor to the last acknowledged record, again while the sink acknowledged more meanwhile:
+        one write covers every batch acknowledged while the last one waited for the store's writer, and the pump
+        goes on delivering instead of waiting a commit per batch (with ingestion committing 5,000 events at a time,
+        that wait capped shipping at 2,000 records per ingest commit; docs/benchmarks.md)."""
+        settings, failures = self.parts.settings, 0
+        while self.acknowledged < self._delivered:
+            position, batches = self._delivered, self._unmoved
+            at = epoch_millis(self.parts.clock.now())
+            try:
+                moved = await self.parts.db.write(
+                    lambda tx, position=position, at=at: stream_store.advance(
+                        tx, self.app_id, self.owner, self.version, position, at
+                    )
+                )
+            except Exception as error:  # SQLite: another process's writer held the file past busy_timeout
+                failures += 1
+                delay = min(settings.backoff_max_seconds, settings.backoff_base_seconds * 2 ** (failures - 1))
+                self.parts.metrics.stream_failures.labels("store").inc()
+                log.warning(
+                    "event_stream_cursor_write_failed",
+                    application_id=self.app_id,
+                    attempt=failures,
+                    retry_in_seconds=delay,
+                    error=f"{type(error).__name__}: {error}",
+                )
+                await self.parts.sleep(delay)
+                continue
+            if not moved:
+                raise LeaseLost(self.app_id)
+            self.acknowledged = position
+            self._unmoved -= batches
+
+    async def _cursor_moved(self) -> None:
+        """Wait for the cursor write under way (LeaseLost if the stream is no longer this pump's). Shielded: a pump
+        cancelled meanwhile (a server stopping) leaves the write to finish in `run`, so what the sink acknowledged is
+        not sent again after a clean restart."""
+        moving = self._moving
+        if moving is None:
+            return
+        try:
+            await asyncio.shield(moving)
+        finally:
+            if moving.done():
+                self._moving = None
 
     def _open(self) -> Sink:
         if self._sink is None:
@@ -286,9 +344,15 @@ class StreamShipper:
                 )
         try:
             while True:
-                await self._tend()
+                wait = settings.lease_seconds / 3
+                try:
+                    await self._tend()
+                except Exception as error:  # the store refused a lease write: pumps go on, tending again soon
+                    self.parts.metrics.stream_failures.labels("store").inc()
+                    log.warning("event_stream_tending_failed", error=f"{type(error).__name__}: {error}")
+                    wait = settings.backoff_base_seconds
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._tend_now.wait(), settings.lease_seconds / 3)
+                    await asyncio.wait_for(self._tend_now.wait(), wait)
                 self._tend_now.clear()
         finally:
             tasks = [task for _, task in self._pumps.values()]
