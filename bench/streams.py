@@ -10,10 +10,11 @@ For each sink:
 2. backlog: --backlog events already in the store (PutEvents-like app events on 1,000 endpoints with demographics)
    when the stream starts; the time until its cursor has passed the last one gives records/s;
 3. sustained: a producer appends --rate events/s to the store for --seconds while the stream ships, open loop:
-   the events of each 100 ms step are due at a fixed moment and stamped as arriving then, whatever happened before
-   (a producer that falls behind writes the steps due at once, in one transaction, as the API's writer folds the
-   requests waiting; its delay counts in the lag). Records/s acknowledged over the window, and each record's lag
-   (the sink's acknowledgement minus the event's due arrival), whose p99 is the goal's second half. The producer is
+   the events of each 100 ms step (one transaction) are due at a fixed moment and stamped as arriving then,
+   whatever happened before (a producer that falls behind writes the next step at once; its delay counts in the
+   lag). Records/s acknowledged over the window, and each record's lag (the sink's acknowledgement minus the event's
+   due arrival), whose p99 is the goal's second half; beside it the shipper's part alone (acknowledgement minus the
+   end of the commit that wrote the event). The producer is
    a process of its own (--producer process, the default: this process only ships, as a shipping process of a
    multi-process deployment does) or runs in this process beside the shipper (--producer inline).
 
@@ -85,15 +86,18 @@ STORE_NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 class Stamped:
     """The real sink, with the time each batch was acknowledged and each record's lag (ms) noted."""
 
-    def __init__(self, inner: Sink, lags: list[int]) -> None:
+    def __init__(self, inner: Sink, lags: list[int], acks: list[tuple[int, list[int]]]) -> None:
         self.inner = inner
         self.lags = lags
+        self.acks = acks  # (when, the records' arrival times) per batch
         self.acknowledged = 0
 
     async def write(self, records: Sequence[StreamRecord]) -> None:
         await self.inner.write(records)
         now = int(time.time() * 1000)
-        self.lags.extend(now - record.arrival_at for record in records)
+        arrivals = [record.arrival_at for record in records]
+        self.lags.extend(now - arrival for arrival in arrivals)
+        self.acks.append((now, arrivals))
         self.acknowledged += len(records)
 
     async def close(self) -> None:
@@ -250,27 +254,30 @@ STEP_SECONDS = 0.1
 
 async def produce_events(db: Database, start: int, rate: int, seconds: float) -> dict[str, Any]:
     """Append `rate` events/s through the store's writer, as the API does, open loop for `seconds`: step k's events
-    are due at began + k × 100 ms and arrive then; steps already due when a write ends go together in the next.
-    Answers how many events, the process's CPU seconds and each commit's duration (ms)."""
+    are due at began + k × 100 ms and arrive then, one transaction per step (written at once when it is already due).
+    Answers how many events, the process's CPU seconds, each commit's duration (ms) and when each step's commit
+    ended (epoch ms, by the step's arrival time)."""
     step, steps = rate // 10, round(seconds / STEP_SECONDS)
-    began, began_ms, cpu = time.perf_counter(), time.time() * 1000, time.process_time()
-    done, commits = 0, []
-    while done < steps:
-        wait = began + done * STEP_SECONDS - time.perf_counter()
+    began, began_ms, cpu = time.perf_counter(), int(time.time() * 1000), time.process_time()
+    commits, committed = [], {}
+    for k in range(steps):
+        wait = began + k * STEP_SECONDS - time.perf_counter()
         if wait > 0:
             await asyncio.sleep(wait)
-        due = min(steps, int((time.perf_counter() - began) / STEP_SECONDS) + 1)
-        rows = [
-            row
-            for k in range(done, due)
-            for row in event_rows(start + k * step, step, int(began_ms + k * STEP_SECONDS * 1000))
-        ]
+        arrival = began_ms + int(k * STEP_SECONDS * 1000)
+        rows = event_rows(start + k * step, step, arrival)
         tick = time.perf_counter()
         await db.write(lambda tx, rows=rows: event_store.append(tx, rows))
         commits.append((time.perf_counter() - tick) * 1000)
-        done = due
+        committed[arrival] = int(time.time() * 1000)
     elapsed = time.perf_counter() - began
-    return {"events": steps * step, "seconds": elapsed, "cpu_s": time.process_time() - cpu, "commit_ms": commits}
+    return {
+        "events": steps * step,
+        "seconds": elapsed,
+        "cpu_s": time.process_time() - cpu,
+        "commit_ms": commits,
+        "committed": committed,
+    }
 
 
 def store_target(db: Database) -> str:
@@ -315,10 +322,11 @@ async def measure_on(db: Database, kind: str, args: argparse.Namespace, folder: 
     raw_cpu = (time.process_time() - cpu_started) / len(sample)
 
     lags: list[int] = []
+    acks: list[tuple[int, list[int]]] = []
     stamped: list[Stamped] = []
 
     def stamping(settings: SinkSettings, destination: Destination, app_id: str, ctx: SinkContext) -> Sink:
-        stamped.append(Stamped(open_sink(settings, destination, app_id, ctx), lags))
+        stamped.append(Stamped(open_sink(settings, destination, app_id, ctx), lags, acks))
         return stamped[-1]
 
     for start in range(0, args.backlog, 5000):
@@ -338,6 +346,7 @@ async def measure_on(db: Database, kind: str, args: argparse.Namespace, folder: 
     backlog_cpu = (time.process_time() - cpu_started) / args.backlog
 
     lags.clear()
+    acks.clear()
     timed.write_ms.clear()
     before = sum(s.acknowledged for s in stamped)
     servers = ("redis-server", "postgres")
@@ -383,6 +392,9 @@ async def measure_on(db: Database, kind: str, args: argparse.Namespace, folder: 
         client.delete(key)
         client.close()
     lags.sort()
+    # The shipper's part of the lag: from the commit that made an event readable to its sink's acknowledgement.
+    committed = producer["committed"]
+    shipping = sorted(now - committed[arrival] for now, arrivals in acks for arrival in arrivals)
     return {
         "sink": kind,
         "raw_records_per_s": round(raw),
@@ -395,6 +407,8 @@ async def measure_on(db: Database, kind: str, args: argparse.Namespace, folder: 
         "lag_p50_s": percentile(lags, 0.5) / 1000,
         "lag_p99_s": percentile(lags, 0.99) / 1000,
         "lag_max_s": lags[-1] / 1000,
+        "ship_lag_p50_s": percentile(shipping, 0.5) / 1000,
+        "ship_lag_p99_s": percentile(shipping, 0.99) / 1000,
         "producer_commit_ms_p50": round(percentile(producer["commit_ms"], 0.5), 1),
         "producer_commit_ms_p99": round(percentile(producer["commit_ms"], 0.99), 1),
         "producer_commits": len(producer["commit_ms"]),
@@ -448,7 +462,7 @@ async def main() -> None:
             f"machine busy {c['machine_busy_pct']}%  "
             f"commit p50/p99 {r['producer_commit_ms_p50']}/{r['producer_commit_ms_p99']} ms ({r['producer_commits']})  "
             f"cursor p50/p99 {r['cursor_write_ms_p50']}/{r['cursor_write_ms_p99']} ms ({r['cursor_writes']})  "
-            f"lag max {r['lag_max_s']:.2f}s"
+            f"lag max {r['lag_max_s']:.2f}s  commit→sink p50/p99 {r['ship_lag_p50_s']:.2f}/{r['ship_lag_p99_s']:.2f}s"
         )
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "load": os.getloadavg()}
     out = Path(__file__).parent / "results" / "streams.json"
