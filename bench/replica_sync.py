@@ -37,7 +37,7 @@ from typing import Any
 
 from bench.run import code_version, machine
 from clarion.analytics.replica import Replica
-from clarion.analytics.sync import BATCH_ROWS, ReplicaSync
+from clarion.analytics.sync import BATCH_ROWS, ROUND_ROWS, ReplicaSync
 from clarion.channels.outcomes import send_events
 from clarion.store import endpoints as endpoint_store
 from clarion.store import events as event_store
@@ -99,7 +99,7 @@ async def run(args: argparse.Namespace, folder: Path) -> list[dict[str, Any]]:
     replica = Replica(folder / "analytics.duckdb", args.threads, args.memory_limit, folder / "analytics.tmp")
     for statement in args.duckdb_set:
         replica.cursor().execute(statement)
-    sync = ReplicaSync(db, replica, args.batch_rows)
+    sync = ReplicaSync(db, replica, args.batch_rows, args.round_rows)
     rounds: list[dict[str, Any]] = []
 
     async def sync_round(phase: str, rows: int) -> None:
@@ -147,6 +147,7 @@ def main() -> None:
     parser.add_argument("--load-round", type=int, default=50_000, help="endpoints written between two rounds")
     parser.add_argument("--send-round", type=int, default=20_000, help="messages sent between two rounds")
     parser.add_argument("--batch-rows", type=int, default=BATCH_ROWS)
+    parser.add_argument("--round-rows", type=int, default=ROUND_ROWS)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--memory-limit", default="128MB")
     parser.add_argument("--duckdb-set", action="append", default=[], help="a SET statement for the replica")

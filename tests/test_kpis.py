@@ -26,7 +26,8 @@ from pyroaring import BitMap
 from test_event_streams import drive_campaigns
 
 from clarion.analytics import kpi_duckdb, kpi_rollups, kpis
-from clarion.analytics.replica import Replica
+from clarion.analytics.replica import Replica, Round
+from clarion.analytics.staging import JsonLines
 from clarion.campaigns.config import CampaignSettings
 from clarion.channels.config import DeliverySettings
 from clarion.channels.delivery import ProviderReport
@@ -515,6 +516,13 @@ def rollup_events(base: int, count: int, spacing: int) -> list[dict[str, Any]]:
     return events
 
 
+def apply_events(round_: Round, events: list[dict[str, Any]]) -> None:
+    """One batch of the replica's events feed, as the sync hands it over."""
+    with JsonLines() as rows:
+        rows.write([json.dumps(event) for event in events])
+        round_.events(rows)
+
+
 def rollup_counters() -> tuple[tuple[kpi_sql.Counter, ...], tuple[kpi_sql.Counter, ...]]:
     """Every counter of the campaign and application KPIs: those that count and sum, and those of distinct
     recipients (unique deliveries, opens, clicks)."""
@@ -569,8 +577,8 @@ def test_the_hourly_rollups_answer_exactly_what_the_events_do() -> None:
     events = rollup_events(base, 600, 173_000)
     replica = Replica(None)
     with replica.round() as round_:
-        round_.events(json.dumps(events[:250]))
-        round_.events(json.dumps(events[250:]))  # a second batch adds to the same hours
+        apply_events(round_, events[:250])
+        apply_events(round_, events[250:])  # a second batch adds to the same hours
     ranges = [
         (base + 1, base + 10 * HOUR_MS - 1),
         (base + 90_001, base + 29 * HOUR_MS + 5),
@@ -590,7 +598,7 @@ def test_day_sets_of_recipients_answer_exactly_what_the_events_do() -> None:
     replica = Replica(None)
     for batch in (events[:300], events[300:800], events[800:], events[100:200:3]):  # the last: late, again
         with replica.round() as round_:
-            round_.events(json.dumps([{**event, "seq": n} for n, event in enumerate(batch)]))
+            apply_events(round_, [{**event, "seq": n} for n, event in enumerate(batch)])
     con = replica.cursor()
     [(days, numbered, distinct)] = con.execute(
         "SELECT count(*) FILTER (WHERE hours = 24), (SELECT count(*) FROM kpi_recipient_ids), "
@@ -678,7 +686,7 @@ def test_retention_forgets_the_recipients_whose_events_are_gone() -> None:
         event["doc"]["Attributes"]["destination"] = "early-" + event["doc"]["Attributes"]["destination"]
     replica = Replica(None)
     with replica.round() as round_:
-        round_.events(json.dumps(events))
+        apply_events(round_, events)
 
     def numbers() -> tuple[set[str], set[int], set[int]]:
         """Recipients numbered (by name), and the numbers kept events and kept sets hold."""
@@ -711,7 +719,7 @@ def test_retention_forgets_the_recipients_whose_events_are_gone() -> None:
         for n, event in enumerate(events[:40])
     ]
     with replica.round() as round_:
-        round_.events(json.dumps(again))
+        apply_events(round_, again)
     returned, _, _ = numbers()
     assert gone & returned
     assert answered_as_scanned(replica, [(cut, base + 6 * day)], with_counts=False) >= 3

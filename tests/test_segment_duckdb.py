@@ -24,6 +24,7 @@ from bench.segments import compare_builds
 from clarion.analytics.config import AnalyticsSettings
 from clarion.analytics.engine import ColumnarSegmentEngine
 from clarion.analytics.replica import ATTRIBUTE_BITS, LAYOUT, METRIC_SLOTS, NOTHING_SYNCED, Replica, attribute_pair
+from clarion.analytics.sync import ReplicaSync
 from clarion.config import Settings
 from clarion.segments import plan, reference
 from clarion.segments.engine import SegmentEngine
@@ -408,3 +409,36 @@ def test_the_replica_file_survives_restarts_and_is_rebuilt_when_damaged(settings
         assert count(second, app_id, plan.EVERYONE) == 2
     finally:
         second.stop()
+
+
+def test_a_sync_goes_in_rounds_and_a_failed_round_keeps_the_ones_before(
+    server: RunningServer, client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each round commits the changes up to one stamp with that stamp as the position, so a sync that fails in a
+    later round keeps the earlier rounds, and the next sync goes on from there to the same replica."""
+    app_id = new_app(client)
+    for n in range(6):  # six stamps, an endpoint each
+        put_endpoints(client, app_id, {f"e{n}": {"ChannelType": "EMAIL", "Address": f"e{n}@example.com"}})
+    replica = Replica(tmp_path / "rounds.duckdb")
+    sync = ReplicaSync(server.services.db, replica, batch_rows=1, round_rows=2)
+    applied = Replica.round
+
+    def failing_third_round(self: Replica) -> Any:
+        rounds.append(1)
+        if len(rounds) == 3:
+            raise RuntimeError("the third round fails")
+        return applied(self)
+
+    rounds: list[int] = []
+    monkeypatch.setattr(Replica, "round", failing_third_round)
+    with pytest.raises(RuntimeError, match="third round"):
+        server.run(lambda _: sync.sync())
+    kept = replica.position()
+    assert kept > NOTHING_SYNCED and replica.counts()["endpoints"] >= 2  # two rounds of at least two rows each
+    monkeypatch.setattr(Replica, "round", applied)
+    result = server.run(lambda _: sync.sync())
+    assert result.position > kept and replica.counts()["endpoints"] >= 6
+    with replica.cursor() as con:
+        ids = sorted(row[0] for row in con.execute("SELECT id FROM endpoints WHERE app_id = ?", [app_id]).fetchall())
+    assert ids == [f"e{n}" for n in range(6)]
+    replica.close()

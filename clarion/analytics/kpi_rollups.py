@@ -15,12 +15,11 @@ recipients, not of events, and stays exact. Bitmaps are merged in Python: DuckDB
 from __future__ import annotations
 
 import base64
-import json
 
 import duckdb
 from pyroaring import BitMap
 
-from clarion.analytics.staging import stage_json
+from clarion.analytics.staging import stage_rows
 from clarion.store.kpi_sql import (
     HOUR_MS,
     RECIPIENT_EVENT_TYPES,
@@ -150,7 +149,7 @@ def roll_up_recipients(con: duckdb.DuckDBPyConnection, numbered: str) -> None:
             dict(zip(key, columns, strict=True), recipients=base64.b64encode(recipients.serialize()).decode())
         )
     if written:
-        stage_json(con, json.dumps(written), {**_SET_KEY_TYPES, "recipients": "VARCHAR"}, "sets")
+        stage_rows(con, written, {**_SET_KEY_TYPES, "recipients": "VARCHAR"}, "sets")
         con.execute(f"INSERT INTO kpi_recipients SELECT {', '.join(key)}, from_base64(recipients) FROM sets")
 
 
@@ -183,7 +182,7 @@ def _forget_recipients(con: duckdb.DuckDBPyConnection, before_ms: int, pruned: s
         held.setdefault(app_id, BitMap()).update(BitMap.deserialize(stored))
     kept = [{"app_id": app_id, "id": number} for app_id, numbers in held.items() for number in numbers]
     if kept:
-        stage_json(con, json.dumps(kept), {"app_id": "VARCHAR", "id": "UINTEGER"}, "still_held")
+        stage_rows(con, kept, {"app_id": "VARCHAR", "id": "UINTEGER"}, "still_held")
         con.execute("DELETE FROM unheld u USING still_held h WHERE u.app_id = h.app_id AND u.id = h.id")
     con.execute("DELETE FROM kpi_recipient_ids i USING unheld u WHERE i.app_id = u.app_id AND i.id = u.id")
 

@@ -7,8 +7,8 @@ as a list of name/value pairs and, for each project's first values, as bits of o
 MAP(VARCHAR, DOUBLE) and, for each project's first names, as DOUBLE columns of their own; the country upper-cased; and
 each endpoint's last activity kept beside it (`active_ms`), so recency needs no join.
 
-Batches arrive as JSON array text produced by the row store (clarion/store/changes.py) and are read by DuckDB's
-JSON reader from a temporary file (clarion/analytics/staging.py).
+Batches arrive as JSON texts produced by the row store (clarion/store/changes.py), streamed into a temporary file that
+DuckDB's JSON reader loads (clarion/analytics/staging.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 
 from clarion.analytics import kpi_rollups
-from clarion.analytics.staging import stage_json
+from clarion.analytics.staging import JsonLines, stage_json
 from clarion.instants import INSTANT_PATTERN
 from clarion.store.events import PURCHASE, app_event_sql
 
@@ -218,11 +218,9 @@ _TOMBSTONE_JSON = {"change_seq": "BIGINT", "app_id": "VARCHAR", "kind": "VARCHAR
 NOTHING_SYNCED = -1  # rows written before the change feed existed carry change_seq 0
 
 
-NOTHING_SYNCED = -1  # rows written before the change feed existed carry change_seq 0
-
-
-def _columns(types: dict[str, str]) -> str:
-    return "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in types.items()) + "}"
+def _position(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute("SELECT value FROM replica_state WHERE name = 'position'").fetchone()
+    return int(row[0]) if row else NOTHING_SYNCED
 
 
 class Replica:
@@ -276,8 +274,7 @@ class Replica:
 
     def position(self) -> int:
         with self._con.cursor() as con:
-            row = con.execute("SELECT value FROM replica_state WHERE name = 'position'").fetchone()
-        return int(row[0]) if row else NOTHING_SYNCED
+            return _position(con)
 
     @contextmanager
     def round(self) -> Iterator[Round]:
@@ -320,15 +317,19 @@ class Round:
         self.con.execute("COMMIT")
         self.con.execute("BEGIN")
 
+    def position(self) -> int:
+        """The position as this round's transaction sees it."""
+        return _position(self.con)
+
     def set_position(self, seq: int) -> None:
         self.con.execute("INSERT OR REPLACE INTO replica_state VALUES ('position', ?)", [seq])
 
-    def _staged(self, text: str, types: dict[str, str]) -> None:
-        stage_json(self.con, text, types)
+    def _staged(self, rows: JsonLines, types: dict[str, str]) -> None:
+        stage_json(self.con, rows, types)
 
-    def endpoints(self, text: str) -> None:
+    def endpoints(self, rows: JsonLines) -> None:
         """Upsert a batch of endpoint rows (delete by key, then insert the new versions)."""
-        self._staged(text, _ENDPOINT_JSON)
+        self._staged(rows, _ENDPOINT_JSON)
         self.con.execute(
             "DELETE FROM endpoints e USING staged s WHERE e.app_id = s.app_id AND e.endpoint_key = s.endpoint_key"
         )
@@ -361,8 +362,8 @@ class Round:
             LEFT JOIN ({_SLOT_NAMES}) n ON n.app_id = s.app_id"""
         )
 
-    def users(self, text: str) -> None:
-        self._staged(text, _USER_JSON)
+    def users(self, rows: JsonLines) -> None:
+        self._staged(rows, _USER_JSON)
         self.con.execute("DELETE FROM users u USING staged s WHERE u.app_id = s.app_id AND u.user_id = s.user_id")
         self.insert_users()
 
@@ -373,12 +374,12 @@ class Round:
             "change_seq FROM staged"
         )
 
-    def events(self, text: str) -> None:
+    def events(self, rows: JsonLines) -> None:
         """Append events and move each endpoint's last event time forward.
 
         No de-duplication: a round commits together with the feed position, so no batch is applied twice.
         """
-        self._staged(text, _EVENT_JSON)
+        self._staged(rows, _EVENT_JSON)
         self.apply_events()
 
     def apply_events(self) -> None:
@@ -453,18 +454,18 @@ class Round:
         kpi_rollups.prune(self.con, before_ms, "pruned_recipients")
         return len(row)
 
-    def segment_members(self, text: str) -> None:
+    def segment_members(self, rows: JsonLines) -> None:
         """Add a batch of imported segment members (by key: a member added again replaces itself)."""
-        self._staged(text, _MEMBER_JSON)
+        self._staged(rows, _MEMBER_JSON)
         self.con.execute(
             "DELETE FROM segment_members m USING staged s WHERE m.app_id = s.app_id AND m.segment_id = s.segment_id "
             "AND m.endpoint_key = s.endpoint_key"
         )
         self.con.execute("INSERT INTO segment_members SELECT app_id, segment_id, endpoint_key, change_seq FROM staged")
 
-    def tombstones(self, text: str) -> None:
+    def tombstones(self, rows: JsonLines) -> None:
         """Apply deletions, each only to rows older than itself (a later re-creation survives)."""
-        self._staged(text, _TOMBSTONE_JSON)
+        self._staged(rows, _TOMBSTONE_JSON)
         self.con.execute(
             "DELETE FROM endpoints e USING staged s WHERE s.kind = 'endpoint' AND e.app_id = s.app_id "
             "AND e.endpoint_key = s.item_key AND e.change_seq < s.change_seq"

@@ -1,9 +1,11 @@
 """Following the row store's change feed into the DuckDB replica.
 
-A round reads the feed's committed stamp H first, then every change stamped in (position, H] in batches, and
-commits them to the replica together with position = H (a build from scratch commits batch by batch, see
-`sync`). Rounds are cheap when nothing changed (one indexed read),
-so the engine runs one before each evaluation and a background loop keeps the replica warm between them.
+A sync reads the feed's committed stamp H first, then takes in every change stamped in (position, H] in rounds: each
+round applies the changes up to a stamp chosen so that it holds about ROUND_ROWS rows of each feed
+(`changes.round_end`), in batches of BATCH_ROWS, and commits them to the replica together with its stamp as the new
+position. Stamps follow commit order, so every round leaves the replica equal to the store as it was at one moment,
+and a sync interrupted between rounds goes on from the last one. Rounds are cheap when nothing changed (one indexed
+read), so the engine syncs before each evaluation and a background loop keeps the replica warm between them.
 """
 
 from __future__ import annotations
@@ -14,15 +16,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from clarion.analytics.replica import NOTHING_SYNCED, Replica, Round
+from clarion.analytics.staging import JsonLines
 from clarion.store import changes
 from clarion.store.database import Database, Transaction
 
 log = logging.getLogger("clarion.analytics")
 
-# A batch is one JSON text held by the row store, then by Python, then staged in DuckDB: at 100,000 endpoints that
-# was about 60 MB in each, the largest part of the server's peak while a million endpoints were loaded
-# (docs/benchmarks.md, "Server memory"); a quarter of it costs little more per row to apply.
+# A batch is staged in DuckDB whole, and each costs a pass over the tables it joins (endpoints, activity,
+# engagement): at 100,000 rows a batch was about 60 MB in DuckDB (docs/benchmarks.md, "Server memory"); at 5,000 the
+# CPU per row doubled.
 BATCH_ROWS = 25_000
+# What one round takes in, at most, per feed (plus the rest of its last stamp's rows): what a DuckDB transaction
+# holds uncommitted, and how long a round keeps evaluations waiting.
+ROUND_ROWS = 100_000
+
+
+class ReplicaMoved(RuntimeError):
+    """A round found the replica at another position than the one its sync started from."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +42,15 @@ class SyncResult:
 
 
 class ReplicaSync:
-    """Brings one replica up to date with one row store; one round at a time."""
+    """Brings one replica up to date with one row store; one sync at a time."""
 
-    def __init__(self, db: Database, replica: Replica, batch_rows: int = BATCH_ROWS) -> None:
+    def __init__(
+        self, db: Database, replica: Replica, batch_rows: int = BATCH_ROWS, round_rows: int = ROUND_ROWS
+    ) -> None:
         self.db = db
         self.replica = replica
         self.batch_rows = batch_rows
+        self.round_rows = round_rows
         self._lock = asyncio.Lock()
 
     async def sync(self) -> SyncResult:
@@ -51,16 +64,31 @@ class ReplicaSync:
             # (a replica left behind for longer than the tombstones are kept): follow it from scratch.
             if upto < start or start < pruned:
                 start = NOTHING_SYNCED
-            with self.replica.round() as round_:
-                # A build from scratch starts from empty tables (an interrupted build leaves rows behind) and
-                # commits batch by batch, so its memory stays that of one batch; no query sees the partial
-                # state, because every query in this process waits for this round first.
-                building = start == NOTHING_SYNCED
-                if building:
-                    await asyncio.to_thread(round_.reset)
-                batches = await self._follow(round_, start, upto, building)
-                await asyncio.to_thread(round_.set_position, upto)
+            batches = 0
+            while start < upto:
+                end = await self.db.read_long(
+                    lambda tx, since=start: changes.round_end(tx, since, upto, self.round_rows)
+                )
+                batches += await self._round(start, end)
+                start = end
             return SyncResult(upto, batches)
+
+    async def _round(self, start: int, end: int) -> int:
+        """Apply the changes stamped in (start, end] and move the position to `end`, in one DuckDB transaction."""
+        with self.replica.round() as round_:
+            # A build from scratch starts from empty tables (an interrupted build leaves rows behind). Its first
+            # round takes every row written before the feed existed (all stamped 0), however many: it commits batch
+            # by batch, so its memory stays that of one batch; no query sees the partial state, because every query
+            # in this process waits for the sync first.
+            building = start == NOTHING_SYNCED
+            if building:
+                await asyncio.to_thread(round_.reset)
+            elif await asyncio.to_thread(round_.position) != start:
+                # Written behind this sync's back since it read the position: start again from what is there.
+                raise ReplicaMoved(f"the replica moved from {start} during a sync")
+            batches = await self._follow(round_, start, end, building)
+            await asyncio.to_thread(round_.set_position, end)
+        return batches
 
     async def _follow(self, round_: Round, start: int, upto: int, building: bool) -> int:
         batches = 0
@@ -74,18 +102,20 @@ class ReplicaSync:
         for feed, apply in feeds:
             cursor: changes.Cursor = None
             while True:
-                text, cursor = await self.db.read_long(_reader(feed, start, cursor, upto, self.batch_rows))
-                if text is not None:
-                    await asyncio.to_thread(apply, text)
-                    batches += 1
-                    if building:
-                        await asyncio.to_thread(round_.commit)
+                with JsonLines() as rows:
+                    cursor = await self.db.read_long(_reader(feed, start, cursor, upto, self.batch_rows, rows.write))
+                    if rows.rows:
+                        await asyncio.to_thread(apply, rows)
+                        batches += 1
+                        if building:
+                            await asyncio.to_thread(round_.commit)
                 if cursor is None:
                     break
-        text = await self.db.read_long(lambda tx: changes.tombstones(tx, start, upto))
-        if text is not None:
-            await asyncio.to_thread(round_.tombstones, text)
-            batches += 1
+        with JsonLines() as rows:
+            await self.db.read_long(lambda tx: changes.tombstones(tx, start, upto, rows.write))
+            if rows.rows:
+                await asyncio.to_thread(round_.tombstones, rows)
+                batches += 1
         return batches
 
     async def run_forever(self, interval_seconds: float) -> None:
@@ -93,15 +123,15 @@ class ReplicaSync:
         while True:
             try:
                 await self.sync()
-            except Exception:  # a failed round is retried whole on the next tick; the store is unaffected
+            except Exception:  # a failed round is retried on the next tick; the store is unaffected
                 log.exception("analytics replica sync failed")
             await asyncio.sleep(interval_seconds)
 
 
-Feed = Callable[[Transaction, int, changes.Cursor, int, int], tuple[str | None, changes.Cursor]]
+Feed = Callable[[Transaction, int, changes.Cursor, int, int, changes.Write], changes.Cursor]
 
 
 def _reader(
-    feed: Feed, since: int, cursor: changes.Cursor, upto: int, limit: int
-) -> Callable[[Transaction], tuple[str | None, changes.Cursor]]:
-    return lambda tx: feed(tx, since, cursor, upto, limit)
+    feed: Feed, since: int, cursor: changes.Cursor, upto: int, limit: int, write: changes.Write
+) -> Callable[[Transaction], changes.Cursor]:
+    return lambda tx: feed(tx, since, cursor, upto, limit, write)

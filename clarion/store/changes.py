@@ -3,13 +3,14 @@
 Every transaction that writes endpoints, users, events or imported segment members bumps `change_feed` and stamps
 the rows it writes with the new value. The counter's row lock makes stamps follow commit order (on PostgreSQL too),
 so a reader that sees the counter at N has every change stamped at or below N committed, and can read them in
-batches without missing one. Rows leave the feed as JSON text built by the database itself: the replica loads it
-with DuckDB's JSON reader, so no row passes through Python.
+batches without missing one. Rows leave the feed as JSON texts built by the database itself, one per row, streamed
+to the reader's `write` a chunk at a time (the replica writes them to a file that DuckDB's JSON reader loads), so
+neither the database nor Python holds a whole batch as one text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from clarion.store.database import Dialect, Transaction
@@ -84,13 +85,23 @@ def pruned_seq(tx: Transaction) -> int:
     return int(tx.scalar("SELECT seq FROM change_feed WHERE name = 'pruned'"))
 
 
-def _json_rows(dialect: Dialect, columns: Sequence[str]) -> str:
-    """A select-list expression folding the rows of subquery `r` into one JSON array text (documents embedded)."""
+def _json_row(dialect: Dialect, columns: Sequence[str]) -> str:
+    """A select-list expression making the row of subquery `r` one JSON object text (documents embedded)."""
     if dialect.name == "postgresql":
         pairs = [f"'{c}', r.{c}" + ("::json" if c in JSON_COLUMNS else "") for c in columns]
-        return f"json_agg(json_build_object({', '.join(pairs)}))::text"
+        return f"json_build_object({', '.join(pairs)})::text"
     pairs = [f"'{c}', " + (f"json(r.{c})" if c in JSON_COLUMNS else f"r.{c}") for c in columns]
-    return f"json_group_array(json_object({', '.join(pairs)}))"
+    return f"json_object({', '.join(pairs)})"
+
+
+# Receives a feed's rows as JSON object texts, a chunk at a time.
+Write = Callable[[list[str]], None]
+
+
+def _stream(tx: Transaction, columns: Sequence[str], source: str, params: Sequence[Any], write: Write) -> None:
+    """The rows of `source` (a FROM clause, aliased `r` by this function) to `write`, as JSON texts."""
+    for rows in tx.stream(f"SELECT {_json_row(tx.dialect, columns)} FROM {source} r", params):
+        write([row[0] for row in rows])
 
 
 # Where a feed continues inside one round: the (change_seq, ...key) of the last row read, None at the start.
@@ -106,11 +117,12 @@ def _batch(
     cursor: Cursor,
     upto: int,
     limit: int,
-) -> tuple[str | None, Cursor]:
-    """Up to `limit` rows of `table` stamped in (since, upto] and after `cursor`, in `order`, as JSON text.
+    write: Write,
+) -> Cursor:
+    """Up to `limit` rows of `table` stamped in (since, upto] and after `cursor`, in `order`, to `write`.
 
-    Returns the text (None when no row) and the cursor to continue from (None when nothing is left). The cursor is
-    read back from the database, in its own collation, so paging never skips or repeats a row.
+    Returns the cursor to continue from (None when nothing is left). The cursor is read back from the database, in
+    its own collation, so paging never skips or repeats a row.
     """
     where, params = "change_seq > ? AND change_seq <= ?", [since, upto]
     width = order.count(",") + 1
@@ -124,40 +136,53 @@ def _batch(
     if last is not None:
         bound = f" AND ({order}) <= ({', '.join('?' * width)})"
         params.extend(last)
-    text = tx.scalar(
-        f"SELECT {_json_rows(tx.dialect, columns)} FROM "
-        f"(SELECT {', '.join(columns)} FROM {table} WHERE {where}{bound}) r",
-        params,
-    )
-    return (text if text and text != "[]" else None), (None if last is None else tuple(last))
+    _stream(tx, columns, f"(SELECT {', '.join(columns)} FROM {table} WHERE {where}{bound})", params, write)
+    return None if last is None else tuple(last)
 
 
-def endpoints_batch(tx: Transaction, since: int, cursor: Cursor, upto: int, limit: int) -> tuple[str | None, Cursor]:
-    """Changed endpoints as a JSON array, and where to continue (None when this was the last batch)."""
-    return _batch(tx, "endpoints", "change_seq, app_id, endpoint_key", _ENDPOINT_FIELDS, since, cursor, upto, limit)
+def endpoints_batch(tx: Transaction, since: int, cursor: Cursor, upto: int, limit: int, write: Write) -> Cursor:
+    """Changed endpoints to `write`, and where to continue (None when this was the last batch)."""
+    order = "change_seq, app_id, endpoint_key"
+    return _batch(tx, "endpoints", order, _ENDPOINT_FIELDS, since, cursor, upto, limit, write)
 
 
-def users_batch(tx: Transaction, since: int, cursor: Cursor, upto: int, limit: int) -> tuple[str | None, Cursor]:
-    return _batch(tx, "users", "change_seq, app_id, user_id", _USER_FIELDS, since, cursor, upto, limit)
+def users_batch(tx: Transaction, since: int, cursor: Cursor, upto: int, limit: int, write: Write) -> Cursor:
+    return _batch(tx, "users", "change_seq, app_id, user_id", _USER_FIELDS, since, cursor, upto, limit, write)
 
 
-def events_batch(tx: Transaction, since: int, cursor: Cursor, upto: int, limit: int) -> tuple[str | None, Cursor]:
-    return _batch(tx, "events", "change_seq, seq", _EVENT_FIELDS, since, cursor, upto, limit)
+def events_batch(tx: Transaction, since: int, cursor: Cursor, upto: int, limit: int, write: Write) -> Cursor:
+    return _batch(tx, "events", "change_seq, seq", _EVENT_FIELDS, since, cursor, upto, limit, write)
 
 
-def segment_members_batch(
-    tx: Transaction, since: int, cursor: Cursor, upto: int, limit: int
-) -> tuple[str | None, Cursor]:
+def segment_members_batch(tx: Transaction, since: int, cursor: Cursor, upto: int, limit: int, write: Write) -> Cursor:
     """Members import jobs added to IMPORT segments (table segment_imports)."""
     order = "change_seq, app_id, segment_id, endpoint_key"
-    return _batch(tx, "segment_imports", order, _MEMBER_FIELDS, since, cursor, upto, limit)
+    return _batch(tx, "segment_imports", order, _MEMBER_FIELDS, since, cursor, upto, limit, write)
 
 
-def tombstones(tx: Transaction, after: int, upto: int) -> str | None:
-    """Deletions stamped in (after, upto], as a JSON array."""
-    text = tx.scalar(
-        f"SELECT {_json_rows(tx.dialect, _TOMBSTONE_FIELDS)} FROM "
-        "(SELECT change_seq, app_id, kind, item_key FROM change_tombstones WHERE change_seq > ? AND change_seq <= ?) r",
-        (after, upto),
-    )
-    return text if text and text != "[]" else None
+def tombstones(tx: Transaction, after: int, upto: int, write: Write) -> None:
+    """Deletions stamped in (after, upto], to `write`."""
+    source = f"(SELECT {', '.join(_TOMBSTONE_FIELDS)} FROM change_tombstones WHERE change_seq > ? AND change_seq <= ?)"
+    _stream(tx, _TOMBSTONE_FIELDS, source, (after, upto), write)
+
+
+# The tables of the feed, each with an index that starts with change_seq.
+_FEED_TABLES = ("events", "endpoints", "users", "segment_imports", "change_tombstones")
+
+
+def round_end(tx: Transaction, since: int, upto: int, rows: int) -> int:
+    """Where a sync round from `since` towards `upto` stops so that it takes in about `rows` rows of each feed: the
+    stamp of the first feed's `rows`-th row after `since`, narrowed feed by feed (`upto` if none has that many).
+
+    A round takes every row of its last stamp, so one transaction that wrote more rows than that still goes whole.
+    """
+    end = upto
+    for table in _FEED_TABLES:
+        stamp = tx.scalar(
+            f"SELECT change_seq FROM {table} WHERE change_seq > ? AND change_seq <= ? ORDER BY change_seq "
+            "LIMIT 1 OFFSET ?",
+            (since, end, rows - 1),
+        )
+        if stamp is not None:
+            end = int(stamp)
+    return end

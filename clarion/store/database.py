@@ -19,7 +19,7 @@ import contextlib
 import queue
 import sqlite3
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,6 +188,22 @@ class Transaction:
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         row = self.fetchone(sql, params)
         return None if row is None else row[0]
+
+    def stream(self, sql: str, params: Sequence[Any] = (), chunk: int = 1000) -> Iterator[list[Row]]:
+        """The rows in lists of up to `chunk`, never the whole result at once: PostgreSQL's rows come through a
+        server-side cursor (a client cursor would hold them all in the client first)."""
+        if self.dialect.name == "postgresql":
+            with self._conn.cursor(name="clarion_stream") as cursor:
+                cursor.execute(self.dialect.sql(sql), params)
+                while rows := cursor.fetchmany(chunk):
+                    yield rows
+            return
+        cursor = self._conn.execute(self.dialect.sql(sql), params)
+        try:
+            while rows := cursor.fetchmany(chunk):
+                yield rows
+        finally:
+            cursor.close()
 
 
 class Database(Protocol):
