@@ -9,10 +9,13 @@ DuckDB replica) and on PostgreSQL's row store, each against a raw scan of the sa
    outcomes (opens, clicks, bounces, SMS receipts with prices) for --campaigns campaigns of 4 activities each, and
    app events (sessions) for the rest. Each KPI runs as the API runs it (`clarion/analytics/kpi_duckdb.py`).
    Baseline: `SELECT day, count(*) ... GROUP BY day` over the same project and 31 days of the `events` table.
-2. PostgreSQL (skipped with --pg-events 0): the same mix, --pg-events events, inserted in a fresh database on the
-   local server (its trigger keeps the KPI rollups, clarion/store/kpi_rollup.py), KPIs by SQL on the row store as
-   the API runs them; baseline the same raw count by day. Each rollup-answered KPI is also run scanning the events
-   and must give the same rows.
+2. PostgreSQL (skipped with --pg-events 0): the same mix, --pg-events events, in a fresh database on the local
+   server, filled by SQL in bulk (bench/bulk_fill.py: the rows, indexes and KPI rollups the write path and its
+   trigger leave, clarion/store/kpi_rollup.py), after a --check-events fill both ways proved them equal; KPIs by SQL
+   on the row store as the API runs them; baseline the same raw count by day. Each rollup-answered KPI is also run
+   scanning the events (--scan-repeat times; 0 skips it) and must give the same rows. `--pg-stage fill` keeps the
+   filled database and prints how to time it in a later run (`--pg-database`), so that each run stays within a
+   benchmark's time on the shared machine.
 
 Prints a table (median of --repeat after one warm-up) and saves bench/results/kpis.json.
 """
