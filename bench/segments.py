@@ -501,14 +501,14 @@ def time_duckdb(replica: Replica, repeat: int, slots: bool = True) -> dict[str, 
     return {**result, "ids": len(ids), "peak_rss_mb": peak_rss_mb()}
 
 
-def time_replica(result: dict[str, Any], replica: Replica, workdir: Path, how: dict[str, Any], repeat: int) -> None:
+def time_replica(result: dict[str, Any], replica: Replica, path: Path, how: dict[str, Any], repeat: int) -> None:
     """Record how the replica was made (`how`), its size and the peak memory so far, then time DuckDB on it."""
     with replica.cursor() as con:
         memory_limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]  # type: ignore[index]
     result["replica"] = {
         **how,
         "memory_limit": memory_limit,
-        "file_mb": round(sum(p.stat().st_size for p in workdir.glob("replica.duckdb*")) / 1e6),
+        "file_mb": round(sum(p.stat().st_size for p in path.parent.glob(f"{path.name}*")) / 1e6),
         "rows": replica.counts(),
         "peak_rss_mb": round(peak_rss_mb()),
     }
@@ -521,22 +521,25 @@ def time_replica(result: dict[str, Any], replica: Replica, workdir: Path, how: d
 # The run
 
 
-def run_fast(total: int, repeat: int, workdir: Path, memory_limit: str, query_limits: list[str]) -> dict[str, Any]:
+def run_fast(total: int, repeat: int, path: Path, memory_limit: str, query_limits: list[str]) -> dict[str, Any]:
     """--fast: the replica built straight from the generator (build_replica), then reopened with each of
     `query_limits` (a server's analytics.memory_limit) in turn and DuckDB timed alone: engine "duckdb" with the
     first, "duckdb <limit>" with the others, and "duckdb without slots" with the first, reading metrics and
-    attributes the way the compiler did before the slots (time_duckdb)."""
+    attributes the way the compiler did before the slots (time_duckdb). A replica already at `path` (--replica) is
+    timed as it is, so a long build can run apart from the timing."""
     result = header(total)
-    replica = Replica(workdir / "replica.duckdb", memory_limit=memory_limit)
-    reset_peak_rss()
-    started = time.perf_counter()
-    build_replica(replica, total)
-    built = {"source": "generated in DuckDB (--fast)", "build_s": round(time.perf_counter() - started, 1)}
-    replica.close()
+    built: dict[str, Any] = {"source": f"reused {path}"}
+    if not path.exists():
+        replica = Replica(path, memory_limit=memory_limit)
+        reset_peak_rss()
+        started = time.perf_counter()
+        build_replica(replica, total)
+        built = {"source": "generated in DuckDB (--fast)", "build_s": round(time.perf_counter() - started, 1)}
+        replica.close()
     for limit in query_limits:
-        replica = Replica(workdir / "replica.duckdb", memory_limit=limit)
+        replica = Replica(path, memory_limit=limit)
         if limit == query_limits[0]:
-            time_replica(result, replica, workdir, built, repeat)
+            time_replica(result, replica, path, built, repeat)
             result["engines"]["duckdb without slots"] = time_duckdb(replica, repeat, slots=False)
             print(f"duckdb without slots: {result['engines']['duckdb without slots']}")
         else:
@@ -667,7 +670,7 @@ async def run(total: int, stores: list[str], repeat: int, workdir: Path, memory_
             "unchanged_sync_ms": round((time.perf_counter() - t0) * 1000, 2),
             "unchanged_batches": second.batches,
         }
-        time_replica(result, replica, workdir, result["replica"], repeat)
+        time_replica(result, replica, workdir / "replica.duckdb", result["replica"], repeat)
         for name, db in databases.items():
             result["engines"][f"{name} SQL"] = await time_store(db, repeat)
             print(f"{name} SQL: {result['engines'][f'{name} SQL']}")
@@ -768,6 +771,9 @@ def main() -> None:
         "(default: --memory-limit)",
     )
     parser.add_argument("--fast", action="store_true", help="build the replica straight in DuckDB; time DuckDB only")
+    parser.add_argument(
+        "--replica", type=Path, help="--fast: the replica file, kept; built if absent, else timed as it is"
+    )
     parser.add_argument("--check", action="store_true", help="check that --fast builds what a sync builds, and stop")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="clarion-bench-segments-"))
@@ -780,7 +786,8 @@ def main() -> None:
         baseline = json.loads(baseline_path.read_text()) if baseline_path and baseline_path.exists() else None
         if args.fast:
             query_limits = (args.query_memory_limit or args.memory_limit).split(",")
-            result = run_fast(args.endpoints, args.repeat, workdir, args.memory_limit, query_limits)
+            path = args.replica or workdir / "replica.duckdb"
+            result = run_fast(args.endpoints, args.repeat, path, args.memory_limit, query_limits)
         else:
             stores = ["sqlite", "postgres"] if args.store == "both" else [args.store]
             result = asyncio.run(run(args.endpoints, stores, args.repeat, workdir, args.memory_limit))
