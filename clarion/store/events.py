@@ -91,6 +91,13 @@ class EventRow:
     doc: str  # the event's wire fields, JSON
 
 
+# Events of one endpoint id as sent (two parameters, the id twice), as a probe of events_by_endpoint: its folded id
+# first (the index's second column, folded by the database as the index is), then the id itself. The CAST gives the
+# value an affinity, which stops SQLite from propagating `endpoint_id = ?` into `lower(endpoint_id)` (it would turn
+# it into lower(?) = lower(?), which no longer names the index's expression, and search by app_id alone).
+_AS_SENT = "lower(endpoint_id) = lower(?) AND endpoint_id = CAST(? AS TEXT)"
+
+
 def append(tx: Transaction, rows: Sequence[EventRow]) -> None:
     """Insert events; one already stored under the same (endpoint, event id) is a retry and is kept as it was."""
     if not rows:
@@ -103,7 +110,7 @@ def append(tx: Transaction, rows: Sequence[EventRow]) -> None:
             (r.app_id, r.endpoint_id, r.event_id, r.event_type, r.event_at, r.arrival_at, r.session_id, r.doc, seq)
             for r in rows
         ],
-        "ON CONFLICT (app_id, endpoint_id, event_id) DO NOTHING",
+        "ON CONFLICT DO NOTHING",  # events_by_endpoint, the table's one unique key
     )
 
 
@@ -111,8 +118,8 @@ def recent(tx: Transaction, app_id: str, limit: int, endpoint_id: str | None = N
     """Newest events first; the CLI and tests read the log through this."""
     where, params = "app_id = ?", [app_id]
     if endpoint_id is not None:
-        where += " AND endpoint_id = ?"
-        params.append(endpoint_id)
+        where += f" AND {_AS_SENT}"
+        params += [endpoint_id, endpoint_id]
     rows = tx.fetchall(
         "SELECT app_id, endpoint_id, event_id, event_type, event_at, arrival_at, session_id, doc FROM events "
         f"WHERE {where} ORDER BY seq DESC LIMIT ?",
@@ -127,7 +134,8 @@ def count(tx: Transaction, app_id: str) -> int:
 
 def exists(tx: Transaction, app_id: str, endpoint_id: str, event_id: str) -> bool:
     row = tx.fetchone(
-        "SELECT 1 FROM events WHERE app_id = ? AND endpoint_id = ? AND event_id = ?", (app_id, endpoint_id, event_id)
+        f"SELECT 1 FROM events WHERE app_id = ? AND {_AS_SENT} AND event_id = ?",
+        (app_id, endpoint_id, endpoint_id, event_id),
     )
     return row is not None
 
@@ -135,7 +143,8 @@ def exists(tx: Transaction, app_id: str, endpoint_id: str, event_id: str) -> boo
 def doc(tx: Transaction, app_id: str, endpoint_id: str, event_id: str) -> str | None:
     """One event's document (JSON), by its key."""
     return tx.scalar(
-        "SELECT doc FROM events WHERE app_id = ? AND endpoint_id = ? AND event_id = ?", (app_id, endpoint_id, event_id)
+        f"SELECT doc FROM events WHERE app_id = ? AND {_AS_SENT} AND event_id = ?",
+        (app_id, endpoint_id, endpoint_id, event_id),
     )
 
 
@@ -143,6 +152,6 @@ def latest_at(tx: Transaction, app_id: str, endpoint_id: str, event_types: Seque
     """When the endpoint's latest event of these types happened (epoch ms), or None."""
     clause, params = tx.dialect.one_of("event_type", event_types)
     return tx.scalar(
-        f"SELECT max(event_at) FROM events WHERE app_id = ? AND endpoint_id = ? AND {clause}",
-        (app_id, endpoint_id, *params),
+        f"SELECT max(event_at) FROM events WHERE app_id = ? AND {_AS_SENT} AND {clause}",
+        (app_id, endpoint_id, endpoint_id, *params),
     )

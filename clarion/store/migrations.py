@@ -765,6 +765,19 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
         "KPI rollups on PostgreSQL: appended rows are merged in the background, one row per hour and key",
         kpi_rollup.MERGED,
     ),
+    (
+        29,
+        "events: one index by endpoint for retries and for an endpoint's events",
+        [
+            # Every index on events costs each insert a B-tree descent, and the two by endpoint were the dearest
+            # (inserts land all over them). Unique over (app, endpoint id as sent, event id) as events_once was,
+            # since the folded id is a function of the id; its (app, folded id) prefix is what events_by_endpoint_key
+            # served: an endpoint's events whatever case its id was sent in. A lookup by the id as sent names both.
+            "CREATE UNIQUE INDEX events_by_endpoint ON events (app_id, lower(endpoint_id), endpoint_id, event_id)",
+            "DROP INDEX events_once",
+            "DROP INDEX events_by_endpoint_key",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -16,7 +16,7 @@ Rules the compiler keeps:
 
 The plan the bench's 5-condition count relies on (`tests/test_segment_sql.py` checks it on both stores): the
 candidates come from the index `endpoints_by_country_platform (app_id, upper(country), platform)` (migration 14),
-and the recency condition probes `events_by_endpoint_key (app_id, lower(endpoint_id))` once or twice per remaining
+and the recency condition probes `events_by_endpoint (app_id, lower(endpoint_id), ...)` once or twice per remaining
 candidate; every other condition is evaluated on the candidate rows.
 """
 
@@ -40,7 +40,7 @@ _OFFSET_PATTERN = "(Z|[+-][0-9]{2}:[0-9]{2})$"
 # What sendable_only adds: campaigns message ACTIVE endpoints that have not opted out.
 SENDABLE = " AND e.endpoint_status = 'ACTIVE' AND e.opt_out = 'NONE'"
 _USERS = " LEFT JOIN users u ON u.app_id = e.app_id AND u.user_id = e.user_id"
-# An event of endpoint `e`, as a probe of events_by_endpoint_key. SQLite gives an index on an expression no
+# An event of endpoint `e`, as a probe of events_by_endpoint. SQLite gives an index on an expression no
 # affinity and will not use it for a comparison with a TEXT column (whose affinity would apply to both sides); the
 # concatenation has no affinity either, so the index is used. PostgreSQL probes the same index with it.
 _EVENT_OF_ENDPOINT = "ev.app_id = ? AND lower(ev.endpoint_id) = e.endpoint_key || ''"
@@ -255,7 +255,7 @@ class _Compiler(ConditionCompiler):
     def active_since(self, start_ms: int) -> str:
         """Latest event at or after start, or no events at all and EffectiveDate at or after start.
 
-        Two probes of events_by_endpoint_key per endpoint that reaches this condition (written last, so on a
+        Two probes of events_by_endpoint per endpoint that reaches this condition (written last, so on a
         selective segment few do), never a set of every endpoint with events: PostgreSQL cannot hash such a set
         past work_mem and rescans it per endpoint (a NOT IN of it ran past 15 minutes at 10M endpoints).
         """
@@ -280,7 +280,7 @@ class _Compiler(ConditionCompiler):
         )
 
     def engagement(self, node: plan.EngagementWithin) -> str:
-        """The measure over the endpoint's app events, aggregated by one probe of events_by_endpoint_key per
+        """The measure over the endpoint's app events, aggregated by one probe of events_by_endpoint per
         endpoint (per endpoint of its user, `of_user`)."""
         own = self.activity_measure(node, _EVENT_OF_ENDPOINT)
         if node.of_user:

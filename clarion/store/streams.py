@@ -234,11 +234,12 @@ def send_event_docs(tx: Transaction, app_id: str, sends: Sequence[tuple[str, str
     recorded about the message (its sender, subject, type) belongs in every later record about it."""
     if not sends:
         return {}
-    endpoints, endpoint_params = tx.dialect.one_of("endpoint_id", sorted({endpoint for endpoint, _ in sends}))
-    ids, id_params = tx.dialect.one_of("event_id", sorted({message for _, message in sends}))
+    # One probe of events_by_endpoint per pair: (app, folded id, id, event id), its whole key.
+    wanted, params = tx.dialect.rows_table("w", (("endpoint_id", "text"), ("event_id", "text")), sorted(set(sends)))
     rows = tx.fetchall(
-        f"SELECT endpoint_id, event_id, doc FROM events WHERE app_id = ? AND {endpoints} AND {ids}",
-        (app_id, *endpoint_params, *id_params),
+        f"SELECT ev.event_id, ev.doc FROM {wanted} JOIN events ev ON ev.app_id = ? "
+        "AND lower(ev.endpoint_id) = lower(w.endpoint_id) AND ev.endpoint_id = w.endpoint_id "
+        "AND ev.event_id = w.event_id",
+        (*params, app_id),
     )
-    wanted = set(sends)
-    return {row[1]: row[2] for row in rows if (row[0], row[1]) in wanted}
+    return {row[0]: row[1] for row in rows}
