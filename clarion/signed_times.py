@@ -27,10 +27,14 @@ def amz_date(text: str) -> datetime:
     """ISO-8601 basic format as SigV4 signs it, `20261122T101500Z`, exactly."""
     if len(text) != 16 or not text.isascii():
         raise ValueError("X-Amz-Date is 16 characters, YYYYMMDD'T'HHMMSS'Z'")
-    parsed = datetime.strptime(text, AMZ_DATE_FORMAT)
-    if parsed.strftime(AMZ_DATE_FORMAT) != text:  # strptime tolerates single-digit fields; the signed text cannot
-        raise ValueError("X-Amz-Date is not in canonical form")
-    return parsed.replace(tzinfo=UTC)
+    # Sliced by hand: every signed request carries one, and strptime (with its strftime round trip to refuse the
+    # single-digit fields it tolerates) cost 15 µs of a SendMessages call's own 100-odd µs in the API layer.
+    digits = text[:8] + text[9:15]
+    if text[8] != "T" or text[15] != "Z" or not digits.isdigit():
+        raise ValueError("X-Amz-Date is not in canonical form YYYYMMDD'T'HHMMSS'Z'")
+    return datetime(
+        int(text[:4]), int(text[4:6]), int(text[6:8]), int(text[9:11]), int(text[11:13]), int(text[13:15]), tzinfo=UTC
+    )
 
 
 def http_date(text: str) -> datetime:

@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 
 from clarion.api.sigv4 import SignatureError, VerifiedRequest, verify_request
 from clarion.aws.sigv4 import _signing_key, canonical_uri
+from clarion.signed_times import amz_date
 
 AKID = "AKIDEXAMPLE"
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -537,6 +538,33 @@ def test_two_authorization_headers_are_malformed(get_wire: Wire) -> None:
 
 def test_no_date_is_malformed(get_wire: Wire) -> None:
     err = refused(get_wire.with_header(b"x-amz-date", None))
+    assert err.reason == "malformed"
+    assert "X-Amz-Date" in err.message
+
+
+def test_amz_date_is_read_exactly() -> None:
+    assert amz_date("20261122T101500Z") == datetime(2026, 11, 22, 10, 15, 0, tzinfo=UTC)
+    assert amz_date("00010101T000000Z") == datetime(1, 1, 1, tzinfo=UTC)
+    refused = [
+        "2026112T1015000Z",  # fields shifted: 16 characters, not the canonical form
+        "20261122 101500Z",
+        "20261122T101500+",
+        "2026-122T101500Z",
+        "20261322T101500Z",  # month 13
+        "20260230T101500Z",  # 30 February
+        "20261122T241500Z",
+        "2026112\uff12T101500Z",  # a full-width digit
+        "+2026122T101500Z",
+        "00000101T000000Z",
+        "20261122T101500Z ",
+    ]
+    for text in refused:
+        with pytest.raises(ValueError):
+            amz_date(text)
+
+
+def test_non_canonical_date_is_malformed(get_wire: Wire) -> None:
+    err = refused(get_wire.with_header(b"x-amz-date", b"2026112T1015000Z"))
     assert err.reason == "malformed"
     assert "X-Amz-Date" in err.message
 

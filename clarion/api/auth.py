@@ -19,6 +19,7 @@ import ipaddress
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from starlette.requests import cookie_parser
@@ -214,7 +215,9 @@ def _session_cookie(scope: dict[str, Any]) -> str | None:
     return cookie_parser(cookie.decode("latin-1")).get(SESSION_COOKIE) or None
 
 
+@lru_cache(maxsize=4096)
 def _allowed_from(client: str, networks: tuple[Network, ...]) -> bool:
+    """Cached: a key's clients are few and come back with every request; the answer depends on nothing else."""
     try:
         address = ipaddress.ip_address(client)
     except ValueError:

@@ -65,6 +65,9 @@ class PinpointAPI:
         self.router = Router(ROUTED_OPERATIONS)  # Pinpoint's operations plus Clarion's extensions
         self.rate_limiter = RateLimiter(services.metrics, services.buckets)
         self._decoders: dict[type, msgspec.json.Decoder[Any]] = {}
+        # The metrics' children by (operation, status): prometheus_client's labels() takes a lock and builds a key
+        # on every call, and every request observes two of them.
+        self._observed: dict[tuple[str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         request_id = str(uuid.uuid4())
@@ -191,9 +194,13 @@ class PinpointAPI:
         self, operation: str, status: int, started: float, request_id: str, principal: Principal | None
     ) -> None:
         elapsed = time.perf_counter() - started
-        metrics = self.services.metrics
-        metrics.requests.labels(operation, str(status)).inc()
-        metrics.latency.labels(operation).observe(elapsed)
+        children = self._observed.get((operation, status))
+        if children is None:
+            metrics = self.services.metrics
+            children = metrics.requests.labels(operation, str(status)), metrics.latency.labels(operation)
+            self._observed[(operation, status)] = children
+        children[0].inc()
+        children[1].observe(elapsed)
         if self.services.settings.access_log:
             log.info(
                 "request",

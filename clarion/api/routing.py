@@ -36,23 +36,31 @@ def _compile(operation: Operation) -> _Route:
 
 
 class Router:
+    """Routes by segment count, then by the literal segments of each route shape: a request is tested against the
+    routes whose literals it carries, not against every route of its length (59 of them for five segments)."""
+
     def __init__(self, operations: dict[str, Operation] = OPERATIONS) -> None:
-        self._by_length: dict[int, list[_Route]] = {}
+        # length -> literal count -> literal positions -> the literals there -> routes, in declaration order
+        self._index: dict[int, dict[int, dict[tuple[int, ...], dict[tuple[str, ...], list[_Route]]]]] = {}
         for operation in operations.values():
             route = _compile(operation)
-            self._by_length.setdefault(len(route.segments), []).append(route)
-        for routes in self._by_length.values():
-            routes.sort(key=lambda r: -r.literals)  # a literal segment beats a parameter
+            positions = tuple(i for i, s in enumerate(route.segments) if s is not None)
+            shapes = self._index.setdefault(len(route.segments), {}).setdefault(route.literals, {})
+            literals = tuple(route.segments[i] or "" for i in positions)
+            shapes.setdefault(positions, {}).setdefault(literals, []).append(route)
+        for length, levels in self._index.items():  # a literal segment beats a parameter
+            self._index[length] = dict(sorted(levels.items(), reverse=True))
 
     def match(self, method: str, raw_path: str) -> tuple[Operation, dict[str, str]]:
         parts = raw_path.strip("/").split("/")
         allowed: list[str] = []
-        best: int | None = None
-        for route in self._by_length.get(len(parts), ()):
-            if best is not None and route.literals < best:
-                break
-            if all(s is None or s == p for s, p in zip(route.segments, parts, strict=True)):
-                best = route.literals
+        for shapes in self._index.get(len(parts), {}).values():
+            found = [
+                route
+                for positions, by_literals in shapes.items()
+                for route in by_literals.get(tuple(parts[i] for i in positions), ())
+            ]
+            for route in found:
                 if route.operation.method == method:
                     raw = [p for s, p in zip(route.segments, parts, strict=True) if s is None]
                     values = [_path_value(label, p) for label, p in zip(route.labels, raw, strict=True)]
@@ -60,6 +68,8 @@ class Router:
                         raise NotFound(f"No Pinpoint operation is found at {method} {_shown(raw_path)}: an id is empty")
                     return route.operation, dict(zip(route.labels, values, strict=True))
                 allowed.append(route.operation.method)
+            if found:  # the most specific routes that fit the path decide, whatever their methods
+                break
         if allowed:
             raise MethodNotAllowed(f"{method} is not allowed on {_shown(raw_path)}; use {', '.join(sorted(allowed))}")
         raise NotFound(f"No Pinpoint operation is found at {method} {_shown(raw_path)}")

@@ -342,23 +342,22 @@ def _check_scope(auth: _AuthParams, timestamp: str, service: str) -> None:
 def _check_clock(signed_at: datetime, expires: int | None, now: datetime, max_skew: timedelta) -> None:
     """Bound replay: header auth within ±max_skew, presigned within X-Amz-Expires."""
     now = (now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)).replace(microsecond=0)
-    stamp = signed_at.strftime(AMZ_DATE_FORMAT)
     if signed_at > now + max_skew:
         raise SignatureError(
             "expired",
-            f"Signature not yet current: {stamp} is still later than "
+            f"Signature not yet current: {_fmt(signed_at)} is still later than "
             f"{_fmt(now + max_skew)} ({_fmt(now)} + {_fmt_skew(max_skew)})",
         )
     if expires is not None:
         if signed_at < now - timedelta(seconds=expires):
             raise SignatureError(
                 "expired",
-                f"Request has expired: {stamp} + {expires} sec. is earlier than {_fmt(now)}",
+                f"Request has expired: {_fmt(signed_at)} + {expires} sec. is earlier than {_fmt(now)}",
             )
     elif signed_at < now - max_skew:
         raise SignatureError(
             "expired",
-            f"Signature expired: {stamp} is now earlier than "
+            f"Signature expired: {_fmt(signed_at)} is now earlier than "
             f"{_fmt(now - max_skew)} ({_fmt(now)} - {_fmt_skew(max_skew)})",
         )
 

