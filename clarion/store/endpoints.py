@@ -153,11 +153,12 @@ def count_per_user(tx: Transaction, app_id: str, user_ids: Sequence[str]) -> dic
     return {user_id: int(n) for user_id, n in rows}
 
 
-def upsert(tx: Transaction, rows: Iterable[EndpointRow]) -> None:
+def upsert(tx: Transaction, rows: Iterable[EndpointRow], seq: int | None = None) -> None:
+    """Insert or replace these rows, stamped `seq` (a new change stamp when None)."""
     values = [row.values() for row in rows]
     if not values:
         return
-    seq = changes.next_seq(tx)
+    seq = changes.next_seq(tx) if seq is None else seq
     tx.insert_rows(
         f"INSERT INTO endpoints ({_COLUMNS}, change_seq)",
         [(*row, seq) for row in values],
@@ -168,8 +169,9 @@ def upsert(tx: Transaction, rows: Iterable[EndpointRow]) -> None:
     )
 
 
-def deactivate_address(tx: Transaction, app_id: str, claims: dict[str, str]) -> None:
-    """Flip to INACTIVE every other endpoint holding an address these endpoints claim ({address: owner key}).
+def deactivate_address(tx: Transaction, app_id: str, claims: dict[str, str], seq: int | None = None) -> None:
+    """Flip to INACTIVE every other endpoint holding an address these endpoints claim ({address: owner key}),
+    stamped `seq` (a new change stamp when None).
 
     One statement for the whole batch: an endpoint holds one address, so "not an owner" is "not its owner".
     """
@@ -180,7 +182,7 @@ def deactivate_address(tx: Transaction, app_id: str, claims: dict[str, str]) -> 
     tx.execute(
         "UPDATE endpoints SET endpoint_status = 'INACTIVE', change_seq = ? "
         f"WHERE app_id = ? AND endpoint_status <> 'INACTIVE' AND {claimed} AND {others}",
-        (changes.next_seq(tx), app_id, *claimed_params, *owner_params),
+        (changes.next_seq(tx) if seq is None else seq, app_id, *claimed_params, *owner_params),
     )
 
 
@@ -199,10 +201,11 @@ def user_attributes(tx: Transaction, app_id: str, user_ids: Sequence[str]) -> di
     return dict(rows)
 
 
-def put_user_attributes(tx: Transaction, app_id: str, users: dict[str, str]) -> None:
+def put_user_attributes(tx: Transaction, app_id: str, users: dict[str, str], seq: int | None = None) -> None:
+    """Insert or replace these users' attributes, stamped `seq` (a new change stamp when None)."""
     if not users:
         return
-    seq = changes.next_seq(tx)
+    seq = changes.next_seq(tx) if seq is None else seq
     tx.insert_rows(
         "INSERT INTO users (app_id, user_id, attributes, change_seq)",
         [(app_id, user_id, attributes, seq) for user_id, attributes in users.items()],
