@@ -216,18 +216,27 @@ def run(
 
 
 class RssPeak:
-    """The process's peak resident set while a phase runs (ru_maxrss covers the whole run, loading included)."""
+    """The process's peak resident set while a phase runs (ru_maxrss covers the whole run, loading included), and
+    its course: one sample every `every` seconds (seconds since the start, MB), so that growth can be told from a
+    spike."""
 
-    def __init__(self) -> None:
+    def __init__(self, every: float = 15) -> None:
         self.peak_kb = 0
+        self.every = every
+        self.course: list[tuple[float, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
+        started = last = time.perf_counter()
         while not self._stop.wait(0.5):
             for line in Path("/proc/self/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
-                    self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+                    kb = int(line.split()[1])
+                    self.peak_kb = max(self.peak_kb, kb)
+                    if time.perf_counter() - last >= self.every:
+                        last = time.perf_counter()
+                        self.course.append((round(last - started), round(kb / 1024)))
 
     def __enter__(self) -> RssPeak:
         self._thread.start()
@@ -236,6 +245,17 @@ class RssPeak:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def memory_parts() -> dict[str, int]:
+    """Where the resident set is, in MB (/proc/self/smaps_rollup): anonymous memory (heaps: Python's, SQLite's page
+    caches, DuckDB's buffers) against mapped files (code, the store's memory-mapped pages)."""
+    parts = {}
+    for line in Path("/proc/self/smaps_rollup").read_text().splitlines()[1:]:
+        name, _, value = line.partition(":")
+        if name in {"Rss", "Anonymous", "Shared_Clean", "Private_Clean", "Private_Dirty"}:
+            parts[name] = round(int(value.split()[0]) / 1024)
+    return parts
 
 
 def set_up_project(client: Any, channel: str, gcm: dict[str, Any]) -> str:
@@ -308,6 +328,7 @@ def measure(
     with RssPeak() as rss:
         started, cpu = time.perf_counter(), time.process_time()
         steps = tick()  # entry, the first message, the waits set
+        first_pass = time.perf_counter() - started
         server.clock.offset += timedelta(minutes=2)
         steps += tick()  # the split, the second message, the holdout, the week's waits set
         elapsed, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
@@ -338,7 +359,9 @@ def measure(
         "load_seconds": round(load_seconds, 1),
         "steps": steps,
         "seconds": round(elapsed, 2),
+        "first_pass_seconds": round(first_pass, 1),
         "cpu_seconds": round(cpu_seconds, 1),
+        "cpu_ms_per_participant": round(cpu_seconds * 1000 / participants, 3),
         "steps_per_second": round(steps / elapsed),
         "steps_per_cpu_second": round(steps / cpu_seconds),
         "participants_per_second": round(participants / elapsed),
@@ -349,6 +372,8 @@ def measure(
         "timer_lag_ms": _spread(timer_lags),
         "event_start_ms": _spread(event_lags),
         "peak_rss_mb_journey": round(rss.peak_kb / 1024),
+        "rss_mb_course": rss.course,
+        "memory_after_journey": memory_parts(),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "measured": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "commit": code_version(),
@@ -661,6 +686,7 @@ def print_sends(result: dict[str, Any]) -> None:
     print(f"timer lag: p50 {lag['p50']} ms, p99 {lag['p99']} ms, max {lag['max']} ms over {lag['count']} timers")
     print(f"event start: p50 {events['p50']} ms, p99 {events['p99']} ms over {events['count']} events")
     print(f"peak RSS {result['peak_rss_mb_journey']} MB while the journey ran, {result['peak_rss_mb']} MB in all")
+    print(f"CPU {result['cpu_ms_per_participant']} ms per participant; RSS course (s, MB): {result['rss_mb_course']}")
 
 
 def print_scale(result: dict[str, Any]) -> None:
