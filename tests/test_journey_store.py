@@ -122,3 +122,50 @@ def test_a_move_larger_than_one_statements_parameters_moves_everyone(settings: S
 
     (held, at_b), _ = write_counted(settings, work)
     assert len(held) == count and at_b == count
+
+
+def test_failed_steps_are_retried_or_given_up_in_one_statement_and_only_under_their_lease(settings: Settings) -> None:
+    """A group whose step raised: each participant tried again at its own time (set aside while the journey is
+    paused) or given up on, its step marked failed, in one statement; a lost lease changes nothing. And whether a
+    pass has anything to claim is a read: nothing due, no write."""
+
+    def work(tx: Transaction) -> dict[str, Any]:
+        store.add_participants(tx, "app", "j", "run", "a", NOW, [(f"e{n}", 1, f"E{n}") for n in range(4)])
+        store.add_participants(tx, "app", "j", "run", "a", NOW + 60_000, [("later", 1, "LATER")])
+        claimed = {p.endpoint_key: p for p in store.claim_due(tx, NOW, 10, "t1", NOW + 30_000)}
+        nothing_due = not store.any_due(tx, NOW)  # the leased ones are due only when their lease runs out
+        counting = tx._conn
+        before = counting.statements
+        failed = [("e0", 1, NOW + 1_000), ("e1", 1, None), ("e2", 1, NOW + 2_000)]
+        changed = store.fail_steps(tx, "app", "j", "t1", failed)
+        statements = counting.statements - before
+        lost = store.fail_steps(tx, "app", "j", "someone-else", [("e3", 1, None)])
+        paused = store.fail_steps(tx, "app", "j", "t1", [("e3", 1, NOW + 5_000)], paused=True)
+        rows = {
+            key: tuple(rest)
+            for key, *rest in tx.fetchall(
+                "SELECT endpoint_key, activity_id, failed_activity, due_at, paused_due, failures, lease_token "
+                "FROM journey_participants"
+            )
+        }
+        return {
+            "claimed": sorted(claimed),
+            "nothing_due": nothing_due,
+            "changed": changed,
+            "statements": statements,
+            "lost": lost,
+            "paused": paused,
+            "rows": rows,
+            "due_later": store.any_due(tx, NOW + 60_000),
+        }
+
+    result, _ = write_counted(settings, work)
+    assert result["claimed"] == ["e0", "e1", "e2", "e3"] and result["nothing_due"]
+    assert result["changed"] == {("e0", 1), ("e1", 1), ("e2", 1)} and result["statements"] == 1
+    assert result["lost"] == set() and result["paused"] == {("e3", 1)}
+    rows = result["rows"]
+    assert rows["e0"] == ("a", None, NOW + 1_000, None, 1, None)  # tried again at its time
+    assert rows["e1"] == (None, "a", None, None, 1, None)  # given up: it left, its step marked failed
+    assert rows["e2"] == ("a", None, NOW + 2_000, None, 1, None)
+    assert rows["e3"] == ("a", None, None, NOW + 5_000, 1, None)  # paused: the retry set aside
+    assert rows["later"][2] == NOW + 60_000 and result["due_later"]

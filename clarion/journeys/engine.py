@@ -402,6 +402,8 @@ class JourneyEngine:
     async def _step_due(self, now: datetime) -> int:
         """Lease the due participants, step them by journey and activity, commit each group; how many moved."""
         now_ms = epoch_millis(now)
+        if not await self.db.read(lambda tx: store.any_due(tx, now_ms)):
+            return 0  # nothing due: no write (a claim is one, even when it leases nobody)
         token = uuid.uuid4().hex
         lease_ms = int(self.settings.lease_seconds * 1000)
         claimed = await self.db.write(
@@ -453,13 +455,19 @@ class JourneyEngine:
             activity_counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
             left: dict[str, int] = defaultdict(int)
             retried = gave_up = 0
+            failed = [
+                (p.endpoint_key, p.entry, None if p.failures >= retries else now_ms + base_ms * 2**p.failures)
+                for p in group
+            ]
+            changed = store.fail_steps(tx, journey.app_id, journey.id, token, failed, paused=paused)
             for p in group:
+                if (p.endpoint_key, p.entry) not in changed:
+                    continue  # the lease was lost
                 if p.failures >= retries:
-                    if store.fail_step(tx, p, token, None):
-                        gave_up += 1
-                        activity_counts[p.run_id]["STEP_FAILED"] += 1
-                        left[p.run_id] += 1
-                elif store.fail_step(tx, p, token, now_ms + base_ms * 2**p.failures, paused=paused):
+                    gave_up += 1
+                    activity_counts[p.run_id]["STEP_FAILED"] += 1
+                    left[p.run_id] += 1
+                else:
                     retried += 1
                     activity_counts[p.run_id]["STEP_RETRIED"] += 1
             for run_id, counts in activity_counts.items():

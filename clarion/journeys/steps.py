@@ -125,12 +125,13 @@ class Steps:
         own, so a step computed again agrees."""
         now_ms = epoch_millis(now)
         activities = journey.definition["Activities"]
+        timers: dict[str, int] = {}  # a Wait's (or a split's evaluation) due time for those arriving now, once
         for index, move in enumerate(moves):
             for _ in range(len(activities)):  # journeys do not loop: at most every activity once
                 target = move.activity
                 if target is None or target == activity_id or move.waited or (move.due_at or 0) > now_ms:
                     break
-                further = self._without_reads(journey, target, activities[target], move.participant, now)
+                further = self._without_reads(journey, target, activities[target], move.participant, now, timers)
                 if further is None:
                     break
                 move = Move(
@@ -146,9 +147,16 @@ class Steps:
         return moves
 
     def _without_reads(
-        self, journey: Journey, activity_id: str, activity: dict[str, Any], p: ParticipantRow, now: datetime
+        self,
+        journey: Journey,
+        activity_id: str,
+        activity: dict[str, Any],
+        p: ParticipantRow,
+        now: datetime,
+        timers: dict[str, int],
     ) -> Move | None:
-        """The move an activity makes for a participant arriving now, if it needs nothing read; else None."""
+        """The move an activity makes for a participant arriving now, if it needs nothing read; else None. `timers`
+        keeps each wait's due time for this `now`, so a batch parses a duration once, not once per participant."""
         kind = next(k for k in activity if k != "Description")
         body: dict[str, Any] = activity[kind]
         if kind == "Holdout":
@@ -157,7 +165,9 @@ class Steps:
             return self._random(journey.id, activity_id, body, p, epoch_millis(now))
         wait = body.get("WaitTime") if kind == "Wait" else body.get("EvaluationWaitTime")
         if kind in ("Wait", "ConditionalSplit", "MultiCondition") and wait:
-            return Move(p, activity_id, wait_due(wait, now), True, {"ENTERED": 1})
+            if activity_id not in timers:
+                timers[activity_id] = wait_due(wait, now)
+            return Move(p, activity_id, timers[activity_id], True, {"ENTERED": 1})
         return None
 
     @staticmethod

@@ -414,23 +414,42 @@ def move(
     return {(key, entry) for key, entry in moved}
 
 
-def fail_step(tx: Transaction, p: ParticipantRow, token: str, retry_at: int | None, *, paused: bool = False) -> bool:
-    """A leased participant whose step raised: tried again at `retry_at`, or (None) given up on, leaving the journey
-    with its step marked failed. False if the lease was lost."""
-    if retry_at is None:
-        change = "failed_activity = activity_id, activity_id = NULL, due_at = NULL"
-        params: tuple[int, ...] = ()
-    else:
-        change = "due_at = NULL, paused_due = ?" if paused else "due_at = ?"
-        params = (retry_at,)
-    return (
-        tx.execute(
-            f"UPDATE journey_participants SET {change}, failures = failures + 1, lease_token = NULL "
-            "WHERE app_id = ? AND journey_id = ? AND endpoint_key = ? AND entry = ? AND lease_token = ?",
-            (*params, p.app_id, p.journey_id, p.endpoint_key, p.entry, token),
-        )
-        == 1
+_FAIL_COLUMNS = (("step_key", "TEXT"), ("step_entry", "INTEGER"), ("step_due", "BIGINT"), ("step_gave_up", "INTEGER"))
+
+
+def fail_steps(
+    tx: Transaction,
+    app_id: str,
+    journey_id: str,
+    token: str,
+    failed: Sequence[tuple[str, int, int | None]],
+    *,
+    paused: bool = False,
+) -> set[tuple[str, int]]:
+    """Leased participants of one journey whose step raised, in one statement: each (endpoint key, entry, retry at)
+    tried again at its time, or (None) given up on, leaving the journey with its step marked failed. The (endpoint
+    key, entry) of those changed: one whose lease was lost is not. `paused`: the retries are set aside."""
+    timer = "due_at = NULL, paused_due = v.step_due" if paused else "due_at = v.step_due"
+    rows = [(key, entry, retry_at, int(retry_at is None)) for key, entry, retry_at in failed]
+    changed = tx.fetch_joined(
+        "UPDATE journey_participants SET failed_activity = CASE WHEN v.step_gave_up = 1 THEN activity_id "
+        "ELSE failed_activity END, activity_id = CASE WHEN v.step_gave_up = 1 THEN NULL ELSE activity_id END, "
+        f"{timer}, failures = failures + 1, lease_token = NULL FROM {{rows}} WHERE app_id = ? AND journey_id = ? "
+        "AND endpoint_key = v.step_key AND entry = v.step_entry AND lease_token = ? RETURNING endpoint_key, entry",
+        _FAIL_COLUMNS,
+        rows,
+        (app_id, journey_id, token),
     )
+    return {(key, entry) for key, entry in changed}
+
+
+def any_due(tx: Transaction, now_ms: int) -> bool:
+    """Whether some participant's timer is due: one probe of the due-time index, so that a pass that finds nothing
+    makes no write (a claim is an UPDATE, and a write transaction, even when it matches no row)."""
+    found = tx.fetchone(
+        "SELECT 1 FROM journey_participants WHERE due_at <= ? AND activity_id IS NOT NULL LIMIT 1", (now_ms,)
+    )
+    return found is not None
 
 
 def cancel_participants(tx: Transaction, app_id: str, journey_id: str) -> dict[str, int]:
