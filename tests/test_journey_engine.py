@@ -22,7 +22,9 @@ from smtp_relay import Relay
 from structlog.testing import capture_logs
 from web_recorder import WebRecorder
 
+from clarion.channels.config import DeliverySettings
 from clarion.channels.delivery import ProviderReport
+from clarion.channels.sms.keywords import inbound_report
 from clarion.config import Settings
 from clarion.journeys.config import JourneySettings
 from clarion.store.migrations import _journey_outcomes_of_stored_events
@@ -52,7 +54,17 @@ def engine_server(
         step_retry_seconds=1,
         postal_code_zones=postal,
     )
-    with RunningServer(driven_settings(settings, port, journeys=journeys)) as running:
+    delivery = DeliverySettings.model_validate(
+        {
+            "smtp": {"host": "127.0.0.1", "port": port, "security": "none"},
+            # An SMS gateway that takes every message (the recorder), so SMS activities send.
+            "sms": {
+                "provider": "http",
+                "http": {"url": recorder.url + "/sms", "body": {"to": "{to}", "text": "{body}"}},
+            },
+        }
+    )
+    with RunningServer(driven_settings(settings, port, journeys=journeys, delivery=delivery)) as running:
         yield running
 
 
@@ -302,6 +314,185 @@ def test_message_event_conditions_after_a_wait_longer_than_retention_read_what_t
     }
 
 
+def test_each_message_event_a_condition_names_sends_its_participant_down_the_first_branch_it_matches(
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
+) -> None:
+    """What became of an email (delivered, bounced hard or soft, complaint, unsubscribe) and of an SMS (delivered,
+    failed; opted out: a STOP reply, which answers the last SMS sent to the number), reported after the send, each
+    holds for the branch that names it, the first match first; then EXCLUSIVE inverts a condition and Operator ANY
+    lets a SegmentCondition carry the participant."""
+    pinpoint.update_sms_channel(ApplicationId=project, SMSChannelRequest={"Enabled": True, "SenderId": "SHOP"})
+    pinpoint.create_sms_template(TemplateName="ping-sms", SMSTemplateRequest={"Body": "Hi"})
+    mail_ids = ["m-delivered", "m-both", "m-hard", "m-soft", "m-complained", "m-unsubscribed", "m-quiet"]
+    text_ids = ["t-reached", "t-failed", "t-stopped", "t-quiet"]
+    items = [
+        {"Id": e, "ChannelType": "EMAIL", "Address": f"{e}@example.org", "Attributes": {"kind": ["mail"]}}
+        for e in mail_ids
+    ] + [
+        {"Id": e, "ChannelType": "SMS", "Address": f"+4915112345{n:03d}", "Attributes": {"kind": ["text"]}}
+        for n, e in enumerate(text_ids)
+    ]
+    items[0]["Attributes"]["vip"] = ["yes"]  # m-delivered
+    pinpoint.update_endpoints_batch(ApplicationId=project, EndpointBatchRequest={"Item": items})
+
+    def segment(name: str, attribute: str, value: str) -> str:
+        request = {"Name": name, "Dimensions": {"Attributes": {attribute: {"Values": [value]}}}}
+        return pinpoint.create_segment(ApplicationId=project, WriteSegmentRequest=request)["SegmentResponse"]["Id"]
+
+    def on(source: str, *types: str, exclusive: bool = False) -> dict[str, Any]:
+        dimension = {"DimensionType": "EXCLUSIVE" if exclusive else "INCLUSIVE", "Values": list(types)}
+        return {"EventCondition": {"Dimensions": {"EventType": dimension}, "MessageActivity": source}}
+
+    def branches(source: str, *groups: tuple[str, ...]) -> dict[str, Any]:
+        return {
+            "MultiCondition": {
+                "EvaluationWaitTime": {"WaitFor": "PT1H"},
+                "Branches": [{"Condition": on(source, *types), "NextActivity": "check"} for types in groups],
+                "DefaultActivity": "check",
+            }
+        }
+
+    day = {"Wait": {"WaitTime": {"WaitFor": "P1D"}}}
+    vip = {"SegmentCondition": {"SegmentId": segment("vip", "vip", "yes")}}
+
+    def check(source: str, event: str) -> dict[str, Any]:
+        conditions = [vip, on(source, event, exclusive=True)]
+        split = {"Condition": {"Conditions": conditions, "Operator": "ANY"}, "TrueActivity": "yes"}
+        return {"ConditionalSplit": {**split, "FalseActivity": "no"}}
+
+    mail = create(
+        pinpoint,
+        project,
+        {
+            "mail": {"EMAIL": {"TemplateName": "second-mail", "NextActivity": "later"}},
+            "later": branches(
+                "mail",
+                ("_email.delivered",),
+                ("_email.hardbounce", "_email.softbounce"),
+                ("_email.complaint",),
+                ("_email.unsubscribe",),
+            ),
+            "check": check("mail", "_email.delivered"),
+            "yes": day,
+            "no": day,
+        },
+        "mail",
+        StartCondition=segment_start(segment("mailers", "kind", "mail")),
+    )
+    text = create(
+        pinpoint,
+        project,
+        {
+            "text": {"SMS": {"TemplateName": "ping-sms", "NextActivity": "later"}},
+            "later": branches("text", ("_SMS.SUCCESS",), ("_SMS.FAILURE",), ("_SMS.OPTOUT",)),
+            "check": check("text", "_SMS.OPTOUT"),
+            "yes": day,
+            "no": day,
+        },
+        "text",
+        StartCondition=segment_start(segment("texters", "kind", "text")),
+    )
+    tick(engine_server)
+    assert activity_metrics(pinpoint, project, mail, "mail") == {"SUCCESSFUL": "7"}
+    assert activity_metrics(pinpoint, project, text, "text") == {"SUCCESSFUL": "4"}
+    sent = {**sent_messages(engine_server, mail), **sent_messages(engine_server, text)}
+    reports = [
+        ProviderReport(event, "EMAIL", message_id=sent[endpoint][0])
+        for endpoint, event in (
+            ("m-delivered", "_email.delivered"),
+            ("m-both", "_email.delivered"),
+            ("m-both", "_email.complaint"),  # the delivery's branch comes first
+            ("m-hard", "_email.hardbounce"),
+            ("m-soft", "_email.softbounce"),
+            ("m-complained", "_email.complaint"),
+            ("m-unsubscribed", "_email.unsubscribe"),
+        )
+    ] + [
+        ProviderReport("_SMS.SUCCESS", "SMS", message_id=sent["t-reached"][0]),
+        ProviderReport("_SMS.FAILURE", "SMS", message_id=sent["t-failed"][0]),
+        inbound_report("+4915112345002", "SHOP", "STOP", "http"),  # t-stopped answers the journey's SMS
+    ]
+    assert engine_server.run(lambda services: services.record_outcomes(reports)) == len(reports)
+    engine_server.clock.offset += timedelta(minutes=61)
+    tick(engine_server)
+    assert activity_metrics(pinpoint, project, mail, "later") == {
+        "ENTERED": "7",
+        "Branch_1": "2",  # delivered (m-both too: the first match wins)
+        "Branch_2": "2",  # hard or soft bounce
+        "Branch_3": "1",  # complaint
+        "Branch_4": "1",  # unsubscribe
+        "Branch_5": "1",  # nothing reported: the default path
+    }
+    assert activity_metrics(pinpoint, project, text, "later") == {
+        "ENTERED": "4",
+        "Branch_1": "1",
+        "Branch_2": "1",
+        "Branch_3": "1",
+        "Branch_4": "1",
+    }
+
+    def where(tx: Any) -> dict[str, str]:
+        sql = "SELECT endpoint_id, activity_id FROM journey_participants WHERE journey_id IN (?, ?)"
+        return dict(tx.fetchall(sql, (mail, text)))
+
+    # Not delivered (EXCLUSIVE), or in the vip segment (ANY): only m-both, delivered and no vip, is false; on SMS
+    # only the opted-out one.
+    placed = engine_server.run(lambda services: services.db.read(where))
+    assert placed == {e: "no" if e in ("m-both", "t-stopped") else "yes" for e in mail_ids + text_ids}
+
+
+def test_a_step_under_way_finishes_when_its_journey_is_cancelled_or_paused_meanwhile(
+    engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
+) -> None:
+    """The webhook of a CUSTOM activity changes its journey's state while the step waits for it: the step finishes
+    and counts its messages; then a cancelled journey's participants leave before the next activity, and a paused
+    one's wait where the step left them, set aside, until it resumes."""
+    add_endpoints(pinpoint, project, 2)
+    change = {"to": "CANCELLED"}
+
+    def meanwhile(body: dict[str, Any]) -> tuple[int, Any]:
+        """The first call (the step posts each endpoint) changes the state; every call is answered 200."""
+        if to := change.pop("to", None):
+            request = {"State": to}
+            pinpoint.update_journey_state(
+                ApplicationId=project, JourneyId=body["JourneyId"], JourneyStateRequest=request
+            )
+        return 200, {}
+
+    hook = WebRecorder(meanwhile)
+    activities = {
+        "hook": {"CUSTOM": {"DeliveryUri": hook.url + "/hook", "MessageConfig": {"Data": "x"}, "NextActivity": "mail"}},
+        "mail": {"EMAIL": {"TemplateName": "second-mail"}},
+    }
+    try:
+        cancelled = for_everyone(pinpoint, project, activities, "hook")
+        tick(engine_server)
+        assert len(hook.requests) == 2 and state(pinpoint, project, cancelled) == "CANCELLED"
+        assert activity_metrics(pinpoint, project, cancelled, "hook") == {"SUCCESSFUL": "2"}
+        assert activity_metrics(pinpoint, project, cancelled, "mail") == {} and sink.received == []
+        metrics = journey_metrics(pinpoint, project, cancelled)
+        assert (metrics["CANCELLED"], metrics["ENDPOINT_ACTIVE"]) == ("2", "0")
+
+        change["to"] = "PAUSED"
+        paused = for_everyone(pinpoint, project, activities, "hook", RefreshFrequency="P1D")
+        tick(engine_server)
+        assert len(hook.requests) == 4 and state(pinpoint, project, paused) == "PAUSED"
+        assert activity_metrics(pinpoint, project, paused, "hook") == {"SUCCESSFUL": "2"}
+
+        def set_aside(tx: Any) -> list[tuple[str, Any, bool]]:
+            sql = "SELECT activity_id, due_at, paused_due IS NOT NULL FROM journey_participants WHERE journey_id = ?"
+            return tx.fetchall(sql, (paused,))
+
+        assert engine_server.run(lambda services: services.db.read(set_aside)) == [("mail", None, True)] * 2
+        assert tick(engine_server) == 0 and sink.received == []
+        engine_server.clock.offset += timedelta(minutes=6)
+        pinpoint.update_journey_state(ApplicationId=project, JourneyId=paused, JourneyStateRequest={"State": "ACTIVE"})
+        tick(engine_server)
+        assert sorted(sink.recipients()) == ["ep-0@example.org", "ep-1@example.org"]
+    finally:
+        hook.close()
+
+
 def test_activities_that_read_nothing_are_passed_through_in_the_move_that_reaches_them(
     engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
@@ -546,12 +737,22 @@ def test_sending_schedule_quiet_time_by_phone_number_and_timeframe_cap(
         WaitForQuietTime=True,
         TimezoneEstimationMethods=["PHONE_NUMBER"],
     )
+    skipped = for_everyone(  # the same without WaitForQuietTime: the message is not sent at all
+        pinpoint,
+        project,
+        {"text": {"SMS": {"TemplateName": "night-sms"}}},
+        "text",
+        QuietTime={"Start": "22:00", "End": "07:00"},
+        TimezoneEstimationMethods=["PHONE_NUMBER"],
+    )
     offset_to(engine_server, "Europe/Berlin", 2, 23)
     tick(engine_server)
     assert activity_metrics(pinpoint, project, night, "text") == {
         "ENDPOINT_CHANNEL_MISMATCH": "1",
         "QUIET_TIME_WAIT": "1",
     }
+    assert activity_metrics(pinpoint, project, skipped, "text") == {"ENDPOINT_CHANNEL_MISMATCH": "1", "QUIET_TIME": "1"}
+    assert journey_metrics(pinpoint, project, skipped)["ENDPOINT_LEFT"] == "2"
     engine_server.clock.offset += timedelta(hours=8, minutes=1)  # 07:01 in Berlin
     tick(engine_server)
     texted = activity_metrics(pinpoint, project, night, "text")

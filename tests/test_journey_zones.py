@@ -4,6 +4,7 @@ from tzdata's zone tables, else from the operator's postal-code file). Pure func
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +84,33 @@ def test_the_demographic_zone_then_the_phone_number_then_the_postal_code(postal:
     assert zones.zone(endpoint(Location={"Country": "de"}), ["POSTAL_CODE"]) == "Europe/Berlin"
     assert zones.zone(endpoint(Location={"Country": "US", "PostalCode": "30301"}), both) is None
     assert zones.zone(endpoint(Location={"Country": "US"}), both) is None
+
+
+def test_local_time_bounds_follow_each_endpoints_clock_across_a_dst_change(postal: PostalZones) -> None:
+    """With LocalTime, Schedule.StartTime and EndTime are wall-clock times on the endpoint's clock: 09:00 in New York
+    is 14:00Z the day before summer time begins (2026-03-08) and 13:00Z that day; a +1 212 number without a zone is
+    estimated to New York; with no zone at all the schedule's own Timezone is kept."""
+    from clarion.journeys.engine import schedule_bound
+
+    zones = ZoneEstimator(postal)
+    new_york = endpoint(Demographic={"Timezone": "America/New_York"})
+    by_number = endpoint("SMS", "+12125550123")
+    nowhere = endpoint()
+
+    def start(day: str, row: EndpointRow, zone: str = "UTC", offset: str = "Z") -> str:
+        """The StartTime 09:00 as written in `zone` (`offset`), on `row`'s clock."""
+        definition = {
+            "LocalTime": True,
+            "Schedule": {"StartTime": f"{day}T09:00:00{offset}", "Timezone": zone},
+            "TimezoneEstimationMethods": ["PHONE_NUMBER"],
+        }
+        bound = schedule_bound(definition, "StartTime", row, zones)
+        assert bound is not None
+        return bound.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+    assert start("2026-03-07", new_york) == "2026-03-07T14:00Z"  # EST, UTC-5
+    assert start("2026-03-08", new_york) == "2026-03-08T13:00Z"  # EDT from 02:00 that day, UTC-4
+    assert start("2026-11-01", by_number) == "2026-11-01T14:00Z"  # EST again from 02:00 that day
+    # The wall-clock time is read in Schedule.Timezone; an endpoint without a zone of its own keeps that one.
+    assert start("2026-03-08", new_york, "UTC+09", "+09:00") == "2026-03-08T13:00Z"
+    assert start("2026-03-08", nowhere, "UTC+09", "+09:00") == "2026-03-08T00:00Z"

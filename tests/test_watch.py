@@ -1,5 +1,6 @@
-"""`clarion jobs watch` and `clarion campaigns watch` follow a running server over its API, from another folder,
-with nothing but an endpoint and a key: plain lines without a terminal, a progress bar with one.
+"""`clarion jobs watch`, `clarion campaigns watch` and `clarion journeys watch` follow a running server over its API,
+from another folder, with nothing but an endpoint and a key: plain lines without a terminal, a progress bar with
+one.
 
 The server's background work runs only when a test steps it, so each test decides what the watch sees next."""
 
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 from conftest import ADMIN, REGION, RunningServer, free_port
-from pinpoint_calls import everyone, folder_of, import_job
+from pinpoint_calls import email_project, everyone, folder_of, import_job
 from processes import ServerProcess, clean_env
 from smtp_relay import Relay
 from test_campaign_engine import add_endpoints, campaign
@@ -26,6 +27,7 @@ from test_import_export import HEADER, endpoint_rows, write_csv
 from clarion.campaigns.config import CampaignSettings
 from clarion.channels.config import DeliverySettings, SmtpSettings
 from clarion.config import Settings
+from clarion.journeys.config import JourneySettings
 from clarion.queue.config import QueueSettings
 from clarion.queue.worker import Worker
 
@@ -125,6 +127,39 @@ def test_a_failed_or_missing_job_sets_the_exit_status(
     assert missing.returncode == 2
     assert "No import or export job 'no-such-job'" in missing.stdout
     assert "Traceback" not in missing.stdout + missing.stderr
+
+
+def test_a_journey_is_followed_per_activity_and_its_cancel_sets_the_exit_status(
+    settings: Settings, elsewhere: Path
+) -> None:
+    with RunningServer(settings.model_copy(update={"journeys": JourneySettings(engine=False)})) as server:
+        client = server.client()
+        app_id = email_project(client, "watched", 3)
+        client.create_email_template(TemplateName="hello", EmailTemplateRequest={"Subject": "Hi", "TextPart": "Hi"})
+        activities = {
+            "mail": {"EMAIL": {"TemplateName": "hello", "NextActivity": "day"}},
+            "day": {"Wait": {"WaitTime": {"WaitFor": "P1D"}}},
+        }
+        start = {"SegmentStartCondition": {"SegmentId": everyone(client, app_id)}}
+        body = {"Name": "watched", "Activities": activities, "StartActivity": "mail", "StartCondition": start}
+        journey = client.create_journey(ApplicationId=app_id, WriteJourneyRequest={**body, "State": "ACTIVE"})
+        journey_id = journey["JourneyResponse"]["Id"]
+        env = watch_env(server.url)
+
+        following = Following("journeys", "watch", app_id, journey_id, env=env, cwd=elsewhere)
+        following.next_line("journey ACTIVE  0 participants done  0 in the journey")
+        server.run(lambda services: services.journey_engine.tick())  # they enter, are sent the email and wait
+        following.next_line(
+            "journey CLOSED  0/3 participants done  3 in the journey · mail SUCCESSFUL=3 · day ENTERED=3"
+        )
+        cancel = {"State": "CANCELLED"}
+        client.update_journey_state(ApplicationId=app_id, JourneyId=journey_id, JourneyStateRequest=cancel)
+        following.next_line("journey CANCELLED  3/3 participants done  0 in the journey")
+        following.next_line("CANCELLED: 3")
+        assert following.process.wait(timeout=60) == 1  # CANCELLED: not what the journey was for
+
+        missing = watch("journeys", "watch", app_id, "no-such-journey", env=env, cwd=elsewhere)
+        assert missing.returncode == 2 and f"No journey 'no-such-journey' in application '{app_id}'" in missing.stdout
 
 
 def test_a_watch_refused_or_unanswered_says_why(server: RunningServer, app_id: str, elsewhere: Path) -> None:

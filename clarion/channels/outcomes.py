@@ -170,11 +170,16 @@ async def report(db: Database, writer: EndpointWriter, ctx: CallContext, reports
             matched += 1
             attributes = _attributes(message, {**_carried(tx, message), **item.attributes})
             for app_id, endpoint_id in sorted(targets):
+                # A STOP names only the number: its event carries the message it answers, where there is one.
+                answered = _answered(tx, app_id, endpoint_id) if message is None and item.opt_out else None
+                carried = (
+                    _attributes(answered, {**_carried(tx, answered), **item.attributes}) if answered else attributes
+                )
                 event_id = _event_id(item, message, endpoint_id)
                 choice = item.opt_out or item.opt_in
                 if choice and message is None and _stale_choice(tx, app_id, endpoint_id, event_id, at):
                     continue
-                rows.append(_event(app_id, endpoint_id, item.event_type, event_id, at, attributes, item.metrics))
+                rows.append(_event(app_id, endpoint_id, item.event_type, event_id, at, carried, item.metrics))
                 outcomes.append(OutcomeReported(app_id, endpoint_id, item.event_type, message and message.message_id))
                 if choice and endpoint_id:
                     choose(app_id, endpoint_id, epoch_millis(at), "ALL" if item.opt_out else "NONE")
@@ -190,6 +195,16 @@ async def report(db: Database, writer: EndpointWriter, ctx: CallContext, reports
         return matched
 
     return await db.write(work)
+
+
+def _answered(tx: Transaction, app_id: str, endpoint_id: str) -> MessageRow | None:
+    """The message a STOP reply answers: the last SMS sent to the endpoint. Pinpoint's `_SMS.OPTOUT` is "the
+    customer received the message and replied with the opt-out keyword", so the event carries that message's ids
+    (its campaign, or its journey, run and activity, whose conditions test for the opt-out)."""
+    for row in message_store.of_endpoints(tx, app_id, [endpoint_id], None, 5):
+        if row.channel == "SMS":
+            return row
+    return None
 
 
 # What an SMS's later events repeat from its send event: the units it is priced and counted in.
