@@ -8,10 +8,12 @@ logs each rendered message, which is what these tests read to see what a recipie
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import threading
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -259,6 +261,34 @@ def test_trace_id_makes_a_retry_idempotent(sender: RunningServer) -> None:
     message_id = first["Result"]["+14255550102"]["MessageId"]
     assert again["Result"]["+14255550102"]["MessageId"] == message_id
     assert other["MessageResponse"]["Result"]["+14255550102"]["MessageId"] != message_id
+
+
+def test_a_retry_finds_a_message_logged_under_the_older_request_key(sender: RunningServer) -> None:
+    """Request keys are ordered now (a digest of the trace, then the endpoint key); a message an older server
+    logged under a digest of everything is still found, so a send in flight across an upgrade is not repeated."""
+    client = sender.client()
+    app_id = new_app(client)
+    put_endpoint(client, app_id, "E1", ChannelType="SMS", Address="+14255550103")
+    old_key = hashlib.sha256(f"{app_id}\0order-44\0e:e1".encode()).hexdigest()
+    row = message_store.MessageRow(
+        "logged-before", app_id, old_key, "E1", None, "SMS", "+14255550103", None, None, None, None,
+        "SUCCESSFUL", 200, "", "2026-12-01T00:00:00.000Z", "{}",
+    )  # fmt: skip
+    sender.run(lambda s: s.db.write(lambda tx: message_store.insert(tx, [row])))
+    request = {
+        "Endpoints": {"E1": {}},
+        "MessageConfiguration": {"SMSMessage": {"Body": "once"}},
+        "TraceId": "order-44",
+    }
+    with capture_logs() as logs:
+        response = client.send_messages(ApplicationId=app_id, MessageRequest=request)["MessageResponse"]
+        other = client.send_messages(ApplicationId=app_id, MessageRequest={**request, "TraceId": "order-45"})
+    assert response["EndpointResult"]["E1"]["MessageId"] == "logged-before"
+    assert len([entry for entry in logs if entry["event"] == "message_logged"]) == 1  # only order-45 was sent
+    sent = uuid.UUID(other["MessageResponse"]["EndpointResult"]["E1"]["MessageId"])
+    assert sent.version == 7  # time-ordered: the log's indexes grow at their end
+    stored = sender.run(lambda s: s.db.read(lambda tx: message_store.get(tx, str(sent))))
+    assert stored is not None and stored.request_key is not None and stored.request_key.endswith("e:e1")
 
 
 def fetch(url: str, data: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -630,3 +660,24 @@ def test_push_through_apns(settings: Settings, tmp_path: Path) -> None:
     payload = delivered.json()
     assert payload["aps"]["alert"] == {"title": "Hi u7", "body": "Order shipped"} and payload["aps"]["badge"] == 2
     assert payload["data"]["pinpoint"]["order"] == "o-9"  # MessageRequest.Context reaches the device
+
+
+def test_a_message_without_template_syntax_is_rendered_once_for_everyone() -> None:
+    """Push, SMS and voice content that holds no `{{` is the same for every recipient without overrides: rendered
+    for the first and handed to the others as it is; one with a variable, or a recipient's override, is their own."""
+    from clarion.messages.rendering import MessageBuilder, Recipient
+
+    async def contents(config: dict[str, Any], recipients: list[Recipient]) -> list[Any]:
+        builder = MessageBuilder(config, {})
+        return [await builder.content(recipient, None, None) for recipient in recipients]
+
+    plain = {"GCMMessage": {"Title": "Hello", "Body": "World", "Data": {"k": "v"}}}
+    personal = {"GCMMessage": {"Title": "Hello {{User.UserAttributes.Name}}", "Body": "World"}}
+    ana = Recipient("GCM", {"User": {"UserAttributes": {"Name": ["Ana"]}}}, {})
+    bo = Recipient("GCM", {"User": {"UserAttributes": {"Name": ["Bo"]}}}, {})
+    overridden = Recipient("GCM", {}, {"TitleOverride": "Just you"})
+    first, second, third = asyncio.run(contents(plain, [ana, bo, overridden]))
+    assert first is second and (first.title, first.body, dict(first.data)) == ("Hello", "World", {"k": "v"})
+    assert third.title == "Just you"
+    first, second = asyncio.run(contents(personal, [ana, bo]))
+    assert (first.title, second.title) == ("Hello Ana", "Hello Bo")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import jwt
+import msgspec
 import pytest
 import trustme
 from aiohttp import web
@@ -578,6 +579,22 @@ def test_fcm_sends_a_batch_at_once_with_one_token_and_resends_only_what_a_revoke
         [(f"ok-{n}", "Bearer ya29.test-0") for n in (0, 2, 4)]
         + [(f"again-{n}", "Bearer ya29.test-1") for n in range(3)]
     )
+
+
+def test_fcm_batch_bodies_encoded_once_are_each_messages_own_encoding() -> None:
+    """A batch sharing one content and context encodes its body once and puts each token in: the bytes are what
+    the message encoded alone gives, whatever the token holds; RawContent and a body holding the mark are encoded
+    whole."""
+    shared = PushContent(title="Hi \u2028", body='"quoted"', data={"k": "v"}, action="OPEN_APP")
+    context = {"CampaignId": "c1", "odd": "\u00e9"}
+    contents = [shared, PushContent(body="mark", data={"m": "\x00clarion-fcm-token\x00"})]
+    contents.append(PushContent(raw_content='{"data": {"a": "b"}}'))
+    bodies = fcm._Bodies()
+    for content in contents:
+        for token in ("plain", 'with "quotes"', "\u00fcnicode\u2028", "back\\slash"):
+            expected = msgspec.json.encode(fcm.fcm_message(token, content, context))
+            assert bodies.body(token, content, context) == expected
+    assert json.loads(bodies.body("t", shared, context))["message"]["token"] == "t"
 
 
 def test_fcm_errors_map_to_pinpoint_statuses(

@@ -179,6 +179,10 @@ class MessageBuilder:
         self.email_tracking = TrackingChoice.of(
             email.get("ClarionTracking"), (templates.get(EMAIL) or {}).get("ClarionTracking")
         )
+        # By channel type: the content every recipient without overrides gets, where the message and its template
+        # hold no template syntax at all (a campaign's "Hello" to a million endpoints is rendered once, not a
+        # million times); None where it depends on the recipient.
+        self._same: dict[str, Content | None] = {}
 
     def recommender_for(self, channel_type: str) -> str | None:
         """The RecommenderId of the template this channel's messages render, if it names one."""
@@ -189,13 +193,28 @@ class MessageBuilder:
 
     async def content(self, recipient: Recipient, from_address: str | None, unsubscribe_url: str | None) -> Content:
         """The recipient's message; raises Undeliverable (RenderFailed when a template fails) for this one only."""
+        channel_type = recipient.channel_type
+        same = self._same.get(channel_type) if not recipient.overrides else None
+        if same is not None:
+            return same
         share = _loop_share()
         await share.turn()
         started = perf_counter()
         try:
-            return self._content(recipient, from_address, unsubscribe_url)
+            content = self._content(recipient, from_address, unsubscribe_url)
         finally:
             share.add(perf_counter() - started)
+        if not recipient.overrides and channel_type not in self._same:
+            self._same[channel_type] = content if self._same_for_everyone(channel_type) else None
+        return content
+
+    def _same_for_everyone(self, channel_type: str) -> bool:
+        """Whether this channel's content cannot depend on the recipient: push, SMS or voice (an email carries its
+        recipient's unsubscribe link, a custom message the endpoint) with no `{{` anywhere in what it renders."""
+        if family(channel_type) not in (PUSH, SMS, VOICE):
+            return False
+        layers = self._layers(channel_type, self.templates.get(family(channel_type)) or {})
+        return not any(_texts(layer, "") for layer in layers)
 
     def _content(self, recipient: Recipient, from_address: str | None, unsubscribe_url: str | None) -> Content:
         kind = family(recipient.channel_type)
