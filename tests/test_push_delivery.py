@@ -249,6 +249,51 @@ def test_apns_provider_token_refreshes_by_age_and_on_expired_provider_token(
     )
 
 
+def test_apns_sends_a_batch_at_once_each_with_its_own_id_and_one_provider_token(
+    ca: trustme.CA, ca_file: str, apns_key: Any, outbound: OutboundClient
+) -> None:
+    """A campaign batch goes to APNs as one `send_many` on `post_many`: every notification with its own path and
+    apns-id, one provider token for all; a token Apple calls expired is signed anew once and only the refused go
+    again; a bad device token costs its own message only."""
+    stub = apns_stub(apns_key)
+    clock = FixedClock(START)
+
+    async def scenario() -> tuple[list[Any], list[Any], list[Any]]:
+        async with h2_stub(ca, stub) as (_, url):
+            transport = apns.open_transport(apns_settings(url, ca_file), token_channel(apns_key), outbound, clock)
+            content = PushContent(title="Sale", body="now")
+            first = [push(device(), content, CampaignId="c1") for _ in range(4)]
+            first[1] = push("not-a-token", content)
+            results = await transport.send_many(first)
+            stub.expired_tokens.add(stub.tokens_seen[-1])
+            second = [push(device(), content) for _ in range(3)]
+            again = await transport.send_many(second)
+            assert transport.signer.signed == 2
+            await transport.close()
+            return first, results, again
+
+    first, results, again = run(scenario)
+    assert [result.status for result in results] == [
+        DeliveryStatus.SUCCESSFUL,
+        DeliveryStatus.PERMANENT_FAILURE,
+        DeliveryStatus.SUCCESSFUL,
+        DeliveryStatus.SUCCESSFUL,
+    ]
+    assert "BadDeviceToken" in results[1].message
+    assert [result.status for result in again] == [DeliveryStatus.SUCCESSFUL] * 3
+    delivered = stub.delivered
+    assert len(delivered) == 6  # the three refused with the expired token are not counted as delivered
+    sent = [message for n, message in enumerate(first) if n != 1]
+    assert sorted((d.path, d.headers["apns-id"]) for d in delivered[:3]) == sorted(
+        (f"/3/device/{m.address}", m.message_id) for m in sent
+    )
+    assert [r.provider_message_id for r in results if r.status is DeliveryStatus.SUCCESSFUL] == [
+        m.message_id for m in sent
+    ]
+    assert all(d.json()["aps"]["alert"] == {"title": "Sale", "body": "now"} for d in delivered)
+    assert len(set(stub.tokens_seen[:3])) == 1
+
+
 def apple_style_certificate(issuer: trustme.CA) -> tuple[str, str]:
     """A client certificate shaped like Apple's: the bundle id in the subject UID, signed by `issuer`."""
     issuer_key = serialization.load_pem_private_key(issuer.private_key_pem.bytes(), password=None)

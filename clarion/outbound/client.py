@@ -183,18 +183,24 @@ class OutboundClient:
         tls: Tls | None = None,
         project: str | None = None,
         connect_timeout: float | None = None,
+        each: Sequence[HeaderItems] | None = None,
     ) -> list[Answer | OutboundError]:
         """POST each (url, body) of a batch with the same headers, all at once (streams of one connection per origin
         on HTTP/2), and read each whole answer, or the error that post met, in the order given. The guards are
         `request`'s (checked addresses, no redirects, a deadline, a capped body, the project's turns); what it
         saves is the Python around libcurl: no future per post, handles kept configured, headers parsed only when
-        read (docs/benchmarks.md, "Delivery client candidates")."""
+        read (docs/benchmarks.md, "Delivery client candidates"). `each`, when given, holds every post's own headers,
+        sent after the common ones (APNs: a message's id and expiry)."""
         outcomes: list[Answer | OutboundError] = []
         lines = _header_lines(headers, True)
+        own = [_header_lines(items, False) for items in each] if each is not None else None
         while len(outcomes) < len(posts):
             async with self._turns(project, len(posts) - len(outcomes)) as taken:
-                part = posts[len(outcomes) : len(outcomes) + taken]
-                outcomes.extend(await self._post_part(part, lines, timeout, max_bytes, tls, connect_timeout))
+                start, end = len(outcomes), len(outcomes) + taken
+                part_own = own[start:end] if own is not None else None
+                outcomes.extend(
+                    await self._post_part(posts[start:end], lines, timeout, max_bytes, tls, connect_timeout, part_own)
+                )
         return outcomes
 
     async def _post_part(
@@ -205,13 +211,15 @@ class OutboundClient:
         max_bytes: int,
         tls: Tls | None,
         connect_timeout: float | None,
+        own: list[list[str]] | None,
     ) -> list[Answer | OutboundError]:
         curl = self.curl
         batch = Batch(len(posts), curl.loop)
         outcomes: list[Answer | OutboundError | None] = [None] * len(posts)
         started: list[tuple[int, str, tuple[Any, ...], Posted]] = []  # (index, host, shape, post)
         connecting = min(timeout, connect_timeout or self.settings.connect_timeout_seconds)
-        common = (tuple(lines), timeout, connecting, max_bytes, tls)
+        # Handles whose headers are set per post are kept apart: a post of the other kind never inherits one's.
+        common = (tuple(lines), timeout, connecting, max_bytes, tls, own is not None)
         shapes: dict[str, tuple[SplitResult, str, tuple[Any, ...]]] = {}  # url -> its parts, host and shape
         shape: tuple[Any, ...] = ()
         free: list[pycurl.Curl] = []
@@ -237,6 +245,8 @@ class OutboundClient:
                 posted = Posted(batch, handle, max_bytes)
                 handle.setopt(pycurl.URL, url)
                 handle.setopt(pycurl.POSTFIELDS, body)
+                if own is not None:
+                    handle.setopt(pycurl.HTTPHEADER, lines + own[index])
                 handle.setopt(pycurl.HEADERFUNCTION, posted.head.append)
                 handle.setopt(pycurl.WRITEFUNCTION, posted.on_body)
                 handle.setopt(pycurl.OPENSOCKETFUNCTION, lambda purpose, address, p=posted: self._socket(p, address))

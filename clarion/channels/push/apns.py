@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -88,25 +88,52 @@ class ApnsTransport:
         self.clock = clock
 
     async def send(self, message: Outbound) -> DeliveryResult:
-        content = message.content
-        if not isinstance(content, PushContent):
-            return DeliveryResult(DeliveryStatus.PERMANENT_FAILURE, 400, "APNs sends push content only")
-        if not DEVICE_TOKEN.fullmatch(message.address):
-            return DeliveryResult(DeliveryStatus.PERMANENT_FAILURE, 400, "BadDeviceToken: not a hexadecimal token")
-        body = apns_payload(content, message.context)
-        headers = self._headers(content, message.message_id)
-        url = f"{self.base_url}/3/device/{message.address}"
-        for _ in range(2):
-            token = self.signer.token() if self.signer else None
-            request_headers = [("authorization", f"bearer {token}"), *headers] if token else headers
-            response = await self.provider.post(url, request_headers, body, message.app_id)
-            if isinstance(response, DeliveryResult):
-                return response
-            if token and response.status == 403 and _reason(response) == "ExpiredProviderToken":
-                self.signer.expire(token)  # type: ignore[union-attr]
+        return (await self.send_many([message]))[0]
+
+    async def send_many(self, messages: Sequence[Outbound]) -> list[DeliveryResult]:
+        """A batch's notifications, posted all at once with one provider token, each with its own headers (its
+        apns-id); `send` is a batch of one. A token Apple calls expired is signed anew once, and only the
+        notifications it refused go again."""
+        results: list[DeliveryResult | None] = [None] * len(messages)
+        waiting: list[tuple[int, str, bytes, list[tuple[str, str]]]] = []  # (index, url, body, own headers)
+        payloads: dict[tuple[int, int], bytes] = {}  # by (content, context) identity: a campaign's are shared
+        for index, message in enumerate(messages):
+            content = message.content
+            if not isinstance(content, PushContent):
+                results[index] = DeliveryResult(DeliveryStatus.PERMANENT_FAILURE, 400, "APNs sends push content only")
                 continue
-            break
-        return apns_result(response, self.clock.now())
+            if not DEVICE_TOKEN.fullmatch(message.address):
+                results[index] = DeliveryResult(
+                    DeliveryStatus.PERMANENT_FAILURE, 400, "BadDeviceToken: not a hexadecimal token"
+                )
+                continue
+            key = (id(content), id(message.context))
+            body = payloads.get(key)
+            if body is None:
+                body = payloads[key] = apns_payload(content, message.context)
+            url = f"{self.base_url}/3/device/{message.address}"
+            waiting.append((index, url, body, self._headers(content, message.message_id)))
+        project = messages[0].app_id if messages else ""
+        for attempt in range(2):
+            if not waiting:
+                break
+            token = self.signer.token() if self.signer else None
+            common = [("authorization", f"bearer {token}")] if token else []
+            posts = [(url, body) for _, url, body, _ in waiting]
+            answers = await self.provider.post_many(posts, common, project, [own for *_, own in waiting])
+            refused: list[tuple[int, str, bytes, list[tuple[str, str]]]] = []
+            now = self.clock.now()
+            for post, answer in zip(waiting, answers, strict=True):
+                if isinstance(answer, DeliveryResult):
+                    results[post[0]] = answer
+                elif not attempt and token and answer.status == 403 and _reason(answer) == "ExpiredProviderToken":
+                    refused.append(post)
+                else:
+                    results[post[0]] = apns_result(answer, now)
+            if refused:
+                self.signer.expire(token)  # type: ignore[union-attr,arg-type]
+            waiting = refused
+        return results  # type: ignore[return-value]
 
     def _headers(self, content: PushContent, message_id: str) -> list[tuple[str, str]]:
         push_type = content.apns_push_type or (

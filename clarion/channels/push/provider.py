@@ -27,9 +27,14 @@ class PushProvider:
         return (await self.post_many([(url, body)], headers, project))[0]
 
     async def post_many(
-        self, posts: Sequence[tuple[str, bytes]], headers: Sequence[tuple[str, str]], project: str
+        self,
+        posts: Sequence[tuple[str, bytes]],
+        headers: Sequence[tuple[str, str]],
+        project: str,
+        each: Sequence[Sequence[tuple[str, str]]] | None = None,
     ) -> list[Answer | DeliveryResult]:
-        """`post` for a batch, all at once: each answer, or what a post without one is, in the order given."""
+        """`post` for a batch, all at once: each answer, or what a post without one is, in the order given; `each`
+        holds every post's own headers, if they have some."""
         answers = await self.client.post_many(
             posts,
             headers=headers,
@@ -38,6 +43,7 @@ class PushProvider:
             max_bytes=ANSWER_BYTES,
             tls=self.tls,
             project=project,
+            each=each,
         )
         return [self.unanswered(answer) if isinstance(answer, OutboundError) else answer for answer in answers]
 
