@@ -694,6 +694,7 @@ def test_sending_schedule_quiet_time_by_phone_number_and_timeframe_cap(
         ApplicationId=project, EndpointId="de", EndpointRequest={"ChannelType": "SMS", "Address": "+4915112345678"}
     )
     pinpoint.create_sms_template(TemplateName="night-sms", SMSTemplateRequest={"Body": "Hi"})
+    pinpoint.update_sms_channel(ApplicationId=project, SMSChannelRequest={"Enabled": True, "SenderId": "SHOP"})
     weekdays = {day: [{"StartTime": "09:00", "EndTime": "17:00"}] for day in ("MONDAY", "TUESDAY")}
     activities = {
         "mail": {"EMAIL": {"TemplateName": "second-mail", "NextActivity": "again"}},
@@ -746,6 +747,19 @@ def test_sending_schedule_quiet_time_by_phone_number_and_timeframe_cap(
         TimezoneEstimationMethods=["PHONE_NUMBER"],
     )
     offset_to(engine_server, "Europe/Berlin", 2, 23)
+    # SMS closed from an hour ago until 08:00 in Berlin (a quiet time is required with ClosedDays; this one is short).
+    closed_from = engine_server.clock.now() - timedelta(hours=1)
+    maintenance = {"Name": "maintenance", "StartDateTime": closed_from.isoformat()}
+    maintenance["EndDateTime"] = (closed_from + timedelta(hours=10)).isoformat()
+    closed = for_everyone(
+        pinpoint,
+        project,
+        {"text": {"SMS": {"TemplateName": "night-sms"}}},
+        "text",
+        SendingSchedule=True,
+        QuietTime={"Start": "03:00", "End": "03:01"},
+        ClosedDays={"SMS": [maintenance]},
+    )
     tick(engine_server)
     assert activity_metrics(pinpoint, project, night, "text") == {
         "ENDPOINT_CHANNEL_MISMATCH": "1",
@@ -753,11 +767,23 @@ def test_sending_schedule_quiet_time_by_phone_number_and_timeframe_cap(
     }
     assert activity_metrics(pinpoint, project, skipped, "text") == {"ENDPOINT_CHANNEL_MISMATCH": "1", "QUIET_TIME": "1"}
     assert journey_metrics(pinpoint, project, skipped)["ENDPOINT_LEFT"] == "2"
+    assert activity_metrics(pinpoint, project, closed, "text") == {
+        "ENDPOINT_CHANNEL_MISMATCH": "1",
+        "SENDING_SCHEDULE_WAIT": "1",
+    }
     engine_server.clock.offset += timedelta(hours=8, minutes=1)  # 07:01 in Berlin
     tick(engine_server)
     texted = activity_metrics(pinpoint, project, night, "text")
-    assert texted["QUIET_TIME_WAIT"] == "1" and sum(int(v) for v in texted.values()) == 3  # then sent (or failed)
+    assert texted == {"ENDPOINT_CHANNEL_MISMATCH": "1", "QUIET_TIME_WAIT": "1", "SUCCESSFUL": "1"}
     assert journey_metrics(pinpoint, project, night)["ENDPOINT_ACTIVE"] == "0"
+    assert "SUCCESSFUL" not in activity_metrics(pinpoint, project, closed, "text")  # closed until 08:00
+    engine_server.clock.offset += timedelta(hours=1)  # 08:01: the closed days are over
+    tick(engine_server)
+    assert activity_metrics(pinpoint, project, closed, "text") == {
+        "ENDPOINT_CHANNEL_MISMATCH": "1",
+        "SENDING_SCHEDULE_WAIT": "1",
+        "SUCCESSFUL": "1",
+    }
 
 
 def test_custom_activity_passes_other_endpoint_types_through_and_the_contact_center_stand_in_is_called(
