@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import pytest
 
 from clarion.config import Settings
 from clarion.services import open_database
 from clarion.store import apps as app_store
-from clarion.store.database import Transaction
+from clarion.store.database import SqliteDatabase, Transaction, WalCheckpoints, connect_sqlite
 from clarion.store.migrations import LATEST, migrate
 
 
@@ -130,3 +131,47 @@ def test_domain_events_are_dispatched_after_their_commit_and_never_for_a_write_t
     dispatched, results = asyncio.run(run())
     assert isinstance(results[2], ValueError)
     assert sorted(dispatched) == [("a1", True), ("a2", True), ("first", False)]  # "first" names no app
+
+
+def test_sqlite_truncates_a_wal_that_overlapping_readers_kept_growing(tmp_path: Path) -> None:
+    """A reader always inside a transaction keeps SQLite's own checkpoints from ever restarting the WAL; past the
+    limit the writer checkpoints it whole and truncates it once no reader needs it, and while one still does it
+    waits a bounded time, counts the attempt and goes on."""
+    path = tmp_path / "clarion.sqlite3"
+    writer, reader = connect_sqlite(path), connect_sqlite(path)
+    guard = WalCheckpoints(path, limit_bytes=256 << 10, every_seconds=0.0, wait_ms=20)
+    writer.execute("CREATE TABLE filler (body TEXT)")
+    try:
+        for _ in range(3):  # each commit lands past the reader's snapshot: the WAL cannot be copied whole
+            reader.execute("BEGIN")
+            reader.execute("SELECT count(*) FROM filler").fetchall()
+            writer.executemany("INSERT INTO filler (body) VALUES (?)", [("x" * 1000,)] * 200)
+            guard.after_commit(writer)
+            reader.execute("COMMIT")
+        assert guard.busy >= 1 and guard.truncated == 0
+        assert guard.wal.stat().st_size >= guard.limit_bytes
+        guard.after_commit(writer)  # no reader now
+        assert guard.truncated == 1 and guard.wal.stat().st_size == 0
+        assert reader.execute("SELECT count(*) FROM filler").fetchone() == (600,)
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_the_sqlite_writer_keeps_the_wal_in_bounds(tmp_path: Path) -> None:
+    db = SqliteDatabase(tmp_path / "clarion.sqlite3")
+    db.checkpoints.limit_bytes, db.checkpoints.every_seconds = 256 << 10, 0.0
+
+    def write_rows(tx: Transaction) -> None:
+        tx.execute("CREATE TABLE IF NOT EXISTS filler (body TEXT)")
+        tx.insert_rows("INSERT INTO filler (body)", [("x" * 1000,)] * 400)
+
+    async def run() -> None:
+        await db.write(write_rows)
+        await db.write(lambda tx: None)  # the writer checkpoints after a commit, before its next one
+
+    try:
+        asyncio.run(run())
+        assert db.checkpoints.truncated == 1 and db.checkpoints.wal.stat().st_size == 0
+    finally:
+        db.close()

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,10 +28,12 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from clarion.instants import instant_ms
+from clarion.logs import get_logger
 from clarion.private_files import private_file, tighten
 from clarion.store import notices
 
 T = TypeVar("T")
+log = get_logger("clarion.store")
 Row = tuple[Any, ...]
 # Receives the domain events of one committed write (the composition root's subscriptions).
 Dispatch = Callable[[Sequence[object]], Awaitable[None]]
@@ -250,9 +254,12 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
 class GroupCommitWriter:
     """The single writer thread: drains waiting jobs, runs them in one transaction, commits, answers."""
 
-    def __init__(self, connect: Callable[[], Any], dialect: Dialect) -> None:
+    def __init__(
+        self, connect: Callable[[], Any], dialect: Dialect, after_commit: Callable[[Any], None] | None = None
+    ) -> None:
         self._connect = connect
         self._dialect = dialect
+        self._after_commit = after_commit  # run by the writer thread with its connection, callers answered
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="clarion-writer", daemon=True)
         self._thread.start()
@@ -290,6 +297,8 @@ class GroupCommitWriter:
                     break
                 batch.append(job)
             conn = self._commit_batch(conn, tx, batch)
+            if self._after_commit is not None:
+                self._after_commit(conn)
             tx = Transaction(conn, self._dialect)
         conn.close()
 
@@ -341,6 +350,7 @@ class GroupCommitWriter:
 # long readers scan (change feeds, exports), where the OS's file cache serves as well. Four connections of 64 MB
 # each were a third of the server's memory at a million endpoints (docs/benchmarks.md, "Server memory").
 CACHE_KIB = 32_768
+BUSY_TIMEOUT_MS = 10_000
 SCAN_CACHE_KIB = 8_192
 
 
@@ -348,11 +358,57 @@ def connect_sqlite(path: Path, synchronous: str = "NORMAL", cache_kib: int = CAC
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
-    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     conn.execute(f"PRAGMA cache_size=-{int(cache_kib)}")
     # Segment date criteria read endpoint values as instants; SQLite gets the exact Python rule (clarion/instants.py).
     conn.create_function("clarion_instant_ms", 1, instant_ms, deterministic=True)
     return conn
+
+
+class WalCheckpoints:
+    """Keeps SQLite's WAL from growing without end while readers come one after another.
+
+    SQLite checkpoints after commits (PASSIVE: it copies what no reader still needs) and writes the WAL from its
+    start again only once a checkpoint has copied all of it and no reader is inside it. Readers that overlap (a
+    stream shipper reading batch after batch, replica syncs, exports) can leave no such moment, and the WAL then
+    grows by every commit, each read searching more of it (it reached 8.4 GB in the streams benchmark). Past
+    `limit_bytes`, at most every `every_seconds`, the writer checkpoints it whole and truncates it (TRUNCATE),
+    waiting at most `wait_ms` for the readers of older snapshots to finish (their transactions are short); one
+    that does not finish in time leaves it for the next attempt."""
+
+    def __init__(self, path: Path, limit_bytes: int = 64 << 20, every_seconds: float = 5.0, wait_ms: int = 200) -> None:
+        self.wal = path.with_name(path.name + "-wal")
+        self.limit_bytes = limit_bytes
+        self.every_seconds = every_seconds
+        self.wait_ms = wait_ms
+        self._next = 0.0
+        self.truncated = 0
+        self.busy = 0
+
+    def after_commit(self, conn: sqlite3.Connection) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            return
+        try:
+            size = os.stat(self.wal).st_size
+        except OSError:
+            return
+        if size < self.limit_bytes:
+            return
+        self._next = now + self.every_seconds
+        conn.execute(f"PRAGMA busy_timeout={self.wait_ms}")
+        try:
+            busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.OperationalError as error:
+            busy, frames, copied = 1, -1, -1
+            log.info("wal_checkpoint_failed", wal_bytes=size, error=str(error))
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if busy:
+            self.busy += 1
+            log.info("wal_checkpoint_busy", wal_bytes=size, frames=frames, copied=copied)
+        else:
+            self.truncated += 1
 
 
 class SqliteDatabase:
@@ -368,7 +424,10 @@ class SqliteDatabase:
             tighten(path.with_name(path.name + companion))
         self.path = path
         self._reader = connect_sqlite(path, synchronous)
-        self._writer = GroupCommitWriter(lambda: connect_sqlite(path, synchronous), SQLITE)
+        self.checkpoints = WalCheckpoints(path)
+        self._writer = GroupCommitWriter(
+            lambda: connect_sqlite(path, synchronous), SQLITE, after_commit=self.checkpoints.after_commit
+        )
         self._synchronous = synchronous
         self._long_local = threading.local()
         self._long_readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="clarion-long-reader")

@@ -239,12 +239,25 @@ def message_id_of(doc: Mapping[str, Any]) -> str | None:
     return (doc.get("Attributes") or {}).get("message_id")
 
 
-def read_records(tx: Transaction, builder: RecordBuilder, after: tuple[int, int], limit: int) -> RecordBatch:
-    """The project's next events after `after` as records, with the endpoints, messages and send events they
-    need read in the same transaction."""
+@dataclass(frozen=True, slots=True)
+class BatchRead:
+    """What a batch of records is built from, read in one short transaction: the events, the server events'
+    documents (by index), what they name, and whether as many events as asked for came."""
+
+    events: list[StreamEvent]
+    server: dict[int, dict[str, Any]]
+    lookups: Lookups
+    full: bool
+
+
+def read_batch(tx: Transaction, builder: RecordBuilder, after: tuple[int, int], limit: int) -> BatchRead:
+    """The project's next events after `after`, with the endpoints, messages and send events their records need,
+    read in the same transaction. Records are built after it ends (`build_batch`): on SQLite a reader that stays
+    in its transaction while it works, as a shipper behind would, keeps the WAL from ever being checkpointed whole
+    and restarted, and it grows by every commit."""
     events, upto = stream_store.events_after(tx, builder.app_id, after, limit)
     if not events:
-        return RecordBatch([], False)
+        return BatchRead([], {}, Lookups(), False)
     # Server events' documents are read as dicts (several shapes); app events are decoded as a batch when built.
     server = {i: _decode(event[7]) for i, event in enumerate(events) if is_server_event(event[4])}
     keys = {event[2].lower() for event in events if event[2] and needs_endpoint(event[4])}
@@ -259,7 +272,14 @@ def read_records(tx: Transaction, builder: RecordBuilder, after: tuple[int, int]
         messages=messages,
         sends=stream_store.send_event_docs(tx, builder.app_id, sends),
     )
-    return RecordBatch(builder.records(events, server, lookups), len(events) == limit)
+    return BatchRead(events, server, lookups, len(events) == limit)
+
+
+def build_batch(builder: RecordBuilder, read: BatchRead) -> RecordBatch:
+    """The records of a batch read by `read_batch` (no transaction needed)."""
+    if not read.events:
+        return RecordBatch([], False)
+    return RecordBatch(builder.records(read.events, read.server, read.lookups), read.full)
 
 
 class EndpointCache:

@@ -34,7 +34,7 @@ from clarion.store.streams import StreamRow
 from clarion.streams.config import Sink as SinkSettings
 from clarion.streams.config import StreamSettings
 from clarion.streams.destinations import Destination, missing_library, parse_destination, sink_for
-from clarion.streams.records import RecordBatch, RecordBuilder, StreamRecord, read_records
+from clarion.streams.records import RecordBatch, RecordBuilder, StreamRecord, build_batch, read_batch
 from clarion.streams.registry import open_sink
 from clarion.streams.sink import Sink, SinkContext, SinkError
 
@@ -136,10 +136,14 @@ class StreamPump:
             await self._close_sink()
             self._forget_lag()
 
-    def _read(self) -> Awaitable[RecordBatch]:
-        """The records after those read so far (from where `read_to` is now)."""
+    async def _read(self) -> RecordBatch:
+        """The records after those read so far (from where `read_to` is now): read in a short transaction, built
+        after it in a worker thread (the event loop goes on with the sink meanwhile)."""
         after, limit = self.read_to, self.parts.settings.read_batch
-        return self.parts.db.read_long(lambda tx: read_records(tx, self.builder, after, limit))
+        read = await self.parts.db.read_long(lambda tx: read_batch(tx, self.builder, after, limit))
+        if not read.events:
+            return RecordBatch([], False)
+        return await asyncio.to_thread(build_batch, self.builder, read)
 
     @property
     def sink_settings_batch_seconds(self) -> float:
