@@ -6,7 +6,9 @@ how far behind the sink is, as a ratio of each sink's raw write rate measured in
 
 For each sink:
 1. raw: the sink itself (clarion/streams/json_lines.py, redis_streams.py) writing ready-made records in batches of
-   --batch records, nothing else running: the most the sink can take from one Python process;
+   --batch records, nothing else running: the most the sink can take from one Python process; for Redis also
+   Redis' own XADD rate for records of that size (redis-benchmark, pipelined, a C client) and the Redis server's
+   CPU per XADD, against the sink's;
 2. backlog: --backlog events already in the store (PutEvents-like app events on 1,000 endpoints with demographics)
    when the stream starts; the time until its cursor has passed the last one gives records/s;
 3. sustained: a producer appends --rate events/s to the store for --seconds while the stream ships, open loop:
@@ -46,6 +48,8 @@ import json
 import multiprocessing
 import os
 import platform
+import shutil
+import subprocess
 import tempfile
 import time
 import uuid
@@ -217,6 +221,26 @@ def prepare(tx: Transaction) -> None:
     )
 
 
+def native_xadd(records: Sequence[StreamRecord], count: int = 200_000) -> dict[str, float] | None:
+    """Redis' own rate for XADDs of records this size, from its C benchmark client pipelining 100 at a time
+    (redis-benchmark; None when it is not installed), and the Redis server's CPU per XADD: the floor any client,
+    and the sink's one script call per batch, are measured against."""
+    tool = shutil.which("redis-benchmark")
+    if tool is None:
+        return None
+    size = round(sum(len(record.data) for record in records) / len(records))
+    key = f"clarion:bench:native:{uuid.uuid4().hex}"
+    command = [tool, "-q", "-P", "100", "-c", "1", "-n", str(count), "XADD", key, "*", "data", "x" * size]
+    command += ["id", records[0].id]
+    before = cpu_seconds(("redis-server",))["redis-server"]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    elapsed = time.perf_counter() - started
+    used = cpu_seconds(("redis-server",))["redis-server"] - before
+    subprocess.run([tool.replace("redis-benchmark", "redis-cli"), "DEL", key], check=False, capture_output=True)
+    return {"xadd_per_s": round(count / elapsed), "redis_cpu_us_per_xadd": round(used * 1e6 / count, 2)}
+
+
 async def raw_rate(kind: str, settings: SinkSettings, context: SinkContext, records: list[StreamRecord]) -> float:
     sink = open_sink(settings, parse_destination(ARN), APP, context)
     started = time.perf_counter()
@@ -317,9 +341,12 @@ async def measure_on(db: Database, kind: str, args: argparse.Namespace, folder: 
         StreamRecord(f"{APP}/{n}", msgspec.json.encode(json.loads(event_doc(n))) * 2, 0, (0, n))
         for n in range(args.batch * 20)
     ]  # records of about the size the shipper writes
+    native = native_xadd(sample) if kind == "redis" else None
+    redis_started = cpu_seconds(("redis-server",))["redis-server"]
     cpu_started = time.process_time()
     raw = await raw_rate(kind, sink, context, sample)
     raw_cpu = (time.process_time() - cpu_started) / len(sample)
+    raw_redis_cpu = (cpu_seconds(("redis-server",))["redis-server"] - redis_started) / len(sample)
 
     lags: list[int] = []
     acks: list[tuple[int, list[int]]] = []
@@ -399,6 +426,8 @@ async def measure_on(db: Database, kind: str, args: argparse.Namespace, folder: 
         "sink": kind,
         "raw_records_per_s": round(raw),
         "raw_cpu_us_per_record": round(raw_cpu * 1e6, 1),
+        "raw_redis_cpu_us_per_record": round(raw_redis_cpu * 1e6, 1) if kind == "redis" else None,
+        "native": native,
         "backlog_records_per_s": round(backlog_rate),
         "backlog_cpu_us_per_record": round(backlog_cpu * 1e6, 1),
         "offered_events_per_s": round(offered),
@@ -464,6 +493,15 @@ async def main() -> None:
             f"cursor p50/p99 {r['cursor_write_ms_p50']}/{r['cursor_write_ms_p99']} ms ({r['cursor_writes']})  "
             f"lag max {r['lag_max_s']:.2f}s  commit→sink p50/p99 {r['ship_lag_p50_s']:.2f}/{r['ship_lag_p99_s']:.2f}s"
         )
+    for r in results:
+        if r["native"]:
+            n, raw = r["native"], r["raw_records_per_s"]
+            print(
+                f"{STORE_NAMES[r['store']]:10} redis-benchmark XADD (pipelined 100, C client): {n['xadd_per_s']:,}/s, "
+                f"Redis CPU {n['redis_cpu_us_per_xadd']} µs per XADD; the sink's raw writes {raw:,}/s "
+                f"({raw / n['xadd_per_s']:.2f} of it), Redis CPU {r['raw_redis_cpu_us_per_record']} µs "
+                f"and client CPU {r['raw_cpu_us_per_record']} µs per record"
+            )
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "load": os.getloadavg()}
     out = Path(__file__).parent / "results" / "streams.json"
     out.parent.mkdir(exist_ok=True)

@@ -179,6 +179,45 @@ def test_redis_streams(settings: Settings, relay_to: Callable[[tuple[str, int]],
         reader.close()
 
 
+def test_a_redis_batch_arrives_byte_for_byte_and_capped() -> None:
+    """The batch travels as one MessagePack argument: every record's JSON (non-ASCII text included) and id arrive
+    as they were, in order, and MAXLEN ~ still trims."""
+    if not reachable(6379):
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    import redis
+
+    from clarion.streams.config import RedisSink
+    from clarion.streams.records import StreamRecord
+    from clarion.streams.redis_streams import RedisStreamSink
+
+    key = f"clarion:test:{uuid.uuid4().hex}"
+    records = [
+        StreamRecord(f"app/{n}", json.dumps({"n": n, "name": "Zoë ✓ 名前", "quote": '"\\'}).encode(), 0, (1, n))
+        for n in range(3000)
+    ]
+    reader = redis.Redis(host="127.0.0.1", port=6379)
+
+    async def write(settings: RedisSink, stream: str) -> None:
+        sink = RedisStreamSink(settings, stream)
+        try:
+            for start in range(0, len(records), 1000):
+                await sink.write(records[start : start + 1000])
+        finally:
+            await sink.close()
+
+    try:
+        asyncio.run(write(RedisSink(type="redis", arn="*"), key))
+        entries = reader.xrange(key)
+        assert [(fields[b"data"], fields[b"id"]) for _, fields in entries] == [
+            (record.data, record.id.encode()) for record in records
+        ]
+        asyncio.run(write(RedisSink(type="redis", arn="*", max_length=500), key + ":capped"))
+        assert 500 <= reader.xlen(key + ":capped") < 3000
+    finally:
+        reader.delete(key, key + ":capped")
+        reader.close()
+
+
 def test_nats_jetstream(settings: Settings, relay_to: Callable[[tuple[str, int]], Relay]) -> None:
     if not reachable(4222):
         pytest.skip("NATS (with JetStream) is not running on 127.0.0.1:4222")
