@@ -129,6 +129,7 @@ def test_a_failed_or_missing_job_sets_the_exit_status(
     assert "Traceback" not in missing.stdout + missing.stderr
 
 
+@pytest.mark.parametrize("store", ["sqlite"])  # the watch reads only the API; the engine runs on both elsewhere
 def test_a_journey_is_followed_per_activity_and_its_cancel_sets_the_exit_status(
     settings: Settings, elsewhere: Path
 ) -> None:
