@@ -474,6 +474,7 @@ def campaign_case(args: argparse.Namespace) -> dict[str, Any]:
             "CLARION_DELIVERY__PUSH__CA_FILE": nginx.ca_file,
             "CLARION_OUTBOUND__ALLOW_NETWORKS": '["127.0.0.0/8", "::1/128"]',
             **({"CLARION_CAMPAIGNS__DELIVERY_WORKERS": str(args.delivery_workers)} if args.delivery_workers else {}),
+            **({"CLARION_CAMPAIGNS__BATCH_SIZE": str(args.batch_size)} if args.batch_size else {}),
         }
         port = free_port()
         server = start_server(work / "data", port, env)
@@ -513,6 +514,7 @@ def campaign_case(args: argparse.Namespace) -> dict[str, Any]:
     delivered = int(activity.get("SuccessfulEndpointCount", 0))
     return {
         "endpoints": args.campaign,
+        "batch_size": args.batch_size or 100,
         "delivered": delivered,
         "completed": completed,
         "load_seconds": round(load_seconds, 1),
@@ -540,6 +542,7 @@ def print_campaign(result: dict[str, Any]) -> None:
             f"{result['campaign_rate']:,} msg/s",
             "≥ 20,000 msg/s",
         ),
+        ("endpoints per delivery batch (campaigns.batch_size)", f"{result.get('batch_size', 100)}", ""),
         ("h2load's raw rate to the same nginx (two runs)", " / ".join(f"{r:,}" for r in result["h2load_rates"]), ""),
         ("ratio of the campaign to h2load", f"{result['campaign_rate'] / ceiling:.3f}", ""),
         ("server CPU per message (all of `clarion serve`)", f"{result['server_cpu_us_per_message']} µs", ""),
@@ -750,6 +753,7 @@ def main() -> None:
     parser.add_argument("--h2load-requests", type=int, default=200_000)
     parser.add_argument("--delivery-workers", type=int, default=0, help="campaigns.delivery_workers; 0: the default")
     parser.add_argument("--max-seconds", type=float, default=0, help="stop the campaign after this long; 0: never")
+    parser.add_argument("--batch-size", type=int, default=0, help="campaigns.batch_size; 0: the default (100)")
     parser.add_argument("--profile", default="", help="py-spy's collapsed stacks of the server during the campaign")
     parser.add_argument("--clients", type=int, default=0, help="weigh the delivery clients with this many posts")
     parser.add_argument("--batch", type=int, default=100, help="posts at a time for --clients (a campaign batch)")

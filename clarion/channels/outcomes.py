@@ -50,7 +50,10 @@ def send_event_type(channel: str, status: DeliveryStatus) -> str | None:
     return None
 
 
-def _attributes(message: MessageRow | None, extra: Mapping[str, str]) -> dict[str, str]:
+def _attributes(
+    message: MessageRow | None, extra: Mapping[str, str], contexts: dict[str, dict[str, Any]] | None = None
+) -> dict[str, str]:
+    """`contexts`: the Context texts decoded so far, by text (a batch's messages usually share one)."""
     attributes: dict[str, str] = {}
     if message is not None:
         attributes["message_id"] = message.message_id
@@ -61,7 +64,12 @@ def _attributes(message: MessageRow | None, extra: Mapping[str, str]) -> dict[st
             if value:
                 attributes[name] = value
         # MessageRequest.Context (API Reference, "Messages")
-        for key, value in msgspec.json.decode(message.context).items():
+        context = None if contexts is None else contexts.get(message.context)
+        if context is None:
+            context = msgspec.json.decode(message.context)
+            if contexts is not None:
+                contexts[message.context] = context
+        for key, value in context.items():
             attributes.setdefault(key, str(value))
     for key, value in extra.items():
         attributes[key] = str(value)
@@ -77,11 +85,13 @@ def _event(
     at: datetime,
     attributes: dict[str, str],
     metrics: Mapping[str, float] | None = None,
+    stamp: tuple[str, int] | None = None,
 ) -> EventRow:
-    doc: dict[str, Any] = {"EventType": event_type, "Timestamp": iso_millis(at), "Attributes": attributes}
+    """`stamp`: `at` as ISO text and epoch milliseconds, when the caller has them already."""
+    timestamp, millis = stamp or (iso_millis(at), epoch_millis(at))
+    doc: dict[str, Any] = {"EventType": event_type, "Timestamp": timestamp, "Attributes": attributes}
     if metrics:
         doc["Metrics"] = dict(metrics)
-    millis = epoch_millis(at)
     return EventRow(app_id, endpoint_id, event_id, event_type, millis, millis, None, msgspec.json.encode(doc).decode())
 
 
@@ -91,25 +101,29 @@ def send_events(
     """The events for messages just handed to transports (endpoint id "" for sends to a bare address); `sent_as`
     adds, by message id, what the content said (an email's sender and subject, an SMS's type)."""
     rows = []
+    stamp = (iso_millis(at), epoch_millis(at))
+    contexts: dict[str, dict[str, Any]] = {}
     for message in messages:
         extra = {"delivery_status": message.status, "status_code": str(message.status_code)}
         extra.update((sent_as or {}).get(message.message_id, {}))
         country = country_of(message.address) if message.channel == "SMS" else None
         if country:  # SMS is priced per destination country; KPIs group by it
             extra["iso_country_code"] = country
-        attributes = _attributes(message, extra)
+        attributes = _attributes(message, extra, contexts)
         endpoint_id = message.endpoint_id or ""
         event_type = send_event_type(message.channel, DeliveryStatus(message.status))
         if event_type is not None:
-            rows.append(_event(message.app_id, endpoint_id, event_type, message.message_id, at, attributes))
+            rows.append(
+                _event(message.app_id, endpoint_id, event_type, message.message_id, at, attributes, None, stamp)
+            )
         if message.campaign_id and message.status not in (DeliveryStatus.OPT_OUT, DeliveryStatus.DUPLICATE):
             # Every campaign message, on every channel, is a _campaign.send with its campaign and treatment.
             event_id = f"{message.message_id}:campaign"
-            rows.append(_event(message.app_id, endpoint_id, "_campaign.send", event_id, at, attributes))
+            rows.append(_event(message.app_id, endpoint_id, "_campaign.send", event_id, at, attributes, None, stamp))
         if message.journey_id and message.status not in (DeliveryStatus.OPT_OUT, DeliveryStatus.DUPLICATE):
             # Every journey message is a _journey.send; its run and activity come in the message's context.
             event_id = f"{message.message_id}:journey"
-            rows.append(_event(message.app_id, endpoint_id, "_journey.send", event_id, at, attributes))
+            rows.append(_event(message.app_id, endpoint_id, "_journey.send", event_id, at, attributes, None, stamp))
     return rows
 
 
