@@ -274,7 +274,13 @@ def test_a_retry_finds_a_message_logged_under_the_older_request_key(sender: Runn
         "logged-before", app_id, old_key, "E1", None, "SMS", "+14255550103", None, None, None, None,
         "SUCCESSFUL", 200, "", "2026-12-01T00:00:00.000Z", "{}",
     )  # fmt: skip
-    sender.run(lambda s: s.db.write(lambda tx: message_store.insert(tx, [row])))
+
+    def upgraded(tx: Any) -> None:  # as migration 30 leaves a store that held keys of the older form
+        message_store.insert(tx, [row])
+        until = int((datetime.now(UTC) + timedelta(days=30)).timestamp() * 1000)
+        tx.execute("INSERT INTO store_facts (name, value) VALUES ('legacy_request_keys_until', ?)", (str(until),))
+
+    sender.run(lambda s: s.db.write(upgraded))
     request = {
         "Endpoints": {"E1": {}},
         "MessageConfiguration": {"SMSMessage": {"Body": "once"}},
@@ -289,6 +295,35 @@ def test_a_retry_finds_a_message_logged_under_the_older_request_key(sender: Runn
     assert sent.version == 7  # time-ordered: the log's indexes grow at their end
     stored = sender.run(lambda s: s.db.read(lambda tx: message_store.get(tx, str(sent))))
     assert stored is not None and stored.request_key is not None and stored.request_key.endswith("e:e1")
+
+
+def test_an_upgraded_store_that_held_request_keys_looks_up_the_older_form_for_30_days(tmp_path: Path) -> None:
+    """Migration 30 notes whether the message log held request keys (all of the older form then); a store that
+    held none never looks them up."""
+    from clarion.store.database import SQLITE, Transaction, connect_sqlite
+    from clarion.store.migrations import migrate
+
+    def store(with_key: bool) -> int | None:
+        conn = connect_sqlite(tmp_path / f"store-{with_key}.db")
+        tx = Transaction(conn, SQLITE)
+        tx._recorded = []
+        migrate(tx)
+        conn.execute("DROP TABLE store_facts")
+        conn.execute("DELETE FROM schema_migrations WHERE version = 30")  # the store as it was before the upgrade
+        row = message_store.MessageRow(
+            "m1", "app", "ab" * 32 if with_key else None, "e1", None, "SMS", "+14255550103", None, None, None,
+            None, "SUCCESSFUL", 200, "", "2026-12-01T00:00:00.000Z", "{}",
+        )  # fmt: skip
+        message_store.insert(tx, [row])
+        assert migrate(tx) == [30]
+        until = message_store.legacy_keys_until(tx)
+        conn.close()
+        return until
+
+    assert store(with_key=False) is None
+    until = store(with_key=True)
+    expected = (datetime.now(UTC) + timedelta(days=30)).timestamp() * 1000
+    assert until is not None and abs(until - expected) < 60_000
 
 
 def fetch(url: str, data: bytes | None = None) -> tuple[int, dict[str, str], bytes]:

@@ -279,6 +279,17 @@ class Delivery:
         self.metrics = metrics  # provider latency here; outcomes are counted from MessagesSent (clarion/reporting.py)
         self.buckets = buckets  # MessagesPerSecond, shared by every process of the group
         self.clock = clock
+        self._legacy_read = False
+        self._legacy_until: int | None = None  # messages.legacy_keys_until, once read
+
+    async def _legacy_keys(self) -> bool:
+        """Whether sends also look for their recipients under request keys of the older form: only in a store
+        upgraded while it held some, for 30 days after (migration 30). Looking them up too cost about 8 µs per
+        message (docs/benchmarks.md, "Fewer random pages per message")."""
+        if not self._legacy_read:
+            self._legacy_until = await self.db.read(message_store.legacy_keys_until)
+            self._legacy_read = True
+        return self._legacy_until is not None and epoch_millis(self.clock.now()) < self._legacy_until
 
     async def audience(
         self,
@@ -321,9 +332,11 @@ class Delivery:
         legacy: dict[str, str] = {}  # the key each target had before ordered keys, to the key it has now
         if send.trace_key:
             prefix = _trace_prefix(app_id, send.trace_key)
+            older = await self._legacy_keys()
             for target in targets:
                 target.request_key = request_key(prefix, target)
-                legacy[_legacy_request_key(app_id, send.trace_key, target)] = target.request_key
+                if older:
+                    legacy[_legacy_request_key(app_id, send.trace_key, target)] = target.request_key
         keys = [target.request_key for target in targets if target.request_key]
         earlier = await self.db.read(lambda tx: _logged(tx, keys, legacy)) if keys else {}
         fresh = [target for target in targets if target.request_key not in earlier]

@@ -71,6 +71,12 @@ def by_request_keys(tx: Transaction, keys: Sequence[str]) -> dict[str, MessageRo
     return {row[2]: MessageRow(*row) for row in rows}
 
 
+def legacy_keys_until(tx: Transaction) -> int | None:
+    """Until when (epoch ms) sends also look up request keys of the older form; None: the store holds none."""
+    value = tx.scalar("SELECT value FROM store_facts WHERE name = 'legacy_request_keys_until'")
+    return None if value is None else int(value)
+
+
 OWNERS = frozenset({"campaign_id", "journey_id"})  # the columns message limits count by
 
 

@@ -34,6 +34,17 @@ def _endpoints_by_country_platform(dialect: Dialect) -> str:
     return f"CREATE INDEX endpoints_by_country_platform ON endpoints (app_id, upper({country}), {platform})"
 
 
+LEGACY_KEYS_DAYS = 30
+
+
+def _legacy_request_keys(dialect: Dialect) -> str:
+    until = f"{dialect.now_millis} + {LEGACY_KEYS_DAYS * 86_400_000}"
+    return (
+        f"INSERT INTO store_facts (name, value) SELECT 'legacy_request_keys_until', CAST({until} AS TEXT) "
+        "WHERE EXISTS (SELECT 1 FROM messages WHERE request_key IS NOT NULL)"
+    )
+
+
 def _journeys_start_event(dialect: Dialect) -> str:
     """Fills journeys.start_event for the journeys written before it existed."""
     path = ("StartCondition", "EventStartCondition", "EventFilter", "Dimensions", "EventType", "Values")
@@ -776,6 +787,18 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             "CREATE UNIQUE INDEX events_by_endpoint ON events (app_id, lower(endpoint_id), endpoint_id, event_id)",
             "DROP INDEX events_once",
             "DROP INDEX events_by_endpoint_key",
+        ],
+    ),
+    (
+        30,
+        "request keys in endpoint order: whether the message log holds keys of the older form",
+        [
+            # Facts about the store itself, by name.
+            "CREATE TABLE store_facts (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            # Request keys were a SHA-256 of everything until now (clarion/messages/delivery.py): a store that holds
+            # any keeps looking them up for 30 days, for the sends in flight across the upgrade; a store that holds
+            # none never does.
+            _legacy_request_keys,
         ],
     ),
 ]
