@@ -12,6 +12,7 @@ import pytest
 from clarion.config import Settings
 from clarion.services import open_database
 from clarion.store import apps as app_store
+from clarion.store import endpoints as endpoint_store
 from clarion.store.database import SqliteDatabase, Transaction, WalCheckpoints, connect_sqlite
 from clarion.store.migrations import LATEST, migrate
 
@@ -175,3 +176,48 @@ def test_the_sqlite_writer_keeps_the_wal_in_bounds(tmp_path: Path) -> None:
         assert db.checkpoints.truncated == 1 and db.checkpoints.wal.stat().st_size == 0
     finally:
         db.close()
+
+
+def test_endpoint_batch_reads_answer_as_the_separate_queries_did(settings: Settings) -> None:
+    """The combined reads of an endpoint batch: the project's existence with its attribute filters, and the users'
+    attributes with their endpoint counts, on both stores."""
+
+    def fill(tx: Transaction) -> None:
+        app_store.insert(tx, "a1", "n", "2026-11-23T00:00:00.000Z", "{}")
+        app_store.insert(tx, "a2", "n", "2026-11-23T00:00:00.000Z", "{}")
+        endpoint_store.put_attribute_filter(tx, "a1", "endpoint-custom-attributes", '["x*"]')
+        rows = [
+            endpoint_store.EndpointRow(
+                "a1", f"e{i}", f"E{i}", "EMAIL", f"{i}@example.com", "ACTIVE", "NONE", user, 1, "t", "t", "{}"
+            )
+            for i, user in enumerate(["u1", "u1", "u2", None])
+        ]
+        endpoint_store.upsert(tx, rows)
+        endpoint_store.put_user_attributes(tx, "a1", {"u1": '{"tier":["gold"]}', "u3": "{}"})
+
+    def read(tx: Transaction) -> tuple[object, ...]:
+        return (
+            endpoint_store.app_attribute_filters(tx, "a1"),
+            endpoint_store.app_attribute_filters(tx, "a2"),
+            endpoint_store.app_attribute_filters(tx, "missing"),
+            endpoint_store.users_and_counts(tx, "a1", ["u1", "u2", "u3", "u4"]),
+            endpoint_store.users_and_counts(tx, "a2", ["u1"]),
+            endpoint_store.users_and_counts(tx, "a1", []),
+        )
+
+    async def run() -> tuple[object, ...]:
+        db = open_database(settings)
+        try:
+            await db.write(migrate)
+            await db.write(fill)
+            return await db.read(read)
+        finally:
+            db.close()
+
+    filters, no_filters, missing, users, other_app, nobody = asyncio.run(run())
+    assert filters == {"endpoint-custom-attributes": '["x*"]'}
+    assert no_filters == {}
+    assert missing is None
+    assert users == ({"u1": '{"tier":["gold"]}', "u3": "{}"}, {"u1": 2, "u2": 1})
+    assert other_app == ({}, {})
+    assert nobody == ({}, {})

@@ -17,7 +17,7 @@ from clarion.context import CallContext
 from clarion.domain_events import AppSettingsChanged, EndpointsDeleted, EndpointsWritten
 from clarion.endpoints import rules
 from clarion.errors import BadRequest, NotFound
-from clarion.projects.service import require_app
+from clarion.projects.service import app_not_found, require_app
 from clarion.store import changes
 from clarion.store import endpoints as endpoint_store
 from clarion.store.database import Database, Transaction
@@ -98,10 +98,13 @@ class EndpointWriter:
         all_or_nothing: bool,
     ) -> list[str | None]:
         """Apply (endpoint id, request) items in order; return None or the reason, per item."""
-        require_app(tx, app_id)
         if not items:
+            require_app(tx, app_id)
             return []
-        blocked = {kind: msgspec.json.decode(p) for kind, p in endpoint_store.attribute_filters(tx, app_id).items()}
+        filters = endpoint_store.app_attribute_filters(tx, app_id)
+        if filters is None:
+            raise app_not_found(app_id)
+        blocked = {kind: msgspec.json.decode(p) for kind, p in filters.items()}
         items = [(endpoint_id, rules.filter_blocked(request, blocked)) for endpoint_id, request in items]
         with self.names.undone_on_error(app_id):
             plan = self._read_plan(tx, ctx, app_id, items)
@@ -120,19 +123,19 @@ class EndpointWriter:
     def _read_plan(
         self, tx: Transaction, ctx: CallContext, app_id: str, items: list[tuple[str, dict[str, Any]]]
     ) -> _BatchPlan:
-        """Read, in one query per table, everything the batch touches."""
+        """Read everything the batch touches: its endpoints, then its users' attributes and endpoint counts."""
         keys = sorted({endpoint_key(endpoint_id) for endpoint_id, _ in items})
         rows = endpoint_store.fetch(tx, app_id, keys)
         user_ids = sorted(
             {row.user_id for row in rows.values() if row.user_id}
             | {(r.get("User") or {}).get("UserId") for _, r in items if (r.get("User") or {}).get("UserId")}
         )
-        users = {uid: msgspec.json.decode(a) for uid, a in endpoint_store.user_attributes(tx, app_id, user_ids).items()}
+        attributes, counts = endpoint_store.users_and_counts(tx, app_id, user_ids)
         return _BatchPlan(
             app_id=app_id,
             rows=rows,
-            users=users,
-            user_counts=endpoint_store.count_per_user(tx, app_id, user_ids),
+            users={uid: msgspec.json.decode(a) for uid, a in attributes.items()},
+            user_counts=counts,
             names={kind: set(self.names.known(tx, app_id, kind)) for kind in rules.ATTRIBUTE_KINDS},
             now=iso_millis(ctx.now),
         )

@@ -39,8 +39,13 @@ def _response(ctx: CallContext, row: app_store.AppRow, tags: dict[str, str]) -> 
 def require_app(tx: Transaction, app_id: str) -> app_store.AppRow:
     row = app_store.get(tx, app_id)
     if row is None:
-        raise NotFound(f"Application {app_id!r} not found")
+        raise app_not_found(app_id)
     return row
+
+
+def app_not_found(app_id: str) -> NotFound:
+    """What a call naming a project that does not exist is answered."""
+    return NotFound(f"Application {app_id!r} not found")
 
 
 async def create_app(db: Database, ctx: CallContext, name: str, tags: dict[str, str] | None) -> dict[str, Any]:

@@ -143,14 +143,20 @@ def users_page(tx: Transaction, app_id: str, after: str, limit: int, prefix: str
     return [(user_id, int(n)) for user_id, n in rows]
 
 
-def count_per_user(tx: Transaction, app_id: str, user_ids: Sequence[str]) -> dict[str, int]:
+def users_and_counts(tx: Transaction, app_id: str, user_ids: Sequence[str]) -> tuple[dict[str, str], dict[str, int]]:
+    """The users' stored attributes (as `user_attributes`) and how many endpoints each has, in one statement: one
+    round trip to PostgreSQL instead of two."""
     if not user_ids:
-        return {}
+        return {}, {}
     listed, params = tx.dialect.one_of("user_id", user_ids)
     rows = tx.fetchall(
-        f"SELECT user_id, count(*) FROM endpoints WHERE app_id = ? AND {listed} GROUP BY user_id", (app_id, *params)
+        f"SELECT 'a', user_id, attributes FROM users WHERE app_id = ? AND {listed} UNION ALL "
+        f"SELECT 'n', user_id, CAST(count(*) AS TEXT) FROM endpoints WHERE app_id = ? AND {listed} GROUP BY user_id",
+        (app_id, *params, app_id, *params),
     )
-    return {user_id: int(n) for user_id, n in rows}
+    attributes = {user_id: value for kind, user_id, value in rows if kind == "a"}
+    counts = {user_id: int(value) for kind, user_id, value in rows if kind == "n"}
+    return attributes, counts
 
 
 def upsert(tx: Transaction, rows: Iterable[EndpointRow], seq: int | None = None) -> None:
@@ -220,6 +226,19 @@ def delete_user(tx: Transaction, app_id: str, user_id: str) -> None:
     changes.record_deleted(tx, seq, app_id, "user", [user_id])
     tx.execute("DELETE FROM endpoints WHERE app_id = ? AND user_id = ?", (app_id, user_id))
     tx.execute("DELETE FROM users WHERE app_id = ? AND user_id = ?", (app_id, user_id))
+
+
+def app_attribute_filters(tx: Transaction, app_id: str) -> dict[str, str] | None:
+    """`attribute_filters` with the project's existence in the same statement: None when there is no such
+    project (a write's check and its read in one round trip)."""
+    rows = tx.fetchall(
+        "SELECT f.attribute_type, f.patterns FROM apps a "
+        "LEFT JOIN attribute_filters f ON f.app_id = a.id WHERE a.id = ?",
+        (app_id,),
+    )
+    if not rows:
+        return None
+    return {kind: patterns for kind, patterns in rows if kind is not None}
 
 
 def attribute_filters(tx: Transaction, app_id: str) -> dict[str, str]:
