@@ -9,6 +9,7 @@ back, and the code that runs campaigns and jobs stays free of it. Subscribed in 
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from clarion.domain_events import (
     CampaignRunFinished,
@@ -26,6 +27,9 @@ log = get_logger("clarion.reporting")
 class WorkReports:
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
+        # The sent-messages counter's children by (channel, status), a few dozen at most: every send reports here,
+        # and labels() takes a lock and builds its key on each call.
+        self._sent: dict[tuple[str, str], Any] = {}
 
     def run_started(self, event: CampaignRunStarted) -> None:
         log.info("campaign_run_started", app_id=event.app_id, campaign_id=event.campaign_id, run=event.run_key)
@@ -54,8 +58,11 @@ class WorkReports:
             log.info("job_finished", **fields)
 
     def messages_sent(self, event: MessagesSent) -> None:
-        for (channel, status), count in Counter((m.channel, m.status) for m in event.messages).items():
-            self.metrics.messages.labels(channel or "NONE", status).inc(count)
+        for key, count in Counter((m.channel or "NONE", m.status) for m in event.messages).items():
+            child = self._sent.get(key)
+            if child is None:
+                child = self._sent[key] = self.metrics.messages.labels(*key)
+            child.inc(count)
 
     def outcomes_reported(self, event: OutcomesReported) -> None:
         for event_type, count in Counter(outcome.event_type for outcome in event.outcomes).items():
