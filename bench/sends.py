@@ -1,7 +1,7 @@
 """Transactional SendMessages latency: one push message to one address per request, through the real HTTP API of a
 `clarion serve` process, into a local FCM-style HTTP/2 stub.
 
-    .venv/bin/python -m bench.sends [--seconds 10] [--rates 200,1000] [--concurrency 64]
+    .venv/bin/python -m bench.sends [--seconds 10] [--rates 200,1000] [--concurrency 64] [--store postgres]
 
 Open-loop phases at fixed request rates (latency timed from each request's scheduled moment, so a stall cannot hide
 itself), then a closed loop for the maximum sustained rate. The baseline, measured in the same run at the same
@@ -26,6 +26,7 @@ import aiohttp
 from bench.campaigns import KEY_ID, LOOPBACK, SECRET, FcmStubProcess, client, peak_rss_mb, push_project, start_server
 from bench.load import Client, Tally, closed_loop, latency_summary, ok, open_loop
 from bench.push import cpu_seconds, pin, profile
+from bench.run import fresh_store
 from bench.smtp_send import free_port
 from clarion.channels.delivery import Outbound, PushContent
 from clarion.outbound.client import OutboundClient
@@ -130,18 +131,27 @@ def main() -> None:
     parser.add_argument("--rates", default="200,1000")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--profile", default="", help="py-spy's collapsed stacks of the server in the closed loop")
+    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument(
+        "--postgres-url",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="a server on which the run may create and drop a database of its own",
+    )
     args = parser.parse_args()
     rates = [int(rate) for rate in args.rates.split(",")]
     pin(1)
     with tempfile.TemporaryDirectory() as folder:
+        store = fresh_store(args.store, args.postgres_url, Path(folder))
         stub = FcmStubProcess.start(Path(folder))
         try:
             baseline = asyncio.run(transport_phases(stub, rates, args.seconds))
             port = free_port()
             # The access key's rate limit (1,000 requests/s by default) stays on, far above what is offered, so that
             # its cost is measured and its refusals do not count as the server's limit.
-            limits = {"CLARION_RATE_LIMIT__REQUESTS_PER_SECOND": "1000000", "CLARION_RATE_LIMIT__BURST": "1000000"}
-            server = start_server(Path(folder) / "data", port, {**stub.server_env(), **limits})
+            env = {"CLARION_RATE_LIMIT__REQUESTS_PER_SECOND": "1000000", "CLARION_RATE_LIMIT__BURST": "1000000"}
+            if store.database_url:
+                env["CLARION_DATABASE_URL"] = store.database_url
+            server = start_server(store.data_dir, port, {**stub.server_env(), **env})
             try:
                 pinpoint = client(port)
                 app_id = push_project(pinpoint, "sends", stub)
@@ -169,6 +179,7 @@ def main() -> None:
                 server.wait()
         finally:
             stub.stop()
+            store.drop()
     print(
         json.dumps({"baseline_transport": baseline, "send_messages": api, "server_peak_rss_mb": round(rss)}, indent=1)
     )
