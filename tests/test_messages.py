@@ -478,6 +478,13 @@ def test_bad_requests(sender: RunningServer) -> None:
             ApplicationId="no-such-app", SendUsersMessageRequest={"Users": {"u": {}}, "MessageConfiguration": config}
         )
     assert excinfo.value.response["Error"]["Code"] == "NotFoundException"
+    for recipients in ({"Addresses": {"x": {"ChannelType": "SMS"}}}, {"Endpoints": {"e": {}}}):
+        with pytest.raises(ClientError) as excinfo:
+            client.send_messages(
+                ApplicationId="no-such-app", MessageRequest={**recipients, "MessageConfiguration": config}
+            )
+        assert excinfo.value.response["Error"]["Code"] == "NotFoundException"
+        assert "no-such-app" in excinfo.value.response["Error"]["Message"]
 
 
 def test_in_app_messages(sender: RunningServer) -> None:

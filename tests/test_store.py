@@ -221,3 +221,40 @@ def test_endpoint_batch_reads_answer_as_the_separate_queries_did(settings: Setti
     assert users == ({"u1": '{"tier":["gold"]}', "u3": "{}"}, {"u1": 2, "u2": 1})
     assert other_app == ({}, {})
     assert nobody == ({}, {})
+
+
+def test_opted_out_addresses_come_with_the_projects_existence(settings: Settings) -> None:
+    def fill(tx: Transaction) -> None:
+        app_store.insert(tx, "a1", "n", "2026-11-23T00:00:00.000Z", "{}")
+        app_store.insert(tx, "a2", "n", "2026-11-23T00:00:00.000Z", "{}")
+        rows = [
+            endpoint_store.EndpointRow("a1", key, key, channel, address, "ACTIVE", opt_out, None, 1, "t", "t", "{}")
+            for key, channel, address, opt_out in [
+                ("e1", "EMAIL", "ana@example.com", "ALL"),
+                ("e2", "SMS", "+14255550100", "NONE"),
+                ("e3", "SMS", "+14255550101", "ALL"),
+            ]
+        ]
+        endpoint_store.upsert(tx, rows)
+
+    def read(tx: Transaction) -> tuple[object, ...]:
+        asked = ["ana@example.com", "+14255550100", "+14255550101", "+14255550199"]
+        return (
+            endpoint_store.opted_out_addresses(tx, "a1", asked),
+            endpoint_store.opted_out_addresses(tx, "a2", asked),
+            endpoint_store.opted_out_addresses(tx, "missing", asked),
+        )
+
+    async def run() -> tuple[object, ...]:
+        db = open_database(settings)
+        try:
+            await db.write(migrate)
+            await db.write(fill)
+            return await db.read(read)
+        finally:
+            db.close()
+
+    held, none_held, missing = asyncio.run(run())
+    assert held == {("EMAIL", "ana@example.com"), ("SMS", "+14255550101")}
+    assert none_held == set()
+    assert missing is None

@@ -692,9 +692,15 @@ def suppress_opted_out_addresses(tx: Transaction, app_id: str, targets: list[Tar
     if not targets:
         return
     rows = endpoint_store.with_address(tx, app_id, [target.address for target in targets])
-    opted_out = {_dedupe_key(row.channel_type or "", row.address or "") for row in rows if row.opt_out == "ALL"}
+    mark_opted_out(targets, {(row.channel_type or "", row.address or "") for row in rows if row.opt_out == "ALL"})
+
+
+def mark_opted_out(targets: list[Target], opted_out: set[tuple[str, str]]) -> None:
+    """Decide OPT_OUT for the bare addresses among `opted_out` ((channel type, address) of endpoints with OptOut
+    ALL); an email address matches whatever its case."""
+    held = {_dedupe_key(channel, address) for channel, address in opted_out}
     for target in targets:
-        if _dedupe_key(target.channel, target.address) in opted_out:
+        if _dedupe_key(target.channel, target.address) in held:
             target.decided = _not_sent(DeliveryStatus.OPT_OUT, "The address opted out (an endpoint with OptOut ALL)")
 
 

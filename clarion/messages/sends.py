@@ -21,10 +21,10 @@ from clarion.messages.delivery import (
     address_target,
     endpoint_target,
     load_templates,
-    suppress_opted_out_addresses,
+    mark_opted_out,
 )
 from clarion.messages.rendering import MessageBuilder, check_configuration_off_loop
-from clarion.projects.service import require_app
+from clarion.projects.service import app_not_found, require_app
 from clarion.store import endpoints as endpoint_store
 from clarion.store.database import Database, Transaction
 
@@ -62,16 +62,21 @@ async def send_messages(
     await check_configuration_off_loop(config)
 
     def plan(tx: Transaction) -> tuple[dict[str, dict[str, Any]], list[Target], list[Target]]:
-        require_app(tx, app_id)
+        by_address = [address_target(address, item, ctx.request_id) for address, item in addresses.items()]
+        if by_address:  # the project's existence and its opted-out holders of these addresses: one statement
+            opted_out = endpoint_store.opted_out_addresses(tx, app_id, [target.address for target in by_address])
+            if opted_out is None:
+                raise app_not_found(app_id)
+            mark_opted_out(by_address, opted_out)
+        else:
+            require_app(tx, app_id)
         templates = load_templates(tx, request.get("TemplateConfiguration") or {})
         rows = endpoint_store.fetch(tx, app_id, [endpoint_key(e) for e in endpoints])
         users = user_attributes_by_id(tx, app_id, list(rows.values()))
-        by_address = [address_target(address, item, ctx.request_id) for address, item in addresses.items()]
         by_endpoint = [
             endpoint_target(app_id, endpoint_id, rows.get(endpoint_key(endpoint_id)), item, users, ctx.request_id)
             for endpoint_id, item in endpoints.items()
         ]
-        suppress_opted_out_addresses(tx, app_id, by_address)
         return templates, by_address, by_endpoint
 
     templates, by_address, by_endpoint = await db.read(plan)

@@ -127,6 +127,20 @@ def with_address(tx: Transaction, app_id: str | None, addresses: Sequence[str]) 
     return [EndpointRow(*row) for row in rows]
 
 
+def opted_out_addresses(tx: Transaction, app_id: str, addresses: Sequence[str]) -> set[tuple[str, str]] | None:
+    """(channel type, address) of the project's endpoints that hold any of these addresses and opted out of
+    everything, read with the project's existence in one statement: None when there is no such project."""
+    listed, params = tx.dialect.one_of("e.address", addresses)
+    rows = tx.fetchall(
+        "SELECT e.channel_type, e.address FROM apps a LEFT JOIN endpoints e "
+        f"ON e.app_id = a.id AND e.opt_out = 'ALL' AND {listed} WHERE a.id = ?",
+        (*params, app_id),
+    )
+    if not rows:
+        return None
+    return {(channel or "", address) for channel, address in rows if address is not None}
+
+
 def users_page(tx: Transaction, app_id: str, after: str, limit: int, prefix: str | None) -> list[tuple[str, int]]:
     """(user id, endpoints) of the project's users after `after` in id order, those starting with `prefix` if given:
     a walk of the (app_id, user_id) index, grouped as it goes."""
