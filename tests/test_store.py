@@ -205,16 +205,7 @@ def test_endpoint_batch_reads_answer_as_the_separate_queries_did(settings: Setti
             endpoint_store.users_and_counts(tx, "a1", []),
         )
 
-    async def run() -> tuple[object, ...]:
-        db = open_database(settings)
-        try:
-            await db.write(migrate)
-            await db.write(fill)
-            return await db.read(read)
-        finally:
-            db.close()
-
-    filters, no_filters, missing, users, other_app, nobody = asyncio.run(run())
+    filters, no_filters, missing, users, other_app, nobody = _filled_then_read(settings, fill, read)
     assert filters == {"endpoint-custom-attributes": '["x*"]'}
     assert no_filters == {}
     assert missing is None
@@ -245,6 +236,17 @@ def test_opted_out_addresses_come_with_the_projects_existence(settings: Settings
             endpoint_store.opted_out_addresses(tx, "missing", asked),
         )
 
+    held, none_held, missing = _filled_then_read(settings, fill, read)
+    assert held == {("EMAIL", "ana@example.com"), ("SMS", "+14255550101")}
+    assert none_held == set()
+    assert missing is None
+
+
+def _filled_then_read(
+    settings: Settings, fill: Callable[[Transaction], None], read: Callable[[Transaction], tuple[object, ...]]
+) -> tuple[object, ...]:
+    """`read`'s answer from a migrated store that `fill` wrote to."""
+
     async def run() -> tuple[object, ...]:
         db = open_database(settings)
         try:
@@ -254,7 +256,4 @@ def test_opted_out_addresses_come_with_the_projects_existence(settings: Settings
         finally:
             db.close()
 
-    held, none_held, missing = asyncio.run(run())
-    assert held == {("EMAIL", "ana@example.com"), ("SMS", "+14255550101")}
-    assert none_held == set()
-    assert missing is None
+    return asyncio.run(run())
