@@ -19,8 +19,8 @@ With sends (`--participants`; `--channel email`, the default, or `push`):
    participant's first step being picked up.
 
 At scale (`--scale N`, no sends: `measure_scale` says what it measures): timer lag with N participants waiting
-against none waiting, an idle pass, steps per second with N participants due against the store's own floor, and
-event start, each baseline measured in the same run.
+against none waiting, an idle pass against a claim that finds nothing, steps per second with N participants due
+against the store's own floor, and event start, each baseline measured in the same run.
 
 Peak RSS is this process's (the server, its store and the driver). PostgreSQL uses a throw-away database on
 CLARION_TEST_POSTGRES_URL's server.
@@ -408,6 +408,7 @@ def measure_scale(server: RunningServer, participants: int, step_seconds: float)
     plant_seconds = plant(server, app_id, waiting, {"week": participants}, week_ms, "w")
     lag_after = lag_of_timers(server, client, app_id, segment_id, 1000, "l")
     idle_ms = idle_pass_ms(server)
+    idle_claim = idle_claim_ms(server)
 
     flow = draft_journey(client, app_id, segment_id, "flow", ACTIVITIES)
     share = participants // len(ACTIVITIES)
@@ -430,6 +431,7 @@ def measure_scale(server: RunningServer, participants: int, step_seconds: float)
         "timer_lag_ms_none_waiting": _spread(lag_before),
         "timer_lag_ms": _spread(lag_after),
         "idle_pass_ms": round(idle_ms, 2),
+        "idle_claim_ms": round(idle_claim, 2),
         "steps": steps,
         "step_seconds": round(step_elapsed, 1),
         "steps_per_second": round(steps / step_elapsed),
@@ -499,6 +501,21 @@ def plant(
             )
         )
     return time.perf_counter() - started
+
+
+def idle_claim_ms(server: RunningServer, claims: int = 20) -> float:
+    """Mean wall time of a claim (the UPDATE that leases due participants, in a write) that finds nothing due: what
+    each idle pass cost before the engine read first whether anything was due (the baseline for `idle_pass_ms`)."""
+
+    async def work(services: Any) -> float:
+        lease = int(time.time() * 1000) + 30_000
+        started = time.perf_counter()
+        for _ in range(claims):
+            now_ms = int(time.time() * 1000)
+            await services.db.write(lambda tx, n=now_ms: journey_store.claim_due(tx, n, 500, "idle", lease))
+        return (time.perf_counter() - started) * 1000 / claims
+
+    return float(server_run(server, work))
 
 
 def idle_pass_ms(server: RunningServer, passes: int = 20) -> float:
@@ -701,7 +718,10 @@ def print_scale(result: dict[str, Any]) -> None:
     print(f"{'steps per CPU second of this process':<44} {result['steps_per_cpu_second']:>16,} /s")
     ratio = after["p99"] / before["p99"] if before["p99"] else float("nan")
     print(f"{'timer lag p99, ' + n + ' waiting':<44} {after['p99']:>19} ms {before['p99']:>19} ms {ratio:>6.2f}")
-    print(f"{'idle pass, ' + n + ' waiting':<44} {result['idle_pass_ms']:>19} ms")
+    print(
+        f"{'idle pass, ' + n + ' waiting':<44} {result['idle_pass_ms']:>19} ms {result['idle_claim_ms']:>19} ms"
+        " (a claim finding nothing)"
+    )
     print(f"{'event start p99':<44} {events['p99']:>19} ms")
     print(f"{'planted participants':<44} {result['plant_rows_per_second']:>16,} /s")
     print(f"{'peak RSS':<44} {result['peak_rss_mb']:>19} MB")

@@ -80,6 +80,23 @@ def tick(server: RunningServer) -> int:
     return server.run(lambda services: services.journey_engine.tick())
 
 
+def writes_of_a_pass(server: RunningServer) -> int:
+    """Run an engine pass that steps nobody, counting the write transactions it makes."""
+    db = server.services.db
+    original, writes = db.write, []
+
+    async def counted(work: Any, *args: Any, **kwargs: Any) -> Any:
+        writes.append(work)
+        return await original(work, *args, **kwargs)
+
+    db.write = counted  # type: ignore[method-assign]
+    try:
+        assert tick(server) == 0
+    finally:
+        db.write = original  # type: ignore[method-assign]
+    return len(writes)
+
+
 def create(pinpoint: Any, app_id: str, activities: dict[str, Any], start: str, **members: Any) -> str:
     body = {"Name": "j", "Activities": activities, "StartActivity": start, "State": "ACTIVE", **members}
     return pinpoint.create_journey(ApplicationId=app_id, WriteJourneyRequest=body)["JourneyResponse"]["Id"]
@@ -191,6 +208,7 @@ def test_mail_wait_and_a_split_on_opens_step_each_participant_once(
     assert state(pinpoint, project, journey_id) == "CLOSED"  # no refresh: closed to new entrants, still running
     assert journey_metrics(pinpoint, project, journey_id) == {"ENDPOINT_ACTIVE": "7", "ENDPOINT_ENTERED": "7"}
     assert tick(engine_server) == 0 and len(sink.received) == 6  # the wait holds them: nothing due, nothing sent
+    assert writes_of_a_pass(engine_server) == 0  # a pass that finds nothing due reads, and writes nothing
 
     messages = sent_messages(engine_server, journey_id)
     engine_server.run(lambda services: services.record_outcomes([opened("ep-0", messages), opened("ep-1", messages)]))

@@ -179,7 +179,8 @@ class JourneyEngine:
             # Events that arrive while a backlog is stepped let their endpoints in between batches, not after it.
             while await self._enter_held(now):
                 pass
-        await self.db.write(lambda tx: self._complete(tx, now))
+        if await self.db.read(lambda tx: store.closing(tx, 1)):  # read first: an idle pass writes nothing
+            await self.db.write(lambda tx: self._complete(tx, now))
         return stepped
 
     # Entry --------------------------------------------------------------------------------------------------
