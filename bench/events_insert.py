@@ -1,14 +1,16 @@
 """What inserting events costs the store, with the events table's indexes as they are and as they were, in one run.
 
     .venv/bin/python bench/events_insert.py [--events 300000] [--step 5000] [--rounds 2] [--store sqlite|postgres|both]
-                                            [--variants before,now]
+                                            [--variants before,before31,now]
 
 Each variant gets a fresh store (bench/streams.py's project and 1,000 endpoints) and --events app events written
 through the store's writer (`events.append`, one transaction per --step events, as the streams bench's producer and
 PutEvents write them) spread over the 1,000 endpoints in turn. The rows are built before the clock starts, so the
-figures are the insert and its commit only. Variants: `now` is the schema as migrated; `before` puts back the two
-indexes by endpoint migration 29 folded into one (`events_once` and `events_by_endpoint_key`). The variants
-alternate round by round, so a machine whose load changes during the run moves both.
+figures are the insert and its commit only. Variants: `now` is the schema as migrated; `before` puts back the
+six indexes events had before migrations 29 and 31 (`events_once` and `events_by_endpoint_key`, which 29 folded into
+`events_by_endpoint`; `events_by_change (change_seq, seq)` and `events_by_app_change`, which 31 folded into one);
+`before31` only the latter two. The variants alternate round by round, so a machine whose load changes during the
+run moves all of them.
 
 Reports per variant the median over rounds of events/s (wall) and CPU µs per event of this process (its writer
 thread does the work) and, on PostgreSQL, of the server's processes. Saves bench/results/events_insert.json.
@@ -37,13 +39,19 @@ from streams import STORE_NAMES, cpu_seconds, database, event_rows, prepare
 from clarion.store import events as event_store
 from clarion.store.database import Transaction
 
-# The events table's indexes by endpoint before migration 29, put back over the migrated schema.
-BEFORE = (
+# The events table's indexes before migrations 29 (one index by endpoint instead of two) and 31 (one in feed order
+# instead of two), put back over the migrated schema.
+FEED_BEFORE_31 = (
+    "DROP INDEX events_by_change",
+    "CREATE INDEX events_by_change ON events (change_seq, seq)",
+    "CREATE INDEX events_by_app_change ON events (app_id, change_seq, seq)",
+)
+ENDPOINT_BEFORE_29 = (
     "CREATE UNIQUE INDEX events_once ON events (app_id, endpoint_id, event_id)",
     "CREATE INDEX events_by_endpoint_key ON events (app_id, lower(endpoint_id))",
     "DROP INDEX events_by_endpoint",
 )
-VARIANTS = {"now": (), "before": BEFORE}
+VARIANTS = {"now": (), "before31": FEED_BEFORE_31, "before": ENDPOINT_BEFORE_29 + FEED_BEFORE_31}
 
 
 def indexes(tx: Transaction) -> list[str]:

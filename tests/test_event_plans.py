@@ -17,6 +17,7 @@ from conftest import analysed_database
 
 from clarion.config import Settings
 from clarion.store import apps as app_store
+from clarion.store import changes
 from clarion.store import events as event_store
 from clarion.store import streams as stream_store
 from clarion.store.database import Database, Transaction
@@ -39,7 +40,10 @@ def db(settings: Settings) -> Iterator[Database]:
     def load(tx: Transaction) -> None:
         for app_id in APPS:
             app_store.insert(tx, app_id, "plans", "2026-12-03T00:00:00.000Z", "{}")
-            event_store.append(tx, rows(app_id))
+        events = {app_id: rows(app_id) for app_id in APPS}
+        for start in range(0, EVENTS, 100):  # a change stamp per 100 events, the projects taking turns
+            for app_id in APPS:
+                event_store.append(tx, events[app_id][start : start + 100])
 
     with analysed_database(settings, load) as database:
         yield database
@@ -58,6 +62,9 @@ class Explaining:
             found = self.conn.execute(explain + sql, params).fetchall()
             self.plans.append((sql, [str(row[-1]) for row in found]))
         return self.conn.execute(sql, params)
+
+    def __getattr__(self, name: str) -> Any:  # PostgreSQL's server-side cursors (Transaction.stream)
+        return getattr(self.conn, name)
 
 
 def plans_of(db: Database, query: Any) -> list[tuple[str, list[str]]]:
@@ -78,6 +85,45 @@ QUERIES = {
     "activity": lambda tx: event_store.activity(tx, APPS[0], ["device-7", "device-8"]),
     "send_event_docs": lambda tx: stream_store.send_event_docs(tx, APPS[0], [("Device-7", "e-7"), ("Device-8", "e-8")]),
 }
+
+
+# Read in feed order, from a cursor: a range of events_by_change (change_seq, app_id, seq), never sorted.
+# Cursors near the end, as a stream or a sync that keeps up has them: the last 10 of 200 change stamps.
+FEED_QUERIES = {
+    "stream events_after": lambda tx: stream_store.events_after(tx, APPS[0], (190, 0), 2000),
+    "stream backlog": lambda tx: stream_store.backlog(tx, APPS[0], (190, 0)),
+    "feed events_batch": lambda tx: changes.events_batch(tx, 190, (192, APPS[1], 0), 200, 500, lambda rows: None),
+    "feed round_end": lambda tx: changes.round_end(tx, 190, 200, 500),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FEED_QUERIES))
+def test_streams_and_the_change_feed_read_a_range_of_events_by_change(db: Database, name: str) -> None:
+    plans = [(sql, steps) for sql, steps in plans_of(db, FEED_QUERIES[name]) if "FROM events" in sql]
+    assert plans, "the query ran no statement on events"
+    for sql, steps in plans:
+        text = "\n".join(steps)
+        assert "events_by_change" in text, (sql, text)
+        if db.dialect.name == "sqlite":
+            assert any(step.startswith("SEARCH events USING") for step in steps), (sql, text)
+            assert "TEMP B-TREE" not in text, (sql, text)
+        else:
+            assert "Seq Scan on events" not in text and "Sort" not in text, (sql, text)
+
+
+def test_a_stream_reads_its_own_projects_events_in_feed_order(db: Database) -> None:
+    def work(tx: Transaction) -> tuple[list[tuple[int, int]], tuple[int, int | None], set[str]]:
+        found, _ = stream_store.events_after(tx, APPS[0], (101, 0), 300)
+        seqs = [row[1] for row in found]
+        apps = {row[0] for row in tx.fetchall(f"SELECT app_id FROM events WHERE seq IN ({','.join('?' * 300)})", seqs)}
+        return [(row[0], row[1]) for row in found], stream_store.backlog(tx, APPS[0], (101, 0)), apps
+
+    found, (waiting, oldest), apps = asyncio.run(db.read(work))
+    assert found == sorted(found) and len(found) == 300 and apps == {APPS[0]}
+    # The projects' stamps alternate (a odd, b even), each of 100 events: from (101, 0) on, a has 50 stamps, the
+    # first holding its events 5,000-5,099 (arrival_at = n).
+    assert [stamp for stamp, _ in found[::100]] == [101, 103, 105]
+    assert (waiting, oldest) == (5_000, 5_000)
 
 
 @pytest.mark.parametrize("name", sorted(QUERIES))

@@ -151,7 +151,7 @@ def users_batch(tx: Transaction, since: int, cursor: Cursor, upto: int, limit: i
 
 
 def events_batch(tx: Transaction, since: int, cursor: Cursor, upto: int, limit: int, write: Write) -> Cursor:
-    return _batch(tx, "events", "change_seq, seq", _EVENT_FIELDS, since, cursor, upto, limit, write)
+    return _batch(tx, "events", "change_seq, app_id, seq", _EVENT_FIELDS, since, cursor, upto, limit, write)
 
 
 def segment_members_batch(tx: Transaction, since: int, cursor: Cursor, upto: int, limit: int, write: Write) -> Cursor:

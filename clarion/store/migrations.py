@@ -801,6 +801,19 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             _legacy_request_keys,
         ],
     ),
+    (
+        31,
+        "events: one index in feed order for the change feed and the event streams",
+        [
+            # The change feed read (change_seq, seq) and each stream its project's (app_id, change_seq, seq): two
+            # B-trees written per event. One in (change_seq, app_id, seq) order serves both: the feed reads it in
+            # that order, a stream reads a range of it from its cursor and skips other projects' entries in the
+            # index itself, without reading their rows.
+            "DROP INDEX events_by_change",
+            "DROP INDEX events_by_app_change",
+            "CREATE INDEX events_by_change ON events (change_seq, app_id, seq)",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]
