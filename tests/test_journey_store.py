@@ -7,6 +7,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from conftest import analysed_database
+
 from clarion.config import Settings
 from clarion.services import open_database
 from clarion.store import journeys as store
@@ -169,3 +171,29 @@ def test_failed_steps_are_retried_or_given_up_in_one_statement_and_only_under_th
     assert rows["e2"] == ("a", None, NOW + 2_000, None, 1, None)
     assert rows["e3"] == ("a", None, None, NOW + 5_000, 1, None)  # paused: the retry set aside
     assert rows["later"][2] == NOW + 60_000 and result["due_later"]
+
+
+def test_the_due_probe_reads_the_due_time_index_even_in_a_generic_plan(settings: Settings) -> None:
+    """An idle pass's probe must stay a range of `journey_participants_due` however many wait: PostgreSQL plans a
+    statement prepared after five runs generically (unknown bound: a third of the rows due), where a scan would
+    cost every pass a read of the whole table."""
+
+    def load(tx: Transaction) -> None:
+        week = NOW + 7 * 86_400_000
+        store.add_participants(tx, "app", "j", "run", "week", week, [(f"e{n}", 1, f"E{n}") for n in range(20_000)])
+
+    def plan(tx: Transaction) -> str:
+        if tx.dialect.name == "sqlite":
+            return " ".join(str(row[-1]) for row in tx.fetchall("EXPLAIN QUERY PLAN " + store.DUE_PROBE, (NOW,)))
+        tx.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        tx.execute("PREPARE due_probe(bigint) AS " + store.DUE_PROBE.replace("?", "$1"))
+        try:
+            return " ".join(str(row[0]) for row in tx.fetchall(f"EXPLAIN EXECUTE due_probe({NOW})"))
+        finally:
+            tx.execute("DEALLOCATE due_probe")
+
+    with analysed_database(settings, load) as db:
+        text = asyncio.run(db.write(plan))
+    assert "journey_participants_due" in text and "Seq Scan" not in text and "SCAN journey_participants" not in text, (
+        text
+    )

@@ -443,13 +443,17 @@ def fail_steps(
     return {(key, entry) for key, entry in changed}
 
 
+# The ORDER BY keeps the probe on the due-time index: without it PostgreSQL's generic plan (a statement prepared
+# after five runs) expects a third of the table to be due and scans it (an idle pass of 53 ms with 100,000 waiting).
+DUE_PROBE = (
+    "SELECT due_at FROM journey_participants WHERE due_at <= ? AND activity_id IS NOT NULL ORDER BY due_at LIMIT 1"
+)
+
+
 def any_due(tx: Transaction, now_ms: int) -> bool:
     """Whether some participant's timer is due: one probe of the due-time index, so that a pass that finds nothing
     makes no write (a claim is an UPDATE, and a write transaction, even when it matches no row)."""
-    found = tx.fetchone(
-        "SELECT 1 FROM journey_participants WHERE due_at <= ? AND activity_id IS NOT NULL LIMIT 1", (now_ms,)
-    )
-    return found is not None
+    return tx.fetchone(DUE_PROBE, (now_ms,)) is not None
 
 
 def cancel_participants(tx: Transaction, app_id: str, journey_id: str) -> dict[str, int]:
