@@ -63,6 +63,47 @@ async def transport_phases(stub: FcmStubProcess, rates: list[int], seconds: floa
     return results
 
 
+# Where a SendMessages request's server time goes: each py-spy sample is charged to the first of these that names a
+# frame, walking from the innermost frame out (docs/benchmarks.md, "The per-request CPU cut").
+CATEGORIES = (
+    ("writer thread waiting for work", r"GroupCommitWriter._run \(clarion/store/database.py:\d+\)$"),
+    ("FCM transport (libcurl, HTTP/2, TLS, body)", r"CurlLoop|FcmTransport|OutboundClient|PushProvider|_send_many"),
+    (
+        "message log and send event (writer thread)",
+        r"_commit_batch|GroupCommitWriter._attempt|Delivery.send.<locals>.record",
+    ),
+    ("hand-off to the writer and back", r"GroupCommitWriter.submit|Subscriptions"),
+    ("SigV4 and access key", r"Authenticator.authenticate"),
+    ("routing", r"Router.match"),
+    ("body decode and validation", r"PinpointAPI._payload|Call.body|check_configuration"),
+    ("reads (project, opted-out holders)", r"SqliteDatabase.read|PostgresDatabase.read|send_messages.<locals>.plan"),
+    ("rendering", r"MessageBuilder|Delivery._prepare"),
+    ("metrics, access log", r"PinpointAPI._observe"),
+    ("HTTP server (uvicorn, httptools)", r"uvicorn/protocols|httptools"),
+    ("send path glue", r"Delivery\.|send_messages|sends.py"),
+    ("API glue", r"PinpointAPI|_Server|starlette"),
+)
+
+
+def categories(raw: Path) -> dict[str, float]:
+    """Shares of py-spy's raw (collapsed) samples by category, the writer's idle waits left out."""
+    import re
+
+    patterns = [(name, re.compile(pattern)) for name, pattern in CATEGORIES]
+    counts: dict[str, int] = {}
+    for line in raw.read_text().splitlines():
+        stack, _, number = line.rpartition(" ")
+        frames = stack.split(";")[1:]
+        found = next(
+            (name for frame in reversed(frames) for name, pattern in patterns if pattern.search(frame)),
+            "event loop and asyncio",
+        )
+        counts[found] = counts.get(found, 0) + int(number)
+    counts.pop(CATEGORIES[0][0], None)
+    total = sum(counts.values()) or 1
+    return {name: round(100 * n / total, 1) for name, n in sorted(counts.items(), key=lambda item: -item[1])}
+
+
 class CpuMeter:
     """CPU seconds of the server (CPU 0) and of the load generator plus the stub (CPU 1) over one phase."""
 
@@ -180,9 +221,10 @@ def main() -> None:
         finally:
             stub.stop()
             store.drop()
-    print(
-        json.dumps({"baseline_transport": baseline, "send_messages": api, "server_peak_rss_mb": round(rss)}, indent=1)
-    )
+    report = {"baseline_transport": baseline, "send_messages": api, "server_peak_rss_mb": round(rss)}
+    if args.profile:
+        report["profile_shares_pct"] = categories(Path(args.profile))
+    print(json.dumps(report, indent=1))
     print()
     print(
         "| load | SendMessages p50 / p99 | server CPU per request | CPU 0 (server) / CPU 1 (load + stub) busy "
