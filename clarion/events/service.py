@@ -97,14 +97,20 @@ class _EventQuotas:
         self.added: dict[str, set[str]] = {kind: set() for kind in self.caps}
 
     def admit(self, event: dict[str, Any]) -> None:
-        wanted = {
-            EVENT_TYPES: (event["EventType"],),
-            EVENT_ATTRIBUTES: event.get("Attributes") or (),
-            EVENT_METRICS: event.get("Metrics") or (),
-        }
+        event_type = event["EventType"]
+        attributes = event.get("Attributes") or ()
+        metrics = event.get("Metrics") or ()
+        known = self.known
+        if (
+            event_type in known[EVENT_TYPES]
+            and known[EVENT_ATTRIBUTES].issuperset(attributes)
+            and known[EVENT_METRICS].issuperset(metrics)
+        ):
+            return  # the common case, checked by set operations alone: every name is one the project uses
+        wanted = {EVENT_TYPES: (event_type,), EVENT_ATTRIBUTES: attributes, EVENT_METRICS: metrics}
         # The caps are on custom names; Pinpoint's own ("_session.start", "_item_price") are free.
-        if all(n in self.known[kind] or n.startswith("_") for kind, names in wanted.items() for n in names):
-            return  # the common case: names the project already uses
+        if all(n in known[kind] or n.startswith("_") for kind, names in wanted.items() for n in names):
+            return
         fresh = {kind: {n for n in names if not n.startswith("_")} - self.known[kind] for kind, names in wanted.items()}
         for kind, names in fresh.items():
             if names and len(self.known[kind]) + len(names) > self.caps[kind]:
