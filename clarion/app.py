@@ -64,7 +64,9 @@ class _Server(Starlette):
     pinpoint: _Deferred
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(PINPOINT_PATHS):
+        path = scope["path"] if scope["type"] == "http" else ""
+        # A decoded newline is no Pinpoint path: Starlette's route walk answers it NotFound, as the Mount always did.
+        if path.startswith(PINPOINT_PATHS) and "\n" not in path:
             scope["app"] = self
             await self.pinpoint(scope, receive, send)
             return
