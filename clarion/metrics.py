@@ -31,19 +31,17 @@ GROUP_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _LIVE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db")
 
 
-class _TemplateBudgets:
-    """Renders stopped by their budget, by budget: the template engine keeps the tally (it imports nothing of the
-    rest of Clarion), this reads it."""
+class _Tally:
+    """A counter family kept as a plain tally by a part of Clarion that imports nothing of the metrics (the template
+    engine's budget stops, the SQLite writer's WAL checkpoints): this reads it when /metrics is scraped."""
 
-    def __init__(self, exceeded: Tally[str]) -> None:
-        self.exceeded = exceeded
+    def __init__(self, name: str, documentation: str, label: str, tally: Tally[str]) -> None:
+        self.name, self.documentation, self.label, self.tally = name, documentation, label, tally
 
     def collect(self) -> Iterator[Metric]:
-        family = CounterMetricFamily(
-            "clarion_template_budget_exceeded", "Message renders stopped by a template budget", labels=["budget"]
-        )
-        for budget, count in sorted(self.exceeded.items()):
-            family.add_metric([budget], count)
+        family = CounterMetricFamily(self.name, self.documentation, labels=[self.label])
+        for value, count in sorted(self.tally.items()):
+            family.add_metric([value], count)
         yield family
 
 
@@ -51,6 +49,7 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         self.group_dir = os.environ.get(GROUP_DIR_ENV) or None
+        self._tallies: list[_Tally] = []
         # What every Prometheus client reports of its process: CPU, memory, open files (process_*), the Python
         # version (python_info) and garbage collections (python_gc_*). A group's /metrics sums what the workers
         # wrote, and per-process figures do not sum: a group reports them per worker only through its own logs.
@@ -245,10 +244,12 @@ class Metrics:
             multiprocess_mode="livesum",  # a group's /metrics: how many live workers hold it (1)
         )
 
-    def count_template_budgets(self, exceeded: Tally[str]) -> None:
-        """Report the template engine's budget stops (clarion/templates/budget.py) as a counter family."""
-        self._budgets = _TemplateBudgets(exceeded)
-        self.registry.register(self._budgets)
+    def count_tally(self, name: str, documentation: str, label: str, tally: Tally[str]) -> None:
+        """Report a tally kept in memory elsewhere (clarion/templates/budget.py, clarion/store/database.py) as a
+        counter family, by `label`."""
+        collector = _Tally(name, documentation, label, tally)
+        self._tallies.append(collector)
+        self.registry.register(collector)
 
     def exposition(self) -> bytes:
         """What /metrics answers: this process's metrics, or in a group every worker's summed (counters and
@@ -258,8 +259,8 @@ class Metrics:
         _forget_dead_workers(Path(self.group_dir))
         group = CollectorRegistry()
         multiprocess.MultiProcessCollector(group, path=self.group_dir)
-        if getattr(self, "_budgets", None) is not None:
-            group.register(self._budgets)  # kept by the template engine in memory: this worker's only
+        for collector in self._tallies:
+            group.register(collector)  # kept in this worker's memory: this worker's only
         return generate_latest(group)
 
 

@@ -147,7 +147,16 @@ async def open_services(
     await reseal_channels(db, channel_secrets)
     clock = clock or SystemClock()
     metrics = metrics or Metrics()
-    metrics.count_template_budgets(EXCEEDED)
+    metrics.count_tally(
+        "clarion_template_budget_exceeded", "Message renders stopped by a template budget", "budget", EXCEEDED
+    )
+    if isinstance(db, SqliteDatabase):
+        metrics.count_tally(
+            "clarion_sqlite_wal_checkpoints",
+            "Checkpoints of an oversized SQLite WAL by the writer, by outcome (busy: readers held it; tried again)",
+            "outcome",
+            db.checkpoints.outcomes,
+        )
     subscriptions = Subscriptions(metrics.subscriber_failures)
     db.dispatch_events(subscriptions.dispatch)
     _hear_other_processes(db, subscriptions)

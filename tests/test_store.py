@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from clarion.config import Settings
-from clarion.services import open_database
+from clarion.services import open_database, open_services
 from clarion.store import apps as app_store
 from clarion.store import endpoints as endpoint_store
 from clarion.store.database import SqliteDatabase, Transaction, WalCheckpoints, connect_sqlite
@@ -149,31 +149,33 @@ def test_sqlite_truncates_a_wal_that_overlapping_readers_kept_growing(tmp_path: 
             writer.executemany("INSERT INTO filler (body) VALUES (?)", [("x" * 1000,)] * 200)
             guard.after_commit(writer)
             reader.execute("COMMIT")
-        assert guard.busy >= 1 and guard.truncated == 0
+        assert guard.outcomes["busy"] >= 1 and guard.outcomes["truncated"] == 0
         assert guard.wal.stat().st_size >= guard.limit_bytes
         guard.after_commit(writer)  # no reader now
-        assert guard.truncated == 1 and guard.wal.stat().st_size == 0
+        assert guard.outcomes["truncated"] == 1 and guard.wal.stat().st_size == 0
         assert reader.execute("SELECT count(*) FROM filler").fetchone() == (600,)
     finally:
         reader.close()
         writer.close()
 
 
+def write_filler(tx: Transaction) -> None:
+    """About 400 KB of rows: past the WAL limit the tests set."""
+    tx.execute("CREATE TABLE IF NOT EXISTS filler (body TEXT)")
+    tx.insert_rows("INSERT INTO filler (body)", [("x" * 1000,)] * 400)
+
+
 def test_the_sqlite_writer_keeps_the_wal_in_bounds(tmp_path: Path) -> None:
     db = SqliteDatabase(tmp_path / "clarion.sqlite3")
     db.checkpoints.limit_bytes, db.checkpoints.every_seconds = 256 << 10, 0.0
 
-    def write_rows(tx: Transaction) -> None:
-        tx.execute("CREATE TABLE IF NOT EXISTS filler (body TEXT)")
-        tx.insert_rows("INSERT INTO filler (body)", [("x" * 1000,)] * 400)
-
     async def run() -> None:
-        await db.write(write_rows)
+        await db.write(write_filler)
         await db.write(lambda tx: None)  # the writer checkpoints after a commit, before its next one
 
     try:
         asyncio.run(run())
-        assert db.checkpoints.truncated == 1 and db.checkpoints.wal.stat().st_size == 0
+        assert db.checkpoints.outcomes == {"truncated": 1} and db.checkpoints.wal.stat().st_size == 0
     finally:
         db.close()
 
@@ -257,3 +259,23 @@ def _filled_then_read(
             db.close()
 
     return asyncio.run(run())
+
+
+def test_the_wal_checkpoints_show_in_the_metrics(tmp_path: Path) -> None:
+    async def run() -> tuple[dict[str, int], str]:
+        services = await open_services(Settings(data_dir=tmp_path / "data", access_log=False))
+        try:
+            db = services.db
+            assert isinstance(db, SqliteDatabase)
+            db.checkpoints.limit_bytes, db.checkpoints.every_seconds = 256 << 10, 0.0
+            await db.write(write_filler)
+            await db.write(lambda tx: None)  # the checkpoint runs after a commit, before the next one
+            return dict(db.checkpoints.outcomes), services.metrics.exposition().decode()
+        finally:
+            await services.aclose()
+
+    outcomes, text = asyncio.run(run())
+    # The server's own readers may hold the WAL at that moment: the attempt then counts as busy, not truncated.
+    assert sum(outcomes.values()) >= 1
+    for outcome, count in outcomes.items():
+        assert f'clarion_sqlite_wal_checkpoints_total{{outcome="{outcome}"}} {float(count)}' in text.splitlines()

@@ -21,6 +21,7 @@ import queue
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -382,8 +383,7 @@ class WalCheckpoints:
         self.every_seconds = every_seconds
         self.wait_ms = wait_ms
         self._next = 0.0
-        self.truncated = 0
-        self.busy = 0
+        self.outcomes: Counter[str] = Counter()  # truncated, busy, failed: /metrics reports them (clarion/services.py)
 
     def after_commit(self, conn: sqlite3.Connection) -> None:
         now = time.monotonic()
@@ -400,15 +400,16 @@ class WalCheckpoints:
         try:
             busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         except sqlite3.OperationalError as error:
-            busy, frames, copied = 1, -1, -1
+            self.outcomes["failed"] += 1
             log.info("wal_checkpoint_failed", wal_bytes=size, error=str(error))
+            return
         finally:
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if busy:
-            self.busy += 1
+            self.outcomes["busy"] += 1
             log.info("wal_checkpoint_busy", wal_bytes=size, frames=frames, copied=copied)
         else:
-            self.truncated += 1
+            self.outcomes["truncated"] += 1
 
 
 class SqliteDatabase:
