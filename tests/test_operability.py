@@ -23,7 +23,7 @@ from pinpoint_calls import folder_of, import_job, wait_job
 from prometheus_client.parser import text_string_to_metric_families
 from smtp_relay import Relay, start_relay
 from structlog.testing import capture_logs
-from test_event_streams import drive_campaigns
+from test_event_streams import drive_campaigns, wait_for
 
 from clarion.campaigns.config import CampaignSettings
 from clarion.channels.config import DeliverySettings, SmtpSettings
@@ -132,6 +132,8 @@ def test_a_failed_job_and_shutdown_are_logged_and_counted(settings: Settings) ->
         with capture_logs() as logs:
             job = import_job(client, app_id, str(folder_of(settings, app_id) / "missing.csv"))
             assert wait_job(client, app_id, job["Id"])["JobStatus"] == "FAILED"
+            # The line and the count are reported after the job's end is committed, so a reader can see FAILED first.
+            wait_for(lambda: any(line["event"] == "job_failed" for line in logs), "the job_failed line")
         samples = scrape(server)
     finally:
         with capture_logs() as stopping:
