@@ -291,7 +291,13 @@ async def open_services(
         services.background.append(lambda: journey_leadership.run(journeys.run))
     if settings.streams.shipper:
         services.background.append(shipper.run)
-    services.background.append(services.retention.run)
+    # The store's rows are pruned by one process of the group; each process prunes the replica it keeps itself.
+    retention_leadership = Leadership(
+        db, clock, metrics, "retention", settings.coordination.leader_lease_seconds, process_name()
+    )
+    services.background.append(lambda: retention_leadership.run(services.retention.run))
+    if segments.prune_replica is not None:
+        services.background.append(services.retention.run_replica)
     return services
 
 

@@ -153,6 +153,11 @@ def test_one_process_of_the_group_keeps_the_segment_replica(group: Group) -> Non
     eventually(lambda: sum(m.leads("analytics") for m in group.members) == 1, 10, "one replica holder", step=0.2)
 
 
+def test_one_process_of_the_group_prunes_the_store(group: Group) -> None:
+    # The store's rows and KPI rollups are shared: pruning and merging them once is enough for the group.
+    eventually(lambda: sum(m.leads("retention") for m in group.members) == 1, 10, "one retention pass", step=0.2)
+
+
 def test_one_process_runs_journeys_and_hears_the_others_events(group: Group) -> None:
     eventually(lambda: sum(m.leads("journey-engine") for m in group.members) == 1, 10, "one engine", step=0.2)
     others = [member for member in group.members if not member.leads("journey-engine")]

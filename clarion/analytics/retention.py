@@ -8,6 +8,9 @@ replica positioned before a pruned tombstone rebuilds from the store (clarion/an
 
 The same pass keeps PostgreSQL's KPI rollups small: each ended hour's appended rows are merged into one row per key
 (clarion/store/kpi_rollup.py), an hour per write, pausing between them like the prune's batches.
+
+The store's rows are shared, so one process of a group prunes them and merges the rollups (`run`, under the
+"retention" lease in clarion/services.py); each process prunes the replica it keeps itself (`run_replica`).
 """
 
 from __future__ import annotations
@@ -45,7 +48,13 @@ class RetentionPruner:
         self.prune_replica = prune_replica  # drops the replica's events before an epoch-ms time
 
     async def prune_once(self) -> dict[str, int]:
-        """One pass over every kind and project; rows removed by kind."""
+        """One pass over the store's rows and this process's replica; rows removed from the store by kind."""
+        removed = await self.prune_store()
+        await self.prune_local_replica()
+        return removed
+
+    async def prune_store(self) -> dict[str, int]:
+        """One pass over every kind and project in the store; rows removed by kind."""
         now, settings, limit = self.clock.now(), self.settings, self.settings.batch_rows
         removed = {"events": 0, "messages": 0, "tombstones": 0}
         app_ids = await self.db.read(retention_store.app_ids)
@@ -63,14 +72,18 @@ class RetentionPruner:
         if settings.changes_days:
             before = epoch_millis(now - timedelta(days=settings.changes_days))
             removed["tombstones"] += await self._batches(lambda tx: retention_store.prune_tombstones(tx, before, limit))
-        if settings.events_days and self.prune_replica is not None:
-            await self.prune_replica(epoch_millis(now - timedelta(days=settings.events_days)))
         for kind, count in removed.items():
             if count:
                 self.metrics.retention_pruned.labels(kind).inc(count)
         if any(removed.values()):
             log.info("retention_pruned", **removed)
         return removed
+
+    async def prune_local_replica(self) -> None:
+        """Drop the events past retention from the replica this process keeps, if it keeps one."""
+        if self.settings.events_days and self.prune_replica is not None:
+            before = self.clock.now() - timedelta(days=self.settings.events_days)
+            await self.prune_replica(epoch_millis(before))
 
     async def merge_rollups(self) -> int:
         """Merge every ended hour's appended KPI rollup rows; rows folded away."""
@@ -94,10 +107,13 @@ class RetentionPruner:
             await asyncio.sleep(self.settings.pause_seconds)
 
     async def run(self) -> None:
-        """The background loop; a failed pass is logged, counted and tried again at the next interval."""
+        """The store's background loop, a pass every interval from when this process takes the lease (not at once: a
+        group starting or changing hands does not prune at that moment); a failed pass is logged, counted and tried
+        again at the next interval."""
         while True:
+            await asyncio.sleep(self.settings.interval_seconds)
             try:
-                await self.prune_once()
+                await self.prune_store()
             except Exception:  # the store may be briefly unavailable; the next pass starts over
                 self.metrics.retention_failures.inc()
                 log.exception("retention_prune_failed")
@@ -106,4 +122,13 @@ class RetentionPruner:
             except Exception:  # likewise: the rows stay appended, and KPIs add them up, until the next pass
                 self.metrics.rollup_merge_failures.inc()
                 log.exception("kpi_rollup_merge_failed")
+
+    async def run_replica(self) -> None:
+        """This process's replica's background loop, on the same interval; a failure is handled like the store's."""
+        while True:
             await asyncio.sleep(self.settings.interval_seconds)
+            try:
+                await self.prune_local_replica()
+            except Exception:  # the replica may be rebuilding; the next pass starts over
+                self.metrics.retention_failures.inc()
+                log.exception("retention_prune_failed", part="replica")
