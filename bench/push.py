@@ -323,7 +323,7 @@ http {{
         }}
         location /v1/ {{
             client_body_buffer_size 16k;
-            return 200 '{{"name":"projects/{project}/messages/0"}}';
+            return 200 '{{"name":"projects/{project}/messages/$request_id"}}';
         }}
     }}
 }}
@@ -333,7 +333,9 @@ http {{
 @dataclass
 class Nginx:
     """Debian's nginx as an FCM v1 and OAuth stand-in: TLS, HTTP/2, one worker on CPU 1, an answer per path and
-    no checks at all (the transports' wire format is checked by the tests' stubs; this one must only be fast)."""
+    no checks at all (the transports' wire format is checked by the tests' stubs; this one must only be fast). Each
+    answer names a message id of its own (nginx's random `$request_id`), as FCM does, so the message log's index
+    of provider ids takes the random inserts it takes in real use."""
 
     process: subprocess.Popen[bytes]
     url: str
