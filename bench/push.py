@@ -447,6 +447,15 @@ def wait_until(pinpoint: Any, app_id: str, campaign_id: str, seconds: float) -> 
 
 
 @contextmanager
+def stored(store: Any) -> Iterator[Any]:
+    """bench/run.py's fresh store, dropped at the end."""
+    try:
+        yield store
+    finally:
+        store.drop()
+
+
+@contextmanager
 def nginx_world() -> Iterator[tuple[Path, Nginx, Any]]:
     """A work folder, nginx serving FCM and OAuth from it (TLS from a CA of its own), a service account's key."""
     google_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -460,12 +469,14 @@ def nginx_world() -> Iterator[tuple[Path, Nginx, Any]]:
 
 
 def campaign_case(args: argparse.Namespace) -> dict[str, Any]:
-    """N GCM endpoints, a segment of all, an IMMEDIATE campaign: through `clarion serve` (embedded store, CPU 0) into
-    nginx (CPU 1), against h2load's raw rate to the same nginx in the same run."""
+    """N GCM endpoints, a segment of all, an IMMEDIATE campaign: through `clarion serve` (CPU 0; the embedded store
+    or a database of its own on the local PostgreSQL) into nginx (CPU 1), against h2load's raw rate to the same nginx
+    in the same run."""
     from bench.campaigns import client, load_endpoints, peak_rss_mb, run_campaign, start_server
+    from bench.run import fresh_store
     from bench.smtp_send import free_port
 
-    with nginx_world() as (work, nginx, google_key):
+    with nginx_world() as (work, nginx, google_key), stored(fresh_store(args.store, args.postgres_url, work)) as store:
         payload = work / "body.json"
         message = fcm.fcm_message("token-0", PushContent(title="Hello", body="World"), {})
         payload.write_bytes(json.dumps(message).encode())
@@ -477,9 +488,10 @@ def campaign_case(args: argparse.Namespace) -> dict[str, Any]:
             "CLARION_OUTBOUND__ALLOW_NETWORKS": '["127.0.0.0/8", "::1/128"]',
             **({"CLARION_CAMPAIGNS__DELIVERY_WORKERS": str(args.delivery_workers)} if args.delivery_workers else {}),
             **({"CLARION_CAMPAIGNS__BATCH_SIZE": str(args.batch_size)} if args.batch_size else {}),
+            **({"CLARION_DATABASE_URL": store.database_url} if store.database_url else {}),
         }
         port = free_port()
-        server = start_server(work / "data", port, env)
+        server = start_server(store.data_dir, port, env)
         curve = RssCurve(server.pid)
         try:
             pinpoint = client(port)
@@ -497,6 +509,7 @@ def campaign_case(args: argparse.Namespace) -> dict[str, Any]:
             curve.mark("loaded")
             profiler = profile(server.pid, Path(args.profile)) if args.profile else None
             server_cpu, nginx_cpu = cpu_seconds(server.pid), nginx.worker_cpu_seconds()
+            backends = store.backend_cpu_seconds() if store.database_url else {}
             started = time.time()
             gcm = {"GCMMessage": {"Title": "Hello", "Body": "World", "Action": "OPEN_APP"}}
             campaign_id = run_campaign(pinpoint, app_id, {"MessageConfiguration": gcm})
@@ -504,6 +517,10 @@ def campaign_case(args: argparse.Namespace) -> dict[str, Any]:
             seconds = time.time() - started
             server_cpu = cpu_seconds(server.pid) - server_cpu
             nginx_cpu = nginx.worker_cpu_seconds() - nginx_cpu
+            postgres_cpu = sum(
+                used - backends.get(pid, 0.0)
+                for pid, used in (store.backend_cpu_seconds() if store.database_url else {}).items()
+            )
             curve.mark("completed")
             if profiler is not None:
                 profiler.send_signal(signal.SIGINT)
@@ -513,8 +530,18 @@ def campaign_case(args: argparse.Namespace) -> dict[str, Any]:
             points = curve.stop()
             server.kill()
             server.wait()
+        sends = store.scalars(
+            {
+                "events_per_message": ("SELECT count(*) FROM events WHERE app_id = ?", (app_id,)),
+                "campaign_send_doc_bytes": (
+                    "SELECT avg(length(doc)) FROM events WHERE app_id = ? AND event_type = '_campaign.send'",
+                    (app_id,),
+                ),
+            }
+        )
     delivered = int(activity.get("SuccessfulEndpointCount", 0))
     return {
+        "store": args.store,
         "endpoints": args.campaign,
         "batch_size": args.batch_size or 100,
         "delivered": delivered,
@@ -526,6 +553,9 @@ def campaign_case(args: argparse.Namespace) -> dict[str, Any]:
         "server_cpu_us_per_message": round(server_cpu / delivered * 1e6, 1),
         "messages_per_server_core_second": round(delivered / server_cpu),
         "nginx_cpu_us_per_message": round(nginx_cpu / delivered * 1e6, 1),
+        "postgres_backend_cpu_us_per_message": round(postgres_cpu / delivered * 1e6, 1),
+        "events_per_message": round(int(sends["events_per_message"]) / delivered, 2),
+        "campaign_send_doc_bytes": round(float(sends["campaign_send_doc_bytes"] or 0), 1),
         "server_peak_rss_mb": round(rss),
         "server_rss_phases": curve.marks,
         "server_rss_curve_mb": points,
@@ -554,6 +584,8 @@ def print_campaign(result: dict[str, Any]) -> None:
             "≥ 20,000 on 2 cores",
         ),
         ("nginx CPU per message", f"{result['nginx_cpu_us_per_message']} µs", ""),
+        ("PostgreSQL backends' CPU per message", f"{result.get('postgres_backend_cpu_us_per_message', 0)} µs", ""),
+        ("a `_campaign.send` event's document (mean)", f"{result.get('campaign_send_doc_bytes', 0)} bytes", ""),
         ("server peak RSS", f"{result['server_peak_rss_mb']} MB", "≤ 500 MB"),
         ("server RSS while loading / during the campaign (max)", _phase_peaks(result), ""),
         (
@@ -759,6 +791,12 @@ def main() -> None:
     parser.add_argument("--profile", default="", help="py-spy's collapsed stacks of the server during the campaign")
     parser.add_argument("--clients", type=int, default=0, help="weigh the delivery clients with this many posts")
     parser.add_argument("--batch", type=int, default=100, help="posts at a time for --clients (a campaign batch)")
+    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite", help="the campaign's store")
+    parser.add_argument(
+        "--postgres-url",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="a server on which the campaign may create and drop a database of its own",
+    )
     args = parser.parse_args()
     if args.clients:
         result = clients_case(args)
@@ -767,7 +805,8 @@ def main() -> None:
         return
     if args.campaign:
         result = campaign_case(args)
-        Path(ROOT / "bench" / "results" / f"push-campaign-{args.campaign}.json").write_text(
+        suffix = "" if args.store == "sqlite" else f"-{args.store}"
+        Path(ROOT / "bench" / "results" / f"push-campaign-{args.campaign}{suffix}.json").write_text(
             json.dumps(result, indent=2)
         )
         print_campaign(result)

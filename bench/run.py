@@ -225,20 +225,38 @@ class Store:
             "events": ("SELECT count(*) FROM events WHERE app_id = ?", (app_id,)),
             "apps": ("SELECT count(*) FROM apps", ()),
         }
+        return {name: int(value) for name, value in self.scalars(queries).items()}
+
+    def scalars(self, queries: dict[str, tuple[str, tuple[Any, ...]]]) -> dict[str, Any]:
+        """The first column of each query's first row, by name (`?` placeholders on both stores)."""
         if self.kind == "sqlite":
             # A plain connection: opening it replays the WAL a killed server left, as a restart would.
             conn = sqlite3.connect(self.data_dir / "clarion.sqlite3")
             try:
-                return {name: int(conn.execute(sql, params).fetchone()[0]) for name, (sql, params) in queries.items()}
+                return {name: conn.execute(sql, params).fetchone()[0] for name, (sql, params) in queries.items()}
             finally:
                 conn.close()
         import psycopg
 
         with psycopg.connect(self.database_url) as pg:
             return {
-                name: int(pg.execute(sql.replace("?", "%s"), params).fetchone()[0])  # type: ignore[index]
+                name: pg.execute(sql.replace("?", "%s"), params).fetchone()[0]  # type: ignore[index]
                 for name, (sql, params) in queries.items()
             }
+
+    def backend_cpu_seconds(self) -> dict[int, float]:
+        """PostgreSQL only: CPU seconds so far of each server process connected to this run's database, by pid."""
+        import psycopg
+
+        name = self.database_url.rsplit("/", 1)[1]
+        with psycopg.connect(self.admin_url, autocommit=True) as admin:
+            pids = [pid for (pid,) in admin.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,))]
+        used = {}
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                used[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return used
 
     def drop(self) -> None:
         shutil.rmtree(self.data_dir, ignore_errors=True)

@@ -478,6 +478,21 @@ def test_temporary_failures_are_retried_with_backoff(
     assert len(events) == 4  # three first attempts and the retry
     assert {e["Attributes"]["campaign_id"] for e in events} == {created["Id"]}
     assert {e["Attributes"]["treatment_id"] for e in events} == {"0"}
+    assert {e["Attributes"]["campaign_activity_id"] for e in events} == {activity["Id"]}
+    # Pinpoint's names, each once: the Context's CampaignId, TreatmentId, ActivityId, ApplicationId and
+    # ScheduledTime go to the transport only.
+    assert {name for e in events for name in e["Attributes"]} == {
+        "message_id",
+        "channel_type",
+        "destination",
+        "campaign_id",
+        "treatment_id",
+        "campaign_activity_id",
+        "delivery_status",
+        "status_code",
+        "from_address",
+        "subject",
+    }
 
 
 def test_a_retry_is_not_held_back_by_the_limit_its_first_attempt_counted_toward(

@@ -589,6 +589,39 @@ def test_records_describe_the_endpoint_as_it_is_when_they_are_built(settings: Se
     ]
 
 
+def test_a_campaign_send_stored_with_the_context_s_names_is_recorded_like_one_stored_now() -> None:
+    """Campaign sends stored before their events named the campaign once (CampaignId, TreatmentId, ActivityId,
+    ApplicationId and ScheduledTime beside campaign_id and treatment_id) give the same record as those stored now."""
+    now = {
+        "message_id": "m-1",
+        "channel_type": "GCM",
+        "destination": "token-1",
+        "campaign_id": "c-1",
+        "treatment_id": "0",
+        "campaign_activity_id": "a-1",
+        "delivery_status": "SUCCESSFUL",
+        "status_code": "200",
+    }
+    context = {"ApplicationId": "a" * 32, "CampaignId": "c-1", "TreatmentId": "0", "ActivityId": "a-1"}
+    before = {**{k: v for k, v in now.items() if k != "campaign_activity_id"}, **context, "ScheduledTime": "x"}
+    endpoint = json.dumps({"ChannelType": "GCM", "Address": "token-1"})
+    lookups = Lookups(endpoints={"device-1": (endpoint, "ACTIVE", "NONE", "2026-11-23T09:00:00.000Z")})
+    records = []
+    for attributes in (now, before):
+        doc = {"EventType": "_campaign.send", "Timestamp": "2026-11-23T10:00:00.000Z", "Attributes": attributes}
+        event = StreamEvent(1, 7, "device-1", "m-1:campaign", "_campaign.send", 1000, 2000, json.dumps(doc))
+        records.append(json.loads(RecordBuilder("a" * 32, "123456789012").encode(event, doc, lookups)))
+    VALIDATOR.validate(records[0])
+    assert records[0] == records[1]
+    assert records[0]["attributes"] == {
+        "campaign_id": "c-1",
+        "campaign_activity_id": "a-1",
+        "treatment_id": "0",
+        "delivery_type": "GCM",
+        "campaign_send_status": "SUCCESS",
+    }
+
+
 def test_an_app_event_stored_with_loose_types_is_recorded_as_pinpoint_writes_it() -> None:
     """A stored event whose attributes are not strings or whose metrics are integers (PutEvents never stores one;
     an older or hand-made document may) still gives strings and numbers; an endpoint not stored, an empty device."""

@@ -176,6 +176,16 @@ def opened(endpoint: str, ids: dict[str, list[str]]) -> ProviderReport:
 OPEN = {"EventType": {"DimensionType": "INCLUSIVE", "Values": ["_email.open"]}}
 
 
+def journey_sends(server: RunningServer, project: str) -> list[dict[str, Any]]:
+    """The attributes of the project's `_journey.send` events."""
+
+    def read(tx: Any) -> list[dict[str, Any]]:
+        rows = tx.fetchall("SELECT doc FROM events WHERE app_id = ? AND event_type = '_journey.send'", (project,))
+        return [json.loads(doc)["Attributes"] for (doc,) in rows]
+
+    return server.run(lambda services: services.db.read(read))
+
+
 def test_mail_wait_and_a_split_on_opens_step_each_participant_once(
     engine_server: RunningServer, pinpoint: Any, project: str, sink: Relay
 ) -> None:
@@ -243,11 +253,7 @@ def test_mail_wait_and_a_split_on_opens_step_each_participant_once(
     )["JourneyRunExecutionActivityMetricsResponse"]
     assert run_metrics["Metrics"] == {"ENDPOINT_CHANNEL_MISMATCH": "1", "SUCCESSFUL": "4"}
 
-    def journey_sends(tx: Any) -> list[dict[str, Any]]:
-        rows = tx.fetchall("SELECT doc FROM events WHERE app_id = ? AND event_type = '_journey.send'", (project,))
-        return [json.loads(doc)["Attributes"] for (doc,) in rows]
-
-    sends = engine_server.run(lambda services: services.db.read(journey_sends))
+    sends = journey_sends(engine_server, project)
     assert len(sends) == 10
     assert {(s["journey_id"], s["journey_run_id"], s["journey_activity_type"]) for s in sends} == {
         (journey_id, run["RunId"], "EMAIL")
@@ -833,6 +839,10 @@ def test_custom_activity_passes_other_endpoint_types_through_and_the_contact_cen
     hooks = [body for path, _, body in recorder.requests if path == "/hook"]
     assert len(hooks) == 1 and hooks[0]["Data"] == "hello" and list(hooks[0]["Endpoints"]) == ["texter"]
     assert (hooks[0]["JourneyId"], hooks[0]["ActivityId"]) == (journey_id, "hook")
+    # The webhook's names stay out of the send event, which names the activity as Pinpoint's stream does.
+    [sent] = journey_sends(engine_server, project)
+    assert (sent["journey_id"], sent["journey_activity_id"]) == (journey_id, "hook")
+    assert not {"JourneyId", "ActivityId"} & set(sent)
     [dial] = [body for path, _, body in recorder.requests if path == "/dial"]
     assert dial["JourneyId"] == journey_id and dial["JourneyActivityId"] == "call"
     assert sorted(p["EndpointId"] for p in dial["Participants"]) == ["ep-0", "ep-1", "texter"]

@@ -490,7 +490,8 @@ def rollup_events(base: int, count: int, spacing: int) -> list[dict[str, Any]]:
     for n in range(count):
         attributes = {
             "campaign_id": f"c{n % 3}" if n % 4 else None,
-            "ActivityId": f"a{n % 5}",
+            # campaign sends stored before named their run ActivityId, as the Context does; now Pinpoint's name
+            "campaign_activity_id" if n % 2 else "ActivityId": f"a{n % 5}",
             "delivery_status": "SUCCESSFUL" if n % 7 else "PERMANENT_FAILURE",
             "channel_type": ["EMAIL", "SMS", "GCM"][n % 3],
             "iso_country_code": ["DE", "US"][n % 2],

@@ -50,10 +50,44 @@ def send_event_type(channel: str, status: DeliveryStatus) -> str | None:
     return None
 
 
+# What campaigns and journeys put in their messages' Context for the transports (push payloads, the custom channel's
+# webhook, under the names of Pinpoint's custom-channel event), and what each becomes in the messages' events:
+# Pinpoint's event-stream name (Developer Guide, "Campaign event data stream"), or None where the event has it
+# already (campaign_id, treatment_id, journey_id, journey_activity_id; the project is the event's own) or where
+# nothing reads it. Events stored before keep `ActivityId`, which KPIs and event streams still read.
+RENAMED_CONTEXT: dict[str, dict[str, str | None]] = {
+    "campaign": {
+        "ActivityId": "campaign_activity_id",
+        "ApplicationId": None,
+        "CampaignId": None,
+        "TreatmentId": None,
+        "ScheduledTime": None,
+    },
+    "journey": {"JourneyId": None, "ActivityId": None},
+    "": {},  # a direct send's Context is the caller's: every entry kept as it is
+}
+
+Contexts = dict[tuple[str, str], list[tuple[str, str]]]
+
+
+def _context_attributes(message: MessageRow, contexts: Contexts | None) -> list[tuple[str, str]]:
+    """The message's Context as event attributes; `contexts` keeps them by Context text and owner (a batch's
+    messages usually share one)."""
+    owner = "campaign" if message.campaign_id else "journey" if message.journey_id else ""
+    key = (message.context, owner)
+    found = None if contexts is None else contexts.get(key)
+    if found is None:
+        renames = RENAMED_CONTEXT[owner]
+        named = ((renames.get(k, k), v) for k, v in msgspec.json.decode(message.context).items())
+        found = [(name, str(value)) for name, value in named if name is not None]
+        if contexts is not None:
+            contexts[key] = found
+    return found
+
+
 def _attributes(
-    message: MessageRow | None, extra: Mapping[str, str], contexts: dict[str, dict[str, Any]] | None = None
+    message: MessageRow | None, extra: Mapping[str, str], contexts: Contexts | None = None
 ) -> dict[str, str]:
-    """`contexts`: the Context texts decoded so far, by text (a batch's messages usually share one)."""
     attributes: dict[str, str] = {}
     if message is not None:
         attributes["message_id"] = message.message_id
@@ -63,14 +97,9 @@ def _attributes(
             value = getattr(message, name)
             if value:
                 attributes[name] = value
-        # MessageRequest.Context (API Reference, "Messages")
-        context = None if contexts is None else contexts.get(message.context)
-        if context is None:
-            context = msgspec.json.decode(message.context)
-            if contexts is not None:
-                contexts[message.context] = context
-        for key, value in context.items():
-            attributes.setdefault(key, str(value))
+        # MessageRequest.Context (API Reference, "Messages"), or the campaign's or journey's own
+        for key, value in _context_attributes(message, contexts):
+            attributes.setdefault(key, value)
     for key, value in extra.items():
         attributes[key] = str(value)
     kept = list(attributes.items())[:MAX_ATTRIBUTES]
@@ -102,7 +131,7 @@ def send_events(
     adds, by message id, what the content said (an email's sender and subject, an SMS's type)."""
     rows = []
     stamp = (iso_millis(at), epoch_millis(at))
-    contexts: dict[str, dict[str, Any]] = {}
+    contexts: Contexts = {}
     for message in messages:
         extra = {"delivery_status": message.status, "status_code": str(message.status_code)}
         extra.update((sent_as or {}).get(message.message_id, {}))
