@@ -26,11 +26,11 @@ BOUNCE_DOMAIN = "bounces.example.com"
 
 
 @pytest.fixture
-def mail_server(settings: Settings, relay: tuple[Relay, int]) -> Iterator[RunningServer]:
+def mail_server(migrated_settings: Settings, relay: tuple[Relay, int]) -> Iterator[RunningServer]:
     _, port = relay
     smtp = SmtpSettings(host="127.0.0.1", port=port, security="none", return_path_domain=BOUNCE_DOMAIN)
     bounces = BounceSettings(port=free_port())
-    tuned = settings.model_copy(update={"delivery": DeliverySettings(smtp=smtp, bounces=bounces)})
+    tuned = migrated_settings.model_copy(update={"delivery": DeliverySettings(smtp=smtp, bounces=bounces)})
     with RunningServer(tuned) as running:
         yield running
 

@@ -109,10 +109,10 @@ def test_only_a_key_for_every_project_lists_every_projects_buried_work(settings:
 
 
 @pytest.fixture
-def engine_server(settings: Settings, relay: tuple[Relay, int]) -> Iterator[RunningServer]:
+def engine_server(migrated_settings: Settings, relay: tuple[Relay, int]) -> Iterator[RunningServer]:
     """No background loops: the test drives the scheduler and the queue, and moves the server's clock."""
     _, port = relay
-    tuned = settings.model_copy(
+    tuned = migrated_settings.model_copy(
         update={
             "queue": QueueSettings(workers=0, max_attempts=2),
             "max_clock_skew_seconds": 86_400,

@@ -32,10 +32,10 @@ EMAIL = {"EmailMessage": {"Title": "Hi {{Attributes.name}}", "Body": "Hello {{At
 
 
 @pytest.fixture
-def engine_server(settings: Settings, relay: tuple[Relay, int]) -> Iterator[RunningServer]:
+def engine_server(migrated_settings: Settings, relay: tuple[Relay, int]) -> Iterator[RunningServer]:
     _, port = relay
     batches = CampaignSettings(scheduler=False, batch_size=10, plan_chunk=25)
-    with RunningServer(driven_settings(settings, port, campaigns=batches)) as running:
+    with RunningServer(driven_settings(migrated_settings, port, campaigns=batches)) as running:
         yield running
 
 

@@ -400,10 +400,10 @@ class _Files(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture
-def local_web_server(settings: Settings) -> Iterator[RunningServer]:
+def local_web_server(migrated_settings: Settings) -> Iterator[RunningServer]:
     """A server whose operator allows tenant URLs to reach 127.0.0.1, where this module's file server runs (the
     documented way to reach a local service: outbound.allow_networks)."""
-    allowed = settings.model_copy(update={"outbound": OutboundSettings(allow_networks=["127.0.0.0/8"])})
+    allowed = migrated_settings.model_copy(update={"outbound": OutboundSettings(allow_networks=["127.0.0.0/8"])})
     running = RunningServer(allowed).start()
     try:
         yield running

@@ -42,7 +42,7 @@ def recorder() -> Iterator[WebRecorder]:
 
 @pytest.fixture
 def engine_server(
-    settings: Settings, relay: tuple[Relay, int], recorder: WebRecorder, tmp_path: Path
+    migrated_settings: Settings, relay: tuple[Relay, int], recorder: WebRecorder, tmp_path: Path
 ) -> Iterator[RunningServer]:
     _, port = relay
     postal = tmp_path / "postal-zones.csv"
@@ -64,7 +64,7 @@ def engine_server(
             },
         }
     )
-    with RunningServer(driven_settings(settings, port, journeys=journeys, delivery=delivery)) as running:
+    with RunningServer(driven_settings(migrated_settings, port, journeys=journeys, delivery=delivery)) as running:
         yield running
 
 

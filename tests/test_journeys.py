@@ -22,10 +22,12 @@ ISO_MILLIS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
 @pytest.fixture
-def journey_server(settings: Settings) -> Iterator[RunningServer]:
+def journey_server(migrated_settings: Settings) -> Iterator[RunningServer]:
     # The tests move the server's clock by minutes; signatures are made with the real one. The engine stays off:
     # these tests look at the resource, whose state it would move (a journey without refresh becomes CLOSED).
-    tuned = settings.model_copy(update={"max_clock_skew_seconds": 86_400, "journeys": JourneySettings(engine=False)})
+    tuned = migrated_settings.model_copy(
+        update={"max_clock_skew_seconds": 86_400, "journeys": JourneySettings(engine=False)}
+    )
     with RunningServer(tuned) as running:
         yield running
 

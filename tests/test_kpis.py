@@ -51,8 +51,8 @@ LONG_SMS = "x" * 200  # 2 parts of GSM-7
 
 
 @pytest.fixture
-def kpi_server(settings: Settings) -> Iterator[RunningServer]:
-    quiet = settings.model_copy(
+def kpi_server(migrated_settings: Settings) -> Iterator[RunningServer]:
+    quiet = migrated_settings.model_copy(
         update={
             "delivery": DeliverySettings(dry_run=True),
             "queue": QueueSettings(workers=0),

@@ -66,8 +66,8 @@ def running(settings: Settings, **delivery: Any) -> Iterator[RunningServer]:
 
 
 @pytest.fixture
-def sender(settings: Settings) -> Iterator[RunningServer]:
-    with running(settings, dry_run=True) as server:
+def sender(migrated_settings: Settings) -> Iterator[RunningServer]:
+    with running(migrated_settings, dry_run=True) as server:
         yield server
 
 

@@ -58,11 +58,11 @@ def exposed_names(server: RunningServer) -> set[str]:
 
 
 @pytest.fixture
-def relay_down_server(settings: Settings) -> Iterator[RunningServer]:
+def relay_down_server(migrated_settings: Settings) -> Iterator[RunningServer]:
     """A server whose SMTP relay was up once and has been shut down: its port refuses connections."""
     controller, port = start_relay(Relay())
     controller.stop()
-    tuned = settings.model_copy(
+    tuned = migrated_settings.model_copy(
         update={
             "queue": QueueSettings(workers=0),
             "campaigns": CampaignSettings(scheduler=False, max_retries=1),

@@ -33,9 +33,9 @@ STREAM = "arn:aws:kinesis:us-east-1:123456789012:stream/kept"
 
 
 @pytest.fixture
-def retained(settings: Settings) -> Iterator[RunningServer]:
+def retained(migrated_settings: Settings) -> Iterator[RunningServer]:
     # The background pass is pushed far off: the test runs passes itself. No shipper: a stream's cursor stays put.
-    values = settings.model_copy(
+    values = migrated_settings.model_copy(
         update={
             "retention": RetentionSettings(interval_seconds=3600, batch_rows=100, pause_seconds=0.005),
             "streams": StreamSettings(

@@ -693,14 +693,14 @@ def test_generic_webhook_signature_and_format() -> None:
 
 
 @pytest.fixture
-def webhook_server(settings: Settings) -> Any:
-    settings.delivery.sms = SmsSettings(
+def webhook_server(migrated_settings: Settings) -> Any:
+    migrated_settings.delivery.sms = SmsSettings(
         twilio=TwilioSettings(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN),
         webhook_base_url="https://sms.clarion.example",
         help_reply="Clarion test: reply STOP to opt out.",
         http=GenericHttpSettings(webhook_secret="gw-webhook-secret"),
     )
-    running = RunningServer(settings).start()
+    running = RunningServer(migrated_settings).start()
     try:
         yield running
     finally:

@@ -39,8 +39,8 @@ def deep_mjml(levels: int) -> str:
 
 
 @pytest.fixture
-def sender(settings: Settings) -> Iterator[RunningServer]:
-    server = RunningServer(settings.model_copy(update={"delivery": DeliverySettings(dry_run=True)})).start()
+def sender(migrated_settings: Settings) -> Iterator[RunningServer]:
+    server = RunningServer(migrated_settings.model_copy(update={"delivery": DeliverySettings(dry_run=True)})).start()
     try:
         yield server
     finally:
@@ -98,9 +98,9 @@ def test_a_runaway_template_fails_its_recipient_promptly_and_the_server_serves_o
 
 
 @pytest.fixture
-def patient_sender(settings: Settings) -> Iterator[RunningServer]:
+def patient_sender(migrated_settings: Settings) -> Iterator[RunningServer]:
     """A sender whose time budget a loaded machine cannot reach first, so the step and output budgets are tested."""
-    patient = settings.model_copy(
+    patient = migrated_settings.model_copy(
         update={"delivery": DeliverySettings(dry_run=True), "templates": TemplateSettings(max_render_ms=30_000)}
     )
     with RunningServer(patient) as server:
@@ -194,8 +194,8 @@ def test_renders_take_turns_with_other_work_on_the_event_loop() -> None:
 
 
 @pytest.fixture
-def engine(settings: Settings) -> Iterator[RunningServer]:
-    tuned = settings.model_copy(
+def engine(migrated_settings: Settings) -> Iterator[RunningServer]:
+    tuned = migrated_settings.model_copy(
         update={
             "queue": QueueSettings(workers=0),
             "campaigns": CampaignSettings(scheduler=False, batch_size=10),

@@ -27,11 +27,11 @@ HTML = (
 
 
 @pytest.fixture
-def tracked(settings: Settings, relay: tuple[Relay, int]) -> Iterator[RunningServer]:
+def tracked(migrated_settings: Settings, relay: tuple[Relay, int]) -> Iterator[RunningServer]:
     _, port = relay
-    tracking = TrackingSettings(base_url=f"http://127.0.0.1:{settings.port}", key="test-tracking-key")
+    tracking = TrackingSettings(base_url=f"http://127.0.0.1:{migrated_settings.port}", key="test-tracking-key")
     delivery = DeliverySettings(smtp=SmtpSettings(host="127.0.0.1", port=port, security="none"), tracking=tracking)
-    with RunningServer(settings.model_copy(update={"delivery": delivery})) as running:
+    with RunningServer(migrated_settings.model_copy(update={"delivery": delivery})) as running:
         yield running
 
 
