@@ -50,14 +50,14 @@ def db(settings: Settings) -> Iterator[Database]:
 
 
 class Explaining:
-    """A connection that notes the plan of every statement on events before running it."""
+    """A connection that notes the plan of every statement on a table (events unless told) before running it."""
 
-    def __init__(self, conn: Any, sqlite: bool) -> None:
-        self.conn, self.sqlite = conn, sqlite
+    def __init__(self, conn: Any, sqlite: bool, table: str = "events") -> None:
+        self.conn, self.sqlite, self.table = conn, sqlite, table
         self.plans: list[tuple[str, list[str]]] = []
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        if " events " in f"{sql} ":
+        if f" {self.table} " in f"{sql} ":
             explain = "EXPLAIN QUERY PLAN " if self.sqlite else "EXPLAIN "
             found = self.conn.execute(explain + sql, params).fetchall()
             self.plans.append((sql, [str(row[-1]) for row in found]))
@@ -67,9 +67,9 @@ class Explaining:
         return getattr(self.conn, name)
 
 
-def plans_of(db: Database, query: Any) -> list[tuple[str, list[str]]]:
+def plans_of(db: Database, query: Any, table: str = "events") -> list[tuple[str, list[str]]]:
     def work(tx: Transaction) -> list[tuple[str, list[str]]]:
-        explaining = Explaining(tx._conn, tx.dialect.name == "sqlite")
+        explaining = Explaining(tx._conn, tx.dialect.name == "sqlite", table)
         query(Transaction(explaining, tx.dialect))
         return explaining.plans
 
