@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from clarion.config import Settings
 from clarion.services import open_database, open_services
@@ -154,6 +155,56 @@ def test_sqlite_truncates_a_wal_that_overlapping_readers_kept_growing(tmp_path: 
         guard.after_commit(writer)  # no reader now
         assert guard.outcomes["truncated"] == 1 and guard.wal.stat().st_size == 0
         assert reader.execute("SELECT count(*) FROM filler").fetchone() == (600,)
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_busy_checkpoints_are_counted_and_logged_only_while_the_wal_keeps_growing(tmp_path: Path) -> None:
+    """Beside another process's readers a busy TRUNCATE is normal: counted, not logged. A WAL that grows by another
+    limit while every attempt stays busy is a warning, once per limit of growth and at most every quiet_seconds;
+    the truncation that ends it says so."""
+    path = tmp_path / "clarion.sqlite3"
+    writer, reader = connect_sqlite(path), connect_sqlite(path)
+    guard = WalCheckpoints(path, limit_bytes=256 << 10, every_seconds=0.0, wait_ms=0, quiet_seconds=0.0)
+    writer.execute("CREATE TABLE filler (body TEXT)")
+
+    def commit(rows: int) -> None:
+        """`rows` KB in one transaction (the WAL grows by about that much), then the writer's check."""
+        if rows:
+            writer.execute("BEGIN")
+            writer.executemany("INSERT INTO filler (body) VALUES (?)", [("x" * 1000,)] * rows)
+            writer.execute("COMMIT")
+        guard.after_commit(writer)
+
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM filler").fetchall()  # a snapshot no checkpoint may pass, held
+        with capture_logs() as logs:
+            commit(300)  # past the limit: busy, the first of a row
+            for _ in range(5):
+                commit(0)  # busy again, the WAL not growing (the other process's readers come and go)
+            commit(100)  # grown, but by less than the limit since the first busy attempt
+            quiet = [entry for entry in logs if entry["log_level"] != "debug"]
+            commit(300)  # past it: a warning
+            commit(100)
+            guard.quiet_seconds = 3600.0
+            commit(300)  # another limit of growth: a warning, then none for an hour
+            commit(300)
+            reader.execute("COMMIT")
+            commit(0)  # the reader let go: truncated
+        assert quiet == []
+        lines = [entry for entry in logs if entry["log_level"] != "debug"]
+        assert [(entry["event"], entry["log_level"]) for entry in lines] == [
+            ("wal_checkpoint_stuck", "warning"),
+            ("wal_checkpoint_stuck", "warning"),
+            ("wal_checkpoint_recovered", "info"),
+        ]
+        first, second, recovered = lines
+        assert first["busy_attempts"] == 8 and first["wal_bytes"] >= 2 * guard.limit_bytes
+        assert second["busy_attempts"] == 10 and second["wal_bytes"] >= first["wal_bytes"] + guard.limit_bytes
+        assert recovered["busy_attempts"] == 11 and recovered["busy_seconds"] >= 0
+        assert guard.outcomes == {"busy": 11, "truncated": 1} and guard.wal.stat().st_size == 0
     finally:
         reader.close()
         writer.close()

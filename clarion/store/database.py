@@ -375,15 +375,35 @@ class WalCheckpoints:
     grows by every commit, each read searching more of it (it reached 8.4 GB in the streams benchmark). Past
     `limit_bytes`, at most every `every_seconds`, the writer checkpoints it whole and truncates it (TRUNCATE),
     waiting at most `wait_ms` for the readers of older snapshots to finish (their transactions are short); one
-    that does not finish in time leaves it for the next attempt."""
+    that does not finish in time leaves it for the next attempt.
 
-    def __init__(self, path: Path, limit_bytes: int = 64 << 20, every_seconds: float = 5.0, wait_ms: int = 200) -> None:
+    A busy attempt is normal beside another process on the same file (an API process and a shipper or worker):
+    its readers are often inside the WAL at that moment, and the file, once past the limit, keeps its size while
+    SQLite writes it from its start again. Every attempt is counted (`outcomes`); only a WAL that grows by another
+    `limit_bytes` while every attempt since the first busy one stayed busy is logged, `wal_checkpoint_stuck` at
+    warning (then nothing copies it back: a reader holds an old snapshot), at most every `quiet_seconds`, and
+    `wal_checkpoint_recovered` once a truncation succeeds after it (docs/operations.md)."""
+
+    def __init__(
+        self,
+        path: Path,
+        limit_bytes: int = 64 << 20,
+        every_seconds: float = 5.0,
+        wait_ms: int = 200,
+        quiet_seconds: float = 60.0,
+    ) -> None:
         self.wal = path.with_name(path.name + "-wal")
         self.limit_bytes = limit_bytes
         self.every_seconds = every_seconds
         self.wait_ms = wait_ms
+        self.quiet_seconds = quiet_seconds
         self._next = 0.0
         self.outcomes: Counter[str] = Counter()  # truncated, busy, failed: /metrics reports them (clarion/services.py)
+        self._busy_since: float | None = None  # the first of the busy attempts in a row
+        self._busy_attempts = 0
+        self._warn_from = 0  # the WAL size past which the busy attempts in a row are a problem
+        self._quiet_until = 0.0
+        self._warned = False
 
     def after_commit(self, conn: sqlite3.Connection) -> None:
         now = time.monotonic()
@@ -407,9 +427,37 @@ class WalCheckpoints:
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if busy:
             self.outcomes["busy"] += 1
-            log.info("wal_checkpoint_busy", wal_bytes=size, frames=frames, copied=copied)
+            self._busy(now, size, frames, copied)
         else:
             self.outcomes["truncated"] += 1
+            self._truncated(now)
+
+    def _busy(self, now: float, size: int, frames: int, copied: int) -> None:
+        if self._busy_since is None:
+            self._busy_since, self._warn_from = now, size + self.limit_bytes
+        self._busy_attempts += 1
+        if size < self._warn_from or now < self._quiet_until:
+            log.debug("wal_checkpoint_busy", wal_bytes=size, frames=frames, copied=copied)
+            return
+        self._warn_from, self._quiet_until, self._warned = size + self.limit_bytes, now + self.quiet_seconds, True
+        log.warning(
+            "wal_checkpoint_stuck",
+            wal_bytes=size,
+            limit_bytes=self.limit_bytes,
+            busy_attempts=self._busy_attempts,
+            busy_seconds=round(now - self._busy_since, 1),
+            frames=frames,
+            copied=copied,
+        )
+
+    def _truncated(self, now: float) -> None:
+        if self._warned and self._busy_since is not None:
+            log.info(
+                "wal_checkpoint_recovered",
+                busy_attempts=self._busy_attempts,
+                busy_seconds=round(now - self._busy_since, 1),
+            )
+        self._busy_since, self._busy_attempts, self._quiet_until, self._warned = None, 0, 0.0, False
 
 
 class SqliteDatabase:
