@@ -7,7 +7,8 @@ Each form is how message ids and request keys are made: `uuid4-digest` is how th
 uuid4, a SHA-256 of project, trace key and recipient), `uuid7-ordered` how the send path makes them now
 (clarion/messages/delivery.py: a time-ordered UUIDv7, a digest of the trace followed by the endpoint key), and
 `uuid7-digest` the one without the other. Prints, per form, the process's CPU time and the wall time per message,
-and the database's size. Results: bench/results/message-log-<messages>.json, with the load average.
+and the database's size. Results: bench/results/message-log-<messages>.json, with the load average. Each message
+has a provider id of its own, random as FCM's are.
 """
 
 # ruff: noqa: E402  (sys.path is set before the imports; see below)
@@ -83,7 +84,7 @@ def write(messages: int, batch: int, form: str) -> dict[str, Any]:
                 rows.append(
                     MessageRow(
                         recipient.message_id, APP_ID, key, recipient.endpoint_id, None, "GCM", recipient.address,
-                        f"projects/bench/messages/{n}", CAMPAIGN_ID, "0", None, "SUCCESSFUL", 200, "",
+                        f"projects/bench/messages/{uuid.uuid4().hex}", CAMPAIGN_ID, "0", None, "SUCCESSFUL", 200, "",
                         "2026-12-03T05:00:00.000Z", CONTEXT,
                     )
                 )  # fmt: skip
