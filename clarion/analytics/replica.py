@@ -389,12 +389,11 @@ class Round:
             f"""INSERT INTO events SELECT app_id, {ASCII_FOLD.format("endpoint_id")}, event_type, event_at,
                 arrival_at, session_id, doc.Attributes, doc.Metrics, seq, recipient_id FROM {numbered}"""
         )
+        self._per_endpoint()
         self.con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE latest AS
-                SELECT s.app_id, s.event_key, greatest(max(s.event_at), any_value(a.last_event_ms)) AS last_event_ms
-                FROM (SELECT app_id, {ASCII_FOLD.format("endpoint_id")} AS event_key, event_at FROM staged) s
-                LEFT JOIN activity a ON a.app_id = s.app_id AND a.event_key = s.event_key
-                GROUP BY s.app_id, s.event_key"""
+            """CREATE OR REPLACE TEMP TABLE latest AS
+                SELECT s.app_id, s.event_key, greatest(s.last_ms, a.last_event_ms) AS last_event_ms
+                FROM arrived s LEFT JOIN activity a ON a.app_id = s.app_id AND a.event_key = s.event_key"""
         )
         self.con.execute(
             "DELETE FROM activity a USING latest l WHERE a.app_id = l.app_id AND a.event_key = l.event_key"
@@ -408,18 +407,31 @@ class Round:
         kpi_rollups.roll_up(self.con)
         kpi_rollups.roll_up_recipients(self.con, numbered)
 
-    def _engagement(self) -> None:
-        """Add the staged app events to each endpoint's activity (latest app event, app events, revenue)."""
+    def _per_endpoint(self) -> None:
+        """The staged events summed up per endpoint once, in the temporary table `arrived`: the latest event, and
+        the latest app event, the app events and their revenue. `activity` and `engagement` are then moved forward
+        by joining one row per endpoint of the batch, not one per event."""
+        app_event = app_event_sql("event_type")
         purchase = "coalesce(doc.Metrics['_item_price'], 0) * coalesce(doc.Metrics['_quantity'], 1)"
         self.con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE engaged AS
-                SELECT s.app_id, s.event_key, greatest(s.last_ms, g.last_ms) AS last_ms,
-                       s.events + coalesce(g.events, 0) AS events, s.revenue + coalesce(g.revenue, 0) AS revenue
-                FROM (SELECT app_id, {ASCII_FOLD.format("endpoint_id")} AS event_key, max(event_at) AS last_ms,
-                             count(*) AS events,
-                             sum(CASE WHEN event_type = '{PURCHASE}' THEN {purchase} ELSE 0 END) AS revenue
-                      FROM staged WHERE {app_event_sql("event_type")} GROUP BY 1, 2) s
-                LEFT JOIN engagement g ON g.app_id = s.app_id AND g.event_key = s.event_key"""
+            f"""CREATE OR REPLACE TEMP TABLE arrived AS
+                SELECT app_id, {ASCII_FOLD.format("endpoint_id")} AS event_key, max(event_at) AS last_ms,
+                       max(event_at) FILTER (WHERE {app_event}) AS app_last_ms,
+                       count(*) FILTER (WHERE {app_event}) AS app_events,
+                       sum(CASE WHEN event_type = '{PURCHASE}' THEN {purchase} ELSE 0 END)
+                           FILTER (WHERE {app_event}) AS revenue
+                FROM staged GROUP BY 1, 2"""
+        )
+
+    def _engagement(self) -> None:
+        """Add the batch's app events (`arrived`) to each endpoint's activity (latest app event, app events,
+        revenue)."""
+        self.con.execute(
+            """CREATE OR REPLACE TEMP TABLE engaged AS
+                SELECT s.app_id, s.event_key, greatest(s.app_last_ms, g.last_ms) AS last_ms,
+                       s.app_events + coalesce(g.events, 0) AS events, s.revenue + coalesce(g.revenue, 0) AS revenue
+                FROM arrived s LEFT JOIN engagement g ON g.app_id = s.app_id AND g.event_key = s.event_key
+                WHERE s.app_events > 0"""
         )
         self.con.execute(
             "DELETE FROM engagement g USING engaged n WHERE g.app_id = n.app_id AND g.event_key = n.event_key"
