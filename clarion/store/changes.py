@@ -10,7 +10,7 @@ neither the database nor Python holds a whole batch as one text.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from clarion.store.database import Dialect, Transaction
@@ -46,6 +46,9 @@ _EVENT_FIELDS = (
     "seq",
     "doc",
 )
+# Of an event's document the replica reads Attributes and Metrics alone (clarion/analytics/replica.py): the events
+# feed carries those members only, so neither store writes out, nor DuckDB parses, the rest of every document.
+_EVENT_DOC_MEMBERS = {"doc": ("Attributes", "Metrics")}
 _MEMBER_FIELDS = ("app_id", "segment_id", "endpoint_key", "change_seq")
 _TOMBSTONE_FIELDS = ("change_seq", "app_id", "kind", "item_key")
 
@@ -85,22 +88,43 @@ def pruned_seq(tx: Transaction) -> int:
     return int(tx.scalar("SELECT seq FROM change_feed WHERE name = 'pruned'"))
 
 
-def _json_row(dialect: Dialect, columns: Sequence[str]) -> str:
-    """A select-list expression making the row of subquery `r` one JSON object text (documents embedded)."""
+def _json_row(dialect: Dialect, columns: Sequence[str], kept: Mapping[str, Sequence[str]]) -> str:
+    """A select-list expression making the row of subquery `r` one JSON object text (documents embedded; of a
+    document named in `kept`, only the top-level members it lists)."""
+    pairs = ", ".join(f"'{c}', {_json_value(dialect, c, kept.get(c))}" for c in columns)
     if dialect.name == "postgresql":
-        pairs = [f"'{c}', r.{c}" + ("::json" if c in JSON_COLUMNS else "") for c in columns]
-        return f"json_build_object({', '.join(pairs)})::text"
-    pairs = [f"'{c}', " + (f"json(r.{c})" if c in JSON_COLUMNS else f"r.{c}") for c in columns]
-    return f"json_object({', '.join(pairs)})"
+        return f"json_build_object({pairs})::text"
+    return f"json_object({pairs})"
+
+
+def _json_value(dialect: Dialect, column: str, members: Sequence[str] | None) -> str:
+    if column not in JSON_COLUMNS:
+        return f"r.{column}"
+    if dialect.name == "postgresql":
+        if members is None:
+            return f"r.{column}::json"
+        picked = [f"'{m}', r.{column}::json -> '{m}'" for m in members]
+        return f"json_build_object({', '.join(picked)})"
+    if members is None:
+        return f"json(r.{column})"
+    picked = [f"'{m}', json_extract(r.{column}, '$.{m}')" for m in members]
+    return f"json_object({', '.join(picked)})"
 
 
 # Receives a feed's rows as JSON object texts, a chunk at a time.
 Write = Callable[[list[str]], None]
 
 
-def _stream(tx: Transaction, columns: Sequence[str], source: str, params: Sequence[Any], write: Write) -> None:
+def _stream(
+    tx: Transaction,
+    columns: Sequence[str],
+    source: str,
+    params: Sequence[Any],
+    write: Write,
+    kept: Mapping[str, Sequence[str]] | None = None,
+) -> None:
     """The rows of `source` (a FROM clause, aliased `r` by this function) to `write`, as JSON texts."""
-    for rows in tx.stream(f"SELECT {_json_row(tx.dialect, columns)} FROM {source} r", params):
+    for rows in tx.stream(f"SELECT {_json_row(tx.dialect, columns, kept or {})} FROM {source} r", params):
         write([row[0] for row in rows])
 
 
@@ -118,6 +142,7 @@ def _batch(
     upto: int,
     limit: int,
     write: Write,
+    kept: Mapping[str, Sequence[str]] | None = None,
 ) -> Cursor:
     """Up to `limit` rows of `table` stamped in (since, upto] and after `cursor`, in `order`, to `write`.
 
@@ -136,7 +161,7 @@ def _batch(
     if last is not None:
         bound = f" AND ({order}) <= ({', '.join('?' * width)})"
         params.extend(last)
-    _stream(tx, columns, f"(SELECT {', '.join(columns)} FROM {table} WHERE {where}{bound})", params, write)
+    _stream(tx, columns, f"(SELECT {', '.join(columns)} FROM {table} WHERE {where}{bound})", params, write, kept)
     return None if last is None else tuple(last)
 
 
@@ -151,7 +176,8 @@ def users_batch(tx: Transaction, since: int, cursor: Cursor, upto: int, limit: i
 
 
 def events_batch(tx: Transaction, since: int, cursor: Cursor, upto: int, limit: int, write: Write) -> Cursor:
-    return _batch(tx, "events", "change_seq, app_id, seq", _EVENT_FIELDS, since, cursor, upto, limit, write)
+    order = "change_seq, app_id, seq"
+    return _batch(tx, "events", order, _EVENT_FIELDS, since, cursor, upto, limit, write, _EVENT_DOC_MEMBERS)
 
 
 def segment_members_batch(tx: Transaction, since: int, cursor: Cursor, upto: int, limit: int, write: Write) -> Cursor:
