@@ -19,6 +19,7 @@ import importlib.util
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import socket
@@ -526,6 +527,7 @@ def campaign_case(args: argparse.Namespace) -> dict[str, Any]:
                 profiler.send_signal(signal.SIGINT)
                 profiler.wait()
             rss = peak_rss_mb(server.pid)
+            shares = loop_shares(Path(args.profile)) if profiler is not None else {}
         finally:
             points = curve.stop()
             server.kill()
@@ -559,7 +561,31 @@ def campaign_case(args: argparse.Namespace) -> dict[str, Any]:
         "server_peak_rss_mb": round(rss),
         "server_rss_phases": curve.marks,
         "server_rss_curve_mb": points,
+        **shares,
         "load_average": os.getloadavg(),
+    }
+
+
+# A frame starting or ending a replica round: its write lock, BEGIN, COMMIT or ROLLBACK (clarion/analytics/replica.py).
+ROUND_EDGE = re.compile(r"^(Replica\.)?(round|open_round|close_round) \(clarion/analytics/replica\.py")
+
+
+def loop_shares(raw: Path) -> dict[str, float]:
+    """Of py-spy's samples of the server's busy threads (`thread (id): name;frame;...;frame count`): the event loop's
+    share (the main thread's) and the share the loop spent starting or ending replica rounds, which blocks it."""
+    total = loop = edges = 0
+    for line in raw.read_text().splitlines():
+        stack, _, number = line.rpartition(" ")
+        frames, count = stack.split(";"), int(number)
+        total += count
+        if not frames[0].endswith(": MainThread"):
+            continue
+        loop += count
+        edges += count if any(ROUND_EDGE.match(frame) for frame in frames) else 0
+    total = total or 1
+    return {
+        "event_loop_pct": round(100 * loop / total, 1),
+        "loop_in_replica_round_edges_pct": round(100 * edges / total, 2),
     }
 
 
@@ -587,6 +613,11 @@ def print_campaign(result: dict[str, Any]) -> None:
         ("PostgreSQL backends' CPU per message", f"{result.get('postgres_backend_cpu_us_per_message', 0)} µs", ""),
         ("a `_campaign.send` event's document (mean)", f"{result.get('campaign_send_doc_bytes', 0)} bytes", ""),
         ("server peak RSS", f"{result['server_peak_rss_mb']} MB", "≤ 500 MB"),
+        (
+            "profile: event loop's samples / of them starting or ending replica rounds (% of all)",
+            f"{result.get('event_loop_pct', '-')} / {result.get('loop_in_replica_round_edges_pct', '-')} %",
+            "",
+        ),
         ("server RSS while loading / during the campaign (max)", _phase_peaks(result), ""),
         (
             "delivered" if result["completed"] else "delivered when stopped at --max-seconds",

@@ -9,6 +9,7 @@ corner cases once for every engine.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -421,7 +422,7 @@ def test_a_sync_goes_in_rounds_and_a_failed_round_keeps_the_ones_before(
         put_endpoints(client, app_id, {f"e{n}": {"ChannelType": "EMAIL", "Address": f"e{n}@example.com"}})
     replica = Replica(tmp_path / "rounds.duckdb")
     sync = ReplicaSync(server.services.db, replica, batch_rows=1, round_rows=2)
-    applied = Replica.round
+    applied = Replica.open_round
 
     def failing_third_round(self: Replica) -> Any:
         rounds.append(1)
@@ -430,15 +431,71 @@ def test_a_sync_goes_in_rounds_and_a_failed_round_keeps_the_ones_before(
         return applied(self)
 
     rounds: list[int] = []
-    monkeypatch.setattr(Replica, "round", failing_third_round)
+    monkeypatch.setattr(Replica, "open_round", failing_third_round)
     with pytest.raises(RuntimeError, match="third round"):
         server.run(lambda _: sync.sync())
     kept = replica.position()
     assert kept > NOTHING_SYNCED and replica.counts()["endpoints"] >= 2  # two rounds of at least two rows each
-    monkeypatch.setattr(Replica, "round", applied)
+    monkeypatch.setattr(Replica, "open_round", applied)
     result = server.run(lambda _: sync.sync())
     assert result.position > kept and replica.counts()["endpoints"] >= 6
     with replica.cursor() as con:
         ids = sorted(row[0] for row in con.execute("SELECT id FROM endpoints WHERE app_id = ?", [app_id]).fetchall())
     assert ids == [f"e{n}" for n in range(6)]
+    replica.close()
+
+
+def test_a_round_waits_and_commits_off_the_event_loop_and_a_cancelled_one_lets_go(
+    server: RunningServer, client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round's BEGIN waits for the replica's write lock (retention's prune holds it on a thread of its own) and its
+    COMMIT writes the round out: the event loop goes on meanwhile. A sync cancelled while it waits leaves neither the
+    lock held nor a round open, and the next sync takes the changes in."""
+    app_id = new_app(client)
+    put_endpoints(client, app_id, {"a": {"ChannelType": "EMAIL", "Address": "a@example.com"}})
+    replica = Replica(tmp_path / "loop.duckdb")
+    sync = ReplicaSync(server.services.db, replica)
+    opening, held, release = threading.Event(), threading.Event(), threading.Event()
+    closed_on: list[int] = []
+    open_round, close_round = Replica.open_round, Replica.close_round
+
+    def opened(self: Replica) -> Any:
+        opening.set()
+        return open_round(self)
+
+    def closed(self: Replica, round_: Any, *, commit: bool) -> None:
+        closed_on.append(threading.get_ident())
+        close_round(self, round_, commit=commit)
+
+    monkeypatch.setattr(Replica, "close_round", closed)
+
+    def prune() -> None:
+        with replica.round():
+            held.set()
+            release.wait(10)
+
+    async def work(_: Any) -> tuple[bool, float, int]:
+        holder = threading.Thread(target=prune)
+        holder.start()
+        await asyncio.to_thread(held.wait, 10)
+        monkeypatch.setattr(Replica, "open_round", opened)
+        waiting = asyncio.ensure_future(sync.sync())
+        await asyncio.to_thread(opening.wait, 10)
+        started = time.monotonic()
+        await asyncio.sleep(0.3)  # the loop runs on while the sync waits for the lock
+        slept = time.monotonic() - started
+        still_waiting = not waiting.done()
+        waiting.cancel()
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await asyncio.to_thread(holder.join)
+        await sync.sync()
+        return still_waiting, slept, threading.get_ident()
+
+    still_waiting, slept, loop_thread = server.run(work)
+    assert still_waiting and slept < 2
+    assert replica.counts()["endpoints"] == 1 and replica.position() > NOTHING_SYNCED
+    # the prune's round, the cancelled one's, then the next sync's (one or more)
+    assert len(closed_on) >= 3 and loop_thread not in closed_on
     replica.close()

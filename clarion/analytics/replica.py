@@ -279,17 +279,36 @@ class Replica:
     @contextmanager
     def round(self) -> Iterator[Round]:
         """One sync round: every batch applied in it becomes visible together, with the new position."""
-        with self._write_lock:
+        round_ = self.open_round()
+        try:
+            yield round_
+        except BaseException:
+            self.close_round(round_, commit=False)
+            raise
+        self.close_round(round_, commit=True)
+
+    def open_round(self) -> Round:
+        """A round's start: the write lock (another round may hold it), a connection of its own, BEGIN. Both this
+        and `close_round` block, so the sync calls them on a worker thread, as it applies batches."""
+        self._write_lock.acquire()
+        con = None
+        try:
             con = self._con.cursor()
             con.execute("BEGIN")
-            try:
-                yield Round(con)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            finally:
+        except BaseException:
+            if con is not None:
                 con.close()
+            self._write_lock.release()
+            raise
+        return Round(con)
+
+    def close_round(self, round_: Round, *, commit: bool) -> None:
+        """COMMIT (the round written out, with its position) or ROLLBACK; the lock is free again either way."""
+        try:
+            round_.con.execute("COMMIT" if commit else "ROLLBACK")
+        finally:
+            round_.con.close()
+            self._write_lock.release()
 
     def counts(self) -> dict[str, int]:
         """Rows per replica table (CLI and tests)."""
