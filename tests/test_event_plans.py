@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
-from conftest import analysed_database
+from conftest import analysed_database, reset_postgres
 
 from clarion.config import Settings
 from clarion.store import apps as app_store
@@ -35,8 +35,16 @@ def rows(app_id: str) -> list[EventRow]:
     ]
 
 
-@pytest.fixture
-def db(settings: Settings) -> Iterator[Database]:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """One store of each kind for the whole module: its tests only read, and loading and analysing 20,000 events
+    for each test was most of the module's time."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("plans") / "data")
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        reset_postgres(url)
+        settings = settings.model_copy(update={"database_url": url})
+
     def load(tx: Transaction) -> None:
         for app_id in APPS:
             app_store.insert(tx, app_id, "plans", "2026-12-03T00:00:00.000Z", "{}")
