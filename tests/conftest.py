@@ -205,9 +205,10 @@ def settings(store: str, tmp_path: Path, request: pytest.FixtureRequest) -> Sett
     }
     if store == "postgres":
         url = request.getfixturevalue("postgres_url")
-        # A test that starts a server (the `server` fixture, or its own from `migrated_settings`) gets the schema
-        # that server would migrate to; others start from empty.
-        if {"server", "migrated_settings"} & set(request.fixturenames):
+        # A test that starts a server (the `server` fixture, its own from `migrated_settings`, or any test of a module
+        # marked `migrated_store`) gets the schema that server would migrate to; others start from empty.
+        starts = {"server", "migrated_settings"} & set(request.fixturenames)
+        if starts or request.node.get_closest_marker("migrated_store"):
             migrated_postgres(url)
         else:
             reset_postgres(url)

@@ -18,6 +18,8 @@ from structlog.testing import capture_logs
 from clarion.api.auth import _allowed_from
 from clarion.config import AccessKey, Settings
 
+pytestmark = pytest.mark.migrated_store  # tests/conftest.py: PostgreSQL's schema comes migrated
+
 
 def forbidden(excinfo: pytest.ExceptionInfo[ClientError]) -> str:
     response = excinfo.value.response

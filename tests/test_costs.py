@@ -28,6 +28,8 @@ from clarion.store import messages as message_store
 from clarion.store.events import EventRow
 from clarion.store.messages import MessageRow
 
+pytestmark = pytest.mark.migrated_store  # tests/conftest.py: PostgreSQL's schema comes migrated
+
 LONG_GSM = "Your parcel is on its way. " * 7  # 189 GSM characters: two parts
 UNICODE = "Grüße aus Köln 🎉"  # an emoji: UCS-2, one part
 

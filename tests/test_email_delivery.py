@@ -50,6 +50,8 @@ from clarion.store import templates as template_store
 from clarion.templates.email_html import COMPILED_HTML, compile_html, sending_html
 from clarion.templates.handlebars import compile_template
 
+pytestmark = pytest.mark.migrated_store  # tests/conftest.py: PostgreSQL's schema comes migrated
+
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 

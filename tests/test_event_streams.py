@@ -35,6 +35,8 @@ from clarion.store.streams import StreamEvent
 from clarion.streams.config import StreamSettings
 from clarion.streams.records import Lookups, RecordBuilder
 
+pytestmark = pytest.mark.migrated_store  # tests/conftest.py: PostgreSQL's schema comes migrated
+
 SCHEMA = json.loads((Path(__file__).parent.parent / "docs" / "event-streams.schema.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
 STREAM = "arn:aws:kinesis:us-east-1:123456789012:stream/activity"

@@ -12,6 +12,8 @@ from test_event_streams import custom_events, new_app, put_events, put_stream, r
 
 from clarion.config import Settings
 
+pytestmark = pytest.mark.migrated_store  # tests/conftest.py: PostgreSQL's schema comes migrated
+
 
 def test_a_failing_sink_does_not_hold_up_another_project(settings: Settings) -> None:
     sinks = [

@@ -33,6 +33,8 @@ from clarion.config import Settings
 from clarion.jobs.config import S3Settings
 from clarion.outbound.config import OutboundSettings
 
+pytestmark = pytest.mark.migrated_store  # tests/conftest.py: PostgreSQL's schema comes migrated
+
 SECRET = "stream-signing-secret"
 
 

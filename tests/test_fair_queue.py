@@ -33,6 +33,8 @@ from clarion.queue.work_queue import BuriedItem, Lease, StoreQueue
 from clarion.queue.worker import Worker
 from clarion.store.database import Transaction
 
+pytestmark = pytest.mark.migrated_store  # tests/conftest.py: PostgreSQL's schema comes migrated
+
 T = TypeVar("T")
 WAIT = 30.0  # a generous bound for "soon" on a busy machine; nothing here waits it out when things work
 

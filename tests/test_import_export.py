@@ -36,6 +36,8 @@ from clarion.jobs.s3 import S3Client
 from clarion.outbound.config import OutboundSettings
 from clarion.queue.config import QueueSettings
 
+pytestmark = pytest.mark.migrated_store  # tests/conftest.py: PostgreSQL's schema comes migrated
+
 ROUND_TRIP_ENDPOINTS = 20_000  # two export parts; bench/imports.py weighs a million rows
 HEADER = [
     "Id",

@@ -29,6 +29,8 @@ from clarion.channels.sms import generic_webhooks, twilio_webhooks
 from clarion.config import Settings
 from clarion.store import events as event_store
 
+pytestmark = pytest.mark.migrated_store  # tests/conftest.py: PostgreSQL's schema comes migrated
+
 
 @contextmanager
 def running(settings: Settings, **delivery: Any) -> Iterator[RunningServer]:

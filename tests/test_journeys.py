@@ -18,6 +18,8 @@ from conftest import RunningServer
 from clarion.config import Settings
 from clarion.journeys.config import JourneySettings
 
+pytestmark = pytest.mark.migrated_store  # tests/conftest.py: PostgreSQL's schema comes migrated
+
 ISO_MILLIS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 

@@ -30,6 +30,8 @@ from clarion.channels.config import DeliverySettings, SmtpSettings
 from clarion.config import Settings
 from clarion.queue.config import QueueSettings
 
+pytestmark = pytest.mark.migrated_store  # tests/conftest.py: PostgreSQL's schema comes migrated
+
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 EMAIL = {"EmailMessage": {"Title": "Hi", "Body": "Hello {{Attributes.name}}"}}
 

@@ -23,6 +23,8 @@ from clarion.otp.texts import LANGUAGES, TEXTS
 from clarion.outbound.config import OutboundSettings
 from clarion.store import events as event_store
 
+pytestmark = pytest.mark.migrated_store  # tests/conftest.py: PostgreSQL's schema comes migrated
+
 PHONE = "+14255550100"
 SENDER = "+12065550199"
 

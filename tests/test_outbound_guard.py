@@ -33,6 +33,8 @@ from clarion.outbound.client import (
 )
 from clarion.outbound.config import OutboundSettings
 
+pytestmark = pytest.mark.migrated_store  # tests/conftest.py: PostgreSQL's schema comes migrated
+
 T = TypeVar("T")
 SECRET = "root:x:0:0:SECRET-FIRST-LINE"
 

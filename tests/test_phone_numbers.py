@@ -12,6 +12,8 @@ from clarion.channels.phone_numbers import validate_phone_number
 from clarion.config import AccessKey, Settings
 from clarion.errors import BadRequest
 
+pytestmark = pytest.mark.migrated_store  # tests/conftest.py: PostgreSQL's schema comes migrated
+
 
 def test_us_number_counts_as_mobile() -> None:
     # North American ranges do not tell fixed lines from mobiles (FIXED_LINE_OR_MOBILE): Clarion says MOBILE.

@@ -21,6 +21,8 @@ from clarion.services import open_database
 from clarion.store.database import Database
 from clarion.store.migrations import migrate
 
+pytestmark = pytest.mark.migrated_store  # tests/conftest.py: PostgreSQL's schema comes migrated
+
 T = TypeVar("T")
 START = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 

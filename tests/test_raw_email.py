@@ -27,6 +27,8 @@ from clarion.config import Settings
 from clarion.outbound.client import OutboundClient
 from clarion.outbound.config import OutboundSettings
 
+pytestmark = pytest.mark.migrated_store  # tests/conftest.py: PostgreSQL's schema comes migrated
+
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 PEM = KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
 

@@ -23,6 +23,8 @@ from clarion.outbound.config import OutboundSettings
 from clarion.queue.config import QueueSettings
 from clarion.recommenders.config import RecommenderSettings
 
+pytestmark = pytest.mark.migrated_store  # tests/conftest.py: PostgreSQL's schema comes migrated
+
 ROLE = "arn:aws:iam::000000000000:role/not-assumed"
 SIGNING_SECRET = "recommender-signing-secret"
 TITLES = {"1815": "Fleabag", "2009": "Late Night", "1527": "Catastrophe", "1210": "Hanna", "6542": "Hunters"}

@@ -46,6 +46,8 @@ from clarion.config import Settings
 from clarion.outbound.client import OutboundClient
 from clarion.outbound.config import OutboundSettings
 
+pytestmark = pytest.mark.migrated_store  # tests/conftest.py: PostgreSQL's schema comes migrated
+
 OK = "+12065550100"
 THROTTLED = "+12065550101"
 INVALID = "+12065550102"

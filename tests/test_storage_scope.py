@@ -23,6 +23,8 @@ from clarion.jobs.config import JobSettings, S3Settings
 from clarion.jobs.scope import BadLocation, OutsideScope, StorageScope
 from clarion.queue.config import QueueSettings
 
+pytestmark = pytest.mark.migrated_store  # tests/conftest.py: PostgreSQL's schema comes migrated
+
 APP_A, APP_B = "a" * 32, "b" * 32
 
 

@@ -31,6 +31,8 @@ from clarion.journeys.config import JourneySettings
 from clarion.queue.config import QueueSettings
 from clarion.queue.worker import Worker
 
+pytestmark = pytest.mark.migrated_store  # tests/conftest.py: PostgreSQL's schema comes migrated
+
 
 @pytest.fixture
 def settings(settings: Settings, relay: tuple[Relay, int]) -> Settings:
