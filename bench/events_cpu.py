@@ -104,6 +104,11 @@ def dumps(out: Path) -> list[tuple[str, int, int]]:
 
 
 async def in_process(requests: int, sync_events: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="clarion-events-cpu-store-") as data_dir:
+        await measure_in_process(Path(data_dir), requests, sync_events)
+
+
+async def measure_in_process(data_dir: Path, requests: int, sync_events: int) -> None:
     from clarion.clock import SystemClock
     from clarion.config import AccessKey, Settings
     from clarion.context import CallContext
@@ -113,7 +118,7 @@ async def in_process(requests: int, sync_events: int) -> None:
     from clarion.store import journeys as journey_store
 
     key = AccessKey(access_key_id="AKIDEVENTSCPU", secret_access_key="events-cpu-secret")
-    services = await open_services(Settings(data_dir=Path(tempfile.mkdtemp(prefix="clarion-")), access_keys=[key]))
+    services = await open_services(Settings(data_dir=data_dir, access_keys=[key]))
 
     def context() -> CallContext:
         return CallContext(str(uuid.uuid4()), REGION, "000000000000", SystemClock().now())
