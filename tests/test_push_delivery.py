@@ -149,7 +149,8 @@ def test_apns_token_auth_sends_what_apple_documents(
                 time_to_live=3600,
                 collapse_key="offers",
             )
-            messages = [push(device(), content, CampaignId="c1") for _ in range(3)]
+            campaign = {"CampaignId": "c1", "TreatmentId": "0", "ActivityId": "run-1"}
+            messages = [push(device(), content, **campaign) for _ in range(3)]
             results = [await transport.send(message) for message in messages]
             await transport.close()
             assert server.connections == 1
@@ -176,7 +177,16 @@ def test_apns_token_auth_sends_what_apple_documents(
                 "thread-id": "offers",
             },
             "offer": "42",
-            "data": {"pinpoint": {"CampaignId": "c1", "deeplink": "app://offers/42"}},
+            "data": {
+                "pinpoint": {
+                    "CampaignId": "c1",
+                    "TreatmentId": "0",
+                    "ActivityId": "run-1",
+                    # where Pinpoint's iOS SDKs find the campaign to record the open against
+                    "campaign": {"campaign_id": "c1", "treatment_id": "0", "campaign_activity_id": "run-1"},
+                    "deeplink": "app://offers/42",
+                }
+            },
         }
 
     run(scenario)
@@ -530,7 +540,8 @@ def test_fcm_sends_v1_messages_with_a_cached_oauth_token(
                 collapse_key="news",
                 restricted_package_name="com.example.app",
             )
-            results = [await transport.send(push("device-a", content, "GCM", CampaignId="c9"))]
+            campaign = {"CampaignId": "c9", "TreatmentId": "1", "ActivityId": "run-9"}
+            results = [await transport.send(push("device-a", content, "GCM", **campaign))]
             results.append(await transport.send(push("device-b", PushContent(silent_push=True, data={"s": "1"}))))
             results.append(
                 await transport.send(push("device-c", PushContent(raw_content='{"message":{"data":{"r":"1"}}}')))
@@ -552,7 +563,17 @@ def test_fcm_sends_v1_messages_with_a_cached_oauth_token(
         "message": {
             "token": "device-a",
             "notification": {"title": "Hi", "body": "There", "image": "https://img/x.png"},
-            "data": {"k": "v", "pinpoint.url": "https://example.com", "pinpoint.CampaignId": "c9"},
+            "data": {
+                "k": "v",
+                "pinpoint.url": "https://example.com",
+                "pinpoint.CampaignId": "c9",
+                "pinpoint.TreatmentId": "1",
+                "pinpoint.ActivityId": "run-9",
+                # Amplify Android takes a push for Pinpoint's, and records its open, only with these
+                "pinpoint.campaign.campaign_id": "c9",
+                "pinpoint.campaign.treatment_id": "1",
+                "pinpoint.campaign.campaign_activity_id": "run-9",
+            },
             "android": {
                 "notification": {"icon": "ic_stat", "sound": "chime"},
                 "priority": "HIGH",
@@ -624,6 +645,25 @@ def test_fcm_sends_a_batch_at_once_with_one_token_and_resends_only_what_a_revoke
         [(f"ok-{n}", "Bearer ya29.test-0") for n in (0, 2, 4)]
         + [(f"again-{n}", "Bearer ya29.test-1") for n in range(3)]
     )
+
+
+def test_a_journey_push_names_its_journey_where_the_sdks_look() -> None:
+    """FCM data values are strings, so the journey is a JSON object in `pinpoint.journey`; APNs nests it under
+    `data.pinpoint.journey`. A direct send names neither a campaign nor a journey."""
+    context = {
+        "journey_id": "j1",
+        "journey_run_id": "r1",
+        "journey_activity_id": "push-1",
+        "journey_activity_type": "PUSH",
+    }
+    journey = {"journey_id": "j1", "journey_run_id": "r1", "journey_activity_id": "push-1"}
+    content = PushContent(title="Hi", body="There")
+    data = fcm.fcm_message("token", content, context)["message"]["data"]
+    assert json.loads(data["pinpoint.journey"]) == journey
+    assert not any(key.startswith("pinpoint.campaign.") for key in data)
+    assert json.loads(apns.apns_payload(content, context))["data"]["pinpoint"]["journey"] == journey
+    assert "data" not in fcm.fcm_message("token", content, {})["message"]
+    assert "data" not in json.loads(apns.apns_payload(content, {}))
 
 
 def test_fcm_batch_bodies_encoded_once_are_each_messages_own_encoding() -> None:

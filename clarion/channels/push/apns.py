@@ -24,6 +24,7 @@ from cryptography.x509.oid import NameOID
 from clarion.channels.config import DeliverySettings
 from clarion.channels.delivery import DeliveryResult, DeliveryStatus, Outbound, PushContent, Transport
 from clarion.channels.push.provider import PushProvider
+from clarion.channels.push.sdk_keys import attribution
 from clarion.channels.push.unusable import UnusableChannel
 from clarion.channels.retry_after import retry_after_seconds
 from clarion.clock import Clock, SystemClock
@@ -183,7 +184,7 @@ def apns_payload(content: PushContent, context: Mapping[str, str]) -> bytes:
         aps["thread-id"] = content.thread_id
     payload: dict[str, Any] = {"aps": aps}
     payload.update({key: value for key, value in content.data.items() if key != "aps"})
-    pinpoint: dict[str, Any] = dict(context)
+    pinpoint: dict[str, Any] = {**context, **attribution(context)}  # the SDKs' campaign or journey, sdk_keys.py
     if content.url and content.action in ("DEEP_LINK", "URL"):
         pinpoint["deeplink"] = content.url
     extra: dict[str, Any] = {}

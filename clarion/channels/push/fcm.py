@@ -23,6 +23,7 @@ import msgspec
 from clarion.channels.config import DeliverySettings
 from clarion.channels.delivery import DeliveryResult, DeliveryStatus, Outbound, PushContent, Transport
 from clarion.channels.push.provider import ANSWER_BYTES, PushProvider
+from clarion.channels.push.sdk_keys import attribution
 from clarion.channels.push.unusable import UnusableChannel
 from clarion.channels.retry_after import retry_after_seconds
 from clarion.clock import Clock, SystemClock
@@ -288,7 +289,8 @@ def fcm_message(token: str, content: PushContent, context: Mapping[str, str]) ->
 
 def _pinpoint_data(content: PushContent, context: Mapping[str, str]) -> dict[str, str]:
     """FCM data values are flat strings: the message's Data, then Pinpoint's own keys as its Android SDK reads
-    them (`pinpoint.deeplink`, `pinpoint.url`, `pinpoint.openApp`) and Context as `pinpoint.<key>`."""
+    them (`pinpoint.deeplink`, `pinpoint.url`, `pinpoint.openApp`, the campaign or journey: clarion/channels/push/
+    sdk_keys.py) and Context as `pinpoint.<key>`."""
     data = {str(key): str(value) for key, value in content.data.items()}
     if content.action == "DEEP_LINK" and content.url:
         data["pinpoint.deeplink"] = content.url
@@ -297,6 +299,11 @@ def _pinpoint_data(content: PushContent, context: Mapping[str, str]) -> dict[str
     elif content.action == "OPEN_APP":
         data["pinpoint.openApp"] = "true"
     data.update({f"pinpoint.{key}": str(value) for key, value in context.items()})
+    found = attribution(context)
+    if "campaign" in found:
+        data.update({f"pinpoint.campaign.{key}": value for key, value in found["campaign"].items()})
+    if "journey" in found:
+        data["pinpoint.journey"] = json.dumps(found["journey"], separators=(",", ":"))
     return data
 
 
