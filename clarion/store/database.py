@@ -421,7 +421,7 @@ class WalCheckpoints:
             busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         except sqlite3.OperationalError as error:
             self.outcomes["failed"] += 1
-            log.info("wal_checkpoint_failed", wal_bytes=size, error=str(error))
+            log.warning("wal_checkpoint_failed", wal_bytes=size, error=str(error))
             return
         finally:
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
