@@ -26,6 +26,7 @@ import pytest
 import urllib3
 import uvicorn
 from botocore.config import Config
+from hypothesis import settings as hypothesis_settings
 
 from clarion.app import create_app, server_options
 from clarion.config import AccessKey, Settings
@@ -35,6 +36,11 @@ from clarion.store.migrations import migrate
 
 T = TypeVar("T")
 pytest_plugins = ["console_browser"]  # the console's browser fixtures: browser, console, korean_console
+
+# Property tests are not timed: timings belong in bench/, and here other tests share the two cores, so Hypothesis's
+# 200 ms per-example deadline failed examples that a pause elsewhere had slowed.
+hypothesis_settings.register_profile("clarion", deadline=None)
+hypothesis_settings.load_profile("clarion")
 
 POSTGRES_URL = os.environ.get("CLARION_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ADMIN = AccessKey(access_key_id="AKIDCLARIONADMIN0001", secret_access_key="admin-secret/with+odd=chars")
